@@ -1,0 +1,342 @@
+"""The `acceptance` command line: keygen, image build, check, verify, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from acceptance import __version__
+from acceptance.errors import AcceptanceError, PlatformError, SubmissionError, UserInputError
+from acceptance.settings import Settings, load_settings
+
+EXIT_ACCEPTED = 0
+EXIT_REJECTED = 1
+EXIT_BAD_INPUT = 2
+EXIT_PLATFORM = 3
+
+EXIT_CODES_HELP = """exit codes:
+  check:  0 accepted, 1 rejected, 2 bad input (spec, arguments, unreachable or
+          invalid source), 3 could not judge (Docker down, image missing)
+  verify: 0 intact signature by the given key, 1 verification failed,
+          2 unreadable report or key
+  doctor: 0 ready, 3 something is missing (each line says how to fix it)
+"""
+
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: object) -> str:
+    """Supplier-controlled text made safe for a terminal (no escape sequences)."""
+    return _CONTROL.sub("", str(text))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    try:
+        return handler(args, settings)
+    except SubmissionError as exc:
+        _error(exc)
+        return EXIT_REJECTED
+    except UserInputError as exc:
+        _error(exc)
+        return EXIT_BAD_INPUT
+    except PlatformError as exc:
+        _error(exc)
+        return EXIT_PLATFORM
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_PLATFORM
+
+
+def _error(exc: AcceptanceError) -> None:
+    print(f"error: {exc.diagnostics()}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="acceptance",
+        description="Decide, verifiably, whether delivered code meets its acceptance spec.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"acceptance {__version__}")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    keygen = sub.add_parser("keygen", help="create an Ed25519 signing key pair")
+    keygen.add_argument("--out", required=True, type=Path, help="directory for signing.key and signing.pub")
+    keygen.set_defaults(handler=cmd_keygen)
+
+    image = sub.add_parser("image", help="manage the sandbox image")
+    image_sub = image.add_subparsers(required=True, metavar="ACTION")
+    build = image_sub.add_parser("build", help="build the sandbox image (idempotent)")
+    build.add_argument("--base-image", help="build FROM this registry image instead of debootstrap")
+    build.add_argument("--mirror", help="Debian mirror for debootstrap (default: from apt sources)")
+    build.add_argument("--force", action="store_true", help="rebuild even if the image exists")
+    build.set_defaults(handler=cmd_image_build)
+
+    check = sub.add_parser(
+        "check",
+        help="judge a repository against a spec",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("source", metavar="SOURCE", help="https/http/git URL or a local git repository")
+    check.add_argument("--spec", required=True, type=Path, help="the acceptance spec (YAML)")
+    check.add_argument("--ref", help="branch, tag or commit (default: the default branch)")
+    check.add_argument("--out", type=Path, help="write the signed report (DSSE envelope) here")
+    check.add_argument("--key", type=Path, help="signing key (default: ACCEPTANCE_SIGNING_KEY)")
+    check.add_argument("--json", action="store_true", help="print the report statement as JSON")
+    check.add_argument("--logs", type=Path, help="write each stage's sandbox output into this folder")
+    check.set_defaults(handler=cmd_check)
+
+    verify = sub.add_parser(
+        "verify",
+        help="verify a signed report offline",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verify.add_argument("report", metavar="REPORT", type=Path)
+    verify.add_argument("--pubkey", type=Path, help="public key (default: beside the signing key)")
+    verify.add_argument("--json", action="store_true", help="print the verified statement as JSON")
+    verify.set_defaults(handler=cmd_verify)
+
+    doctor = sub.add_parser("doctor", help="say what is missing and how to fix it")
+    doctor.set_defaults(handler=cmd_doctor)
+    return parser
+
+
+# -- keygen -------------------------------------------------------------------
+
+
+def cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance keygen --out DIR"""
+    from acceptance.signing import generate_keypair, keyid_for, load_public_key
+
+    private, public = generate_keypair(args.out)
+    print(f"wrote {private} (private, mode 0600) and {public}")
+    print(f"key id: {keyid_for(load_public_key(public))}")
+    return 0
+
+
+# -- image build --------------------------------------------------------------
+
+
+def cmd_image_build(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance image build"""
+    from sandbox.docker import docker_client
+    from sandbox.image import ImageBuilder
+
+    builder = ImageBuilder(docker_client(), settings.cache_dir, progress=_say)
+    built = builder.build(
+        base_image=args.base_image or settings.sandbox_base_image,
+        mirror=args.mirror or settings.debian_mirror,
+        force=args.force,
+    )
+    tools = ", ".join(f"{k} {v}" for k, v in sorted(built.tools.items()))
+    print(f"{built.tag} {built.image_id}")
+    print(f"tools: {tools}")
+    return 0
+
+
+def _say(message: str) -> None:
+    print(f"· {message}", file=sys.stderr, flush=True)
+
+
+# -- check --------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance check SOURCE --spec SPEC"""
+    from acceptance.pipeline import EngineConfig, run_acceptance
+    from acceptance.spec import load_spec
+    from sandbox.image import default_image_tag
+
+    spec = load_spec(args.spec)
+    key = _signing_key(args, settings) if args.out else None
+    config = EngineConfig(
+        image=settings.sandbox_image or default_image_tag(settings.sandbox_base_image),
+        cache_dir=settings.cache_dir,
+        work_dir=settings.work_dir,
+        runtime=settings.sandbox_runtime,
+        allow_local_sources=True,
+        allowed_hosts=settings.git_allowed_hosts,
+    )
+    result = run_acceptance(args.source, args.ref, spec, config, progress=_progress)
+    if args.logs:
+        _write_logs(args.logs, result.logs)
+    envelope_path = None
+    if key is not None:
+        envelope_path = _sign_to(result.statement, key, args.out)
+    if args.json:
+        json.dump(result.statement, sys.stdout, indent=2, sort_keys=True)
+        print()
+    else:
+        _print_summary(result.statement, envelope_path, sys.stdout)
+    return {"accepted": EXIT_ACCEPTED, "rejected": EXIT_REJECTED}.get(result.verdict, EXIT_PLATFORM)
+
+
+def _signing_key(args: argparse.Namespace, settings: Settings) -> Any:
+    from acceptance.signing import generate_keypair, load_private_key
+
+    if args.key is not None:
+        return load_private_key(args.key)
+    if not settings.signing_key.exists():
+        generate_keypair(settings.signing_key.parent)
+        print(f"· created a new signing key at {settings.signing_key}", file=sys.stderr)
+    return load_private_key(settings.signing_key)
+
+
+def _sign_to(statement: dict[str, Any], key: Any, out: Path) -> Path:
+    from acceptance.report import serialize
+    from acceptance.signing import sign_envelope
+
+    envelope = sign_envelope(serialize(statement), key)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(envelope, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def _write_logs(folder: Path, logs: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in logs.items():
+        (folder / f"{name}.log").write_text(text, encoding="utf-8")
+
+
+def _progress(stage: str, message: str) -> None:
+    print(f"[{stage}] {clean(message)}", file=sys.stderr, flush=True)
+
+
+def _print_summary(statement: dict[str, Any], envelope: Path | None, out: TextIO) -> None:
+    predicate = statement["predicate"]
+    source = predicate["source"]
+    print(f"Verdict: {predicate['verdict'].upper()}", file=out)
+    print(f"Source:  {clean(source['url'])} @ {source.get('commit') or '(no commit)'}", file=out)
+    print(f"Spec:    {clean(predicate['spec']['title'])} (sha256 {predicate['spec']['sha256'][:16]}…)", file=out)
+    for check in predicate["checks"]:
+        print(f"Check:   {check['id']}: {check['status']} - {clean(check['summary'])}", file=out)
+        for test in check.get("failing_tests", [])[:20]:
+            print(f"           failing: {clean(test)}", file=out)
+    for code, reason in zip(predicate["reason_codes"], predicate["reasons"], strict=False):
+        print(f"Reason:  [{code}] {clean(reason)}", file=out)
+    timings = ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in predicate["stages"])
+    print(f"Stages:  {timings}", file=out)
+    if envelope is not None:
+        print(f"Report:  {envelope} (signed; check with `acceptance verify {envelope}`)", file=out)
+
+
+# -- verify -------------------------------------------------------------------
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance verify REPORT [--pubkey PUB]"""
+    from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE
+    from acceptance.signing import SignatureError, load_public_key, read_envelope, verify_envelope
+
+    public_path = args.pubkey or settings.public_key
+    public_key = load_public_key(public_path)
+    envelope = read_envelope(args.report)
+    try:
+        verified = verify_envelope(envelope, [public_key])
+        statement = json.loads(verified.payload)
+        if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
+            raise SignatureError("the signed payload is not an in-toto Statement v1")
+        if statement.get("predicateType") != PREDICATE_TYPE:
+            raise SignatureError(f"the signed payload is not an acceptance report ({PREDICATE_TYPE})")
+    except SignatureError as exc:
+        print(f"FAILED: {exc.message}", file=sys.stderr)
+        return EXIT_REJECTED
+    except ValueError as exc:
+        print(f"FAILED: the signed payload is not JSON: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    if args.json:
+        json.dump(statement, sys.stdout, indent=2, sort_keys=True)
+        print()
+        return 0
+    predicate = statement.get("predicate", {})
+    subject = (statement.get("subject") or [{}])[0]
+    print(f"OK: signature valid (key {verified.keyid})")
+    print(f"Verdict: {clean(predicate.get('verdict'))}")
+    print(f"Subject: {clean(subject.get('name'))} @ {clean(subject.get('digest', {}).get('gitCommit'))}")
+    print(f"Spec:    {clean(predicate.get('spec', {}).get('sha256'))}")
+    return 0
+
+
+# -- doctor -------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance doctor"""
+    problems = 0
+    for ok, what, fix in _doctor_checks(settings):
+        mark = "ok  " if ok else "MISS"
+        print(f"[{mark}] {what}")
+        if not ok:
+            problems += 1
+            print(f"       fix: {fix}")
+    return 0 if problems == 0 else EXIT_PLATFORM
+
+
+def _doctor_checks(settings: Settings) -> list[tuple[bool, str, str]]:
+    from sandbox.image import default_image_tag
+
+    results: list[tuple[bool, str, str]] = []
+    git = shutil.which("git")
+    results.append((git is not None, f"git: {git or 'not found'}", "apt-get install -y git"))
+    image = settings.sandbox_image or default_image_tag(settings.sandbox_base_image)
+    try:
+        from sandbox.docker import docker_client
+
+        client = docker_client(timeout=10)
+        version = client.version().get("Version", "?")
+        results.append((True, f"Docker engine {version}", ""))
+        try:
+            client.images.get(image)
+            results.append((True, f"sandbox image {image}", ""))
+        except Exception:  # noqa: BLE001 - any failure means "not usable"
+            results.append((False, f"sandbox image {image} is missing", "acceptance image build"))
+    except PlatformError as exc:
+        results.append(
+            (
+                False,
+                f"Docker engine unreachable ({exc.message.splitlines()[0][:120]})",
+                "apt-get install -y docker.io && dockerd --bridge=none --iptables=false &",
+            )
+        )
+        results.append((False, f"sandbox image {image} (cannot check without Docker)", "start Docker first"))
+    debootstrap = shutil.which("debootstrap")
+    results.append(
+        (
+            debootstrap is not None or settings.sandbox_base_image is not None,
+            f"debootstrap (to build the image without a registry): {debootstrap or 'not found'}",
+            "apt-get install -y debootstrap",
+        )
+    )
+    key = settings.signing_key
+    key_ok = key.exists() and (key.stat().st_mode & 0o077) == 0
+    results.append(
+        (
+            key_ok,
+            f"signing key {key}" + ("" if key.exists() else " is missing"),
+            f"acceptance keygen --out {key.parent}" if not key.exists() else f"chmod 600 {key}",
+        )
+    )
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "--version"], capture_output=True, text=True, check=False
+    )
+    results.append((pip.returncode == 0, "pip (downloads wheels on the host)", "install pip"))
+    return results

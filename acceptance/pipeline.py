@@ -1,0 +1,458 @@
+"""One acceptance run: checkout, dependencies, sandbox, checks, report."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import re
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acceptance import __version__
+from acceptance.checkout import Checkout, GitLimits, checkout
+from acceptance.dependencies import InstallPlan, LocalProject, detect_install_plan, requirements_from_metadata
+from acceptance.errors import PlatformError, SubmissionError, UserInputError
+from acceptance.report import Reason, ReportInput, Verdict, build_statement, decide
+from acceptance.spec import Spec
+from acceptance.wheels import download_wheels
+from checks import functional
+from sandbox.docker import DockerSandbox
+from sandbox.interface import CommandResult, Sandbox, SandboxConfig, SandboxLimits
+from sandbox.image import PLUGIN_DIR, TOOLS_VENV
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, str], None]
+SandboxFactory = Callable[[SandboxConfig], Sandbox]
+
+SRC_MOUNT = "/src"
+HIDDEN_MOUNT = "/hidden"
+WHEELS_MOUNT = "/wheels"
+WORK_SRC = "/work/src"
+VENV = "/work/venv"
+MAX_JUNIT_BYTES = 20 * 1024**2
+MAX_EVENTS_BYTES = 20 * 1024**2
+LOG_EXCERPT = 4000
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How the engine runs: which image, where caches and scratch space live."""
+
+    image: str
+    cache_dir: Path
+    work_dir: Path
+    runtime: str | None = None
+    git_limits: GitLimits = field(default_factory=GitLimits)
+    allow_local_sources: bool = False
+    allowed_hosts: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: the unsigned statement and its verdict."""
+
+    statement: dict[str, Any]
+    verdict: str
+    reasons: tuple[Reason, ...]
+    logs: dict[str, str]
+
+
+def _quiet(stage: str, message: str) -> None:
+    return None
+
+
+def run_acceptance(
+    source: str,
+    ref: str | None,
+    spec: Spec,
+    config: EngineConfig,
+    progress: Progress = _quiet,
+    sandbox_factory: SandboxFactory | None = None,
+) -> RunResult:
+    """Judge SOURCE at REF against SPEC; raise UserInputError only for unusable input."""
+    run = _Run(source, ref, spec, config, progress, sandbox_factory or DockerSandbox)
+    return run.execute()
+
+
+class _Run:
+    """Per-run state; lives for one call of run_acceptance."""
+
+    def __init__(
+        self,
+        source: str,
+        ref: str | None,
+        spec: Spec,
+        config: EngineConfig,
+        progress: Progress,
+        sandbox_factory: SandboxFactory,
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.progress = progress
+        self.sandbox_factory = sandbox_factory
+        self.source = source
+        self.ref = ref
+        self.deadline = time.monotonic() + spec.limits.timeout
+        self.logs: dict[str, str] = {}
+        self.report = ReportInput(
+            source_url=source,
+            ref=ref,
+            spec={
+                "title": spec.title,
+                "version": spec.version,
+                "sha256": spec.sha256,
+                "hidden_tests_sha256": spec.hidden_tests_sha256,
+            },
+            started=dt.datetime.now(dt.UTC),
+            environment={"engine": f"acceptance {__version__}"},
+            limits={
+                "cpus": spec.limits.cpus,
+                "memory": spec.limits.memory,
+                "pids": spec.limits.pids,
+                "disk": spec.limits.disk,
+                "output": spec.limits.output,
+                "timeout": spec.limits.timeout,
+                "functional_timeout": spec.functional.timeout,
+            },
+        )
+
+    def execute(self) -> RunResult:
+        self.config.work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.config.work_dir, prefix="run-") as scratch:
+            try:
+                self._judge(Path(scratch))
+            except SubmissionError as exc:
+                self.report.reasons.append(Reason(exc.reason, exc.message))
+            except PlatformError as exc:
+                self.report.platform_failed = True
+                self.report.reasons.append(Reason("PLATFORM_ERROR", exc.message))
+                log.warning("run_platform_error", extra={"error": exc.message})
+        self.report.finished = dt.datetime.now(dt.UTC)
+        statement = build_statement(self.report)
+        reasons = tuple(Reason(c, m) for c, m in zip(
+            statement["predicate"]["reason_codes"], statement["predicate"]["reasons"], strict=False
+        ))
+        return RunResult(statement, decide(self.report), reasons, self.logs)
+
+    # -- stages -------------------------------------------------------------
+
+    def _judge(self, scratch: Path) -> None:
+        with self._stage("checkout"):
+            tree = self._checkout(scratch / "checkout")
+        with self._stage("plan"):
+            plan = detect_install_plan(tree.path, self.spec.install.requirements)
+        self._record_plan(plan)
+        wheels = self.config.cache_dir / "wheels"
+        wheels.mkdir(parents=True, exist_ok=True)
+        hidden = self._stage_hidden_tests(scratch / "hidden")
+        mounts = {tree.path: SRC_MOUNT, wheels: WHEELS_MOUNT}
+        if hidden is not None:
+            mounts[hidden] = HIDDEN_MOUNT
+        sandbox_config = SandboxConfig(
+            image=self.config.image,
+            limits=self._sandbox_limits(),
+            readonly_mounts=mounts,
+            runtime=self.config.runtime,
+            labels={"org.acceptance.commit": tree.commit},
+        )
+        with self._stage("sandbox"):
+            sandbox = self.sandbox_factory(sandbox_config)
+            info = sandbox.start()
+        try:
+            self.report.environment.update(
+                {
+                    "image": {"id": info.image_id, "tag": info.image_tag},
+                    "runtime": info.runtime,
+                    "tools": _tools_from_labels(info.labels),
+                    "python_version": info.labels.get("org.acceptance.python"),
+                }
+            )
+            with self._stage("download"):
+                self._download([*plan.build_requirements, *plan.requirements], wheels)
+            self._in_sandbox(sandbox, plan, wheels, hidden is not None)
+        finally:
+            sandbox.close()
+
+    def _in_sandbox(self, sandbox: Sandbox, plan: InstallPlan, wheels: Path, hidden: bool) -> None:
+        with self._stage("prepare"):
+            self._prepare(sandbox, hidden)
+        if plan.needs_sandbox_metadata:
+            with self._stage("metadata"):
+                extra = self._sandbox_metadata(sandbox, plan)
+            with self._stage("download"):
+                self._download(extra, wheels)
+            plan = InstallPlan(
+                requirements=(*plan.requirements, *extra),
+                build_requirements=plan.build_requirements,
+                local_projects=plan.local_projects,
+                needs_sandbox_metadata=False,
+                evidence=plan.evidence,
+            )
+        with self._stage("install"):
+            self._install(sandbox, plan)
+        with self._stage("functional"):
+            result = self._functional(sandbox, hidden)
+        self.report.checks.append(result)
+
+    def _checkout(self, dest: Path) -> Checkout:
+        limits = GitLimits(
+            timeout=min(self.config.git_limits.timeout, self._remaining()),
+            max_bytes=self.config.git_limits.max_bytes,
+            max_files=self.config.git_limits.max_files,
+        )
+        tree = checkout(
+            self.source,
+            self.ref,
+            dest,
+            limits,
+            allow_local=self.config.allow_local_sources,
+            allowed_hosts=self.config.allowed_hosts,
+        )
+        self.report.commit = tree.commit
+        self.report.source_url = tree.source
+        # The sandbox user must be able to read the tree through its read-only mount.
+        os.chmod(tree.path, 0o755)
+        return tree
+
+    def _record_plan(self, plan: InstallPlan) -> None:
+        self.report.install = {
+            "requirements": list(plan.requirements),
+            "build_requirements": list(plan.build_requirements),
+            "local_projects": [
+                {"path": p.path, "extras": list(p.extras), "editable": p.editable}
+                for p in plan.local_projects
+            ],
+            "evidence": list(plan.evidence),
+            "metadata_from_sandbox": plan.needs_sandbox_metadata,
+        }
+
+    def _download(self, requirements: list[str] | tuple[str, ...], wheels: Path) -> None:
+        if not requirements:
+            return
+        python = self.report.environment.get("python_version")
+        result = download_wheels(
+            list(dict.fromkeys(requirements)),
+            wheels,
+            python_version=python if isinstance(python, str) else None,
+            timeout=max(30.0, self._remaining()),
+        )
+        self.progress("download", f"{len(result.files)} wheel(s) ready in {result.seconds:.1f} s")
+
+    def _stage_hidden_tests(self, dest: Path) -> Path | None:
+        source = self.spec.functional.hidden_tests
+        if source is None:
+            return None
+        # A readable copy: the owner's folder may be private to its owner.
+        shutil.copytree(source, dest, symlinks=True)
+        for root, dirs, files in os.walk(dest):
+            os.chmod(root, 0o755)
+            for name in files:
+                path = os.path.join(root, name)
+                mode = os.lstat(path).st_mode
+                if stat.S_ISREG(mode):
+                    os.chmod(path, 0o644)
+        return dest
+
+    def _prepare(self, sandbox: Sandbox, hidden: bool) -> None:
+        script = f"set -e; mkdir -p {functional.OUT_DIR}; cp -a {SRC_MOUNT}/. {WORK_SRC}/"
+        if hidden:
+            target = f"{WORK_SRC}/{functional.HIDDEN_DIR_NAME}"
+            script += f"; rm -rf {target}; cp -a {HIDDEN_MOUNT}/. {target}/"
+        script += f"; python3 -m venv --without-pip {VENV}"
+        result = self._sandbox_run(sandbox, ["sh", "-c", script], "prepare")
+        if result.exit_code != 0:
+            raise SubmissionError(
+                "DISK_LIMIT" if "No space" in result.text else "PREPARE_FAILED",
+                f"could not copy the checkout into the sandbox: {_tail(result.text, 500)}",
+            )
+
+    def _sandbox_metadata(self, sandbox: Sandbox, plan: InstallPlan) -> list[str]:
+        requirements: list[str] = []
+        for index, project in enumerate(plan.local_projects):
+            out = f"/work/meta/{index}"
+            build = self._sandbox_run(
+                sandbox,
+                [
+                    f"{TOOLS_VENV}/bin/python", "-m", "pip", "wheel", "--no-deps", "--no-index",
+                    "--find-links", WHEELS_MOUNT, "--progress-bar", "off", "--wheel-dir", out,
+                    _project_path(project),
+                ],
+                f"metadata-{index}",
+            )
+            if build.exit_code != 0:
+                raise SubmissionError(
+                    "INSTALL_FAILED",
+                    f"building the project at {project.path!r} failed: {_tail(build.text, 1500)}",
+                )
+            listing = self._sandbox_run(
+                sandbox,
+                [f"{TOOLS_VENV}/bin/python", "-I", "-c", _READ_REQUIRES_DIST, out],
+                f"metadata-read-{index}",
+            )
+            lines = [ln for ln in listing.text.splitlines() if ln.strip()]
+            requirements.extend(requirements_from_metadata(lines, project.extras))
+        return requirements
+
+    def _install(self, sandbox: Sandbox, plan: InstallPlan) -> None:
+        argv = [
+            f"{TOOLS_VENV}/bin/python", "-m", "pip", "--python", f"{VENV}/bin/python",
+            "install", "--no-index", "--find-links", WHEELS_MOUNT, "--progress-bar", "off",
+            "--no-cache-dir",
+        ]
+        for project in plan.local_projects:
+            argv.extend(["-e", _project_path(project)] if project.editable else [_project_path(project)])
+        if plan.requirements:
+            argv.append("--")
+            argv.extend(plan.requirements)
+        result = self._sandbox_run(sandbox, argv, "install")
+        if result.timed_out:
+            raise SubmissionError("TIMEOUT", "installing the dependencies did not finish in time")
+        if result.memory_limit_hit:
+            raise SubmissionError("MEMORY_LIMIT", "installing the dependencies ran out of memory")
+        if result.exit_code != 0:
+            missing = _MISSING.search(result.text)
+            if missing:
+                raise SubmissionError(
+                    "DEPENDENCY_UNAVAILABLE",
+                    f"the requirement {missing.group(1)!r} cannot be installed: "
+                    "no wheel for it is available offline",
+                )
+            raise SubmissionError(
+                "INSTALL_FAILED", f"installing the project failed: {_tail(result.text, 1500)}"
+            )
+
+    def _functional(self, sandbox: Sandbox, hidden: bool) -> Any:
+        spec = self.spec.functional
+        argv = functional.pytest_command(spec, python=f"{VENV}/bin/python", hidden=hidden)
+        env = {
+            "PYTHONPATH": PLUGIN_DIR,
+            "ACCEPTANCE_EVENTS": functional.EVENTS_PATH,
+        }
+        if hidden:
+            env["ACCEPTANCE_HIDDEN_DIR"] = functional.HIDDEN_DIR_NAME
+        timeout = min(float(spec.timeout), self._remaining())
+        result = self._sandbox_run(sandbox, argv, "functional", workdir=WORK_SRC, env=env, timeout=timeout)
+        junit = None if result.timed_out else sandbox.read_file(functional.JUNIT_PATH, MAX_JUNIT_BYTES)
+        try:
+            events = sandbox.read_file(functional.EVENTS_PATH, MAX_EVENTS_BYTES)
+        except SubmissionError:
+            events = None
+        summary = functional.parse_events(events)
+        if summary.pytest_version:
+            tools = self.report.environment.setdefault("tools", {})
+            if isinstance(tools, dict):
+                tools["pytest"] = summary.pytest_version
+        return functional.evaluate(
+            spec,
+            functional.FunctionalRun(
+                exit_code=result.exit_code,
+                timed_out=result.timed_out,
+                timeout=int(timeout),
+                output_limit_hit=result.output_limit_hit,
+                memory_limit_hit=result.memory_limit_hit,
+                junit=junit,
+                events=events,
+            ),
+            has_hidden=hidden,
+        )
+
+    # -- helpers ------------------------------------------------------------
+
+    def _sandbox_run(
+        self,
+        sandbox: Sandbox,
+        argv: list[str],
+        name: str,
+        *,
+        workdir: str = "/work",
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> CommandResult:
+        limit = self._remaining() if timeout is None else timeout
+        if limit <= 0:
+            raise SubmissionError("TIMEOUT", f"the run exceeded its {self.spec.limits.timeout} s limit")
+        result = sandbox.run(argv, timeout=limit, workdir=workdir, env=env)
+        self.logs[name] = result.text
+        if result.output_truncated:
+            self.logs[name] += "\n[output truncated at the limit]"
+        return result
+
+    def _sandbox_limits(self) -> SandboxLimits:
+        limits = self.spec.limits
+        return SandboxLimits(
+            cpus=limits.cpus,
+            memory=limits.memory,
+            pids=limits.pids,
+            disk=limits.disk,
+            output=limits.output,
+            lifetime=max(1.0, self._remaining()),
+        )
+
+    def _remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    @contextlib.contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        self.progress(name, "started")
+        started = time.monotonic()
+        status = "ok"
+        try:
+            yield
+        except BaseException:
+            status = "failed"
+            raise
+        finally:
+            seconds = round(time.monotonic() - started, 3)
+            self.report.stages.append({"name": name, "seconds": seconds, "status": status})
+            self.progress(name, f"{status} in {seconds:.1f} s")
+
+
+_MISSING = re.compile(r"No matching distribution found for ([^\s]+)")
+
+# Runs inside the sandbox with the tools' Python: print Requires-Dist of the built wheel.
+_READ_REQUIRES_DIST = """
+import email.parser, pathlib, sys, zipfile
+for wheel in pathlib.Path(sys.argv[1]).glob("*.whl"):
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        meta = email.parser.BytesParser().parsebytes(archive.read(name))
+        for requirement in meta.get_all("Requires-Dist") or []:
+            print(requirement)
+"""
+
+
+def _project_path(project: LocalProject) -> str:
+    path = WORK_SRC if project.path in (".", "") else f"{WORK_SRC}/{project.path}"
+    return f"{path}[{','.join(project.extras)}]" if project.extras else path
+
+
+def _tail(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def _tools_from_labels(labels: Any) -> dict[str, str]:
+    import json
+
+    try:
+        tools = json.loads(labels.get("org.acceptance.tools", "{}"))
+    except (ValueError, AttributeError):
+        tools = {}
+    if not isinstance(tools, dict):
+        tools = {}
+    python = labels.get("org.acceptance.python") if hasattr(labels, "get") else None
+    if python:
+        tools["python"] = python
+    return {str(k): str(v) for k, v in tools.items()}
+
+
+__all__ = ["EngineConfig", "RunResult", "Verdict", "run_acceptance", "UserInputError"]

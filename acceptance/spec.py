@@ -1,0 +1,878 @@
+"""Load and validate the versioned YAML acceptance spec written by a contract owner."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import difflib
+import hashlib
+import json
+import math
+import os
+import re
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+from acceptance.errors import UserInputError
+
+SUPPORTED_VERSIONS: frozenset[int] = frozenset({1})
+
+MAX_SPEC_BYTES = 1024**2
+MAX_ALIASES = 100
+#: values (scalars and collections) once aliases are followed; real specs have a few dozen
+MAX_EXPANDED_NODES = 10_000
+MAX_DEPTH = 50
+MAX_TITLE_CHARS = 200
+MAX_PATHS = 1_000
+MAX_PATH_CHARS = 4_096
+MAX_REQUIREMENTS = 1_000
+MAX_TIMEOUT = 7 * 24 * 3600
+MAX_CPUS = 64.0
+MAX_SIZE = 1024**4
+MAX_HIDDEN_FILES = 2_000
+MAX_HIDDEN_DIRS = 2_000
+MAX_HIDDEN_BYTES = 50 * 1024**2
+#: per-tree cap on reported problems so a folder of 2,000 symlinks stays readable
+MAX_TREE_PROBLEMS = 10
+
+_HINT = (
+    "fix each listed field in the acceptance spec (YAML); the README's 'Acceptance spec' "
+    "section documents every field, its type and its default"
+)
+
+_TOP_KEYS = ("version", "title", "functional", "install", "limits")
+_FUNCTIONAL_KEYS = ("paths", "hidden_tests", "min_passed", "timeout")
+_INSTALL_KEYS = ("requirements",)
+_LIMIT_KEYS = ("cpus", "memory", "pids", "timeout", "disk", "output")
+
+_SIZE_RE = re.compile(
+    r"(?P<number>\d{1,15}(?:\.\d{1,9})?)\s*(?:(?P<unit>[kmgt])(?:i?b)?|b)?", re.IGNORECASE
+)
+_UNIT_POWER = {"k": 1, "m": 2, "g": 3, "t": 4}
+# libyaml only tokenises here (no objects are built), so a 1 MiB bomb is rejected quickly.
+_EVENT_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class SpecError(UserInputError):
+    """The acceptance spec is unreadable or invalid; ``problems`` lists every fault."""
+
+    code = "spec:invalid"
+
+    def __init__(
+        self, problems: Iterable[str], *, origin: str = "<string>", hint: str | None = None
+    ) -> None:
+        # Messages quote user text; make sure they can always be printed and logged.
+        clean = (_printable(problem) for problem in problems)
+        unique = tuple(dict.fromkeys(clean)) or ("spec: invalid",)
+        self.problems: tuple[str, ...] = unique
+        self.origin = _printable(origin)
+        listing = "\n".join(f"  - {problem}" for problem in unique)
+        super().__init__(f"invalid acceptance spec {self.origin}:\n{listing}", hint=hint or _HINT)
+
+
+@dataclass(frozen=True)
+class FunctionalSpec:
+    """What pytest runs inside the checkout and what counts as passing."""
+
+    paths: tuple[str, ...] = ()
+    hidden_tests: Path | None = None
+    min_passed: int = 1
+    timeout: int = 300
+
+
+@dataclass(frozen=True)
+class InstallSpec:
+    """What to install before testing; ``None`` requirements means detect from the project."""
+
+    requirements: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sandbox resource limits for one run (sizes in bytes, times in seconds)."""
+
+    cpus: float = 1.0
+    memory: int = 1024**3
+    pids: int = 256
+    timeout: int = 900
+    disk: int = 1024**3
+    output: int = 10 * 1024**2
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated acceptance spec plus the hashes that pin its exact content."""
+
+    version: int
+    title: str
+    functional: FunctionalSpec
+    install: InstallSpec
+    limits: Limits
+    sha256: str
+    hidden_tests_sha256: str | None
+    path: Path | None
+
+
+# ---------------------------------------------------------------- public API
+
+
+def load_spec(path: Path) -> Spec:
+    """Read, parse and validate the spec file at ``path``; its folder is the base dir."""
+    origin = str(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES + 1)
+    except (OSError, ValueError) as exc:
+        raise SpecError([f"file: cannot read {origin}: {_os_reason(exc)}"], origin=origin) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError([f"file: larger than the {MAX_SPEC_BYTES} byte limit"], origin=origin)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problem = f"file: not valid UTF-8 (byte offset {exc.start}); save the file as UTF-8"
+        raise SpecError([problem], origin=origin) from None
+    spec = parse_spec(text, path.parent, origin=origin)
+    return dataclasses.replace(spec, path=path)
+
+
+def parse_spec(text: str, base_dir: Path, *, origin: str = "<string>") -> Spec:
+    """Parse and validate spec ``text``; relative paths in it are resolved against ``base_dir``."""
+    document = _load_document(text, origin)
+    if not isinstance(document, dict):
+        problem = f"document: the top level must be a mapping of keys, got {_describe(document)}"
+        raise SpecError([problem], origin=origin)
+    problems: list[str] = []
+    version = _version(document, problems)
+    if version is not None and version not in SUPPORTED_VERSIONS:
+        # Later versions may add fields; judging them by version 1 rules would only mislead.
+        raise SpecError(problems, origin=origin)
+    _check_keys(document, "", _TOP_KEYS, problems)
+    title = _title(document, problems)
+    functional = _functional(
+        _section(document, "functional", _FUNCTIONAL_KEYS, problems), base_dir, problems
+    )
+    install = _install(_section(document, "install", _INSTALL_KEYS, problems), problems)
+    limits = _limits(_section(document, "limits", _LIMIT_KEYS, problems), problems)
+    if functional.timeout > limits.timeout:
+        problems.append(
+            f"functional.timeout: {functional.timeout} seconds exceeds limits.timeout "
+            f"({limits.timeout}); raise limits.timeout or lower functional.timeout"
+        )
+    hidden_sha = _hidden_hash(functional.hidden_tests, problems)
+    _json_problems(document, "", problems)
+    if problems:
+        raise SpecError(problems, origin=origin)
+    return Spec(
+        version=version if version is not None else 1,
+        title=title,
+        functional=functional,
+        install=install,
+        limits=limits,
+        sha256=hashlib.sha256(_dump_canonical(document)).hexdigest(),
+        hidden_tests_sha256=hidden_sha,
+        path=None,
+    )
+
+
+def canonical_json(document: object) -> bytes:
+    """Serialise ``document`` as sorted-key, compact, UTF-8 JSON; the input to ``Spec.sha256``."""
+    problems: list[str] = []
+    _json_problems(document, "", problems)
+    if problems:
+        raise SpecError(problems)
+    return _dump_canonical(document)
+
+
+def hash_tree(root: Path) -> str:
+    """Return the hex sha256 tree hash of the folder ``root``, as verifiers recompute it.
+
+    Format: walk ``root`` without following symlinks; take every regular file,
+    ordered by the UTF-8 bytes of its POSIX path relative to ``root``; feed one
+    sha256 with ``relpath.encode() + b"\\0" + str(size).encode() + b"\\0" + content``
+    for each file in turn; return the hex digest. Folders themselves (including
+    empty ones) contribute nothing. Symlinks, special files, non-UTF-8 names and
+    trees over 2,000 files / 2,000 folders / 50 MiB raise ``SpecError``.
+    """
+    origin = str(root)
+    try:
+        mode = os.lstat(root).st_mode
+    except (OSError, ValueError) as exc:
+        raise SpecError([f"{origin}: {_os_reason(exc)}"], origin=origin) from None
+    if not stat.S_ISDIR(mode):
+        raise SpecError([f"{origin}: not a folder"], origin=origin)
+    files, problems = _scan_tree(root)
+    if problems:
+        raise SpecError([f"{origin}: {problem}" for problem in problems], origin=origin)
+    try:
+        return _hash_files(files)
+    except OSError as exc:
+        raise SpecError([f"{origin}: {_os_reason(exc)}"], origin=origin) from None
+
+
+# ---------------------------------------------------------------- YAML loading
+
+
+def _load_document(text: str, origin: str) -> object:
+    """Safely load ``text`` as YAML after checking it cannot blow up in size."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError([f"document: larger than the {MAX_SPEC_BYTES} byte limit"], origin=origin)
+    try:
+        problem = _shape_problem(yaml.parse(text, Loader=_EVENT_LOADER))
+        if problem is not None:
+            raise SpecError([problem], origin=origin)
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        raise SpecError([_yaml_problem(exc)], origin=origin) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([f"yaml: {_one_line(str(exc))}"], origin=origin) from None
+    except UnicodeError:
+        problem = "yaml: the text contains characters that are not valid in UTF-8"
+        raise SpecError([problem], origin=origin) from None
+    except Exception as exc:  # noqa: BLE001
+        # PyYAML's safe constructors raise plain ValueError, AttributeError, ... on malformed
+        # tagged scalars such as `2001-02-30` or a bare `!!timestamp`; all mean bad input.
+        reason = _one_line(str(exc)) or type(exc).__name__
+        raise SpecError([f"yaml: invalid value: {reason}"], origin=origin) from None
+
+
+def _shape_problem(events: Iterator[yaml.Event]) -> str | None:
+    """Stream the parse events and stop at the first alias bomb or over-deep nesting."""
+    aliases = 0
+    open_sizes: list[list[int]] = []
+    open_anchors: list[str | None] = []
+    closed: dict[str, int] = {}
+    for event in events:
+        size = 0
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                return f"yaml: more than {MAX_ALIASES} aliases (*name); write the values out"
+            if event.anchor in open_anchors:
+                return f"yaml: alias *{event.anchor} refers to a value that contains it"
+            size = closed.get(str(event.anchor), 1)
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            open_sizes.append([1])
+            open_anchors.append(event.anchor)
+            if len(open_sizes) > MAX_DEPTH:
+                return f"yaml: nested more than {MAX_DEPTH} levels deep"
+            continue
+        elif isinstance(event, yaml.ScalarEvent):
+            size = 1
+            if event.anchor is not None:
+                closed[event.anchor] = 1
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            size = open_sizes.pop()[0]
+            anchor = open_anchors.pop()
+            if anchor is not None:
+                closed[anchor] = size
+        else:
+            continue
+        if open_sizes:
+            open_sizes[-1][0] += size
+            size = open_sizes[-1][0]
+        if size > MAX_EXPANDED_NODES:
+            return (
+                f"yaml: the document holds more than {MAX_EXPANDED_NODES} values once aliases "
+                "are expanded; a spec needs far fewer"
+            )
+    return None
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    """Describe a YAML syntax error with its 1-based line and column."""
+    mark = exc.problem_mark or exc.context_mark
+    what = _one_line(exc.problem or exc.context or "invalid YAML")
+    if mark is None:
+        return f"yaml: invalid YAML: {what}"
+    return f"yaml: invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {what}"
+
+
+# ---------------------------------------------------------------- canonical form
+
+
+def _dump_canonical(document: object) -> bytes:
+    """JSON-encode an already checked document in the canonical form."""
+    text = json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return text.encode("utf-8")
+
+
+def _json_problems(value: object, path: str, problems: list[str]) -> None:
+    """Report every value under ``path`` that the canonical JSON form cannot represent."""
+    where = path or "document"
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        if not _encodable(value):
+            problems.append(f"{where}: contains characters that are not valid in UTF-8")
+    elif isinstance(value, int):
+        # str() of a huge int is slow and capped by Python; no spec value needs one.
+        if value.bit_length() > 256:
+            problems.append(f"{where}: integer too large")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            problems.append(f"{where}: {value!r} cannot be represented; use a finite number")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _json_problems(item, f"{where}[{index}]", problems)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = _join(path, key)
+            if not isinstance(key, str):
+                problems.append(f"{child}: keys must be strings, got {_describe(key)}")
+            elif not _encodable(key):
+                problems.append(f"{child}: key contains characters that are not valid in UTF-8")
+            _json_problems(item, child, problems)
+    else:
+        problems.append(
+            f"{where}: {_describe(value)} cannot be represented in the canonical JSON form; "
+            "quote it to make it a string"
+        )
+
+
+# ---------------------------------------------------------------- field validation
+
+
+def _version(document: dict[object, object], problems: list[str]) -> int | None:
+    """Return the declared version, or ``None`` when it is missing or malformed."""
+    if "version" not in document:
+        problems.append("version: required; add `version: 1` at the top of the spec")
+        return None
+    value = document["version"]
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.append(f"version: must be an integer such as 1, got {_describe(value)}")
+        return None
+    if value not in SUPPORTED_VERSIONS:
+        supported = ", ".join(str(v) for v in sorted(SUPPORTED_VERSIONS))
+        problems.append(
+            f"version: unsupported version {_describe_int(value)}; "
+            f"this service reads versions: {supported}"
+        )
+    return value
+
+
+def _title(document: dict[object, object], problems: list[str]) -> str:
+    """Return the stripped title, reporting a missing, empty or overlong one."""
+    if "title" not in document:
+        problems.append("title: required; add a short human-readable `title:`")
+        return ""
+    value = document["title"]
+    if not isinstance(value, str):
+        problems.append(f"title: must be a string, got {_describe(value)}")
+        return ""
+    title = value.strip()
+    if not title:
+        problems.append("title: must not be empty")
+    elif len(title) > MAX_TITLE_CHARS:
+        problems.append(f"title: must be at most {MAX_TITLE_CHARS} characters, got {len(title)}")
+    elif _CONTROL_RE.search(title):
+        problems.append("title: must be a single line without control characters")
+    return title
+
+
+def _section(
+    document: dict[object, object], key: str, allowed: tuple[str, ...], problems: list[str]
+) -> dict[str, object]:
+    """Return the mapping under ``key`` (empty when absent or null) after checking its keys."""
+    value = document.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"{key}: must be a mapping of keys, got {_describe(value)}")
+        return {}
+    _check_keys(value, key, allowed, problems)
+    return {k: v for k, v in value.items() if isinstance(k, str)}
+
+
+def _check_keys(
+    mapping: dict[object, object], path: str, allowed: tuple[str, ...], problems: list[str]
+) -> None:
+    """Report every key of ``mapping`` not in ``allowed``, with a close match when there is one."""
+    for key in mapping:
+        if key in allowed:
+            continue
+        suggestion = ""
+        if isinstance(key, str):
+            close = difflib.get_close_matches(key, allowed, n=1)
+            if close:
+                suggestion = f"did you mean {close[0]!r}? "
+        problems.append(
+            f"{_join(path, key)}: unknown key; {suggestion}allowed keys: {', '.join(allowed)}"
+        )
+
+
+def _functional(section: dict[str, object], base_dir: Path, problems: list[str]) -> FunctionalSpec:
+    """Validate the ``functional`` section."""
+    default = FunctionalSpec()
+    return FunctionalSpec(
+        paths=_paths(section, problems),
+        hidden_tests=_hidden_dir(section, base_dir, problems),
+        min_passed=_int_field(
+            section,
+            "min_passed",
+            "functional",
+            default.min_passed,
+            problems,
+            minimum=0,
+            maximum=10**9,
+            expected="an integer >= 0",
+        ),
+        timeout=_int_field(
+            section,
+            "timeout",
+            "functional",
+            default.timeout,
+            problems,
+            minimum=1,
+            maximum=MAX_TIMEOUT,
+            expected="a positive integer number of seconds",
+        ),
+    )
+
+
+def _paths(section: dict[str, object], problems: list[str]) -> tuple[str, ...]:
+    """Validate ``functional.paths``: relative POSIX paths or pytest node ids."""
+    value = section.get("paths", [])
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        problems.append(
+            f"functional.paths: must be a list of paths, got {_describe(value)}; "
+            "write it in brackets, e.g. [tests]"
+        )
+        return ()
+    if not isinstance(value, list):
+        problems.append(f"functional.paths: must be a list of paths, got {_describe(value)}")
+        return ()
+    if len(value) > MAX_PATHS:
+        problems.append(f"functional.paths: at most {MAX_PATHS} entries, got {len(value)}")
+        return ()
+    paths: list[str] = []
+    for index, item in enumerate(value):
+        where = f"functional.paths[{index}]"
+        if not isinstance(item, str):
+            problems.append(f"{where}: must be a string path, got {_describe(item)}")
+            continue
+        reason = _path_problem(item.split("::", 1)[0], item)
+        if reason is not None:
+            problems.append(f"{where}: {reason}, got {_short(item)}")
+            continue
+        paths.append(item)
+    return tuple(paths)
+
+
+def _path_problem(file_part: str, whole: str) -> str | None:
+    """Explain why a path is not a safe relative POSIX path, or return ``None``."""
+    if not whole.strip():
+        return "must not be empty"
+    if len(whole) > MAX_PATH_CHARS:
+        return f"must be at most {MAX_PATH_CHARS} characters"
+    if "\x00" in whole:
+        return "must not contain NUL characters"
+    if _CONTROL_RE.search(whole):
+        return "must not contain control characters"
+    if not _encodable(whole):
+        return "must be valid UTF-8"
+    if whole.startswith("-"):
+        return "must not start with '-' (it would be read as a command-line option)"
+    if file_part.startswith(("/", "~")) or "\\" in file_part or re.match(r"[A-Za-z]:", file_part):
+        return "must be a relative POSIX path (forward slashes, no leading '/', '~' or drive)"
+    if ".." in PurePosixPath(file_part).parts:
+        return "must not contain '..' components; it has to stay inside its folder"
+    return None
+
+
+def _hidden_dir(section: dict[str, object], base_dir: Path, problems: list[str]) -> Path | None:
+    """Resolve ``functional.hidden_tests`` and check it is a folder inside ``base_dir``."""
+    where = "functional.hidden_tests"
+    value = section.get("hidden_tests")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        problems.append(f"{where}: must be a relative folder path, got {_describe(value)}")
+        return None
+    reason = _path_problem(value, value)
+    if reason is not None:
+        problems.append(f"{where}: {reason}, got {_short(value)}")
+        return None
+    try:
+        base = base_dir.resolve()
+        target = (base / value).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        problems.append(f"{where}: cannot resolve {_short(value)}: {_os_reason(exc)}")
+        return None
+    if not target.is_relative_to(base):
+        problems.append(
+            f"{where}: {_short(value)} resolves outside the spec's folder (through a symlink); "
+            "put the hidden tests in a real folder beside the spec"
+        )
+        return None
+    if target == base:
+        problems.append(f"{where}: must name a subfolder beside the spec, not the spec's folder")
+        return None
+    try:
+        mode = os.stat(target).st_mode
+    except (OSError, ValueError) as exc:
+        problems.append(
+            f"{where}: {_short(value)} does not exist beside the spec ({_os_reason(exc)})"
+        )
+        return None
+    if not stat.S_ISDIR(mode):
+        problems.append(f"{where}: {_short(value)} must be a folder")
+        return None
+    return target
+
+
+def _hidden_hash(root: Path | None, problems: list[str]) -> str | None:
+    """Check the hidden tests tree and return its hash, or ``None`` on problems or no folder."""
+    if root is None:
+        return None
+    files, tree_problems = _scan_tree(root)
+    problems.extend(f"functional.hidden_tests: {problem}" for problem in tree_problems)
+    if tree_problems:
+        return None
+    try:
+        return _hash_files(files)
+    except OSError as exc:
+        problems.append(f"functional.hidden_tests: {_os_reason(exc)}")
+        return None
+
+
+def _install(section: dict[str, object], problems: list[str]) -> InstallSpec:
+    """Validate the ``install`` section."""
+    where = "install.requirements"
+    value = section.get("requirements")
+    if value is None:
+        return InstallSpec()
+    if not isinstance(value, list):
+        problems.append(f"{where}: must be a list of requirement strings, got {_describe(value)}")
+        return InstallSpec()
+    if len(value) > MAX_REQUIREMENTS:
+        problems.append(f"{where}: at most {MAX_REQUIREMENTS} entries, got {len(value)}")
+        return InstallSpec()
+    requirements: list[str] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            problems.append(f"{where}[{index}]: must be a string, got {_describe(item)}")
+        elif not item.strip():
+            problems.append(f"{where}[{index}]: must not be empty")
+        elif any(c in item for c in "\x00\n\r"):
+            problems.append(f"{where}[{index}]: must be one line without NUL characters")
+        else:
+            requirements.append(item.strip())
+    return InstallSpec(requirements=tuple(requirements))
+
+
+def _limits(section: dict[str, object], problems: list[str]) -> Limits:
+    """Validate the ``limits`` section."""
+    default = Limits()
+    return Limits(
+        cpus=_cpus(section, default.cpus, problems),
+        memory=_size_field(section, "memory", default.memory, 64 * 1024**2, problems),
+        pids=_int_field(
+            section,
+            "pids",
+            "limits",
+            default.pids,
+            problems,
+            minimum=16,
+            maximum=65536,
+            expected="an integer between 16 and 65536",
+        ),
+        timeout=_int_field(
+            section,
+            "timeout",
+            "limits",
+            default.timeout,
+            problems,
+            minimum=1,
+            maximum=MAX_TIMEOUT,
+            expected="a positive integer number of seconds",
+        ),
+        disk=_size_field(section, "disk", default.disk, 16 * 1024**2, problems),
+        output=_size_field(section, "output", default.output, 64 * 1024, problems),
+    )
+
+
+def _cpus(section: dict[str, object], default: float, problems: list[str]) -> float:
+    """Validate ``limits.cpus``: a number of CPUs in (0, 64]."""
+    if "cpus" not in section:
+        return default
+    value = section["cpus"]
+    expected = f"a number of CPUs greater than 0 and at most {MAX_CPUS:g}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.append(f"limits.cpus: must be {expected}, got {_describe(value)}")
+        return default
+    # isfinite() only for floats: converting a huge int to float would overflow.
+    if isinstance(value, float) and not math.isfinite(value) or not 0 < value <= MAX_CPUS:
+        problems.append(f"limits.cpus: must be {expected}, got {_describe(value)}")
+        return default
+    return float(value)
+
+
+def _int_field(
+    section: dict[str, object],
+    key: str,
+    parent: str,
+    default: int,
+    problems: list[str],
+    *,
+    minimum: int,
+    maximum: int,
+    expected: str,
+) -> int:
+    """Validate an integer field (bool is rejected) within ``[minimum, maximum]``."""
+    if key not in section:
+        return default
+    value = section[key]
+    where = f"{parent}.{key}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.append(f"{where}: must be {expected}, got {_describe(value)}")
+        return default
+    if value < minimum:
+        problems.append(f"{where}: must be {expected}, got {_describe_int(value)}")
+        return default
+    if value > maximum:
+        problems.append(f"{where}: must be at most {maximum}, got {_describe_int(value)}")
+        return default
+    return value
+
+
+def _size_field(
+    section: dict[str, object], key: str, default: int, minimum: int, problems: list[str]
+) -> int:
+    """Validate a ``limits`` size field given as bytes or a size string."""
+    if key not in section:
+        return default
+    where = f"limits.{key}"
+    value = section[key]
+    try:
+        size = parse_size(value)
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{where}: {exc}")
+        return default
+    if size < minimum:
+        problems.append(
+            f"{where}: must be at least {_format_size(minimum)}, got {_describe(value)}"
+        )
+        return default
+    if size > MAX_SIZE:
+        problems.append(
+            f"{where}: must be at most {_format_size(MAX_SIZE)}, got {_describe(value)}"
+        )
+        return default
+    return size
+
+
+def parse_size(value: object) -> int:
+    """Convert bytes (int) or a size string like ``"512m"``/``"1.5GiB"`` to bytes (powers of 1024).
+
+    Raises ``TypeError`` or ``ValueError`` with a person-readable reason for anything else.
+    """
+    expected = "a size in bytes or a string like '512m', '1g' or '1.5GiB'"
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"must be {expected}, got {_describe(value)}")
+    if isinstance(value, int):
+        size = value
+    else:
+        text = value.strip()
+        match = _SIZE_RE.fullmatch(text)
+        if text.startswith("-"):
+            raise ValueError(f"must be positive, got {_describe(value)}")
+        if match is None:
+            raise ValueError(f"must be {expected} (units k, m, g, t), got {_describe(value)}")
+        unit = (match.group("unit") or "").lower()
+        exact = Fraction(match.group("number")) * 1024 ** _UNIT_POWER.get(unit, 0)
+        size = math.floor(exact)
+    if size <= 0:
+        raise ValueError(f"must be positive, got {_describe(value)}")
+    return size
+
+
+# ---------------------------------------------------------------- tree hashing
+
+
+def _scan_tree(root: Path) -> tuple[list[tuple[str, Path, int]], list[str]]:
+    """List ``(relpath, path, size)`` of regular files under ``root`` and every rule broken."""
+    files: list[tuple[str, Path, int]] = []
+    problems: list[str] = []
+    total = 0
+    folders = 0
+    # Iterative so a deep tree cannot exhaust the interpreter stack.
+    pending: list[tuple[Path, str]] = [(root, "")]
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            problems.append(f"cannot list {_short(prefix or '.')}: {_os_reason(exc)}")
+            continue
+        for entry in entries:
+            relpath = prefix + entry.name
+            if not _encodable(relpath):
+                problems.append(f"{_short(relpath)}: file names must be valid UTF-8")
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                problems.append(f"cannot inspect {_short(relpath)}: {_os_reason(exc)}")
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                problems.append(
+                    f"{_short(relpath)} is a symlink; symlinks are not allowed, "
+                    "copy the file instead"
+                )
+            elif stat.S_ISDIR(info.st_mode):
+                folders += 1
+                pending.append((Path(entry.path), relpath + "/"))
+            elif stat.S_ISREG(info.st_mode):
+                files.append((relpath, Path(entry.path), info.st_size))
+                total += info.st_size
+            else:
+                problems.append(
+                    f"{_short(relpath)} is a special file (device, socket or pipe); "
+                    "only regular files and folders are allowed"
+                )
+            if len(files) > MAX_HIDDEN_FILES:
+                return files, [*problems, f"more than {MAX_HIDDEN_FILES} files"]
+            if folders > MAX_HIDDEN_DIRS:
+                return files, [*problems, f"more than {MAX_HIDDEN_DIRS} folders"]
+            if len(problems) >= MAX_TREE_PROBLEMS:
+                return files, [*problems, "(further problems not listed)"]
+    if total > MAX_HIDDEN_BYTES:
+        problems.append(
+            f"files total {total} bytes, more than the {MAX_HIDDEN_BYTES} byte (50 MiB) limit"
+        )
+    return files, problems
+
+
+def _hash_files(files: list[tuple[str, Path, int]]) -> str:
+    """Hash scanned files in the documented ``hash_tree`` format; raises ``OSError``."""
+    digest = hashlib.sha256()
+    for relpath, path, size in sorted(files, key=lambda item: item[0].encode("utf-8")):
+        digest.update(relpath.encode("utf-8") + b"\0" + str(size).encode() + b"\0")
+        if _feed_file(digest, path) != size:
+            raise OSError(f"{relpath!r} changed while it was being hashed")
+    return digest.hexdigest()
+
+
+def _feed_file(digest: hashlib._Hash, path: Path) -> int:
+    """Feed the content of the regular file ``path`` to ``digest`` and return its length."""
+    # O_NOFOLLOW/O_NONBLOCK: a file swapped for a symlink or pipe after the scan must not
+    # redirect or block the read.
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name!r} is no longer a regular file")
+        length = 0
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+            length += len(chunk)
+    return length
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _join(path: str, key: object) -> str:
+    """Dotted field path of ``key`` under ``path``."""
+    if isinstance(key, str):
+        plain = key and not _CONTROL_RE.search(key) and len(key) <= 60 and _encodable(key)
+        name = key if plain else _short(key)
+    elif key is None or isinstance(key, bool):
+        name = _describe(key).removeprefix("boolean ")
+    elif isinstance(key, int):
+        name = _describe_int(key)
+    elif isinstance(key, float):
+        name = repr(key)
+    else:
+        name = f"<{_describe(key)}>"
+    return f"{path}.{name}" if path else name
+
+
+def _describe(value: object) -> str:
+    """Short, single-line description of a YAML value for problem messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {'true' if value else 'false'}"
+    if isinstance(value, int):
+        return f"integer {_describe_int(value)}"
+    if isinstance(value, float):
+        return f"number {value!r}"
+    if isinstance(value, str):
+        return f"string {_short(value)}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"date {value.isoformat()}"
+    if isinstance(value, bytes):
+        return "binary data (!!binary)"
+    if isinstance(value, (set, frozenset)):
+        return "a set (!!set)"
+    if isinstance(value, tuple):
+        return "ordered pairs (!!omap or !!pairs)"
+    return f"a value of type {type(value).__name__}"
+
+
+def _describe_int(value: int) -> str:
+    """Digits of ``value``, or a placeholder when it is too large to print usefully."""
+    return str(value) if value.bit_length() <= 128 else "(a very large integer)"
+
+
+def _short(text: str) -> str:
+    """Quoted, escaped and truncated form of user text for messages."""
+    if len(text) > 60:
+        return repr(text[:60]) + "..."
+    return repr(text)
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace so a message stays on one line."""
+    return " ".join(text.split())
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` can be encoded as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    """``text`` with anything UTF-8 cannot encode escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _os_reason(exc: BaseException) -> str:
+    """Human reason from an OS-level error without a traceback."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such file or folder"
+    if isinstance(exc, IsADirectoryError):
+        return "is a folder, not a file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return _one_line(str(exc)) or type(exc).__name__
+
+
+def _format_size(size: int) -> str:
+    """Render a byte count with the largest exact binary unit."""
+    for unit, power in (("t", 4), ("g", 3), ("m", 2), ("k", 1)):
+        if size % 1024**power == 0:
+            return f"{size // 1024**power}{unit}"
+    return f"{size} bytes"

@@ -1,0 +1,1 @@
+"""The acceptance checks: each turns sandbox output into a verdict with evidence."""

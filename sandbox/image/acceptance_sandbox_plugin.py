@@ -1,0 +1,75 @@
+"""pytest plugin loaded inside the sandbox: adds the hidden tests and streams per-test events.
+
+It runs in the same process as the supplier's code, so everything it writes is
+evidence to cross-check on the host, never proof on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+_events_path = os.environ.get("ACCEPTANCE_EVENTS")
+_hidden_dir = os.environ.get("ACCEPTANCE_HIDDEN_DIR")
+_stream: Any = None
+
+
+def _emit(**event: Any) -> None:
+    global _stream
+    if not _events_path:
+        return
+    if _stream is None:
+        _stream = open(_events_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+    _stream.write(json.dumps(event) + "\n")
+
+
+def _is_hidden(item: Any) -> bool:
+    if not _hidden_dir:
+        return False
+    try:
+        return Path(str(item.path)).resolve().is_relative_to(Path(_hidden_dir).resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def pytest_configure(config: Any) -> None:
+    """Always collect the hidden tests, whatever paths the run was given."""
+    if _hidden_dir and _hidden_dir not in config.args:
+        config.args = [*config.args, _hidden_dir]
+
+
+def pytest_collection_finish(session: Any) -> None:
+    import pytest
+
+    hidden = sum(1 for item in session.items if _is_hidden(item))
+    _emit(
+        event="collected",
+        count=len(session.items),
+        hidden=hidden,
+        pytest=pytest.__version__,
+    )
+
+
+def pytest_deselected(items: Any) -> None:
+    hidden = [item.nodeid for item in items if _is_hidden(item)]
+    _emit(event="deselected", count=len(items), hidden=hidden[:100], hidden_count=len(hidden))
+
+
+def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
+    _emit(event="start", nodeid=nodeid)
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    _emit(
+        event="report",
+        nodeid=report.nodeid,
+        when=report.when,
+        outcome=report.outcome,
+        wasxfail=hasattr(report, "wasxfail"),
+    )
+
+
+def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
+    _emit(event="finish", exitstatus=int(exitstatus))

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Idempotent set-up on Debian 12 as root: system packages, Docker engine,
+# the project's virtualenv and the sandbox image. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '· %s\n' "$*" >&2; }
+
+need_apt=()
+command -v git >/dev/null || need_apt+=(git)
+command -v dockerd >/dev/null || need_apt+=(docker.io)
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need_apt[*]}"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  log "starting the Docker engine (no bridge network: sandboxes run without network)"
+  nohup dockerd --bridge=none --iptables=false >/var/log/acceptance-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || { echo "the Docker engine did not start; see /var/log/acceptance-dockerd.log" >&2; exit 1; }
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c 'import acceptance, yaml, docker, hypothesis' 2>/dev/null \
+   || [ pyproject.toml -nt .venv/.installed ]; then
+  log "installing the project into .venv"
+  .venv/bin/pip install -q --progress-bar off -e '.[test]'
+  touch .venv/.installed
+fi
+
+log "building the sandbox image (reused when up to date)"
+.venv/bin/acceptance image build

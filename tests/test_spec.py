@@ -1,0 +1,676 @@
+"""Tests for the acceptance spec loader and validator."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from acceptance.errors import UserInputError
+from acceptance.spec import (
+    SUPPORTED_VERSIONS,
+    FunctionalSpec,
+    InstallSpec,
+    Limits,
+    Spec,
+    SpecError,
+    canonical_json,
+    hash_tree,
+    load_spec,
+    parse_size,
+    parse_spec,
+)
+
+FULL_EXAMPLE = textwrap.dedent(
+    """\
+    version: 1
+    title: Contact form accessibility fixes
+    functional:
+      paths: [tests]          # what pytest runs inside the checkout
+      hidden_tests: hidden    # optional folder beside the spec
+      min_passed: 1
+      timeout: 300
+    install:
+      requirements: ["-e .", "pytest-mock==3.14.0"]
+    limits: {cpus: 1, memory: 1g, pids: 256, timeout: 900}
+    """
+)
+
+MINIMAL = "version: 1\ntitle: Minimal\n"
+
+
+def _write_hidden(base: Path) -> Path:
+    hidden = base / "hidden"
+    (hidden / "sub").mkdir(parents=True)
+    (hidden / "test_hidden.py").write_text("def test_hidden():\n    assert True\n")
+    (hidden / "sub" / "test_more.py").write_text("def test_more():\n    assert True\n")
+    return hidden
+
+
+def _problems(text: str, base: Path) -> tuple[str, ...]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, base)
+    return info.value.problems
+
+
+def _one_problem_about(text: str, base: Path, field: str) -> str:
+    problems = _problems(text, base)
+    matching = [p for p in problems if p.startswith(f"{field}:")]
+    assert matching, problems
+    return matching[0]
+
+
+# ---------------------------------------------------------------- valid specs
+
+
+def test_full_example_parses(tmp_path: Path) -> None:
+    hidden = _write_hidden(tmp_path)
+    spec_file = tmp_path / "acceptance.yaml"
+    spec_file.write_text(FULL_EXAMPLE, encoding="utf-8")
+
+    spec = load_spec(spec_file)
+
+    assert spec.version == 1
+    assert spec.title == "Contact form accessibility fixes"
+    assert spec.functional == FunctionalSpec(
+        paths=("tests",), hidden_tests=hidden.resolve(), min_passed=1, timeout=300
+    )
+    assert spec.install == InstallSpec(requirements=("-e .", "pytest-mock==3.14.0"))
+    assert spec.limits == Limits(cpus=1.0, memory=1024**3, pids=256, timeout=900)
+    assert spec.path == spec_file
+    assert spec.hidden_tests_sha256 == hash_tree(hidden.resolve())
+    document = yaml.safe_load(FULL_EXAMPLE)
+    assert spec.sha256 == hashlib.sha256(canonical_json(document)).hexdigest()
+    assert isinstance(spec, Spec)
+
+
+def test_defaults(tmp_path: Path) -> None:
+    spec = parse_spec(MINIMAL, tmp_path)
+    assert spec.functional == FunctionalSpec()
+    assert spec.functional.paths == ()
+    assert spec.functional.hidden_tests is None
+    assert spec.functional.min_passed == 1
+    assert spec.functional.timeout == 300
+    assert spec.install == InstallSpec(requirements=None)
+    assert spec.limits == Limits()
+    assert spec.limits.memory == 1024**3
+    assert spec.limits.disk == 1024**3
+    assert spec.limits.output == 10 * 1024**2
+    assert spec.hidden_tests_sha256 is None
+    assert spec.path is None
+    assert SUPPORTED_VERSIONS == frozenset({1})
+
+
+def test_null_sections_mean_defaults(tmp_path: Path) -> None:
+    spec = parse_spec(MINIMAL + "functional:\ninstall:\nlimits:\n", tmp_path)
+    assert spec.functional == FunctionalSpec()
+    assert spec.install == InstallSpec()
+    assert spec.limits == Limits()
+
+
+def test_empty_requirements_list_is_not_detection(tmp_path: Path) -> None:
+    spec = parse_spec(MINIMAL + "install: {requirements: []}\n", tmp_path)
+    assert spec.install.requirements == ()
+
+
+def test_node_ids_allowed_in_paths(tmp_path: Path) -> None:
+    text = MINIMAL + "functional: {paths: ['tests/test_a.py::test_x', 'tests/unit/']}\n"
+    spec = parse_spec(text, tmp_path)
+    assert spec.functional.paths == ("tests/test_a.py::test_x", "tests/unit/")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (1024**3, 1024**3),
+        ("512m", 512 * 1024**2),
+        ("1g", 1024**3),
+        ("1G", 1024**3),
+        ("1.5g", 3 * 1024**3 // 2),
+        ("2048k", 2048 * 1024),
+        ("1gb", 1024**3),
+        ("1GiB", 1024**3),
+        ("1t", 1024**4),
+        (" 100000000 ", 100_000_000),
+        ("100000000b", 100_000_000),
+    ],
+)
+def test_size_syntax(given: object, expected: int) -> None:
+    assert parse_size(given) == expected
+
+
+@pytest.mark.parametrize(
+    "bad", ["-1g", "0", 0, -5, "nan", "1x", "g", "", "1.5.5g", 1.5, True, None]
+)
+def test_bad_sizes(bad: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        parse_size(bad)
+
+
+def test_limits_sizes_and_cpus(tmp_path: Path) -> None:
+    text = MINIMAL + "limits: {cpus: 0.5, memory: 512m, disk: 100M, output: 64k, pids: 16}\n"
+    limits = parse_spec(text, tmp_path).limits
+    assert limits == Limits(
+        cpus=0.5, memory=512 * 1024**2, pids=16, disk=100 * 1024**2, output=64 * 1024
+    )
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_error_is_user_input_error(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec("title: x\n", tmp_path, origin="contract.yaml")
+    error = info.value
+    assert isinstance(error, UserInputError)
+    assert error.code == "spec:invalid"
+    assert error.message.startswith("invalid acceptance spec contract.yaml:\n  - ")
+    assert error.hint
+    assert "How to fix" in error.diagnostics()
+
+
+def test_unknown_key_with_suggestion(tmp_path: Path) -> None:
+    problem = _one_problem_about(
+        MINIMAL + "functional: {timout: 30}\n", tmp_path, "functional.timout"
+    )
+    assert "unknown key" in problem
+    assert "did you mean 'timeout'?" in problem
+    assert "paths, hidden_tests, min_passed, timeout" in problem
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    problem = _one_problem_about(MINIMAL + "limit: {}\n", tmp_path, "limit")
+    assert "did you mean 'limits'?" in problem
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    problem = _one_problem_about(
+        MINIMAL + "functional: {min_passed: 'three'}\n", tmp_path, "functional.min_passed"
+    )
+    assert "integer" in problem
+    assert "string 'three'" in problem
+
+
+def test_wrong_section_type(tmp_path: Path) -> None:
+    problem = _one_problem_about(MINIMAL + "limits: [1, 2]\n", tmp_path, "limits")
+    assert "mapping" in problem
+
+
+def test_bool_is_not_int(tmp_path: Path) -> None:
+    problems = _problems(MINIMAL + "functional: {timeout: true}\nlimits: {pids: yes}\n", tmp_path)
+    assert any(p.startswith("functional.timeout:") and "boolean true" in p for p in problems)
+    assert any(p.startswith("limits.pids:") and "boolean true" in p for p in problems)
+
+
+def test_negative_timeout(tmp_path: Path) -> None:
+    problem = _one_problem_about(MINIMAL + "limits: {timeout: -5}\n", tmp_path, "limits.timeout")
+    assert problem == "limits.timeout: must be a positive integer number of seconds, got -5"
+
+
+def test_functional_timeout_exceeds_limits(tmp_path: Path) -> None:
+    text = MINIMAL + "functional: {timeout: 1000}\nlimits: {timeout: 900}\n"
+    problem = _one_problem_about(text, tmp_path, "functional.timeout")
+    assert "limits.timeout" in problem
+
+
+def test_unsupported_version(tmp_path: Path) -> None:
+    problems = _problems("version: 2\ntitle: x\nnew_section: {}\n", tmp_path)
+    assert problems == ("version: unsupported version 2; this service reads versions: 1",)
+
+
+def test_version_wrong_type(tmp_path: Path) -> None:
+    problem = _one_problem_about("version: '1'\ntitle: x\n", tmp_path, "version")
+    assert "integer" in problem
+
+
+def test_missing_version(tmp_path: Path) -> None:
+    problem = _one_problem_about("title: x\n", tmp_path, "version")
+    assert "required" in problem
+
+
+@pytest.mark.parametrize(
+    "title", ["", "title: ''", "title: '   '", "title: 5", "title: " + "x" * 201]
+)
+def test_missing_or_bad_title(tmp_path: Path, title: str) -> None:
+    _one_problem_about(f"version: 1\n{title}\n", tmp_path, "title")
+
+
+@pytest.mark.parametrize("cpus", ["0", "-1", "65", ".inf", ".nan", "0x" + "f" * 400, "'2'"])
+def test_bad_cpus(tmp_path: Path, cpus: str) -> None:
+    _one_problem_about(MINIMAL + f"limits: {{cpus: {cpus}}}\n", tmp_path, "limits.cpus")
+
+
+def test_huge_integers_reported(tmp_path: Path) -> None:
+    huge = "0x" + "f" * 400
+    text = (
+        MINIMAL
+        + f"functional: {{timeout: {huge}, min_passed: {huge}}}\nlimits: {{memory: {huge}}}\n"
+    )
+    problems = _problems(text, tmp_path)
+    assert any(p.startswith("functional.timeout:") for p in problems)
+    assert any(p.startswith("functional.min_passed:") for p in problems)
+    assert any(p.startswith("limits.memory:") for p in problems)
+
+
+def test_all_problems_collected(tmp_path: Path) -> None:
+    text = "title: x\nfunctional: {timeout: 0}\nlimits: {memory: 1k, cpus: 65, bogus: 1}\n"
+    problems = _problems(text, tmp_path)
+    fields = {p.split(":", 1)[0] for p in problems}
+    assert {"version", "functional.timeout", "limits.memory", "limits.cpus", "limits.bogus"} <= (
+        fields
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/etc/passwd", "relative"),
+        ("../outside", ".."),
+        ("tests/../../x", ".."),
+        ("-p no:cacheprovider", "'-'"),
+        ("tests/\x00x", "NUL"),
+        ("", "empty"),
+    ],
+)
+def test_bad_functional_paths(tmp_path: Path, path: str, reason: str) -> None:
+    text = MINIMAL + "functional:\n  paths: [" + yaml.safe_dump(path).split("\n")[0] + "]\n"
+    if "\x00" in path:
+        text = MINIMAL + 'functional:\n  paths: ["tests/\\0x"]\n'
+    problem = _one_problem_about(text, tmp_path, "functional.paths[0]")
+    assert reason in problem
+
+
+def test_paths_must_be_a_list(tmp_path: Path) -> None:
+    problem = _one_problem_about(
+        MINIMAL + "functional: {paths: tests}\n", tmp_path, "functional.paths"
+    )
+    assert "list" in problem
+
+
+def test_requirements_items(tmp_path: Path) -> None:
+    text = MINIMAL + 'install: {requirements: ["ok", "", 3, "a\\nb"]}\n'
+    problems = _problems(text, tmp_path)
+    assert any(p.startswith("install.requirements[1]:") for p in problems)
+    assert any(p.startswith("install.requirements[2]:") for p in problems)
+    assert any(p.startswith("install.requirements[3]:") for p in problems)
+
+
+def test_hidden_tests_escape_via_dotdot(tmp_path: Path) -> None:
+    base = tmp_path / "spec"
+    base.mkdir()
+    _write_hidden(tmp_path)
+    problem = _one_problem_about(
+        MINIMAL + "functional: {hidden_tests: ../hidden}\n", base, "functional.hidden_tests"
+    )
+    assert ".." in problem
+
+
+def test_hidden_tests_absolute(tmp_path: Path) -> None:
+    hidden = _write_hidden(tmp_path)
+    text = MINIMAL + f"functional: {{hidden_tests: '{hidden}'}}\n"
+    problem = _one_problem_about(text, tmp_path, "functional.hidden_tests")
+    assert "relative" in problem
+
+
+def test_hidden_tests_escape_via_symlink(tmp_path: Path) -> None:
+    base = tmp_path / "spec"
+    base.mkdir()
+    outside = _write_hidden(tmp_path)
+    (base / "hidden").symlink_to(outside, target_is_directory=True)
+    problem = _one_problem_about(
+        MINIMAL + "functional: {hidden_tests: hidden}\n", base, "functional.hidden_tests"
+    )
+    assert "outside" in problem
+
+
+def test_hidden_tests_symlink_inside_folder_is_followed(tmp_path: Path) -> None:
+    real = _write_hidden(tmp_path)
+    (tmp_path / "alias").symlink_to(real, target_is_directory=True)
+    spec = parse_spec(MINIMAL + "functional: {hidden_tests: alias}\n", tmp_path)
+    assert spec.functional.hidden_tests == real.resolve()
+
+
+def test_hidden_tests_missing(tmp_path: Path) -> None:
+    problem = _one_problem_about(
+        MINIMAL + "functional: {hidden_tests: nowhere}\n", tmp_path, "functional.hidden_tests"
+    )
+    assert "does not exist" in problem
+
+
+def test_hidden_tests_not_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "file.py").write_text("x = 1\n")
+    problem = _one_problem_about(
+        MINIMAL + "functional: {hidden_tests: file.py}\n", tmp_path, "functional.hidden_tests"
+    )
+    assert "folder" in problem
+
+
+def test_hidden_tests_with_symlink_inside(tmp_path: Path) -> None:
+    hidden = _write_hidden(tmp_path)
+    (hidden / "link.py").symlink_to(hidden / "test_hidden.py")
+    problem = _one_problem_about(
+        MINIMAL + "functional: {hidden_tests: hidden}\n", tmp_path, "functional.hidden_tests"
+    )
+    assert "'link.py' is a symlink" in problem
+
+
+def test_hidden_tests_with_special_file(tmp_path: Path) -> None:
+    hidden = _write_hidden(tmp_path)
+    os.mkfifo(hidden / "pipe")
+    problem = _one_problem_about(
+        MINIMAL + "functional: {hidden_tests: hidden}\n", tmp_path, "functional.hidden_tests"
+    )
+    assert "special file" in problem
+
+
+def test_hidden_tests_too_many_files(tmp_path: Path) -> None:
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    for index in range(2001):
+        (hidden / f"f{index}.txt").touch()
+    problem = _one_problem_about(
+        MINIMAL + "functional: {hidden_tests: hidden}\n", tmp_path, "functional.hidden_tests"
+    )
+    assert "2000 files" in problem
+
+
+def test_hidden_tests_too_large(tmp_path: Path) -> None:
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    with open(hidden / "big.bin", "wb") as handle:
+        handle.truncate(50 * 1024**2 + 1)  # sparse: no real disk use
+    problem = _one_problem_about(
+        MINIMAL + "functional: {hidden_tests: hidden}\n", tmp_path, "functional.hidden_tests"
+    )
+    assert "50 MiB" in problem
+
+
+def test_non_mapping_top_level(tmp_path: Path) -> None:
+    for text in ["- a\n- b\n", "just a string\n", "", "42\n"]:
+        problem = _one_problem_about(text, tmp_path, "document")
+        assert "mapping" in problem
+
+
+def test_invalid_yaml_names_line_and_column(tmp_path: Path) -> None:
+    problem = _one_problem_about("version: 1\ntitle: [a, b\nx: 1\n", tmp_path, "yaml")
+    assert "line 3, column 2" in problem
+
+
+def test_tabs_yaml_error(tmp_path: Path) -> None:
+    problem = _one_problem_about("version: 1\n\ttitle: x\n", tmp_path, "yaml")
+    assert "line 2" in problem
+
+
+def test_billion_laughs_fails_fast(tmp_path: Path) -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    problem = _one_problem_about("\n".join(lines) + "\n", tmp_path, "yaml")
+    assert "alias" in problem
+
+
+def test_many_aliases_rejected(tmp_path: Path) -> None:
+    text = "x: &x 1\nys: [" + ", ".join(["*x"] * 101) + "]\n"
+    problem = _one_problem_about(text, tmp_path, "yaml")
+    assert "100 aliases" in problem
+
+
+def test_recursive_alias(tmp_path: Path) -> None:
+    _one_problem_about("a: &a [1, *a]\n", tmp_path, "yaml")
+
+
+def test_deep_nesting(tmp_path: Path) -> None:
+    _one_problem_about("a: " + "[" * 5000 + "]" * 5000 + "\n", tmp_path, "yaml")
+
+
+def test_spec_too_large(tmp_path: Path) -> None:
+    spec_file = tmp_path / "big.yaml"
+    spec_file.write_text(MINIMAL + "#" * (1024**2) + "\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(spec_file)
+    assert "limit" in info.value.problems[0]
+
+
+def test_non_representable_values(tmp_path: Path) -> None:
+    text = MINIMAL + "limits: {cpus: .nan}\nwhen: 2024-01-01\n"
+    problems = _problems(text, tmp_path)
+    assert any(p.startswith("when:") and "canonical JSON" in p for p in problems)
+    assert any(p.startswith("limits.cpus:") for p in problems)
+
+
+def test_invalid_date_value(tmp_path: Path) -> None:
+    _one_problem_about(MINIMAL + "when: 2001-02-30\n", tmp_path, "yaml")
+
+
+def test_python_tags_rejected(tmp_path: Path) -> None:
+    _one_problem_about(MINIMAL + "x: !!python/object/apply:os.system ['true']\n", tmp_path, "yaml")
+
+
+def test_non_utf8_file(tmp_path: Path) -> None:
+    spec_file = tmp_path / "latin1.yaml"
+    spec_file.write_bytes("version: 1\ntitle: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SpecError) as info:
+        load_spec(spec_file)
+    assert str(spec_file) in info.value.message
+    assert "UTF-8" in info.value.problems[0]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    spec_file = tmp_path / "absent.yaml"
+    with pytest.raises(SpecError) as info:
+        load_spec(spec_file)
+    assert str(spec_file) in info.value.message
+    assert info.value.problems[0].startswith("file:")
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError):
+        load_spec(tmp_path)
+
+
+def test_lone_surrogate_is_reported_printably(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(MINIMAL + '"\\ud800": 1\n', tmp_path)
+    info.value.message.encode("utf-8")
+
+
+# ---------------------------------------------------------------- hashes
+
+
+def test_sha256_stable_across_order_and_formatting(tmp_path: Path) -> None:
+    first = parse_spec(MINIMAL + "limits: {cpus: 2, pids: 64}\n", tmp_path)
+    second = parse_spec(
+        "# comment\nlimits:\n  pids: 64\n  cpus: 2\ntitle: 'Minimal'\nversion: 1\n", tmp_path
+    )
+    assert first.sha256 == second.sha256
+
+
+def test_sha256_changes_with_values(tmp_path: Path) -> None:
+    first = parse_spec(MINIMAL + "limits: {cpus: 2}\n", tmp_path)
+    second = parse_spec(MINIMAL + "limits: {cpus: 3}\n", tmp_path)
+    assert first.sha256 != second.sha256
+
+
+def test_sha256_is_of_document_as_given(tmp_path: Path) -> None:
+    # Spelling out a default is a different document, hence a different hash.
+    first = parse_spec(MINIMAL, tmp_path)
+    second = parse_spec(MINIMAL + "limits: {timeout: 900}\n", tmp_path)
+    assert first.sha256 != second.sha256
+
+
+def test_canonical_json_format() -> None:
+    assert canonical_json({"b": [1, "é"], "a": None}) == '{"a":null,"b":[1,"é"]}'.encode()
+    with pytest.raises(SpecError):
+        canonical_json({"a": float("nan")})
+    with pytest.raises(SpecError):
+        canonical_json({1: "a"})
+
+
+def test_hash_tree_format(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.py").write_bytes(b"xx")
+    (tmp_path / "a.py").write_bytes(b"a")
+    (tmp_path / "empty").mkdir()
+    expected = hashlib.sha256(b"a.py\x001\x00a" + b"b/x.py\x002\x00xx").hexdigest()
+    assert hash_tree(tmp_path) == expected
+
+
+def test_hash_tree_changes_with_content_and_name(tmp_path: Path) -> None:
+    hidden = _write_hidden(tmp_path)
+    original = hash_tree(hidden)
+    assert hash_tree(hidden) == original
+    target = hidden / "test_hidden.py"
+    target.write_text("def test_hidden():\n    assert False\n")
+    changed_content = hash_tree(hidden)
+    assert changed_content != original
+    target.rename(hidden / "test_renamed.py")
+    assert hash_tree(hidden) not in {original, changed_content}
+
+
+def test_hash_tree_rejects_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "link").symlink_to(tmp_path)
+    with pytest.raises(SpecError):
+        hash_tree(tmp_path)
+
+
+def test_hash_tree_missing_root(tmp_path: Path) -> None:
+    with pytest.raises(SpecError):
+        hash_tree(tmp_path / "absent")
+
+
+# ---------------------------------------------------------------- properties
+
+_FIELD_NAMES = st.sampled_from(
+    [
+        "version",
+        "title",
+        "functional",
+        "install",
+        "limits",
+        "paths",
+        "hidden_tests",
+        "min_passed",
+        "timeout",
+        "requirements",
+        "cpus",
+        "memory",
+        "pids",
+        "disk",
+        "output",
+    ]
+)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
+    | st.sampled_from(["1g", "512m", "-1", "..", "/etc", "hidden", "tests", "1.5GiB"])
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(_FIELD_NAMES | st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@pytest.fixture(scope="module")
+def property_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("property")
+    _write_hidden(base)
+    return base
+
+
+_YAMLISH_TEXT = st.lists(
+    st.sampled_from(
+        [
+            "version: 1\n",
+            "title: x\n",
+            "functional:\n",
+            "limits:\n",
+            "  ",
+            "\n",
+            "\t",
+            "a",
+            "1",
+            "-1",
+            ".nan",
+            "1g",
+            ": ",
+            "- ",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            "&a ",
+            "*a",
+            "!!binary ",
+            "!!set ",
+            "!!python/name:os.system",
+            "!!timestamp ",
+            "2001-02-30",
+            "'",
+            '"',
+            "\\ud800",
+            "#",
+            "?",
+            "|",
+            ">",
+            "%YAML 1.1\n",
+            "---\n",
+            "...\n",
+            "<<: ",
+            "~",
+            "\x00",
+            "\ufeff",
+            "hidden_tests: hidden",
+            "paths: [..]",
+        ]
+    ),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(max_size=300) | _YAMLISH_TEXT)
+def test_arbitrary_text_only_raises_spec_error(property_base: Path, text: str) -> None:
+    try:
+        parse_spec(text, property_base)
+    except SpecError as error:
+        assert error.problems
+        error.message.encode("utf-8")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    document=st.fixed_dictionaries(
+        {},
+        optional={
+            "version": st.just(1) | _VALUES,
+            "title": st.just("A title") | _VALUES,
+            "functional": st.dictionaries(_FIELD_NAMES, _VALUES, max_size=4) | _VALUES,
+            "install": st.dictionaries(_FIELD_NAMES, _VALUES, max_size=2) | _VALUES,
+            "limits": st.dictionaries(_FIELD_NAMES, _VALUES, max_size=6) | _VALUES,
+        },
+    )
+    | st.dictionaries(_FIELD_NAMES | st.text(max_size=8), _VALUES, max_size=6)
+)
+def test_arbitrary_mappings_only_raise_spec_error(property_base: Path, document: object) -> None:
+    text = yaml.safe_dump(document, allow_unicode=True)
+    try:
+        spec = parse_spec(text, property_base)
+    except SpecError as error:
+        assert error.problems
+        error.message.encode("utf-8")
+    else:
+        assert spec.sha256 == hashlib.sha256(canonical_json(yaml.safe_load(text))).hexdigest()

@@ -1,0 +1,1 @@
+"""Celery workers that run acceptance jobs (see issue 4)."""
