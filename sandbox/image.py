@@ -36,6 +36,7 @@ DEBIAN_PACKAGES = (
     "libc6-dev",
     "git",
     "ca-certificates",
+    "procps",
 )
 # The check tools, pinned: their versions go into every report.
 TOOL_REQUIREMENTS = (
@@ -64,6 +65,21 @@ class BuiltImage:
     tools: dict[str, str]
 
 
+def install_script() -> str:
+    """The shell script run as root, without network, to put the tools into the image."""
+    requirements = " ".join(f"'{req}'" for req in TOOL_REQUIREMENTS)
+    return (
+        "set -e; "
+        f"python3 -m venv {TOOLS_VENV}; "
+        f"{TOOLS_VENV}/bin/pip install --no-index --find-links /wheels --progress-bar off "
+        f"{requirements}; "
+        "chmod -R a+rX /opt/acceptance; "
+        # The tmpfs mounted on /work takes this folder's mode: writable by the sandbox user.
+        "mkdir -p /work && chmod 1777 /work; "
+        f"{TOOLS_VENV}/bin/pip list --format json > /opt/acceptance/tools.json"
+    )
+
+
 def plugin_source() -> bytes:
     """The pytest plugin baked into the image."""
     return (resources.files("sandbox") / "image" / f"{PLUGIN_MODULE}.py").read_bytes()
@@ -76,6 +92,7 @@ def image_inputs_digest(base_image: str | None) -> str:
         "packages": DEBIAN_PACKAGES if base_image is None else (),
         "tools": TOOL_REQUIREMENTS,
         "plugin": hashlib.sha256(plugin_source()).hexdigest(),
+        "script": install_script(),
         "user": SANDBOX_USER,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
@@ -172,7 +189,9 @@ class ImageBuilder:
             ) from exc
 
     def _debootstrap(self, mirror: str) -> str:
-        base_tag = f"{IMAGE_REPOSITORY}-base:{image_inputs_digest(None)[:16]}"
+        # Keyed by what debootstrap is given only, so tool changes reuse the root filesystem.
+        base_inputs = json.dumps([DEBIAN_SUITE, "minbase", DEBIAN_PACKAGES]).encode()
+        base_tag = f"{IMAGE_REPOSITORY}-base:{hashlib.sha256(base_inputs).hexdigest()[:16]}"
         existing = self._existing(base_tag)
         if existing is not None:
             self._progress(f"reusing the Debian root filesystem {base_tag}")
@@ -218,15 +237,7 @@ class ImageBuilder:
     def _install_tools(
         self, base_id: str, wheel_dir: Path, tag: str, python: str, base_image: str | None
     ) -> Any:
-        script = (
-            "set -e; "
-            f"python3 -m venv {TOOLS_VENV}; "
-            f"{TOOLS_VENV}/bin/pip install --no-index --find-links /wheels --progress-bar off "
-            + " ".join(f"'{req}'" for req in TOOL_REQUIREMENTS)
-            + "; "
-            f"chmod -R a+rX /opt/acceptance; "
-            f"{TOOLS_VENV}/bin/pip list --format json > /opt/acceptance/tools.json"
-        )
+        script = install_script()
         container = self._client.containers.create(
             base_id,
             ["sh", "-c", script],
@@ -283,7 +294,8 @@ def _read_tools(container: Any) -> dict[str, str]:
         member = tar.extractfile("tools.json")
         listing = json.loads(member.read()) if member else []
     wanted = {"bandit", "pip-audit", "licensecheck", "pip"}
-    return {item["name"].lower(): item["version"] for item in listing if item["name"].lower() in wanted}
+    tools = {str(item["name"]).lower().replace("_", "-"): str(item["version"]) for item in listing}
+    return {name: version for name, version in tools.items() if name in wanted}
 
 
 def _tools(image: Any) -> dict[str, str]:
