@@ -184,7 +184,7 @@ class _Run:
 
     def _in_sandbox(self, sandbox: Sandbox, plan: InstallPlan, wheels: Path, hidden: bool) -> None:
         with self._stage("prepare"):
-            self._prepare(sandbox, hidden)
+            self._prepare(sandbox)
         if plan.needs_sandbox_metadata:
             with self._stage("metadata"):
                 extra = self._sandbox_metadata(sandbox, plan)
@@ -199,6 +199,8 @@ class _Run:
             )
         with self._stage("install"):
             self._install(sandbox, plan)
+        if hidden:
+            self._add_hidden_tests(sandbox)
         with self._stage("functional"):
             result = self._functional(sandbox, hidden)
         self.report.checks.append(result)
@@ -262,17 +264,26 @@ class _Run:
                     os.chmod(path, 0o644)
         return dest
 
-    def _prepare(self, sandbox: Sandbox, hidden: bool) -> None:
-        script = f"set -e; mkdir -p {functional.OUT_DIR}; cp -a {SRC_MOUNT}/. {WORK_SRC}/"
-        if hidden:
-            target = f"{WORK_SRC}/{functional.HIDDEN_DIR_NAME}"
-            script += f"; rm -rf {target}; cp -a {HIDDEN_MOUNT}/. {target}/"
-        script += f"; python3 -m venv --without-pip {VENV}"
-        result = self._sandbox_run(sandbox, ["sh", "-c", script], "prepare")
+    def _prepare(self, sandbox: Sandbox) -> None:
+        script = (
+            f"set -e; mkdir -p {functional.OUT_DIR}; cp -a {SRC_MOUNT}/. {WORK_SRC}/; "
+            f"python3 -m venv --without-pip {VENV}"
+        )
+        self._copy_in(sandbox, script, "prepare", "the checkout")
+
+    def _add_hidden_tests(self, sandbox: Sandbox) -> None:
+        # Only after the install: inside the tree they would change what a
+        # project's build discovers (e.g. setuptools' flat-layout detection).
+        target = f"{WORK_SRC}/{functional.HIDDEN_DIR_NAME}"
+        script = f"set -e; rm -rf {target}; cp -a {HIDDEN_MOUNT}/. {target}/"
+        self._copy_in(sandbox, script, "hidden-tests", "the hidden tests")
+
+    def _copy_in(self, sandbox: Sandbox, script: str, name: str, what: str) -> None:
+        result = self._sandbox_run(sandbox, ["sh", "-c", script], name)
         if result.exit_code != 0:
             raise SubmissionError(
                 "DISK_LIMIT" if "No space" in result.text else "PREPARE_FAILED",
-                f"could not copy the checkout into the sandbox: {_tail(result.text, 500)}",
+                f"could not copy {what} into the sandbox: {_tail(result.text, 500)}",
             )
 
     def _sandbox_metadata(self, sandbox: Sandbox, plan: InstallPlan) -> list[str]:
@@ -283,7 +294,8 @@ class _Run:
                 sandbox,
                 [
                     f"{TOOLS_VENV}/bin/python", "-m", "pip", "wheel", "--no-deps", "--no-index",
-                    "--find-links", WHEELS_MOUNT, "--progress-bar", "off", "--wheel-dir", out,
+                    "--find-links", WHEELS_MOUNT, "--progress-bar", "off", "--use-pep517",
+                    "--wheel-dir", out,
                     _project_path(project),
                 ],
                 f"metadata-{index}",
@@ -306,7 +318,7 @@ class _Run:
         argv = [
             f"{TOOLS_VENV}/bin/python", "-m", "pip", "--python", f"{VENV}/bin/python",
             "install", "--no-index", "--find-links", WHEELS_MOUNT, "--progress-bar", "off",
-            "--no-cache-dir",
+            "--no-cache-dir", "--use-pep517",
         ]
         for project in plan.local_projects:
             argv.extend(["-e", _project_path(project)] if project.editable else [_project_path(project)])

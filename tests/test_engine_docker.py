@@ -1,0 +1,267 @@
+"""End to end through the CLI: real git, real Docker sandbox, real pytest inside it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acceptance.cli import main
+from tests.conftest import RepoFactory, git
+
+pytestmark = [pytest.mark.docker]
+
+PASSING = {
+    "pyproject.toml": (
+        '[project]\nname = "demo"\nversion = "1.0"\n'
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+    ),
+    "demo/__init__.py": "def add(a, b):\n    return a + b\n",
+    "tests/test_add.py": (
+        "from demo import add\n\n"
+        "def test_add():\n    assert add(1, 2) == 3\n\n"
+        "def test_add_negative():\n    assert add(-1, -2) == -3\n"
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data dir (wheel cache, signing key) for the session, as a worker keeps it."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(autouse=True)
+def _settings(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, sandbox_image: str
+) -> None:
+    monkeypatch.setenv("ACCEPTANCE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("ACCEPTANCE_SANDBOX_IMAGE", sandbox_image)
+
+
+def write_spec(folder: Path, body: str = "", *, hidden: dict[str, str] | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = folder / "acceptance.yaml"
+    text = "version: 1\ntitle: Demo acceptance\n" + body
+    if hidden is not None:
+        for relpath, content in hidden.items():
+            path = folder / "hidden" / relpath
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+    spec.write_text(text, encoding="utf-8")
+    return spec
+
+
+def check(source: str, spec: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    """Run `acceptance check --json`; return the exit code and the statement."""
+    code = main(["check", source, "--spec", str(spec), "--json", *extra])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else {}
+
+
+def functional(statement: dict[str, Any]) -> dict[str, Any]:
+    checks = statement["predicate"]["checks"]
+    assert [c["kind"] for c in checks] == ["functional"]
+    return dict(checks[0])
+
+
+def test_accepted_repo_gets_a_report_that_verifies_and_tampering_fails(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_repo(PASSING)
+    spec = write_spec(tmp_path / "spec", "functional: {paths: [tests], min_passed: 2}\n")
+    report = tmp_path / "report.json"
+    code, statement = check(str(repo), spec, "--out", str(report), capsys=capsys)
+
+    assert code == 0, statement["predicate"]["reasons"]
+    commit = git("rev-parse", "HEAD", cwd=repo)
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["subject"][0]["digest"] == {"gitCommit": commit}
+    predicate = statement["predicate"]
+    assert predicate["verdict"] == "accepted"
+    assert predicate["source"]["commit"] == commit
+    assert predicate["environment"]["image"]["id"].startswith("sha256:")
+    assert {"bandit", "pip-audit", "licensecheck", "pytest"} <= set(predicate["environment"]["tools"])
+    result = functional(statement)
+    assert result["status"] == "passed"
+    assert result["tests"] == {"passed": 2, "failed": 0, "errors": 0, "skipped": 0}
+    assert [s["name"] for s in predicate["stages"]][:2] == ["checkout", "plan"]
+
+    assert main(["verify", str(report)]) == 0
+    envelope = json.loads(report.read_text())
+    payload = bytearray(envelope["payload"].encode())
+    payload[40] = ord("A") if payload[40] != ord("A") else ord("B")
+    envelope["payload"] = payload.decode()
+    report.write_text(json.dumps(envelope))
+    assert main(["verify", str(report)]) == 1
+    assert "FAILED" in capsys.readouterr().err
+
+
+def test_failing_test_is_rejected_naming_it(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = dict(PASSING)
+    files["tests/test_broken.py"] = "def test_wrong():\n    assert 1 + 1 == 3, 'arithmetic is off'\n"
+    code, statement = check(str(make_repo(files)), write_spec(tmp_path / "s"), capsys=capsys)
+
+    assert code == 1
+    result = functional(statement)
+    assert result["status"] == "failed"
+    assert result["reason_code"] == "TESTS_FAILED"
+    assert result["tests"]["failed"] == 1 and result["tests"]["passed"] == 2
+    assert any("test_wrong" in test for test in result["failing_tests"])
+    assert "arithmetic is off" in result["failures"][0]["message"]
+    assert "TESTS_FAILED" in statement["predicate"]["reason_codes"]
+
+
+def test_repo_without_tests_is_rejected(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_repo({"demo.py": "VALUE = 1\n"})
+    code, statement = check(str(repo), write_spec(tmp_path / "s"), capsys=capsys)
+
+    assert code == 1
+    assert functional(statement)["reason_code"] == "NO_TESTS"
+
+
+def test_uninstallable_dependency_is_a_rejection_naming_it(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = dict(PASSING)
+    files["requirements.txt"] = "acceptance-no-such-package-xyz==1.0\n"
+    code, statement = check(str(make_repo(files)), write_spec(tmp_path / "s"), capsys=capsys)
+
+    assert code == 1
+    assert statement["predicate"]["reason_codes"] == ["DEPENDENCY_UNAVAILABLE"]
+    assert "acceptance-no-such-package-xyz" in statement["predicate"]["reasons"][0]
+
+
+def test_hanging_test_times_out_and_names_the_running_test(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {
+        "tests/test_fast.py": "def test_quick():\n    assert True\n",
+        "tests/test_slow.py": "import time\n\ndef test_hangs():\n    time.sleep(600)\n",
+    }
+    spec = write_spec(tmp_path / "s", "functional: {timeout: 5}\nlimits: {timeout: 120}\n")
+    started = time.monotonic()
+    code, statement = check(str(make_repo(files)), spec, capsys=capsys)
+    elapsed = time.monotonic() - started
+
+    assert code == 1
+    result = functional(statement)
+    assert result["reason_code"] == "TIMEOUT"
+    assert result["running_test"] == "tests/test_slow.py::test_hangs"
+    assert result["tests"]["passed"] == 1
+    assert "test_hangs" in result["summary"]
+    assert elapsed < 60
+
+
+def test_hidden_tests_always_run_and_cannot_be_deselected(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hidden = {"test_owner.py": "from demo import add\n\ndef test_owner_checks_add():\n    assert add(2, 2) == 4\n"}
+    spec = write_spec(tmp_path / "s", "functional: {paths: [tests], hidden_tests: hidden}\n", hidden=hidden)
+    code, statement = check(str(make_repo(PASSING)), spec, capsys=capsys)
+    assert code == 0, statement["predicate"]["reasons"]
+    result = functional(statement)
+    assert result["tests"]["passed"] == 3
+    assert result["hidden_tests"] == 1
+    assert statement["predicate"]["spec"]["hidden_tests_sha256"]
+
+    sneaky = dict(PASSING)
+    sneaky["pytest.ini"] = "[pytest]\naddopts = -k 'not owner'\n"
+    code, statement = check(str(make_repo(sneaky)), spec, capsys=capsys)
+    assert code == 1
+    assert "HIDDEN_TESTS_DESELECTED" in statement["predicate"]["reason_codes"]
+
+
+def test_memory_bomb_hits_the_memory_limit(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {"tests/test_bomb.py": "def test_bomb():\n    blocks = [bytearray(64 * 1024**2) for _ in range(64)]\n    assert blocks\n"}
+    spec = write_spec(tmp_path / "s", "limits: {memory: 256m}\n")
+    code, statement = check(str(make_repo(files)), spec, capsys=capsys)
+    assert code == 1
+    assert functional(statement)["reason_code"] == "MEMORY_LIMIT"
+
+
+def test_setup_py_project_metadata_is_computed_inside_the_sandbox(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {
+        "setup.py": (
+            "from setuptools import setup\n"
+            "setup(name='legacy', version='0.1', py_modules=['legacy'], install_requires=['iniconfig'])\n"
+        ),
+        "legacy.py": "import iniconfig\n\ndef parser():\n    return iniconfig.IniConfig\n",
+        "tests/test_legacy.py": "from legacy import parser\n\ndef test_parser():\n    assert parser().__name__ == 'IniConfig'\n",
+    }
+    code, statement = check(str(make_repo(files)), write_spec(tmp_path / "s"), "--logs", str(tmp_path / "logs"), capsys=capsys)
+    assert code == 0, statement["predicate"]["reasons"]
+    stages = [s["name"] for s in statement["predicate"]["stages"]]
+    assert "metadata" in stages
+    assert statement["predicate"]["install"]["metadata_from_sandbox"] is True
+
+
+def test_source_served_by_git_daemon(
+    make_repo: RepoFactory,
+    git_server: tuple[Path, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base, url = git_server
+    repo = make_repo(PASSING)
+    git("clone", "-q", "--bare", str(repo), str(base / "demo.git"), cwd=tmp_path)
+    code, statement = check(f"{url}/demo.git", write_spec(tmp_path / "s"), "--ref", "main", capsys=capsys)
+    assert code == 0, statement["predicate"]["reasons"]
+    assert statement["predicate"]["source"] == {
+        "url": f"{url}/demo.git",
+        "ref": "main",
+        "commit": git("rev-parse", "HEAD", cwd=repo),
+    }
+
+
+def test_no_sandbox_container_is_left_behind(docker_engine: Any) -> None:
+    from sandbox.docker import LABEL
+
+    # Runs after the cases above in this module: every run must have cleaned up.
+    assert docker_engine.containers.list(all=True, filters={"label": LABEL}) == []
+
+
+def test_broken_spec_is_bad_input(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path / "s", "limits: {timeout: -5}\nsurprise: 1\n")
+    code = main(["check", str(make_repo(PASSING)), "--spec", str(spec)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "limits.timeout" in err and "surprise" in err
+
+
+def test_unreachable_source_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "git://127.0.0.1:9/nothing.git", "--spec", str(write_spec(tmp_path / "s"))])
+    assert code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_docker_down_means_could_not_judge(
+    make_repo: RepoFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    code, statement = check(str(make_repo(PASSING)), write_spec(tmp_path / "s"), capsys=capsys)
+    assert code == 3
+    assert statement["predicate"]["verdict"] == "error"
+    assert "Docker" in statement["predicate"]["reasons"][0]
+
+
+def test_missing_image_means_could_not_judge(
+    make_repo: RepoFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ACCEPTANCE_SANDBOX_IMAGE", "acceptance-sandbox:does-not-exist")
+    code, statement = check(str(make_repo(PASSING)), write_spec(tmp_path / "s"), capsys=capsys)
+    assert code == 3
+    assert "acceptance image build" in " ".join(statement["predicate"]["reasons"]) or code == 3
