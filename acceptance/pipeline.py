@@ -18,15 +18,20 @@ from typing import Any
 
 from acceptance import __version__
 from acceptance.checkout import Checkout, GitLimits, checkout
-from acceptance.dependencies import InstallPlan, LocalProject, detect_install_plan, requirements_from_metadata
+from acceptance.dependencies import (
+    InstallPlan,
+    LocalProject,
+    detect_install_plan,
+    requirements_from_metadata,
+)
 from acceptance.errors import PlatformError, SubmissionError, UserInputError
 from acceptance.report import Reason, ReportInput, Verdict, build_statement, decide
 from acceptance.spec import Spec
 from acceptance.wheels import download_wheels
 from checks import functional
 from sandbox.docker import DockerSandbox
-from sandbox.interface import CommandResult, Sandbox, SandboxConfig, SandboxLimits
 from sandbox.image import PLUGIN_DIR, TOOLS_VENV
+from sandbox.interface import CommandResult, Sandbox, SandboxConfig, SandboxLimits
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +260,7 @@ class _Run:
             return None
         # A readable copy: the owner's folder may be private to its owner.
         shutil.copytree(source, dest, symlinks=True)
-        for root, dirs, files in os.walk(dest):
+        for root, _dirs, files in os.walk(dest):
             os.chmod(root, 0o755)
             for name in files:
                 path = os.path.join(root, name)
@@ -467,4 +472,4 @@ def _tools_from_labels(labels: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in tools.items()}
 
 
-__all__ = ["EngineConfig", "RunResult", "Verdict", "run_acceptance", "UserInputError"]
+__all__ = ["EngineConfig", "RunResult", "UserInputError", "Verdict", "run_acceptance"]

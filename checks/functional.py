@@ -192,7 +192,7 @@ def _judge(
 
 
 def _is_hidden_case(case_id: str) -> bool:
-    return case_id.startswith(f"{HIDDEN_DIR_NAME}/") or case_id.startswith(f"{HIDDEN_DIR_NAME}.")
+    return case_id.startswith((f"{HIDDEN_DIR_NAME}/", f"{HIDDEN_DIR_NAME}."))
 
 
 def _limit_result(code: str, message: str, events: EventSummary) -> CheckResult:

@@ -338,7 +338,7 @@ class _OutputReader(threading.Thread):
                 if len(chunk) > room and not self.limit_hit:
                     self.truncated = self.limit_hit = True
                     self.attention.set()
-        except Exception:  # noqa: BLE001 - a broken stream ends the command, it is not fatal
+        except Exception:
             log.debug("sandbox_stream_closed", exc_info=True)
         finally:
             self.attention.set()

@@ -127,12 +127,12 @@ def _debian_uris(text: str) -> list[str]:
             uri = next((p for p in parts[1:] if not p.startswith("[")), "")
             found.append(uri)
     for stanza in re.split(r"\n\s*\n", text):
-        fields = dict(
-            (key.strip().lower(), value.strip())
+        fields = {
+            key.strip().lower(): value.strip()
             for key, _, value in (
                 ln.partition(":") for ln in stanza.splitlines() if ":" in ln and not ln.startswith("#")
             )
-        )
+        }
         if "deb" in fields.get("types", "").split() and DEBIAN_SUITE in fields.get("suites", "").split():
             found.extend(fields.get("uris", "").split())
     return [uri for uri in found if uri.startswith(("http://", "https://"))]

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from acceptance.errors import PlatformError, SubmissionError
 
@@ -101,7 +102,7 @@ class Sandbox(abc.ABC):
     def close(self) -> None:
         """Kill and remove everything the sandbox created; safe to call twice."""
 
-    def __enter__(self) -> Sandbox:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
