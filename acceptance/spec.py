@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import enum
 import hashlib
 import json
 import math
@@ -12,7 +13,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
 
@@ -105,6 +106,58 @@ class Limits:
     output: int = 10 * 1024**2
 
 
+class Severity(str, enum.Enum):
+    """Bandit's severity and confidence levels, ordered low to high."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        """0 for low, 1 for medium, 2 for high: for comparisons."""
+        return ("low", "medium", "high").index(self.value)
+
+
+@dataclass(frozen=True)
+class SastSpec:
+    """Static analysis with bandit: what fails the check and what is scanned."""
+
+    enabled: bool = True
+    fail_on: Severity = Severity.HIGH
+    confidence: Severity = Severity.LOW
+    exclude: tuple[str, ...] = ()
+    allow_suppressions: bool = False
+
+
+@dataclass(frozen=True)
+class DependencyAuditSpec:
+    """Known-vulnerability audit of the installed distributions (pip-audit)."""
+
+    enabled: bool = True
+    fail_on_vulnerabilities: bool = True
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SecuritySpec:
+    """The security checks; both on by default."""
+
+    sast: SastSpec = field(default_factory=SastSpec)
+    dependencies: DependencyAuditSpec = field(default_factory=DependencyAuditSpec)
+
+
+@dataclass(frozen=True)
+class LicenceSpec:
+    """The open-licence check. ``allowed=None`` means any OSI-approved licence."""
+
+    enabled: bool = True
+    allowed: tuple[str, ...] | None = None
+    # "compatible": every installed dependency's licence must be compatible with
+    # the repository's; "report": list them without judging; "off": skip.
+    dependencies: str = "compatible"
+
+
 @dataclass(frozen=True)
 class Spec:
     """A validated acceptance spec plus the hashes that pin its exact content."""
@@ -117,6 +170,8 @@ class Spec:
     sha256: str
     hidden_tests_sha256: str | None
     path: Path | None
+    security: SecuritySpec = field(default_factory=SecuritySpec)
+    licence: LicenceSpec = field(default_factory=LicenceSpec)
 
 
 # ---------------------------------------------------------------- public API

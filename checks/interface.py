@@ -39,3 +39,11 @@ class CheckResult:
             entry["reason_code"] = self.reason_code
         entry.update(self.details)
         return entry
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A check's result plus the files it produced (SARIF, SBOM...), by file name."""
+
+    result: CheckResult
+    artifacts: Mapping[str, bytes] = field(default_factory=dict)
