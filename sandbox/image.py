@@ -122,10 +122,11 @@ def debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
 def _debian_uris(text: str) -> list[str]:
     found: list[str] = []
     for line in text.splitlines():
-        parts = line.split("#", 1)[0].split()
+        # "deb [options] URI suite components", the options being optional
+        line = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0])
+        parts = line.split()
         if len(parts) >= 3 and parts[0] == "deb" and parts[2] == DEBIAN_SUITE:
-            uri = next((p for p in parts[1:] if not p.startswith("[")), "")
-            found.append(uri)
+            found.append(parts[1])
     for stanza in re.split(r"\n\s*\n", text):
         fields = {
             key.strip().lower(): value.strip()
