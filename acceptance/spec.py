@@ -12,7 +12,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
@@ -40,16 +40,29 @@ MAX_HIDDEN_DIRS = 2_000
 MAX_HIDDEN_BYTES = 50 * 1024**2
 #: per-tree cap on reported problems so a folder of 2,000 symlinks stays readable
 MAX_TREE_PROBLEMS = 10
+MAX_ADVISORY_IGNORES = 1_000
+MAX_LICENCES = 100
+MAX_LICENCE_ID_CHARS = 100
+#: values of ``licence.dependencies``, in the order messages list them
+LICENCE_DEPENDENCY_MODES: tuple[str, ...] = ("compatible", "report", "off")
 
 _HINT = (
     "fix each listed field in the acceptance spec (YAML); the README's 'Acceptance spec' "
     "section documents every field, its type and its default"
 )
 
-_TOP_KEYS = ("version", "title", "functional", "install", "limits")
+_TOP_KEYS = ("version", "title", "functional", "install", "limits", "security", "licence")
 _FUNCTIONAL_KEYS = ("paths", "hidden_tests", "min_passed", "timeout")
 _INSTALL_KEYS = ("requirements",)
 _LIMIT_KEYS = ("cpus", "memory", "pids", "timeout", "disk", "output")
+_SECURITY_KEYS = ("sast", "dependencies")
+_SAST_KEYS = ("enabled", "fail_on", "confidence", "exclude", "allow_suppressions")
+_AUDIT_KEYS = ("enabled", "fail_on_vulnerabilities", "ignore")
+_LICENCE_KEYS = ("enabled", "allowed", "dependencies")
+
+# fullmatch only: `$` would also accept a trailing newline.
+_ADVISORY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{1,99}")
+_SPDX_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
 
 _SIZE_RE = re.compile(
     r"(?P<number>\d{1,15}(?:\.\d{1,9})?)\s*(?:(?P<unit>[kmgt])(?:i?b)?|b)?", re.IGNORECASE
@@ -219,6 +232,8 @@ def parse_spec(text: str, base_dir: Path, *, origin: str = "<string>") -> Spec:
             f"functional.timeout: {functional.timeout} seconds exceeds limits.timeout "
             f"({limits.timeout}); raise limits.timeout or lower functional.timeout"
         )
+    security = _security(document.get("security"), problems)
+    licence = _licence(document.get("licence"), problems)
     hidden_sha = _hidden_hash(functional.hidden_tests, problems)
     _json_problems(document, "", problems)
     if problems:
@@ -232,6 +247,8 @@ def parse_spec(text: str, base_dir: Path, *, origin: str = "<string>") -> Spec:
         sha256=hashlib.sha256(_dump_canonical(document)).hexdigest(),
         hidden_tests_sha256=hidden_sha,
         path=None,
+        security=security,
+        licence=licence,
     )
 
 
@@ -653,6 +670,267 @@ def _limits(section: dict[str, object], problems: list[str]) -> Limits:
         ),
         disk=_size_field(section, "disk", default.disk, 16 * 1024**2, problems),
         output=_size_field(section, "output", default.output, 64 * 1024, problems),
+    )
+
+
+def _security(value: object, problems: list[str]) -> SecuritySpec:
+    """Validate the ``security`` section; ``true``/``false`` switch both checks on or off."""
+    if value is None or value is True:
+        return SecuritySpec()
+    if value is False:
+        return SecuritySpec(
+            sast=SastSpec(enabled=False), dependencies=DependencyAuditSpec(enabled=False)
+        )
+    if not isinstance(value, dict):
+        problems.append(
+            f"security: must be a mapping of keys, true or false, got {_describe(value)}"
+        )
+        return SecuritySpec()
+    _check_keys(value, "security", _SECURITY_KEYS, problems)
+    return SecuritySpec(
+        sast=_sast(value.get("sast"), problems),
+        dependencies=_dependency_audit(value.get("dependencies"), problems),
+    )
+
+
+def _sast(value: object, problems: list[str]) -> SastSpec:
+    """Validate ``security.sast``."""
+    where = "security.sast"
+    default = SastSpec()
+    enabled, section = _switchable(value, where, _SAST_KEYS, problems)
+    if section is None:
+        return SastSpec(enabled=enabled)
+    exclude = _string_list(
+        section,
+        "exclude",
+        where,
+        problems,
+        expected="a list of relative paths inside the checkout",
+        example="[tests, docs]",
+        max_items=MAX_PATHS,
+        item_problem=_exclude_problem,
+        identity=lambda item: str(PurePosixPath(item)),
+    )
+    return SastSpec(
+        enabled=enabled,
+        fail_on=_severity_field(section, "fail_on", where, default.fail_on, problems),
+        confidence=_severity_field(section, "confidence", where, default.confidence, problems),
+        exclude=default.exclude if exclude is None else exclude,
+        allow_suppressions=_bool_field(
+            section, "allow_suppressions", where, default.allow_suppressions, problems
+        ),
+    )
+
+
+def _dependency_audit(value: object, problems: list[str]) -> DependencyAuditSpec:
+    """Validate ``security.dependencies``."""
+    where = "security.dependencies"
+    default = DependencyAuditSpec()
+    enabled, section = _switchable(value, where, _AUDIT_KEYS, problems)
+    if section is None:
+        return DependencyAuditSpec(enabled=enabled)
+    ignore = _string_list(
+        section,
+        "ignore",
+        where,
+        problems,
+        expected="a list of advisory ids or aliases",
+        example="[PYSEC-2023-74]",
+        max_items=MAX_ADVISORY_IGNORES,
+        item_problem=_advisory_problem,
+        identity=str.casefold,
+    )
+    return DependencyAuditSpec(
+        enabled=enabled,
+        fail_on_vulnerabilities=_bool_field(
+            section, "fail_on_vulnerabilities", where, default.fail_on_vulnerabilities, problems
+        ),
+        ignore=default.ignore if ignore is None else ignore,
+    )
+
+
+def _licence(value: object, problems: list[str]) -> LicenceSpec:
+    """Validate the ``licence`` section."""
+    where = "licence"
+    default = LicenceSpec()
+    enabled, section = _switchable(value, where, _LICENCE_KEYS, problems)
+    if section is None:
+        return LicenceSpec(enabled=enabled)
+    allowed = _string_list(
+        section,
+        "allowed",
+        where,
+        problems,
+        expected="a list of SPDX licence ids",
+        example="[MIT, Apache-2.0]",
+        max_items=MAX_LICENCES,
+        item_problem=_spdx_problem,
+        # SPDX ids compare case-insensitively.
+        identity=str.casefold,
+    )
+    if section.get("allowed") == []:
+        problems.append(
+            "licence.allowed: an empty list would reject every licence; "
+            "omit the key to allow any OSI-approved licence"
+        )
+    return LicenceSpec(
+        enabled=enabled,
+        allowed=allowed,
+        dependencies=_licence_mode(section, default.dependencies, problems),
+    )
+
+
+def _switchable(
+    value: object, where: str, allowed: tuple[str, ...], problems: list[str]
+) -> tuple[bool, dict[str, object] | None]:
+    """Read a check written as a mapping, ``true``/``false`` or null (on with defaults).
+
+    Returns ``(enabled, mapping)``; the mapping is ``None`` when there are no fields to read.
+    """
+    if value is None or value is True:
+        return True, None
+    if value is False:
+        return False, None
+    if not isinstance(value, dict):
+        problems.append(
+            f"{where}: must be a mapping of keys, true (on with defaults) or false (off), "
+            f"got {_describe(value)}"
+        )
+        return True, None
+    _check_keys(value, where, allowed, problems)
+    section = {k: v for k, v in value.items() if isinstance(k, str)}
+    return _bool_field(section, "enabled", where, True, problems), section
+
+
+def _bool_field(
+    section: dict[str, object], key: str, parent: str, default: bool, problems: list[str]
+) -> bool:
+    """Validate a field that must be exactly ``true`` or ``false``."""
+    if key not in section:
+        return default
+    value = section[key]
+    if not isinstance(value, bool):
+        problems.append(f"{parent}.{key}: must be true or false, got {_describe(value)}")
+        return default
+    return value
+
+
+def _severity_field(
+    section: dict[str, object], key: str, parent: str, default: Severity, problems: list[str]
+) -> Severity:
+    """Validate a bandit severity or confidence level, case-insensitively."""
+    if key not in section:
+        return default
+    value = section[key]
+    if isinstance(value, str):
+        try:
+            return Severity(value.strip().lower())
+        except ValueError:
+            pass
+    allowed = ", ".join(level.value for level in Severity)
+    hint = ""
+    if isinstance(value, bool):
+        # YAML reads unquoted no/off/false as a boolean.
+        hint = f"; to turn the check off write `{parent.rpartition('.')[2]}: false`"
+    problems.append(f"{parent}.{key}: must be one of {allowed}, got {_describe(value)}{hint}")
+    return default
+
+
+def _licence_mode(section: dict[str, object], default: str, problems: list[str]) -> str:
+    """Validate ``licence.dependencies``; YAML's unquoted ``off``/``on`` arrive as booleans."""
+    if "dependencies" not in section:
+        return default
+    value = section["dependencies"]
+    if value is False:
+        return "off"
+    if value is True:
+        return default
+    if isinstance(value, str) and value.strip().lower() in LICENCE_DEPENDENCY_MODES:
+        return value.strip().lower()
+    allowed = ", ".join(LICENCE_DEPENDENCY_MODES)
+    problems.append(f"licence.dependencies: must be one of {allowed}, got {_describe(value)}")
+    return default
+
+
+def _string_list(
+    section: dict[str, object],
+    key: str,
+    parent: str,
+    problems: list[str],
+    *,
+    expected: str,
+    example: str,
+    max_items: int,
+    item_problem: Callable[[str], str | None],
+    identity: Callable[[str], str],
+) -> tuple[str, ...] | None:
+    """Validate a list of strings: ``None`` when absent or null, valid items otherwise.
+
+    ``item_problem`` explains why one item is invalid; items with the same ``identity``
+    are reported as duplicates.
+    """
+    value = section.get(key)
+    where = f"{parent}.{key}"
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        brackets = f"; write it in brackets, e.g. {example}" if isinstance(value, str) else ""
+        problems.append(f"{where}: must be {expected}, got {_describe(value)}{brackets}")
+        return ()
+    if len(value) > max_items:
+        problems.append(f"{where}: at most {max_items} entries, got {len(value)}")
+        return ()
+    items: list[str] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            problems.append(f"{where}[{index}]: must be a string, got {_describe(item)}")
+            continue
+        reason = item_problem(item)
+        if reason is not None:
+            problems.append(f"{where}[{index}]: {reason}, got {_short(item)}")
+            continue
+        same = seen.setdefault(identity(item), index)
+        if same != index:
+            problems.append(
+                f"{where}[{index}]: {_short(item)} duplicates {where}[{same}]; list it once"
+            )
+            continue
+        items.append(item)
+    return tuple(items)
+
+
+def _exclude_problem(item: str) -> str | None:
+    """Explain why ``item`` cannot be a ``security.sast.exclude`` path, or return ``None``."""
+    reason = _path_problem(item, item)
+    if reason is None and not PurePosixPath(item).parts:
+        return (
+            "must name a path inside the checkout, not the checkout itself; "
+            "to turn the check off write `sast: false`"
+        )
+    return reason
+
+
+def _advisory_problem(item: str) -> str | None:
+    """Explain why ``item`` is not an advisory id or alias, or return ``None``."""
+    if _ADVISORY_RE.fullmatch(item):
+        return None
+    return (
+        "must be an advisory id or alias such as PYSEC-2023-74, GHSA-xxxx-xxxx-xxxx or "
+        "CVE-2023-32681 (2 to 100 letters, digits, '.', '_', ':' or '-', starting with a "
+        "letter or digit)"
+    )
+
+
+def _spdx_problem(item: str) -> str | None:
+    """Explain why ``item`` is not the syntax of one SPDX licence id, or return ``None``."""
+    if len(item) > MAX_LICENCE_ID_CHARS:
+        return f"must be at most {MAX_LICENCE_ID_CHARS} characters"
+    if _SPDX_ID_RE.fullmatch(item):
+        return None
+    return (
+        "must be one SPDX licence id such as MIT or Apache-2.0 (letters, digits, '.', '+' "
+        "or '-', starting with a letter or digit; no spaces, no expressions such as 'MIT OR X')"
     )
 
 

@@ -15,9 +15,14 @@ from hypothesis import strategies as st
 from acceptance.errors import UserInputError
 from acceptance.spec import (
     SUPPORTED_VERSIONS,
+    DependencyAuditSpec,
     FunctionalSpec,
     InstallSpec,
+    LicenceSpec,
     Limits,
+    SastSpec,
+    SecuritySpec,
+    Severity,
     Spec,
     SpecError,
     canonical_json,
@@ -43,6 +48,28 @@ FULL_EXAMPLE = textwrap.dedent(
 )
 
 MINIMAL = "version: 1\ntitle: Minimal\n"
+
+SECURITY_EXAMPLE = textwrap.dedent(
+    """\
+    security:
+      sast:
+        fail_on: medium
+        confidence: medium
+        exclude: [tests, docs]
+        allow_suppressions: false
+      dependencies:
+        fail_on_vulnerabilities: true
+        ignore: [PYSEC-2023-74]
+    licence:
+      allowed: [MIT, Apache-2.0, BSD-3-Clause]
+      dependencies: compatible
+    """
+)
+
+#: sha256 of FULL_EXAMPLE and MINIMAL computed before the security and licence sections
+#: existed: adding sections must not change the hash of documents that do not use them.
+FULL_EXAMPLE_SHA256 = "7e46e1b3852fc0320748bf5aabe6d934def0adc322a04d0e3983431bed9c3a64"
+MINIMAL_SHA256 = "9d8f693fce3e40e07311572f23cb9426245f11c1a99d34e19781e85bc1f9696a"
 
 
 def _write_hidden(base: Path) -> Path:
@@ -544,6 +571,357 @@ def test_hash_tree_missing_root(tmp_path: Path) -> None:
         hash_tree(tmp_path / "absent")
 
 
+# ---------------------------------------------------------------- security and licence
+
+
+def test_security_and_licence_example_parses(tmp_path: Path) -> None:
+    _write_hidden(tmp_path)
+    spec = parse_spec(FULL_EXAMPLE + SECURITY_EXAMPLE, tmp_path)
+    assert spec.security == SecuritySpec(
+        sast=SastSpec(
+            enabled=True,
+            fail_on=Severity.MEDIUM,
+            confidence=Severity.MEDIUM,
+            exclude=("tests", "docs"),
+            allow_suppressions=False,
+        ),
+        dependencies=DependencyAuditSpec(
+            enabled=True, fail_on_vulnerabilities=True, ignore=("PYSEC-2023-74",)
+        ),
+    )
+    assert spec.licence == LicenceSpec(
+        enabled=True, allowed=("MIT", "Apache-2.0", "BSD-3-Clause"), dependencies="compatible"
+    )
+    assert spec.functional.paths == ("tests",)
+    document = yaml.safe_load(FULL_EXAMPLE + SECURITY_EXAMPLE)
+    assert spec.sha256 == hashlib.sha256(canonical_json(document)).hexdigest()
+    assert spec.sha256 != FULL_EXAMPLE_SHA256
+
+
+def test_readme_example_parses(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The acceptance spec", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "hidden").mkdir()
+    spec = parse_spec(block, tmp_path)
+    assert spec.security.sast.fail_on is Severity.MEDIUM
+    assert spec.licence.allowed == ("MIT", "Apache-2.0", "BSD-3-Clause")
+
+
+def test_security_and_licence_defaults(tmp_path: Path) -> None:
+    spec = parse_spec(MINIMAL, tmp_path)
+    assert spec.security == SecuritySpec()
+    assert spec.security.sast == SastSpec(
+        enabled=True,
+        fail_on=Severity.HIGH,
+        confidence=Severity.LOW,
+        exclude=(),
+        allow_suppressions=False,
+    )
+    assert spec.security.dependencies == DependencyAuditSpec(
+        enabled=True, fail_on_vulnerabilities=True, ignore=()
+    )
+    assert spec.licence == LicenceSpec(enabled=True, allowed=None, dependencies="compatible")
+
+
+def test_old_documents_keep_their_sha256(tmp_path: Path) -> None:
+    _write_hidden(tmp_path)
+    assert parse_spec(MINIMAL, tmp_path).sha256 == MINIMAL_SHA256
+    assert parse_spec(FULL_EXAMPLE, tmp_path).sha256 == FULL_EXAMPLE_SHA256
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "security:\nlicence:\n",
+        "security: {}\nlicence: {}\n",
+        "security: true\nlicence: true\n",
+        "security: {sast: true, dependencies: true}\n",
+        "security: {sast: {}, dependencies: {}}\n",
+        "security: {sast: null, dependencies: null}\n",
+        "security: {sast: {enabled: true}, dependencies: {enabled: true}}\nlicence: {enabled: true}\n",
+    ],
+)
+def test_sections_on_with_defaults(tmp_path: Path, text: str) -> None:
+    spec = parse_spec(MINIMAL + text, tmp_path)
+    assert spec.security == SecuritySpec()
+    assert spec.licence == LicenceSpec()
+
+
+@pytest.mark.parametrize(
+    ("text", "sast_on", "audit_on"),
+    [
+        ("security: {sast: false}\n", False, True),
+        ("security: {sast: off}\n", False, True),
+        ("security: {sast: {enabled: false}}\n", False, True),
+        ("security: {dependencies: false}\n", True, False),
+        ("security: {dependencies: {enabled: false}}\n", True, False),
+        ("security: {sast: false, dependencies: {enabled: false}}\n", False, False),
+        ("security: false\n", False, False),
+    ],
+)
+def test_turning_security_checks_off(
+    tmp_path: Path, text: str, sast_on: bool, audit_on: bool
+) -> None:
+    spec = parse_spec(MINIMAL + text, tmp_path)
+    assert spec.security.sast.enabled is sast_on
+    assert spec.security.dependencies.enabled is audit_on
+    assert spec.licence == LicenceSpec()
+
+
+@pytest.mark.parametrize(
+    "text", ["licence: false\n", "licence: off\n", "licence: {enabled: false}\n"]
+)
+def test_turning_licence_off(tmp_path: Path, text: str) -> None:
+    spec = parse_spec(MINIMAL + text, tmp_path)
+    assert spec.licence == LicenceSpec(enabled=False)
+    assert spec.security == SecuritySpec()
+
+
+def test_disabled_section_keeps_its_other_fields(tmp_path: Path) -> None:
+    text = (
+        MINIMAL
+        + "security: {sast: {enabled: false, fail_on: low}}\n"
+        + "licence: {enabled: false, allowed: [MIT]}\n"
+    )
+    spec = parse_spec(text, tmp_path)
+    assert spec.security.sast == SastSpec(enabled=False, fail_on=Severity.LOW)
+    assert spec.licence == LicenceSpec(enabled=False, allowed=("MIT",))
+
+
+def test_disabled_section_still_validated(tmp_path: Path) -> None:
+    text = MINIMAL + "security: {sast: {enabled: false, fail_on: severe}}\n"
+    _one_problem_about(text, tmp_path, "security.sast.fail_on")
+
+
+@pytest.mark.parametrize("given", ["low", "LOW", "Medium", "HIGH", "hIgH", "' high '"])
+def test_severity_case_insensitive(tmp_path: Path, given: str) -> None:
+    text = MINIMAL + f"security: {{sast: {{fail_on: {given}, confidence: {given}}}}}\n"
+    sast = parse_spec(text, tmp_path).security.sast
+    expected = Severity(given.strip("' ").lower())
+    assert sast.fail_on is expected
+    assert sast.confidence is expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("compatible", "compatible"),
+        ("report", "report"),
+        ("REPORT", "report"),
+        ("'off'", "off"),
+        ("off", "off"),  # YAML 1.1 reads an unquoted off as false
+        ("false", "off"),
+        ("true", "compatible"),
+    ],
+)
+def test_licence_dependency_modes(tmp_path: Path, given: str, expected: str) -> None:
+    spec = parse_spec(MINIMAL + f"licence: {{dependencies: {given}}}\n", tmp_path)
+    assert spec.licence.dependencies == expected
+    assert spec.licence.enabled is True
+
+
+def test_valid_advisory_ids_and_licence_ids(tmp_path: Path) -> None:
+    text = MINIMAL + textwrap.dedent(
+        """\
+        security:
+          dependencies:
+            ignore: [PYSEC-2023-74, GHSA-j8r2-6x86-q33q, CVE-2023-32681, "OSV:2024_1.a"]
+        licence:
+          allowed: [GPL-3.0-or-later, GPL-2.0+, LicenseRef-custom.1, 0BSD]
+        """
+    )
+    spec = parse_spec(text, tmp_path)
+    assert spec.security.dependencies.ignore == (
+        "PYSEC-2023-74",
+        "GHSA-j8r2-6x86-q33q",
+        "CVE-2023-32681",
+        "OSV:2024_1.a",
+    )
+    assert spec.licence.allowed == ("GPL-3.0-or-later", "GPL-2.0+", "LicenseRef-custom.1", "0BSD")
+
+
+def test_licence_allowed_at_most_100(tmp_path: Path) -> None:
+    ids = ", ".join(f"L{index}" for index in range(100))
+    spec = parse_spec(MINIMAL + f"licence: {{allowed: [{ids}]}}\n", tmp_path)
+    assert spec.licence.allowed is not None
+    assert len(spec.licence.allowed) == 100
+    ids += ", L100"
+    problem = _one_problem_about(
+        MINIMAL + f"licence: {{allowed: [{ids}]}}\n", tmp_path, "licence.allowed"
+    )
+    assert "at most 100" in problem
+
+
+def test_null_lists_mean_defaults(tmp_path: Path) -> None:
+    text = (
+        MINIMAL
+        + "security: {sast: {exclude: null}, dependencies: {ignore: null}}\n"
+        + "licence: {allowed: null}\n"
+    )
+    spec = parse_spec(text, tmp_path)
+    assert spec.security == SecuritySpec()
+    assert spec.licence == LicenceSpec()
+
+
+def test_empty_allowed_list(tmp_path: Path) -> None:
+    problem = _one_problem_about(MINIMAL + "licence: {allowed: []}\n", tmp_path, "licence.allowed")
+    assert "would reject every licence" in problem
+    assert "omit the key to allow any OSI-approved licence" in problem
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "expected"),
+    [
+        # unknown keys, with suggestions
+        ("license: {}\n", "license", "did you mean 'licence'?"),
+        ("security: {sats: {}}\n", "security.sats", "did you mean 'sast'?"),
+        ("security: {sast: {fail_at: high}}\n", "security.sast.fail_at", "did you mean 'fail_on'?"),
+        ("security: {sast: {enable: false}}\n", "security.sast.enable", "did you mean 'enabled'?"),
+        (
+            "security: {dependencies: {ignored: []}}\n",
+            "security.dependencies.ignored",
+            "unknown key",
+        ),
+        ("security: {enabled: false}\n", "security.enabled", "allowed keys: sast, dependencies"),
+        ("licence: {allow: [MIT]}\n", "licence.allow", "did you mean 'allowed'?"),
+        # sections of the wrong type
+        ("security: [sast]\n", "security", "mapping"),
+        ("security: 'off'\n", "security", "string 'off'"),
+        ("security: {sast: 1}\n", "security.sast", "true (on with defaults) or false (off)"),
+        ("security: {dependencies: [a]}\n", "security.dependencies", "got a list"),
+        ("licence: MIT\n", "licence", "string 'MIT'"),
+        # booleans
+        ("security: {sast: {enabled: 'no'}}\n", "security.sast.enabled", "true or false"),
+        ("security: {dependencies: {enabled: 0}}\n", "security.dependencies.enabled", "integer 0"),
+        ("licence: {enabled: 'false'}\n", "licence.enabled", "string 'false'"),
+        (
+            "security: {sast: {allow_suppressions: 'true'}}\n",
+            "security.sast.allow_suppressions",
+            "must be true or false, got string 'true'",
+        ),
+        (
+            "security: {dependencies: {fail_on_vulnerabilities: 1}}\n",
+            "security.dependencies.fail_on_vulnerabilities",
+            "got integer 1",
+        ),
+        # severities
+        (
+            "security: {sast: {fail_on: critical}}\n",
+            "security.sast.fail_on",
+            "must be one of low, medium, high, got string 'critical'",
+        ),
+        ("security: {sast: {confidence: 2}}\n", "security.sast.confidence", "low, medium, high"),
+        ("security: {sast: {fail_on: null}}\n", "security.sast.fail_on", "got null"),
+        ("security: {sast: {fail_on: [high]}}\n", "security.sast.fail_on", "got a list"),
+        ("security: {sast: {fail_on: off}}\n", "security.sast.fail_on", "write `sast: false`"),
+        # licence.dependencies
+        (
+            "licence: {dependencies: strict}\n",
+            "licence.dependencies",
+            "must be one of compatible, report, off, got string 'strict'",
+        ),
+        ("licence: {dependencies: 1}\n", "licence.dependencies", "compatible, report, off"),
+        # lists of the wrong type
+        ("security: {sast: {exclude: tests}}\n", "security.sast.exclude", "e.g. [tests, docs]"),
+        ("security: {sast: {exclude: true}}\n", "security.sast.exclude", "got boolean true"),
+        ("security: {sast: {exclude: {a: 1}}}\n", "security.sast.exclude", "got a mapping"),
+        (
+            "security: {dependencies: {ignore: PYSEC-2023-74}}\n",
+            "security.dependencies.ignore",
+            "in brackets",
+        ),
+        ("security: {dependencies: {ignore: false}}\n", "security.dependencies.ignore", "list"),
+        ("licence: {allowed: MIT}\n", "licence.allowed", "e.g. [MIT, Apache-2.0]"),
+        ("licence: {allowed: true}\n", "licence.allowed", "got boolean true"),
+        # items
+        ("security: {sast: {exclude: [1]}}\n", "security.sast.exclude[0]", "integer 1"),
+        ("security: {sast: {exclude: ['/etc']}}\n", "security.sast.exclude[0]", "relative"),
+        ("security: {sast: {exclude: [a, ../x]}}\n", "security.sast.exclude[1]", "'..'"),
+        ("security: {sast: {exclude: ['-rf']}}\n", "security.sast.exclude[0]", "'-'"),
+        ('security: {sast: {exclude: ["a\\0b"]}}\n', "security.sast.exclude[0]", "NUL"),
+        ("security: {sast: {exclude: ['']}}\n", "security.sast.exclude[0]", "empty"),
+        ("security: {sast: {exclude: [.]}}\n", "security.sast.exclude[0]", "checkout itself"),
+        (
+            "security: {sast: {exclude: [tests, tests/]}}\n",
+            "security.sast.exclude[1]",
+            "duplicates",
+        ),
+        (
+            "security: {dependencies: {ignore: [X]}}\n",
+            "security.dependencies.ignore[0]",
+            "advisory id",
+        ),
+        (
+            "security: {dependencies: {ignore: ['-PYSEC-1']}}\n",
+            "security.dependencies.ignore[0]",
+            "advisory id",
+        ),
+        (
+            "security: {dependencies: {ignore: ['CVE 2023']}}\n",
+            "security.dependencies.ignore[0]",
+            "advisory id",
+        ),
+        (
+            'security: {dependencies: {ignore: ["CVE-2023-1\\n"]}}\n',
+            "security.dependencies.ignore[0]",
+            "advisory id",
+        ),
+        (
+            "security: {dependencies: {ignore: [A" + "1" * 100 + "]}}\n",
+            "security.dependencies.ignore[0]",
+            "2 to 100",
+        ),
+        (
+            "security: {dependencies: {ignore: [12345]}}\n",
+            "security.dependencies.ignore[0]",
+            "must be a string, got integer 12345",
+        ),
+        (
+            "security: {dependencies: {ignore: [CVE-2023-1, cve-2023-1]}}\n",
+            "security.dependencies.ignore[1]",
+            "duplicates security.dependencies.ignore[0]",
+        ),
+        ("licence: {allowed: ['MIT OR Apache-2.0']}\n", "licence.allowed[0]", "SPDX"),
+        ("licence: {allowed: [MIT, '']}\n", "licence.allowed[1]", "SPDX"),
+        ("licence: {allowed: ['(MIT)']}\n", "licence.allowed[0]", "SPDX"),
+        ("licence: {allowed: ['-MIT']}\n", "licence.allowed[0]", "SPDX"),
+        ('licence: {allowed: ["MIT\\n"]}\n', "licence.allowed[0]", "SPDX"),
+        ("licence: {allowed: [MIT, mit]}\n", "licence.allowed[1]", "duplicates"),
+        ("licence: {allowed: [true]}\n", "licence.allowed[0]", "boolean true"),
+        ("licence: {allowed: [A" + "b" * 100 + "]}\n", "licence.allowed[0]", "100 characters"),
+    ],
+)
+def test_bad_security_and_licence_input(
+    tmp_path: Path, text: str, field: str, expected: str
+) -> None:
+    problem = _one_problem_about(MINIMAL + text, tmp_path, field)
+    assert expected in problem
+
+
+def test_security_and_licence_problems_all_collected(tmp_path: Path) -> None:
+    text = MINIMAL + textwrap.dedent(
+        """\
+        security:
+          sast: {fail_on: severe, confidence: 3, exclude: [../x], allow_suppressions: 'yes', x: 1}
+          dependencies: {enabled: 'no', ignore: [a]}
+        licence: {allowed: [], dependencies: strict}
+        """
+    )
+    fields = {p.split(":", 1)[0] for p in _problems(text, tmp_path)}
+    assert fields == {
+        "security.sast.fail_on",
+        "security.sast.confidence",
+        "security.sast.exclude[0]",
+        "security.sast.allow_suppressions",
+        "security.sast.x",
+        "security.dependencies.enabled",
+        "security.dependencies.ignore[0]",
+        "licence.allowed",
+        "licence.dependencies",
+    }
+
+
 # ---------------------------------------------------------------- properties
 
 _FIELD_NAMES = st.sampled_from(
@@ -563,6 +941,18 @@ _FIELD_NAMES = st.sampled_from(
         "pids",
         "disk",
         "output",
+        "security",
+        "licence",
+        "sast",
+        "dependencies",
+        "enabled",
+        "fail_on",
+        "confidence",
+        "exclude",
+        "allow_suppressions",
+        "fail_on_vulnerabilities",
+        "ignore",
+        "allowed",
     ]
 )
 _SCALARS = (
@@ -572,6 +962,8 @@ _SCALARS = (
     | st.floats()
     | st.text(max_size=20)
     | st.sampled_from(["1g", "512m", "-1", "..", "/etc", "hidden", "tests", "1.5GiB"])
+    | st.sampled_from(["low", "MEDIUM", "high", "compatible", "report", "off", "."])
+    | st.sampled_from(["PYSEC-2023-74", "CVE-2023-32681", "MIT", "Apache-2.0", "MIT OR X"])
 )
 _VALUES = st.recursive(
     _SCALARS,
@@ -635,6 +1027,18 @@ _YAMLISH_TEXT = st.lists(
             "\ufeff",
             "hidden_tests: hidden",
             "paths: [..]",
+            "security:\n",
+            "licence:\n",
+            "  sast: ",
+            "  dependencies: ",
+            "fail_on: ",
+            "exclude: [",
+            "ignore: [",
+            "allowed: [",
+            "enabled: ",
+            "false",
+            "off",
+            "MEDIUM",
         ]
     ),
     max_size=40,
@@ -661,6 +1065,15 @@ def test_arbitrary_text_only_raises_spec_error(property_base: Path, text: str) -
             "functional": st.dictionaries(_FIELD_NAMES, _VALUES, max_size=4) | _VALUES,
             "install": st.dictionaries(_FIELD_NAMES, _VALUES, max_size=2) | _VALUES,
             "limits": st.dictionaries(_FIELD_NAMES, _VALUES, max_size=6) | _VALUES,
+            "security": st.fixed_dictionaries(
+                {},
+                optional={
+                    "sast": st.dictionaries(_FIELD_NAMES, _VALUES, max_size=5) | _VALUES,
+                    "dependencies": st.dictionaries(_FIELD_NAMES, _VALUES, max_size=3) | _VALUES,
+                },
+            )
+            | _VALUES,
+            "licence": st.dictionaries(_FIELD_NAMES, _VALUES, max_size=3) | _VALUES,
         },
     )
     | st.dictionaries(_FIELD_NAMES | st.text(max_size=8), _VALUES, max_size=6)
