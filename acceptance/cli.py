@@ -1,4 +1,4 @@
-"""The `acceptance` command line: keygen, image build, check, verify, doctor."""
+"""The `acceptance` command line: the engine (check, verify...) and the service (web, worker...)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--key", type=Path, help="signing key (default: ACCEPTANCE_SIGNING_KEY)")
     check.add_argument("--json", action="store_true", help="print the report statement as JSON")
     check.add_argument("--logs", type=Path, help="write each stage's sandbox output into this folder")
+    check.add_argument(
+        "--artifacts", type=Path,
+        help="write the checks' files (JUnit, SARIF, SBOM, pip-audit, licences) into this folder",
+    )  # fmt: skip
     check.set_defaults(handler=cmd_check)
 
     verify = sub.add_parser(
@@ -115,6 +119,51 @@ def _parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="say what is missing and how to fix it")
     doctor.set_defaults(handler=cmd_doctor)
+
+    advisories = sub.add_parser("advisories", help="manage the offline vulnerability advisories")
+    advisories_sub = advisories.add_subparsers(required=True, metavar="ACTION")
+    adv_import = advisories_sub.add_parser(
+        "import", help="replace the store with a PyPA advisory-database .tar.gz or OSV all.zip"
+    )
+    adv_import.add_argument("archive", metavar="ARCHIVE", type=Path)
+    adv_import.set_defaults(handler=cmd_advisories_import)
+    adv_status = advisories_sub.add_parser("status", help="say what the store holds")
+    adv_status.set_defaults(handler=cmd_advisories_status)
+
+    web = sub.add_parser("web", help="serve the web app and API (gunicorn)")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=8000)
+    web.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    web.set_defaults(handler=cmd_web)
+
+    worker = sub.add_parser("worker", help="run a Celery worker for acceptance runs")
+    worker.add_argument("--concurrency", type=int, default=1, help="runs at the same time")
+    worker.add_argument(
+        "--queues", default="runs,service", help="comma-separated queues to consume (runs, service)"
+    )
+    worker.add_argument("--beat", action="store_true", help="also run the reconciler's schedule")
+    worker.set_defaults(handler=cmd_worker)
+
+    scheduler = sub.add_parser("scheduler", help="run the reconciler's schedule (Celery beat)")
+    scheduler.set_defaults(handler=cmd_scheduler)
+
+    db = sub.add_parser("db", help="the service's database")
+    db_sub = db.add_subparsers(required=True, metavar="ACTION")
+    db_upgrade = db_sub.add_parser("upgrade", help="apply migrations")
+    db_upgrade.set_defaults(handler=cmd_db_upgrade)
+
+    users = sub.add_parser("users", help="service accounts")
+    users_sub = users.add_subparsers(required=True, metavar="ACTION")
+    users_create = users_sub.add_parser("create", help="create an account (password from a prompt or stdin)")
+    users_create.add_argument("email", metavar="EMAIL")
+    users_create.add_argument("--role", required=True, choices=["admin", "owner", "reviewer"])
+    users_create.set_defaults(handler=cmd_users_create)
+
+    tokens = sub.add_parser("tokens", help="API tokens")
+    tokens_sub = tokens.add_subparsers(required=True, metavar="ACTION")
+    tokens_create = tokens_sub.add_parser("create", help="create an API token (printed once)")
+    tokens_create.add_argument("email", metavar="EMAIL")
+    tokens_create.set_defaults(handler=cmd_tokens_create)
     return parser
 
 
@@ -173,10 +222,14 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         runtime=settings.sandbox_runtime,
         allow_local_sources=True,
         allowed_hosts=settings.git_allowed_hosts,
+        osv_url=settings.osv_url,
+        advisories_db=settings.advisories_db,
     )
     result = run_acceptance(args.source, args.ref, spec, config, progress=_progress)
     if args.logs:
         _write_logs(args.logs, result.logs)
+    if args.artifacts:
+        _write_artifacts(args.artifacts, result.artifacts)
     envelope_path = None
     if key is not None:
         envelope_path = _sign_to(result.statement, key, args.out)
@@ -189,13 +242,26 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _signing_key(args: argparse.Namespace, settings: Settings) -> Any:
-    from acceptance.signing import generate_keypair, load_private_key
+    from acceptance.signing import load_private_key
 
     if args.key is not None:
         return load_private_key(args.key)
+    return ensure_signing_key(settings)
+
+
+def ensure_signing_key(settings: Settings) -> Any:
+    """The signing key, created on first use with a line saying so."""
+    from acceptance.signing import generate_keypair, load_private_key
+
     if not settings.signing_key.exists():
-        generate_keypair(settings.signing_key.parent)
-        print(f"· created a new signing key at {settings.signing_key}", file=sys.stderr)
+        try:
+            generate_keypair(settings.signing_key.parent)
+            print(f"· created a new signing key at {settings.signing_key}", file=sys.stderr)
+            logging.getLogger("acceptance").warning(
+                "created a new signing key at %s", settings.signing_key
+            )
+        except FileExistsError:
+            pass  # another process created it first
     return load_private_key(settings.signing_key)
 
 
@@ -217,6 +283,12 @@ def _write_logs(folder: Path, logs: dict[str, str]) -> None:
         (folder / f"{name}.log").write_text(text, encoding="utf-8")
 
 
+def _write_artifacts(folder: Path, artifacts: dict[str, bytes]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in artifacts.items():
+        (folder / Path(name).name).write_bytes(data)
+
+
 def _progress(stage: str, message: str) -> None:
     print(f"[{stage}] {clean(message)}", file=sys.stderr, flush=True)
 
@@ -229,14 +301,36 @@ def _print_summary(statement: dict[str, Any], envelope: Path | None, out: TextIO
     print(f"Spec:    {clean(predicate['spec']['title'])} (sha256 {predicate['spec']['sha256'][:16]}…)", file=out)
     for check in predicate["checks"]:
         print(f"Check:   {check['id']}: {check['status']} - {clean(check['summary'])}", file=out)
-        for test in check.get("failing_tests", [])[:20]:
-            print(f"           failing: {clean(test)}", file=out)
+        for line in _evidence_lines(check)[:20]:
+            print(f"           {clean(line)}", file=out)
     for code, reason in zip(predicate["reason_codes"], predicate["reasons"], strict=False):
         print(f"Reason:  [{code}] {clean(reason)}", file=out)
     timings = ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in predicate["stages"])
     print(f"Stages:  {timings}", file=out)
     if envelope is not None:
         print(f"Report:  {envelope} (signed; check with `acceptance verify {envelope}`)", file=out)
+
+
+def _evidence_lines(check: dict[str, Any]) -> list[str]:
+    """The few lines of evidence a person reads first, per kind of check."""
+    lines = [f"failing: {test}" for test in check.get("failing_tests", [])]
+    for finding in check.get("findings", []):
+        if finding.get("blocking", True):
+            lines.append(
+                f"{finding.get('filename')}:{finding.get('line')} {finding.get('test_id')} "
+                f"{finding.get('severity')}: {finding.get('text')}"
+            )
+    for vuln in check.get("vulnerabilities", []):
+        ignored = " (ignored by the spec)" if vuln.get("ignored") else ""
+        fixes = ", ".join(vuln.get("fix_versions") or []) or "no fix"
+        lines.append(f"{vuln.get('package')} {vuln.get('version')}: {vuln.get('id')} (fix: {fixes}){ignored}")
+    own = check.get("licence")
+    if isinstance(own, dict) and own.get("spdx"):
+        lines.append(f"licence: {own['spdx']} from {own.get('source_file')}")
+    for dep in check.get("dependencies", []):
+        if isinstance(dep, dict) and dep.get("compatible") is not True:
+            lines.append(f"dependency {dep.get('name')} {dep.get('version')}: {dep.get('licence')} (not compatible)")
+    return lines
 
 
 # -- verify -------------------------------------------------------------------
@@ -273,6 +367,124 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Verdict: {clean(predicate.get('verdict'))}")
     print(f"Subject: {clean(subject.get('name'))} @ {clean(subject.get('digest', {}).get('gitCommit'))}")
     print(f"Spec:    {clean(predicate.get('spec', {}).get('sha256'))}")
+    return 0
+
+
+# -- advisories ---------------------------------------------------------------
+
+
+def cmd_advisories_import(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance advisories import ARCHIVE"""
+    from acceptance.advisories import import_archive
+
+    summary = import_archive(args.archive, settings.advisories_db)
+    print(
+        f"imported {summary.records} advisories ({summary.withdrawn} withdrawn) "
+        f"for {summary.packages} packages from {clean(summary.source)} in {summary.seconds:.1f} s"
+    )
+    print(f"newest modified: {summary.newest_modified or 'unknown'}")
+    if summary.skipped:
+        print(f"skipped {summary.skipped} unreadable record(s)")
+    print(f"store: {settings.advisories_db}")
+    return 0
+
+
+def cmd_advisories_status(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance advisories status"""
+    from acceptance.advisories import AdvisoryStore
+
+    status = AdvisoryStore(settings.advisories_db).status()
+    if status.records == 0:
+        print(f"no advisories imported (store: {settings.advisories_db})")
+        print("import them with: acceptance advisories import ARCHIVE")
+        return EXIT_PLATFORM
+    print(f"{status.records} advisories ({status.withdrawn} withdrawn) for {status.packages} packages")
+    print(f"source: {clean(status.source)} (sha256 {status.sha256})")
+    print(f"imported at: {status.imported_at}")
+    print(f"newest modified: {status.newest_modified or 'unknown'}")
+    return 0
+
+
+# -- service ------------------------------------------------------------------
+
+
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance web [--host H] [--port P]"""
+    from web.server import serve
+
+    ensure_signing_key(settings)
+    serve(settings, host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance worker [--concurrency N]"""
+    from workers.tasks import app
+
+    ensure_signing_key(settings)
+    argv = [
+        "worker", "--loglevel=INFO", f"--concurrency={max(1, args.concurrency)}",
+        f"--queues={args.queues}", "--pool=prefork", "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+    if args.beat:
+        argv.append("--beat")
+    app.worker_main(argv)
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance scheduler"""
+    from workers.tasks import app
+
+    app.start(["beat", "--loglevel=INFO"])
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance db upgrade"""
+    from acceptance.db import upgrade
+
+    upgrade(settings.database_url)
+    print(f"database is up to date ({_safe_url(settings.database_url)})")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance users create EMAIL --role ROLE"""
+    from acceptance.db import Database
+    from acceptance.service import create_user
+
+    password = _read_password()
+    with Database(settings.database_url).session() as session:
+        user = create_user(session, args.email, args.role, password)
+        print(f"created {args.role} {user.email} ({user.id})")
+    return 0
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            raise UserInputError("the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance tokens create EMAIL"""
+    from acceptance.db import Database
+    from acceptance.service import create_token
+
+    with Database(settings.database_url).session() as session:
+        token = create_token(session, args.email)
+    print(token)
+    print("· shown once: only its hash is kept", file=sys.stderr)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import os
 import re
@@ -11,12 +12,14 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from acceptance import __version__
+from acceptance.advisories import AdvisoryStoreError
 from acceptance.checkout import Checkout, GitLimits, checkout
 from acceptance.dependencies import (
     InstallPlan,
@@ -25,10 +28,13 @@ from acceptance.dependencies import (
     requirements_from_metadata,
 )
 from acceptance.errors import PlatformError, SubmissionError, UserInputError
+from acceptance.osv_server import serve_advisories
 from acceptance.report import Reason, ReportInput, Verdict, build_statement, decide
 from acceptance.spec import Spec
 from acceptance.wheels import download_wheels
-from checks import functional
+from checks import dependencies as dependency_audit
+from checks import functional, licence, sast
+from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from sandbox.docker import DockerSandbox
 from sandbox.image import PLUGIN_DIR, TOOLS_VENV
 from sandbox.interface import CommandResult, Sandbox, SandboxConfig, SandboxLimits
@@ -45,6 +51,7 @@ WORK_SRC = "/work/src"
 VENV = "/work/venv"
 MAX_JUNIT_BYTES = 20 * 1024**2
 MAX_EVENTS_BYTES = 20 * 1024**2
+MAX_LISTING_BYTES = dependency_audit.MAX_LISTING_BYTES
 LOG_EXCERPT = 4000
 
 
@@ -59,6 +66,10 @@ class EngineConfig:
     git_limits: GitLimits = field(default_factory=GitLimits)
     allow_local_sources: bool = False
     allowed_hosts: frozenset[str] | None = None
+    #: an OSV-compatible service to audit against; when unset, the offline store below
+    osv_url: str | None = None
+    #: the offline advisory store (`acceptance advisories import`), served on loopback per run
+    advisories_db: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,8 @@ class RunResult:
     verdict: str
     reasons: tuple[Reason, ...]
     logs: dict[str, str]
+    #: files the checks produced (SARIF, SBOM, JUnit...), by file name
+    artifacts: dict[str, bytes] = field(default_factory=dict)
 
 
 def _quiet(stage: str, message: str) -> None:
@@ -82,9 +95,14 @@ def run_acceptance(
     config: EngineConfig,
     progress: Progress = _quiet,
     sandbox_factory: SandboxFactory | None = None,
+    context: Mapping[str, object] | None = None,
 ) -> RunResult:
-    """Judge SOURCE at REF against SPEC; raise UserInputError only for unusable input."""
+    """Judge SOURCE at REF against SPEC; raise UserInputError only for unusable input.
+
+    ``context`` (the service's run id, submission...) is recorded in the report as ``run``.
+    """
     run = _Run(source, ref, spec, config, progress, sandbox_factory or DockerSandbox)
+    run.report.run = context
     return run.execute()
 
 
@@ -108,6 +126,8 @@ class _Run:
         self.ref = ref
         self.deadline = time.monotonic() + spec.limits.timeout
         self.logs: dict[str, str] = {}
+        self.artifacts: dict[str, bytes] = {}
+        self.outcomes: dict[str, CheckResult] = {}
         self.report = ReportInput(
             source_url=source,
             ref=ref,
@@ -141,12 +161,21 @@ class _Run:
                 self.report.platform_failed = True
                 self.report.reasons.append(Reason("PLATFORM_ERROR", exc.message))
                 log.warning("run_platform_error", extra={"error": exc.message})
+        # Fixed order, whatever finished first: functional, sast, dependencies, licence.
+        self.report.checks.extend(
+            self.outcomes[name] for name in _CHECK_ORDER if name in self.outcomes
+        )
+        # The signature covers the artifacts through their digests.
+        self.report.artifacts = {
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+            for name, data in self.artifacts.items()
+        }
         self.report.finished = dt.datetime.now(dt.UTC)
         statement = build_statement(self.report)
         reasons = tuple(Reason(c, m) for c, m in zip(
             statement["predicate"]["reason_codes"], statement["predicate"]["reasons"], strict=False
         ))
-        return RunResult(statement, decide(self.report), reasons, self.logs)
+        return RunResult(statement, decide(self.report), reasons, self.logs, self.artifacts)
 
     # -- stages -------------------------------------------------------------
 
@@ -169,27 +198,58 @@ class _Run:
             runtime=self.config.runtime,
             labels={"org.acceptance.commit": tree.commit},
         )
-        with self._stage("sandbox"):
-            sandbox = self.sandbox_factory(sandbox_config)
-            info = sandbox.start()
+        # Host-side work (downloads, licence reading, the advisory audit) runs
+        # in these threads while the sandbox works; sandbox stages stay in order.
+        pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="run")
         try:
-            self.report.environment.update(
-                {
-                    "image": {"id": info.image_id, "tag": info.image_tag},
-                    "runtime": info.runtime,
-                    "tools": _tools_from_labels(info.labels),
-                    "python_version": info.labels.get("org.acceptance.python"),
-                }
-            )
-            with self._stage("download"):
-                self._download([*plan.build_requirements, *plan.requirements], wheels)
-            self._in_sandbox(sandbox, plan, wheels, hidden is not None)
+            licence_evidence = pool.submit(self._timed, "licence-detect", self._detect_licence, tree)
+            with self._stage("sandbox"):
+                sandbox = self.sandbox_factory(sandbox_config)
+                info = sandbox.start()
+            try:
+                self.report.environment.update(
+                    {
+                        "image": {"id": info.image_id, "tag": info.image_tag},
+                        "runtime": info.runtime,
+                        "tools": _tools_from_labels(info.labels),
+                        "python_version": info.labels.get("org.acceptance.python"),
+                    }
+                )
+                download = pool.submit(
+                    self._timed, "download", self._download,
+                    [*plan.build_requirements, *plan.requirements], wheels,
+                )  # fmt: skip
+                self._in_sandbox(
+                    sandbox, plan, wheels, hidden is not None, pool, download, licence_evidence,
+                    scratch,
+                )  # fmt: skip
+            finally:
+                sandbox.close()
         finally:
-            sandbox.close()
+            pool.shutdown(wait=True, cancel_futures=True)
 
-    def _in_sandbox(self, sandbox: Sandbox, plan: InstallPlan, wheels: Path, hidden: bool) -> None:
+    def _in_sandbox(
+        self,
+        sandbox: Sandbox,
+        plan: InstallPlan,
+        wheels: Path,
+        hidden: bool,
+        pool: ThreadPoolExecutor,
+        download: Future[None],
+        licence_evidence: Future[licence.LicenceEvidence | None],
+        scratch: Path,
+    ) -> None:
         with self._stage("prepare"):
             self._prepare(sandbox)
+        # Before the install: no supplier code has run yet, so nothing can have
+        # touched the scanner or its report; build output is not scanned either.
+        with self._stage("sast"):
+            self._add(
+                sast.run_sast(
+                    sandbox, self.spec.security.sast, timeout=self._remaining(), target=SRC_MOUNT
+                )
+            )
+        download.result()
         if plan.needs_sandbox_metadata:
             with self._stage("metadata"):
                 extra = self._sandbox_metadata(sandbox, plan)
@@ -204,11 +264,82 @@ class _Run:
             )
         with self._stage("install"):
             self._install(sandbox, plan)
+        audit: Future[CheckOutcome] | None = None
+        if self.spec.security.dependencies.enabled:
+            with self._stage("installed"):
+                listing = self._installed(sandbox)
+            audit = pool.submit(self._timed, "dependency-audit", self._audit, listing, scratch)
+        else:
+            self._add(
+                dependency_audit.audit(
+                    (), self.spec.security.dependencies, osv_url="", work_dir=scratch
+                )
+            )
+        evidence = licence_evidence.result() or licence.LicenceEvidence(None, None, None)
+        with self._stage("licence"):
+            self._add(
+                licence.judge_with_dependencies(
+                    sandbox, evidence, self.spec.licence, timeout=min(300.0, self._remaining())
+                )
+            )
         if hidden:
             self._add_hidden_tests(sandbox)
         with self._stage("functional"):
-            result = self._functional(sandbox, hidden)
-        self.report.checks.append(result)
+            self.outcomes["functional"] = self._functional(sandbox, hidden)
+        if audit is not None:
+            self._add(audit.result())
+
+    def _detect_licence(self, tree: Checkout) -> licence.LicenceEvidence | None:
+        if not self.spec.licence.enabled:
+            return None
+        return licence.detect_repo_licence_isolated(tree.path, timeout=max(30.0, self._remaining()))
+
+    def _installed(self, sandbox: Sandbox) -> bytes:
+        """The venv's distributions as listed inside the sandbox, validated here."""
+        result = self._sandbox_run(sandbox, dependency_audit.INSTALLED_COMMAND, "installed")
+        if result.output_limit_hit or len(result.output) > MAX_LISTING_BYTES:
+            raise SubmissionError(
+                "INVALID_ARTIFACT", "the list of installed packages is larger than allowed"
+            )
+        if result.exit_code != 0:
+            raise SubmissionError(
+                "INVALID_ARTIFACT",
+                f"the installed packages could not be listed: {_tail(result.text, 500)}",
+            )
+        dependency_audit.parse_installed(result.output)
+        return result.output
+
+    def _audit(self, listing: bytes, scratch: Path) -> CheckOutcome:
+        spec = self.spec.security.dependencies
+        installed = dependency_audit.parse_installed(listing)
+        exclude = dependency_audit.local_names(listing)
+        work = scratch / "audit"
+        timeout = max(30.0, self._remaining())
+        if self.config.osv_url:
+            return dependency_audit.audit(
+                installed, spec, osv_url=self.config.osv_url, work_dir=work, timeout=timeout,
+                exclude=exclude,
+            )  # fmt: skip
+        store = self.config.advisories_db
+        if store is None:
+            return _audit_unavailable("no advisory service is configured")
+        try:
+            with serve_advisories(store) as url:
+                return dependency_audit.audit(
+                    installed, spec, osv_url=url, work_dir=work, timeout=timeout, exclude=exclude
+                )
+        except AdvisoryStoreError as exc:
+            return _audit_unavailable(exc.message)
+
+    def _add(self, outcome: CheckOutcome) -> None:
+        self.outcomes[outcome.result.id] = outcome.result
+        for name, data in outcome.artifacts.items():
+            self.artifacts[name] = data
+
+    def _timed(self, name: str, work: Callable[..., Any], *args: Any) -> Any:
+        """Run host-side work in a pool thread and record it as a stage."""
+        with self._stage(name):
+            return work(*args)
 
     def _checkout(self, dest: Path) -> Checkout:
         limits = GitLimits(
@@ -359,6 +490,8 @@ class _Run:
         timeout = min(float(spec.timeout), self._remaining())
         result = self._sandbox_run(sandbox, argv, "functional", workdir=WORK_SRC, env=env, timeout=timeout)
         junit = None if result.timed_out else sandbox.read_file(functional.JUNIT_PATH, MAX_JUNIT_BYTES)
+        if junit:
+            self.artifacts["junit.xml"] = junit
         try:
             events = sandbox.read_file(functional.EVENTS_PATH, MAX_EVENTS_BYTES)
         except SubmissionError:
@@ -431,6 +564,22 @@ class _Run:
             seconds = round(time.monotonic() - started, 3)
             self.report.stages.append({"name": name, "seconds": seconds, "status": status})
             self.progress(name, f"{status} in {seconds:.1f} s")
+
+
+_CHECK_ORDER = ("functional", "sast", "dependencies", "licence")
+
+
+def _audit_unavailable(why: str) -> CheckOutcome:
+    return CheckOutcome(
+        CheckResult(
+            dependency_audit.CHECK_ID,
+            dependency_audit.KIND,
+            CheckStatus.ERROR,
+            f"the dependencies could not be audited: {why}; import advisories with "
+            "`acceptance advisories import ARCHIVE` or set ACCEPTANCE_OSV_URL",
+            dependency_audit.ERROR_REASON,
+        )
+    )
 
 
 _MISSING = re.compile(r"No matching distribution found for ([^\s]+)")

@@ -47,15 +47,24 @@ class ReportInput:
     checks: list[CheckResult] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
     platform_failed: bool = False
+    #: sha256 and size of each artifact the checks produced, by file name
+    artifacts: dict[str, dict[str, object]] = field(default_factory=dict)
+    #: the service's context (run id, opportunity, submission, the run it supersedes)
+    run: Mapping[str, object] | None = None
 
 
 def decide(report: ReportInput) -> str:
-    """accepted only when every check ran and passed; error when the platform failed."""
+    """accepted only when every enabled check passed; error when the platform failed.
+
+    A check the spec turned off is SKIPPED: listed under `not_checked`, never
+    counted for or against. At least one check must have run and passed.
+    """
     if report.platform_failed or any(c.status is CheckStatus.ERROR for c in report.checks):
         return Verdict.ERROR
-    if report.reasons or not report.checks:
+    enabled = [c for c in report.checks if c.status is not CheckStatus.SKIPPED]
+    if report.reasons or not enabled:
         return Verdict.REJECTED
-    if all(c.status is CheckStatus.PASSED for c in report.checks):
+    if all(c.status is CheckStatus.PASSED for c in enabled):
         return Verdict.ACCEPTED
     return Verdict.REJECTED
 
@@ -89,7 +98,15 @@ def build_statement(report: ReportInput) -> dict[str, Any]:
         "install": report.install,
         "stages": report.stages,
         "checks": [c.to_report() for c in report.checks],
+        "not_checked": [
+            {"id": c.id, "reason": c.summary}
+            for c in report.checks
+            if c.status is CheckStatus.SKIPPED
+        ],
+        "artifacts": dict(sorted(report.artifacts.items())),
     }
+    if report.run is not None:
+        predicate["run"] = dict(report.run)
     return {
         "_type": STATEMENT_TYPE,
         "subject": [subject],

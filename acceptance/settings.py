@@ -19,6 +19,34 @@ class Settings:
     sandbox_base_image: str | None
     debian_mirror: str | None
     git_allowed_hosts: frozenset[str] | None
+    #: an OSV-compatible service (e.g. the public OSV API); unset: the offline store
+    osv_url: str | None = None
+    advisories_db_path: Path | None = None
+    #: SQLAlchemy URL; unset: SQLite in the data directory
+    database_url_setting: str | None = None
+    broker_url: str = "redis://localhost:6379/0"
+    #: the service's external base URL, for webhook and status links; unset: from the request
+    public_url: str | None = None
+
+    @property
+    def database_url(self) -> str:
+        """Where runs, opportunities and accounts live."""
+        return self.database_url_setting or f"sqlite:///{self.data_dir / 'acceptance.sqlite'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Content-addressed artifact store (reports, logs, SARIF, SBOM...)."""
+        return self.data_dir / "artifacts"
+
+    @property
+    def specs_dir(self) -> Path:
+        """Published spec versions with their hidden tests, one folder per version."""
+        return self.data_dir / "specs"
+
+    @property
+    def secrets_key(self) -> Path:
+        """Key that encrypts webhook secrets at rest (created on first start)."""
+        return self.data_dir / "keys" / "secrets.key"
 
     @property
     def cache_dir(self) -> Path:
@@ -29,6 +57,11 @@ class Settings:
     def work_dir(self) -> Path:
         """Scratch space for checkouts; emptied after every run."""
         return self.data_dir / "work"
+
+    @property
+    def advisories_db(self) -> Path:
+        """The offline advisory store (SQLite) the dependency check reads."""
+        return self.advisories_db_path or self.data_dir / "advisories.sqlite"
 
     @property
     def public_key(self) -> Path:
@@ -50,6 +83,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         debian_mirror=env.get("ACCEPTANCE_DEBIAN_MIRROR") or None,
         git_allowed_hosts=(
             frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()) if hosts else None
+        ),
+        osv_url=env.get("ACCEPTANCE_OSV_URL") or None,
+        database_url_setting=env.get("ACCEPTANCE_DATABASE_URL") or None,
+        broker_url=env.get("ACCEPTANCE_BROKER_URL") or "redis://localhost:6379/0",
+        public_url=(env.get("ACCEPTANCE_PUBLIC_URL") or "").rstrip("/") or None,
+        advisories_db_path=(
+            Path(env["ACCEPTANCE_ADVISORIES_DB"]).expanduser()
+            if env.get("ACCEPTANCE_ADVISORIES_DB")
+            else None
         ),
     )
 

@@ -3,6 +3,7 @@
 # acceptance spec in the sandbox, write a signed report, and verify it offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export ACCEPTANCE_DATA_DIR="${ACCEPTANCE_DATA_DIR:-$PWD/.data}"
 bash scripts/setup.sh
 
 work=$(mktemp -d)
@@ -13,8 +14,7 @@ git -C "$work/repo" init -q -b main
 git -C "$work/repo" add -A
 git -C "$work/repo" -c user.name=Supplier -c user.email=supplier@example.invalid commit -q -m "Deliver contact form validation"
 
-export ACCEPTANCE_DATA_DIR="${ACCEPTANCE_DATA_DIR:-$PWD/.data}"
 mkdir -p artifacts
 .venv/bin/acceptance check "$work/repo" --spec examples/specs/contact-form/acceptance.yaml \
-  --out artifacts/contact-form.report.json
+  --out artifacts/contact-form.report.json --artifacts artifacts/contact-form
 .venv/bin/acceptance verify artifacts/contact-form.report.json

@@ -10,6 +10,8 @@ need_apt=()
 command -v git >/dev/null || need_apt+=(git)
 command -v dockerd >/dev/null || need_apt+=(docker.io)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+# libmagic: ScanCode (licence detection) identifies file types with it.
+ldconfig -p | grep -q 'libmagic\.so\.1 ' || need_apt+=(libmagic1)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   apt-get update -q >/dev/null
@@ -39,3 +41,15 @@ fi
 
 log "building the sandbox image (reused when up to date)"
 .venv/bin/acceptance image build
+
+# Offline vulnerability data: the PyPA advisory snapshot beside the project
+# (../shared/osv), imported once into the data directory's store.
+archive=../shared/osv/pypa-advisory-database.tar.gz
+if ! .venv/bin/acceptance advisories status >/dev/null 2>&1; then
+  if [ -f "$archive" ]; then
+    log "importing the offline advisories from $archive"
+    .venv/bin/acceptance advisories import "$archive" >/dev/null
+  else
+    log "no advisories imported: run \`acceptance advisories import ARCHIVE\` (an OSV or PyPA export)"
+  fi
+fi

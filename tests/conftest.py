@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import io
+import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,8 +23,17 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 RepoFactory = Callable[..., Path]
 
+ROOT = Path(__file__).resolve().parents[1]
+#: a supplier's usual licence file
+MIT_LICENSE = (ROOT / "examples" / "contact-form" / "LICENSE").read_text(encoding="utf-8")
+#: the real PyPA advisory snapshot, at ../shared from the project root (README of ../shared)
+PYPA_ARCHIVE = Path(
+    os.environ.get("ACCEPTANCE_TEST_PYPA_ARCHIVE")
+    or ROOT.parent / "shared" / "osv" / "pypa-advisory-database.tar.gz"
+)
 
-def _unavailable(message: str) -> None:
+
+def unavailable(message: str) -> None:
     # In CI a missing engine or image is a failure, never a silent skip.
     if IN_CI:
         pytest.fail(message)
@@ -32,7 +49,7 @@ def docker_engine() -> object:
     try:
         return docker_client(timeout=30)
     except PlatformError as exc:
-        _unavailable(f"Docker engine unavailable: {exc.message}")
+        unavailable(f"Docker engine unavailable: {exc.message}")
         raise
 
 
@@ -47,8 +64,58 @@ def sandbox_image(docker_engine: object) -> str:
     try:
         docker_engine.images.get(tag)  # type: ignore[attr-defined]
     except docker.errors.ImageNotFound:
-        _unavailable(f"sandbox image {tag} missing: run `acceptance image build`")
+        unavailable(f"sandbox image {tag} missing: run `acceptance image build`")
     return tag
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The real PyPA archive imported through the CLI, once per test session."""
+
+    data_dir: Path
+    store: Path
+    output: str
+    exit_code: int
+    seconds: float
+
+
+_SNAPSHOT: list[Snapshot] = []
+
+
+def real_snapshot() -> Snapshot:
+    """Import the real archive with `acceptance advisories import` (cached for the session)."""
+    from acceptance.cli import main
+
+    if not PYPA_ARCHIVE.is_file():
+        unavailable(f"the PyPA advisory archive is not at {PYPA_ARCHIVE}")
+    if not _SNAPSHOT:
+        data_dir = Path(tempfile.mkdtemp(prefix="advisories-"))
+        atexit.register(shutil.rmtree, data_dir, True)
+        out = io.StringIO()
+        started = time.monotonic()
+        saved = os.environ.get("ACCEPTANCE_DATA_DIR")
+        os.environ["ACCEPTANCE_DATA_DIR"] = str(data_dir)
+        try:
+            with contextlib.redirect_stdout(out):
+                code = main(["advisories", "import", str(PYPA_ARCHIVE)])
+        finally:
+            if saved is None:
+                os.environ.pop("ACCEPTANCE_DATA_DIR", None)
+            else:
+                os.environ["ACCEPTANCE_DATA_DIR"] = saved
+        seconds = time.monotonic() - started
+        _SNAPSHOT.append(
+            Snapshot(data_dir, data_dir / "advisories.sqlite", out.getvalue(), code, seconds)
+        )
+    return _SNAPSHOT[0]
+
+
+@pytest.fixture(scope="session")
+def advisories_db() -> Path:
+    """The real advisory snapshot imported once; engines audit against it offline."""
+    snapshot = real_snapshot()
+    assert snapshot.exit_code == 0, snapshot.output
+    return snapshot.store
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +125,9 @@ def wheel_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def engine_config(sandbox_image: str, wheel_cache: Path, tmp_path: Path) -> object:
+def engine_config(
+    sandbox_image: str, wheel_cache: Path, tmp_path: Path, advisories_db: Path
+) -> object:
     """An EngineConfig on the real image, with local sources allowed (as the CLI does)."""
     from acceptance.pipeline import EngineConfig
 
@@ -67,6 +136,7 @@ def engine_config(sandbox_image: str, wheel_cache: Path, tmp_path: Path) -> obje
         cache_dir=wheel_cache,
         work_dir=tmp_path / "work",
         allow_local_sources=True,
+        advisories_db=advisories_db,
     )
 
 
@@ -136,3 +206,45 @@ def git_server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------- the CLI, end to end
+
+
+@pytest.fixture(scope="session")
+def cli_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data dir (wheel cache, signing key) for the session, as a worker keeps it."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture
+def cli_env(
+    monkeypatch: pytest.MonkeyPatch, cli_data_dir: Path, sandbox_image: str, advisories_db: Path
+) -> None:
+    """The environment `acceptance check` reads: real image, real advisories, shared caches."""
+    monkeypatch.setenv("ACCEPTANCE_DATA_DIR", str(cli_data_dir))
+    monkeypatch.setenv("ACCEPTANCE_SANDBOX_IMAGE", sandbox_image)
+    monkeypatch.setenv("ACCEPTANCE_ADVISORIES_DB", str(advisories_db))
+
+def write_spec(folder: Path, body: str = "", *, hidden: dict[str, str] | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = folder / "acceptance.yaml"
+    text = "version: 1\ntitle: Demo acceptance\n" + body
+    if hidden is not None:
+        for relpath, content in hidden.items():
+            path = folder / "hidden" / relpath
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+    spec.write_text(text, encoding="utf-8")
+    return spec
+
+
+def check(
+    source: str, spec: Path, *extra: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, Any]]:
+    """Run `acceptance check --json`; return the exit code and the statement."""
+    from acceptance.cli import main
+
+    code = main(["check", source, "--spec", str(spec), "--json", *extra])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else {}

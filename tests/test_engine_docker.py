@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from acceptance.cli import main
-from tests.conftest import RepoFactory, git
+from tests.conftest import MIT_LICENSE, RepoFactory, check, git, write_spec
 
-pytestmark = [pytest.mark.docker]
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("cli_env")]
 
 PASSING = {
+    "LICENSE": MIT_LICENSE,
     "pyproject.toml": (
-        '[project]\nname = "demo"\nversion = "1.0"\n'
+        '[project]\nname = "demo"\nversion = "1.0"\nlicense = "MIT"\n'
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
     ),
     "demo/__init__.py": "def add(a, b):\n    return a + b\n",
@@ -28,44 +29,14 @@ PASSING = {
 }
 
 
-@pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One data dir (wheel cache, signing key) for the session, as a worker keeps it."""
-    return tmp_path_factory.mktemp("data")
-
-
-@pytest.fixture(autouse=True)
-def _settings(
-    monkeypatch: pytest.MonkeyPatch, data_dir: Path, sandbox_image: str
-) -> None:
-    monkeypatch.setenv("ACCEPTANCE_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("ACCEPTANCE_SANDBOX_IMAGE", sandbox_image)
-
-
-def write_spec(folder: Path, body: str = "", *, hidden: dict[str, str] | None = None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    spec = folder / "acceptance.yaml"
-    text = "version: 1\ntitle: Demo acceptance\n" + body
-    if hidden is not None:
-        for relpath, content in hidden.items():
-            path = folder / "hidden" / relpath
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content, encoding="utf-8")
-    spec.write_text(text, encoding="utf-8")
-    return spec
-
-
-def check(source: str, spec: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
-    """Run `acceptance check --json`; return the exit code and the statement."""
-    code = main(["check", source, "--spec", str(spec), "--json", *extra])
-    out = capsys.readouterr().out
-    return code, json.loads(out) if out.strip() else {}
+def check_of(statement: dict[str, Any], kind: str) -> dict[str, Any]:
+    checks = statement["predicate"]["checks"]
+    assert [c["kind"] for c in checks] == ["functional", "sast", "dependencies", "licence"]
+    return dict(next(c for c in checks if c["kind"] == kind))
 
 
 def functional(statement: dict[str, Any]) -> dict[str, Any]:
-    checks = statement["predicate"]["checks"]
-    assert [c["kind"] for c in checks] == ["functional"]
-    return dict(checks[0])
+    return check_of(statement, "functional")
 
 
 def test_accepted_repo_gets_a_report_that_verifies_and_tampering_fails(
@@ -89,6 +60,12 @@ def test_accepted_repo_gets_a_report_that_verifies_and_tampering_fails(
     assert result["status"] == "passed"
     assert result["tests"] == {"passed": 2, "failed": 0, "errors": 0, "skipped": 0}
     assert [s["name"] for s in predicate["stages"]][:2] == ["checkout", "plan"]
+    assert {c["id"]: c["status"] for c in predicate["checks"]} == {
+        "functional": "passed", "sast": "passed", "dependencies": "passed", "licence": "passed",
+    }  # fmt: skip
+    assert check_of(statement, "licence")["licence"]["spdx"] == "MIT"
+    assert predicate["not_checked"] == []
+    assert {"junit.xml", "bandit.sarif", "sbom.cdx.json", "pip-audit.json"} <= set(predicate["artifacts"])
 
     assert main(["verify", str(report)]) == 0
     envelope = json.loads(report.read_text())
@@ -195,8 +172,10 @@ def test_setup_py_project_metadata_is_computed_inside_the_sandbox(
     files = {
         "setup.py": (
             "from setuptools import setup\n"
-            "setup(name='legacy', version='0.1', py_modules=['legacy'], install_requires=['iniconfig'])\n"
+            "setup(name='legacy', version='0.1', license='MIT', py_modules=['legacy'],"
+            " install_requires=['iniconfig'])\n"
         ),
+        "LICENSE": MIT_LICENSE,
         "legacy.py": "import iniconfig\n\ndef parser():\n    return iniconfig.IniConfig\n",
         "tests/test_legacy.py": "from legacy import parser\n\ndef test_parser():\n    assert parser().__name__ == 'IniConfig'\n",
     }
