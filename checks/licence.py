@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tomllib
@@ -368,9 +370,12 @@ def detect_repo_licence_isolated(checkout: Path, *, timeout: float = 120.0) -> L
     """
     argv = [sys.executable, "-c", "from checks.licence import _child_main; _child_main()"]
     try:
-        done = subprocess.run(
-            [*argv, str(checkout)], capture_output=True, timeout=timeout, check=False
-        )
+        # ScanCode leaves a scratch folder per process; this one goes with the call.
+        with tempfile.TemporaryDirectory(prefix="licence-") as scratch:
+            done = subprocess.run(
+                [*argv, str(checkout)], capture_output=True, timeout=timeout, check=False,
+                env={**os.environ, "SCANCODE_TEMP": scratch},
+            )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
         raise PlatformError(f"licence detection did not finish within {timeout:g} s") from exc
     if done.returncode != 0:

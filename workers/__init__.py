@@ -1,1 +1,1 @@
-"""Celery workers that run acceptance jobs (see issue 4)."""
+"""Celery workers: acceptance runs off the queue, and the reconciler that keeps none lost."""

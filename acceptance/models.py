@@ -1,0 +1,207 @@
+"""What the service keeps: accounts, opportunities and their spec versions, submissions, runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def new_id() -> str:
+    """Public ids: random, so one cannot be guessed from another."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: use timezone-aware UTC")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Role(str, enum.Enum):
+    ADMIN = "admin"
+    OWNER = "owner"
+    REVIEWER = "reviewer"
+
+
+class RunStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    ERROR = "error"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+
+
+class ApiToken(Base):
+    """An API token; only its sha256 is kept, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Opportunity(Base):
+    __tablename__ = "opportunities"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    title: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    owner: Mapped[User] = relationship()
+    specs: Mapped[list[SpecVersion]] = relationship(
+        back_populates="opportunity", order_by="SpecVersion.version"
+    )
+    submissions: Mapped[list[Submission]] = relationship(back_populates="opportunity")
+
+
+class SpecVersion(Base):
+    """One published version of an opportunity's spec; runs point at the version they used."""
+
+    __tablename__ = "spec_versions"
+    __table_args__ = (UniqueConstraint("opportunity_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    opportunity_id: Mapped[str] = mapped_column(ForeignKey("opportunities.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(500))
+    spec_yaml: Mapped[str] = mapped_column(Text)
+    spec_sha256: Mapped[str] = mapped_column(String(64))
+    hidden_tests_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    hidden_archive_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    hidden_files: Mapped[int] = mapped_column(Integer, default=0)
+    #: the spec's limits.timeout, so queueing needs no spec parsing
+    run_timeout: Mapped[int] = mapped_column(Integer, default=900)
+    #: folder (relative to the data dir's specs/) holding acceptance.yaml and hidden/
+    folder: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    opportunity: Mapped[Opportunity] = relationship(back_populates="specs")
+
+
+class Submission(Base):
+    """A supplier's repository registered against an opportunity."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    opportunity_id: Mapped[str] = mapped_column(ForeignKey("opportunities.id", ondelete="CASCADE"))
+    supplier: Mapped[str] = mapped_column(String(200))
+    repo_url: Mapped[str] = mapped_column(String(2000))
+    #: the branch whose pushes trigger runs; None: the repository's default branch
+    branch: Mapped[str | None] = mapped_column(String(255), default=None)
+    #: the webhook secret, encrypted (HMAC verification needs the secret itself)
+    webhook_secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    #: unguessable token of the supplier's status page
+    status_token: Mapped[str] = mapped_column(
+        String(64), unique=True, default=lambda: secrets.token_urlsafe(32)
+    )
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    opportunity: Mapped[Opportunity] = relationship(back_populates="submissions")
+    runs: Mapped[list[Run]] = relationship(back_populates="submission")
+
+
+class Run(Base):
+    """One acceptance run of a submission at a ref against one spec version."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        # The same delivery twice is the same run.
+        UniqueConstraint("submission_id", "delivery_id"),
+        Index("ix_runs_status_queued_at", "status", "queued_at"),
+        Index("ix_runs_queued_at", "queued_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    spec_version_id: Mapped[str] = mapped_column(ForeignKey("spec_versions.id"))
+    trigger: Mapped[str] = mapped_column(String(16))  # webhook | manual
+    delivery_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    ref: Mapped[str | None] = mapped_column(String(255), default=None)
+    commit: Mapped[str | None] = mapped_column(String(64), default=None)
+    commit_message: Mapped[str | None] = mapped_column(Text, default=None)
+    supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"), default=None)
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED.value, index=True)
+    verdict: Mapped[str | None] = mapped_column(String(16), default=None, index=True)
+    reason_codes: Mapped[list[Any]] = mapped_column(default=list)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    stage: Mapped[str | None] = mapped_column(String(64), default=None)
+    stages: Mapped[list[Any]] = mapped_column(default=list)
+    queued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: when a broker message for it was last sent (the reconciler resends stale ones)
+    enqueued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    #: a worker holds the run until then; past it, the run may be taken over
+    lease_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    worker: Mapped[str | None] = mapped_column(String(200), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: platform failures so far (retried with backoff, then `error`)
+    platform_failures: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    #: artifact store keys (sha256) by file name; `report.dsse.json` is the signed report
+    artifacts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    report_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    key_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    submission: Mapped[Submission] = relationship(back_populates="runs")
+    spec_version: Mapped[SpecVersion] = relationship()
+    supersedes: Mapped[Run | None] = relationship(remote_side=[id])

@@ -1,0 +1,416 @@
+"""The service's operations on its records, shared by the API, the webhooks, the CLI and workers.
+
+Callers own the transaction (``Database.session()``) and enqueue runs only
+after it committed, so a worker never looks for a row that is not there yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from acceptance.errors import UserInputError
+from acceptance.models import (
+    ApiToken,
+    Opportunity,
+    Role,
+    Run,
+    RunStatus,
+    SpecVersion,
+    Submission,
+    User,
+    new_id,
+    utcnow,
+)
+from acceptance.secretbox import SecretBox
+from acceptance.spec import MAX_SPEC_BYTES, SpecError, load_spec
+
+log = logging.getLogger(__name__)
+
+MIN_PASSWORD_CHARS = 12
+TOKEN_PREFIX = "acc_"
+
+
+class NotFound(UserInputError):
+    """The record does not exist, or the caller may not see it (never say which)."""
+
+
+class Forbidden(UserInputError):
+    """The caller may see the record but not do this to it."""
+
+
+class Conflict(UserInputError):
+    """The request contradicts what exists (e.g. the email is taken)."""
+
+
+# ---------------------------------------------------------------- accounts
+
+
+def create_user(session: Session, email: str, role: str, password: str) -> User:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320:
+        raise UserInputError(f"{email!r} is not an email address")
+    if role not in {r.value for r in Role}:
+        raise UserInputError(f"unknown role {role!r}", hint="use admin, owner or reviewer")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise UserInputError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+    if session.scalar(select(User).where(User.email == email)) is not None:
+        raise Conflict(f"a user with the email {email} already exists")
+    user = User(email=email, role=role, password_hash=generate_password_hash(password))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        # Same work either way, so timing does not tell which emails exist.
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    return user if check_password_hash(user.password_hash, password) else None
+
+
+_DUMMY_HASH = generate_password_hash("timing-equaliser-" + secrets.token_hex(8))
+
+
+def create_token(session: Session, email: str) -> str:
+    """A new API token for the user; only its hash is stored, so show it now or never."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user with the email {email}")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_sha256=_sha256(token)))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _sha256(token)))
+    if row is None:
+        return None
+    row.last_used_at = utcnow()
+    return row.user
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- access
+
+
+def can_manage(user: User, opportunity: Opportunity) -> bool:
+    return user.role == Role.ADMIN.value or (
+        user.role == Role.OWNER.value and opportunity.owner_id == user.id
+    )
+
+
+def can_read(user: User, opportunity: Opportunity) -> bool:
+    return user.role in (Role.ADMIN.value, Role.REVIEWER.value) or can_manage(user, opportunity)
+
+
+def get_opportunity(session: Session, user: User, opportunity_id: str) -> Opportunity:
+    opportunity = session.get(Opportunity, opportunity_id)
+    if opportunity is None or not can_read(user, opportunity):
+        raise NotFound(f"no opportunity {opportunity_id}")
+    return opportunity
+
+
+def get_submission(session: Session, user: User, submission_id: str) -> Submission:
+    submission = session.get(Submission, submission_id)
+    if submission is None or not can_read(user, submission.opportunity):
+        raise NotFound(f"no submission {submission_id}")
+    return submission
+
+
+def get_run(session: Session, user: User, run_id: str) -> Run:
+    run = session.get(Run, run_id)
+    if run is None or not can_read(user, run.submission.opportunity):
+        raise NotFound(f"no run {run_id}")
+    return run
+
+
+# ---------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class SpecUpload:
+    spec: bytes
+    hidden_archive: bytes | None = None
+
+
+def publish_spec(
+    session: Session,
+    user: User,
+    upload: SpecUpload,
+    specs_dir: Path,
+    opportunity: Opportunity | None = None,
+) -> SpecVersion:
+    """Validate and store a spec (and its hidden tests) as a new version.
+
+    Everything is checked before anything is kept: a bad spec or archive
+    raises UserInputError (SpecError lists every problem) and leaves nothing.
+    """
+    if user.role not in (Role.ADMIN.value, Role.OWNER.value):
+        raise Forbidden("only owners and admins publish acceptance specs")
+    if opportunity is not None and not can_manage(user, opportunity):
+        raise Forbidden("only the opportunity's owner may publish a new spec version")
+    if len(upload.spec) > MAX_SPEC_BYTES:
+        raise SpecError([f"file: larger than the {MAX_SPEC_BYTES} byte limit"], origin="spec")
+    version_id = new_id()
+    specs_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=specs_dir, prefix=".upload-"))
+    try:
+        (staging / "acceptance.yaml").write_bytes(upload.spec)
+        hidden_name = _hidden_folder_name(upload.spec)
+        if upload.hidden_archive is not None:
+            if hidden_name is None:
+                raise SpecError(
+                    ["functional.hidden_tests: an archive of hidden tests was uploaded but the "
+                     "spec does not name their folder; add `hidden_tests: hidden` under functional"],
+                    origin="spec",
+                )  # fmt: skip
+            _extract_hidden(upload.hidden_archive, staging, hidden_name)
+        elif hidden_name is not None:
+            raise SpecError(
+                [f"functional.hidden_tests: the spec names the folder {hidden_name!r} but no "
+                 "hidden_tests archive was uploaded; upload it (tar.gz or zip) with the spec"],
+                origin="spec",
+            )  # fmt: skip
+        spec = load_spec(staging / "acceptance.yaml")
+        final = specs_dir / version_id
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:
+        if opportunity is None:
+            opportunity = Opportunity(owner_id=user.id, title=spec.title)
+            session.add(opportunity)
+            session.flush()
+            number = 1
+        else:
+            number = max((s.version for s in opportunity.specs), default=0) + 1
+            opportunity.title = spec.title
+        version = SpecVersion(
+            id=version_id,
+            opportunity_id=opportunity.id,
+            version=number,
+            title=spec.title,
+            spec_yaml=upload.spec.decode("utf-8"),
+            spec_sha256=spec.sha256,
+            hidden_tests_sha256=spec.hidden_tests_sha256,
+            hidden_archive_sha256=(
+                hashlib.sha256(upload.hidden_archive).hexdigest() if upload.hidden_archive else None
+            ),
+            hidden_files=_count_files(final / hidden_name) if hidden_name else 0,
+            run_timeout=spec.limits.timeout,
+            folder=version_id,
+            created_by=user.id,
+        )
+        session.add(version)
+        session.flush()
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+    return version
+
+
+def _extract_hidden(archive: bytes, staging: Path, name: str) -> None:
+    """Unpack the hidden tests into staging/name; an archive of the folder itself works too."""
+    from acceptance.archives import extract_archive
+
+    unpacked = staging / ".unpacked"
+    extract_archive(archive, unpacked)
+    entries = list(unpacked.iterdir())
+    # `tar czf hidden.tgz hidden/` is the natural way to pack them: strip that one level.
+    if len(entries) == 1 and entries[0].is_dir() and entries[0].name == Path(name).name:
+        root = entries[0]
+    else:
+        root = unpacked
+    target = staging / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(root, target)
+    shutil.rmtree(unpacked, ignore_errors=True)
+
+
+def _hidden_folder_name(spec: bytes) -> str | None:
+    """The folder the spec names for hidden tests, when it is a plain relative name."""
+    try:
+        document = yaml.safe_load(spec.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None  # load_spec reports it properly
+    functional = document.get("functional") if isinstance(document, dict) else None
+    name = functional.get("hidden_tests") if isinstance(functional, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        return None
+    parts = Path(name).parts
+    if Path(name).is_absolute() or not parts or any(p in ("..", ".") for p in parts):
+        raise SpecError(
+            [f"functional.hidden_tests: {name!r} must be a folder name beside the spec, "
+             "such as `hidden`"],
+            origin="spec",
+        )  # fmt: skip
+    return name
+
+
+def _count_files(root: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(root))
+
+
+def current_spec(opportunity: Opportunity) -> SpecVersion:
+    return max(opportunity.specs, key=lambda s: s.version)
+
+
+def spec_path(specs_dir: Path, version: SpecVersion) -> Path:
+    return specs_dir / version.folder / "acceptance.yaml"
+
+
+# ---------------------------------------------------------------- submissions
+
+
+def register_submission(
+    session: Session,
+    user: User,
+    opportunity: Opportunity,
+    *,
+    repo_url: str,
+    supplier: str,
+    branch: str | None,
+    box: SecretBox,
+) -> tuple[Submission, str]:
+    """Register a supplier's repository; returns the submission and its secret (shown once)."""
+    if not can_manage(user, opportunity):
+        raise Forbidden("only the opportunity's owner may register submissions")
+    supplier = supplier.strip()
+    if not supplier or len(supplier) > 200:
+        raise UserInputError("supplier: give the supplier's name (1 to 200 characters)")
+    if branch is not None and (not branch.strip() or len(branch) > 255 or branch.startswith("-")):
+        raise UserInputError(f"branch: {branch!r} is not a branch name")
+    secret = secrets.token_urlsafe(32)
+    submission = Submission(
+        opportunity_id=opportunity.id,
+        supplier=supplier,
+        repo_url=repo_url,
+        branch=branch,
+        webhook_secret_encrypted=box.seal(secret),
+        created_by=user.id,
+    )
+    session.add(submission)
+    session.flush()
+    return submission, secret
+
+
+def submission_for_status_token(session: Session, token: str) -> Submission | None:
+    if not token or len(token) > 100:
+        return None
+    submission = session.scalar(select(Submission).where(Submission.status_token == token))
+    # constant-time confirmation of what the index lookup found
+    if submission is None or not hmac.compare_digest(submission.status_token, token):
+        return None
+    return submission
+
+
+# ---------------------------------------------------------------- runs
+
+
+def create_run(
+    session: Session,
+    submission: Submission,
+    *,
+    trigger: str,
+    ref: str | None,
+    commit: str | None = None,
+    delivery_id: str | None = None,
+    commit_message: str | None = None,
+) -> tuple[Run, bool]:
+    """Record a queued run; returns (run, created). A known delivery id returns its run."""
+    if delivery_id is not None:
+        existing = session.scalar(
+            select(Run).where(Run.submission_id == submission.id, Run.delivery_id == delivery_id)
+        )
+        if existing is not None:
+            return existing, False
+    previous = session.scalar(
+        select(Run)
+        .where(Run.submission_id == submission.id, Run.status == RunStatus.FINISHED.value)
+        .order_by(Run.queued_at.desc())
+        .limit(1)
+    )
+    run = Run(
+        submission_id=submission.id,
+        spec_version_id=current_spec(submission.opportunity).id,
+        trigger=trigger,
+        delivery_id=delivery_id,
+        ref=ref,
+        commit=commit,
+        commit_message=commit_message,
+        supersedes_id=previous.id if previous is not None and trigger == "manual" else None,
+    )
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        # Another request recorded the same delivery between our check and insert.
+        existing = session.scalar(
+            select(Run).where(Run.submission_id == submission.id, Run.delivery_id == delivery_id)
+        )
+        if existing is None:
+            raise
+        return existing, False
+    return run, True
+
+
+def run_to_json(run: Run, base_url: str) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "submission": run.submission_id,
+        "opportunity": run.submission.opportunity_id,
+        "supplier": run.submission.supplier,
+        "status": run.status,
+        "stage": run.stage,
+        "verdict": run.verdict,
+        "reason_codes": run.reason_codes,
+        "reasons": run.reasons,
+        "trigger": run.trigger,
+        "ref": run.ref,
+        "commit": run.commit,
+        "spec_version": run.spec_version.version,
+        "spec_sha256": run.spec_version.spec_sha256,
+        "supersedes": run.supersedes_id,
+        "queued_at": _iso(run.queued_at),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "attempts": run.attempts,
+        "error": run.error,
+        "stages": run.stages,
+        "key_id": run.key_id,
+        "report_url": f"{base_url}/api/v1/runs/{run.id}/report" if run.report_sha256 else None,
+        "artifacts": sorted(run.artifacts),
+    }
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def latest_runs(session: Session, ids: Sequence[str]) -> list[Run]:
+    return list(session.scalars(select(Run).where(Run.id.in_(ids))))

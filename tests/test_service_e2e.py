@@ -1,0 +1,386 @@
+"""The service end to end: real PostgreSQL, Redis, Celery worker and web app processes,
+a repository served by `git daemon`, a signed GitHub-shaped push, a verified report."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import MIT_LICENSE, ROOT, RepoFactory, git, unavailable
+
+pytestmark = [pytest.mark.docker, pytest.mark.service, pytest.mark.slow]
+
+ACCEPTANCE = str(Path(sys.executable).parent / "acceptance")
+GITHUB = ROOT.parent / "shared" / "webhooks" / "github"
+PG_ADMIN = os.environ.get("ACCEPTANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("ACCEPTANCE_TEST_REDIS", "redis://127.0.0.1:6379")
+
+PROJECT = {
+    "LICENSE": MIT_LICENSE,
+    "pyproject.toml": (
+        '[project]\nname = "contact"\nversion = "1.0"\nlicense = "MIT"\n'
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+    ),
+    "contact/__init__.py": "def valid(email):\n    return '@' in email\n",
+    "tests/test_contact.py": "from contact import valid\n\ndef test_valid():\n    assert valid('a@b.c')\n",
+}
+SPEC = b"""version: 1
+title: Contact form
+functional: {paths: [tests], hidden_tests: hidden, min_passed: 2, timeout: 60}
+limits: {timeout: 240}
+"""
+
+
+def hidden_archive(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+HIDDEN = hidden_archive({"test_owner.py": "from contact import valid\n\ndef test_rejects():\n    assert not valid('nope')\n"})
+
+
+# ---------------------------------------------------------------- infrastructure
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
+    import psycopg
+
+    name = f"acceptance_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        unavailable(f"PostgreSQL unavailable at {PG_ADMIN}: {exc}")
+        raise
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    """A Redis database of its own (numbers 8-15), emptied before and after."""
+    import redis
+
+    number = 8 + uuid.uuid4().int % 8
+    url = f"{REDIS}/{number}"
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        unavailable(f"Redis unavailable at {REDIS}: {exc}")
+    yield url
+    client.flushdb()
+
+
+class Service:
+    """The processes of one deployment, sharing a data dir, a database and a broker."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = env
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.base = ""
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            [ACCEPTANCE, *args], env=self.env, input=stdin, capture_output=True, text=True,
+            timeout=120, cwd=self.root,
+        )  # fmt: skip
+        assert done.returncode == 0, f"acceptance {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - kept for the process's life
+        proc = subprocess.Popen(
+            [ACCEPTANCE, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
+            start_new_session=True,  # its own process group: killable with its children
+        )  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+    def start_web(self) -> None:
+        port = _free_port()
+        self.start("web", "web", "--port", str(port), "--workers", "1")
+        self.base = f"http://127.0.0.1:{port}"
+        _wait_for(lambda: _get(f"{self.base}/healthz")[0] == 200, 30, "the web app to start")
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.root.glob("*.log"))
+        )
+
+    def api(self, method: str, path: str, token: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        return _request(method, self.base + path, body, {"Authorization": f"Bearer {token}"}, **kw)
+
+
+@pytest.fixture
+def service(
+    tmp_path: Path, database_url: str, broker_url: str, sandbox_image: str, advisories_db: Path,
+    git_server: tuple[Path, str],
+) -> Iterator[Service]:  # fmt: skip
+    _, git_url = git_server
+    env = {
+        **os.environ,
+        "ACCEPTANCE_DATA_DIR": str(tmp_path / "data"),
+        "ACCEPTANCE_DATABASE_URL": database_url,
+        "ACCEPTANCE_BROKER_URL": broker_url,
+        "ACCEPTANCE_SANDBOX_IMAGE": sandbox_image,
+        "ACCEPTANCE_ADVISORIES_DB": str(advisories_db),
+        "ACCEPTANCE_GIT_ALLOWED_HOSTS": git_url.removeprefix("git://"),
+        "ACCEPTANCE_RECONCILE_EVERY": "2",
+        "ACCEPTANCE_REQUEUE_AFTER": "30",
+        # the wheel cache the engine tests filled: no second download
+        "PYTHONUNBUFFERED": "1",
+    }
+    found = Service(tmp_path, env)
+    found.cli("db", "upgrade")
+    try:
+        yield found
+    finally:
+        found.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _request(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None, *,
+    raw: bytes | None = None, files: dict[str, bytes] | None = None,
+) -> tuple[int, Any]:  # fmt: skip
+    headers = dict(headers or {})
+    data = raw
+    if files is not None:
+        boundary = uuid.uuid4().hex
+        parts = []
+        for name, content in files.items():
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n"
+            )
+        data = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+    elif body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            payload = response.read()
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        payload, status = exc.read(), exc.code
+    try:
+        return status, json.loads(payload)
+    except ValueError:
+        return status, payload
+
+
+def _get(url: str) -> tuple[int, Any]:
+    try:
+        return _request("GET", url)
+    except OSError:
+        return 0, None
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def push(secret: str, repo_url: str, commit: str, delivery: str) -> tuple[bytes, dict[str, str]]:
+    """A real GitHub push payload, pointed at our repository and commit, signed."""
+    payload = json.loads((GITHUB / "push-payload.json").read_text())
+    payload.update(ref="refs/heads/main", after=commit, deleted=False, created=True)
+    payload["repository"].update(clone_url=repo_url, git_url=repo_url, html_url=repo_url, url=repo_url)
+    body = json.dumps(payload).encode()
+    return body, {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+    }
+
+
+def setup_submission(
+    service: Service, make_repo: RepoFactory, git_server: tuple[Path, str], files: dict[str, str],
+    spec: bytes = SPEC,
+) -> tuple[str, dict[str, Any], str, str]:  # fmt: skip
+    """Owner, token, opportunity with hidden tests, a served repository and its submission."""
+    service.cli("users", "create", "owner@example.org", "--role", "owner", stdin="correct horse battery\n")
+    token = service.cli("tokens", "create", "owner@example.org").strip()
+    status, opportunity = service.api(
+        "POST", "/api/v1/opportunities", token, files={"spec": spec, "hidden_tests": HIDDEN}
+    )
+    assert status == 201, opportunity
+    base, url = git_server
+    repo = make_repo(files)
+    git("clone", "-q", "--bare", str(repo), str(base / "contact.git"), cwd=repo.parent)
+    repo_url = f"{url}/contact.git"
+    status, submission = service.api(
+        "POST", f"/api/v1/opportunities/{opportunity['id']}/submissions", token,
+        {"repo_url": repo_url, "supplier": "Supplier Ltd", "branch": "main"},
+    )  # fmt: skip
+    assert status == 201, submission
+    return token, submission, repo_url, git("rev-parse", "HEAD", cwd=repo)
+
+
+def wait_finished(service: Service, token: str, run_id: str, seconds: float = 240) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def finished() -> bool:
+        status, body = service.api("GET", f"/api/v1/runs/{run_id}", token)
+        found.update(body if status == 200 else {})
+        return found.get("status") in ("finished", "error")
+
+    try:
+        _wait_for(finished, seconds, f"run {run_id} to finish (last: {found.get('status')})")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{service.logs()}") from None
+    return found
+
+
+# ---------------------------------------------------------------- the cases
+
+
+def test_push_to_signed_verified_report(
+    service: Service, make_repo: RepoFactory, git_server: tuple[Path, str], tmp_path: Path
+) -> None:
+    service.start("worker", "worker", "--concurrency", "1", "--beat")
+    service.start_web()
+    token, submission, repo_url, commit = setup_submission(service, make_repo, git_server, PROJECT)
+
+    hook = f"/hooks/{submission['id']}"
+    body, headers = push(submission["webhook_secret"], repo_url, commit, "delivery-1")
+    started = time.monotonic()
+    status, reply = _request("POST", service.base + hook, raw=body, headers=headers)
+    intake = time.monotonic() - started
+    assert status == 202, reply
+    run_id = reply["run_id"]
+    print(f"webhook intake answered in {intake * 1000:.0f} ms")
+
+    # The same delivery again: the same run. A forged one: 401 and nothing recorded.
+    assert _request("POST", service.base + hook, raw=body, headers=headers)[1]["run_id"] == run_id
+    forged = dict(headers, **{"X-Hub-Signature-256": "sha256=" + "0" * 64, "X-GitHub-Delivery": "delivery-2"})
+    assert _request("POST", service.base + hook, raw=body, headers=forged)[0] == 401
+
+    run = wait_finished(service, token, run_id)
+    assert run["status"] == "finished" and run["verdict"] == "accepted", (run, service.logs())
+    assert run["commit"] == commit and run["report_url"]
+    status, runs = service.api("GET", f"/api/v1/runs?submission={submission['id']}", token)
+    assert [r["id"] for r in runs["items"]] == [run_id]
+
+    status, envelope = service.api("GET", f"/api/v1/runs/{run_id}/report", token)
+    assert status == 200
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(envelope))
+    status, keys = _request("GET", service.base + "/api/v1/keys")
+    assert envelope["signatures"][0]["keyid"] in {k["keyid"] for k in keys["keys"]}
+    public = tmp_path / "signing.pub"
+    public.write_text(keys["keys"][0]["pem"])
+    verified = subprocess.run(
+        [ACCEPTANCE, "verify", str(report), "--pubkey", str(public), "--json"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
+    statement = json.loads(verified.stdout)
+    predicate = statement["predicate"]
+    assert predicate["run"]["id"] == run_id and predicate["run"]["delivery_id"] == "delivery-1"
+    assert predicate["source"]["commit"] == commit
+    functional = predicate["checks"][0]
+    assert functional["tests"]["passed"] == 2 and functional["hidden_tests"] == 1
+
+    # The supplier's status page: their runs, no hidden test source.
+    status, page = _request("GET", submission["status_url"], headers={"Accept": "application/json"})
+    assert status == 200 and [r["id"] for r in page["runs"]] == [run_id]
+    assert "assert not valid" not in json.dumps(page)
+
+
+def test_worker_killed_mid_run_still_finishes_exactly_once(
+    service: Service, make_repo: RepoFactory, git_server: tuple[Path, str]
+) -> None:
+    files = dict(PROJECT)
+    files["tests/test_slow.py"] = "import time\n\ndef test_slow():\n    time.sleep(12)\n"
+    first = service.start("worker-a", "worker", "--concurrency", "1", "--queues", "runs")
+    service.start_web()
+    token, submission, repo_url, commit = setup_submission(service, make_repo, git_server, files)
+    body, headers = push(submission["webhook_secret"], repo_url, commit, "kill-1")
+    status, reply = _request("POST", service.base + f"/hooks/{submission['id']}", raw=body, headers=headers)
+    assert status == 202
+    run_id = reply["run_id"]
+
+    def in_tests() -> bool:
+        return service.api("GET", f"/api/v1/runs/{run_id}", token)[1].get("stage") == "functional"
+
+    _wait_for(in_tests, 180, "the run to reach its tests")
+    service.kill(first)
+
+    # A second worker, with the reconciler, takes the run over and finishes it.
+    service.start("worker-b", "worker", "--concurrency", "1", "--beat")
+    run = wait_finished(service, token, run_id)
+    assert run["verdict"] == "accepted", (run, service.logs())
+    assert run["attempts"] == 2
+    report_url, finished_at = run["report_url"], run["finished_at"]
+    time.sleep(5)  # any duplicate delivery would have finished it a second time by now
+    again = service.api("GET", f"/api/v1/runs/{run_id}", token)[1]
+    assert (again["report_url"], again["finished_at"], again["attempts"]) == (report_url, finished_at, 2)
+    status, runs = service.api("GET", f"/api/v1/runs?submission={submission['id']}", token)
+    assert len(runs["items"]) == 1
+    # The killed worker's sandbox was removed when the run was taken over.
+    leftovers = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=org.acceptance.run={run_id}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert leftovers == []

@@ -1,0 +1,410 @@
+"""The JSON API, version 1 (see /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, g, jsonify, request
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from acceptance.checkout import validate_source
+from acceptance.errors import PlatformError, UserInputError
+from acceptance.models import Opportunity, Role, Run, SpecVersion, Submission, User
+from acceptance.service import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    SpecUpload,
+    can_read,
+    create_run,
+    current_spec,
+    get_opportunity,
+    get_run,
+    get_submission,
+    publish_spec,
+    register_submission,
+    run_to_json,
+    user_for_token,
+)
+from acceptance.source_policy import check_public_source
+from acceptance.spec import SpecError
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+RUN_FILTERS = ("opportunity", "submission", "supplier", "verdict", "status")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, detail: Any) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail = status, error, detail
+
+
+@api.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    response = jsonify(error=exc.error, detail=exc.detail)
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="acceptance"'
+    return response
+
+
+@api.errorhandler(UserInputError)
+def _input_error(exc: UserInputError) -> Response:
+    detail: object
+    if isinstance(exc, SpecError):
+        status, error, detail = 422, "invalid_spec", list(exc.problems)
+    elif isinstance(exc, NotFound):
+        status, error, detail = 404, "not_found", exc.message
+    elif isinstance(exc, Forbidden):
+        status, error, detail = 403, "forbidden", exc.message
+    elif isinstance(exc, Conflict):
+        status, error, detail = 409, "conflict", exc.message
+    else:
+        status, error, detail = 422, "invalid_input", exc.diagnostics()
+    response = jsonify(error=error, detail=detail)
+    response.status_code = status
+    return response
+
+
+@api.errorhandler(PlatformError)
+def _platform_error(exc: PlatformError) -> Response:
+    response = jsonify(error="unavailable", detail=exc.message)
+    response.status_code = 503
+    return response
+
+
+def _services() -> Any:
+    from web.app import services
+
+    return services()
+
+
+def authenticated(view: F) -> F:
+    """Require `Authorization: Bearer <token>`; the user is in `g.user`, the session in `g.db`."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "unauthenticated", "send Authorization: Bearer <token>")
+        g.after_commit = []
+        with _services().db.session() as session:
+            user = user_for_token(session, token.strip())
+            if user is None:
+                raise ApiError(401, "unauthenticated", "the token is not valid")
+            g.user, g.db = user, session
+            result = view(*args, **kwargs)
+        # Enqueue only once the rows are committed: a worker must find them.
+        for action in g.after_commit:
+            action()
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _base_url() -> str:
+    configured = _services().settings.public_url
+    return configured or request.host_url.rstrip("/")
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "send a JSON object with Content-Type: application/json")
+    return body
+
+
+def _string_field(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(422, "invalid_input", f"{name}: a non-empty string is required")
+    return value.strip()
+
+
+# ---------------------------------------------------------------- opportunities
+
+
+def _upload() -> SpecUpload:
+    spec = request.files.get("spec")
+    if spec is None:
+        raise ApiError(
+            422, "invalid_input", "spec: upload the acceptance spec as a multipart file field `spec`"
+        )
+    archive = request.files.get("hidden_tests")
+    return SpecUpload(spec=spec.read(), hidden_archive=archive.read() if archive else None)
+
+
+def _opportunity_json(opportunity: Opportunity) -> dict[str, Any]:
+    spec = current_spec(opportunity)
+    return {
+        "id": opportunity.id,
+        "title": opportunity.title,
+        "owner": opportunity.owner.email,
+        "created_at": _iso(opportunity.created_at),
+        "spec_version": spec.version,
+        "spec_sha256": spec.spec_sha256,
+        "hidden_tests_sha256": spec.hidden_tests_sha256,
+        "hidden_tests_files": spec.hidden_files,
+        "specs": [_spec_json(s) for s in opportunity.specs],
+    }
+
+
+def _spec_json(spec: SpecVersion) -> dict[str, Any]:
+    return {
+        "id": spec.id,
+        "version": spec.version,
+        "title": spec.title,
+        "spec_sha256": spec.spec_sha256,
+        "hidden_tests_sha256": spec.hidden_tests_sha256,
+        "created_at": _iso(spec.created_at),
+    }
+
+
+@api.post("/opportunities")
+@authenticated
+def create_opportunity() -> Any:
+    version = publish_spec(g.db, g.user, _upload(), _services().settings.specs_dir)
+    return jsonify(_opportunity_json(version.opportunity)), 201
+
+
+@api.post("/opportunities/<opportunity_id>/specs")
+@authenticated
+def new_spec_version(opportunity_id: str) -> Any:
+    opportunity = get_opportunity(g.db, g.user, opportunity_id)
+    version = publish_spec(g.db, g.user, _upload(), _services().settings.specs_dir, opportunity)
+    g.db.refresh(opportunity)
+    return jsonify({**_opportunity_json(opportunity), "new_version": _spec_json(version)}), 201
+
+
+@api.get("/opportunities")
+@authenticated
+def list_opportunities() -> Any:
+    query = select(Opportunity)
+    if g.user.role == Role.OWNER.value:
+        query = query.where(Opportunity.owner_id == g.user.id)
+    items, next_cursor = _page(g.db, query, Opportunity.created_at, Opportunity.id)
+    return jsonify(items=[_opportunity_json(o) for o in items], next=next_cursor)
+
+
+@api.get("/opportunities/<opportunity_id>")
+@authenticated
+def show_opportunity(opportunity_id: str) -> Any:
+    opportunity = get_opportunity(g.db, g.user, opportunity_id)
+    body = _opportunity_json(opportunity)
+    body["submissions"] = [_submission_json(s) for s in opportunity.submissions]
+    return jsonify(body)
+
+
+@api.get("/opportunities/<opportunity_id>/specs/<int:version>")
+@authenticated
+def show_spec(opportunity_id: str, version: int) -> Any:
+    opportunity = get_opportunity(g.db, g.user, opportunity_id)
+    found = next((s for s in opportunity.specs if s.version == version), None)
+    if found is None:
+        raise NotFound(f"no spec version {version}")
+    return Response(found.spec_yaml, mimetype="text/plain")
+
+
+# ---------------------------------------------------------------- submissions
+
+
+def _submission_json(submission: Submission) -> dict[str, Any]:
+    base = _base_url()
+    return {
+        "id": submission.id,
+        "opportunity": submission.opportunity_id,
+        "supplier": submission.supplier,
+        "repo_url": submission.repo_url,
+        "branch": submission.branch,
+        "webhook_url": f"{base}/hooks/{submission.id}",
+        "status_url": f"{base}/status/{submission.status_token}",
+        "created_at": _iso(submission.created_at),
+    }
+
+
+@api.post("/opportunities/<opportunity_id>/submissions")
+@authenticated
+def create_submission(opportunity_id: str) -> Any:
+    body = _json_body()
+    repo_url = _string_field(body, "repo_url")
+    supplier = _string_field(body, "supplier")
+    branch = _string_field(body, "branch", required=False)
+    assert repo_url is not None and supplier is not None
+    settings = _services().settings
+    normalised = validate_source(repo_url, allow_local=False, allowed_hosts=settings.git_allowed_hosts)
+    if settings.git_allowed_hosts is None:
+        check_public_source(normalised)
+    opportunity = get_opportunity(g.db, g.user, opportunity_id)
+    submission, secret = register_submission(
+        g.db, g.user, opportunity, repo_url=normalised, supplier=supplier, branch=branch,
+        box=_services().box,
+    )  # fmt: skip
+    return jsonify({**_submission_json(submission), "webhook_secret": secret}), 201
+
+
+@api.get("/submissions/<submission_id>")
+@authenticated
+def show_submission(submission_id: str) -> Any:
+    return jsonify(_submission_json(get_submission(g.db, g.user, submission_id)))
+
+
+@api.post("/submissions/<submission_id>/runs")
+@authenticated
+def start_run(submission_id: str) -> Any:
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "send a JSON object such as {\"ref\": \"main\"}")
+    ref = _string_field(body, "ref", required=False)
+    if ref is not None and (ref.startswith("-") or len(ref) > 255):
+        raise ApiError(422, "invalid_input", f"ref: {ref!r} is not a branch, tag or commit")
+    submission = get_submission(g.db, g.user, submission_id)
+    if g.user.role not in (Role.ADMIN.value, Role.OWNER.value) or not (
+        g.user.role == Role.ADMIN.value or submission.opportunity.owner_id == g.user.id
+    ):
+        raise Forbidden("only the opportunity's owner may start runs")
+    run, _ = create_run(g.db, submission, trigger="manual", ref=ref or submission.branch)
+    timeout = run.spec_version.run_timeout
+    g.after_commit.append(functools.partial(_services().enqueue, run.id, timeout))
+    return jsonify(run_to_json(run, _base_url())), 201
+
+
+# ---------------------------------------------------------------- runs
+
+
+@api.get("/runs/<run_id>")
+@authenticated
+def show_run(run_id: str) -> Any:
+    return jsonify(run_to_json(get_run(g.db, g.user, run_id), _base_url()))
+
+
+@api.get("/runs/<run_id>/report")
+@authenticated
+def run_report(run_id: str) -> Any:
+    run = get_run(g.db, g.user, run_id)
+    if not run.report_sha256:
+        raise ApiError(404, "not_found", f"run {run_id} has no report yet (status {run.status})")
+    data = _services().store.get(run.report_sha256)
+    if data is None:
+        raise PlatformError(f"the report of run {run_id} is missing from the artifact store")
+    return Response(data, mimetype="application/json")
+
+
+@api.get("/runs/<run_id>/artifacts/<path:name>")
+@authenticated
+def run_artifact(run_id: str, name: str) -> Any:
+    run = get_run(g.db, g.user, run_id)
+    key = run.artifacts.get(name)
+    if not isinstance(key, str):
+        raise NotFound(f"run {run_id} has no artifact {name!r}")
+    data = _services().store.get(key)
+    if data is None:
+        raise PlatformError(f"artifact {name!r} is missing from the artifact store")
+    # Supplier-controlled bytes: never rendered by the browser.
+    mimetype = "application/json" if name.endswith(".json") else "text/plain"
+    if name.endswith((".xml", ".sarif")):
+        mimetype = "application/octet-stream"
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = "attachment"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@api.get("/runs")
+@authenticated
+def list_runs() -> Any:
+    query = select(Run).join(Submission).join(Opportunity)
+    if g.user.role == Role.OWNER.value:
+        query = query.where(Opportunity.owner_id == g.user.id)
+    args = request.args
+    unknown = sorted(set(args) - {*RUN_FILTERS, "cursor", "limit"})
+    if unknown:
+        raise ApiError(422, "invalid_input", f"unknown filter(s): {', '.join(unknown)}; use {', '.join(RUN_FILTERS)}")
+    if args.get("opportunity"):
+        query = query.where(Submission.opportunity_id == args["opportunity"])
+    if args.get("submission"):
+        query = query.where(Run.submission_id == args["submission"])
+    if args.get("supplier"):
+        query = query.where(Submission.supplier == args["supplier"])
+    if args.get("verdict"):
+        query = query.where(Run.verdict == args["verdict"])
+    if args.get("status"):
+        query = query.where(Run.status == args["status"])
+    items, next_cursor = _page(g.db, query, Run.queued_at, Run.id)
+    base = _base_url()
+    return jsonify(items=[run_to_json(r, base) for r in items], next=next_cursor)
+
+
+# ---------------------------------------------------------------- keys and the API document
+
+
+@api.get("/keys")
+def keys() -> Any:
+    # The current key first, then retired ones, so reports signed before a rotation still verify.
+    from acceptance.keyring import public_keys
+
+    return jsonify(keys=public_keys(_services().settings))
+
+
+@api.get("/openapi.json")
+def openapi() -> Any:
+    from web.openapi import document
+
+    return jsonify(document(_base_url()))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _page(session: Session, query: Any, time_column: Any, id_column: Any) -> tuple[list[Any], str | None]:
+    """Keyset pagination, newest first: `{items, next}` with an opaque cursor."""
+    try:
+        limit = min(MAX_PAGE_SIZE, max(1, int(request.args.get("limit", PAGE_SIZE))))
+    except ValueError:
+        raise ApiError(422, "invalid_input", "limit: a whole number is required") from None
+    cursor = request.args.get("cursor")
+    if cursor:
+        moment, last_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(time_column < moment, and_(time_column == moment, id_column < last_id))
+        )
+    rows = list(session.scalars(query.order_by(time_column.desc(), id_column.desc()).limit(limit + 1)))
+    visible = [r for r in rows if not isinstance(r, Opportunity) or can_read(g.user, r)]
+    if len(rows) <= limit:
+        return visible, None
+    last = rows[limit - 1]
+    return visible[:limit], _encode_cursor(getattr(last, time_column.key), getattr(last, id_column.key))
+
+
+def _encode_cursor(moment: dt.datetime, last_id: str) -> str:
+    raw = json.dumps([moment.isoformat(), last_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        moment, last_id = json.loads(raw)
+        return dt.datetime.fromisoformat(moment), str(last_id)
+    except (ValueError, TypeError) as exc:
+        raise ApiError(422, "invalid_input", "cursor: not a cursor this API gave out") from exc
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+
+__all__ = ["api", "User"]

@@ -1,0 +1,85 @@
+"""The Flask application: the JSON API, webhook intake, supplier status, health."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app, jsonify
+from werkzeug.exceptions import HTTPException
+
+from acceptance.artifacts import ArtifactStore, LocalArtifactStore
+from acceptance.db import Database
+from acceptance.secretbox import SecretBox
+from acceptance.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+#: a spec (1 MiB) plus a hidden-tests archive (the archive's own cap is 50 MiB unpacked)
+MAX_UPLOAD_BYTES = 60 * 1024**2
+
+
+@dataclass
+class Services:
+    """What request handlers use; one per app (per process)."""
+
+    settings: Settings
+    db: Database
+    store: ArtifactStore
+    box: SecretBox
+    celery: Any
+
+    def enqueue(self, run_id: str, run_timeout: int) -> None:
+        from workers.celery_app import enqueue_run
+
+        enqueue_run(self.celery, run_id, run_timeout)
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["acceptance"]
+    return found
+
+
+def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES, JSON_SORT_KEYS=False)
+    if celery is None:
+        from workers.celery_app import make_celery
+
+        celery = make_celery(settings)
+    app.extensions["acceptance"] = Services(
+        settings=settings,
+        db=Database(settings.database_url),
+        store=LocalArtifactStore(settings.artifacts_dir),
+        box=SecretBox(settings.secrets_key),
+        celery=celery,
+    )
+
+    from web.api import api
+    from web.health import health
+    from web.hooks import hooks
+    from web.status import status
+
+    app.register_blueprint(api)
+    app.register_blueprint(status)
+    app.register_blueprint(hooks)
+    app.register_blueprint(health)
+    from web.metrics import metrics
+    app.register_blueprint(metrics)  # /metrics (Prometheus)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        response = jsonify(error=(exc.name or "error").lower().replace(" ", "_"), detail=exc.description)
+        response.status_code = exc.code or 500
+        return response
+
+    @app.after_request
+    def _headers(response: Any) -> Any:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    return app

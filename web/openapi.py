@@ -1,0 +1,229 @@
+"""The OpenAPI 3.1 document of API v1, kept beside the routes it describes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    meaning = {
+        400: "malformed request",
+        401: "missing or invalid token or signature",
+        403: "not allowed for this role",
+        404: "not found (or not visible to this user)",
+        409: "conflict",
+        413: "body too large",
+        422: "invalid input; `detail` says what and how to fix it",
+        503: "a dependency (database, broker, artifact store) is unavailable",
+    }
+    return {str(code): _json(_ERROR, meaning[code]) for code in codes}
+
+
+def _path_id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def list_of(ref: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": ref}, "next": {"type": ["string", "null"]}},
+    }
+
+
+def document(base_url: str) -> dict[str, Any]:
+    run_ref = {"$ref": "#/components/schemas/Run"}
+    opportunity_ref = {"$ref": "#/components/schemas/Opportunity"}
+    upload = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["spec"],
+                    "properties": {
+                        "spec": {"type": "string", "format": "binary", "description": "acceptance spec (YAML)"},
+                        "hidden_tests": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "tar.gz or zip of the hidden tests folder the spec names",
+                        },
+                    },
+                }
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "acceptance", "version": "1"},
+        "servers": [{"url": base_url}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/opportunities": {
+                "post": {
+                    "summary": "Publish an opportunity with its acceptance spec",
+                    "requestBody": upload,
+                    "responses": {"201": _json(opportunity_ref, "created"), **_errors(401, 403, 413, 422)},
+                },
+                "get": {
+                    "summary": "List opportunities",
+                    "parameters": [
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
+                    ],
+                    "responses": {"200": _json(list_of(opportunity_ref), "a page"), **_errors(401, 422)},
+                },
+            },
+            "/api/v1/opportunities/{id}": {
+                "get": {
+                    "parameters": [_path_id("id")],
+                    "responses": {"200": _json(opportunity_ref, "the opportunity"), **_errors(401, 404)},
+                }
+            },
+            "/api/v1/opportunities/{id}/specs": {
+                "post": {
+                    "summary": "Publish a new spec version; earlier runs keep theirs",
+                    "parameters": [_path_id("id")],
+                    "requestBody": upload,
+                    "responses": {"201": _json(opportunity_ref, "created"), **_errors(401, 403, 404, 422)},
+                }
+            },
+            "/api/v1/opportunities/{id}/submissions": {
+                "post": {
+                    "summary": "Register a supplier's repository",
+                    "parameters": [_path_id("id")],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["repo_url", "supplier"],
+                                    "properties": {
+                                        "repo_url": {"type": "string"},
+                                        "supplier": {"type": "string"},
+                                        "branch": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json(
+                            {"$ref": "#/components/schemas/NewSubmission"},
+                            "created; webhook_secret is shown only now",
+                        ),
+                        **_errors(400, 401, 403, 404, 422),
+                    },
+                }
+            },
+            "/api/v1/submissions/{id}/runs": {
+                "post": {
+                    "summary": "Start a run (or a re-run) of a submission",
+                    "parameters": [_path_id("id")],
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "object", "properties": {"ref": {"type": "string"}}}
+                            }
+                        }
+                    },
+                    "responses": {"201": _json(run_ref, "queued"), **_errors(400, 401, 403, 404, 422)},
+                }
+            },
+            "/api/v1/runs": {
+                "get": {
+                    "summary": "List runs, newest first",
+                    "parameters": [
+                        {"name": name, "in": "query", "schema": {"type": "string"}}
+                        for name in ("opportunity", "submission", "supplier", "verdict", "status", "cursor")
+                    ]
+                    + [{"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}}],
+                    "responses": {"200": _json(list_of(run_ref), "a page"), **_errors(401, 422)},
+                }
+            },
+            "/api/v1/runs/{id}": {
+                "get": {
+                    "parameters": [_path_id("id")],
+                    "responses": {"200": _json(run_ref, "the run"), **_errors(401, 404)},
+                }
+            },
+            "/api/v1/runs/{id}/report": {
+                "get": {
+                    "summary": "The signed report (DSSE envelope of an in-toto Statement)",
+                    "parameters": [_path_id("id")],
+                    "responses": {"200": _json({"type": "object"}, "the envelope"), **_errors(401, 404)},
+                }
+            },
+            "/api/v1/keys": {
+                "get": {
+                    "summary": "Public keys that sign reports",
+                    "security": [],
+                    "responses": {"200": _json({"type": "object"}, "keys with their key ids")},
+                }
+            },
+            "/hooks/{submission_id}": {
+                "post": {
+                    "summary": "Webhook intake (GitHub, Gitea/Forgejo, GitLab, generic HMAC)",
+                    "security": [],
+                    "parameters": [_path_id("submission_id")],
+                    "responses": {
+                        "200": _json({"type": "object"}, "ping answered"),
+                        "202": _json({"type": "object"}, "recorded: {run_id} or {reason} when no run"),
+                        **_errors(400, 401, 404, 413, 422),
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "detail"],
+                    "properties": {"error": {"type": "string"}, "detail": {}},
+                },
+                "Opportunity": {
+                    "type": "object",
+                    "required": ["id", "title", "spec_sha256"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "title": {"type": "string"},
+                        "spec_sha256": {"type": "string"},
+                        "spec_version": {"type": "integer"},
+                        "specs": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "NewSubmission": {
+                    "type": "object",
+                    "required": ["id", "webhook_url", "webhook_secret", "status_url"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "webhook_url": {"type": "string"},
+                        "webhook_secret": {"type": "string"},
+                        "status_url": {"type": "string"},
+                    },
+                },
+                "Run": {
+                    "type": "object",
+                    "required": ["id", "status"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "status": {"enum": ["queued", "running", "finished", "error"]},
+                        "verdict": {"type": ["string", "null"]},
+                        "commit": {"type": ["string", "null"]},
+                        "spec_sha256": {"type": "string"},
+                        "queued_at": {"type": "string"},
+                        "started_at": {"type": ["string", "null"]},
+                        "finished_at": {"type": ["string", "null"]},
+                        "report_url": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
+    }

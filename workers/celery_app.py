@@ -1,0 +1,57 @@
+"""The Celery application: JSON only, late acks, one task at a time per process."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from acceptance.settings import Settings, load_settings
+
+RUN_TASK = "acceptance.run"
+RECONCILE_TASK = "acceptance.reconcile"
+RUNS_QUEUE = "runs"
+#: intake-side work (reconciling) stays off the queue that sandbox runs fill
+SERVICE_QUEUE = "service"
+#: above the longest hard time limit a run can get (the spec caps limits.timeout)
+VISIBILITY_TIMEOUT = 8 * 24 * 3600
+RECONCILE_EVERY = float(os.environ.get("ACCEPTANCE_RECONCILE_EVERY", "30"))
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or load_settings()
+    app = Celery("acceptance", broker=settings.broker_url, include=["workers.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        # A run is acknowledged only when it is done: a worker that dies mid-run
+        # leaves the message to be delivered again.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_connection_retry_on_startup=True,
+        task_default_queue=RUNS_QUEUE,
+        task_routes={RUN_TASK: {"queue": RUNS_QUEUE}, RECONCILE_TASK: {"queue": SERVICE_QUEUE}},
+        beat_schedule={
+            "reconcile": {"task": RECONCILE_TASK, "schedule": RECONCILE_EVERY},
+        },
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+def time_limits(run_timeout: int) -> tuple[int, int]:
+    """(soft, hard) Celery limits for a run whose spec allows `run_timeout` seconds."""
+    soft = run_timeout + 120  # clone, image checks and signing around the sandbox time
+    return soft, soft + 60
+
+
+def enqueue_run(app: Celery, run_id: str, run_timeout: int) -> None:
+    soft, hard = time_limits(run_timeout)
+    app.send_task(
+        RUN_TASK, args=[run_id], queue=RUNS_QUEUE, soft_time_limit=soft, time_limit=hard
+    )

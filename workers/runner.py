@@ -1,0 +1,288 @@
+"""Executing one queued run exactly once: claim it, judge it, store and sign, finish it.
+
+A run is claimed with a lease in the database. A second delivery of the same
+task finds it finished (nothing to do) or held (try later); a worker that
+died is detected (same host: its pid is gone; elsewhere: its lease expired)
+and the run is taken over. Only the holder of the current claim may finish a
+run, so a run gets at most one report whatever the broker does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from acceptance.artifacts import ArtifactStore, LocalArtifactStore
+from acceptance.db import Database
+from acceptance.errors import UserInputError
+from acceptance.models import Run, RunStatus, utcnow
+from acceptance.pipeline import EngineConfig, run_acceptance
+from acceptance.report import Reason, ReportInput, Verdict, build_statement, serialize
+from acceptance.service import spec_path
+from acceptance.settings import Settings
+from acceptance.signing import keyid_for, sign_envelope
+from acceptance.source_policy import check_public_source
+from acceptance.spec import load_spec
+from sandbox.image import default_image_tag
+
+log = logging.getLogger(__name__)
+
+#: time around the sandbox's own limit for cloning, image checks, storing and signing
+LEASE_MARGIN = 180
+MAX_PLATFORM_FAILURES = 3
+REPORT_NAME = "report.dsse.json"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def holder_is_dead(worker: str | None) -> bool:
+    """True when `worker` ran on this host and its process is gone."""
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class Claim:
+    run_id: str
+    attempt: int
+
+
+class Outcome:
+    DONE = "done"  # finished now or before
+    BUSY = "busy"  # another live worker holds it: try again later
+    MISSING = "missing"
+    RETRY = "retry"  # a platform failure: try again after a backoff
+
+
+class RunExecutor:
+    """Everything a worker process needs to execute runs."""
+
+    def __init__(self, settings: Settings, db: Database, store: ArtifactStore | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.store = store or LocalArtifactStore(settings.artifacts_dir)
+
+    # -- claim ---------------------------------------------------------------
+
+    def claim(self, run_id: str) -> Claim | str:
+        me = worker_name()
+        now = utcnow()
+        with self.db.session() as session:
+            run = session.scalar(select(Run).where(Run.id == run_id).with_for_update())
+            if run is None:
+                return Outcome.MISSING
+            if run.status in (RunStatus.FINISHED.value, RunStatus.ERROR.value):
+                return Outcome.DONE
+            if run.status == RunStatus.RUNNING.value:
+                lease_over = run.lease_until is None or run.lease_until <= now
+                if not lease_over and not holder_is_dead(run.worker):
+                    return Outcome.BUSY
+                log.warning("run_taken_over", extra={"run": run_id, "from": run.worker})
+            if run.attempts > 0:
+                # An earlier attempt may have left its sandbox behind (a killed worker).
+                _remove_orphan_sandboxes(run_id)
+            timeout = self._spec_timeout(run)
+            run.status = RunStatus.RUNNING.value
+            run.started_at = run.started_at or now
+            run.lease_until = now + dt.timedelta(seconds=timeout + LEASE_MARGIN)
+            run.worker = me
+            run.attempts += 1
+            run.stage = "starting"
+            return Claim(run.id, run.attempts)
+
+    def _spec_timeout(self, run: Run) -> int:
+        return run.spec_version.run_timeout
+
+    # -- execute -------------------------------------------------------------
+
+    def execute(self, run_id: str) -> str:
+        claim = self.claim(run_id)
+        if isinstance(claim, str):
+            return claim
+        with self.db.session() as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            source = run.submission.repo_url
+            ref = run.commit or run.ref
+            context = {
+                "id": run.id,
+                "opportunity": run.submission.opportunity_id,
+                "submission": run.submission_id,
+                "supplier": run.submission.supplier,
+                "spec_version": run.spec_version.version,
+                "trigger": run.trigger,
+                "delivery_id": run.delivery_id,
+                "supersedes": run.supersedes_id,
+                "attempt": claim.attempt,
+            }
+            spec_file = spec_path(self.settings.specs_dir, run.spec_version)
+        started = dt.datetime.now(dt.UTC)
+        try:
+            spec = load_spec(spec_file)
+            if self.settings.git_allowed_hosts is None:
+                check_public_source(source)
+            result = run_acceptance(
+                source, ref, spec, self._engine_config(), progress=self._progress(claim),
+                context=context,
+            )  # fmt: skip
+            statement, logs, artifacts = result.statement, result.logs, result.artifacts
+        except UserInputError as exc:
+            # An unusable source or ref is the submission's to fix: a rejection, not a retry.
+            statement = _rejection(source, ref, context, started, exc)
+            logs, artifacts = {}, {}
+        verdict = statement["predicate"]["verdict"]
+        if verdict == Verdict.ERROR and self._may_retry(claim):
+            return Outcome.RETRY
+        self._finish(claim, statement, logs, artifacts)
+        return Outcome.DONE
+
+    def _engine_config(self) -> EngineConfig:
+        settings = self.settings
+        return EngineConfig(
+            image=settings.sandbox_image or default_image_tag(settings.sandbox_base_image),
+            cache_dir=settings.cache_dir,
+            work_dir=settings.work_dir,
+            runtime=settings.sandbox_runtime,
+            allow_local_sources=False,
+            allowed_hosts=settings.git_allowed_hosts,
+            osv_url=settings.osv_url,
+            advisories_db=settings.advisories_db,
+        )
+
+    def _progress(self, claim: Claim) -> Any:
+        last = [0.0]
+
+        def report(stage: str, message: str) -> None:
+            if message != "started" or time.monotonic() - last[0] < 0.5:
+                return
+            last[0] = time.monotonic()
+            try:
+                with self.db.session() as session:
+                    session.execute(
+                        update(Run)
+                        .where(Run.id == claim.run_id, Run.attempts == claim.attempt)
+                        .values(stage=stage)
+                    )
+            except Exception:  # noqa: BLE001 - progress must never break a run
+                log.debug("progress_update_failed", exc_info=True)
+
+        return report
+
+    def _may_retry(self, claim: Claim) -> bool:
+        """Count a platform failure; give the run back to the queue unless out of tries."""
+        with self.db.session() as session:
+            run = session.get(Run, claim.run_id)
+            if run is None or run.attempts != claim.attempt:
+                return False
+            run.platform_failures += 1
+            if run.platform_failures >= MAX_PLATFORM_FAILURES:
+                return False
+            run.status = RunStatus.QUEUED.value
+            run.lease_until = None
+            run.worker = None
+            run.stage = None
+            return True
+
+    def _finish(
+        self,
+        claim: Claim,
+        statement: dict[str, Any],
+        logs: dict[str, str],
+        artifacts: dict[str, bytes],
+    ) -> None:
+        from acceptance.cli import ensure_signing_key
+
+        key = ensure_signing_key(self.settings)
+        envelope = sign_envelope(serialize(statement), key)
+        keys = {name: self.store.put(data) for name, data in artifacts.items()}
+        for stage, text in logs.items():
+            keys[f"logs/{stage}.log"] = self.store.put(text.encode("utf-8", errors="replace"))
+        report_key = self.store.put(json.dumps(envelope, indent=2).encode() + b"\n")
+        keys[REPORT_NAME] = report_key
+        predicate = statement["predicate"]
+        status = RunStatus.ERROR.value if predicate["verdict"] == Verdict.ERROR else RunStatus.FINISHED.value
+        with self.db.session() as session:
+            done = session.execute(
+                update(Run)
+                .where(
+                    Run.id == claim.run_id,
+                    Run.attempts == claim.attempt,
+                    Run.status == RunStatus.RUNNING.value,
+                )
+                .values(
+                    status=status,
+                    verdict=predicate["verdict"],
+                    reason_codes=predicate["reason_codes"],
+                    reasons=predicate["reasons"][:50],
+                    commit=predicate["source"]["commit"],
+                    stages=predicate["stages"],
+                    stage=None,
+                    finished_at=utcnow(),
+                    lease_until=None,
+                    artifacts=keys,
+                    report_sha256=report_key,
+                    key_id=keyid_for(key.public_key()),
+                    summary=_summary(predicate),
+                    error=predicate["reasons"][0] if status == RunStatus.ERROR.value else None,
+                )
+            )
+            if getattr(done, "rowcount", 1) == 0:
+                log.warning("run_result_dropped_claim_lost", extra={"run": claim.run_id})
+
+
+def _remove_orphan_sandboxes(run_id: str) -> None:
+    """Kill what a dead worker left running for this run (best effort)."""
+    try:
+        from sandbox.docker import docker_client
+
+        client = docker_client(timeout=10)
+        for container in client.containers.list(all=True, filters={"label": f"org.acceptance.run={run_id}"}):
+            container.remove(force=True)
+    except Exception:  # noqa: BLE001 - the sandbox's own lifetime cap ends it anyway
+        log.warning("orphan_sandbox_cleanup_failed", extra={"run": run_id}, exc_info=True)
+
+
+def _summary(predicate: dict[str, Any]) -> dict[str, Any]:
+    """What lists and pages show without opening the report."""
+    return {
+        "checks": [
+            {"id": c["id"], "status": c["status"], "summary": c["summary"][:500]}
+            for c in predicate["checks"]
+        ],
+        "not_checked": predicate.get("not_checked", []),
+        "environment": {"image": predicate["environment"].get("image")},
+    }
+
+
+def _rejection(
+    source: str, ref: str | None, context: dict[str, Any], started: dt.datetime, exc: UserInputError
+) -> dict[str, Any]:
+    report = ReportInput(
+        source_url=source,
+        ref=ref,
+        spec={},
+        started=started,
+        reasons=[Reason("SOURCE_UNUSABLE", exc.diagnostics())],
+        run=context,
+    )
+    return build_statement(report)
