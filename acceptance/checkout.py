@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -22,6 +21,7 @@ from acceptance.errors import (
     SubmissionError,
     UserInputError,
 )
+from acceptance.safefs import remove_tree
 
 __all__ = [
     "Checkout",
@@ -118,10 +118,11 @@ class GitLimits:
     timeout: float = 300.0  # seconds for all git operations of one checkout
     max_bytes: int = 1024**3  # size of .git + work tree on disk
     max_files: int = 200_000  # files (and symlinks) in the work tree
+    max_depth: int = 128  # folders a path may nest
 
     def __post_init__(self) -> None:
         """Reject limits that could never be met."""
-        if not self.timeout > 0 or self.max_bytes <= 0 or self.max_files <= 0:
+        if not self.timeout > 0 or min(self.max_bytes, self.max_files, self.max_depth) <= 0:
             raise UserInputError(
                 f"invalid git limits {self!r}: every limit must be positive",
                 hint="configure a positive timeout, max_bytes and max_files",
@@ -327,11 +328,11 @@ def _prepare_dest(dest: Path) -> tuple[Path, bool]:
 def _discard(target: Path, created: bool) -> None:
     """Remove what a failed checkout left in `target` (never following symlinks)."""
     if created:
-        shutil.rmtree(target, ignore_errors=True)
+        remove_tree(target)
         return
     for child in list(target.iterdir()) if target.is_dir() else []:
         if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
+            remove_tree(child)
         else:
             child.unlink(missing_ok=True)
 
@@ -373,12 +374,14 @@ class _Capture:
 class _TreeTally(_Capture):
     """Counts `git ls-tree -r -l -z` entries and bytes as they stream by."""
 
-    def __init__(self, max_files: int, max_bytes: int) -> None:
+    def __init__(self, max_files: int, max_bytes: int, max_depth: int) -> None:
         super().__init__(0)
         self.max_files = max_files
         self.max_bytes = max_bytes
+        self.max_depth = max_depth
         self.files = 0
         self.bytes = 0
+        self.deepest = b""
         self._pending = b""
 
     def feed(self, chunk: bytes) -> None:
@@ -391,12 +394,17 @@ class _TreeTally(_Capture):
         # One absurdly long path is as good a reason to stop as too many files.
         if len(self._pending) > _MAX_TREE_RECORD:
             self.exceeded = True
-        if self.files > self.max_files or self.bytes > self.max_bytes:
+        if self.files > self.max_files or self.bytes > self.max_bytes or self.deepest:
             self.exceeded = True
 
     def _count(self, record: bytes) -> None:
         """Add one `mode type sha size<TAB>path` record."""
-        fields = record.partition(b"\t")[0].split()
+        head, _, path = record.partition(b"\t")
+        # A tree thousands of folders deep breaks tools that recurse per level
+        # (Python's shutil.rmtree among them) long before it breaks git.
+        if path.count(b"/") > self.max_depth and not self.deepest:
+            self.deepest = path
+        fields = head.split()
         if len(fields) == 4 and fields[1] in (b"blob", b"commit"):
             self.files += 1  # a gitlink ("commit") still becomes a directory
             if fields[3].isdigit():
@@ -632,6 +640,7 @@ def _fetch_and_checkout(git: _Git, source: str, ref: str | None) -> str:
     _check_tree(git, source, commit)
     _checkout(git, source, commit)
     _verify(git, commit)
+    _check_submodules(git, source)
     return commit
 
 
@@ -645,6 +654,20 @@ def _init(git: _Git) -> None:
             f"git init failed in {git.dest}: {_excerpt(result.stderr)}",
             hint="check that the destination is writable and git works on this machine",
         )
+    _neutralise_attributes(git)
+
+
+# Highest-precedence attributes for every path: the in-tree .gitattributes may not
+# convert line endings, expand keywords, re-encode or filter files on checkout, so
+# the tree judged (and named by the report's commit) is byte for byte the committed
+# one. Filter drivers need configuration the repository cannot supply anyway.
+_NEUTRAL_ATTRIBUTES = "* -text -eol -ident -filter -working-tree-encoding\n"
+
+
+def _neutralise_attributes(git: _Git) -> None:
+    info = git.dest / ".git" / "info"
+    info.mkdir(exist_ok=True)
+    (info / "attributes").write_text(_NEUTRAL_ATTRIBUTES, encoding="ascii")
 
 
 def _fetch(git: _Git, source: str, ref: str | None) -> str:
@@ -701,10 +724,17 @@ def _check_tree(git: _Git, source: str, commit: str) -> None:
     room = git.limits.max_bytes - _usage(git.dest).bytes
     if room < 0:
         raise _too_large(source, "its history alone exceeds the size limit", git.limits)
-    tally = _TreeTally(git.limits.max_files, room)
+    tally = _TreeTally(git.limits.max_files, room, git.limits.max_depth)
     result = git.run(
         ["ls-tree", "-r", "-l", "-z", "--full-tree", "--end-of-options", commit], sink=tally
     )
+    if tally.deepest:
+        raise SubmissionError(
+            "UNSAFE_REPOSITORY",
+            f"commit {commit} nests folders more than {git.limits.max_depth} levels deep "
+            f"({_excerpt(tally.deepest[:120].decode('utf-8', 'replace'))}...)",
+            hint="deliver a tree of ordinary depth; generated or pathological trees are refused",
+        )
     if tally.exceeded:
         raise _too_large(source, f"commit {commit} has too many or too large files", git.limits)
     if not result.ok:
@@ -723,6 +753,47 @@ def _checkout(git: _Git, source: str, commit: str) -> None:
         raise _too_large(
             source, f"the checkout holds {usage.files} files, {usage.bytes} bytes", git.limits
         )
+
+
+def _check_submodules(git: _Git, source: str) -> None:
+    """Refuse submodule URLs that run commands or read the host if anything fetched them.
+
+    Submodules are never fetched here; a delivery carrying such a URL is hostile
+    (or broken) either way, and whoever clones it next might recurse.
+    """
+    gitmodules = git.dest / ".gitmodules"
+    if gitmodules.is_symlink() or not gitmodules.is_file():
+        return  # absent; a linked .gitmodules is refused by fsck on fetch
+    result = git.run(["config", "--file", str(gitmodules), "--null", "--list"], repo=False)
+    if not result.ok:
+        raise _unsafe(source, result, doing="reading .gitmodules")
+    for entry in result.stdout.split("\0"):
+        key, _, value = entry.partition("\n")
+        problem = _submodule_problem(key, value)
+        if problem:
+            shown = _CONTROL.sub("", value)[:120]
+            raise SubmissionError(
+                "UNSAFE_REPOSITORY",
+                f".gitmodules gives {_CONTROL.sub('', key)[:120]} = {shown!r}: {problem}",
+                hint="remove the submodule or point it at an https:// repository",
+            )
+
+
+def _submodule_problem(key: str, value: str) -> str | None:
+    if not key.startswith("submodule."):
+        return None
+    if key.endswith(".update") and value.startswith("!"):
+        return "a custom update command would run on every machine that updates it"
+    if not key.endswith(".url"):
+        return None
+    if _HELPER_SYNTAX.match(value):
+        return "a `transport::` URL (such as ext::) runs a command when fetched"
+    if value.startswith("-"):
+        return "a URL that starts with '-' is read as a command-line option"
+    scheme = _URL_SCHEME.match(value)
+    if value.startswith("/") or (scheme and scheme.group(1).lower() == "file"):
+        return "a local path or file:// URL reads the fetching machine's own files"
+    return None
 
 
 def _verify(git: _Git, commit: str) -> None:

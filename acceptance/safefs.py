@@ -299,3 +299,50 @@ def list_dir(root: Path, relpath: str, max_entries: int = MAX_DIR_ENTRIES) -> li
     finally:
         os.close(fd)
     return sorted(names)
+
+
+def remove_tree(root: Path) -> None:
+    """Delete ``root`` and everything below it, never following a link; errors are ignored.
+
+    Iterative: ``shutil.rmtree`` recurses once per folder level, so a tree a
+    submission nested a few thousand levels deep raised RecursionError (Python
+    3.11) and left the checkout on the host.
+    """
+    # (folder, listed): a folder is listed once, then removed once its contents are gone.
+    pending = [(str(root), False)]
+    while pending:
+        folder, listed = pending.pop()
+        if listed:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+            continue
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except NotADirectoryError:
+            _unlink(folder)
+            continue
+        except OSError:
+            continue
+        pending.append((folder, True))
+        for entry in entries:
+            if _is_real_dir(entry):
+                pending.append((entry.path, False))
+            else:
+                _unlink(entry.path)
+
+
+def _is_real_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

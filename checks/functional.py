@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,13 @@ class FunctionalRun:
     memory_limit_hit: bool
     junit: bytes | None
     events: bytes | None
+    process_limit_hit: bool = False
+    #: scratch filesystems the run left without space (e.g. "/tmp")
+    full_filesystems: tuple[str, ...] = ()
+    #: why the JUnit file could not be read (a link, too large), when it could not
+    junit_problem: str | None = None
+    #: why the plugin's event file could not be read, when it could not
+    events_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,8 @@ class EventSummary:
     pytest_version: str | None = None
     running: str | None = None
     outcomes: dict[str, str] = field(default_factory=dict)
+    #: the plugin's last event: pytest's final exit status, the JUnit file's path and digest
+    finish: dict[str, object] | None = None
 
 
 def pytest_command(spec: FunctionalSpec, *, python: str, hidden: bool) -> list[str]:
@@ -87,6 +97,7 @@ def parse_events(data: bytes | None) -> EventSummary:
     outcomes: dict[str, str] = {}
     running: str | None = None
     deselected: list[str] = []
+    finish: dict[str, object] | None = None
     for raw in data.splitlines():
         try:
             event = json.loads(raw)
@@ -111,6 +122,12 @@ def parse_events(data: bytes | None) -> EventSummary:
                 outcomes[nodeid[:500]] = outcome
             if event.get("when") == "teardown" and running == nodeid[:500]:
                 running = None
+        elif kind == "finish":
+            finish = {
+                "exitstatus": _int(event.get("exitstatus")),
+                "junit_path": _str(event.get("junit_path")),
+                "junit_sha256": _str(event.get("junit_sha256")),
+            }
     return EventSummary(
         collected=summary.get("collected"),  # type: ignore[arg-type]
         hidden_collected=summary.get("hidden_collected"),  # type: ignore[arg-type]
@@ -118,6 +135,7 @@ def parse_events(data: bytes | None) -> EventSummary:
         pytest_version=summary.get("pytest_version"),  # type: ignore[arg-type]
         running=running,
         outcomes=outcomes,
+        finish=finish,
     )
 
 
@@ -125,26 +143,48 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _str(value: object) -> str | None:
+    return value[:500] if isinstance(value, str) else None
+
+
 def evaluate(spec: FunctionalSpec, run: FunctionalRun, *, has_hidden: bool) -> CheckResult:
     """Turn one pytest run into the functional check's verdict and evidence."""
     events = parse_events(run.events)
-    if run.timed_out:
+    # The root cause first: a fork bomb or a memory bomb usually also runs out of time.
+    if run.process_limit_hit:
         return _limit_result(
-            "TIMEOUT",
-            f"the tests did not finish within {run.timeout} s"
-            + (f"; {events.running} was running" if events.running else ""),
+            "PROCESS_LIMIT",
+            "the tests tried to start more processes than the limit allows"
+            + (" and were stopped" if run.timed_out else ""),
             events,
         )
     if run.memory_limit_hit:
         return _limit_result("MEMORY_LIMIT", "the tests ran out of the memory limit", events)
+    if run.full_filesystems:
+        return _limit_result(
+            "DISK_LIMIT",
+            f"the tests filled the scratch space ({', '.join(run.full_filesystems)}) "
+            "up to the disk limit (its size or its number of files)",
+            events,
+        )
     if run.output_limit_hit:
         return _limit_result("OUTPUT_LIMIT", "the tests printed more than the output limit", events)
+    if run.timed_out:
+        where = f"; {events.running} was running" if events.running else ""
+        if events.collected is None:
+            where = "; pytest had not finished collecting the tests (a hanging import?)"
+        return _limit_result(
+            "TIMEOUT", f"the tests did not finish within {run.timeout} s{where}", events
+        )
+    if run.junit_problem is not None:
+        return _result(
+            CheckStatus.FAILED, run.junit_problem, "INVALID_ARTIFACT", None, events, run.exit_code
+        )
     if run.junit is None:
-        meaning = _EXIT_MEANING.get(run.exit_code or -1, f"exit code {run.exit_code}")
         code = "NO_TESTS" if run.exit_code == 5 else "INVALID_ARTIFACT"
         return _result(
             CheckStatus.FAILED,
-            f"pytest wrote no test results ({meaning})",
+            f"pytest wrote no test results ({_exit_meaning(run.exit_code)})",
             code,
             None,
             events,
@@ -154,7 +194,56 @@ def evaluate(spec: FunctionalSpec, run: FunctionalRun, *, has_hidden: bool) -> C
         junit = parse_junit(run.junit)
     except InvalidArtifact as exc:
         return _result(CheckStatus.FAILED, exc.message, "INVALID_ARTIFACT", None, events, run.exit_code)
+    forged = _forgery(run, junit, events)
+    if forged is not None:
+        return _result(CheckStatus.FAILED, forged, "INVALID_ARTIFACT", junit, events, run.exit_code)
     return _judge(spec, run, junit, events, has_hidden)
+
+
+def _exit_meaning(exit_code: int | None) -> str:
+    if exit_code is not None and exit_code > 128:
+        return f"pytest was killed by signal {exit_code - 128}"
+    return _EXIT_MEANING.get(exit_code if exit_code is not None else -1, f"exit code {exit_code}")
+
+
+def _forgery(run: FunctionalRun, junit: JUnitResult, events: EventSummary) -> str | None:
+    """Why the JUnit file cannot be pytest's own account of this run, or None.
+
+    The supplier's code shares pytest's process, so it can write any file; these
+    checks make a forged or rewritten JUnit file disagree with what the engine's
+    plugin recorded as pytest ran (see docs/security.md for what they cannot stop).
+    """
+    finish = events.finish
+    if finish is None and run.events_problem:
+        return f"the engine's record of the test run could not be read: {run.events_problem}"
+    if finish is None:
+        return (
+            "pytest did not finish its session normally (the engine's plugin saw no end), "
+            "so the results file was not written by it"
+        )
+    if finish.get("junit_path") != JUNIT_PATH:
+        return "the results were redirected away from the file the engine asked pytest to write"
+    if finish.get("junit_sha256") != hashlib.sha256(run.junit or b"").hexdigest():
+        return "the results file was changed after pytest wrote it"
+    if finish.get("exitstatus") != run.exit_code:
+        return (
+            f"pytest ended its session with status {finish.get('exitstatus')} but the process "
+            f"exited with {run.exit_code}: the exit status was altered"
+        )
+    seen_passed = [n for n, o in events.outcomes.items() if o == "passed"]
+    if junit.passed > len(seen_passed):
+        return (
+            f"the results file lists {junit.passed} passing test(s) but pytest reported "
+            f"only {len(seen_passed)} as passed"
+        )
+    passed = [case.id for case in junit.cases if case.outcome is Outcome.PASSED]
+    # Ids that do not map back to a node id (rare class names) are only counted above.
+    contradicted = [i for i in passed if events.outcomes.get(i, "passed") != "passed"]
+    if contradicted:
+        return f"the results file lists {contradicted[0]} as passed but pytest reported it otherwise"
+    if sum(map(_is_hidden_case, passed)) > sum(map(_is_hidden_case, seen_passed)):
+        return "the results file lists hidden tests as passed that pytest did not report as passed"
+    return None
 
 
 def _judge(
@@ -175,7 +264,7 @@ def _judge(
             ("TOO_FEW_PASSED", f"{junit.passed} test(s) passed; the spec requires at least {spec.min_passed}")
         )
     if run.exit_code not in (0, 1, 5):
-        problems.append(("TESTS_FAILED", f"pytest exited with {run.exit_code}: {_EXIT_MEANING.get(run.exit_code or -1, 'unknown')}"))
+        problems.append(("TESTS_FAILED", f"pytest exited with {run.exit_code}: {_exit_meaning(run.exit_code)}"))
     if run.exit_code == 0 and (junit.failed or junit.errors):
         problems.append(("INVALID_ARTIFACT", "pytest reported success but its results list failures"))
     if run.exit_code == 1 and not (junit.failed or junit.errors):
@@ -186,6 +275,8 @@ def _judge(
             problems.append(("HIDDEN_TESTS_DESELECTED", f"{len(events.hidden_deselected)} hidden test(s) were deselected by the project's configuration"))
         if hidden_ran == 0:
             problems.append(("HIDDEN_TESTS_NOT_RUN", "the owner's hidden tests did not run"))
+    # Results that contradict pytest's own exit status cannot be trusted: that leads.
+    problems.sort(key=lambda problem: problem[0] != "INVALID_ARTIFACT")
     status = CheckStatus.FAILED if problems else CheckStatus.PASSED
     summary = counts if not problems else f"{counts}: " + "; ".join(m for _, m in problems)
     return _result(status, summary, problems[0][0] if problems else None, junit, events, run.exit_code)

@@ -106,6 +106,16 @@ main = scan([target], True, True)
 doc = json.loads(render(main, "json", report + ".tmp"))
 status = {"bandit_version": bandit.__version__, "nosec_rescanned": 0}
 
+# A file bandit could not scan but Python can compile (e.g. an expression nested past
+# bandit's recursion limit) would run unscanned: say which ones. compile() runs nothing.
+for error in doc["errors"]:
+    try:
+        with open(error["filename"], "rb") as handle:
+            compile(handle.read(), error["filename"], "exec", dont_inherit=True)
+        error["valid_python"] = True
+    except BaseException:
+        error["valid_python"] = False
+
 candidates = []
 for name in sorted({issue.fname for issue in main.results}):
     try:
@@ -309,12 +319,24 @@ def evaluate_sast(
             CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, summary, "SAST_FINDINGS", details),
             artifacts,
         )
+    # Fail closed: valid Python the scanner could not read would run unexamined.
+    unscanned = [str(e["filename"]) for e in errors if e["valid_python"]]
+    if unscanned:
+        shown = ", ".join(unscanned[:MAX_SUMMARY_LOCATIONS]) + (", ..." if len(unscanned) > MAX_SUMMARY_LOCATIONS else "")
+        summary = (
+            f"{len(unscanned)} file(s) of valid Python could not be scanned by bandit ({shown}); "
+            "code the scanner cannot read is not accepted. " + summary
+        )
+        return CheckOutcome(
+            CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, summary, "SAST_UNSCANNABLE", details),
+            artifacts,
+        )
     return CheckOutcome(CheckResult(CHECK_ID, KIND, CheckStatus.PASSED, summary, None, details), artifacts)
 
 
 def _parse_report(
     data: bytes, root: str
-) -> tuple[list[Finding], list[dict[str, str]], dict[str, object]]:
+) -> tuple[list[Finding], list[dict[str, object]], dict[str, object]]:
     if not isinstance(data, bytes | bytearray):
         raise _Invalid("not bytes")
     if len(data) > MAX_REPORT_BYTES:
@@ -334,14 +356,18 @@ def _parse_report(
     if len(errors) > MAX_ERRORS:
         raise _Invalid(f"more than {MAX_ERRORS} errors")
     findings = [_finding(item, index, root) for index, item in enumerate(results)]
-    parsed_errors: list[dict[str, str]] = []
+    parsed_errors: list[dict[str, object]] = []
     for index, item in enumerate(errors):
         if not isinstance(item, dict):
             raise _Invalid(f"errors[{index}] is not an object")
         filename, reason = item.get("filename"), item.get("reason")
         if not isinstance(filename, str) or not isinstance(reason, str):
             raise _Invalid(f"errors[{index}] lacks a filename or reason")
-        parsed_errors.append({"filename": _relpath(filename, root), "reason": _clean(reason)})
+        parsed_errors.append({
+            "filename": _relpath(filename, root),
+            "reason": _clean(reason),
+            "valid_python": item.get("valid_python") is True,
+        })  # fmt: skip
     tool: dict[str, object] = {"name": "bandit"}
     status = doc.get("acceptance")
     if isinstance(status, dict):

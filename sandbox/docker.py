@@ -28,27 +28,60 @@ log = logging.getLogger(__name__)
 #: uid:gid every sandboxed process runs as; owns nothing on the host
 SANDBOX_USER = "10001:10001"
 LABEL = "org.acceptance.sandbox"
+#: how often a running command's memory and pids counters are looked at
+_WATCH_SECONDS = 0.25
+#: inodes of each scratch tmpfs: one per this many bytes of its size, at least MIN_INODES
+BYTES_PER_INODE = 2048
+MIN_INODES = 16_384
 
-# PID 1 inside the container: reaps orphans and caps the container's lifetime.
-# As the namespace's init it cannot be killed by a SIGKILL sent from inside, so
-# `kill -9 -1` ends every sandboxed process while the container (and its tmpfs
-# with the partial results) stays up for us to read.
+# PID 1 inside the container: reaps orphans, caps the container's lifetime and,
+# when the host sends SIGUSR1, SIGKILLs every other process in the sandbox.
+# Sandboxed code runs as the same uid, so init must not be an easy target:
+# * no handler may end it: the kernel drops signals with the default action that
+#   are sent to a namespace's init from inside, so only SIGCHLD and SIGUSR1 get
+#   (blocked, never run) handlers, and the lifetime is a deadline, not SIGALRM
+#   (a handled SIGALRM or SIGTERM let any test stop the container, taking the
+#   results with it);
+# * it is not dumpable, so it cannot be ptraced or its /proc files read;
+# * the kill needs no new process: a fork bomb at the pids limit leaves no room
+#   for a `docker exec`, and kill(-1) is repeated until nothing is left because
+#   one pass can miss children forked while it ran.
 _INIT_SCRIPT = """
-import os, signal, sys
-def _stop(*_):
-    os._exit(0)
-signal.signal(signal.SIGALRM, _stop)
-signal.signal(signal.SIGTERM, _stop)
-signal.alarm(int(sys.argv[1]))
-while True:
-    try:
-        os.waitpid(-1, 0)
-    except ChildProcessError:
-        signal.pause()
-"""
+import ctypes, os, signal, sys, time
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+deadline = time.monotonic() + int(sys.argv[1])
+wanted = {signal.SIGCHLD, signal.SIGUSR1}
+for signum in wanted:
+    signal.signal(signum, lambda *_: None)
+signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
 
-# kill(-1) reaches every process the sandbox user may signal except the caller and PID 1.
-_KILL_ALL = ["python3", "-I", "-S", "-c", "import os, signal; os.kill(-1, signal.SIGKILL)"]
+def reap():
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+def kill_all():
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        reap()
+        time.sleep(0.01)
+
+while True:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        os._exit(0)
+    info = signal.sigtimedwait(wanted, left)
+    reap()
+    if info is not None and info.si_signo == signal.SIGUSR1:
+        kill_all()
+"""
 
 _BASE_ENV = {
     "HOME": "/tmp",
@@ -104,6 +137,7 @@ class DockerSandbox(Sandbox):
         except docker.errors.DockerException as exc:
             raise SandboxError(f"cannot inspect the sandbox image: {exc}") from exc
         limits = self._config.limits
+        inodes = max(MIN_INODES, limits.disk // BYTES_PER_INODE)
         try:
             self._container = client.containers.run(
                 image.id,
@@ -127,10 +161,11 @@ class DockerSandbox(Sandbox):
                     Ulimit(name="fsize", soft=limits.disk, hard=limits.disk),
                     Ulimit(name="core", soft=0, hard=0),
                 ],
-                tmpfs={
-                    "/work": f"rw,exec,nosuid,nodev,size={limits.disk},mode=1777",
-                    "/tmp": f"rw,exec,nosuid,nodev,size={limits.disk},mode=1777",
-                },
+                # nr_inodes: millions of empty files cost kernel memory, not disk space.
+                tmpfs=dict.fromkeys(
+                    ("/work", "/tmp"),
+                    f"rw,exec,nosuid,nodev,size={limits.disk},nr_inodes={inodes},mode=1777",
+                ),
                 mounts=[
                     Mount(target=target, source=str(source), type="bind", read_only=True)
                     for source, target in self._config.readonly_mounts.items()
@@ -161,12 +196,18 @@ class DockerSandbox(Sandbox):
         env: Mapping[str, str] | None = None,
         max_output: int | None = None,
     ) -> CommandResult:
-        """Run argv as the sandbox user; the host enforces the timeout and output cap."""
+        """Run argv as the sandbox user; the host enforces the timeout and output cap.
+
+        Every process the command started is gone when this returns: a daemon
+        left behind by one stage (a build backend, a test) must not tamper with
+        the next stage or with the results read back afterwards.
+        """
         if self._container is None or self._client is None:
             raise SandboxError("the sandbox is not running")
         cap = self._config.limits.output if max_output is None else max_output
         api = self._client.api
         oom_before = self._oom_kills()
+        pids_before = self._process_limit_hits()
         started = time.monotonic()
         try:
             exec_id = api.exec_create(
@@ -185,17 +226,35 @@ class DockerSandbox(Sandbox):
             raise SandboxError(f"cannot run a command in the sandbox: {exc}") from exc
         reader = _OutputReader(stream, cap)
         reader.start()
-        signalled = reader.attention.wait(timeout)
-        timed_out = not signalled
-        if reader.is_alive():
-            # Past the deadline or the output cap: end every sandboxed process.
+        deadline = started + timeout
+        timed_out = stopped = False
+        # A hit memory or pids limit ends the command at once: the verdict is
+        # already decided, and a fork bomb would otherwise burn the whole timeout.
+        while not reader.attention.wait(max(0.0, min(_WATCH_SECONDS, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                timed_out = True
+                break
+            if self._limit_hit(oom_before, pids_before):
+                stopped = True
+                break
+            if self._exec_finished(exec_id):
+                break  # done; whatever still holds its output is a straggler, ended below
+        if not (timed_out or stopped or reader.limit_hit):
+            # The output closed, but the command may still run with it closed.
+            timed_out = not self._wait_exec(exec_id, deadline)
+        if timed_out or stopped or reader.limit_hit or reader.is_alive():
+            # Past the deadline, a limit or the output cap, or stragglers holding
+            # the output open: end every sandboxed process.
             self.kill_processes()
             reader.join(10)
             if reader.is_alive():
                 self._kill_container()
                 reader.join(10)
+        else:
+            self._end_stragglers()
         seconds = time.monotonic() - started
         exit_code = self._exit_code(exec_id)
+        pids_after = self._process_limit_hits()
         return CommandResult(
             exit_code=exit_code,
             output=reader.data(),
@@ -204,11 +263,21 @@ class DockerSandbox(Sandbox):
             timed_out=timed_out,
             output_limit_hit=reader.limit_hit,
             memory_limit_hit=self._oom_kills() > oom_before,
+            process_limit_hit=(
+                pids_before is not None and pids_after is not None and pids_after > pids_before
+            ),
         )
 
     def read_file(self, path: str, max_bytes: int) -> bytes | None:
-        """Read a file from inside; raise INVALID_ARTIFACT when it exceeds max_bytes."""
-        script = 'test -f "$1" && test ! -L "$1" || exit 3; exec head -c "$2" -- "$1"'
+        """Read a regular file from inside; None when absent.
+
+        Raises INVALID_ARTIFACT when it exceeds max_bytes or is a link or special
+        file: results are never read through a link the tests planted.
+        """
+        script = (
+            'if test -L "$1"; then exit 4; fi; test -e "$1" || exit 3; test -f "$1" || exit 4; '
+            'exec head -c "$2" -- "$1"'
+        )
         result = self.run(
             ["sh", "-c", script, "sh", path, str(max_bytes + 1)],
             timeout=60,
@@ -216,6 +285,10 @@ class DockerSandbox(Sandbox):
         )
         if result.exit_code == 3:
             return None
+        if result.exit_code == 4:
+            raise SandboxLimitError(
+                "INVALID_ARTIFACT", f"{path} is a symbolic link or not a regular file"
+            )
         if result.exit_code != 0 or result.timed_out:
             raise SandboxLimitError("INVALID_ARTIFACT", f"could not read {path} from the sandbox")
         if len(result.output) > max_bytes:
@@ -224,23 +297,38 @@ class DockerSandbox(Sandbox):
             )
         return result.output
 
+    def full_filesystems(self) -> tuple[str, ...]:
+        """The scratch filesystems with (almost) no space or inodes left."""
+        if self._container is None:
+            return ()
+        try:
+            result = self.run(
+                ["python3", "-I", "-S", "-c", _FULL_SCRIPT, *_SCRATCH], timeout=30, max_output=4096
+            )
+        except SandboxLimitError:
+            return ()
+        if result.exit_code != 0:
+            return ()
+        return tuple(line for line in result.text.split() if line in _SCRATCH)
+
     def kill_processes(self) -> None:
         """SIGKILL every sandboxed process except PID 1, keeping the container's files."""
         if self._container is None or self._client is None:
             return
-        api = self._client.api
         try:
-            exec_id = api.exec_create(
-                self._container.id, _KILL_ALL, user=SANDBOX_USER, stdout=False, stderr=False
-            )
-            # Detached: attaching to this exec's stream has been seen to hang.
-            api.exec_start(exec_id, detach=True)
-            deadline = time.monotonic() + 5
-            while api.exec_inspect(exec_id).get("Running") and time.monotonic() < deadline:
-                time.sleep(0.05)
+            # init does the killing (see _INIT_SCRIPT): no new process is needed.
+            self._container.kill(signal="SIGUSR1")
         except docker.errors.DockerException:
-            # No room for one more process (pids limit) or already gone: end it all.
             self._kill_container()
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self._process_count() <= 1:
+                return
+            time.sleep(0.05)
+        # Something survived (e.g. init itself is stuck): end the container.
+        log.warning("sandbox_kill_incomplete", extra={"container": self._name})
+        self._kill_container()
 
     def close(self) -> None:
         """Kill and remove the container; safe to call twice."""
@@ -253,6 +341,51 @@ class DockerSandbox(Sandbox):
             pass
         except docker.errors.DockerException as exc:
             log.warning("sandbox_remove_failed", extra={"container": self._name, "error": str(exc)})
+
+    def _limit_hit(self, oom_before: int, pids_before: int | None) -> bool:
+        pids = self._process_limit_hits()
+        return self._oom_kills() > oom_before or (
+            pids is not None and pids_before is not None and pids > pids_before
+        )
+
+    def _end_stragglers(self) -> None:
+        if self._process_count() > 1:
+            self.kill_processes()
+
+    def _wait_exec(self, exec_id: str, deadline: float) -> bool:
+        """Wait until the exec's process ended; False when the deadline passed first."""
+        while not self._exec_finished(exec_id):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _exec_finished(self, exec_id: str) -> bool:
+        # An exec that has not started yet is not running either, but has no exit code.
+        assert self._client is not None
+        try:
+            state = self._client.api.exec_inspect(exec_id)
+        except docker.errors.DockerException:
+            return True
+        return not state.get("Running") and state.get("ExitCode") is not None
+
+    def _process_count(self) -> int:
+        """Tasks in the container (init included); 0 when it is gone."""
+        if self._container is None or self._client is None:
+            return 0
+        count = _cgroup_value(str(self._container.id), _CGROUP_PIDS_FILES, "pids.current")
+        if count is not None:
+            return count
+        try:
+            return len(self._client.api.top(self._container.id).get("Processes") or [])
+        except docker.errors.DockerException:
+            return 0
+
+    def _process_limit_hits(self) -> int | None:
+        """How often a fork failed at the pids limit; None when this host does not say."""
+        if self._container is None:
+            return None
+        return _cgroup_value(str(self._container.id), _CGROUP_PIDS_FILES, "pids.events", "max")
 
     def _kill_container(self) -> None:
         try:
@@ -294,17 +427,50 @@ _CGROUP_MEMORY_FILES = (
     "/sys/fs/cgroup/docker/{id}/memory.events",  # cgroup v2, cgroupfs driver
     "/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.events",  # v2, systemd
 )
+# {name} is pids.current or pids.events
+_CGROUP_PIDS_FILES = (
+    "/sys/fs/cgroup/pids/docker/{id}/{name}",  # cgroup v1, cgroupfs driver
+    "/sys/fs/cgroup/pids/system.slice/docker-{id}.scope/{name}",  # v1, systemd
+    "/sys/fs/cgroup/docker/{id}/{name}",  # cgroup v2, cgroupfs driver
+    "/sys/fs/cgroup/system.slice/docker-{id}.scope/{name}",  # v2, systemd
+)
+
+_SCRATCH = ("/work", "/tmp", "/dev/shm")
+# Prints each path whose filesystem has less than 2 % of its space or inodes left (at
+# most 1 MiB, 1024 inodes): what remains once the filler's own temporary files are gone.
+_FULL_SCRIPT = """
+import os, sys
+for path in sys.argv[1:]:
+    try:
+        fs = os.statvfs(path)
+    except OSError:
+        continue
+    size = fs.f_blocks * fs.f_frsize
+    if fs.f_bavail * fs.f_frsize < min(1 << 20, size // 50) or (
+        fs.f_files and fs.f_favail < min(1024, fs.f_files // 50)
+    ):
+        print(path)
+"""
 
 
 def _cgroup_oom_kills(container_id: str) -> int | None:
     # Docker's OOMKilled flag only covers the container's main process, not a
     # `docker exec`, so read the kernel's own counter when this host shows it.
-    for pattern in _CGROUP_MEMORY_FILES:
+    return _cgroup_value(container_id, _CGROUP_MEMORY_FILES, "", "oom_kill")
+
+
+def _cgroup_value(
+    container_id: str, patterns: Sequence[str], name: str, key: str | None = None
+) -> int | None:
+    """A number from the container's cgroup files: the whole file, or the line `key N`."""
+    for pattern in patterns:
         try:
-            with open(pattern.format(id=container_id), encoding="ascii") as handle:
+            with open(pattern.format(id=container_id, name=name), encoding="ascii") as handle:
+                if key is None:
+                    return int(handle.read().strip())
                 for line in handle:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
+                    field, _, value = line.partition(" ")
+                    if field == key:
                         return int(value)
         except (OSError, ValueError):
             continue

@@ -48,6 +48,8 @@ class CommandResult:
     timed_out: bool = False
     output_limit_hit: bool = False
     memory_limit_hit: bool = False
+    #: a fork failed at the pids limit while the command ran
+    process_limit_hit: bool = False
 
     @property
     def text(self) -> str:
@@ -96,7 +98,15 @@ class Sandbox(abc.ABC):
 
     @abc.abstractmethod
     def read_file(self, path: str, max_bytes: int) -> bytes | None:
-        """Read a file written inside, at most max_bytes; None when absent or too big."""
+        """Read a regular file written inside; None when absent.
+
+        Raises SandboxLimitError (INVALID_ARTIFACT) when it is larger than max_bytes,
+        a symbolic link or a special file.
+        """
+
+    def full_filesystems(self) -> tuple[str, ...]:
+        """The scratch filesystems (e.g. /work, /tmp) left without space; () when unknown."""
+        return ()
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -327,21 +327,39 @@ def _make_repo_at(path: Path) -> Path:
 
 
 def test_submodules_are_never_fetched(daemon: Daemon, tmp_path: Path) -> None:
+    work = tmp_path / "src"
+    target = _make_repo(work, {"a.txt": b"a\n"})
+    (work / ".gitmodules").write_text(
+        '[submodule "web"]\n\tpath = web\n\turl = https://example.invalid/lib.git\n'
+        '[submodule "sibling"]\n\tpath = sibling\n\turl = ../sibling.git\n'
+    )
+    _git(work, "add", ".gitmodules")
+    for path in ("web", "sibling"):
+        _git(work, "update-index", "--add", "--cacheinfo", f"160000,{target},{path}")
+    _git(work, "commit", "-q", "-m", "submodules")
+    result = checkout(daemon.publish(work, "submodules.git"), None, tmp_path / "out")
+    for path in ("web", "sibling"):
+        assert list((result.path / path).iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["ext::sh -c touch% {marker}", "file://{work}", "{work}"])
+def test_submodule_urls_that_run_commands_or_read_the_host_are_unsafe(
+    daemon: Daemon, tmp_path: Path, url: str
+) -> None:
     marker = tmp_path / "marker"
     work = tmp_path / "src"
     target = _make_repo(work, {"a.txt": b"a\n"})
     (work / ".gitmodules").write_text(
-        f'[submodule "ext"]\n\tpath = ext\n\turl = ext::sh -c touch% {marker}\n'
-        f'[submodule "file"]\n\tpath = file\n\turl = file://{work}\n'
+        f'[submodule "lib"]\n\tpath = lib\n\turl = {url.format(marker=marker, work=work)}\n'
     )
     _git(work, "add", ".gitmodules")
-    for path in ("ext", "file"):
-        _git(work, "update-index", "--add", "--cacheinfo", f"160000,{target},{path}")
-    _git(work, "commit", "-q", "-m", "submodules")
-    result = checkout(daemon.publish(work, "submodules.git"), None, tmp_path / "out")
+    _git(work, "update-index", "--add", "--cacheinfo", f"160000,{target},lib")
+    _git(work, "commit", "-q", "-m", "submodule")
+    with pytest.raises(SubmissionError, match="submodule.lib.url") as info:
+        checkout(daemon.publish(work, f"{tmp_path.name}.git"), None, tmp_path / "out")
+    assert info.value.reason == "UNSAFE_REPOSITORY"
     assert not marker.exists()
-    for path in ("ext", "file"):
-        assert list((result.path / path).iterdir()) == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_symlink_stays_a_symlink(daemon: Daemon, tmp_path: Path) -> None:
@@ -568,3 +586,17 @@ def test_accepted_refs_satisfy_git(ref: str) -> None:
         ["git", "check-ref-format", "--allow-onelevel", ref], capture_output=True, check=False
     )
     assert check.returncode == 0, ref
+
+
+def test_a_tree_nested_past_the_depth_limit_is_refused_before_checkout(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    work = tmp_path / "src"
+    _make_repo(work, {"/".join(["d"] * 40) + "/f.txt": b"deep\n"})
+    url = daemon.publish(work, "deep.git")
+    with pytest.raises(SubmissionError, match="more than 32 levels deep") as info:
+        checkout(url, None, tmp_path / "out", GitLimits(max_depth=32))
+    assert info.value.reason == "UNSAFE_REPOSITORY"
+    assert not (tmp_path / "out").exists()
+    shallow = checkout(url, None, tmp_path / "ok", GitLimits(max_depth=40))
+    assert (shallow.path / ("/".join(["d"] * 40) + "/f.txt")).read_bytes() == b"deep\n"

@@ -10,7 +10,7 @@ import pytest
 
 from acceptance import safefs
 from acceptance.errors import SubmissionError
-from acceptance.safefs import FileTooLargeError, UndecodableFileError, UnsafePathError
+from acceptance.safefs import FileTooLargeError, UndecodableFileError, UnsafePathError, remove_tree
 
 
 @pytest.fixture()
@@ -185,3 +185,24 @@ def test_no_file_descriptor_leak(checkout: Path) -> None:
         with pytest.raises(UnsafePathError):
             safefs.read_bytes(checkout, "link/passwd", 100)
     assert len(os.listdir("/proc/self/fd")) <= before
+
+
+def test_remove_tree_handles_any_depth_and_never_follows_links(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("host file")
+    root = tmp_path / "tree"
+    root.mkdir()
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(1500):  # deeper than Python's recursion limit: shutil.rmtree fails here
+            os.mkdir("a", dir_fd=fd)
+            os.symlink(outside, "link", dir_fd=fd)
+            deeper = os.open("a", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = deeper
+    finally:
+        os.close(fd)
+    remove_tree(root)
+    assert not root.exists()
+    assert (outside / "keep.txt").read_text() == "host file"

@@ -135,9 +135,17 @@ def test_errors_are_evidence_not_failures() -> None:
     result = evaluate_sast(_report([], errors), SastSpec()).result
     assert result.status is CheckStatus.PASSED
     assert result.details["errors"] == [
-        {"filename": "app/bad.py", "reason": "syntax error while parsing AST from file"}
+        {"filename": "app/bad.py", "reason": "syntax error while parsing AST from file", "valid_python": False}
     ]
     assert "1 file(s) could not be scanned" in result.summary
+
+
+def test_valid_python_the_scanner_could_not_read_fails_closed() -> None:
+    errors = [{"filename": "/work/src/app/deep.py", "reason": "exception while scanning file", "valid_python": True}]
+    result = evaluate_sast(_report([], errors), SastSpec()).result
+    assert result.status is CheckStatus.FAILED
+    assert result.reason_code == "SAST_UNSCANNABLE"
+    assert "app/deep.py" in result.summary
 
 
 def test_listing_is_capped() -> None:
@@ -455,7 +463,7 @@ def test_shell_true_fails_despite_supplier_config(sast_sandbox: Sandbox) -> None
     assert not any(str(f["filename"]).startswith((".git/", "acceptance_hidden")) for f in _findings(details))
     # the syntax error is evidence, not a crash
     assert details["errors"] == [
-        {"filename": "app/bad.py", "reason": "syntax error while parsing AST from file"}
+        {"filename": "app/bad.py", "reason": "syntax error while parsing AST from file", "valid_python": False}
     ]
     sarif = json.loads(outcome.artifacts["bandit.sarif"])
     assert sarif["version"] == "2.1.0"

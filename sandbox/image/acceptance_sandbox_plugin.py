@@ -1,15 +1,22 @@
 """pytest plugin loaded inside the sandbox: adds the hidden tests and streams per-test events.
 
 It runs in the same process as the supplier's code, so everything it writes is
-evidence to cross-check on the host, never proof on its own.
+evidence to cross-check on the host, never proof on its own: the host compares
+the JUnit file with what this plugin saw (the file's digest and path, pytest's
+final exit status, which tests passed), so a forged or rewritten results file
+must be matched by a forged event stream too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 _events_path = os.environ.get("ACCEPTANCE_EVENTS")
 _hidden_dir = os.environ.get("ACCEPTANCE_HIDDEN_DIR")
@@ -41,8 +48,6 @@ def pytest_configure(config: Any) -> None:
 
 
 def pytest_collection_finish(session: Any) -> None:
-    import pytest
-
     hidden = sum(1 for item in session.items if _is_hidden(item))
     _emit(
         event="collected",
@@ -71,5 +76,26 @@ def pytest_runtest_logreport(report: Any) -> None:
     )
 
 
-def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
-    _emit(event="finish", exitstatus=int(exitstatus))
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: Any, exitstatus: Any) -> Iterator[None]:
+    # The outermost wrapper: when it resumes, the JUnit file is written and every
+    # other hook (terminal summary, --max-warnings) has set the final exit status.
+    yield
+    xmlpath = getattr(session.config.option, "xmlpath", None)
+    _emit(
+        event="finish",
+        exitstatus=int(session.exitstatus),
+        junit_path=os.path.abspath(xmlpath) if xmlpath else None,
+        junit_sha256=_sha256(xmlpath) if xmlpath else None,
+    )
+
+
+def _sha256(path: str) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
