@@ -12,6 +12,9 @@ command -v dockerd >/dev/null || need_apt+=(docker.io)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 # libmagic: ScanCode (licence detection) identifies file types with it.
 ldconfig -p | grep -q 'libmagic\.so\.1 ' || need_apt+=(libmagic1)
+# A real browser for the dashboard's tests (axe-core runs in it).
+command -v chromium >/dev/null || need_apt+=(chromium fonts-dejavu-core)
+command -v npm >/dev/null || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   apt-get update -q >/dev/null
@@ -37,6 +40,14 @@ if ! .venv/bin/python -c 'import acceptance, yaml, docker, hypothesis' 2>/dev/nu
   log "installing the project into .venv"
   .venv/bin/pip install -q --progress-bar off -e '.[test]'
   touch .venv/.installed
+fi
+
+log "compiling the dashboard's translations"
+.venv/bin/pybabel compile -d web/dashboard/translations >/dev/null
+if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ] \
+   || [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
+  log "installing axe-core for the browser tests (npm)"
+  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
 log "building the sandbox image (reused when up to date)"

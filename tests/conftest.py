@@ -248,3 +248,4 @@ def check(
     code = main(["check", source, "--spec", str(spec), "--json", *extra])
     out = capsys.readouterr().out
     return code, json.loads(out) if out.strip() else {}
+

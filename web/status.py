@@ -1,39 +1,61 @@
 """The supplier's status page: their runs and verdicts, reached by an unguessable link.
 
 It shows what a supplier needs to act on (verdicts, reasons, which tests
-failed) and never the source of the owner's hidden tests.
+failed) and never the source of the owner's hidden tests. Browsers get HTML
+(web/dashboard/supplier.py); clients asking for application/json get JSON.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, jsonify, make_response, request
+from flask_babel import gettext
 from sqlalchemy import select
+from werkzeug.exceptions import NotFound
 
-from acceptance.models import Run
+from acceptance.keyring import public_keys
+from acceptance.models import Run, Submission
 from acceptance.service import run_to_json, submission_for_status_token
+from web.dashboard.errors import error_page
+from web.dashboard.presenting import live_entry
+from web.dashboard.supplier import status_page, status_run_page, wants_html
 
 status = Blueprint("status", __name__)
 
 MAX_RUNS = 100
+MAX_LIVE_IDS = 100
+
+
+def _submission(session: Any, token: str) -> Submission:
+    submission = submission_for_status_token(session, token)
+    if submission is None:
+        abort(404, "no such status page")
+    return submission
+
+
+def _vary(response: Any) -> Any:
+    response.headers["Vary"] = "Accept, Cookie"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @status.get("/status/<token>")
 def supplier_status(token: str) -> Any:
+    """The supplier's runs: a page for browsers, JSON for API clients."""
     from web.app import services
 
     found = services()
     with found.db.session() as session:
-        submission = submission_for_status_token(session, token)
-        if submission is None:
-            abort(404, "no such status page")
+        submission = _submission(session, token)
         runs = session.scalars(
             select(Run)
             .where(Run.submission_id == submission.id)
             .order_by(Run.queued_at.desc())
             .limit(MAX_RUNS)
         ).all()
+        if wants_html():
+            return _vary(make_response(status_page(submission, list(runs), token)))
         base = found.settings.public_url or request.host_url.rstrip("/")
         items = []
         for run in runs:
@@ -41,10 +63,50 @@ def supplier_status(token: str) -> Any:
             entry.pop("report_url", None)  # the API link needs a token; suppliers get the summary
             entry["checks"] = run.summary.get("checks", [])
             items.append(entry)
-        return jsonify(
-            submission=submission.id,
-            opportunity=submission.opportunity.title,
-            supplier=submission.supplier,
-            repo_url=submission.repo_url,
-            runs=items,
+        return _vary(
+            jsonify(
+                submission=submission.id,
+                opportunity=submission.opportunity.title,
+                supplier=submission.supplier,
+                repo_url=submission.repo_url,
+                runs=items,
+            )
         )
+
+
+@status.get("/status/<token>/runs/<run_id>")
+def run_report(token: str, run_id: str) -> Any:
+    """One run's report as the supplier may see it."""
+    from web.app import services
+
+    found = services()
+    with found.db.session() as session:
+        submission = _submission(session, token)
+        chosen = session.get(Run, run_id)
+        if chosen is None or chosen.submission_id != submission.id:
+            abort(404, "no such run")
+        page = status_run_page(submission, chosen, token, found.store, public_keys(found.settings))
+        return _vary(make_response(page))
+
+
+@status.get("/status/<token>/live")
+def live(token: str) -> Any:
+    """The state of the given runs, for the page's script."""
+    from web.app import services
+
+    ids = [i for i in request.args.getlist("id") if i][:MAX_LIVE_IDS]
+    with services().db.session() as session:
+        submission = _submission(session, token)
+        runs = session.scalars(
+            select(Run).where(Run.submission_id == submission.id, Run.id.in_(ids))
+        ).all()
+        return _vary(jsonify(runs=[live_entry(r) for r in runs]))
+
+
+@status.errorhandler(NotFound)
+def _not_found(exc: NotFound) -> Any:
+    if wants_html():
+        return error_page(404, gettext("Page not found"), gettext("Check the link you were given."))
+    response = jsonify(error="not_found", detail=exc.description)
+    response.status_code = 404
+    return response

@@ -1,0 +1,132 @@
+"""Signing in and out of the dashboard, and the guard every dashboard page goes through."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import (
+    Blueprint,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from acceptance.models import User
+from acceptance.service import authenticate
+from web.dashboard.errors import install_error_pages
+from web.dashboard.forms import SignInForm
+from web.dashboard.i18n import safe_next
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+auth = Blueprint("auth", __name__)
+install_error_pages(auth)
+
+SESSION_USER = "uid"
+#: changes when the password does, so a new password signs out every other session
+SESSION_CHECK = "pwd"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is signed in, as the page header shows it (still readable after the session closed)."""
+
+    email: str
+    role: str
+
+
+def _password_check(user: User) -> str:
+    return hashlib.sha256(b"session:" + user.password_hash.encode()).hexdigest()[:32]
+
+
+def session_user(db: Session) -> User | None:
+    """The signed-in user, when the session cookie names one whose password has not changed."""
+    user_id, check = session.get(SESSION_USER), session.get(SESSION_CHECK)
+    if not isinstance(user_id, str) or not isinstance(check, str):
+        return None
+    user = db.get(User, user_id)
+    if user is None or not hmac.compare_digest(_password_check(user), check):
+        return None
+    return user
+
+
+def _services() -> Any:
+    from web.app import services
+
+    return services()
+
+
+def _guard(view: F, *, as_json: bool) -> F:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g.after_commit = []
+        with _services().db.session() as db:
+            user = session_user(db)
+            if user is None:
+                if as_json:
+                    response = jsonify(error="unauthenticated", detail="sign in again")
+                    response.status_code = 401
+                    return response
+                target = request.full_path.rstrip("?") if request.method == "GET" else None
+                return redirect(url_for("auth.sign_in", next=target), code=303)
+            g.user, g.db = user, db
+            g.viewer = Viewer(user.email, user.role)
+            result = view(*args, **kwargs)
+        # Enqueue only once the rows are committed: a worker must find them.
+        for action in g.after_commit:
+            action()
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def signed_in(view: F) -> F:
+    """Pages: a signed-in user in `g.user`, the database session in `g.db`; else the sign-in page."""
+    return _guard(view, as_json=False)
+
+
+def signed_in_json(view: F) -> F:
+    """Like `signed_in`, answering 401 JSON instead of redirecting (for the page's own scripts)."""
+    return _guard(view, as_json=True)
+
+
+@auth.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Any:
+    """The sign-in form; a right email and password start a fresh session."""
+    form = SignInForm()
+    target = safe_next(request.args.get("next"), url_for("runs.index"))
+    if form.validate_on_submit():
+        with _services().db.session() as db:
+            user = authenticate(db, form.email.data or "", form.password.data or "")
+            if user is not None:
+                # A fresh session: nothing from before signing in carries over.
+                session.clear()
+                session.permanent = True
+                session[SESSION_USER] = user.id
+                session[SESSION_CHECK] = _password_check(user)
+                return redirect(target, code=303)
+        form.form_errors.append(gettext("The email address or the password is not right."))
+    status = 422 if request.method == "POST" else 200
+    return render_template("dashboard/sign_in.html", form=form, next=target), status
+
+
+@auth.post("/sign-out")
+def sign_out() -> Response:
+    # The CSRF token was checked before this view ran, as for every dashboard POST.
+    """End the session (a POST with the CSRF token, so no other site can sign you out)."""
+    session.clear()
+    flash(gettext("You are signed out."), "info")
+    return redirect(url_for("auth.sign_in"), code=303)

@@ -1,0 +1,84 @@
+"""The dashboard's forms: fields, limits and the messages shown beside each field."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired, FileSize
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from acceptance.spec import MAX_SPEC_BYTES
+
+#: the hidden-tests archive, as sent (its unpacked size has its own cap)
+MAX_ARCHIVE_BYTES = 50 * 1024**2
+
+
+class SignInForm(FlaskForm):
+    """Email address and password."""
+
+    email = EmailField(
+        _l("Email address"),
+        validators=[DataRequired(_l("Enter your email address.")), Length(max=320)],
+        render_kw={"autocomplete": "username", "spellcheck": "false"},
+    )
+    password = PasswordField(
+        _l("Password"),
+        validators=[DataRequired(_l("Enter your password.")), Length(max=1000)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+class SpecForm(FlaskForm):
+    """A new opportunity, or a new version of an opportunity's spec."""
+
+    spec = FileField(
+        _l("Acceptance spec (YAML)"),
+        validators=[
+            FileRequired(_l("Choose the acceptance spec file.")),
+            FileSize(MAX_SPEC_BYTES, message=_l("The spec file is too large.")),
+        ],
+        description=_l("The acceptance.yaml file: what is checked and what counts as passing."),
+        render_kw={"accept": ".yaml,.yml,application/yaml,text/yaml"},
+    )
+    hidden_tests = FileField(
+        _l("Hidden tests (optional)"),
+        validators=[
+            Optional(),
+            FileSize(MAX_ARCHIVE_BYTES, message=_l("The archive is too large.")),
+        ],
+        description=_l(
+            "A tar.gz or zip archive of the tests the supplier never sees; "
+            "the spec names their folder under functional.hidden_tests."
+        ),
+        render_kw={"accept": ".tar.gz,.tgz,.zip,application/gzip,application/zip"},
+    )
+
+
+class SubmissionForm(FlaskForm):
+    """A supplier's repository registered against an opportunity."""
+
+    supplier = StringField(
+        _l("Supplier"),
+        validators=[DataRequired(_l("Enter the supplier's name.")), Length(max=200)],
+        description=_l("The company or person delivering the code."),
+        render_kw={"autocomplete": "organization"},
+    )
+    repo_url = StringField(
+        _l("Repository URL"),
+        validators=[DataRequired(_l("Enter the repository's https address.")), Length(max=2000)],
+        description=_l(
+            "The address the repository is cloned from, such as https://host/team/project."
+        ),
+        render_kw={"inputmode": "url", "spellcheck": "false", "autocomplete": "url"},
+    )
+    branch = StringField(
+        _l("Branch (optional)"),
+        validators=[Optional(), Length(max=255)],
+        description=_l("Pushes to this branch start runs; empty: the repository's default branch."),
+        render_kw={"spellcheck": "false"},
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something (sign out, run again): only the CSRF token."""

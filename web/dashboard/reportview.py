@@ -1,0 +1,327 @@
+"""A run's signed report, read back from the artifact store and shaped for the pages.
+
+The page shows what the signed report says, not what the database summary
+says, and tells whether the signature checks out against the service's keys.
+Every field is read defensively: the report holds supplier-controlled text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from acceptance.artifacts import ArtifactStore
+from acceptance.models import Run
+from acceptance.signing import SignatureError, verify_envelope
+from checks.functional import HIDDEN_DIR_NAME
+
+REPORT_NAME = "report.dsse.json"
+LOG_PREFIX = "logs/"
+
+
+@dataclass(frozen=True)
+class FailingTest:
+    """A failing test and its failure message."""
+
+    id: str
+    message: str
+    #: one of the owner's hidden tests: its message may quote their source
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A bandit finding as the report lists it."""
+
+    test_id: str
+    test_name: str
+    severity: str
+    confidence: str
+    filename: str
+    line: int | None
+    text: str
+    cwe: str | None
+    blocking: bool
+    suppressed: bool
+
+
+@dataclass(frozen=True)
+class Vulnerability:
+    """A known vulnerability of an installed package."""
+
+    package: str
+    version: str
+    id: str
+    aliases: list[str]
+    fix_versions: list[str]
+    ignored: bool
+
+
+@dataclass(frozen=True)
+class DependencyLicence:
+    """An installed package's licence and whether it fits the repository's."""
+
+    name: str
+    version: str
+    licence: str
+    compatible: bool | None
+
+
+@dataclass(frozen=True)
+class LicenceEvidence:
+    """One place the licence check looked, and what it found there."""
+
+    source: str
+    kind: str
+    matched: str | None
+    score: float | None
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check as the report states it, with its kind's evidence."""
+
+    id: str
+    kind: str
+    status: str
+    summary: str
+    reason_code: str | None
+    tests: dict[str, int] = field(default_factory=dict)
+    failing: list[FailingTest] = field(default_factory=list)
+    failing_total: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    findings_truncated: bool = False
+    vulnerabilities: list[Vulnerability] = field(default_factory=list)
+    advisory_data: dict[str, Any] = field(default_factory=dict)
+    licence: dict[str, Any] = field(default_factory=dict)
+    evidence: list[LicenceEvidence] = field(default_factory=list)
+    dependencies: list[DependencyLicence] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A run stage, its outcome and how long it took."""
+
+    name: str
+    status: str
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a page shows of a signed report."""
+
+    verdict: str
+    reasons: list[str]
+    checks: list[Check]
+    not_checked: list[tuple[str, str]]
+    stages: list[Stage]
+    environment: dict[str, Any]
+    commit: str | None
+    ref: str | None
+    #: key id of the service key whose signature verified; None when none did
+    verified_keyid: str | None
+    problem: str | None = None
+
+
+def load_report(store: ArtifactStore, run: Run, public_keys: list[dict[str, Any]]) -> Report | None:
+    """The run's report, verified against the service's public keys; None when there is none."""
+    if not run.report_sha256:
+        return None
+    data = store.get(run.report_sha256)
+    if data is None:
+        return _unreadable("the signed report is missing from the artifact store")
+    try:
+        envelope = json.loads(data)
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        statement = json.loads(payload)
+        predicate = statement["predicate"]
+        if not isinstance(predicate, dict):
+            raise TypeError("predicate")
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return _unreadable("the signed report cannot be read")
+    keys = [_public_key(entry.get("pem")) for entry in public_keys]
+    try:
+        keyid: str | None = verify_envelope(envelope, [k for k in keys if k is not None]).keyid
+        problem = None
+    except SignatureError as exc:
+        keyid, problem = None, exc.message
+    return _report(predicate, keyid, problem)
+
+
+def _public_key(pem: object) -> Ed25519PublicKey | None:
+    if not isinstance(pem, str):
+        return None
+    try:
+        key = load_pem_public_key(pem.encode("ascii"))
+    except ValueError:
+        return None
+    return key if isinstance(key, Ed25519PublicKey) else None
+
+
+def _unreadable(problem: str) -> Report:
+    return Report("error", [], [], [], [], {}, None, None, None, problem)
+
+
+def _report(predicate: Mapping[str, Any], keyid: str | None, problem: str | None) -> Report:
+    source = _dict(predicate.get("source"))
+    not_checked = [
+        (_str(item.get("id")), _str(item.get("reason")))
+        for item in map(_dict, _list(predicate.get("not_checked")))
+    ]
+    stages = [
+        Stage(_str(s.get("name")), _str(s.get("status")), _float(s.get("seconds")))
+        for s in map(_dict, _list(predicate.get("stages")))
+    ]
+    return Report(
+        verdict=_str(predicate.get("verdict")),
+        reasons=[_str(r) for r in _list(predicate.get("reasons"))],
+        checks=[_check(c) for c in map(_dict, _list(predicate.get("checks")))],
+        not_checked=not_checked,
+        stages=stages,
+        environment=_dict(predicate.get("environment")),
+        commit=_str(source.get("commit")) or None,
+        ref=_str(source.get("ref")) or None,
+        verified_keyid=keyid,
+        problem=problem,
+    )
+
+
+def _check(entry: Mapping[str, Any]) -> Check:
+    kind = _str(entry.get("kind"))
+    common: dict[str, Any] = {
+        "id": _str(entry.get("id")),
+        "kind": kind,
+        "status": _str(entry.get("status")),
+        "summary": _str(entry.get("summary")),
+        "reason_code": _str(entry.get("reason_code")) or None,
+    }
+    if kind == "functional":
+        tests = {k: v for k, v in _dict(entry.get("tests")).items() if isinstance(v, int)}
+        messages = {
+            _str(f.get("id")): _str(f.get("message"))
+            for f in map(_dict, _list(entry.get("failures")))
+        }
+        names = [_str(n) for n in _list(entry.get("failing_tests"))]
+        failing = [FailingTest(n, messages.get(n, ""), _is_hidden(n)) for n in names]
+        return Check(**common, tests=tests, failing=failing, failing_total=len(names))
+    if kind == "sast":
+        findings = [_finding(f) for f in map(_dict, _list(entry.get("findings")))]
+        return Check(
+            **common, findings=findings, findings_truncated=bool(entry.get("findings_truncated"))
+        )
+    if kind == "dependencies":
+        vulnerabilities = [
+            Vulnerability(
+                package=_str(v.get("package")),
+                version=_str(v.get("version")),
+                id=_str(v.get("id")),
+                aliases=[_str(a) for a in _list(v.get("aliases"))],
+                fix_versions=[_str(x) for x in _list(v.get("fix_versions"))],
+                ignored=bool(v.get("ignored")),
+            )
+            for v in map(_dict, _list(entry.get("vulnerabilities")))
+        ]
+        return Check(
+            **common,
+            vulnerabilities=vulnerabilities,
+            advisory_data=_dict(entry.get("advisory_data")),
+        )
+    if kind == "licence":
+        evidence = [
+            LicenceEvidence(
+                source=_str(e.get("source")),
+                kind=_str(e.get("kind")),
+                matched=_str(e.get("matched")) or None,
+                score=_float(e.get("score")),
+                problem=_str(e.get("problem")) or None,
+            )
+            for e in map(_dict, _list(entry.get("evidence")))
+        ]
+        dependencies = [
+            DependencyLicence(
+                name=_str(d.get("name")),
+                version=_str(d.get("version")),
+                licence=_str(d.get("licence")),
+                compatible=d.get("compatible") if isinstance(d.get("compatible"), bool) else None,
+            )
+            for d in map(_dict, _list(entry.get("dependencies")))
+        ]
+        return Check(
+            **common,
+            licence=_dict(entry.get("licence")),
+            evidence=evidence,
+            dependencies=dependencies,
+        )
+    return Check(**common)
+
+
+def _finding(item: Mapping[str, Any]) -> Finding:
+    line = item.get("line")
+    cwe = item.get("cwe")
+    return Finding(
+        test_id=_str(item.get("test_id")),
+        test_name=_str(item.get("test_name")),
+        severity=_str(item.get("severity")),
+        confidence=_str(item.get("confidence")),
+        filename=_str(item.get("filename")),
+        line=line if isinstance(line, int) and not isinstance(line, bool) else None,
+        text=_str(item.get("text")),
+        cwe=_str(cwe) if cwe else None,
+        blocking=bool(item.get("blocking")),
+        suppressed=bool(item.get("suppressed")),
+    )
+
+
+def _is_hidden(test_id: str) -> bool:
+    return test_id.startswith((f"{HIDDEN_DIR_NAME}/", f"{HIDDEN_DIR_NAME}."))
+
+
+def without_hidden_sources(report: Report) -> Report:
+    """The report as a supplier may see it: hidden tests' messages (which quote them) withheld."""
+    checks = []
+    for check in report.checks:
+        failing = [
+            FailingTest(f.id, "" if f.hidden else f.message, f.hidden) for f in check.failing
+        ]
+        checks.append(replace(check, failing=failing))
+    return replace(report, checks=checks)
+
+
+def log_names(run: Run) -> list[str]:
+    """The stages whose logs the run kept, in the order the run stored them."""
+    return [name[len(LOG_PREFIX):-len(".log")] for name in run.artifacts
+            if name.startswith(LOG_PREFIX) and name.endswith(".log")]  # fmt: skip
+
+
+def other_artifacts(run: Run) -> list[str]:
+    """The checks' files (JUnit XML, SARIF, SBOM...), without the report and the logs."""
+    return sorted(n for n in run.artifacts if n != REPORT_NAME and not n.startswith(LOG_PREFIX))
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: object) -> str:
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value)
+
+
+def _float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
