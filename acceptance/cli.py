@@ -42,8 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    from acceptance.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level or "WARNING")
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
         return handler(args, settings)
@@ -164,6 +166,18 @@ def _parser() -> argparse.ArgumentParser:
     tokens_create = tokens_sub.add_parser("create", help="create an API token (printed once)")
     tokens_create.add_argument("email", metavar="EMAIL")
     tokens_create.set_defaults(handler=cmd_tokens_create)
+
+    worker_health = sub.add_parser(
+        "worker-health", help="check what a worker needs (exit 0 ready, 3 not ready)"
+    )
+    worker_health.add_argument(
+        "--ping", action="store_true", help="also require this host's worker to answer a ping"
+    )
+    worker_health.add_argument(
+        "--no-sandbox", action="store_true", help="skip the Docker engine, image and key checks"
+    )
+    worker_health.add_argument("--json", action="store_true", help="print the checks as JSON")
+    worker_health.set_defaults(handler=cmd_worker_health)
     return parser
 
 
@@ -251,7 +265,7 @@ def _signing_key(args: argparse.Namespace, settings: Settings) -> Any:
 
 def ensure_signing_key(settings: Settings) -> Any:
     """The signing key, created on first use with a line saying so."""
-    from acceptance.signing import generate_keypair, load_private_key
+    from acceptance.signing import KeyFileError, generate_keypair, load_private_key
 
     if not settings.signing_key.exists():
         try:
@@ -260,8 +274,10 @@ def ensure_signing_key(settings: Settings) -> Any:
             logging.getLogger("acceptance").warning(
                 "created a new signing key at %s", settings.signing_key
             )
-        except FileExistsError:
-            pass  # another process created it first
+        except (FileExistsError, KeyFileError):
+            if not settings.signing_key.exists():
+                raise
+            # another process created it first
     return load_private_key(settings.signing_key)
 
 
@@ -412,16 +428,22 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance web [--host H] [--port P]"""
     from web.server import serve
 
-    ensure_signing_key(settings)
+    _require_schema(settings)
+    if not settings.public_key.exists():  # the web app serves the public key only
+        ensure_signing_key(settings)
     serve(settings, host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance worker [--concurrency N]"""
+    from acceptance.logs import bind_celery_logging
     from workers.tasks import app
 
-    ensure_signing_key(settings)
+    _require_schema(settings)
+    if "runs" in args.queues.split(","):  # only run workers sign reports
+        ensure_signing_key(settings)
+    bind_celery_logging(settings.log_format)
     argv = [
         "worker", "--loglevel=INFO", f"--concurrency={max(1, args.concurrency)}",
         f"--queues={args.queues}", "--pool=prefork", "--without-gossip", "--without-mingle",
@@ -430,6 +452,26 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         argv.append("--beat")
     app.worker_main(argv)
     return 0
+
+
+def _require_schema(settings: Settings) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from acceptance.db import Database
+
+    try:
+        current = Database(settings.database_url).is_current()
+    except SQLAlchemyError as exc:
+        raise PlatformError(
+            f"the database at {_safe_url(settings.database_url)} is unreachable: "
+            f"{str(exc).splitlines()[0][:200]}",
+            hint="check ACCEPTANCE_DATABASE_URL and that the server runs",
+        ) from None
+    if not current:
+        raise PlatformError(
+            f"the database at {_safe_url(settings.database_url)} is not at the newest schema",
+            hint="run `acceptance db upgrade`",
+        )
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
@@ -486,6 +528,24 @@ def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
     print(token)
     print("· shown once: only its hash is kept", file=sys.stderr)
     return 0
+
+
+def cmd_worker_health(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance worker-health [--ping] [--no-sandbox] [--json]"""
+    from acceptance.artifacts_s3 import artifact_store
+    from acceptance.readiness import worker_checks
+    from workers.celery_app import make_celery
+
+    checks = worker_checks(
+        settings, make_celery(settings), artifact_store(settings),
+        ping=args.ping, sandbox=not args.no_sandbox,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]))
+    else:
+        for check in checks:
+            print(f"[{'ok  ' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+    return 0 if all(check.ok for check in checks) else EXIT_PLATFORM
 
 
 # -- doctor -------------------------------------------------------------------

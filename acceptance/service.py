@@ -348,15 +348,27 @@ def create_run(
         )
         if existing is not None:
             return existing, False
-    previous = session.scalar(
-        select(Run)
-        .where(Run.submission_id == submission.id, Run.status == RunStatus.FINISHED.value)
-        .order_by(Run.queued_at.desc())
+    previous = None
+    if trigger == "manual":  # only a manual run supersedes the latest finished one
+        previous = session.scalar(
+            select(Run)
+            .where(Run.submission_id == submission.id, Run.status == RunStatus.FINISHED.value)
+            .order_by(Run.queued_at.desc())
+            .limit(1)
+        )
+    # One query for the current spec version (what current_spec() picks), loaded so the
+    # caller's run.spec_version needs none: webhook intake is on every push's path.
+    spec = session.scalar(
+        select(SpecVersion)
+        .where(SpecVersion.opportunity_id == submission.opportunity_id)
+        .order_by(SpecVersion.version.desc())
         .limit(1)
     )
+    if spec is None:
+        spec = current_spec(submission.opportunity)
     run = Run(
         submission_id=submission.id,
-        spec_version_id=current_spec(submission.opportunity).id,
+        spec_version=spec,
         trigger=trigger,
         delivery_id=delivery_id,
         ref=ref,

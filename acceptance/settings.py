@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from acceptance.errors import UserInputError
 
 
 @dataclass(frozen=True)
@@ -23,10 +26,24 @@ class Settings:
     osv_url: str | None = None
     advisories_db_path: Path | None = None
     #: SQLAlchemy URL; unset: SQLite in the data directory
-    database_url_setting: str | None = None
-    broker_url: str = "redis://localhost:6379/0"
+    database_url_setting: str | None = field(default=None, repr=False)  # may hold a password
+    broker_url: str = field(default="redis://localhost:6379/0", repr=False)
     #: the service's external base URL, for webhook and status links; unset: from the request
     public_url: str | None = None
+    #: where artifacts live: unset for the local directory, `s3://bucket/prefix` for object storage
+    artifacts_url: str | None = None
+    #: an S3-compatible endpoint (MinIO, Ceph, Garage...); unset: the provider's default
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = field(default=None, repr=False)
+    s3_secret_access_key: str | None = field(default=None, repr=False)
+    #: `text` (default) or `json`: one JSON object per log line, with the run id
+    log_format: str = "text"
+    log_level: str | None = None
+    #: public keys of retired signing keys (*.pub), still served by /api/v1/keys
+    retired_keys_dir_setting: Path | None = None
+    #: when set, /metrics requires `Authorization: Bearer <token>`
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def database_url(self) -> str:
@@ -68,6 +85,11 @@ class Settings:
         """The public half of the signing key, beside it."""
         return self.signing_key.with_suffix(".pub")
 
+    @property
+    def retired_keys_dir(self) -> Path:
+        """Public keys that signed earlier reports, kept so those reports still verify."""
+        return self.retired_keys_dir_setting or self.signing_key.parent / "retired"
+
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from ACCEPTANCE_* variables (see the README)."""
@@ -85,15 +107,57 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()) if hosts else None
         ),
         osv_url=env.get("ACCEPTANCE_OSV_URL") or None,
-        database_url_setting=env.get("ACCEPTANCE_DATABASE_URL") or None,
-        broker_url=env.get("ACCEPTANCE_BROKER_URL") or "redis://localhost:6379/0",
+        database_url_setting=_with_password(
+            env.get("ACCEPTANCE_DATABASE_URL") or None,
+            _secret(env, "ACCEPTANCE_DATABASE_PASSWORD"),
+        ),
+        broker_url=_with_password(
+            env.get("ACCEPTANCE_BROKER_URL") or "redis://localhost:6379/0",
+            _secret(env, "ACCEPTANCE_BROKER_PASSWORD"),
+        )
+        or "redis://localhost:6379/0",
         public_url=(env.get("ACCEPTANCE_PUBLIC_URL") or "").rstrip("/") or None,
         advisories_db_path=(
             Path(env["ACCEPTANCE_ADVISORIES_DB"]).expanduser()
             if env.get("ACCEPTANCE_ADVISORIES_DB")
             else None
         ),
+        artifacts_url=env.get("ACCEPTANCE_ARTIFACTS_URL") or None,
+        s3_endpoint_url=env.get("ACCEPTANCE_S3_ENDPOINT_URL") or None,
+        s3_region=env.get("ACCEPTANCE_S3_REGION") or None,
+        s3_access_key_id=_secret(env, "ACCEPTANCE_S3_ACCESS_KEY_ID"),
+        s3_secret_access_key=_secret(env, "ACCEPTANCE_S3_SECRET_ACCESS_KEY"),
+        log_format=(env.get("ACCEPTANCE_LOG_FORMAT") or "text").strip().lower(),
+        log_level=(env.get("ACCEPTANCE_LOG_LEVEL") or "").strip().upper() or None,
+        retired_keys_dir_setting=(
+            Path(env["ACCEPTANCE_RETIRED_KEYS_DIR"]).expanduser()
+            if env.get("ACCEPTANCE_RETIRED_KEYS_DIR")
+            else None
+        ),
+        metrics_token=_secret(env, "ACCEPTANCE_METRICS_TOKEN"),
     )
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """`NAME`, or the contents of the file named by `NAME_FILE` (compose and k8s secrets)."""
+    path = env.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).expanduser().read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise UserInputError(f"{name}_FILE: cannot read {path}: {exc.strerror or exc}") from exc
+    return env.get(name) or None
+
+
+def _with_password(url: str | None, password: str | None) -> str | None:
+    """`url` with `password` put into its user part (percent-encoded), keeping the user name."""
+    if url is None or password is None:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0] if at else ""
+    netloc = f"{user}:{urllib.parse.quote(password, safe='')}@{hostport}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _default_data_dir(env: Mapping[str, str]) -> Path:

@@ -15,6 +15,10 @@ ldconfig -p | grep -q 'libmagic\.so\.1 ' || need_apt+=(libmagic1)
 # A real browser for the dashboard's tests (axe-core runs in it).
 command -v chromium >/dev/null || need_apt+=(chromium fonts-dejavu-core)
 command -v npm >/dev/null || need_apt+=(npm)
+# Deployment checks: compose validation, the scale-out tests' own Redis, secrets.
+command -v docker-compose >/dev/null || need_apt+=(docker-compose)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   apt-get update -q >/dev/null

@@ -69,3 +69,31 @@ def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_terminal_output_strips_escape_sequences() -> None:
     assert clean("ok\x1b[31mred\x1b]8;;http://x\x07link\x1b]8;;\x07\x07") == "okredlink"
+
+
+def test_service_commands_refuse_an_unmigrated_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ACCEPTANCE_DATA_DIR", str(tmp_path))
+    assert main(["web", "--port", "1"]) == 3
+    assert "acceptance db upgrade" in capsys.readouterr().err
+    assert main(["db", "upgrade"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_users_and_tokens_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    monkeypatch.setenv("ACCEPTANCE_DATA_DIR", str(tmp_path))
+    assert main(["db", "upgrade"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(["users", "create", "Owner@Example.org", "--role", "owner"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["users", "create", "b@example.org", "--role", "owner"]) == 2
+    assert "at least 12 characters" in capsys.readouterr().err
+    assert main(["tokens", "create", "owner@example.org"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert token.startswith("acc_") and len(token) > 40
+    assert main(["tokens", "create", "nobody@example.org"]) == 2

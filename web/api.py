@@ -177,15 +177,25 @@ def _spec_json(spec: SpecVersion) -> dict[str, Any]:
 @api.post("/opportunities")
 @authenticated
 def create_opportunity() -> Any:
-    version = publish_spec(g.db, g.user, _upload(), _services().settings.specs_dir)
+    upload = _upload()
+    version = publish_spec(g.db, g.user, upload, _services().settings.specs_dir)
+    _keep_archive(upload)
     return jsonify(_opportunity_json(version.opportunity)), 201
+
+
+def _keep_archive(upload: SpecUpload) -> None:
+    # Workers on other hosts rebuild the spec folder from this (acceptance.specfiles).
+    if upload.hidden_archive is not None:
+        _services().store.put(upload.hidden_archive)
 
 
 @api.post("/opportunities/<opportunity_id>/specs")
 @authenticated
 def new_spec_version(opportunity_id: str) -> Any:
     opportunity = get_opportunity(g.db, g.user, opportunity_id)
-    version = publish_spec(g.db, g.user, _upload(), _services().settings.specs_dir, opportunity)
+    upload = _upload()
+    version = publish_spec(g.db, g.user, upload, _services().settings.specs_dir, opportunity)
+    _keep_archive(upload)
     g.db.refresh(opportunity)
     return jsonify({**_opportunity_json(opportunity), "new_version": _spec_json(version)}), 201
 

@@ -9,7 +9,8 @@ from typing import Any
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
-from acceptance.artifacts import ArtifactStore, LocalArtifactStore
+from acceptance.artifacts import ArtifactStore
+from acceptance.artifacts_s3 import artifact_store
 from acceptance.db import Database
 from acceptance.secretbox import SecretBox
 from acceptance.settings import Settings, load_settings
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask
     app.extensions["acceptance"] = Services(
         settings=settings,
         db=Database(settings.database_url),
-        store=LocalArtifactStore(settings.artifacts_dir),
+        store=artifact_store(settings),
         box=SecretBox(settings.secrets_key),
         celery=celery,
     )
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask
     app.register_blueprint(health)
     from web.metrics import metrics
     app.register_blueprint(metrics)  # /metrics (Prometheus)
+    from web.dashboard import init_app as init_dashboard
+    init_dashboard(app)  # the HTML dashboard: sign-in, runs, reports, opportunities (issue 5)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:

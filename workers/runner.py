@@ -20,17 +20,18 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from acceptance.artifacts import ArtifactStore, LocalArtifactStore
+from acceptance.artifacts import ArtifactStore
+from acceptance.artifacts_s3 import artifact_store
 from acceptance.db import Database
 from acceptance.errors import UserInputError
 from acceptance.models import Run, RunStatus, utcnow
 from acceptance.pipeline import EngineConfig, run_acceptance
 from acceptance.report import Reason, ReportInput, Verdict, build_statement, serialize
-from acceptance.service import spec_path
 from acceptance.settings import Settings
 from acceptance.signing import keyid_for, sign_envelope
 from acceptance.source_policy import check_public_source
 from acceptance.spec import load_spec
+from acceptance.specfiles import ensure_spec_files
 from sandbox.image import default_image_tag
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class RunExecutor:
     def __init__(self, settings: Settings, db: Database, store: ArtifactStore | None = None) -> None:
         self.settings = settings
         self.db = db
-        self.store = store or LocalArtifactStore(settings.artifacts_dir)
+        self.store = store or artifact_store(settings)
 
     # -- claim ---------------------------------------------------------------
 
@@ -135,7 +136,8 @@ class RunExecutor:
                 "supersedes": run.supersedes_id,
                 "attempt": claim.attempt,
             }
-            spec_file = spec_path(self.settings.specs_dir, run.spec_version)
+            # On another host the spec folder is rebuilt from the database and the artifacts.
+            spec_file = ensure_spec_files(self.settings.specs_dir, run.spec_version, self.store)
         started = dt.datetime.now(dt.UTC)
         try:
             spec = load_spec(spec_file)
@@ -212,14 +214,21 @@ class RunExecutor:
     ) -> None:
         from acceptance.cli import ensure_signing_key
 
+        started = time.monotonic()
         key = ensure_signing_key(self.settings)
         envelope = sign_envelope(serialize(statement), key)
+        signed = time.monotonic()
         keys = {name: self.store.put(data) for name, data in artifacts.items()}
         for stage, text in logs.items():
             keys[f"logs/{stage}.log"] = self.store.put(text.encode("utf-8", errors="replace"))
         report_key = self.store.put(json.dumps(envelope, indent=2).encode() + b"\n")
         keys[REPORT_NAME] = report_key
         predicate = statement["predicate"]
+        # After the signature, so only the run's record (not the report) says how long these took.
+        service_stages = [
+            {"name": "sign", "seconds": round(signed - started, 3), "status": "ok"},
+            {"name": "store", "seconds": round(time.monotonic() - signed, 3), "status": "ok"},
+        ]
         status = RunStatus.ERROR.value if predicate["verdict"] == Verdict.ERROR else RunStatus.FINISHED.value
         with self.db.session() as session:
             done = session.execute(
@@ -235,7 +244,7 @@ class RunExecutor:
                     reason_codes=predicate["reason_codes"],
                     reasons=predicate["reasons"][:50],
                     commit=predicate["source"]["commit"],
-                    stages=predicate["stages"],
+                    stages=[*predicate["stages"], *service_stages],
                     stage=None,
                     finished_at=utcnow(),
                     lease_until=None,
