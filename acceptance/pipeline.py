@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from acceptance import __version__
-from acceptance.advisories import AdvisoryStoreError
 from acceptance.checkout import Checkout, GitLimits, checkout
 from acceptance.dependencies import (
     InstallPlan,
@@ -28,12 +27,13 @@ from acceptance.dependencies import (
     requirements_from_metadata,
 )
 from acceptance.errors import PlatformError, SubmissionError, UserInputError
-from acceptance.osv_server import serve_advisories
+from acceptance.prepared import PreparedEnvironments
 from acceptance.report import Reason, ReportInput, Verdict, build_statement, decide
-from acceptance.spec import Spec
+from acceptance.safefs import remove_tree
+from acceptance.spec import Spec, SpecError, hash_tree
 from acceptance.wheels import download_wheels
+from checks import audit_cache, functional, licence, licence_cache, sast
 from checks import dependencies as dependency_audit
-from checks import functional, licence, sast
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from sandbox.docker import DockerSandbox
 from sandbox.image import PLUGIN_DIR, TOOLS_VENV
@@ -50,7 +50,8 @@ WHEELS_MOUNT = "/wheels"
 WORK_SRC = "/work/src"
 VENV = "/work/venv"
 MAX_JUNIT_BYTES = 20 * 1024**2
-MAX_EVENTS_BYTES = 20 * 1024**2
+# The plugin's record, a few hundred bytes per test: room for ~100,000 tests.
+MAX_EVENTS_BYTES = 64 * 1024**2
 MAX_LISTING_BYTES = dependency_audit.MAX_LISTING_BYTES
 LOG_EXCERPT = 4000
 
@@ -128,6 +129,9 @@ class _Run:
         self.logs: dict[str, str] = {}
         self.artifacts: dict[str, bytes] = {}
         self.outcomes: dict[str, CheckResult] = {}
+        #: the dependency caches (acceptance.envcache), set once the source is known
+        self.prepared: PreparedEnvironments | None = None
+        self.installed_listing: bytes | None = None
         self.report = ReportInput(
             source_url=source,
             ref=ref,
@@ -152,15 +156,18 @@ class _Run:
 
     def execute(self) -> RunResult:
         self.config.work_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.config.work_dir, prefix="run-") as scratch:
-            try:
-                self._judge(Path(scratch))
-            except SubmissionError as exc:
-                self.report.reasons.append(Reason(exc.reason, exc.message))
-            except PlatformError as exc:
-                self.report.platform_failed = True
-                self.report.reasons.append(Reason("PLATFORM_ERROR", exc.message))
-                log.warning("run_platform_error", extra={"error": exc.message})
+        scratch = Path(tempfile.mkdtemp(dir=self.config.work_dir, prefix="run-"))
+        try:
+            self._judge(scratch)
+        except SubmissionError as exc:
+            self.report.reasons.append(Reason(exc.reason, exc.message))
+        except PlatformError as exc:
+            self.report.platform_failed = True
+            self.report.reasons.append(Reason("PLATFORM_ERROR", exc.message))
+            log.warning("run_platform_error", extra={"error": exc.message})
+        finally:
+            # Not TemporaryDirectory: its rmtree recurses per level of a hostile tree.
+            remove_tree(scratch)
         # Fixed order, whatever finished first: functional, sast, dependencies, licence.
         self.report.checks.extend(
             self.outcomes[name] for name in _CHECK_ORDER if name in self.outcomes
@@ -191,12 +198,17 @@ class _Run:
         mounts = {tree.path: SRC_MOUNT, wheels: WHEELS_MOUNT}
         if hidden is not None:
             mounts[hidden] = HIDDEN_MOUNT
+        self.prepared = PreparedEnvironments(
+            self.config.cache_dir, wheels, tree.source, self.report.run,
+            tools_python=f"{TOOLS_VENV}/bin/python", wheels_mount=WHEELS_MOUNT, src_mount=WORK_SRC,
+        )  # fmt: skip
+        mounts.update(self.prepared.mounts())
         sandbox_config = SandboxConfig(
             image=self.config.image,
             limits=self._sandbox_limits(),
             readonly_mounts=mounts,
             runtime=self.config.runtime,
-            labels={"org.acceptance.commit": tree.commit},
+            labels=self._labels(tree),
         )
         # Host-side work (downloads, licence reading, the advisory audit) runs
         # in these threads while the sandbox works; sandbox stages stay in order.
@@ -227,6 +239,13 @@ class _Run:
                 sandbox.close()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _labels(self, tree: Checkout) -> dict[str, str]:
+        labels = {"org.acceptance.commit": tree.commit}
+        if self.report.run and "id" in self.report.run:
+            # the service's run id: a worker taking over a run removes its orphans
+            labels["org.acceptance.run"] = str(self.report.run["id"])
+        return labels
 
     def _in_sandbox(
         self,
@@ -262,12 +281,19 @@ class _Run:
                 needs_sandbox_metadata=False,
                 evidence=plan.evidence,
             )
-        with self._stage("install"):
-            self._install(sandbox, plan)
+        assert self.prepared is not None
+        self.prepared.install(
+            plan, sandbox=sandbox, image_id=str(self.report.environment["image"]["id"]),  # type: ignore[index]
+            python_version=self._python_version(),
+            run=lambda argv, name, env: self._sandbox_run(sandbox, argv, name, env=env),
+            stage=self._stage, install=lambda p: self._install(sandbox, p), remaining=self._remaining,
+        )  # fmt: skip
+        self.report.environment["dependency_cache"] = self.prepared.notes
         audit: Future[CheckOutcome] | None = None
         if self.spec.security.dependencies.enabled:
             with self._stage("installed"):
                 listing = self._installed(sandbox)
+            self.installed_listing = listing
             audit = pool.submit(self._timed, "dependency-audit", self._audit, listing, scratch)
         else:
             self._add(
@@ -278,8 +304,9 @@ class _Run:
         evidence = licence_evidence.result() or licence.LicenceEvidence(None, None, None)
         with self._stage("licence"):
             self._add(
-                licence.judge_with_dependencies(
-                    sandbox, evidence, self.spec.licence, timeout=min(300.0, self._remaining())
+                self.prepared.judge_licence(
+                    sandbox, evidence, self.spec.licence, timeout=min(300.0, self._remaining()),
+                    installed_listing=self.installed_listing,
                 )
             )
         if hidden:
@@ -292,7 +319,10 @@ class _Run:
     def _detect_licence(self, tree: Checkout) -> licence.LicenceEvidence | None:
         if not self.spec.licence.enabled:
             return None
-        return licence.detect_repo_licence_isolated(tree.path, timeout=max(30.0, self._remaining()))
+        # Cached by the bytes it reads (checks.licence_cache): a re-push loads no ScanCode index.
+        return licence_cache.detect(
+            tree.path, self.config.cache_dir / "licence", timeout=max(30.0, self._remaining())
+        )
 
     def _installed(self, sandbox: Sandbox) -> bytes:
         """The venv's distributions as listed inside the sandbox, validated here."""
@@ -323,13 +353,11 @@ class _Run:
         store = self.config.advisories_db
         if store is None:
             return _audit_unavailable("no advisory service is configured")
-        try:
-            with serve_advisories(store) as url:
-                return dependency_audit.audit(
-                    installed, spec, osv_url=url, work_dir=work, timeout=timeout, exclude=exclude
-                )
-        except AdvisoryStoreError as exc:
-            return _audit_unavailable(exc.message)
+        # The same pins against the same store give the same findings (checks.audit_cache).
+        return audit_cache.audit_offline(
+            installed, spec, store=store, work_dir=work, timeout=timeout, exclude=exclude,
+            cache_dir=self.config.cache_dir / "audits",
+        )  # fmt: skip
 
     def _add(self, outcome: CheckOutcome) -> None:
         self.outcomes[outcome.result.id] = outcome.result
@@ -376,14 +404,22 @@ class _Run:
     def _download(self, requirements: list[str] | tuple[str, ...], wheels: Path) -> None:
         if not requirements:
             return
-        python = self.report.environment.get("python_version")
+        python = self._python_version()
+        wanted = list(dict.fromkeys(requirements))
+        cached = self.prepared.cached_resolution(wanted, python) if self.prepared else None
+        if cached is not None:
+            self.progress("download", f"resolution cached: {len(cached.wheels)} wheel(s), nothing fetched")
+            return
         result = download_wheels(
-            list(dict.fromkeys(requirements)),
-            wheels,
-            python_version=python if isinstance(python, str) else None,
-            timeout=max(30.0, self._remaining()),
+            wanted, wheels, python_version=python, timeout=max(30.0, self._remaining())
         )
+        if self.prepared is not None:
+            self.prepared.remember(wanted, python, result.files)
         self.progress("download", f"{len(result.files)} wheel(s) ready in {result.seconds:.1f} s")
+
+    def _python_version(self) -> str | None:
+        python = self.report.environment.get("python_version")
+        return python if isinstance(python, str) else None
 
     def _stage_hidden_tests(self, dest: Path) -> Path | None:
         source = self.spec.functional.hidden_tests
@@ -398,6 +434,19 @@ class _Run:
                 mode = os.lstat(path).st_mode
                 if stat.S_ISREG(mode):
                     os.chmod(path, 0o644)
+        # The folder was checked (no links, no special files) and hashed when the spec
+        # was read; what the sandbox gets must be exactly that tree, not whatever a link
+        # or file swapped in since then points at.
+        try:
+            unchanged = hash_tree(dest) == self.spec.hidden_tests_sha256
+            why = ""
+        except SpecError as exc:
+            unchanged, why = False, f": {'; '.join(exc.problems)[:500]}"
+        if not unchanged:
+            raise UserInputError(
+                f"the hidden tests in {source} changed after the spec was read{why}",
+                hint="publish the spec and its hidden tests again, then rerun",
+            )
         return dest
 
     def _prepare(self, sandbox: Sandbox) -> None:
@@ -488,14 +537,24 @@ class _Run:
         if hidden:
             env["ACCEPTANCE_HIDDEN_DIR"] = functional.HIDDEN_DIR_NAME
         timeout = min(float(spec.timeout), self._remaining())
-        result = self._sandbox_run(sandbox, argv, "functional", workdir=WORK_SRC, env=env, timeout=timeout)
-        junit = None if result.timed_out else sandbox.read_file(functional.JUNIT_PATH, MAX_JUNIT_BYTES)
+        result = self._sandbox_run(
+            sandbox, argv, "functional", workdir=WORK_SRC, env=env, timeout=timeout, judge=False
+        )
+        junit: bytes | None = None
+        junit_problem: str | None = None
+        if not result.timed_out:
+            try:
+                junit = sandbox.read_file(functional.JUNIT_PATH, MAX_JUNIT_BYTES)
+            except SubmissionError as exc:
+                # e.g. the tests replaced it with a link to another file, or blew it up
+                junit_problem = f"the JUnit results file is unusable: {exc.message}"
         if junit:
             self.artifacts["junit.xml"] = junit
+        events_problem: str | None = None
         try:
             events = sandbox.read_file(functional.EVENTS_PATH, MAX_EVENTS_BYTES)
-        except SubmissionError:
-            events = None
+        except SubmissionError as exc:
+            events, events_problem = None, exc.message
         summary = functional.parse_events(events)
         if summary.pytest_version:
             tools = self.report.environment.setdefault("tools", {})
@@ -511,6 +570,10 @@ class _Run:
                 memory_limit_hit=result.memory_limit_hit,
                 junit=junit,
                 events=events,
+                process_limit_hit=result.process_limit_hit,
+                full_filesystems=sandbox.full_filesystems(),
+                junit_problem=junit_problem,
+                events_problem=events_problem,
             ),
             has_hidden=hidden,
         )
@@ -526,7 +589,9 @@ class _Run:
         workdir: str = "/work",
         env: dict[str, str] | None = None,
         timeout: float | None = None,
+        judge: bool = True,
     ) -> CommandResult:
+        """Run one stage; with ``judge``, a limit it hit rejects the run with its reason code."""
         limit = self._remaining() if timeout is None else timeout
         if limit <= 0:
             raise SubmissionError("TIMEOUT", f"the run exceeded its {self.spec.limits.timeout} s limit")
@@ -534,7 +599,35 @@ class _Run:
         self.logs[name] = result.text
         if result.output_truncated:
             self.logs[name] += "\n[output truncated at the limit]"
+        if judge:
+            self._judge_limits(sandbox, result, name)
         return result
+
+    def _judge_limits(self, sandbox: Sandbox, result: CommandResult, name: str) -> None:
+        # Build backends and setup.py run supplier code too: a fork bomb, a flood or
+        # a full disk during the install is the submission's fault, named as such.
+        doing = _STAGE_DOING.get(name.split("-", 1)[0], f"the {name} stage")
+        limits = self.spec.limits
+        if result.process_limit_hit:
+            raise SubmissionError(
+                "PROCESS_LIMIT", f"{doing} tried to start more than {limits.pids} processes"
+            )
+        if result.memory_limit_hit:
+            raise SubmissionError("MEMORY_LIMIT", f"{doing} ran out of the memory limit")
+        if result.timed_out:
+            raise SubmissionError(
+                "TIMEOUT", f"{doing} did not finish within the run's {limits.timeout} s limit"
+            )
+        if result.output_limit_hit:
+            raise SubmissionError(
+                "OUTPUT_LIMIT", f"{doing} printed more than the {limits.output}-byte output limit"
+            )
+        if result.exit_code != 0:
+            full = sandbox.full_filesystems()
+            if full:
+                raise SubmissionError(
+                    "DISK_LIMIT", f"{doing} filled the scratch space ({', '.join(full)})"
+                )
 
     def _sandbox_limits(self) -> SandboxLimits:
         limits = self.spec.limits
@@ -567,6 +660,15 @@ class _Run:
 
 
 _CHECK_ORDER = ("functional", "sast", "dependencies", "licence")
+
+# What each sandbox stage does, for the sentence in a limit's reason.
+_STAGE_DOING = {
+    "prepare": "copying the checkout into the sandbox",
+    "hidden": "copying the hidden tests into the sandbox",
+    "metadata": "building the project's metadata",
+    "install": "installing the dependencies",
+    "installed": "listing the installed packages",
+}
 
 
 def _audit_unavailable(why: str) -> CheckOutcome:

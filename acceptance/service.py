@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -342,7 +344,8 @@ def create_run(
     commit_message: str | None = None,
 ) -> tuple[Run, bool]:
     """Record a queued run; returns (run, created). A known delivery id returns its run."""
-    if delivery_id is not None:
+    dialect = session.get_bind().dialect.name
+    if delivery_id is not None and dialect not in _UPSERT:
         existing = session.scalar(
             select(Run).where(Run.submission_id == submission.id, Run.delivery_id == delivery_id)
         )
@@ -366,6 +369,28 @@ def create_run(
     )
     if spec is None:
         spec = current_spec(submission.opportunity)
+    if delivery_id is not None and dialect in _UPSERT:
+        # Webhook intake, on every push's path: one INSERT ... ON CONFLICT DO NOTHING
+        # instead of a look-up, a savepoint and an insert. A delivery seen before (or
+        # recorded by a concurrent request) inserts nothing and its run is looked up.
+        statement = (
+            _UPSERT[dialect](Run)
+            .values(
+                submission_id=submission.id, spec_version_id=spec.id, trigger=trigger,
+                delivery_id=delivery_id, ref=ref, commit=commit, commit_message=commit_message,
+            )  # fmt: skip
+            .on_conflict_do_nothing(index_elements=[Run.submission_id, Run.delivery_id])
+            .returning(Run)
+        )
+        inserted = session.scalar(statement)
+        if inserted is not None:
+            return inserted, True
+        existing = session.scalar(
+            select(Run).where(Run.submission_id == submission.id, Run.delivery_id == delivery_id)
+        )
+        if existing is None:  # pragma: no cover - the conflict names an existing row
+            raise UserInputError("the delivery could not be recorded; send it again")
+        return existing, False
     run = Run(
         submission_id=submission.id,
         spec_version=spec,
@@ -389,6 +414,10 @@ def create_run(
             raise
         return existing, False
     return run, True
+
+
+#: INSERT constructs with ON CONFLICT, by dialect (both have it: PostgreSQL 9.5, SQLite 3.24)
+_UPSERT: dict[str, Any] = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
 
 
 def run_to_json(run: Run, base_url: str) -> dict[str, Any]:

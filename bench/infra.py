@@ -1,0 +1,390 @@
+"""The deployment the benchmark drives: PostgreSQL, Redis, git daemon, web and worker processes.
+
+Everything the harness creates is its own: a database named ``acceptance_bench_<pid>``
+(dropped at the end), one Redis database (emptied before and after), a data directory
+under the work directory, and processes started in their own process groups, stopped by
+their ids when the harness ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import samples
+
+ROOT = samples.ROOT
+ACCEPTANCE = str(Path(sys.executable).parent / "acceptance")
+GITHUB_PUSH = ROOT.parent / "shared" / "webhooks" / "github" / "push-payload.json"
+PYPA_ARCHIVE = ROOT.parent / "shared" / "osv" / "pypa-advisory-database.tar.gz"
+PG_ADMIN = os.environ.get("ACCEPTANCE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+#: Redis database 5: the test suite's service tests use 8-15 and flush them
+BROKER = os.environ.get("ACCEPTANCE_BENCH_REDIS", "redis://127.0.0.1:6379/5")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def request(
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    *,
+    raw: bytes | None = None,
+    files: dict[str, bytes] | None = None,
+    timeout: float = 30,
+) -> tuple[int, Any]:
+    """One HTTP request; returns (status, JSON body or bytes)."""
+    headers = dict(headers or {})
+    data = raw
+    if files is not None:
+        boundary = uuid.uuid4().hex
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n"
+            for name, content in files.items()
+        ]
+        data = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+    elif body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            payload, status = response.read(), response.status
+    except urllib.error.HTTPError as exc:
+        payload, status = exc.read(), exc.code
+    try:
+        return status, json.loads(payload)
+    except ValueError:
+        return status, payload
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str, every: float = 0.2) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(every)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def signed_push(secret: str, repo_url: str, commit: str, delivery: str) -> tuple[bytes, dict[str, str]]:
+    """A real GitHub push payload for COMMIT on main, signed with SECRET."""
+    payload = json.loads(GITHUB_PUSH.read_text(encoding="utf-8"))
+    payload.update(ref="refs/heads/main", after=commit, deleted=False, created=True)
+    payload["repository"].update(clone_url=repo_url, git_url=repo_url, html_url=repo_url, url=repo_url)
+    payload["head_commit"] = dict(payload.get("head_commit") or {}, id=commit)
+    body = json.dumps(payload).encode()
+    return body, {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+    }
+
+
+def hidden_archive(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@dataclass
+class Sample:
+    """One sample repository served by git daemon, and its submission."""
+
+    name: str
+    path: Path
+    url: str
+    submission: str = ""
+    secret: str = ""
+    commits: list[str] = field(default_factory=list)
+    serial: int = 0
+
+    def push_code_change(self) -> str:
+        """A new commit changing only code, pushed to the served bare repository."""
+        self.serial += 1
+        commit = samples.push_code_change(self.name, self.path, self.serial)
+        samples.git("push", "-q", "origin", "main", cwd=self.path)
+        self.commits.append(commit)
+        return commit
+
+
+class Deployment:
+    """The service's processes for one benchmark session."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.data = work / "data"
+        self.logs = work / "logs"
+        self.database = f"acceptance_bench_{os.getpid()}"
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.base = ""
+        self.token = ""
+        self.opportunities: dict[str, str] = {}
+        self.git_base = work / "served"
+        self.git_url = ""
+        self._git_daemon: subprocess.Popen[bytes] | None = None
+        base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+        self.database_url = f"{base}/{self.database}"
+        self.env: dict[str, str] = {}
+
+    # -- life cycle ------------------------------------------------------------
+
+    def setup(self, image: str) -> None:
+        import psycopg
+        import redis
+
+        for folder in (self.data, self.logs, self.git_base):
+            folder.mkdir(parents=True, exist_ok=True)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{self.database}"')
+        redis.Redis.from_url(BROKER).flushdb()
+        port = free_port()
+        self._git_daemon = subprocess.Popen(
+            [
+                "git", "daemon", "--reuseaddr", "--export-all", f"--base-path={self.git_base}",
+                "--listen=127.0.0.1", f"--port={port}", str(self.git_base),
+            ],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        self.git_url = f"git://127.0.0.1:{port}"
+        wait_for(lambda: _connects(port), 10, "git daemon")
+        self.env = {
+            **os.environ,
+            "ACCEPTANCE_DATA_DIR": str(self.data),
+            "ACCEPTANCE_DATABASE_URL": self.database_url,
+            "ACCEPTANCE_BROKER_URL": BROKER,
+            "ACCEPTANCE_SANDBOX_IMAGE": image,
+            "ACCEPTANCE_ADVISORIES_DB": str(self.advisories()),
+            "ACCEPTANCE_GIT_ALLOWED_HOSTS": f"127.0.0.1:{port}",
+            "ACCEPTANCE_REQUEUE_AFTER": "3600",
+            # pip's own HTTP cache, separate so a cold run can start without it
+            "PIP_CACHE_DIR": str(self.work / "pip-cache"),
+            "PYTHONUNBUFFERED": "1",
+            # the dashboard over plain http on loopback: its session cookie must not be Secure
+            "ACCEPTANCE_INSECURE_COOKIES": "1",
+        }
+        self.cli("db", "upgrade")
+        self.cli("users", "create", "owner@example.org", "--role", "owner", stdin="bench password 1\n")
+        self.token = self.cli("tokens", "create", "owner@example.org").strip()
+
+    def advisories(self) -> Path:
+        """The offline advisory store, imported once per work directory."""
+        store = self.work / "advisories.sqlite"
+        if not store.exists():
+            env = {**os.environ, "ACCEPTANCE_DATA_DIR": str(self.work / "advisories")}
+            subprocess.run(
+                [ACCEPTANCE, "advisories", "import", str(PYPA_ARCHIVE)],
+                env=env, check=True, capture_output=True,
+            )  # fmt: skip
+            shutil.copy2(self.work / "advisories" / "advisories.sqlite", store)
+        return store
+
+    def teardown(self) -> None:
+        import psycopg
+        import redis
+
+        for name in list(self.procs):
+            self.stop(name)
+        if self._git_daemon is not None:
+            _stop_group(self._git_daemon)
+        try:
+            redis.Redis.from_url(BROKER).flushdb()
+        except redis.RedisError:
+            pass
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            [ACCEPTANCE, *args], env=self.env, input=stdin, capture_output=True, text=True,
+            timeout=600, cwd=self.work,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"acceptance {' '.join(args)}: {done.stderr[-2000:]}")
+        return done.stdout
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        proc = subprocess.Popen(
+            [ACCEPTANCE, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.work, start_new_session=True,
+        )  # fmt: skip
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is not None:
+            _stop_group(proc)
+
+    def start_web(self, workers: int = 2) -> subprocess.Popen[bytes]:
+        port = free_port()
+        proc = self.start("web", "web", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers))
+        self.base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _status(f"{self.base}/healthz") == 200, 60, "the web app")
+        return proc
+
+    def start_worker(self, concurrency: int) -> subprocess.Popen[bytes]:
+        proc = self.start("worker", "worker", "--concurrency", str(concurrency), "--queues", "runs")
+        wait_for(lambda: "ready" in (self.logs / "worker.log").read_text(errors="replace"), 60, "the worker")
+        return proc
+
+    # -- the domain ------------------------------------------------------------
+
+    def api(self, method: str, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        return request(method, self.base + path, body, {"Authorization": f"Bearer {self.token}"}, **kw)
+
+    def add_sample(self, name: str) -> Sample:
+        """Serve sample NAME, publish its spec, register its submission."""
+        spec_dir = self.work / "specs" / name
+        if spec_dir.exists():
+            shutil.rmtree(spec_dir)
+        samples.write_spec(name, spec_dir)
+        hidden = {
+            str(p.relative_to(spec_dir / "hidden")): p.read_text(encoding="utf-8")
+            for p in (spec_dir / "hidden").rglob("*") if p.is_file()
+        }  # fmt: skip
+        status, opportunity = self.api(
+            "POST", "/api/v1/opportunities",
+            files={"spec": samples.SPEC.encode(), "hidden_tests": hidden_archive(hidden)},
+        )  # fmt: skip
+        if status != 201:
+            raise RuntimeError(f"publishing the spec failed: {status} {opportunity}")
+        repo = self.work / "repos" / name
+        if repo.exists():
+            shutil.rmtree(repo)
+        commit = samples.write_repo(name, repo)
+        bare = self.git_base / f"{name}.git"
+        if bare.exists():
+            shutil.rmtree(bare)
+        samples.git("clone", "-q", "--bare", str(repo), str(bare), cwd=repo.parent)
+        samples.git("remote", "add", "origin", str(bare), cwd=repo)
+        url = f"{self.git_url}/{name}.git"
+        status, submission = self.api(
+            "POST", f"/api/v1/opportunities/{opportunity['id']}/submissions",
+            {"repo_url": url, "supplier": f"{name} Ltd", "branch": "main"},
+        )  # fmt: skip
+        if status != 201:
+            raise RuntimeError(f"registering the submission failed: {status} {submission}")
+        return Sample(
+            name, repo, url, submission["id"], submission["webhook_secret"], [commit]
+        )
+
+    def deliver(self, sample: Sample, commit: str) -> tuple[float, str]:
+        """POST a signed push for COMMIT; returns (seconds to the 202, run id)."""
+        body, headers = signed_push(sample.secret, sample.url, commit, uuid.uuid4().hex)
+        started = time.monotonic()
+        status, reply = request("POST", f"{self.base}/hooks/{sample.submission}", raw=body, headers=headers)
+        seconds = time.monotonic() - started
+        if status != 202 or not reply.get("run_id"):
+            raise RuntimeError(f"the webhook was refused: {status} {reply}")
+        return seconds, str(reply["run_id"])
+
+    @contextmanager
+    def db(self) -> Iterator[Any]:
+        from acceptance.db import Database
+
+        database = Database(self.database_url)
+        with database.session() as session:
+            yield session
+
+    def run_row(self, run_id: str) -> dict[str, Any]:
+        from acceptance.models import Run
+
+        with self.db() as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            return {
+                "status": run.status,
+                "verdict": run.verdict,
+                "reasons": run.reasons,
+                "queued_at": run.queued_at,
+                "enqueued_at": run.enqueued_at,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+                "stages": run.stages,
+                "report": run.report_sha256,
+            }
+
+    def wait_finished(self, run_ids: list[str], seconds: float = 900) -> list[dict[str, Any]]:
+        """Poll the database until every run is finished or in error."""
+        from sqlalchemy import select
+
+        from acceptance.models import Run
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with self.db() as session:
+                done = session.scalars(
+                    select(Run.id).where(Run.id.in_(run_ids), Run.status.in_(("finished", "error")))
+                ).all()
+            if len(done) == len(run_ids):
+                return [self.run_row(run_id) for run_id in run_ids]
+            time.sleep(0.05)
+        raise TimeoutError(f"runs not finished after {seconds} s; see {self.logs}")
+
+    def wipe_caches(self) -> None:
+        """Empty every engine cache and pip's HTTP cache: the next run is cold."""
+        for folder in (self.data / "cache", self.work / "pip-cache"):
+            if folder.exists():
+                shutil.rmtree(folder)
+
+
+def _connects(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _status(url: str) -> int:
+    try:
+        return request("GET", url, timeout=2)[0]
+    except OSError:
+        return 0
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
