@@ -291,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             deployment.stop("worker")  # deliveries are recorded and queued, never run
             sample = next(iter(samples.values()))
             result["intake"] = [
+                # one client, one delivery at a time: the latency is the service time
+                load.intake_burst(deployment, sample, max(200, args.deliveries // 6), 1),
                 load.intake_burst(deployment, sample, args.deliveries, args.clients),
                 load.intake_burst(deployment, sample, args.deliveries, args.clients, rate=args.rate),
             ]

@@ -50,7 +50,7 @@ def intake_burst(
     begin = time.monotonic() + 0.5
 
     def client() -> None:
-        connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+        connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=30)
         while True:
             with lock:
                 if not queue:
@@ -101,8 +101,9 @@ def intake_burst(
     }
 
 
-def seed_runs(deployment: Deployment, sample: Sample, count: int) -> int:
-    """Insert COUNT finished runs of SAMPLE's submission, shaped like real ones."""
+def seed_runs(deployment: Deployment, sample: Sample, count: int, suppliers: int = 40) -> int:
+    """Insert COUNT finished runs shaped like real ones, spread over SUPPLIERS submissions
+    of SAMPLE's opportunity (so a page lists runs of many suppliers, as in production)."""
     from sqlalchemy import func, insert, select
 
     from acceptance.models import Run, Submission, new_id
@@ -111,7 +112,17 @@ def seed_runs(deployment: Deployment, sample: Sample, count: int) -> int:
         submission = session.get(Submission, sample.submission)
         assert submission is not None
         spec_version_id = submission.opportunity.specs[-1].id
+        opportunity = submission.opportunity_id
         existing = session.scalar(select(func.count()).select_from(Run)) or 0
+    submissions = [sample.submission]
+    for index in range(suppliers - 1):
+        status, made = deployment.api(
+            "POST", f"/api/v1/opportunities/{opportunity}/submissions",
+            {"repo_url": f"{deployment.git_url}/supplier{index}.git",
+             "supplier": f"Supplier {index} Ltd", "branch": "main"},
+        )  # fmt: skip
+        if status == 201:
+            submissions.append(made["id"])
     now = dt.datetime.now(dt.UTC)
     stages = [{"name": n, "seconds": round(random.random() * 3, 3), "status": "ok"}
               for n in ("checkout", "plan", "sandbox", "prepare", "sast", "install", "functional")]  # fmt: skip
@@ -121,7 +132,7 @@ def seed_runs(deployment: Deployment, sample: Sample, count: int) -> int:
         queued = now - dt.timedelta(minutes=index * 3)
         rows.append({
             "id": new_id(),
-            "submission_id": sample.submission,
+            "submission_id": submissions[index % len(submissions)],
             "spec_version_id": spec_version_id,
             "trigger": "webhook",
             "delivery_id": uuid.uuid4().hex,

@@ -172,13 +172,23 @@ def _declared_test_requirements(project: RealProject, root: Path) -> list[str]:
 
 
 def _engine_installed(install_log: str) -> dict[str, str]:
-    """{name: version} from pip's "Successfully installed" line in the sandbox."""
+    """{name: version} from pip's "Successfully installed" lines in the sandbox.
+
+    With a prepared environment the dependencies and the project itself are
+    installed in two steps (logs `install` and `install-project`).
+    """
     lines = [ln for ln in install_log.splitlines() if ln.startswith("Successfully installed ")]
     assert lines, f"no 'Successfully installed' line in the install log:\n{install_log[-3000:]}"
     installed: dict[str, str] = {}
-    for token in lines[-1].split()[2:]:
-        name, _, version = token.rpartition("-")
-        installed[canonicalize_name(name)] = version
+    for line in lines:
+        for token in line.split()[2:]:
+            name, _, version = token.rpartition("-")
+            installed[canonicalize_name(name)] = version
+    # The project itself, built into the prepared environment: "built and installed NAME-VER-...whl"
+    for line in install_log.splitlines():
+        if line.startswith("built and installed ") and line.endswith(".whl"):
+            name, version = line.split()[-1].split("-")[:2]
+            installed[canonicalize_name(name)] = version
     return installed
 
 
@@ -284,7 +294,9 @@ def test_real_project_counts_match_pytest_by_hand(
     assert python == f"{sys.version_info.major}.{sys.version_info.minor}", (
         f"the sandbox runs Python {python}; the by-hand run must use the same minor version"
     )
-    engine_versions = _engine_installed(run.logs.get("install", ""))
+    engine_versions = _engine_installed(
+        run.logs.get("install", "") + "\n" + run.logs.get("install-project", "")
+    )
     differing = {
         name: (version, hand_versions.get(name))
         for name, version in engine_versions.items()
@@ -292,7 +304,11 @@ def test_real_project_counts_match_pytest_by_hand(
     }
     assert not differing, f"engine vs by-hand versions differ: {differing}"
     extra = sorted(set(hand_versions) - set(engine_versions) - VENV_TOOLS)
-    assert not extra, f"installed by hand but not by the engine: {extra}"
+    assert not extra, (
+        f"installed by hand but not by the engine: {extra}; logs: {sorted(run.logs)}; "
+        f"notes: {predicate['environment'].get('dependency_cache')}; "
+        f"install-project: {run.logs.get('install-project', '')[-800:]}"
+    )
 
     check = predicate["checks"][0]
     hand_counts = {

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from acceptance.checkout import validate_source
 from acceptance.errors import PlatformError, UserInputError
@@ -353,6 +353,9 @@ def list_runs() -> Any:
         query = query.where(Run.verdict == args["verdict"])
     if args.get("status"):
         query = query.where(Run.status == args["status"])
+    # Each item names its supplier and spec version: load them for the whole page in
+    # two queries, not two per run.
+    query = query.options(selectinload(Run.submission), selectinload(Run.spec_version))
     items, next_cursor = _page(g.db, query, Run.queued_at, Run.id)
     base = _base_url()
     return jsonify(items=[run_to_json(r, base) for r in items], next=next_cursor)
