@@ -68,6 +68,33 @@ def sandbox_image(docker_engine: object) -> str:
     return tag
 
 
+#: the machine's PostgreSQL server; tests create and drop databases of their own on it
+PG_ADMIN = os.environ.get("ACCEPTANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"acceptance_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        unavailable(f"PostgreSQL unavailable at {PG_ADMIN}: {exc}")
+        raise
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """The real PyPA archive imported through the CLI, once per test session."""

@@ -275,11 +275,12 @@ runpy.run_module("pip_audit", run_name="__main__", alter_sys=True)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")
 def test_same_verdict_in_a_network_namespace_with_only_loopback(
     failing: tuple[CheckOutcome, float], tmp_path: Path
 ) -> None:
     """Server and audit inside a fresh network namespace: no interface but `lo` exists."""
+    if shutil.which("unshare") is None:
+        unavailable("unshare(1) is not installed (Debian's util-linux)")
     probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True)
     if probe.returncode != 0:
         unavailable("user and network namespaces are not available here")

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,6 @@ from tests.conftest import RepoFactory, git, unavailable
 pytestmark = [pytest.mark.docker, pytest.mark.service, pytest.mark.slow]
 
 ACCEPTANCE = str(Path(sys.executable).parent / "acceptance")
-PG_ADMIN = os.environ.get("ACCEPTANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BURST = 8
 #: a run's own work is a few seconds; the whole burst drains in well under this
 DRAIN_SECONDS = 420
@@ -114,27 +112,6 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
-    import psycopg
-
-    name = f"acceptance_scale_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        unavailable(f"PostgreSQL unavailable at {PG_ADMIN}: {exc}")
-        raise
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass

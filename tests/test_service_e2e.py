@@ -28,7 +28,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.service, pytest.mark.slow]
 
 ACCEPTANCE = str(Path(sys.executable).parent / "acceptance")
 GITHUB = ROOT.parent / "shared" / "webhooks" / "github"
-PG_ADMIN = os.environ.get("ACCEPTANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("ACCEPTANCE_TEST_REDIS", "redis://127.0.0.1:6379")
 
 PROJECT = {
@@ -62,27 +61,6 @@ HIDDEN = hidden_archive({"test_owner.py": "from contact import valid\n\ndef test
 
 
 # ---------------------------------------------------------------- infrastructure
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
-    import psycopg
-
-    name = f"acceptance_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        unavailable(f"PostgreSQL unavailable at {PG_ADMIN}: {exc}")
-        raise
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
