@@ -311,10 +311,6 @@ class Containers:
             subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
 
 
-#: a fresh PostgreSQL database per test, dropped afterwards
-database_url = scale_out.database_url
-
-
 @pytest.mark.docker
 @pytest.mark.service
 @pytest.mark.slow
