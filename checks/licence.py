@@ -40,6 +40,7 @@ from packaging.utils import canonicalize_name
 from acceptance import safefs
 from acceptance.errors import PlatformError, SubmissionError
 from acceptance.spec import LicenceSpec
+from checks import licence_texts
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from sandbox.interface import Sandbox, SandboxLimitError
 
@@ -71,9 +72,7 @@ LICENCE_NOT_ALLOWED = "LICENCE_NOT_ALLOWED"
 DEPENDENCY_LICENCE_INCOMPATIBLE = "DEPENDENCY_LICENCE_INCOMPATIBLE"
 DEPENDENCY_LICENCES_UNAVAILABLE = "DEPENDENCY_LICENCES_UNAVAILABLE"
 
-_LICENCE_NAME = re.compile(
-    r"(?i)^(licen[cs]e|copying|unlicen[cs]e)([-._][a-z0-9][a-z0-9._+-]*)?$"
-)
+_LICENCE_NAME = re.compile(r"(?i)^(licen[cs]e|copying|unlicen[cs]e)([-._][a-z0-9][a-z0-9._+-]*)?$")
 _REUSE_NAME = re.compile(r"^(?P<id>[A-Za-z0-9][A-Za-z0-9.+-]*)\.txt$")
 # A line that states who holds the copyright (it varies by project, so it is not licence text).
 _COPYRIGHT_LINE = re.compile(
@@ -168,9 +167,7 @@ def _scancode_api() -> tuple[Any, Any]:
 def detect_text(text: str) -> TextMatch:
     """Identify the licence(s) in ``text`` with ScanCode; ``spdx`` None when nothing matched."""
     detect_licenses, to_spdx = _scancode_api()
-    detections = list(
-        detect_licenses(query_string=text, deadline=time.time() + DETECTION_SECONDS)
-    )
+    detections = list(detect_licenses(query_string=text, deadline=time.time() + DETECTION_SECONDS))
     expressions: list[str] = []
     scores: list[float] = []
     rules: list[str] = []
@@ -198,6 +195,14 @@ def detect_text(text: str) -> TextMatch:
         extra_words=inner_extra + _extra_words(text, covered),
         rules=tuple(rules[:10]),
     )
+
+
+def _verbatim(text: str) -> TextMatch | None:
+    """ScanCode's answer for an unmodified well-known licence text, without its index."""
+    found = licence_texts.match_verbatim(text)
+    if found is None:
+        return None
+    return TextMatch(_canonical(found.spdx) or found.spdx, 100.0, 0, (found.rule,))
 
 
 def _extra_words(text: str, covered: set[int]) -> int:
@@ -327,25 +332,28 @@ def licence_allowed(expression: str, allowed: Sequence[str] | None) -> bool:
 # ---------------------------------------------------------------- host detection
 
 
-def detect_repo_licence(checkout: Path) -> LicenceEvidence:
+def detect_repo_licence(
+    checkout: Path, *, detect: Callable[[str], TextMatch] = detect_text
+) -> LicenceEvidence:
     """Identify the repository's licence from its licence files and pyproject.toml.
 
     Never follows a link: a symlinked licence file sets ``unsafe`` and nothing else is
-    concluded. Never raises for what the submission contains.
+    concluded. Never raises for what the submission contains. ``detect`` reads a
+    licence text that is not a verbatim copy of a well-known one (ScanCode by default).
     """
     candidates: list[LicenceCandidate] = []
     problems: list[str] = []
     try:
         files = _licence_files(checkout, problems)
         for relpath, kind in files:
-            candidates.append(_read_licence_file(checkout, relpath, kind))
-        project_name, metadata = _pyproject_candidates(checkout, problems)
+            candidates.append(_read_licence_file(checkout, relpath, kind, detect))
+        project_name, metadata = _pyproject_candidates(checkout, problems, detect)
         for candidate in metadata:
             if candidate.kind == "file-reference" and candidate.spdx is None:
                 # {file = "..."} names a file we have not read yet
                 target = candidate.source.split("->", 1)[-1].strip()
                 if target not in {c.source for c in candidates}:
-                    candidates.append(_read_licence_file(checkout, target, "file"))
+                    candidates.append(_read_licence_file(checkout, target, "file", detect))
                 continue
             candidates.append(candidate)
     except safefs.UnsafePathError as exc:
@@ -367,7 +375,13 @@ def detect_repo_licence_isolated(checkout: Path, *, timeout: float = 120.0) -> L
     is freed when the run is done instead of living on in every worker, and a
     licence file that makes the matcher hang is killed with the child.
     Raises PlatformError when the child fails: that is ours, not the supplier's.
+    When every licence text is a verbatim copy of a well-known one (the usual case),
+    no index is needed and no child is started.
     """
+    try:
+        return detect_repo_licence(checkout, detect=_scancode_needed)
+    except _ScanCodeNeeded:
+        pass
     argv = [sys.executable, "-c", "from checks.licence import _child_main; _child_main()"]
     try:
         # ScanCode leaves a scratch folder per process; this one goes with the call.
@@ -385,6 +399,14 @@ def detect_repo_licence_isolated(checkout: Path, *, timeout: float = 120.0) -> L
         return evidence_from_json(json.loads(done.stdout))
     except (ValueError, KeyError, TypeError) as exc:
         raise PlatformError(f"licence detection wrote unreadable output: {exc}") from exc
+
+
+class _ScanCodeNeeded(Exception):
+    """A licence text that only ScanCode's index can read."""
+
+
+def _scancode_needed(text: str) -> TextMatch:
+    raise _ScanCodeNeeded
 
 
 def _child_main() -> None:
@@ -424,7 +446,9 @@ def _licence_files(checkout: Path, problems: list[str]) -> list[tuple[str, str]]
     return found
 
 
-def _read_licence_file(checkout: Path, relpath: str, kind: str) -> LicenceCandidate:
+def _read_licence_file(
+    checkout: Path, relpath: str, kind: str, detect: Callable[[str], TextMatch]
+) -> LicenceCandidate:
     """Read and identify one licence file; safefs.UnsafePathError propagates."""
     try:
         text = safefs.read_text(checkout, relpath, MAX_LICENCE_BYTES)
@@ -437,7 +461,9 @@ def _read_licence_file(checkout: Path, relpath: str, kind: str) -> LicenceCandid
     if not text.strip():
         return LicenceCandidate(relpath, kind, None, None, problem="the file is empty")
     try:
-        match = detect_text(text)
+        match = _verbatim(text) or detect(text)
+    except _ScanCodeNeeded:
+        raise
     except Exception as exc:  # noqa: BLE001 - a detector crash must not crash the check
         return LicenceCandidate(
             relpath, kind, None, None, problem=f"licence detection failed: {type(exc).__name__}"
@@ -446,9 +472,7 @@ def _read_licence_file(checkout: Path, relpath: str, kind: str) -> LicenceCandid
     if match.spdx is None:
         problem = "no known licence text found in the file"
     elif match.score is not None and match.score < MIN_SCORE:
-        problem = (
-            f"only a partial match to {match.spdx} (score {match.score:.1f} < {MIN_SCORE:g})"
-        )
+        problem = f"only a partial match to {match.spdx} (score {match.score:.1f} < {MIN_SCORE:g})"
     elif match.extra_words > MAX_EXTRA_WORDS:
         problem = (
             f"the file has {match.extra_words} words beyond the {match.spdx} licence text "
@@ -470,7 +494,7 @@ def _read_licence_file(checkout: Path, relpath: str, kind: str) -> LicenceCandid
 
 
 def _pyproject_candidates(
-    checkout: Path, problems: list[str]
+    checkout: Path, problems: list[str], detect: Callable[[str], TextMatch]
 ) -> tuple[str | None, list[LicenceCandidate]]:
     """What pyproject.toml declares; unsafe paths propagate."""
     try:
@@ -494,10 +518,10 @@ def _pyproject_candidates(
     where = "pyproject.toml:project.license"
     value = project.get("license")
     if isinstance(value, str):
-        candidates.append(_declared(where, value))
+        candidates.append(_declared(where, value, detect))
     elif isinstance(value, dict):
         if isinstance(value.get("text"), str):
-            candidates.append(_legacy_text(f"{where}.text", value["text"]))
+            candidates.append(_legacy_text(f"{where}.text", value["text"], detect))
         elif isinstance(value.get("file"), str):
             target = value["file"]
             # read as a licence file below; safefs refuses absolute paths and '..'
@@ -509,24 +533,26 @@ def _pyproject_candidates(
         problems.append(f"{where} must be a string or a table, got {type(value).__name__}")
     poetry = data.get("tool", {}).get("poetry") if isinstance(data.get("tool"), dict) else None
     if isinstance(poetry, dict) and isinstance(poetry.get("license"), str):
-        candidates.append(_declared("pyproject.toml:tool.poetry.license", poetry["license"]))
+        candidates.append(
+            _declared("pyproject.toml:tool.poetry.license", poetry["license"], detect)
+        )
         name = name or poetry.get("name")
     classifiers = project.get("classifiers")
     if isinstance(classifiers, list):
         for item in classifiers[:200]:
             if isinstance(item, str) and item.startswith("License ::"):
-                candidates.append(_classifier(item))
+                candidates.append(_classifier(item, detect))
     return (name if isinstance(name, str) else None), candidates
 
 
-def _declared(source: str, value: str) -> LicenceCandidate:
+def _declared(source: str, value: str, detect: Callable[[str], TextMatch]) -> LicenceCandidate:
     canonical = _canonical(value)
     if canonical is None:
-        return _legacy_text(source, value)
+        return _legacy_text(source, value, detect)
     return LicenceCandidate(source, "spdx-metadata", canonical, None)
 
 
-def _legacy_text(source: str, value: str) -> LicenceCandidate:
+def _legacy_text(source: str, value: str, detect: Callable[[str], TextMatch]) -> LicenceCandidate:
     """A free-text licence field: an SPDX expression, or a licence name or text to identify."""
     value = value[:MAX_LICENCE_BYTES]
     canonical = _canonical(value.strip())
@@ -534,7 +560,7 @@ def _legacy_text(source: str, value: str) -> LicenceCandidate:
         return LicenceCandidate(source, "spdx-metadata", canonical, None)
     if not value.strip():
         return LicenceCandidate(source, "text-metadata", None, None, problem="empty")
-    match = detect_text(value)
+    match = _verbatim(value) or detect(value)
     if match.spdx is None or (match.score is not None and match.score < MIN_SCORE):
         return LicenceCandidate(
             source,
@@ -546,9 +572,10 @@ def _legacy_text(source: str, value: str) -> LicenceCandidate:
     return LicenceCandidate(source, "text-metadata", match.spdx, match.score, rules=match.rules)
 
 
-def _classifier(value: str) -> LicenceCandidate:
+def _classifier(value: str, detect: Callable[[str], TextMatch]) -> LicenceCandidate:
     source = f"pyproject.toml:classifiers[{value[:120]}]"
-    match = detect_text(value)
+    known = licence_texts.CLASSIFIERS.get(value)
+    match = TextMatch(known[0], known[1], 0, (known[2],)) if known else detect(value)
     if match.spdx is None:
         return LicenceCandidate(source, "classifier", None, None, problem="unknown classifier")
     return LicenceCandidate(source, "classifier", match.spdx, match.score, rules=match.rules)
@@ -763,11 +790,11 @@ def judge_licence(
 ) -> CheckResult:
     """The check's verdict from the evidence, the spec and the dependency licences."""
     if not spec.enabled:
-        return CheckResult(CHECK_ID, KIND, CheckStatus.SKIPPED, "not checked: turned off in the spec")
+        return CheckResult(
+            CHECK_ID, KIND, CheckStatus.SKIPPED, "not checked: turned off in the spec"
+        )
     own = [d for d in dependencies or () if not _is_project(d, evidence.project_name)]
-    allowed = (
-        licence_allowed(evidence.spdx, spec.allowed) if evidence.spdx is not None else False
-    )
+    allowed = licence_allowed(evidence.spdx, spec.allowed) if evidence.spdx is not None else False
     details: dict[str, object] = {
         "licence": {
             "spdx": evidence.spdx,
@@ -789,7 +816,8 @@ def judge_licence(
     if evidence.spdx is None:
         if evidence.contradiction:
             return fail(
-                LICENCE_CONTRADICTORY, f"contradictory licence information: {evidence.contradiction}"
+                LICENCE_CONTRADICTORY,
+                f"contradictory licence information: {evidence.contradiction}",
             )
         unreadable = sorted(
             (c for c in evidence.candidates if c.problem),
@@ -821,7 +849,9 @@ def judge_licence(
     if dependencies is not None and spec.dependencies == "compatible":
         bad = [d for d in own if d.compatible is not True]
         if bad:
-            listed = ", ".join(f"{d.name} {d.version} ({d.licence or 'no licence'})" for d in bad[:10])
+            listed = ", ".join(
+                f"{d.name} {d.version} ({d.licence or 'no licence'})" for d in bad[:10]
+            )
             more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
             return fail(
                 DEPENDENCY_LICENCE_INCOMPATIBLE,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from acceptance import envcache, safefs
 from acceptance.errors import SubmissionError
-from checks import licence
+from checks import licence, licence_texts
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ def _detector_identity() -> str:
             parts.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             parts.append(f"{name}==?")
-    parts.append(hashlib.sha256(Path(licence.__file__).read_bytes()).hexdigest())
+    for module in (licence, licence_texts):
+        parts.append(hashlib.sha256(Path(module.__file__ or "").read_bytes()).hexdigest())
     return "|".join(parts)
 
 
@@ -69,9 +70,14 @@ def inputs_digest(checkout: Path) -> str | None:
             for name in safefs.list_dir(checkout, "LICENSES"):
                 if licence._REUSE_NAME.match(name):
                     relpath = f"LICENSES/{name}"
-                    inputs.append([relpath, _file_digest(checkout, relpath, licence.MAX_LICENCE_BYTES)])
+                    inputs.append(
+                        [relpath, _file_digest(checkout, relpath, licence.MAX_LICENCE_BYTES)]
+                    )
         inputs.append(
-            ["pyproject.toml", _file_digest(checkout, "pyproject.toml", licence.MAX_PYPROJECT_BYTES)]
+            [
+                "pyproject.toml",
+                _file_digest(checkout, "pyproject.toml", licence.MAX_PYPROJECT_BYTES),
+            ]
         )
         target = _licence_file_reference(checkout)
         if target is not None:

@@ -29,6 +29,7 @@ CORPUS = Path(__file__).parent / "fixtures" / "licences"
 MIT = (CORPUS / "MIT.six.txt").read_text(encoding="utf-8")
 APACHE = (CORPUS / "Apache-2.0.requests.txt").read_text(encoding="utf-8")
 GPL3 = (CORPUS / "GPL-3.0.debian.txt").read_text(encoding="utf-8")
+MPL_AFTER_PREAMBLE = (CORPUS / "MPL-2.0.certifi.txt").read_text(encoding="utf-8")
 
 PERMISSIVE_DEPS = [
     DependencyLicence("six", "1.17.0", "MIT", True),
@@ -352,15 +353,20 @@ def test_dependency_licences_in_the_sandbox_without_network(
 
 
 def test_isolated_detection_gives_the_same_evidence(tmp_path: Path) -> None:
-    (tmp_path / "LICENSE").write_text(MIT, encoding="utf-8")
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nlicense = "MIT"\n', encoding="utf-8")
+    # MPL-2.0 after a preamble is no verbatim copy: only ScanCode, in the child, reads it
+    (tmp_path / "LICENSE").write_text(MPL_AFTER_PREAMBLE, encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nlicense = "MPL-2.0"\n', encoding="utf-8"
+    )
     isolated = detect_repo_licence_isolated(tmp_path, timeout=120)
     assert isolated == detect_repo_licence(tmp_path)
-    assert isolated.spdx == "MIT" and isolated.project_name == "x"
+    # read, and refused for its extra words: not the verdict a verbatim copy gets
+    assert isolated.spdx is None and isolated.project_name == "x"
+    assert isolated.candidates[0].spdx == "MPL-2.0" and isolated.candidates[0].problem
     assert isolated.candidates and all(isinstance(c.rules, tuple) for c in isolated.candidates)
 
 
 def test_isolated_detection_times_out_as_a_platform_error(tmp_path: Path) -> None:
-    (tmp_path / "LICENSE").write_text(MIT, encoding="utf-8")
+    (tmp_path / "LICENSE").write_text(MPL_AFTER_PREAMBLE, encoding="utf-8")
     with pytest.raises(PlatformError, match="did not finish within 0.01 s"):
         detect_repo_licence_isolated(tmp_path, timeout=0.01)

@@ -1,0 +1,132 @@
+"""Verbatim licence texts recognised without ScanCode's index, and always as ScanCode reads them."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from checks import licence, licence_texts
+from checks.licence import detect_repo_licence_isolated, detect_text
+
+CORPUS = Path(__file__).parent / "fixtures" / "licences"
+MIT = (CORPUS / "MIT.six.txt").read_text(encoding="utf-8")
+#: corpus files that are unmodified copies of a well-known text (title and copyright aside)
+VERBATIM = {
+    "AGPL-3.0.scancode.txt",
+    "Apache-2.0.debian.txt",
+    "Apache-2.0.requests.txt",
+    "BSD-2-Clause.packaging.txt",
+    "BSD-3-Clause.click.txt",
+    "GPL-2.0.debian.txt",
+    "GPL-3.0.debian.txt",
+    "ISC.curl-copyright.txt",
+    "LGPL-2.1.debian.txt",
+    "LGPL-3.0.debian.txt",
+    "MIT.fhconfparser.md",
+    "MIT.six.txt",
+    "MPL-2.0.debian.txt",
+    "Unlicense.scancode.txt",
+}
+
+
+def _corpus() -> list[Path]:
+    return sorted(p for p in CORPUS.iterdir() if p.name != "ATTRIBUTION.md")
+
+
+@pytest.mark.parametrize("path", _corpus(), ids=lambda p: p.name)
+def test_a_verbatim_match_is_what_scancode_reads(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    fast = licence._verbatim(text)
+    assert (fast is not None) == (path.name in VERBATIM)
+    if fast is not None:
+        scancode = detect_text(text)
+        assert (fast.spdx, fast.score, fast.extra_words) == (
+            scancode.spdx,
+            scancode.score,
+            scancode.extra_words,
+        )
+        assert fast.spdx is not None and fast.spdx.removesuffix("-only") == path.name.rsplit(".", 2)[0]
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        MIT.replace("free of charge", "for a fee"),  # one changed term
+        MIT + "\nThe Software shall not be used for commercial purposes.\n",  # an added term
+        MIT.replace(
+            "Permission is hereby", "Apache License\n\nPermission is hereby"
+        ),  # a wrong title
+        MIT
+        + "\n"
+        + (CORPUS / "ISC.curl-copyright.txt").read_text(encoding="utf-8"),  # two licences
+        MIT[: len(MIT) // 2],  # cut short
+        "MIT License\n",  # a name is not a licence text
+        "",
+    ],
+    ids=[
+        "changed-word",
+        "added-term",
+        "other-title",
+        "two-licences",
+        "truncated",
+        "name-only",
+        "empty",
+    ],
+)
+def test_anything_but_a_verbatim_copy_goes_to_scancode(changed: str) -> None:
+    assert licence_texts.match_verbatim(changed) is None
+
+
+def test_title_numbering_and_copyright_lines_do_not_matter() -> None:
+    body = MIT.split("\n", 2)[2]  # six's text without its copyright line
+    variant = (
+        "The MIT License (MIT)\n\nCopyright (c) 2026 Ministère de l'Exemple\nAll rights reserved.\n\n"
+        + body
+    )
+    assert licence_texts.match_verbatim(variant) == licence_texts.VerbatimMatch(
+        "MIT", "mit.LICENSE"
+    )
+
+
+@pytest.mark.parametrize("classifier", sorted(licence_texts.CLASSIFIERS))
+def test_the_classifier_table_is_what_scancode_reads(classifier: str) -> None:
+    spdx, score, rule = licence_texts.CLASSIFIERS[classifier]
+    assert detect_text(classifier) == licence.TextMatch(spdx, score, 0, (rule,))
+
+
+def test_a_verbatim_repository_starts_no_child_and_loads_no_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "LICENSE").write_text(MIT, encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nlicense = {text = "MIT"}\n'
+        'classifiers = ["License :: OSI Approved :: MIT License"]\n',
+        encoding="utf-8",
+    )
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ScanCode or its child process was used")
+
+    monkeypatch.setattr(licence, "_scancode_api", refuse)
+    monkeypatch.setattr(subprocess, "run", refuse)
+    evidence = detect_repo_licence_isolated(tmp_path)
+    assert (evidence.spdx, evidence.source_file, evidence.score) == ("MIT", "LICENSE", 100.0)
+    assert [c.spdx for c in evidence.candidates] == ["MIT", "MIT", "MIT"]
+
+
+def test_a_text_only_scancode_reads_is_read_in_the_child_not_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    modified = (CORPUS / "NOASSERTION.mit-modified.txt").read_text(encoding="utf-8")
+    (tmp_path / "LICENSE").write_text(modified, encoding="utf-8")
+
+    def refuse() -> None:
+        raise AssertionError("ScanCode's index was loaded in the worker's own process")
+
+    monkeypatch.setattr(licence, "_scancode_api", refuse)
+    evidence = detect_repo_licence_isolated(tmp_path, timeout=120)
+    candidate = evidence.candidates[0]
+    assert candidate.spdx == "MIT" and candidate.extra_words > 5 and candidate.problem
+    assert evidence.spdx is None  # a changed licence is not accepted as MIT
