@@ -4,13 +4,14 @@ with real signed reports whose supplier-controlled fields carry XSS and ANSI pay
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
+import os
 import shutil
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from acceptance.cli import ensure_signing_key
 from acceptance.db import Database, upgrade
@@ -27,7 +28,9 @@ from acceptance.service import (
 from acceptance.settings import Settings, load_settings
 from acceptance.signing import keyid_for, sign_envelope
 from checks.interface import CheckResult, CheckStatus
+from tests.support import Recorder, tar_gz
 from web.app import create_app
+from web.dashboard.throttle import KEY_PREFIX
 
 PASSWORD = "a long password 1"
 OWNER, OTHER, REVIEWER, ADMIN = (
@@ -49,27 +52,6 @@ SPEC_V2 = (
     b"min_passed: 2}\nlicence: {allowed: [MIT]}\n"
 )
 OTHER_SPEC = b"version: 1\ntitle: Another owner's tender\nfunctional: {paths: [tests]}\n"
-
-
-class Recorder:
-    """Stands in for the Celery producer: records what would be sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, list[Any], dict[str, Any]]] = []
-
-    def send_task(self, name: str, args: list[Any], **options: Any) -> None:
-        self.sent.append((name, args, options))
-
-
-def tar_gz(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 HIDDEN = tar_gz({"test_owner.py": "def test_rejects_blank_email():\n    assert True\n"})
@@ -211,6 +193,22 @@ def compile_translations() -> None:
         tmp.replace(mo)
 
 
+#: where the app counts failed sign-ins (web/dashboard/throttle.py); other tests flush 6 and 8-15
+THROTTLE_REDIS = os.environ.get("ACCEPTANCE_TEST_REDIS", "redis://127.0.0.1:6379") + "/7"
+
+
+def forget_failed_sign_ins() -> None:
+    """Drop the sign-in counters, so one test's wrong passwords never lock out the next test."""
+    client = redis.Redis.from_url(THROTTLE_REDIS)
+    try:
+        for key in client.scan_iter(match=f"{KEY_PREFIX}:*"):
+            client.delete(key)
+    except redis.ConnectionError:
+        pass  # the throttle fails open without Redis too
+    finally:
+        client.close()
+
+
 class Service:
     """The real app on a fresh data directory (SQLite, local artifact store, own keys)."""
 
@@ -224,7 +222,9 @@ class Service:
         self.settings = load_settings({
             "ACCEPTANCE_DATA_DIR": str(data_dir),
             "ACCEPTANCE_GIT_ALLOWED_HOSTS": "github.com,gitlab.com",
+            "ACCEPTANCE_BROKER_URL": THROTTLE_REDIS,
         })  # fmt: skip
+        forget_failed_sign_ins()
         upgrade(self.settings.database_url)
         self.db = Database(self.settings.database_url)
         self.celery = Recorder()

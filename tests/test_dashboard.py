@@ -127,7 +127,7 @@ def test_sign_out_ends_the_session(service: Service) -> None:
 
 def test_session_cookies_are_secure_httponly_and_samesite(service: Service) -> None:
     # Built as in production: no test override of SESSION_COOKIE_SECURE.
-    from tests.dashboard_support import Recorder
+    from tests.support import Recorder
     from web.app import create_app
 
     app = create_app(service.settings, celery=Recorder())

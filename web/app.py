@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from flask import Flask, current_app, jsonify
+from redis import Redis
 from werkzeug.exceptions import HTTPException
 
 from acceptance.artifacts import ArtifactStore
@@ -19,6 +21,8 @@ log = logging.getLogger(__name__)
 
 #: a spec (1 MiB) plus a hidden-tests archive (the archive's own cap is 50 MiB unpacked)
 MAX_UPLOAD_BYTES = 60 * 1024**2
+#: seconds to wait for Redis before giving up: a request must not hang on a broker outage
+REDIS_TIMEOUT = 2.0
 
 
 @dataclass
@@ -30,6 +34,15 @@ class Services:
     store: ArtifactStore
     box: SecretBox
     celery: Any
+
+    @cached_property
+    def redis(self) -> Redis:
+        """The broker's Redis, for short-lived counters (sign-in throttling); connects on first use."""
+        return Redis.from_url(
+            self.settings.broker_url,
+            socket_connect_timeout=REDIS_TIMEOUT,
+            socket_timeout=REDIS_TIMEOUT,
+        )
 
     def enqueue(self, run_id: str, run_timeout: int) -> None:
         from workers.celery_app import enqueue_run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -28,7 +29,8 @@ from acceptance.models import User
 from acceptance.service import authenticate
 from web.dashboard.errors import install_error_pages
 from web.dashboard.forms import SignInForm
-from web.dashboard.i18n import safe_next
+from web.dashboard.i18n import number, safe_next
+from web.dashboard.throttle import SignInThrottle
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -105,19 +107,42 @@ def signed_in_json(view: F) -> F:
 
 @auth.route("/sign-in", methods=["GET", "POST"])
 def sign_in() -> Any:
-    """The sign-in form; a right email and password start a fresh session."""
+    """The sign-in form; a right email and password start a fresh session.
+
+    Too many recent failures for the email or the client address: 429, and the
+    password is not even checked (see web/dashboard/throttle.py).
+    """
     form = SignInForm()
     target = safe_next(request.args.get("next"), url_for("runs.index"))
     if form.validate_on_submit():
+        email = form.email.data or ""
+        # The peer's address: X-Forwarded-For is not trusted (no proxy is configured to set it).
+        address = request.remote_addr or "unknown"
+        throttle = SignInThrottle.of(_services())
+        wait = throttle.retry_after(email, address)
+        if wait is not None:
+            minutes = math.ceil(wait / 60)
+            form.form_errors.append(
+                ngettext(
+                    "Too many failed sign-in attempts. Try again in %(minutes)s minute.",
+                    "Too many failed sign-in attempts. Try again in %(minutes)s minutes.",
+                    minutes,
+                    minutes=number(minutes),
+                )
+            )
+            page = render_template("dashboard/sign_in.html", form=form, next=target)
+            return page, 429, {"Retry-After": str(wait)}
         with _services().db.session() as db:
-            user = authenticate(db, form.email.data or "", form.password.data or "")
+            user = authenticate(db, email, form.password.data or "")
             if user is not None:
+                throttle.succeeded(email)
                 # A fresh session: nothing from before signing in carries over.
                 session.clear()
                 session.permanent = True
                 session[SESSION_USER] = user.id
                 session[SESSION_CHECK] = _password_check(user)
                 return redirect(target, code=303)
+        throttle.failed(email, address)
         form.form_errors.append(gettext("The email address or the password is not right."))
     status = 422 if request.method == "POST" else 200
     return render_template("dashboard/sign_in.html", form=form, next=target), status
