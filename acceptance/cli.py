@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -146,6 +147,12 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--beat", action="store_true", help="also run the reconciler's schedule")
     worker.set_defaults(handler=cmd_worker)
 
+    signer = sub.add_parser(
+        "signer", help="sign the workers' reports (queue `signing`; ACCEPTANCE_SIGNER=queue)"
+    )
+    signer.add_argument("--concurrency", type=int, default=1, help="signatures at the same time")
+    signer.set_defaults(handler=cmd_signer)
+
     scheduler = sub.add_parser("scheduler", help="run the reconciler's schedule (Celery beat)")
     scheduler.set_defaults(handler=cmd_scheduler)
 
@@ -176,6 +183,10 @@ def _parser() -> argparse.ArgumentParser:
     worker_health.add_argument(
         "--no-sandbox", action="store_true", help="skip the Docker engine, image and key checks"
     )
+    worker_health.add_argument(
+        "--signer", action="store_true",
+        help="check what `acceptance signer` needs instead (database, broker, private key)",
+    )  # fmt: skip
     worker_health.add_argument("--json", action="store_true", help="print the checks as JSON")
     worker_health.set_defaults(handler=cmd_worker_health)
     return parser
@@ -438,10 +449,16 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance worker [--concurrency N]"""
     from acceptance.logs import bind_celery_logging
+    from workers.celery_app import SIGNING_QUEUE
     from workers.tasks import app
 
+    queues = args.queues.split(",")
+    if SIGNING_QUEUE in queues:
+        raise UserInputError(
+            f"a worker does not consume the `{SIGNING_QUEUE}` queue", hint="run `acceptance signer`"
+        )
     _require_schema(settings)
-    if "runs" in args.queues.split(","):  # only run workers sign reports
+    if "runs" in queues and settings.signer == "local":  # with `queue`, the signer holds the key
         ensure_signing_key(settings)
     bind_celery_logging(settings.log_format)
     argv = [
@@ -451,6 +468,31 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.beat:
         argv.append("--beat")
     app.worker_main(argv)
+    return 0
+
+
+def cmd_signer(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance signer [--concurrency N]"""
+    from acceptance.logs import bind_celery_logging
+    from acceptance.signing import load_private_key
+    from workers.celery_app import SIGNER_NODE, SIGNING_QUEUE
+    from workers.tasks import app
+
+    _require_schema(settings)
+    if not settings.signing_key.exists():  # never created here: a new key would sign unnoticed
+        raise PlatformError(
+            f"the signing key {settings.signing_key} does not exist",
+            hint=f"create it with `acceptance keygen --out {settings.signing_key.parent}`, "
+            "or point ACCEPTANCE_SIGNING_KEY at the service's key",
+        )
+    load_private_key(settings.signing_key)  # an unsafe mode or another algorithm: said now
+    logging.getLogger("workers.signer").setLevel(logging.INFO)  # every signature is logged
+    bind_celery_logging(settings.log_format)
+    app.worker_main([
+        "worker", "--loglevel=INFO", f"--concurrency={max(1, args.concurrency)}",
+        f"--queues={SIGNING_QUEUE}", f"--hostname={SIGNER_NODE}", "--pool=prefork",
+        "--without-gossip", "--without-mingle",
+    ])  # fmt: skip
     return 0
 
 
@@ -531,15 +573,19 @@ def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker_health(args: argparse.Namespace, settings: Settings) -> int:
-    """acceptance worker-health [--ping] [--no-sandbox] [--json]"""
+    """acceptance worker-health [--ping] [--no-sandbox] [--signer] [--json]"""
     from acceptance.artifacts_s3 import artifact_store
-    from acceptance.readiness import worker_checks
-    from workers.celery_app import make_celery
+    from acceptance.readiness import signer_checks, worker_checks
+    from workers.celery_app import SIGNER_NODE, make_celery
 
-    checks = worker_checks(
-        settings, make_celery(settings), artifact_store(settings),
-        ping=args.ping, sandbox=not args.no_sandbox,
-    )  # fmt: skip
+    if args.signer:
+        node = SIGNER_NODE.replace("%h", socket.gethostname()) if args.ping else None
+        checks = signer_checks(settings, make_celery(settings), ping_node=node)
+    else:
+        checks = worker_checks(
+            settings, make_celery(settings), artifact_store(settings),
+            ping=args.ping, sandbox=not args.no_sandbox,
+        )  # fmt: skip
     if args.json:
         print(json.dumps([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]))
     else:
@@ -598,17 +644,18 @@ def _doctor_checks(settings: Settings) -> list[tuple[bool, str, str]]:
             "apt-get install -y debootstrap",
         )
     )
-    key = settings.signing_key
-    key_ok = key.exists() and (key.stat().st_mode & 0o077) == 0
-    results.append(
-        (
-            key_ok,
-            f"signing key {key}" + ("" if key.exists() else " is missing"),
-            f"acceptance keygen --out {key.parent}" if not key.exists() else f"chmod 600 {key}",
-        )
-    )
+    results.append(_key_check(settings))
     pip = subprocess.run(
         [sys.executable, "-m", "pip", "--version"], capture_output=True, text=True, check=False
     )
     results.append((pip.returncode == 0, "pip (downloads wheels on the host)", "install pip"))
     return results
+
+
+def _key_check(settings: Settings) -> tuple[bool, str, str]:
+    if settings.signer == "queue":  # this host never holds the private key
+        return True, "signing key: held by `acceptance signer` (ACCEPTANCE_SIGNER=queue)", ""
+    key = settings.signing_key
+    if not key.exists():
+        return False, f"signing key {key} is missing", f"acceptance keygen --out {key.parent}"
+    return (key.stat().st_mode & 0o077) == 0, f"signing key {key}", f"chmod 600 {key}"

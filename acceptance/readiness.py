@@ -102,11 +102,23 @@ def worker_ping(celery: Any, node: str | None = None, timeout: float = 5.0) -> C
 def worker_checks(
     settings: Settings, celery: Any, store: ArtifactStore, *, ping: bool, sandbox: bool = True
 ) -> list[Check]:
-    """What a run worker needs: database, broker, artifact store, signing key, engine and image."""
+    """What a run worker needs: database, broker, artifact store, signing key, engine and image.
+
+    With ACCEPTANCE_SIGNER=queue the worker holds no key: `acceptance signer` signs.
+    """
     checks = [database(Database(settings.database_url)), broker(celery), artifacts(store)]
     if sandbox:
-        checks.append(signing_key(settings))
+        if settings.signer == "local":
+            checks.append(signing_key(settings))
         checks += docker_engine(settings)
     if ping:
         checks.append(worker_ping(celery))
+    return checks
+
+
+def signer_checks(settings: Settings, celery: Any, *, ping_node: str | None) -> list[Check]:
+    """What `acceptance signer` needs: database, broker, the private key; its node answering."""
+    checks = [database(Database(settings.database_url)), broker(celery), signing_key(settings)]
+    if ping_node is not None:
+        checks.append(worker_ping(celery, ping_node))
     return checks

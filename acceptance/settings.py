@@ -10,6 +10,9 @@ from pathlib import Path
 
 from acceptance.errors import UserInputError
 
+#: the per-address limit of failed dashboard sign-ins, as a multiple of the per-email one
+SIGNIN_ADDRESS_FACTOR = 6
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -40,10 +43,18 @@ class Settings:
     #: `text` (default) or `json`: one JSON object per log line, with the run id
     log_format: str = "text"
     log_level: str | None = None
+    #: failed dashboard sign-ins per email address within `signin_window` before it is refused
+    signin_max_failures: int = 5
+    #: seconds a count of failed sign-ins lasts, from the first failure (a fixed window)
+    signin_window: int = 900
     #: public keys of retired signing keys (*.pub), still served by /api/v1/keys
     retired_keys_dir_setting: Path | None = None
     #: when set, /metrics requires `Authorization: Bearer <token>`
     metrics_token: str | None = field(default=None, repr=False)
+    #: who signs reports: `local` (the worker, with the private key) or `queue` (`acceptance signer`)
+    signer: str = "local"
+    #: seconds a worker waits for the signer's answer before giving the run back for a retry
+    sign_timeout: float = 60.0
 
     @property
     def database_url(self) -> str:
@@ -90,6 +101,11 @@ class Settings:
         """Public keys that signed earlier reports, kept so those reports still verify."""
         return self.retired_keys_dir_setting or self.signing_key.parent / "retired"
 
+    @property
+    def signin_max_failures_per_address(self) -> int:
+        """Failed sign-ins per client address: higher, as people may share one (an office NAT)."""
+        return SIGNIN_ADDRESS_FACTOR * self.signin_max_failures
+
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from ACCEPTANCE_* variables (see the README)."""
@@ -129,13 +145,42 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         s3_secret_access_key=_secret(env, "ACCEPTANCE_S3_SECRET_ACCESS_KEY"),
         log_format=(env.get("ACCEPTANCE_LOG_FORMAT") or "text").strip().lower(),
         log_level=(env.get("ACCEPTANCE_LOG_LEVEL") or "").strip().upper() or None,
+        signin_max_failures=_positive_int(env, "ACCEPTANCE_SIGNIN_MAX_FAILURES", 5),
+        signin_window=_positive_int(env, "ACCEPTANCE_SIGNIN_WINDOW", 900),
         retired_keys_dir_setting=(
             Path(env["ACCEPTANCE_RETIRED_KEYS_DIR"]).expanduser()
             if env.get("ACCEPTANCE_RETIRED_KEYS_DIR")
             else None
         ),
         metrics_token=_secret(env, "ACCEPTANCE_METRICS_TOKEN"),
+        signer=_signer(env),
+        sign_timeout=_positive_seconds(env, "ACCEPTANCE_SIGN_TIMEOUT", 60.0),
     )
+
+
+SIGNERS = ("local", "queue")
+
+
+def _signer(env: Mapping[str, str]) -> str:
+    value = (env.get("ACCEPTANCE_SIGNER") or "local").strip().lower()
+    if value not in SIGNERS:
+        raise UserInputError(
+            f"ACCEPTANCE_SIGNER is {value!r}: use `local` (workers sign) or `queue` (`acceptance signer` signs)"
+        )
+    return value
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise UserInputError(f"{name} is {raw!r}: give a positive number of seconds")
+    return value
 
 
 def _secret(env: Mapping[str, str], name: str) -> str | None:
@@ -158,6 +203,20 @@ def _with_password(url: str | None, password: str | None) -> str | None:
     user = userinfo.split(":", 1)[0] if at else ""
     netloc = f"{user}:{urllib.parse.quote(password, safe='')}@{hostport}"
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """`NAME` as a whole number of at least 1; unset or empty: `default`."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UserInputError(f"{name} is {raw!r}: give a whole number of at least 1")
+    return value
 
 
 def _default_data_dir(env: Mapping[str, str]) -> Path:

@@ -8,114 +8,36 @@ their ids when the harness ends.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import io
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import tarfile
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import samples
+from tests.support import (
+    ACCEPTANCE,
+    accepts_connections,
+    free_port,
+    http_status,
+    request,
+    signed_push,
+    start_acceptance,
+    stop_process_groups,
+    tar_gz,
+    wait_for,
+)
 
 ROOT = samples.ROOT
-ACCEPTANCE = str(Path(sys.executable).parent / "acceptance")
-GITHUB_PUSH = ROOT.parent / "shared" / "webhooks" / "github" / "push-payload.json"
 PYPA_ARCHIVE = ROOT.parent / "shared" / "osv" / "pypa-advisory-database.tar.gz"
 PG_ADMIN = os.environ.get("ACCEPTANCE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 #: Redis database 5: the test suite's service tests use 8-15 and flush them
 BROKER = os.environ.get("ACCEPTANCE_BENCH_REDIS", "redis://127.0.0.1:6379/5")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def request(
-    method: str,
-    url: str,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-    *,
-    raw: bytes | None = None,
-    files: dict[str, bytes] | None = None,
-    timeout: float = 30,
-) -> tuple[int, Any]:
-    """One HTTP request; returns (status, JSON body or bytes)."""
-    headers = dict(headers or {})
-    data = raw
-    if files is not None:
-        boundary = uuid.uuid4().hex
-        parts = [
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n"
-            for name, content in files.items()
-        ]
-        data = b"".join(parts) + f"--{boundary}--\r\n".encode()
-        headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
-    elif body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            payload, status = response.read(), response.status
-    except urllib.error.HTTPError as exc:
-        payload, status = exc.read(), exc.code
-    try:
-        return status, json.loads(payload)
-    except ValueError:
-        return status, payload
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str, every: float = 0.2) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(every)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-def signed_push(secret: str, repo_url: str, commit: str, delivery: str) -> tuple[bytes, dict[str, str]]:
-    """A real GitHub push payload for COMMIT on main, signed with SECRET."""
-    payload = json.loads(GITHUB_PUSH.read_text(encoding="utf-8"))
-    payload.update(ref="refs/heads/main", after=commit, deleted=False, created=True)
-    payload["repository"].update(clone_url=repo_url, git_url=repo_url, html_url=repo_url, url=repo_url)
-    payload["head_commit"] = dict(payload.get("head_commit") or {}, id=commit)
-    body = json.dumps(payload).encode()
-    return body, {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": delivery,
-        "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
-    }
-
-
-def hidden_archive(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 @dataclass
@@ -179,7 +101,7 @@ class Deployment:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         self.git_url = f"git://127.0.0.1:{port}"
-        wait_for(lambda: _connects(port), 10, "git daemon")
+        wait_for(lambda: accepts_connections(port), 10, "git daemon")
         self.env = {
             **os.environ,
             "ACCEPTANCE_DATA_DIR": str(self.data),
@@ -218,7 +140,7 @@ class Deployment:
         for name in list(self.procs):
             self.stop(name)
         if self._git_daemon is not None:
-            _stop_group(self._git_daemon)
+            stop_process_groups([self._git_daemon])
         try:
             redis.Redis.from_url(BROKER).flushdb()
         except redis.RedisError:
@@ -236,24 +158,20 @@ class Deployment:
         return done.stdout
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-        proc = subprocess.Popen(
-            [ACCEPTANCE, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            cwd=self.work, start_new_session=True,
-        )  # fmt: skip
+        proc = start_acceptance(args, env=self.env, cwd=self.work, log=self.logs / f"{name}.log")
         self.procs[name] = proc
         return proc
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
         if proc is not None:
-            _stop_group(proc)
+            stop_process_groups([proc])
 
     def start_web(self, workers: int = 2) -> subprocess.Popen[bytes]:
         port = free_port()
         proc = self.start("web", "web", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers))
         self.base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _status(f"{self.base}/healthz") == 200, 60, "the web app")
+        wait_for(lambda: http_status(f"{self.base}/healthz") == 200, 60, "the web app")
         return proc
 
     def start_worker(self, concurrency: int) -> subprocess.Popen[bytes]:
@@ -278,7 +196,7 @@ class Deployment:
         }  # fmt: skip
         status, opportunity = self.api(
             "POST", "/api/v1/opportunities",
-            files={"spec": samples.SPEC.encode(), "hidden_tests": hidden_archive(hidden)},
+            files={"spec": samples.SPEC.encode(), "hidden_tests": tar_gz(hidden)},
         )  # fmt: skip
         if status != 201:
             raise RuntimeError(f"publishing the spec failed: {status} {opportunity}")
@@ -360,31 +278,3 @@ class Deployment:
         for folder in (self.data / "cache", self.work / "pip-cache"):
             if folder.exists():
                 shutil.rmtree(folder)
-
-
-def _connects(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-def _status(url: str) -> int:
-    try:
-        return request("GET", url, timeout=2)[0]
-    except OSError:
-        return 0
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import accepts_connections, free_port, wait_for
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -93,6 +94,27 @@ def database_url() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+#: the machine's Redis server; tests use databases 8-15 on it and empty them
+REDIS = os.environ.get("ACCEPTANCE_TEST_REDIS", "redis://127.0.0.1:6379")
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    """A Redis database of its own (numbers 8-15), emptied before and after."""
+    import uuid
+
+    import redis
+
+    url = f"{REDIS}/{8 + uuid.uuid4().int % 8}"
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        unavailable(f"Redis unavailable at {REDIS}: {exc}")
+    yield url
+    client.flushdb()
 
 
 @dataclass(frozen=True)
@@ -201,18 +223,12 @@ def make_repo(tmp_path: Path) -> RepoFactory:
     return factory
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def git_server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """`git daemon` on loopback: (base directory to put bare repos in, base URL)."""
     base = tmp_path / "served"
     base.mkdir()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             "git", "daemon", "--reuseaddr", "--export-all", f"--base-path={base}",
@@ -221,14 +237,8 @@ def git_server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
     try:
+        wait_for(lambda: accepts_connections(port), 10, "git daemon to listen", every=0.05)
         yield base, f"git://127.0.0.1:{port}"
     finally:
         proc.terminate()

@@ -21,32 +21,12 @@ from acceptance.models import Run, SpecVersion
 from acceptance.service import create_token, create_user
 from acceptance.settings import load_settings
 from tests.conftest import ROOT
+from tests.support import Recorder, tar_gz
 from web.app import create_app
 
 GITHUB = ROOT.parent / "shared" / "webhooks" / "github"
 SPEC = b"version: 1\ntitle: Contact form\nfunctional: {paths: [tests], hidden_tests: hidden}\n"
 REPO = "https://github.com/Codertocat/Hello-World"
-
-
-class Recorder:
-    """Stands in for the Celery producer: records what would be sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, list[Any], dict[str, Any]]] = []
-
-    def send_task(self, name: str, args: list[Any], **options: Any) -> None:
-        self.sent.append((name, args, options))
-
-
-def tar_gz(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 HIDDEN = tar_gz({"test_owner.py": "def test_owner():\n    assert True\n"})
@@ -245,7 +225,7 @@ def test_manual_run_is_recorded_then_enqueued_and_listed(env: Env) -> None:
     assert reply.status_code == 201
     run = reply.get_json()
     assert run["status"] == "queued" and run["ref"] == "v1.0" and run["report_url"] is None
-    assert env.celery.sent == [("acceptance.run", [run["id"]], {"queue": "runs", "soft_time_limit": 1020, "time_limit": 1080})]
+    assert env.celery.sent == [("acceptance.run", [run["id"]], {"queue": "runs", "soft_time_limit": 1020, "time_limit": 1080, "ignore_result": True})]
     listed = env.client.get(f"/api/v1/runs?submission={submission['id']}", headers=env.auth()).get_json()
     assert [r["id"] for r in listed["items"]] == [run["id"]] and listed["next"] is None
     assert env.client.get("/api/v1/runs?colour=red", headers=env.auth()).status_code == 422

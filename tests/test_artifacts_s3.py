@@ -4,13 +4,9 @@ the store chosen from settings, and spec files rebuilt on a worker host from wha
 from __future__ import annotations
 
 import hashlib
-import io
 import shutil
-import socket
 import subprocess
 import sys
-import tarfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +22,7 @@ from acceptance.service import SpecUpload, create_user, publish_spec
 from acceptance.settings import load_settings
 from acceptance.specfiles import ensure_spec_files
 from tests.conftest import unavailable
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import accepts_connections, free_port, tar_gz, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -41,20 +32,14 @@ def s3_endpoint() -> Iterator[str]:
     if server is None:
         unavailable("moto_server is not installed (pip install 'moto[server]')")
         raise AssertionError
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [server, "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
     try:
+        wait_for(lambda: accepts_connections(port), 30, "moto_server to listen", every=0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -105,7 +90,7 @@ def test_objects_that_do_not_match_their_name_are_an_error(s3_endpoint: str, buc
 def test_unreachable_storage_is_unhealthy_and_a_platform_error(bucket: str) -> None:
     store = S3ArtifactStore.connect(
         bucket,
-        endpoint_url=f"http://127.0.0.1:{_free_port()}",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
         access_key_id="x",
         secret_access_key="y",
     )
@@ -143,22 +128,11 @@ def test_the_store_is_chosen_from_settings(tmp_path: Path, s3_endpoint: str, buc
 SPEC = b"version: 1\ntitle: Hidden\nfunctional: {paths: [tests], hidden_tests: hidden}\n"
 
 
-def _tar_gz(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_a_worker_host_rebuilds_and_verifies_the_spec_folder(tmp_path: Path) -> None:
     web = load_settings({"ACCEPTANCE_DATA_DIR": str(tmp_path / "web")})
     upgrade(web.database_url)
     db = Database(web.database_url)
-    archive = _tar_gz({"test_owner.py": "def test_owner():\n    assert True\n"})
+    archive = tar_gz({"test_owner.py": "def test_owner():\n    assert True\n"})
     store = LocalArtifactStore(tmp_path / "shared-artifacts")
     with db.session() as session:
         owner = create_user(session, "o@example.org", "owner", "a long password 1")
@@ -176,7 +150,7 @@ def test_a_worker_host_rebuilds_and_verifies_the_spec_folder(tmp_path: Path) -> 
     assert ensure_spec_files(worker_specs, version, store) == path  # already there: kept
 
     # Altered data in a shared store is refused, never judged against.
-    forged = _tar_gz({"test_owner.py": "def test_owner():\n    pass\n"})
+    forged = tar_gz({"test_owner.py": "def test_owner():\n    pass\n"})
     store.root.joinpath(
         version.hidden_archive_sha256[:2], version.hidden_archive_sha256[2:]
     ).unlink()

@@ -26,6 +26,7 @@ from acceptance.checkout import (
     validate_source,
 )
 from acceptance.errors import SubmissionError, UserInputError
+from tests.support import free_port
 
 # --------------------------------------------------------------------------- helpers
 
@@ -73,14 +74,6 @@ def _make_repo(path: Path, files: dict[str, bytes], message: str = "commit") -> 
     return _git(path, "rev-parse", "HEAD")
 
 
-def _free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass(frozen=True)
 class Daemon:
     """A running `git daemon` serving bare repositories from `base`."""
@@ -98,7 +91,7 @@ class Daemon:
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """Start `git daemon` on a free loopback port; stop it (and its children) afterwards."""
     base = tmp_path_factory.mktemp("served")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             "git",
@@ -438,7 +431,7 @@ def test_file_count_limit(daemon: Daemon, tmp_path: Path) -> None:
 def test_unreachable_port_fails_fast(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(UserInputError, match="could not fetch") as info:
-        checkout(f"git://127.0.0.1:{_free_port()}/x.git", None, tmp_path / "out")
+        checkout(f"git://127.0.0.1:{free_port()}/x.git", None, tmp_path / "out")
     assert time.monotonic() - started < 5
     assert "Connection refused" in info.value.message
     assert info.value.hint

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,9 @@ import yaml
 
 from acceptance.settings import load_settings
 from tests import test_scale_out as scale_out
-from tests.conftest import ROOT, RepoFactory, git, unavailable
+from tests.conftest import REDIS, ROOT, RepoFactory, git, unavailable
+from tests.support import ACCEPTANCE, free_port, request, wait_for
 
-ACCEPTANCE = str(Path(sys.executable).parent / "acceptance")
 APP_UID = 10002
 HOST_CA = os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt"
 COMPOSE_FILES = [ROOT / "compose.yaml", ROOT / "deploy" / "worker-host.compose.yaml"]
@@ -65,7 +63,9 @@ def test_compose_file_validates_with_docker_compose(path: Path, tmp_path: Path) 
 
 def test_compose_has_the_services_the_issue_names_each_with_a_health_check() -> None:
     services = compose(ROOT / "compose.yaml")["services"]
-    assert {"web", "worker", "scheduler", "redis", "postgres", "engine", "migrate"} <= set(services)
+    assert {"web", "worker", "signer", "scheduler", "redis", "postgres", "engine", "migrate"} <= set(
+        services
+    )
     for name, service in services.items():
         check = service.get("healthcheck", {})
         if check.get("disable"):
@@ -78,7 +78,9 @@ def test_compose_has_the_services_the_issue_names_each_with_a_health_check() -> 
     assert worker["command"][:3] == ["worker", "--queues", "runs"]
     assert "--beat" in services["scheduler"]["command"] and "--beat" not in worker["command"]
     assert services["web"]["command"][0] == "web"  # gunicorn: `acceptance web`
-    for name in ("web", "worker", "scheduler"):
+    assert services["signer"]["command"][0] == "signer"
+    assert services["signer"]["healthcheck"]["test"][1:] == ["acceptance", "worker-health", "--signer", "--ping"]
+    for name in ("web", "worker", "signer", "scheduler"):
         assert services[name]["image"] == services["web"]["image"]
         assert services[name]["build"]["context"] == "."
 
@@ -117,7 +119,7 @@ def test_workers_use_a_dedicated_engine_not_the_hosts_socket() -> None:
         assert "data:/var/lib/acceptance:ro" in engine["volumes"]
 
 
-def test_secrets_are_files_never_values_and_the_private_key_reaches_workers_only() -> None:
+def test_secrets_are_files_never_values_and_the_private_key_reaches_the_signer_only() -> None:
     for path in COMPOSE_FILES:
         document = compose(path)
         for name, service in document["services"].items():
@@ -134,7 +136,13 @@ def test_secrets_are_files_never_values_and_the_private_key_reaches_workers_only
             name for name, service in services.items()
             for s in service.get("secrets", []) if (s if isinstance(s, str) else s["source"]) == "signing_key"
         }  # fmt: skip
-        assert holders == {"worker"}, f"{path.name}: the private key is mounted into {holders}"
+        # Workers run suppliers' code: they ask the signer (one, on the main machine).
+        expected = {"signer"} if path.name == "compose.yaml" else set()
+        assert holders == expected, f"{path.name}: the private key is mounted into {holders}"
+        assert services["worker"]["environment"]["ACCEPTANCE_SIGNER"] == "queue"
+        if "signer" in services:
+            signer = services["signer"]
+            assert signer["networks"] == ["backend"] and "volumes" not in signer
 
 
 def test_the_build_context_excludes_everything_but_the_prepared_inputs() -> None:
@@ -189,8 +197,6 @@ def test_an_unreadable_secret_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_worker_health_says_what_is_missing(tmp_path: Path) -> None:
-    from tests.test_operations import REDIS
-
     env = {
         **os.environ,
         "ACCEPTANCE_DATA_DIR": str(tmp_path / "data"),
@@ -212,7 +218,7 @@ def test_worker_health_says_what_is_missing(tmp_path: Path) -> None:
         unavailable(f"Redis unavailable at {REDIS}")
     assert code == 0, checks
     code, checks = health(
-        "--no-sandbox", ACCEPTANCE_BROKER_URL=f"redis://127.0.0.1:{_free_port()}/0"
+        "--no-sandbox", ACCEPTANCE_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0"
     )
     assert code == 3 and {c["name"]: c["ok"] for c in checks}["broker"] is False
     # No worker of this host is running: the ping fails, quickly.
@@ -221,21 +227,6 @@ def test_worker_health_says_what_is_missing(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- the service image
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
@@ -347,7 +338,7 @@ def test_the_image_runs_web_and_a_worker_as_production_does(
         base, git_url = git_server
         repo = make_repo(scale_out.PROJECT)
         git("clone", "-q", "--bare", str(repo), str(base / "calc.git"), cwd=repo.parent)
-        web_port = _free_port()
+        web_port = free_port()
         common = [
             "--network", "host", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
             "--security-opt", "no-new-privileges:true", "-v", f"{data}:{data}",
@@ -377,7 +368,7 @@ def test_the_image_runs_web_and_a_worker_as_production_does(
         assert web.returncode == 0, web.stderr
         base_url = f"http://127.0.0.1:{web_port}"
         try:
-            _wait_for(lambda: _get(f"{base_url}/healthz")[0] == 200, 90, "the web container")
+            wait_for(lambda: _get(f"{base_url}/healthz")[0] == 200, 90, "the web container")
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{containers.logs()}") from None
         status, body = _get(f"{base_url}/readyz")
@@ -437,7 +428,7 @@ def test_the_image_runs_web_and_a_worker_as_production_does(
             return status == 200 and json.loads(body)["status"] in ("finished", "error")
 
         try:
-            _wait_for(finished, 240, "the run to finish in the worker container")
+            wait_for(finished, 240, "the run to finish in the worker container")
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{containers.logs()}") from None
         run = json.loads(_get(f"{base_url}/api/v1/runs/{run_id}", token)[1])
@@ -477,30 +468,7 @@ def _owner_token(database_url: str) -> str:
 def _api(
     method: str, url: str, token: str, body: Any = None, *, files: dict[str, bytes] | None = None
 ) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {token}"}
-    data = None
-    if files is not None:
-        boundary = uuid.uuid4().hex
-        data = (
-            b"".join(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
-                "Content-Type: application/octet-stream\r\n\r\n".encode()
-                + content
-                + b"\r\n"
-                for name, content in files.items()
-            )
-            + f"--{boundary}--\r\n".encode()
-        )
-        headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
-    elif body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    return request(method, url, body, {"Authorization": f"Bearer {token}"}, files=files)
 
 
 def test_the_wheel_carries_every_file_the_packages_need(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +34,7 @@ from acceptance.service import (
 )
 from acceptance.settings import Settings, load_settings
 from acceptance.signing import generate_keypair, keyid_for, load_public_key
-from tests.conftest import unavailable
 from web.app import create_app
-
-REDIS = "redis://127.0.0.1:6379"
-
 
 # ---------------------------------------------------------------- logs
 
@@ -259,25 +254,11 @@ def test_metrics_can_require_a_token(tmp_path: Path) -> None:
     assert scrape(client, Authorization="Bearer s3cret-token")["acceptance_database_up"][()] == 1
 
 
-@pytest.fixture
-def redis_db() -> Iterator[str]:
-    import redis
-
-    url = f"{REDIS}/{8 + uuid.uuid4().int % 8}"
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    except redis.ConnectionError as exc:
-        unavailable(f"Redis unavailable at {REDIS}: {exc}")
-    yield url
-    client.flushdb()
-
-
-def test_queue_depth_comes_from_the_real_broker(settings: Settings, redis_db: str) -> None:
+def test_queue_depth_comes_from_the_real_broker(settings: Settings, broker_url: str) -> None:
     from workers.celery_app import RUNS_QUEUE, enqueue_run, make_celery
 
     settings = load_settings(
-        {"ACCEPTANCE_DATA_DIR": str(settings.data_dir), "ACCEPTANCE_BROKER_URL": redis_db}
+        {"ACCEPTANCE_DATA_DIR": str(settings.data_dir), "ACCEPTANCE_BROKER_URL": broker_url}
     )
     celery = make_celery(settings)
     client = create_app(settings, celery=celery).test_client()

@@ -8,22 +8,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import RepoFactory, git, unavailable
+from tests.support import AcceptanceProcesses, free_port, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.service, pytest.mark.slow]
 
-ACCEPTANCE = str(Path(sys.executable).parent / "acceptance")
 BURST = 8
 #: a run's own work is a few seconds; the whole burst drains in well under this
 DRAIN_SECONDS = 420
@@ -41,27 +39,12 @@ PROJECT = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
-
-
 class RedisServer:
     """A redis-server of the test's own: AOF on, no RDB snapshots, killable and restartable."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,7 +60,7 @@ class RedisServer:
             stdout=open(self.folder / "redis.log", "ab"),  # noqa: SIM115 - lives with the process
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-        _wait_for(self.answers, 20, "redis-server to start")
+        wait_for(self.answers, 20, "redis-server to start")
 
     def answers(self) -> bool:
         import redis
@@ -115,50 +98,10 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @dataclass
-class Deployment:
+class Deployment(AcceptanceProcesses):
     """One database, one broker, one data directory; worker processes started on demand."""
 
-    root: Path
-    env: dict[str, str]
     submission_id: str = ""
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [ACCEPTANCE, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, f"acceptance {' '.join(args)}: {done.stderr}"
-        return done.stdout
-
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [ACCEPTANCE, *args], env=self.env, cwd=self.root, start_new_session=True,
-            stdout=open(self.root / f"{name}.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
-        )  # fmt: skip
-        self.procs.append(proc)
-        return proc
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-            for p in sorted(self.root.glob("*.log"))
-        )
 
     # -- in-process access, as the web app has it ----------------------------------
 
@@ -291,7 +234,7 @@ def test_two_workers_drain_a_burst_exactly_once(deployment: Deployment) -> None:
         return all(run.status in ("finished", "error") for run in deployment.runs())
 
     try:
-        _wait_for(drained, DRAIN_SECONDS, f"{BURST} runs to finish")
+        wait_for(drained, DRAIN_SECONDS, f"{BURST} runs to finish")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{deployment.logs()}") from None
     seconds = time.monotonic() - started
@@ -310,7 +253,7 @@ def test_redis_killed_mid_burst_loses_no_run(
     def some_finished() -> bool:
         return sum(run.status == "finished" for run in deployment.runs()) >= 2
 
-    _wait_for(some_finished, DRAIN_SECONDS, "the first runs to finish")
+    wait_for(some_finished, DRAIN_SECONDS, "the first runs to finish")
     waiting = sum(run.status == "queued" for run in deployment.runs())
     assert waiting > 0, "the burst drained before the broker could be killed: make it larger"
     redis_server.kill()  # SIGKILL: no shutdown, only what the append-only file holds
@@ -323,7 +266,7 @@ def test_redis_killed_mid_burst_loses_no_run(
         return all(run.status in ("finished", "error") for run in deployment.runs())
 
     try:
-        _wait_for(drained, DRAIN_SECONDS, "every run to finish after the broker came back")
+        wait_for(drained, DRAIN_SECONDS, "every run to finish after the broker came back")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{deployment.logs()}") from None
     assert_exactly_once(deployment, run_ids)

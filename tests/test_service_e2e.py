@@ -3,32 +3,32 @@ a repository served by `git daemon`, a signed GitHub-shaped push, a verified rep
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import io
 import json
 import os
 import signal
 import subprocess
-import sys
-import tarfile
 import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import MIT_LICENSE, ROOT, RepoFactory, git, unavailable
+from tests.conftest import MIT_LICENSE, RepoFactory, git
+from tests.support import (
+    ACCEPTANCE,
+    AcceptanceProcesses,
+    free_port,
+    http_status,
+    request,
+    signed_push,
+    tar_gz,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.service, pytest.mark.slow]
 
-ACCEPTANCE = str(Path(sys.executable).parent / "acceptance")
-GITHUB = ROOT.parent / "shared" / "webhooks" / "github"
-REDIS = os.environ.get("ACCEPTANCE_TEST_REDIS", "redis://127.0.0.1:6379")
 
 PROJECT = {
     "LICENSE": MIT_LICENSE,
@@ -46,93 +46,30 @@ limits: {timeout: 240}
 """
 
 
-def hidden_archive(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-HIDDEN = hidden_archive({"test_owner.py": "from contact import valid\n\ndef test_rejects():\n    assert not valid('nope')\n"})
+HIDDEN = tar_gz({"test_owner.py": "from contact import valid\n\ndef test_rejects():\n    assert not valid('nope')\n"})
 
 
 # ---------------------------------------------------------------- infrastructure
 
 
-@pytest.fixture
-def broker_url() -> Iterator[str]:
-    """A Redis database of its own (numbers 8-15), emptied before and after."""
-    import redis
-
-    number = 8 + uuid.uuid4().int % 8
-    url = f"{REDIS}/{number}"
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    except redis.ConnectionError as exc:
-        unavailable(f"Redis unavailable at {REDIS}: {exc}")
-    yield url
-    client.flushdb()
-
-
-class Service:
+@dataclass
+class Service(AcceptanceProcesses):
     """The processes of one deployment, sharing a data dir, a database and a broker."""
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
-        self.root = root
-        self.env = env
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.base = ""
-
-    def cli(self, *args: str, stdin: str | None = None) -> str:
-        done = subprocess.run(
-            [ACCEPTANCE, *args], env=self.env, input=stdin, capture_output=True, text=True,
-            timeout=120, cwd=self.root,
-        )  # fmt: skip
-        assert done.returncode == 0, f"acceptance {' '.join(args)}: {done.stderr}"
-        return done.stdout
-
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - kept for the process's life
-        proc = subprocess.Popen(
-            [ACCEPTANCE, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
-            start_new_session=True,  # its own process group: killable with its children
-        )  # fmt: skip
-        self.procs.append(proc)
-        return proc
+    base: str = ""
 
     def start_web(self) -> None:
-        port = _free_port()
+        port = free_port()
         self.start("web", "web", "--port", str(port), "--workers", "1")
         self.base = f"http://127.0.0.1:{port}"
-        _wait_for(lambda: _get(f"{self.base}/healthz")[0] == 200, 30, "the web app to start")
+        wait_for(lambda: http_status(f"{self.base}/healthz") == 200, 30, "the web app to start")
 
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
 
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.root.glob("*.log"))
-        )
-
     def api(self, method: str, path: str, token: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
-        return _request(method, self.base + path, body, {"Authorization": f"Bearer {token}"}, **kw)
+        return request(method, self.base + path, body, {"Authorization": f"Bearer {token}"}, **kw)
 
 
 @pytest.fixture
@@ -160,76 +97,6 @@ def service(
         yield found
     finally:
         found.stop()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _request(
-    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None, *,
-    raw: bytes | None = None, files: dict[str, bytes] | None = None,
-) -> tuple[int, Any]:  # fmt: skip
-    headers = dict(headers or {})
-    data = raw
-    if files is not None:
-        boundary = uuid.uuid4().hex
-        parts = []
-        for name, content in files.items():
-            parts.append(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
-                "Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n"
-            )
-        data = b"".join(parts) + f"--{boundary}--\r\n".encode()
-        headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
-    elif body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            payload = response.read()
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        payload, status = exc.read(), exc.code
-    try:
-        return status, json.loads(payload)
-    except ValueError:
-        return status, payload
-
-
-def _get(url: str) -> tuple[int, Any]:
-    try:
-        return _request("GET", url)
-    except OSError:
-        return 0, None
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def push(secret: str, repo_url: str, commit: str, delivery: str) -> tuple[bytes, dict[str, str]]:
-    """A real GitHub push payload, pointed at our repository and commit, signed."""
-    payload = json.loads((GITHUB / "push-payload.json").read_text())
-    payload.update(ref="refs/heads/main", after=commit, deleted=False, created=True)
-    payload["repository"].update(clone_url=repo_url, git_url=repo_url, html_url=repo_url, url=repo_url)
-    body = json.dumps(payload).encode()
-    return body, {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": delivery,
-        "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
-    }
 
 
 def setup_submission(
@@ -264,7 +131,7 @@ def wait_finished(service: Service, token: str, run_id: str, seconds: float = 24
         return found.get("status") in ("finished", "error")
 
     try:
-        _wait_for(finished, seconds, f"run {run_id} to finish (last: {found.get('status')})")
+        wait_for(finished, seconds, f"run {run_id} to finish (last: {found.get('status')})")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{service.logs()}") from None
     return found
@@ -281,18 +148,18 @@ def test_push_to_signed_verified_report(
     token, submission, repo_url, commit = setup_submission(service, make_repo, git_server, PROJECT)
 
     hook = f"/hooks/{submission['id']}"
-    body, headers = push(submission["webhook_secret"], repo_url, commit, "delivery-1")
+    body, headers = signed_push(submission["webhook_secret"], repo_url, commit, "delivery-1")
     started = time.monotonic()
-    status, reply = _request("POST", service.base + hook, raw=body, headers=headers)
+    status, reply = request("POST", service.base + hook, raw=body, headers=headers)
     intake = time.monotonic() - started
     assert status == 202, reply
     run_id = reply["run_id"]
     print(f"webhook intake answered in {intake * 1000:.0f} ms")
 
     # The same delivery again: the same run. A forged one: 401 and nothing recorded.
-    assert _request("POST", service.base + hook, raw=body, headers=headers)[1]["run_id"] == run_id
+    assert request("POST", service.base + hook, raw=body, headers=headers)[1]["run_id"] == run_id
     forged = dict(headers, **{"X-Hub-Signature-256": "sha256=" + "0" * 64, "X-GitHub-Delivery": "delivery-2"})
-    assert _request("POST", service.base + hook, raw=body, headers=forged)[0] == 401
+    assert request("POST", service.base + hook, raw=body, headers=forged)[0] == 401
 
     run = wait_finished(service, token, run_id)
     assert run["status"] == "finished" and run["verdict"] == "accepted", (run, service.logs())
@@ -304,7 +171,7 @@ def test_push_to_signed_verified_report(
     assert status == 200
     report = tmp_path / "report.json"
     report.write_text(json.dumps(envelope))
-    status, keys = _request("GET", service.base + "/api/v1/keys")
+    status, keys = request("GET", service.base + "/api/v1/keys")
     assert envelope["signatures"][0]["keyid"] in {k["keyid"] for k in keys["keys"]}
     public = tmp_path / "signing.pub"
     public.write_text(keys["keys"][0]["pem"])
@@ -321,7 +188,7 @@ def test_push_to_signed_verified_report(
     assert functional["tests"]["passed"] == 2 and functional["hidden_tests"] == 1
 
     # The supplier's status page: their runs, no hidden test source.
-    status, page = _request("GET", submission["status_url"], headers={"Accept": "application/json"})
+    status, page = request("GET", submission["status_url"], headers={"Accept": "application/json"})
     assert status == 200 and [r["id"] for r in page["runs"]] == [run_id]
     assert "assert not valid" not in json.dumps(page)
 
@@ -334,15 +201,15 @@ def test_worker_killed_mid_run_still_finishes_exactly_once(
     first = service.start("worker-a", "worker", "--concurrency", "1", "--queues", "runs")
     service.start_web()
     token, submission, repo_url, commit = setup_submission(service, make_repo, git_server, files)
-    body, headers = push(submission["webhook_secret"], repo_url, commit, "kill-1")
-    status, reply = _request("POST", service.base + f"/hooks/{submission['id']}", raw=body, headers=headers)
+    body, headers = signed_push(submission["webhook_secret"], repo_url, commit, "kill-1")
+    status, reply = request("POST", service.base + f"/hooks/{submission['id']}", raw=body, headers=headers)
     assert status == 202
     run_id = reply["run_id"]
 
     def in_tests() -> bool:
         return service.api("GET", f"/api/v1/runs/{run_id}", token)[1].get("stage") == "functional"
 
-    _wait_for(in_tests, 180, "the run to reach its tests")
+    wait_for(in_tests, 180, "the run to reach its tests")
     service.kill(first)
 
     # A second worker, with the reconciler, takes the run over and finishes it.

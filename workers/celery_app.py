@@ -10,9 +10,16 @@ from acceptance.settings import Settings, load_settings
 
 RUN_TASK = "acceptance.run"
 RECONCILE_TASK = "acceptance.reconcile"
+SIGN_TASK = "acceptance.sign"
 RUNS_QUEUE = "runs"
 #: intake-side work (reconciling) stays off the queue that sandbox runs fill
 SERVICE_QUEUE = "service"
+#: reports to sign, consumed only by `acceptance signer` (the one process holding the key)
+SIGNING_QUEUE = "signing"
+#: the signer's Celery node name (%h: this host), apart from a worker's `celery@%h`
+SIGNER_NODE = "signer@%h"
+#: signers' answers wait this long in the result backend for a worker to read them
+RESULT_EXPIRES = 3600
 #: above the longest hard time limit a run can get (the spec caps limits.timeout)
 VISIBILITY_TIMEOUT = 8 * 24 * 3600
 RECONCILE_EVERY = float(os.environ.get("ACCEPTANCE_RECONCILE_EVERY", "30"))
@@ -25,7 +32,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
+        # Only the sign task has a result (the envelope), kept in the broker's Redis.
         task_ignore_result=True,
+        result_backend=settings.broker_url,
+        result_expires=RESULT_EXPIRES,
+        # A worker gives a run back when the broker is down: seconds, not Celery's 20 retries.
+        result_backend_transport_options={"retry_policy": {"max_retries": 3}},
         # A run is acknowledged only when it is done: a worker that dies mid-run
         # leaves the message to be delivered again.
         task_acks_late=True,
@@ -34,7 +46,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
         broker_connection_retry_on_startup=True,
         task_default_queue=RUNS_QUEUE,
-        task_routes={RUN_TASK: {"queue": RUNS_QUEUE}, RECONCILE_TASK: {"queue": SERVICE_QUEUE}},
+        task_routes={
+            RUN_TASK: {"queue": RUNS_QUEUE},
+            RECONCILE_TASK: {"queue": SERVICE_QUEUE},
+            SIGN_TASK: {"queue": SIGNING_QUEUE},
+        },
         beat_schedule={
             "reconcile": {"task": RECONCILE_TASK, "schedule": RECONCILE_EVERY},
         },
@@ -53,5 +69,6 @@ def time_limits(run_timeout: int) -> tuple[int, int]:
 def enqueue_run(app: Celery, run_id: str, run_timeout: int) -> None:
     soft, hard = time_limits(run_timeout)
     app.send_task(
-        RUN_TASK, args=[run_id], queue=RUNS_QUEUE, soft_time_limit=soft, time_limit=hard
-    )
+        RUN_TASK, args=[run_id], queue=RUNS_QUEUE, soft_time_limit=soft, time_limit=hard,
+        ignore_result=True,  # nothing to wait for: no subscription to a result that never comes
+    )  # fmt: skip

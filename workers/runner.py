@@ -28,11 +28,11 @@ from acceptance.models import Run, RunStatus, utcnow
 from acceptance.pipeline import EngineConfig, run_acceptance
 from acceptance.report import Reason, ReportInput, Verdict, build_statement, serialize
 from acceptance.settings import Settings
-from acceptance.signing import keyid_for, sign_envelope
 from acceptance.source_policy import check_public_source
 from acceptance.spec import load_spec
 from acceptance.specfiles import ensure_spec_files
 from sandbox.image import default_image_tag
+from workers.signer import ReportSigner, SignerUnavailable, SigningRefused, report_signer
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,18 @@ class Outcome:
 class RunExecutor:
     """Everything a worker process needs to execute runs."""
 
-    def __init__(self, settings: Settings, db: Database, store: ArtifactStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        store: ArtifactStore | None = None,
+        signer: ReportSigner | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.store = store or artifact_store(settings)
+        #: the worker itself (ACCEPTANCE_SIGNER=local) or `acceptance signer` over the broker
+        self.signer = signer or report_signer(settings)
 
     # -- claim ---------------------------------------------------------------
 
@@ -155,8 +163,7 @@ class RunExecutor:
         verdict = statement["predicate"]["verdict"]
         if verdict == Verdict.ERROR and self._may_retry(claim):
             return Outcome.RETRY
-        self._finish(claim, statement, logs, artifacts)
-        return Outcome.DONE
+        return self._finish(claim, statement, logs, artifacts)
 
     def _engine_config(self) -> EngineConfig:
         settings = self.settings
@@ -211,12 +218,21 @@ class RunExecutor:
         statement: dict[str, Any],
         logs: dict[str, str],
         artifacts: dict[str, bytes],
-    ) -> None:
-        from acceptance.cli import ensure_signing_key
-
+    ) -> str:
+        """Sign, store, record: DONE; RETRY when no signer answered (a platform failure)."""
         started = time.monotonic()
-        key = ensure_signing_key(self.settings)
-        envelope = sign_envelope(serialize(statement), key)
+        try:
+            report = self.signer.sign(claim.run_id, claim.attempt, serialize(statement))
+        except SigningRefused as exc:
+            self._end_unsigned(claim, "SIGNING_REFUSED", f"The signer refused the report: {exc}")
+            return Outcome.DONE
+        except SignerUnavailable as exc:
+            log.warning("signer_unavailable", extra={"run": claim.run_id, "why": str(exc)})
+            if self._may_retry(claim):
+                return Outcome.RETRY
+            self._end_unsigned(claim, "SIGNER_UNAVAILABLE", f"The report was not signed: {exc}")
+            return Outcome.DONE
+        envelope = report.envelope
         signed = time.monotonic()
         keys = {name: self.store.put(data) for name, data in artifacts.items()}
         for stage, text in logs.items():
@@ -250,13 +266,37 @@ class RunExecutor:
                     lease_until=None,
                     artifacts=keys,
                     report_sha256=report_key,
-                    key_id=keyid_for(key.public_key()),
+                    key_id=report.key_id,
                     summary=_summary(predicate),
                     error=predicate["reasons"][0] if status == RunStatus.ERROR.value else None,
                 )
             )
             if getattr(done, "rowcount", 1) == 0:
                 log.warning("run_result_dropped_claim_lost", extra={"run": claim.run_id})
+        return Outcome.DONE
+
+    def _end_unsigned(self, claim: Claim, code: str, reason: str) -> None:
+        """End the run in `error` with no report: nothing unsigned is ever published."""
+        log.error("run_not_signed", extra={"run": claim.run_id, "why": reason})
+        with self.db.session() as session:
+            session.execute(
+                update(Run)
+                .where(
+                    Run.id == claim.run_id,
+                    Run.attempts == claim.attempt,
+                    Run.status == RunStatus.RUNNING.value,
+                )
+                .values(
+                    status=RunStatus.ERROR.value,
+                    verdict=Verdict.ERROR,
+                    reason_codes=[code],
+                    reasons=[reason],
+                    stage=None,
+                    finished_at=utcnow(),
+                    lease_until=None,
+                    error=reason,
+                )
+            )
 
 
 #: stages the engine runs in threads beside the sandbox's sequence (acceptance.pipeline)

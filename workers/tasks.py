@@ -1,4 +1,4 @@
-"""Celery tasks: thin shells around RunExecutor and the reconciler."""
+"""Celery tasks: thin shells around RunExecutor, the reconciler and the signer."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from sqlalchemy import or_, select
 from acceptance.db import Database
 from acceptance.models import Run, RunStatus, utcnow
 from acceptance.settings import load_settings
-from workers.celery_app import RECONCILE_TASK, RUN_TASK, enqueue_run, make_celery
+from workers.celery_app import RECONCILE_TASK, RUN_TASK, SIGN_TASK, enqueue_run, make_celery
 from workers.runner import Outcome, RunExecutor, holder_is_dead
+from workers.signer import Signer, SigningRefused, report_signer
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,17 @@ BACKOFF_BASE = 10
 @cache
 def _executor() -> RunExecutor:
     settings = load_settings()
-    return RunExecutor(settings, Database(settings.database_url))
+    signer = report_signer(settings, app)
+    return RunExecutor(settings, Database(settings.database_url), signer=signer)
+
+
+@cache
+def _signer() -> Signer:
+    """In `acceptance signer` only: the key is read from its file, never created here."""
+    from acceptance.signing import load_private_key
+
+    settings = load_settings()
+    return Signer(Database(settings.database_url), load_private_key(settings.signing_key))
 
 
 @app.task(name=RUN_TASK, bind=True, acks_late=True, max_retries=None)  # type: ignore[untyped-decorator]
@@ -47,6 +58,13 @@ def run_task(self: Any, run_id: str) -> str:
 @app.task(name=RECONCILE_TASK)  # type: ignore[untyped-decorator]
 def reconcile_task() -> int:
     return reconcile(_executor())
+
+
+# A refusal is an expected answer: logged by the signer, not as a crash with a traceback.
+@app.task(name=SIGN_TASK, ignore_result=False, throws=(SigningRefused,))  # type: ignore[untyped-decorator]
+def sign_task(run_id: str, attempt: int, statement: str) -> dict[str, Any]:
+    """`{envelope, key_id}` for a run's serialized statement (base64), or SigningRefused."""
+    return _signer().sign(run_id, attempt, statement)
 
 
 def reconcile(executor: RunExecutor, requeue_after: float = REQUEUE_AFTER) -> int:
