@@ -47,6 +47,8 @@ class Settings:
     signin_max_failures: int = 5
     #: seconds a count of failed sign-ins lasts, from the first failure (a fixed window)
     signin_window: int = 900
+    #: reverse proxies in front of the web app whose X-Forwarded-For/-Proto are trusted
+    proxy_hops: int = 0
     #: public keys of retired signing keys (*.pub), still served by /api/v1/keys
     retired_keys_dir_setting: Path | None = None
     #: when set, /metrics requires `Authorization: Bearer <token>`
@@ -147,6 +149,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=(env.get("ACCEPTANCE_LOG_LEVEL") or "").strip().upper() or None,
         signin_max_failures=_positive_int(env, "ACCEPTANCE_SIGNIN_MAX_FAILURES", 5),
         signin_window=_positive_int(env, "ACCEPTANCE_SIGNIN_WINDOW", 900),
+        proxy_hops=_whole_number(env, "ACCEPTANCE_PROXY_HOPS", 0, at_least=0),
         retired_keys_dir_setting=(
             Path(env["ACCEPTANCE_RETIRED_KEYS_DIR"]).expanduser()
             if env.get("ACCEPTANCE_RETIRED_KEYS_DIR")
@@ -207,15 +210,20 @@ def _with_password(url: str | None, password: str | None) -> str | None:
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     """`NAME` as a whole number of at least 1; unset or empty: `default`."""
+    return _whole_number(env, name, default, at_least=1)
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, *, at_least: int) -> int:
+    """`NAME` as a whole number of at least `at_least`; unset or empty: `default`."""
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise UserInputError(f"{name} is {raw!r}: give a whole number of at least 1")
+        value = at_least - 1
+    if value < at_least:
+        raise UserInputError(f"{name} is {raw!r}: give a whole number of at least {at_least}")
     return value
 
 

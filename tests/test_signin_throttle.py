@@ -7,6 +7,7 @@ Only the throttle's own keys are deleted, before and after each test.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import secrets
@@ -23,9 +24,11 @@ from acceptance.errors import UserInputError
 from acceptance.settings import load_settings
 from tests.conftest import unavailable
 from tests.dashboard_support import ADMIN, OTHER, OWNER, PASSWORD, REVIEWER, THROTTLE_REDIS, Service
+from tests.support import Recorder
 from tests.test_dashboard import client_for, csrf_token
 from tests.test_dashboard import seeded as seeded  # fixture: seeded once per module
 from tests.test_dashboard import service as service  # fixture: a fresh copy per test
+from web.app import create_app
 from web.dashboard.throttle import KEY_PREFIX, address_key, email_key
 
 REDIS_URL = THROTTLE_REDIS
@@ -270,3 +273,60 @@ def test_a_limit_that_is_not_a_whole_number_of_at_least_1_is_a_clear_error(
     with pytest.raises(UserInputError) as raised:
         load_settings({name: value})
     assert raised.value.message == f"{name} is {value!r}: give a whole number of at least 1"
+
+
+# ---------------------------------------------------------------- behind a reverse proxy
+
+
+def behind_proxy(svc: Service, hops: int) -> Service:
+    """A second app on the same data, built with ACCEPTANCE_PROXY_HOPS=hops."""
+    settings = dataclasses.replace(
+        svc.settings, broker_url=REDIS_URL, proxy_hops=hops, signin_max_failures=1
+    )
+    proxied = copy.copy(svc)
+    proxied.app = create_app(settings, celery=Recorder())
+    proxied.app.config["SESSION_COOKIE_SECURE"] = False
+    return proxied
+
+
+def via_proxy(svc: Service, forwarded_for: str) -> FlaskClient:
+    client = browser(svc, "10.9.8.7")  # the proxy is every request's TCP peer
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return client
+
+
+def test_behind_a_proxy_each_client_has_its_own_address_limit(
+    app: Service, counters: redis.Redis
+) -> None:
+    proxied = behind_proxy(app, hops=1)
+    guesser, colleague = new_address(), new_address()
+    client = via_proxy(proxied, guesser)
+    for n in range(6):  # 6 per address with 1 per email
+        fail(client, f"guess{n}@example.org", 1)
+    assert counters.get(address_key(guesser)) == b"6"
+    assert counters.get(address_key("10.9.8.7")) is None
+    # A forged entry further left does not move the guesser to a fresh counter.
+    assert (
+        attempt(via_proxy(proxied, f"{new_address()}, {guesser}"), ADMIN, PASSWORD).status_code
+        == 429
+    )
+    # Another client of the same proxy signs in.
+    assert attempt(via_proxy(proxied, colleague), ADMIN, PASSWORD).status_code == 303
+
+
+def test_without_proxy_hops_x_forwarded_for_is_ignored(app: Service, counters: redis.Redis) -> None:
+    direct = behind_proxy(app, hops=0)
+    fail(via_proxy(direct, new_address()), "guess@example.org", 1)
+    assert counters.get(address_key("10.9.8.7")) == b"1"
+
+
+@pytest.mark.parametrize("value", ["-1", "one", "1.5"])
+def test_proxy_hops_must_be_a_whole_number(value: str) -> None:
+    assert load_settings({}).proxy_hops == 0
+    assert load_settings({"ACCEPTANCE_PROXY_HOPS": "2"}).proxy_hops == 2
+    with pytest.raises(UserInputError) as raised:
+        load_settings({"ACCEPTANCE_PROXY_HOPS": value})
+    assert (
+        raised.value.message
+        == f"ACCEPTANCE_PROXY_HOPS is {value!r}: give a whole number of at least 0"
+    )

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, current_app, jsonify
 from redis import Redis
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from acceptance.artifacts import ArtifactStore
 from acceptance.artifacts_s3 import artifact_store
@@ -59,6 +60,12 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES, JSON_SORT_KEYS=False)
+    if settings.proxy_hops:
+        # Behind N reverse proxies the TCP peer is the nearest proxy: take the client's
+        # address and scheme from the N proxies' own X-Forwarded-* entries (the sign-in
+        # throttle counts per client), never from anything further left a client wrote.
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     if celery is None:
         from workers.celery_app import make_celery
 
