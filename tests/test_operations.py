@@ -264,7 +264,9 @@ def test_queue_depth_comes_from_the_real_broker(settings: Settings, broker_url: 
     client = create_app(settings, celery=celery).test_client()
     found = scrape(client)
     assert found["acceptance_broker_up"][()] == 1
-    assert found["acceptance_queue_depth"] == {(("queue", "runs"),): 0, (("queue", "service"),): 0}
+    assert found["acceptance_queue_depth"] == {
+        (("queue", "runs"),): 0, (("queue", "service"),): 0, (("queue", "signing"),): 0,
+    }  # fmt: skip
     for run_id in ("a", "b", "c"):
         enqueue_run(celery, run_id, 60)
     assert scrape(client)["acceptance_queue_depth"][(("queue", RUNS_QUEUE),)] == 3

@@ -147,7 +147,7 @@ class ServiceCollector:
         )  # fmt: skip
 
     def _broker(self) -> Iterator[Metric]:
-        from workers.celery_app import RUNS_QUEUE, SERVICE_QUEUE
+        from workers.celery_app import RUNS_QUEUE, SERVICE_QUEUE, SIGNING_QUEUE
 
         depth = GaugeMetricFamily(
             "acceptance_queue_depth", "Messages waiting in a broker queue", labels=["queue"]
@@ -157,7 +157,7 @@ class ServiceCollector:
             with self.services.celery.connection_for_read() as connection:
                 connection.ensure_connection(max_retries=1, timeout=2)
                 channel = connection.default_channel
-                for queue in (RUNS_QUEUE, SERVICE_QUEUE):
+                for queue in (RUNS_QUEUE, SERVICE_QUEUE, SIGNING_QUEUE):
                     depth.add_metric([queue], _queue_size(channel, queue))
         except Exception:  # noqa: BLE001 - any failure: the broker is down for us
             log.warning("metrics_broker_unreachable", exc_info=True)
