@@ -249,6 +249,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         allowed_hosts=settings.git_allowed_hosts,
         osv_url=settings.osv_url,
         advisories_db=settings.advisories_db,
+        env_cache_max_bytes=settings.env_cache_max_bytes,
     )
     result = run_acceptance(args.source, args.ref, spec, config, progress=_progress)
     if args.logs:

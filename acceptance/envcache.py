@@ -56,6 +56,9 @@ RESOLUTION_TTL = 6 * 3600.0
 MAX_ENVIRONMENT_BYTES = 256 * 1024**2
 #: environments kept per repository (least recently used go first)
 KEEP_PER_REPOSITORY = 3
+#: all repositories' environments together; beyond it the least recently used go
+#: (ACCEPTANCE_ENV_CACHE_SIZE)
+MAX_TOTAL_BYTES = 8 * 1024**3
 #: a repository's environments unused for this long are removed (swept at most hourly)
 MAX_IDLE_SECONDS = 14 * 24 * 3600.0
 _SWEEP_EVERY = 3600.0
@@ -239,10 +242,12 @@ class EnvironmentCache:
         root: Path,
         max_bytes: int = MAX_ENVIRONMENT_BYTES,
         keep: int = KEEP_PER_REPOSITORY,
+        max_total_bytes: int = MAX_TOTAL_BYTES,
     ) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self.keep = keep
+        self.max_total_bytes = max_total_bytes
 
     def folder(self, repository: str) -> Path:
         """The repository's folder, created readable by the sandbox user (mounted read-only)."""
@@ -283,7 +288,7 @@ class EnvironmentCache:
         details: Mapping[str, object] | None = None,
     ) -> Environment | None:
         """Store an exported environment; None when it is larger than allowed."""
-        if len(archive) > self.max_bytes or not archive:
+        if len(archive) > min(self.max_bytes, self.max_total_bytes) or not archive:
             return None
         folder = self.folder(repository)
         path = folder / f"{key}.tar"
@@ -301,6 +306,7 @@ class EnvironmentCache:
         # The metadata last: an entry without it is never used.
         write_atomic(folder / f"{key}.json", json.dumps(meta, indent=1).encode())
         self._prune(folder)
+        self._cap_total(keep=folder / f"{key}.json")
         self.sweep()
         return Environment(key, path, tuple(installed), has_build_env, len(archive))
 
@@ -329,6 +335,34 @@ class EnvironmentCache:
                 removed += 1
         return removed
 
+    def _cap_total(self, keep: Path) -> int:
+        """Remove the least recently used environments of any repository until all of
+        them fit in max_total_bytes (never `keep`, the one just stored); how many went."""
+        entries: list[tuple[float, Path, int]] = []
+        for folder in self.root.iterdir():
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            for meta in folder.glob("*.json"):
+                if ".licences-" in meta.name:
+                    continue
+                archive = meta.with_suffix(".tar")
+                try:
+                    size = archive.lstat().st_size
+                except OSError:
+                    size = 0
+                entries.append((_mtime(meta), meta, size))
+        total = sum(size for _, _, size in entries)
+        removed = 0
+        for _, meta, size in sorted(entries, key=lambda entry: entry[0]):
+            if total <= self.max_total_bytes:
+                break
+            if meta == keep:
+                continue
+            _remove_entry(meta)
+            total -= size
+            removed += 1
+        return removed
+
     def _prune(self, folder: Path) -> None:
         entries = sorted(folder.glob("*.json"), key=_mtime, reverse=True)
         for stale in entries[self.keep :]:
@@ -352,6 +386,14 @@ class EnvironmentCache:
                 self.root / repository / f"{key}.licences-{_digest(project_licence)[:16]}.json",
                 listing,
             )
+
+
+def _remove_entry(meta: Path) -> None:
+    """An environment's metadata first (so it is never half-used), then its files."""
+    key = meta.name.removesuffix(".json")
+    meta.unlink(missing_ok=True)
+    for path in meta.parent.glob(f"{key}*"):
+        path.unlink(missing_ok=True)
 
 
 def _mtime(path: Path) -> float:

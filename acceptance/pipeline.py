@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acceptance import __version__
+from acceptance import __version__, envcache
 from acceptance.checkout import Checkout, GitLimits, checkout
 from acceptance.dependencies import (
     InstallPlan,
@@ -71,6 +71,8 @@ class EngineConfig:
     osv_url: str | None = None
     #: the offline advisory store (`acceptance advisories import`), served on loopback per run
     advisories_db: Path | None = None
+    #: all prepared environments together (`ACCEPTANCE_ENV_CACHE_SIZE`)
+    env_cache_max_bytes: int = envcache.MAX_TOTAL_BYTES
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,7 @@ class _Run:
         self.prepared = PreparedEnvironments(
             self.config.cache_dir, wheels, tree.source, self.report.run,
             tools_python=f"{TOOLS_VENV}/bin/python", wheels_mount=WHEELS_MOUNT, src_mount=WORK_SRC,
+            max_total_bytes=self.config.env_cache_max_bytes,
         )  # fmt: skip
         mounts.update(self.prepared.mounts())
         sandbox_config = SandboxConfig(

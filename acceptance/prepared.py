@@ -60,10 +60,14 @@ class PreparedEnvironments:
     #: what happened, for the report's environment section
     notes: dict[str, object] = field(default_factory=dict)
     environment: envcache.Environment | None = None
+    #: all repositories' environments together
+    max_total_bytes: int = envcache.MAX_TOTAL_BYTES
 
     def __post_init__(self) -> None:
         self.resolutions = envcache.ResolutionCache(self.cache_dir / "resolutions", self.wheels)
-        self.environments = envcache.EnvironmentCache(self.cache_dir / "environments")
+        self.environments = envcache.EnvironmentCache(
+            self.cache_dir / "environments", max_total_bytes=self.max_total_bytes
+        )
         self.repository = envcache.repository_identity(self.source, self.context)
 
     def mounts(self) -> dict[Path, str]:

@@ -49,6 +49,8 @@ class Settings:
     signin_window: int = 900
     #: reverse proxies in front of the web app whose X-Forwarded-For/-Proto are trusted
     proxy_hops: int = 0
+    #: bytes all prepared environments may take together (least recently used go first)
+    env_cache_max_bytes: int = 8 * 1024**3
     #: public keys of retired signing keys (*.pub), still served by /api/v1/keys
     retired_keys_dir_setting: Path | None = None
     #: when set, /metrics requires `Authorization: Bearer <token>`
@@ -150,6 +152,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         signin_max_failures=_positive_int(env, "ACCEPTANCE_SIGNIN_MAX_FAILURES", 5),
         signin_window=_positive_int(env, "ACCEPTANCE_SIGNIN_WINDOW", 900),
         proxy_hops=_whole_number(env, "ACCEPTANCE_PROXY_HOPS", 0, at_least=0),
+        env_cache_max_bytes=_size(env, "ACCEPTANCE_ENV_CACHE_SIZE", 8 * 1024**3),
         retired_keys_dir_setting=(
             Path(env["ACCEPTANCE_RETIRED_KEYS_DIR"]).expanduser()
             if env.get("ACCEPTANCE_RETIRED_KEYS_DIR")
@@ -225,6 +228,19 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, *, at_least: 
     if value < at_least:
         raise UserInputError(f"{name} is {raw!r}: give a whole number of at least {at_least}")
     return value
+
+
+def _size(env: Mapping[str, str], name: str, default: int) -> int:
+    """`NAME` as a size ("8g", "500m", bytes); unset or empty: `default`."""
+    from acceptance.spec import parse_size
+
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return parse_size(int(raw) if raw.isdigit() else raw)
+    except (TypeError, ValueError) as exc:
+        raise UserInputError(f"{name} is {raw!r}: {exc}") from None
 
 
 def _default_data_dir(env: Mapping[str, str]) -> Path:

@@ -315,3 +315,34 @@ def test_environments_unused_for_long_are_swept(tmp_path: Path) -> None:
     assert list((tmp_path / old).iterdir()) == []
     assert cache.get(fresh, key(repository=fresh)) is not None
     assert cache.sweep() == 0  # swept less than an hour ago
+
+
+def test_all_repositories_together_stay_within_the_total_size(tmp_path: Path) -> None:
+    cache = envcache.EnvironmentCache(tmp_path, max_total_bytes=25)
+    first, second, third = "aa" * 16, "bb" * 16, "cc" * 16
+    cache.put(first, key(repository=first), b"1" * 10, has_build_env=False)
+    cache.put_licences(first, key(repository=first), "MIT", b"listing")
+    cache.put(second, key(repository=second), b"2" * 10, has_build_env=False)
+    os.utime(tmp_path / first / f"{key(repository=first)}.json", (1000, 1000))
+    os.utime(tmp_path / second / f"{key(repository=second)}.json", (2000, 2000))
+    cache.get(first, key(repository=first))  # used just now: the second is the oldest
+
+    assert cache.put(third, key(repository=third), b"3" * 10, has_build_env=False) is not None
+    assert cache.get(second, key(repository=second)) is None
+    assert list((tmp_path / second).iterdir()) == []
+    assert cache.get(first, key(repository=first)) is not None
+    assert cache.licences(first, key(repository=first), "MIT") == b"listing"
+    assert cache.get(third, key(repository=third)) is not None
+    # one archive larger than the whole cache is not kept at all
+    assert cache.put(third, key(requirements=["big"]), b"x" * 26, has_build_env=False) is None
+
+
+def test_the_total_size_setting_reads_like_the_specs_sizes() -> None:
+    from acceptance.errors import UserInputError
+    from acceptance.settings import load_settings
+
+    assert load_settings({}).env_cache_max_bytes == envcache.MAX_TOTAL_BYTES == 8 * 1024**3
+    assert load_settings({"ACCEPTANCE_ENV_CACHE_SIZE": "500m"}).env_cache_max_bytes == 500 * 1024**2
+    assert load_settings({"ACCEPTANCE_ENV_CACHE_SIZE": "1048576"}).env_cache_max_bytes == 1024**2
+    with pytest.raises(UserInputError, match="ACCEPTANCE_ENV_CACHE_SIZE is 'lots': must be a size"):
+        load_settings({"ACCEPTANCE_ENV_CACHE_SIZE": "lots"})

@@ -176,6 +176,7 @@ class RunExecutor:
             allowed_hosts=settings.git_allowed_hosts,
             osv_url=settings.osv_url,
             advisories_db=settings.advisories_db,
+            env_cache_max_bytes=settings.env_cache_max_bytes,
         )
 
     def _progress(self, claim: Claim) -> Any:
