@@ -249,8 +249,15 @@ def run_sast(
         return _failed(spec, "TIMEOUT", f"bandit did not finish within {timeout:g} s")
     if result.memory_limit_hit:
         return _failed(spec, "MEMORY_LIMIT", "bandit ran out of the memory limit")
+    # Both reports in one read: every read is a round trip into the sandbox.
+    report_read, sarif_read = sandbox.read_files(
+        [
+            (f"{out_dir.rstrip('/')}/{REPORT_NAME}", MAX_REPORT_BYTES),
+            (f"{out_dir.rstrip('/')}/{SARIF_NAME}", MAX_SARIF_BYTES),
+        ]
+    )
     try:
-        report = sandbox.read_file(f"{out_dir.rstrip('/')}/{REPORT_NAME}", MAX_REPORT_BYTES)
+        report = report_read.value()
     except SandboxLimitError as exc:
         return _failed(spec, "INVALID_ARTIFACT", exc.message)
     if report is None:
@@ -260,10 +267,7 @@ def run_sast(
             f"bandit wrote no report (exit code {result.exit_code})",
             extra={"exit_code": result.exit_code},
         )
-    try:
-        sarif = sandbox.read_file(f"{out_dir.rstrip('/')}/{SARIF_NAME}", MAX_SARIF_BYTES)
-    except SandboxLimitError:
-        sarif = None
+    sarif = sarif_read.data if sarif_read.error is None else None
     return evaluate_sast(report, spec, sarif=sarif, target=target)
 
 

@@ -68,6 +68,21 @@ class SandboxLimitError(SubmissionError):
 
 
 @dataclass(frozen=True)
+class FileRead:
+    """One file read back from the sandbox: its bytes, None when absent, or why not."""
+
+    path: str
+    data: bytes | None
+    error: SandboxLimitError | None = None
+
+    def value(self) -> bytes | None:
+        """The bytes (None when absent); raises the read's SandboxLimitError, as read_file does."""
+        if self.error is not None:
+            raise self.error
+        return self.data
+
+
+@dataclass(frozen=True)
 class SandboxInfo:
     """Facts about the running sandbox that go into the report."""
 
@@ -103,6 +118,19 @@ class Sandbox(abc.ABC):
         Raises SandboxLimitError (INVALID_ARTIFACT) when it is larger than max_bytes,
         a symbolic link or a special file.
         """
+
+    def read_files(self, requests: Sequence[tuple[str, int]]) -> list[FileRead]:
+        """Several `read_file(path, max_bytes)` at once, each answer or error on its own.
+
+        Backends where a read costs a round trip (a `docker exec`) read them all in one.
+        """
+        answers: list[FileRead] = []
+        for path, max_bytes in requests:
+            try:
+                answers.append(FileRead(path, self.read_file(path, max_bytes)))
+            except SandboxLimitError as exc:
+                answers.append(FileRead(path, None, exc))
+        return answers
 
     def full_filesystems(self) -> tuple[str, ...]:
         """The scratch filesystems (e.g. /work, /tmp) left without space; () when unknown."""
