@@ -579,7 +579,11 @@ class _Run:
                 junit=junit,
                 events=events,
                 process_limit_hit=result.process_limit_hit,
-                full_filesystems=sandbox.full_filesystems(),
+                # Only when something went wrong: a passing run with its results in
+                # hand is judged by them (and the check is one more exec).
+                full_filesystems=(
+                    sandbox.full_filesystems() if result.exit_code != 0 or not junit else ()
+                ),
                 junit_problem=junit_problem,
                 events_problem=events_problem,
             ),
