@@ -160,7 +160,19 @@ def seed_runs(deployment: Deployment, sample: Sample, count: int, suppliers: int
     with deployment.db() as session:
         for start in range(0, len(rows), 1000):
             session.execute(insert(Run), rows[start : start + 1000])
+    _analyze(deployment)
     return existing + count
+
+
+def _analyze(deployment: Deployment) -> None:
+    """Give the planner statistics for the rows just inserted, as autovacuum would within a
+    minute or so in production: without them PostgreSQL picks a plan that visits every run
+    (measured: the runs page's query 25 ms instead of 0.5 ms at 10,000 runs)."""
+    from sqlalchemy import text
+
+    with deployment.db() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("ANALYZE runs, submissions, opportunities"))
 
 
 def _opener() -> urllib.request.OpenerDirector:
