@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ from acceptance.service import (
 )
 from acceptance.settings import Settings, load_settings
 from acceptance.signing import generate_keypair, load_private_key, load_public_key, verify_envelope
-from tests.conftest import unavailable
 from workers import runner as runner_module
 from workers.runner import Claim, Outcome, RunExecutor
 from workers.signer import (
@@ -372,19 +371,6 @@ def test_the_signer_refuses_to_start_without_a_key_and_creates_none(
 # ---------------------------------------------------------------- real processes, real Redis
 
 
-@pytest.fixture
-def redis_db() -> Iterator[str]:
-    import redis
-
-    client = redis.Redis.from_url(SIGNER_REDIS)
-    try:
-        client.flushdb()
-    except redis.ConnectionError as exc:
-        unavailable(f"Redis unavailable at {SIGNER_REDIS}: {exc}")
-    yield SIGNER_REDIS
-    client.flushdb()
-
-
 class Process:
     """An `acceptance` subprocess in its own process group, its output in a file."""
 
@@ -412,11 +398,11 @@ class Process:
 @pytest.mark.service
 @pytest.mark.slow
 def test_a_signer_process_signs_for_a_worker_that_holds_no_key(
-    settings: Settings, db: Database, key_dir: Path, redis_db: str, tmp_path: Path
+    settings: Settings, db: Database, key_dir: Path, broker_url: str, tmp_path: Path
 ) -> None:
     common = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTANCE_")}
     common.update(
-        ACCEPTANCE_DATABASE_URL=settings.database_url, ACCEPTANCE_BROKER_URL=redis_db,
+        ACCEPTANCE_DATABASE_URL=settings.database_url, ACCEPTANCE_BROKER_URL=broker_url,
         ACCEPTANCE_LOG_FORMAT="json",
     )  # fmt: skip
     # As compose runs it: the key from a secret file, no data volume (its data dir never exists).
@@ -430,7 +416,7 @@ def test_a_signer_process_signs_for_a_worker_that_holds_no_key(
     try:
         worker = make_settings(
             settings.data_dir, settings.database_url, ACCEPTANCE_SIGNER="queue",
-            ACCEPTANCE_BROKER_URL=redis_db, ACCEPTANCE_SIGN_TIMEOUT="30",
+            ACCEPTANCE_BROKER_URL=broker_url, ACCEPTANCE_SIGN_TIMEOUT="30",
         )  # fmt: skip
         executor = RunExecutor(worker, db)
 
@@ -505,11 +491,11 @@ def test_a_signer_process_signs_for_a_worker_that_holds_no_key(
 @pytest.mark.service
 @pytest.mark.slow
 def test_with_no_signer_running_the_run_is_given_back_for_a_retry(
-    settings: Settings, db: Database, redis_db: str
+    settings: Settings, db: Database, broker_url: str
 ) -> None:
     worker = make_settings(
         settings.data_dir, settings.database_url, ACCEPTANCE_SIGNER="queue",
-        ACCEPTANCE_BROKER_URL=redis_db, ACCEPTANCE_SIGN_TIMEOUT="1",
+        ACCEPTANCE_BROKER_URL=broker_url, ACCEPTANCE_SIGN_TIMEOUT="1",
     )  # fmt: skip
     executor = RunExecutor(worker, db)
     claim = claimed_run(worker, db)

@@ -249,12 +249,7 @@ class RunExecutor:
         status = RunStatus.ERROR.value if predicate["verdict"] == Verdict.ERROR else RunStatus.FINISHED.value
         with self.db.session() as session:
             done = session.execute(
-                update(Run)
-                .where(
-                    Run.id == claim.run_id,
-                    Run.attempts == claim.attempt,
-                    Run.status == RunStatus.RUNNING.value,
-                )
+                _still_held(claim)
                 .values(
                     status=status,
                     verdict=predicate["verdict"],
@@ -281,12 +276,7 @@ class RunExecutor:
         log.error("run_not_signed", extra={"run": claim.run_id, "why": reason})
         with self.db.session() as session:
             session.execute(
-                update(Run)
-                .where(
-                    Run.id == claim.run_id,
-                    Run.attempts == claim.attempt,
-                    Run.status == RunStatus.RUNNING.value,
-                )
+                _still_held(claim)
                 .values(
                     status=RunStatus.ERROR.value,
                     verdict=Verdict.ERROR,
@@ -302,6 +292,15 @@ class RunExecutor:
 
 #: stages the engine runs in threads beside the sandbox's sequence (acceptance.pipeline)
 _BESIDE_THE_SANDBOX = frozenset({"licence-detect", "download", "dependency-audit"})
+
+
+def _still_held(claim: Claim) -> Any:
+    """An UPDATE of the run that changes nothing unless this claim still holds it."""
+    return update(Run).where(
+        Run.id == claim.run_id,
+        Run.attempts == claim.attempt,
+        Run.status == RunStatus.RUNNING.value,
+    )
 
 
 def _remove_orphan_sandboxes(run_id: str) -> None:
