@@ -12,11 +12,15 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from acceptance import __version__
 from acceptance.errors import AcceptanceError, PlatformError, SubmissionError, UserInputError
 from acceptance.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from acceptance.artifact_check import ArtifactComparison
+    from acceptance.db import Database
 
 EXIT_ACCEPTED = 0
 EXIT_REJECTED = 1
@@ -26,8 +30,9 @@ EXIT_PLATFORM = 3
 EXIT_CODES_HELP = """exit codes:
   check:  0 accepted, 1 rejected, 2 bad input (spec, arguments, unreachable or
           invalid source), 3 could not judge (Docker down, image missing)
-  verify: 0 intact signature by the given key, 1 verification failed,
-          2 unreadable report or key
+  verify: 0 intact signature by the given key (and, with --artifacts, every
+          file matches the report), 1 verification failed or a file is
+          missing, changed or extra, 2 unreadable report, key or folder
   doctor: 0 ready, 3 something is missing (each line says how to fix it)
 """
 
@@ -116,7 +121,15 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verify.add_argument("report", metavar="REPORT", type=Path)
-    verify.add_argument("--pubkey", type=Path, help="public key (default: beside the signing key)")
+    verify.add_argument(
+        "--pubkey", type=Path,
+        help="the service's public key, from GET /api/v1/keys or a run's page in the dashboard "
+        "(default: beside this machine's signing key)",
+    )  # fmt: skip
+    verify.add_argument(
+        "--artifacts", type=Path, metavar="DIR",
+        help="also check the files in DIR (JUnit, SARIF, SBOM...) against the report's sha256 and sizes",
+    )  # fmt: skip
     verify.add_argument("--json", action="store_true", help="print the verified statement as JSON")
     verify.set_defaults(handler=cmd_verify)
 
@@ -167,12 +180,33 @@ def _parser() -> argparse.ArgumentParser:
     users_create.add_argument("email", metavar="EMAIL")
     users_create.add_argument("--role", required=True, choices=["admin", "owner", "reviewer"])
     users_create.set_defaults(handler=cmd_users_create)
+    users_disable = users_sub.add_parser(
+        "disable", help="no sign-in, no API token, and open dashboard sessions end"
+    )
+    users_disable.add_argument("email", metavar="EMAIL")
+    users_disable.set_defaults(handler=cmd_users_disable)
+    users_enable = users_sub.add_parser("enable", help="undo `users disable`")
+    users_enable.add_argument("email", metavar="EMAIL")
+    users_enable.set_defaults(handler=cmd_users_enable)
 
     tokens = sub.add_parser("tokens", help="API tokens")
     tokens_sub = tokens.add_subparsers(required=True, metavar="ACTION")
-    tokens_create = tokens_sub.add_parser("create", help="create an API token (printed once)")
+    tokens_create = tokens_sub.add_parser(
+        "create", help="create an API token (the token on stdout, once; its id on stderr)"
+    )
     tokens_create.add_argument("email", metavar="EMAIL")
+    tokens_create.add_argument(
+        "--expires", metavar="LIFETIME", help="refused after this long: 90m, 12h, 30d, 2w (default: never)"
+    )
     tokens_create.set_defaults(handler=cmd_tokens_create)
+    tokens_list = tokens_sub.add_parser("list", help="a user's tokens: id, state, dates")
+    tokens_list.add_argument("email", metavar="EMAIL")
+    tokens_list.set_defaults(handler=cmd_tokens_list)
+    tokens_revoke = tokens_sub.add_parser("revoke", help="revoke one token, or every token of a user")
+    which = tokens_revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("token_id", metavar="TOKEN_ID", nargs="?", help="the id (or the token itself)")
+    which.add_argument("--all", metavar="EMAIL", dest="all_of", help="every token of this user")
+    tokens_revoke.set_defaults(handler=cmd_tokens_revoke)
 
     worker_health = sub.add_parser(
         "worker-health", help="check what a worker needs (exit 0 ready, 3 not ready)"
@@ -365,12 +399,11 @@ def _evidence_lines(check: dict[str, Any]) -> list[str]:
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """acceptance verify REPORT [--pubkey PUB]"""
+    """acceptance verify REPORT [--pubkey PUB] [--artifacts DIR] [--json]"""
     from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE
-    from acceptance.signing import SignatureError, load_public_key, read_envelope, verify_envelope
+    from acceptance.signing import SignatureError, read_envelope, verify_envelope
 
-    public_path = args.pubkey or settings.public_key
-    public_key = load_public_key(public_path)
+    public_key = _verifying_key(args.pubkey, settings)
     envelope = read_envelope(args.report)
     try:
         verified = verify_envelope(envelope, [public_key])
@@ -385,17 +418,50 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"FAILED: the signed payload is not JSON: {exc}", file=sys.stderr)
         return EXIT_REJECTED
+    predicate = statement.get("predicate", {})
+    files = _compare_artifacts(predicate, args) if args.artifacts is not None else None
     if args.json:
         json.dump(statement, sys.stdout, indent=2, sort_keys=True)
         print()
+    else:
+        subject = (statement.get("subject") or [{}])[0]
+        print(f"OK: signature valid (key {verified.keyid})")
+        print(f"Verdict: {clean(predicate.get('verdict'))}")
+        print(f"Subject: {clean(subject.get('name'))} @ {clean(subject.get('digest', {}).get('gitCommit'))}")
+        print(f"Spec:    {clean(predicate.get('spec', {}).get('sha256'))}")
+    if files is None:
         return 0
-    predicate = statement.get("predicate", {})
-    subject = (statement.get("subject") or [{}])[0]
-    print(f"OK: signature valid (key {verified.keyid})")
-    print(f"Verdict: {clean(predicate.get('verdict'))}")
-    print(f"Subject: {clean(subject.get('name'))} @ {clean(subject.get('digest', {}).get('gitCommit'))}")
-    print(f"Spec:    {clean(predicate.get('spec', {}).get('sha256'))}")
-    return 0
+    return _print_artifact_comparison(files, args.artifacts, stream=sys.stderr if args.json else sys.stdout)
+
+
+def _verifying_key(pubkey: Path | None, settings: Settings) -> Any:
+    """The key given, else this machine's; without either, where the service's key is found."""
+    from acceptance.signing import load_public_key
+
+    if pubkey is None and not settings.public_key.exists():
+        raise UserInputError(
+            f"no --pubkey given and no public key at {settings.public_key}",
+            hint="the service publishes its public keys at GET /api/v1/keys (no token needed; "
+            "save the `pem` of the key whose `keyid` the report's signature names) and on each "
+            "run's page of the dashboard (\"Download the public key\"); then pass --pubkey FILE",
+        )
+    return load_public_key(pubkey or settings.public_key)
+
+
+def _compare_artifacts(predicate: object, args: argparse.Namespace) -> ArtifactComparison:
+    from acceptance.artifact_check import compare_artifacts, recorded_artifacts
+
+    return compare_artifacts(recorded_artifacts(predicate), args.artifacts, skip=[args.report])
+
+
+def _print_artifact_comparison(files: ArtifactComparison, folder: Path, stream: TextIO) -> int:
+    if files.ok:
+        print(f"Artifacts: all {len(files.matching)} files in {folder} match the signed report", file=stream)
+        return 0
+    print(f"FAILED: the files in {folder} do not match the signed report", file=sys.stderr)
+    for problem in files.problems:
+        print(f"  {clean(problem)}", file=sys.stderr)
+    return EXIT_REJECTED
 
 
 # -- advisories ---------------------------------------------------------------
@@ -497,24 +563,37 @@ def cmd_signer(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _require_schema(settings: Settings) -> None:
+def _require_schema(settings: Settings) -> Database:
+    """The service's database, once it is reachable and at the newest migration.
+
+    Every command that reads or writes the service's records comes through
+    here, so a database never migrated (or migrated by older code) is one clear
+    sentence, never a traceback from the first query.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
     from acceptance.db import Database
 
+    database = Database(settings.database_url)
+    where = _safe_url(settings.database_url)
     try:
-        current = Database(settings.database_url).is_current()
+        current = database.is_current()
+        empty = not current and not database.has_tables()
     except SQLAlchemyError as exc:
         raise PlatformError(
-            f"the database at {_safe_url(settings.database_url)} is unreachable: "
-            f"{str(exc).splitlines()[0][:200]}",
+            f"the database at {where} is unreachable: {str(exc).splitlines()[0][:200]}",
             hint="check ACCEPTANCE_DATABASE_URL and that the server runs",
         ) from None
+    if empty:
+        raise PlatformError(
+            f"the database at {where} has no tables yet", hint="run `acceptance db upgrade`"
+        )
     if not current:
         raise PlatformError(
-            f"the database at {_safe_url(settings.database_url)} is not at the newest schema",
+            f"the database at {where} is not at the newest schema",
             hint="run `acceptance db upgrade`",
         )
+    return database
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
@@ -540,11 +619,11 @@ def _safe_url(url: str) -> str:
 
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance users create EMAIL --role ROLE"""
-    from acceptance.db import Database
     from acceptance.service import create_user
 
+    database = _require_schema(settings)
     password = _read_password()
-    with Database(settings.database_url).session() as session:
+    with database.session() as session:
         user = create_user(session, args.email, args.role, password)
         print(f"created {args.role} {user.email} ({user.id})")
     return 0
@@ -561,16 +640,76 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
-    """acceptance tokens create EMAIL"""
-    from acceptance.db import Database
-    from acceptance.service import create_token
+def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance users disable EMAIL"""
+    from acceptance.service import disable_user
 
-    with Database(settings.database_url).session() as session:
-        token = create_token(session, args.email)
-    print(token)
+    with _require_schema(settings).session() as session:
+        user = disable_user(session, args.email)
+        print(f"disabled {user.email}: no sign-in, no API token, open dashboard sessions ended")
+    return 0
+
+
+def cmd_users_enable(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance users enable EMAIL"""
+    from acceptance.service import enable_user
+
+    with _require_schema(settings).session() as session:
+        user = enable_user(session, args.email)
+        print(f"enabled {user.email} (revoked or expired tokens stay so)")
+    return 0
+
+
+def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance tokens create EMAIL [--expires LIFETIME]"""
+    from acceptance.service import issue_token, parse_lifetime
+
+    lifetime = parse_lifetime(args.expires) if args.expires is not None else None
+    with _require_schema(settings).session() as session:
+        issued = issue_token(session, args.email, lifetime)
+    # stdout holds the token alone, so `TOKEN=$(acceptance tokens create ...)` keeps working.
+    print(issued.secret)
+    until = f", expires {_when(issued.expires_at)}" if issued.expires_at else ", no expiry"
+    print(f"· token id {issued.id}{until}", file=sys.stderr)
     print("· shown once: only its hash is kept", file=sys.stderr)
     return 0
+
+
+def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance tokens list EMAIL"""
+    from acceptance.service import list_tokens, token_state
+
+    with _require_schema(settings).session() as session:
+        tokens = list_tokens(session, args.email)
+        if not tokens:
+            print(f"{args.email.strip().lower()} has no API tokens")
+        for token in tokens:
+            print(
+                f"{token.id}  {token_state(token).value:<7}  created {_when(token.created_at)}  "
+                f"last used {_when(token.last_used_at)}  expires {_when(token.expires_at)}"
+                + (f"  revoked {_when(token.revoked_at)}" if token.revoked_at else "")
+            )
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance tokens revoke TOKEN_ID | --all EMAIL"""
+    from acceptance.service import revoke_token, revoke_tokens
+
+    with _require_schema(settings).session() as session:
+        if args.all_of is not None:
+            revoked = revoke_tokens(session, args.all_of)
+            print(f"revoked {len(revoked)} token(s) of {args.all_of.strip().lower()}")
+            for token in revoked:
+                print(f"  {token.id}")
+            return 0
+        token, changed = revoke_token(session, args.token_id)
+        print(f"{'revoked' if changed else 'already revoked:'} token {token.id} of {token.user.email}")
+    return 0
+
+
+def _when(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment is not None else "never"
 
 
 def cmd_worker_health(args: argparse.Namespace, settings: Settings) -> int:
@@ -656,7 +795,16 @@ def _doctor_checks(settings: Settings) -> list[tuple[bool, str, str]]:
 def _key_check(settings: Settings) -> tuple[bool, str, str]:
     if settings.signer == "queue":  # this host never holds the private key
         return True, "signing key: held by `acceptance signer` (ACCEPTANCE_SIGNER=queue)", ""
+    from acceptance.signing import KeyFileError, load_private_key
+
     key = settings.signing_key
-    if not key.exists():
-        return False, f"signing key {key} is missing", f"acceptance keygen --out {key.parent}"
-    return (key.stat().st_mode & 0o077) == 0, f"signing key {key}", f"chmod 600 {key}"
+    if not key.exists():  # as the README says: created on first use, nothing to fix
+        first_use = "created on first use by `acceptance check --out`, `web` or `worker`"
+        return True, f"signing key {key}: not created yet ({first_use})", ""
+    try:
+        load_private_key(key)
+    except KeyFileError as exc:
+        shared = key.stat().st_mode & 0o077
+        fix = f"chmod 600 {key}" if shared else f"move it away, then `acceptance keygen --out {key.parent}`"
+        return False, f"signing key {key}: {exc.message.splitlines()[0][:160]}", fix
+    return True, f"signing key {key}", ""

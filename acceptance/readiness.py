@@ -77,9 +77,20 @@ def docker_engine(settings: Settings) -> list[Check]:
     return [Check("docker", True), found]
 
 
-def signing_key(settings: Settings) -> Check:
+def signing_key(settings: Settings, *, created_on_first_use: bool) -> Check:
+    """The private key loads; a worker creates a missing one when it starts, the signer never."""
     from acceptance.signing import load_private_key
 
+    if created_on_first_use and not settings.signing_key.exists():
+        return Check(
+            "signing key", True, f"not created yet: `acceptance worker` creates {settings.signing_key}"
+        )
+    if not settings.signing_key.exists():
+        return Check(
+            "signing key", False,
+            f"{settings.signing_key} does not exist and `acceptance signer` never creates one: "
+            f"`acceptance keygen --out {settings.signing_key.parent}`",
+        )  # fmt: skip
     try:
         load_private_key(settings.signing_key)
         return Check("signing key", True)
@@ -109,7 +120,7 @@ def worker_checks(
     checks = [database(Database(settings.database_url)), broker(celery), artifacts(store)]
     if sandbox:
         if settings.signer == "local":
-            checks.append(signing_key(settings))
+            checks.append(signing_key(settings, created_on_first_use=True))
         checks += docker_engine(settings)
     if ping:
         checks.append(worker_ping(celery))
@@ -118,7 +129,10 @@ def worker_checks(
 
 def signer_checks(settings: Settings, celery: Any, *, ping_node: str | None) -> list[Check]:
     """What `acceptance signer` needs: database, broker, the private key; its node answering."""
-    checks = [database(Database(settings.database_url)), broker(celery), signing_key(settings)]
+    checks = [
+        database(Database(settings.database_url)), broker(celery),
+        signing_key(settings, created_on_first_use=False),
+    ]  # fmt: skip
     if ping_node is not None:
         checks.append(worker_ping(celery, ping_node))
     return checks

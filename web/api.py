@@ -21,6 +21,7 @@ from acceptance.service import (
     Forbidden,
     NotFound,
     SpecUpload,
+    TokenRefused,
     can_read,
     create_run,
     current_spec,
@@ -30,7 +31,7 @@ from acceptance.service import (
     publish_spec,
     register_submission,
     run_to_json,
-    user_for_token,
+    token_user,
 )
 from acceptance.source_policy import check_public_source
 from acceptance.spec import SpecError
@@ -101,9 +102,10 @@ def authenticated(view: F) -> F:
             raise ApiError(401, "unauthenticated", "send Authorization: Bearer <token>")
         g.after_commit = []
         with _services().db.session() as session:
-            user = user_for_token(session, token.strip())
-            if user is None:
-                raise ApiError(401, "unauthenticated", "the token is not valid")
+            try:
+                user = token_user(session, token.strip())
+            except TokenRefused as exc:
+                raise ApiError(401, "unauthenticated", exc.message) from None
             g.user, g.db = user, session
             result = view(*args, **kwargs)
         # Enqueue only once the rows are committed: a worker must find them.

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from acceptance.models import User
-from acceptance.service import authenticate
+from acceptance.service import authenticate, end_sessions
 from web.dashboard.errors import install_error_pages
 from web.dashboard.forms import SignInForm
 from web.dashboard.i18n import number, safe_next
@@ -38,7 +38,8 @@ auth = Blueprint("auth", __name__)
 install_error_pages(auth)
 
 SESSION_USER = "uid"
-#: changes when the password does, so a new password signs out every other session
+#: changes when the password or the user's session generation does: a new password,
+#: signing out or being disabled ends every session, even one whose cookie was copied
 SESSION_CHECK = "pwd"
 
 
@@ -50,17 +51,19 @@ class Viewer:
     role: str
 
 
-def _password_check(user: User) -> str:
-    return hashlib.sha256(b"session:" + user.password_hash.encode()).hexdigest()[:32]
+def _session_check(user: User) -> str:
+    # The cookie is signed but lives in the browser: what ends it is this value moving on.
+    material = f"session:{user.session_generation}:{user.password_hash}".encode()
+    return hashlib.sha256(material).hexdigest()[:32]
 
 
 def session_user(db: Session) -> User | None:
-    """The signed-in user, when the session cookie names one whose password has not changed."""
+    """The signed-in user, when the session cookie is still current for an enabled account."""
     user_id, check = session.get(SESSION_USER), session.get(SESSION_CHECK)
     if not isinstance(user_id, str) or not isinstance(check, str):
         return None
     user = db.get(User, user_id)
-    if user is None or not hmac.compare_digest(_password_check(user), check):
+    if user is None or user.disabled or not hmac.compare_digest(_session_check(user), check):
         return None
     return user
 
@@ -140,7 +143,7 @@ def sign_in() -> Any:
                 session.clear()
                 session.permanent = True
                 session[SESSION_USER] = user.id
-                session[SESSION_CHECK] = _password_check(user)
+                session[SESSION_CHECK] = _session_check(user)
                 return redirect(target, code=303)
         throttle.failed(email, address)
         form.form_errors.append(gettext("The email address or the password is not right."))
@@ -150,8 +153,17 @@ def sign_in() -> Any:
 
 @auth.post("/sign-out")
 def sign_out() -> Response:
+    """End the session (a POST with the CSRF token, so no other site can sign you out).
+
+    Clearing the cookie is not enough: a copy of it would still be valid. The
+    user's session generation moves on, which ends every session of theirs,
+    in this browser and any other.
+    """
     # The CSRF token was checked before this view ran, as for every dashboard POST.
-    """End the session (a POST with the CSRF token, so no other site can sign you out)."""
+    with _services().db.session() as db:
+        user = session_user(db)
+        if user is not None:
+            end_sessions(db, user)
     session.clear()
     flash(gettext("You are signed out."), "info")
     return redirect(url_for("auth.sign_in"), code=303)
