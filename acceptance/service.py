@@ -43,7 +43,7 @@ from acceptance.models import (
     utcnow,
 )
 from acceptance.secretbox import SecretBox
-from acceptance.spec import MAX_SPEC_BYTES, SpecError, load_spec
+from acceptance.spec import MAX_SPEC_BYTES, SpecError, hidden_tests_name_problem, load_spec
 
 log = logging.getLogger(__name__)
 
@@ -388,18 +388,29 @@ def _extract_hidden(archive: bytes, staging: Path, name: str) -> None:
     """Unpack the hidden tests into staging/name; an archive of the folder itself works too."""
     from acceptance.archives import extract_archive
 
-    unpacked = staging / ".unpacked"
-    extract_archive(archive, unpacked)
-    entries = list(unpacked.iterdir())
-    # `tar czf hidden.tgz hidden/` is the natural way to pack them: strip that one level.
-    if len(entries) == 1 and entries[0].is_dir() and entries[0].name == Path(name).name:
-        root = entries[0]
-    else:
-        root = unpacked
-    target = staging / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(root, target)
-    shutil.rmtree(unpacked, ignore_errors=True)
+    # Beside staging, not in it: no name the spec gives can be this folder.
+    unpacked = Path(tempfile.mkdtemp(dir=staging.parent, prefix=".unpacked-")) / "tree"
+    try:
+        extract_archive(archive, unpacked)
+        entries = list(unpacked.iterdir())
+        # `tar czf hidden.tgz hidden/` is the natural way to pack them: strip that one level.
+        if len(entries) == 1 and entries[0].is_dir() and entries[0].name == Path(name).name:
+            root = entries[0]
+        else:
+            root = unpacked
+        target = staging / name
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(root, target)
+        except (OSError, ValueError) as exc:
+            raise SpecError(
+                [f"functional.hidden_tests: the hidden tests cannot be put in {name!r} beside "
+                 f"the spec ({exc.strerror if isinstance(exc, OSError) else exc}); name a "
+                 "plain folder such as `hidden`"],
+                origin="spec",
+            ) from None  # fmt: skip
+    finally:
+        shutil.rmtree(unpacked.parent, ignore_errors=True)
 
 
 def _hidden_folder_name(spec: bytes) -> str | None:
@@ -412,13 +423,11 @@ def _hidden_folder_name(spec: bytes) -> str | None:
     name = functional.get("hidden_tests") if isinstance(functional, dict) else None
     if not isinstance(name, str) or not name.strip():
         return None
-    parts = Path(name).parts
-    if Path(name).is_absolute() or not parts or any(p in ("..", ".") for p in parts):
-        raise SpecError(
-            [f"functional.hidden_tests: {name!r} must be a folder name beside the spec, "
-             "such as `hidden`"],
-            origin="spec",
-        )  # fmt: skip
+    # Checked before the archive is unpacked there: a NUL, an over-long name or the spec
+    # file itself would otherwise fail deep in the file system.
+    problem = hidden_tests_name_problem(name)
+    if problem is not None:
+        raise SpecError([f"functional.hidden_tests: {problem}"], origin="spec")
     return name
 
 

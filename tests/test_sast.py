@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from acceptance.spec import SastSpec, Severity
+from acceptance.spec import SastSpec, Severity, parse_spec
 from checks.interface import CheckOutcome, CheckStatus
 from checks.sast import (
     MAX_LISTED_FINDINGS,
@@ -72,7 +72,8 @@ SQL_ITEM = _item(
 
 
 def test_a_high_finding_fails_and_is_described() -> None:
-    outcome = evaluate_sast(_report([_item(), LOW_ITEM]), SastSpec(fail_on=Severity.MEDIUM))
+    spec = SastSpec(fail_on=Severity.MEDIUM, confidence=Severity.LOW)
+    outcome = evaluate_sast(_report([_item(), LOW_ITEM]), spec)
     result = outcome.result
     assert result.status is CheckStatus.FAILED
     assert result.reason_code == "SAST_FINDINGS"
@@ -104,7 +105,8 @@ def test_a_high_finding_fails_and_is_described() -> None:
 
 
 def test_findings_below_fail_on_pass() -> None:
-    result = evaluate_sast(_report([LOW_ITEM, SQL_ITEM]), SastSpec(fail_on=Severity.HIGH)).result
+    spec = SastSpec(fail_on=Severity.HIGH, confidence=Severity.LOW)
+    result = evaluate_sast(_report([LOW_ITEM, SQL_ITEM]), spec).result
     assert result.status is CheckStatus.PASSED
     assert result.reason_code is None
     assert result.summary == "no findings at or above high (1 medium, 1 low in all)"
@@ -115,7 +117,7 @@ def test_confidence_filter_drops_findings() -> None:
     result = evaluate_sast(_report([SQL_ITEM]), spec).result
     assert result.status is CheckStatus.PASSED
     assert result.details["findings"] == []
-    low = evaluate_sast(_report([SQL_ITEM]), SastSpec(fail_on=Severity.MEDIUM)).result
+    low = evaluate_sast(_report([SQL_ITEM]), SastSpec(fail_on=Severity.MEDIUM, confidence=Severity.LOW)).result
     assert low.status is CheckStatus.FAILED
 
 
@@ -235,6 +237,56 @@ def test_disabled_spec_is_skipped() -> None:
     result = evaluate_sast(b"garbage", SastSpec(enabled=False)).result
     assert result.status is CheckStatus.SKIPPED
     assert result.summary == "not checked: turned off in the spec"
+
+
+# ---------------------------------------------------------------- a spec's defaults
+
+EVAL_INPUT = "def calculate():\n    return eval(input())\n"
+
+
+def _driver_on_host(folder: Path, spec: SastSpec, out: Path) -> bytes:
+    """The sandbox's bandit driver, argv and all, run by the host's Python on ``folder``."""
+    argv = sast_command(spec, target=str(folder), out_dir=str(out))
+    subprocess.run([sys.executable, *argv[1:]], check=True, capture_output=True, timeout=120)
+    return (out / "bandit.json").read_bytes()
+
+
+def test_a_spec_of_only_version_and_title_rejects_eval_of_input(tmp_path: Path) -> None:
+    folder = tmp_path / "delivery"
+    (folder / "calc").mkdir(parents=True)
+    (folder / "calc" / "__init__.py").write_text(EVAL_INPUT, encoding="utf-8")
+    spec = parse_spec("version: 1\ntitle: Calculator\n", tmp_path).security.sast
+
+    report = _driver_on_host(folder, spec, tmp_path / "out")
+    result = evaluate_sast(report, spec, target=str(folder)).result
+
+    assert result.status is CheckStatus.FAILED and result.reason_code == "SAST_FINDINGS"
+    [finding] = [f for f in _findings(result.details) if f["blocking"]]
+    # bandit rates B307 (eval) medium severity, high confidence: the default must catch it
+    assert (finding["test_id"], finding["severity"], finding["confidence"]) == ("B307", "medium", "high")
+    assert (finding["filename"], finding["line"]) == ("calc/__init__.py", 2)
+    assert result.summary.startswith("1 finding at or above medium (1 medium) in calc/__init__.py:2")
+    assert result.details["settings"] == {
+        "fail_on": "medium", "confidence": "medium", "exclude": [], "allow_suppressions": False,
+    }  # fmt: skip
+
+
+def test_the_old_defaults_would_have_accepted_eval_of_input(tmp_path: Path) -> None:
+    """Why the defaults changed: high-only let B307 through."""
+    folder = tmp_path / "delivery"
+    folder.mkdir()
+    (folder / "calc.py").write_text(EVAL_INPUT, encoding="utf-8")
+    old = SastSpec(fail_on=Severity.HIGH, confidence=Severity.LOW)
+    report = _driver_on_host(folder, old, tmp_path / "out")
+    assert evaluate_sast(report, old, target=str(folder)).result.status is CheckStatus.PASSED
+    assert evaluate_sast(report, SastSpec(), target=str(folder)).result.status is CheckStatus.FAILED
+
+
+def test_low_confidence_guesses_do_not_fail_a_default_spec() -> None:
+    """B608 on any string starting with SELECT is a low-confidence guess: listed only if asked."""
+    result = evaluate_sast(_report([SQL_ITEM, LOW_ITEM]), SastSpec()).result
+    assert result.status is CheckStatus.PASSED
+    assert [f["test_id"] for f in _findings(result.details)] == ["B101"]
 
 
 # ---------------------------------------------------------------- the command
@@ -394,6 +446,7 @@ REPOS: dict[str, dict[str, str]] = {
         ),
         **SUPPLIER_CONFIG,
     },
+    "eval": {"calc/__init__.py": EVAL_INPUT, "tests/test_calc.py": "def test_calc():\n    assert True\n"},
 }
 
 
@@ -443,7 +496,9 @@ def _findings(details: Mapping[str, object]) -> list[dict[str, object]]:
 
 @pytest.mark.docker
 def test_shell_true_fails_despite_supplier_config(sast_sandbox: Sandbox) -> None:
-    status, details, outcome = _scan(sast_sandbox, "plain", SastSpec(fail_on=Severity.MEDIUM))
+    status, details, outcome = _scan(
+        sast_sandbox, "plain", SastSpec(fail_on=Severity.MEDIUM, confidence=Severity.LOW)
+    )
     assert status is CheckStatus.FAILED
     result = outcome.result
     assert result.reason_code == "SAST_FINDINGS"
@@ -503,6 +558,18 @@ def test_nosec_is_listed_and_counts_unless_allowed(sast_sandbox: Sandbox) -> Non
     assert any(f["suppressed"] and f["line"] == 5 for f in _findings(details))
 
 
+@pytest.mark.docker
+def test_eval_of_input_fails_a_spec_of_only_version_and_title_in_the_sandbox(
+    sast_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    spec = parse_spec("version: 1\ntitle: Calculator\n", tmp_path).security.sast
+    status, details, outcome = _scan(sast_sandbox, "eval", spec)
+    assert status is CheckStatus.FAILED and outcome.result.reason_code == "SAST_FINDINGS"
+    blocking = [(f["test_id"], f["filename"], f["line"]) for f in _findings(details) if f["blocking"]]
+    assert blocking == [("B307", "calc/__init__.py", 2)]
+    assert "calc/__init__.py:2" in outcome.result.summary
+
+
 def _host_bandit(directory: Path, *extra: str) -> set[tuple[str, str, int]]:
     """bandit run by hand on the host, supplier config neutralised by an empty --ini."""
     ini = directory.parent / "empty.ini"
@@ -525,7 +592,7 @@ def _host_bandit(directory: Path, *extra: str) -> set[tuple[str, str, int]]:
 @pytest.mark.docker
 @pytest.mark.parametrize("repo", sorted(REPOS))
 def test_findings_match_bandit_by_hand(sast_sandbox: Sandbox, repos: Path, repo: str) -> None:
-    _, details, _ = _scan(sast_sandbox, repo, SastSpec(fail_on=Severity.LOW))
+    _, details, _ = _scan(sast_sandbox, repo, SastSpec(fail_on=Severity.LOW, confidence=Severity.LOW))
     ours = {(f["test_id"], f["filename"], f["line"]) for f in _findings(details)}
     everything = _host_bandit(repos / repo, "--ignore-nosec")
     assert ours == everything

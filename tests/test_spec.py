@@ -27,6 +27,7 @@ from acceptance.spec import (
     SpecError,
     canonical_json,
     hash_tree,
+    hidden_tests_name_problem,
     load_spec,
     parse_size,
     parse_spec,
@@ -378,6 +379,75 @@ def test_hidden_tests_not_a_folder(tmp_path: Path) -> None:
     assert "folder" in problem
 
 
+def test_hidden_tests_naming_the_spec_file_itself_is_a_spec_error(tmp_path: Path) -> None:
+    spec = tmp_path / "acceptance.yaml"
+    spec.write_text(MINIMAL + "functional: {hidden_tests: acceptance.yaml}\n", encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(spec)
+    [problem] = info.value.problems
+    assert problem.startswith("functional.hidden_tests: 'acceptance.yaml' is a file, not a folder")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ('"hid\\0den"', "NUL"),
+        ("h" * 5000, "at most 4096 characters"),
+        ("h" * 300, "does not exist"),  # one name longer than the file system allows
+    ],
+)
+def test_hidden_tests_with_nul_or_oversized_names_are_spec_errors(
+    tmp_path: Path, value: str, reason: str
+) -> None:
+    spec = tmp_path / "acceptance.yaml"
+    spec.write_text(MINIMAL + f"functional: {{hidden_tests: {value}}}\n", encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(spec)
+    [problem] = info.value.problems
+    assert problem.startswith("functional.hidden_tests:") and reason in problem
+    assert len(problem) < 400  # the value is quoted shortened, not in full
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "reason"),
+    [
+        ('title: "a\\0b"\n', "title", "control characters"),
+        ("title: " + "t" * 300 + "\n", "title", "at most 200"),
+        ('functional: {paths: ["a\\0b"]}\n', "functional.paths[0]", "NUL"),
+        ('install: {requirements: ["a\\0b"]}\n', "install.requirements[0]", "NUL"),
+        ("install: {requirements: [" + "a" * 5000 + "]}\n", "install.requirements[0]", "at most 4096"),
+        ('security: {sast: {exclude: ["a\\0b"]}}\n', "security.sast.exclude[0]", "NUL"),
+        ('security: {dependencies: {ignore: ["CVE\\0"]}}\n', "security.dependencies.ignore[0]", "advisory"),
+        ('licence: {allowed: ["MI\\0T"]}\n', "licence.allowed[0]", "SPDX"),
+        ("licence: {allowed: [" + "M" * 5000 + "]}\n", "licence.allowed[0]", "at most 100"),
+    ],
+)
+def test_nul_bytes_and_oversized_values_in_fields_are_spec_errors(
+    tmp_path: Path, text: str, field: str, reason: str
+) -> None:
+    body = MINIMAL.replace("title: Minimal\n", "") if text.startswith("title") else MINIMAL
+    problem = _one_problem_about(body + text, tmp_path, field)
+    assert reason in problem
+    assert len(problem) < 600
+
+
+def test_hidden_tests_name_problem_for_an_upload() -> None:
+    assert hidden_tests_name_problem("hidden") is None
+    assert hidden_tests_name_problem("owner/hidden") is None
+    for bad, reason in [
+        ("acceptance.yaml", "the spec file itself"),
+        ("acceptance.yaml/x", "the spec file itself"),
+        ("hid\x00den", "NUL"),
+        ("h" * 300, "at most 255 bytes"),
+        ("h" * 5000, "at most 4096 characters"),
+        ("../x", ".."),
+        ("/abs", "relative"),
+        (".", "not the spec's folder"),
+    ]:
+        problem = hidden_tests_name_problem(bad)
+        assert problem is not None and reason in problem, (bad, problem)
+
+
 def test_hidden_tests_with_symlink_inside(tmp_path: Path) -> None:
     hidden = _write_hidden(tmp_path)
     (hidden / "link.py").symlink_to(hidden / "test_hidden.py")
@@ -613,8 +683,8 @@ def test_security_and_licence_defaults(tmp_path: Path) -> None:
     assert spec.security == SecuritySpec()
     assert spec.security.sast == SastSpec(
         enabled=True,
-        fail_on=Severity.HIGH,
-        confidence=Severity.LOW,
+        fail_on=Severity.MEDIUM,
+        confidence=Severity.MEDIUM,
         exclude=(),
         allow_suppressions=False,
     )
@@ -742,11 +812,11 @@ def test_valid_advisory_ids_and_licence_ids(tmp_path: Path) -> None:
 
 
 def test_licence_allowed_at_most_100(tmp_path: Path) -> None:
-    ids = ", ".join(f"L{index}" for index in range(100))
+    ids = ", ".join(f"LicenseRef-L{index}" for index in range(100))
     spec = parse_spec(MINIMAL + f"licence: {{allowed: [{ids}]}}\n", tmp_path)
     assert spec.licence.allowed is not None
     assert len(spec.licence.allowed) == 100
-    ids += ", L100"
+    ids += ", LicenseRef-L100"
     problem = _one_problem_about(
         MINIMAL + f"licence: {{allowed: [{ids}]}}\n", tmp_path, "licence.allowed"
     )
@@ -768,6 +838,58 @@ def test_empty_allowed_list(tmp_path: Path) -> None:
     problem = _one_problem_about(MINIMAL + "licence: {allowed: []}\n", tmp_path, "licence.allowed")
     assert "would reject every licence" in problem
     assert "omit the key to allow any OSI-approved licence" in problem
+
+
+@pytest.mark.parametrize(
+    ("given", "suggested"),
+    [
+        ("Apache2", "did you mean Apache-2.0?"),
+        ("'Apache 2.0'", "did you mean Apache-2.0?"),
+        ("'Apache License 2.0'", "did you mean Apache-2.0?"),
+        ("Apache-2", "did you mean Apache-2.0?"),
+        ("GPLv3", "did you mean GPL-3.0-only or GPL-3.0-or-later?"),
+        ("GPLv3+", "did you mean GPL-3.0-or-later?"),
+        ("gpl2", "did you mean GPL-2.0-only or GPL-2.0-or-later?"),
+        ("BSD", "did you mean BSD-3-Clause or BSD-2-Clause?"),
+        ("BSD-3", "did you mean BSD-3-Clause?"),
+        ("'MIT License'", "did you mean MIT?"),
+        ("Expat", "did you mean MIT?"),
+        ("GPL3.0", "did you mean GPL-3.0-only?"),  # not the deprecated GPL-3.0
+        ("GPL-3.0-or-later+", "did you mean GPL-3.0-or-later?"),
+    ],
+)
+def test_licence_ids_must_be_on_the_spdx_list(tmp_path: Path, given: str, suggested: str) -> None:
+    problem = _one_problem_about(
+        MINIMAL + f"licence: {{allowed: [MIT, {given}]}}\n", tmp_path, "licence.allowed[1]"
+    )
+    assert suggested in problem
+    assert "SPDX licence" in problem
+
+
+def test_an_unknown_licence_id_without_a_near_one_says_how_to_name_a_custom_one(
+    tmp_path: Path,
+) -> None:
+    problem = _one_problem_about(
+        MINIMAL + "licence: {allowed: [NotALicence]}\n", tmp_path, "licence.allowed[0]"
+    )
+    assert "did you mean" not in problem
+    assert "LicenseRef-<name>" in problem and "'NotALicence'" in problem
+
+
+def test_a_licence_expression_is_one_entry_per_licence(tmp_path: Path) -> None:
+    problem = _one_problem_about(
+        MINIMAL + "licence: {allowed: ['MIT OR Apache-2.0']}\n", tmp_path, "licence.allowed[0]"
+    )
+    assert "not an expression" in problem and "[MIT, Apache-2.0]" in problem
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["mit", "APACHE-2.0", "GPL-3.0", "GPL-2.0+", "MIT+", "LicenseRef-in-house.2", "licenseref-x"],
+)
+def test_licence_ids_match_the_list_case_insensitively(tmp_path: Path, given: str) -> None:
+    spec = parse_spec(MINIMAL + f"licence: {{allowed: [{given}]}}\n", tmp_path)
+    assert spec.licence.allowed == (given,)
 
 
 @pytest.mark.parametrize(
