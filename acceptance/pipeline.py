@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import stat
 import tempfile
@@ -24,9 +26,11 @@ from acceptance.dependencies import (
     InstallPlan,
     LocalProject,
     detect_install_plan,
+    own_project_names,
     requirements_from_metadata,
 )
 from acceptance.errors import PlatformError, SubmissionError, UserInputError
+from acceptance.hidden_inventory import HIDDEN_DIR_NAME, InventoryError, hidden_test_inventory
 from acceptance.prepared import PreparedEnvironments
 from acceptance.report import Reason, ReportInput, Verdict, build_statement, decide
 from acceptance.safefs import remove_tree
@@ -35,8 +39,8 @@ from acceptance.wheels import download_wheels
 from checks import audit_cache, functional, licence, licence_cache, sast
 from checks import dependencies as dependency_audit
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
-from sandbox.docker import DockerSandbox
-from sandbox.image import PLUGIN_DIR, TOOLS_VENV
+from sandbox.docker import SANDBOX_USER, DockerSandbox
+from sandbox.image import TOOLS_VENV
 from sandbox.interface import CommandResult, Sandbox, SandboxConfig, SandboxLimits
 
 log = logging.getLogger(__name__)
@@ -134,6 +138,10 @@ class _Run:
         #: the dependency caches (acceptance.envcache), set once the source is known
         self.prepared: PreparedEnvironments | None = None
         self.installed_listing: bytes | None = None
+        #: the hidden tests' node ids (without parameters), read from the owner's files
+        self.hidden_expected: tuple[str, ...] = ()
+        #: the name the engine's metadata build reported for each local project, by path
+        self.built_names: dict[str, str] = {}
         self.report = ReportInput(
             source_url=source,
             ref=ref,
@@ -170,9 +178,10 @@ class _Run:
         finally:
             # Not TemporaryDirectory: its rmtree recurses per level of a hostile tree.
             remove_tree(scratch)
-        # Fixed order, whatever finished first: functional, sast, dependencies, licence.
+        # Fixed order, whatever finished first: functional, sast, dependencies, licence;
+        # every check is listed, with what became of it, even when a stage failed first.
         self.report.checks.extend(
-            self.outcomes[name] for name in _CHECK_ORDER if name in self.outcomes
+            self.outcomes.get(name) or self._not_run(name) for name in _CHECK_ORDER
         )
         # The signature covers the artifacts through their digests.
         self.report.artifacts = {
@@ -186,11 +195,33 @@ class _Run:
         ))
         return RunResult(statement, decide(self.report), reasons, self.logs, self.artifacts)
 
+    def _not_run(self, name: str) -> CheckResult:
+        """The entry for a check that produced no result: turned off, or stopped by a failure."""
+        security = self.spec.security
+        enabled = {
+            "sast": security.sast.enabled,
+            "dependencies": security.dependencies.enabled,
+            "licence": self.spec.licence.enabled,
+        }.get(name, True)
+        if not enabled:
+            return CheckResult(name, name, CheckStatus.SKIPPED, "not checked: turned off in the spec")
+        cause = self.report.reasons[0] if self.report.reasons else None
+        why = f"an earlier stage failed ({cause.code})" if cause else "the run ended before it"
+        return CheckResult(name, name, CheckStatus.NOT_RUN, f"not run: {why}", "NOT_RUN")
+
     # -- stages -------------------------------------------------------------
 
     def _judge(self, scratch: Path) -> None:
         with self._stage("checkout"):
             tree = self._checkout(scratch / "checkout")
+        if self.spec.functional.hidden_tests is not None and os.path.lexists(tree.path / HIDDEN_DIR_NAME):
+            # Results under this name are the owner's: a supplier's folder of that
+            # name is refused, never merged with or mistaken for them.
+            raise SubmissionError(
+                "RESERVED_PATH",
+                f"the repository has a '{HIDDEN_DIR_NAME}' entry at its root, a name the engine "
+                "keeps for the owner's hidden tests: rename it and push again",
+            )
         with self._stage("plan"):
             plan = detect_install_plan(tree.path, self.spec.install.requirements)
         self._record_plan(plan)
@@ -312,10 +343,19 @@ class _Run:
                     installed_listing=self.installed_listing,
                 )
             )
-        if hidden:
-            self._add_hidden_tests(sandbox)
         with self._stage("functional"):
-            self.outcomes["functional"] = self._functional(sandbox, hidden)
+            supplier_run = self._functional(sandbox)
+        if hidden:
+            # Last, after every process of the supplier's tests has ended: nothing they
+            # ran can read the owner's tests, or be waiting for them (docs/security.md).
+            with self._stage("hidden-tests"):
+                outcome = self._hidden_tests(sandbox)
+            self.outcomes["functional"] = functional.with_hidden(
+                functional.evaluate(self.spec.functional, supplier_run, hidden_passed=outcome.passed),
+                outcome,
+            )
+        else:
+            self.outcomes["functional"] = functional.evaluate(self.spec.functional, supplier_run)
         if audit is not None:
             self._add(audit.result())
 
@@ -345,7 +385,10 @@ class _Run:
     def _audit(self, listing: bytes, scratch: Path) -> CheckOutcome:
         spec = self.spec.security.dependencies
         installed = dependency_audit.parse_installed(listing)
-        exclude = dependency_audit.local_names(listing)
+        # Left out only when the engine itself installed a project of that name from the
+        # checkout: a direct_url.json saying "file:" is a file any build can write.
+        projects = self.prepared.projects if self.prepared is not None else ()
+        exclude = dependency_audit.local_names(listing) & own_project_names(projects, self.built_names)
         work = scratch / "audit"
         timeout = max(30.0, self._remaining())
         if self.config.osv_url:
@@ -428,15 +471,17 @@ class _Run:
         source = self.spec.functional.hidden_tests
         if source is None:
             return None
-        # A readable copy: the owner's folder may be private to its owner.
+        # A copy only this process's user can read: mounted into the sandbox, it
+        # stays unreadable to the sandbox user (the supplier's code), and only the
+        # engine's own copy step, run as this user, reads it (`_hidden_tests`).
         shutil.copytree(source, dest, symlinks=True)
         for root, _dirs, files in os.walk(dest):
-            os.chmod(root, 0o755)
+            os.chmod(root, 0o700)
             for name in files:
                 path = os.path.join(root, name)
                 mode = os.lstat(path).st_mode
                 if stat.S_ISREG(mode):
-                    os.chmod(path, 0o644)
+                    os.chmod(path, 0o600)
         # The folder was checked (no links, no special files) and hashed when the spec
         # was read; what the sandbox gets must be exactly that tree, not whatever a link
         # or file swapped in since then points at.
@@ -450,6 +495,11 @@ class _Run:
                 f"the hidden tests in {source} changed after the spec was read{why}",
                 hint="publish the spec and its hidden tests again, then rerun",
             )
+        try:
+            self.hidden_expected = hidden_test_inventory(dest)
+        except InventoryError as exc:
+            raise UserInputError(str(exc), hint="fix the hidden tests and publish the spec again") from None
+        self.report.spec = {**self.report.spec, "hidden_tests_expected": len(self.hidden_expected)}
         return dest
 
     def _prepare(self, sandbox: Sandbox) -> None:
@@ -459,12 +509,33 @@ class _Run:
         )
         self._copy_in(sandbox, script, "prepare", "the checkout")
 
-    def _add_hidden_tests(self, sandbox: Sandbox) -> None:
-        # Only after the install: inside the tree they would change what a
-        # project's build discovers (e.g. setuptools' flat-layout detection).
-        target = f"{WORK_SRC}/{functional.HIDDEN_DIR_NAME}"
-        script = f"set -e; rm -rf {target}; cp -a {HIDDEN_MOUNT}/. {target}/"
-        self._copy_in(sandbox, script, "hidden-tests", "the hidden tests")
+    def _hidden_tests(self, sandbox: Sandbox) -> functional.HiddenOutcome:
+        """The owner's hidden tests in their own pytest process, under the engine's settings."""
+        expected = self.hidden_expected
+        timeout = min(float(self.spec.functional.timeout), self._remaining())
+        if timeout < 1:
+            return functional.hidden_not_run("the run had no time left for them", expected)
+        layout = functional.HiddenLayout(f"/work/.acceptance-{secrets.token_hex(16)}")
+        # As this process's user, the only one that can read the staged copy: `mkdir`
+        # fails if the folder exists, and the copy is read-only to the sandbox user.
+        script = (
+            f"set -e; umask 022; mkdir {layout.base} {layout.tests} {layout.out}; "
+            f"cp -R {HIDDEN_MOUNT}/. {layout.tests}/; chmod -R a+rX {layout.tests}; "
+            f"chmod 0777 {layout.out}"
+        )
+        copied = self._sandbox_run(sandbox, ["sh", "-c", script], "hidden-copy", user=_engine_user())
+        if copied.exit_code != 0:
+            raise SubmissionError(
+                "DISK_LIMIT" if "No space" in copied.text else "PREPARE_FAILED",
+                f"could not copy the hidden tests into the sandbox: {_tail(copied.text, 500)}",
+            )
+        argv = functional.hidden_pytest_command(layout, venv=VENV, src=WORK_SRC)
+        env = {"ACCEPTANCE_EVENTS": layout.events, "ACCEPTANCE_HIDDEN_DIR": layout.tests}
+        result = self._sandbox_run(
+            sandbox, argv, "hidden-tests", workdir=WORK_SRC, env=env, timeout=timeout, judge=False
+        )
+        run = self._read_results(sandbox, result, layout.junit, layout.events, timeout, "hidden-junit.xml")
+        return functional.evaluate_hidden(run, expected, layout)
 
     def _copy_in(self, sandbox: Sandbox, script: str, name: str, what: str) -> None:
         result = self._sandbox_run(sandbox, ["sh", "-c", script], name)
@@ -495,10 +566,11 @@ class _Run:
                 )
             listing = self._sandbox_run(
                 sandbox,
-                [f"{TOOLS_VENV}/bin/python", "-I", "-c", _READ_REQUIRES_DIST, out],
+                [f"{TOOLS_VENV}/bin/python", "-I", "-c", _READ_METADATA, out],
                 f"metadata-read-{index}",
             )
-            lines = [ln for ln in listing.text.splitlines() if ln.strip()]
+            name, lines = _built_metadata(listing.text, project.path)
+            self.built_names[project.path] = name
             requirements.extend(requirements_from_metadata(lines, project.extras))
         return requirements
 
@@ -530,25 +602,41 @@ class _Run:
                 "INSTALL_FAILED", f"installing the project failed: {_tail(result.text, 1500)}"
             )
 
-    def _functional(self, sandbox: Sandbox, hidden: bool) -> Any:
+    def _functional(self, sandbox: Sandbox) -> functional.FunctionalRun:
+        """The supplier's own tests, as they would run them; judged with the hidden ones."""
         spec = self.spec.functional
-        argv = functional.pytest_command(spec, python=f"{VENV}/bin/python", hidden=hidden)
-        env = {
-            "PYTHONPATH": PLUGIN_DIR,
-            "ACCEPTANCE_EVENTS": functional.EVENTS_PATH,
-        }
-        if hidden:
-            env["ACCEPTANCE_HIDDEN_DIR"] = functional.HIDDEN_DIR_NAME
+        argv = functional.pytest_command(spec, python=f"{VENV}/bin/python")
+        env = {"ACCEPTANCE_EVENTS": functional.EVENTS_PATH}
         timeout = min(float(spec.timeout), self._remaining())
         result = self._sandbox_run(
             sandbox, argv, "functional", workdir=WORK_SRC, env=env, timeout=timeout, judge=False
         )
+        run = self._read_results(
+            sandbox, result, functional.JUNIT_PATH, functional.EVENTS_PATH, timeout, "junit.xml"
+        )
+        summary = functional.parse_events(run.events)
+        if summary.pytest_version:
+            tools = self.report.environment.setdefault("tools", {})
+            if isinstance(tools, dict):
+                tools["pytest"] = summary.pytest_version
+        return run
+
+    def _read_results(
+        self,
+        sandbox: Sandbox,
+        result: CommandResult,
+        junit_path: str,
+        events_path: str,
+        timeout: float,
+        artifact: str,
+    ) -> functional.FunctionalRun:
+        """A pytest run's JUnit file and the plugin's events, read back as untrusted evidence."""
         junit: bytes | None = None
         junit_problem: str | None = None
         # One read for both files (after the stragglers are gone): each read is a round trip.
-        wanted = [(functional.EVENTS_PATH, MAX_EVENTS_BYTES)]
+        wanted = [(events_path, MAX_EVENTS_BYTES)]
         if not result.timed_out:
-            wanted.append((functional.JUNIT_PATH, MAX_JUNIT_BYTES))
+            wanted.append((junit_path, MAX_JUNIT_BYTES))
         events_read, *junit_read = sandbox.read_files(wanted)
         if junit_read:
             try:
@@ -557,37 +645,28 @@ class _Run:
                 # e.g. the tests replaced it with a link to another file, or blew it up
                 junit_problem = f"the JUnit results file is unusable: {exc.message}"
         if junit:
-            self.artifacts["junit.xml"] = junit
+            self.artifacts[artifact] = junit
         events_problem: str | None = None
         try:
             events = events_read.value()
         except SubmissionError as exc:
             events, events_problem = None, exc.message
-        summary = functional.parse_events(events)
-        if summary.pytest_version:
-            tools = self.report.environment.setdefault("tools", {})
-            if isinstance(tools, dict):
-                tools["pytest"] = summary.pytest_version
-        return functional.evaluate(
-            spec,
-            functional.FunctionalRun(
-                exit_code=result.exit_code,
-                timed_out=result.timed_out,
-                timeout=int(timeout),
-                output_limit_hit=result.output_limit_hit,
-                memory_limit_hit=result.memory_limit_hit,
-                junit=junit,
-                events=events,
-                process_limit_hit=result.process_limit_hit,
-                # Only when something went wrong: a passing run with its results in
-                # hand is judged by them (and the check is one more exec).
-                full_filesystems=(
-                    sandbox.full_filesystems() if result.exit_code != 0 or not junit else ()
-                ),
-                junit_problem=junit_problem,
-                events_problem=events_problem,
+        return functional.FunctionalRun(
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            timeout=int(timeout),
+            output_limit_hit=result.output_limit_hit,
+            memory_limit_hit=result.memory_limit_hit,
+            junit=junit,
+            events=events,
+            process_limit_hit=result.process_limit_hit,
+            # Only when something went wrong: a passing run with its results in
+            # hand is judged by them (and the check is one more exec).
+            full_filesystems=(
+                sandbox.full_filesystems() if result.exit_code != 0 or not junit else ()
             ),
-            has_hidden=hidden,
+            junit_problem=junit_problem,
+            events_problem=events_problem,
         )
 
     # -- helpers ------------------------------------------------------------
@@ -602,12 +681,16 @@ class _Run:
         env: dict[str, str] | None = None,
         timeout: float | None = None,
         judge: bool = True,
+        user: str | None = None,
     ) -> CommandResult:
         """Run one stage; with ``judge``, a limit it hit rejects the run with its reason code."""
         limit = self._remaining() if timeout is None else timeout
         if limit <= 0:
             raise SubmissionError("TIMEOUT", f"the run exceeded its {self.spec.limits.timeout} s limit")
-        result = sandbox.run(argv, timeout=limit, workdir=workdir, env=env)
+        if user is None:
+            result = sandbox.run(argv, timeout=limit, workdir=workdir, env=env)
+        else:
+            result = sandbox.run(argv, timeout=limit, workdir=workdir, env=env, user=user)
         self.logs[name] = result.text
         if result.output_truncated:
             self.logs[name] += "\n[output truncated at the limit]"
@@ -698,16 +781,62 @@ def _audit_unavailable(why: str) -> CheckOutcome:
 
 _MISSING = re.compile(r"No matching distribution found for ([^\s]+)")
 
-# Runs inside the sandbox with the tools' Python: print Requires-Dist of the built wheel.
-_READ_REQUIRES_DIST = """
-import email.parser, pathlib, sys, zipfile
-for wheel in pathlib.Path(sys.argv[1]).glob("*.whl"):
+# Runs inside the sandbox with the tools' Python: the built wheel's Name and Requires-Dist,
+# as one JSON object per wheel.
+_READ_METADATA = """
+import email.parser, json, pathlib, sys, zipfile
+for wheel in sorted(pathlib.Path(sys.argv[1]).glob("*.whl")):
     with zipfile.ZipFile(wheel) as archive:
         name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
         meta = email.parser.BytesParser().parsebytes(archive.read(name))
-        for requirement in meta.get_all("Requires-Dist") or []:
-            print(requirement)
+        requires = [str(r) for r in meta.get_all("Requires-Dist") or []]
+        print(json.dumps({"name": str(meta.get("Name", "")), "requires_dist": requires}))
 """
+_BUILT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?")
+
+
+def _built_metadata(output: str, path: str) -> tuple[str, list[str]]:
+    """(name, Requires-Dist lines) of the one wheel built for the project at PATH.
+
+    Read back after the project's build ran: untrusted, so anything but exactly one
+    well-formed record is the submission's fault.
+    """
+    records = [line for line in output.splitlines() if line.startswith("{")]
+    problem = "no wheel with readable metadata was built" if not records else "more than one wheel was built"
+    if len(records) == 1:
+        try:
+            record = json.loads(records[0])
+        except ValueError:
+            record = None
+        name = record.get("name") if isinstance(record, dict) else None
+        requires = record.get("requires_dist") if isinstance(record, dict) else None
+        if (
+            isinstance(name, str)
+            and _BUILT_NAME.fullmatch(name)
+            and isinstance(requires, list)
+            and all(isinstance(line, str) for line in requires)
+        ):
+            return name, requires
+        problem = "its metadata has no valid Name or Requires-Dist"
+    raise SubmissionError(
+        "INVALID_ARTIFACT",
+        f"the metadata built for the project at {path!r} cannot be read: {problem}",
+    )
+
+
+def _engine_user() -> str:
+    """This process's uid:gid, for the engine's own steps inside the sandbox.
+
+    The staged hidden tests belong to it (mode 0700), so the sandbox user
+    cannot read them; it must therefore never be the sandbox user itself.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    if f"{uid}:{gid}" == SANDBOX_USER or uid == int(SANDBOX_USER.split(":")[0]):
+        raise PlatformError(
+            f"the worker runs as uid {uid}, the sandbox user's: the hidden tests could not be "
+            "kept from the supplier's code; run the worker as another user"
+        )
+    return f"{uid}:{gid}"
 
 
 def _project_path(project: LocalProject) -> str:

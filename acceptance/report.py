@@ -99,9 +99,9 @@ def build_statement(report: ReportInput) -> dict[str, Any]:
         "stages": report.stages,
         "checks": [c.to_report() for c in report.checks],
         "not_checked": [
-            {"id": c.id, "reason": c.summary}
+            {"id": c.id, "reason": c.summary, "status": c.status.value}
             for c in report.checks
-            if c.status is CheckStatus.SKIPPED
+            if c.status in (CheckStatus.SKIPPED, CheckStatus.NOT_RUN)
         ],
         "artifacts": dict(sorted(report.artifacts.items())),
     }

@@ -7,15 +7,22 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from acceptance.hidden_inventory import HIDDEN_DIR_NAME as HIDDEN_DIR_NAME
+from acceptance.hidden_inventory import base_id
 from acceptance.spec import FunctionalSpec
 from checks.interface import CheckResult, CheckStatus
 from checks.junit import InvalidArtifact, JUnitResult, Outcome, parse_junit
+from sandbox.image import PLUGIN_DIR
 
 CHECK_ID = "functional"
-HIDDEN_DIR_NAME = "acceptance_hidden_tests"
 OUT_DIR = "/work/out"
 JUNIT_PATH = f"{OUT_DIR}/junit.xml"
 EVENTS_PATH = f"{OUT_DIR}/events.jsonl"
+#: started by path, so no file of the checkout can stand in for it (sandbox/image/)
+RUNNER = f"{PLUGIN_DIR}/acceptance_runner.py"
+HIDDEN_INI = f"{PLUGIN_DIR}/hidden-pytest.ini"
+#: the image's own interpreter, for the hidden tests (`-I -S`: no environment, no site)
+SYSTEM_PYTHON = "/usr/bin/python3"
 MAX_LISTED_FAILURES = 50
 MAX_RECORDED_CASES = 5000
 
@@ -64,14 +71,13 @@ class EventSummary:
     finish: dict[str, object] | None = None
 
 
-def pytest_command(spec: FunctionalSpec, *, python: str, hidden: bool) -> list[str]:
-    """The pytest invocation run inside /work/src."""
+def pytest_command(spec: FunctionalSpec, *, python: str) -> list[str]:
+    """The supplier's tests, run inside /work/src as `python -m pytest` would run them."""
     argv = [
         python,
-        "-m",
-        "pytest",
-        "-p",
-        "acceptance_sandbox_plugin",
+        RUNNER,
+        "supplier",
+        "--",
         "-p",
         "no:cacheprovider",
         "--color=no",
@@ -87,6 +93,49 @@ def pytest_command(spec: FunctionalSpec, *, python: str, hidden: bool) -> list[s
         argv.append("--")
         argv.extend(paths)
     return argv
+
+
+@dataclass(frozen=True)
+class HiddenLayout:
+    """Where one run's hidden tests live in the sandbox: a fresh folder of a random name.
+
+    The engine creates it (as another user than the sandbox's) after the
+    supplier's tests have ended, so nothing of theirs can be waiting there.
+    """
+
+    base: str
+
+    @property
+    def tests(self) -> str:
+        return f"{self.base}/{HIDDEN_DIR_NAME}"
+
+    @property
+    def out(self) -> str:
+        return f"{self.base}/out"
+
+    @property
+    def junit(self) -> str:
+        return f"{self.out}/junit.xml"
+
+    @property
+    def events(self) -> str:
+        return f"{self.out}/events.jsonl"
+
+
+def hidden_pytest_command(layout: HiddenLayout, *, venv: str, src: str) -> list[str]:
+    """The owner's hidden tests, under the engine's configuration only.
+
+    `-c` names the engine's ini file, so no ini, `pyproject.toml`, `setup.cfg`
+    or `tox.ini` of the repository is read; rootdir and confcutdir are the
+    engine's fresh folder, so no `conftest.py` of the supplier's is loaded.
+    """
+    return [
+        SYSTEM_PYTHON, "-I", "-S", RUNNER, "hidden", venv, src, "--",
+        "-c", HIDDEN_INI, f"--rootdir={layout.base}", f"--confcutdir={layout.base}",
+        "-p", "no:cacheprovider", "--color=no", "-o", "console_output_style=classic",
+        f"--junitxml={layout.junit}", "-o", "junit_family=xunit2", "-rfE",
+        layout.tests,
+    ]  # fmt: skip
 
 
 def parse_events(data: bytes | None) -> EventSummary:
@@ -147,35 +196,19 @@ def _str(value: object) -> str | None:
     return value[:500] if isinstance(value, str) else None
 
 
-def evaluate(spec: FunctionalSpec, run: FunctionalRun, *, has_hidden: bool) -> CheckResult:
-    """Turn one pytest run into the functional check's verdict and evidence."""
+def evaluate(
+    spec: FunctionalSpec, run: FunctionalRun, *, hidden_passed: int | None = None
+) -> CheckResult:
+    """Turn the supplier's pytest run into the functional check's verdict and evidence.
+
+    ``hidden_passed`` is how many of the owner's hidden tests passed in their own
+    run (None without hidden tests): they count toward `min_passed`, and with
+    them a repository may have no tests of its own.
+    """
     events = parse_events(run.events)
-    # The root cause first: a fork bomb or a memory bomb usually also runs out of time.
-    if run.process_limit_hit:
-        return _limit_result(
-            "PROCESS_LIMIT",
-            "the tests tried to start more processes than the limit allows"
-            + (" and were stopped" if run.timed_out else ""),
-            events,
-        )
-    if run.memory_limit_hit:
-        return _limit_result("MEMORY_LIMIT", "the tests ran out of the memory limit", events)
-    if run.full_filesystems:
-        return _limit_result(
-            "DISK_LIMIT",
-            f"the tests filled the scratch space ({', '.join(run.full_filesystems)}) "
-            "up to the disk limit (its size or its number of files)",
-            events,
-        )
-    if run.output_limit_hit:
-        return _limit_result("OUTPUT_LIMIT", "the tests printed more than the output limit", events)
-    if run.timed_out:
-        where = f"; {events.running} was running" if events.running else ""
-        if events.collected is None:
-            where = "; pytest had not finished collecting the tests (a hanging import?)"
-        return _limit_result(
-            "TIMEOUT", f"the tests did not finish within {run.timeout} s{where}", events
-        )
+    limit = _limit_problem(run, events, "the tests")
+    if limit is not None:
+        return _limit_result(*limit, events)
     if run.junit_problem is not None:
         return _result(
             CheckStatus.FAILED, run.junit_problem, "INVALID_ARTIFACT", None, events, run.exit_code
@@ -197,7 +230,34 @@ def evaluate(spec: FunctionalSpec, run: FunctionalRun, *, has_hidden: bool) -> C
     forged = _forgery(run, junit, events)
     if forged is not None:
         return _result(CheckStatus.FAILED, forged, "INVALID_ARTIFACT", junit, events, run.exit_code)
-    return _judge(spec, run, junit, events, has_hidden)
+    return _judge(spec, run, junit, events, hidden_passed)
+
+
+def _limit_problem(run: FunctionalRun, events: EventSummary, who: str) -> tuple[str, str] | None:
+    """The limit a test run hit, as (reason code, sentence), or None."""
+    # The root cause first: a fork bomb or a memory bomb usually also runs out of time.
+    if run.process_limit_hit:
+        return (
+            "PROCESS_LIMIT",
+            f"{who} tried to start more processes than the limit allows"
+            + (" and were stopped" if run.timed_out else ""),
+        )
+    if run.memory_limit_hit:
+        return "MEMORY_LIMIT", f"{who} ran out of the memory limit"
+    if run.full_filesystems:
+        return (
+            "DISK_LIMIT",
+            f"{who} filled the scratch space ({', '.join(run.full_filesystems)}) "
+            "up to the disk limit (its size or its number of files)",
+        )
+    if run.output_limit_hit:
+        return "OUTPUT_LIMIT", f"{who} printed more than the output limit"
+    if run.timed_out:
+        where = f"; {events.running} was running" if events.running else ""
+        if events.collected is None:
+            where = "; pytest had not finished collecting the tests (a hanging import?)"
+        return "TIMEOUT", f"{who} did not finish within {run.timeout} s{where}"
+    return None
 
 
 def _exit_meaning(exit_code: int | None) -> str:
@@ -206,7 +266,9 @@ def _exit_meaning(exit_code: int | None) -> str:
     return _EXIT_MEANING.get(exit_code if exit_code is not None else -1, f"exit code {exit_code}")
 
 
-def _forgery(run: FunctionalRun, junit: JUnitResult, events: EventSummary) -> str | None:
+def _forgery(
+    run: FunctionalRun, junit: JUnitResult, events: EventSummary, junit_path: str = JUNIT_PATH
+) -> str | None:
     """Why the JUnit file cannot be pytest's own account of this run, or None.
 
     The supplier's code shares pytest's process, so it can write any file; these
@@ -221,7 +283,7 @@ def _forgery(run: FunctionalRun, junit: JUnitResult, events: EventSummary) -> st
             "pytest did not finish its session normally (the engine's plugin saw no end), "
             "so the results file was not written by it"
         )
-    if finish.get("junit_path") != JUNIT_PATH:
+    if finish.get("junit_path") != junit_path:
         return "the results were redirected away from the file the engine asked pytest to write"
     if finish.get("junit_sha256") != hashlib.sha256(run.junit or b"").hexdigest():
         return "the results file was changed after pytest wrote it"
@@ -241,8 +303,6 @@ def _forgery(run: FunctionalRun, junit: JUnitResult, events: EventSummary) -> st
     contradicted = [i for i in passed if events.outcomes.get(i, "passed") != "passed"]
     if contradicted:
         return f"the results file lists {contradicted[0]} as passed but pytest reported it otherwise"
-    if sum(map(_is_hidden_case, passed)) > sum(map(_is_hidden_case, seen_passed)):
-        return "the results file lists hidden tests as passed that pytest did not report as passed"
     return None
 
 
@@ -251,17 +311,18 @@ def _judge(
     run: FunctionalRun,
     junit: JUnitResult,
     events: EventSummary,
-    has_hidden: bool,
+    hidden_passed: int | None = None,
 ) -> CheckResult:
     counts = f"{junit.passed} passed, {junit.failed} failed, {junit.errors} errors, {junit.skipped} skipped"
     problems: list[tuple[str, str]] = []
-    if run.exit_code == 5 or not junit.cases:
+    if (run.exit_code == 5 or not junit.cases) and hidden_passed is None:
         problems.append(("NO_TESTS", "no tests were collected"))
     if junit.failed or junit.errors:
         problems.append(("TESTS_FAILED", f"{junit.failed + junit.errors} test(s) failed or errored"))
-    if junit.passed < spec.min_passed:
+    passed = junit.passed + (hidden_passed or 0)
+    if passed < spec.min_passed:
         problems.append(
-            ("TOO_FEW_PASSED", f"{junit.passed} test(s) passed; the spec requires at least {spec.min_passed}")
+            ("TOO_FEW_PASSED", f"{passed} test(s) passed; the spec requires at least {spec.min_passed}")
         )
     if run.exit_code not in (0, 1, 5):
         problems.append(("TESTS_FAILED", f"pytest exited with {run.exit_code}: {_exit_meaning(run.exit_code)}"))
@@ -269,12 +330,6 @@ def _judge(
         problems.append(("INVALID_ARTIFACT", "pytest reported success but its results list failures"))
     if run.exit_code == 1 and not (junit.failed or junit.errors):
         problems.append(("INVALID_ARTIFACT", "pytest reported failures that its results do not list"))
-    if has_hidden:
-        hidden_ran = sum(1 for case in junit.cases if _is_hidden_case(case.id))
-        if events.hidden_deselected:
-            problems.append(("HIDDEN_TESTS_DESELECTED", f"{len(events.hidden_deselected)} hidden test(s) were deselected by the project's configuration"))
-        if hidden_ran == 0:
-            problems.append(("HIDDEN_TESTS_NOT_RUN", "the owner's hidden tests did not run"))
     # Results that contradict pytest's own exit status cannot be trusted: that leads.
     problems.sort(key=lambda problem: problem[0] != "INVALID_ARTIFACT")
     status = CheckStatus.FAILED if problems else CheckStatus.PASSED
@@ -282,17 +337,8 @@ def _judge(
     return _result(status, summary, problems[0][0] if problems else None, junit, events, run.exit_code)
 
 
-def _is_hidden_case(case_id: str) -> bool:
-    return case_id.startswith((f"{HIDDEN_DIR_NAME}/", f"{HIDDEN_DIR_NAME}."))
-
-
 def _limit_result(code: str, message: str, events: EventSummary) -> CheckResult:
-    partial = {
-        "passed": sum(1 for o in events.outcomes.values() if o == "passed"),
-        "failed": sum(1 for o in events.outcomes.values() if o == "failed"),
-        "errors": 0,
-        "skipped": sum(1 for o in events.outcomes.values() if o == "skipped"),
-    }
+    partial = _event_counts(events.outcomes)
     return CheckResult(
         id=CHECK_ID,
         kind="functional",
@@ -333,7 +379,7 @@ def _result(
         ],
         "results_truncated": len(cases) > MAX_RECORDED_CASES,
         "exit_code": exit_code,
-        "hidden_tests": sum(1 for c in cases if _is_hidden_case(c.id)),
+        "hidden_tests": 0,
     }
     return CheckResult(CHECK_ID, "functional", status, summary, code, details)
 
@@ -342,3 +388,161 @@ def failing_ids(result: CheckResult) -> Sequence[str]:
     """The failing test ids recorded in a functional result."""
     value = result.details.get("failing_tests", [])
     return [str(v) for v in value] if isinstance(value, list) else []
+
+
+# -- the owner's hidden tests, in their own pytest process --------------------
+
+
+@dataclass(frozen=True)
+class HiddenOutcome:
+    """What the hidden tests' own run showed: problems (code, sentence) and evidence.
+
+    The sentences carry counts only, never a hidden test's name, message or
+    output: reasons are shown to the supplier (docs/security.md, "What the
+    supplier sees"). Names and messages stay in ``details``, for the owner.
+    """
+
+    problems: tuple[tuple[str, str], ...]
+    details: dict[str, object]
+
+    @property
+    def passed(self) -> int:
+        tests = self.details.get("tests")
+        return int(tests.get("passed", 0)) if isinstance(tests, dict) else 0
+
+
+def evaluate_hidden(
+    run: FunctionalRun, expected: Sequence[str], layout: HiddenLayout
+) -> HiddenOutcome:
+    """Judge the hidden tests' run against the inventory made from the owner's files."""
+    events = parse_events(run.events)
+    details: dict[str, object] = {"expected": len(expected), "exit_code": run.exit_code}
+    limit = _limit_problem(run, events, "the hidden tests")
+    if limit is not None:
+        outcomes = events.outcomes
+        details["tests"] = _event_counts(outcomes)
+        details["failing_tests"] = sorted(n for n, o in outcomes.items() if o == "failed")
+        details["running_test"] = events.running
+        details["partial"] = True
+        return HiddenOutcome((limit,), details)
+    problem: tuple[str, str] | None = None
+    junit: JUnitResult | None = None
+    if run.junit_problem is not None:
+        problem = ("INVALID_ARTIFACT", "the hidden tests' results file is unusable")
+        details["integrity"] = run.junit_problem
+    elif run.junit is None:
+        problem = (
+            "HIDDEN_TESTS_NOT_RUN",
+            f"pytest wrote no results for the hidden tests ({_exit_meaning(run.exit_code)})",
+        )
+    else:
+        try:
+            junit = parse_junit(run.junit)
+        except InvalidArtifact as exc:
+            problem = ("INVALID_ARTIFACT", "the hidden tests' results file is unusable")
+            details["integrity"] = exc.message
+    if junit is not None:
+        forged = _forgery(run, junit, events, layout.junit)
+        if forged is not None:
+            problem = (
+                "INVALID_ARTIFACT",
+                "the hidden tests' results do not match what pytest reported as it ran",
+            )
+            details["integrity"] = forged
+    if problem is not None:
+        details["tests"] = _counts(junit)
+        return HiddenOutcome((problem,), details)
+    assert junit is not None
+    return HiddenOutcome(tuple(_hidden_problems(run, junit, expected, details)), details)
+
+
+def _hidden_problems(
+    run: FunctionalRun, junit: JUnitResult, expected: Sequence[str], details: dict[str, object]
+) -> list[tuple[str, str]]:
+    cases = junit.cases
+    failing = [c for c in cases if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
+    skipped = [c for c in cases if c.outcome is Outcome.SKIPPED]
+    ran = {base_id(c.id) for c in cases}
+    missing = sorted(set(expected) - ran)
+    # A collection error is reported under its module, not as a test: it is a failure, not extra.
+    unexpected = sorted(
+        c.id for c in cases if base_id(c.id) not in expected and c.outcome is not Outcome.ERROR
+    )
+    details.update(
+        tests=_counts(junit),
+        failing_tests=[c.id for c in failing],
+        failures=[{"id": c.id, "message": c.message} for c in failing[:MAX_LISTED_FAILURES]],
+        skipped_tests=[c.id for c in skipped][:MAX_LISTED_FAILURES],
+        results=[
+            {"id": c.id, "outcome": c.outcome.value, "duration": round(c.duration, 3)}
+            for c in cases[:MAX_RECORDED_CASES]
+        ],
+        missing=missing[:MAX_LISTED_FAILURES],
+        unexpected=unexpected[:MAX_LISTED_FAILURES],
+    )
+    problems: list[tuple[str, str]] = []
+    if run.exit_code == 0 and failing:
+        problems.append(("INVALID_ARTIFACT", "pytest reported success but the hidden tests' results list failures"))
+    if run.exit_code == 1 and not failing:
+        problems.append(("INVALID_ARTIFACT", "pytest reported failures that the hidden tests' results do not list"))
+    if failing:
+        problems.append(("TESTS_FAILED", f"{len(failing)} hidden test(s) failed or errored"))
+    if skipped:
+        # Code under test can raise pytest's skip or xfail: a hidden test must pass.
+        problems.append(("HIDDEN_TESTS_NOT_RUN", f"{len(skipped)} hidden test(s) were skipped instead of passing"))
+    if missing or unexpected:
+        problems.append((
+            "HIDDEN_TESTS_NOT_RUN",
+            f"{len(missing)} of the {len(expected)} hidden test(s) the owner wrote did not run"
+            + (f", and {len(unexpected)} result(s) name tests the owner did not write" if unexpected else "")
+            + " (named in the report)",
+        ))  # fmt: skip
+    if run.exit_code not in (0, 1):
+        problems.append(("TESTS_FAILED", f"pytest exited with {run.exit_code} on the hidden tests: {_exit_meaning(run.exit_code)}"))
+    problems.sort(key=lambda problem: problem[0] != "INVALID_ARTIFACT")
+    return problems
+
+
+def hidden_not_run(why: str, expected: Sequence[str]) -> HiddenOutcome:
+    """The hidden tests could not be started (e.g. no time left): that fails the check."""
+    return HiddenOutcome(
+        (("HIDDEN_TESTS_NOT_RUN", f"the hidden tests did not run: {why}"),),
+        {"expected": len(expected), "tests": _counts(None), "missing": list(expected)[:MAX_LISTED_FAILURES]},
+    )
+
+
+def with_hidden(result: CheckResult, hidden: HiddenOutcome) -> CheckResult:
+    """The supplier's functional result with the hidden tests' outcome folded in."""
+    tests = hidden.details.get("tests")
+    counts = tests if isinstance(tests, dict) else _counts(None)
+    line = f"hidden tests: {counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, {counts.get('errors', 0)} errors"
+    messages = "; ".join(message for _, message in hidden.problems)
+    summary = f"{result.summary}; {line}" + (f": {messages}" if messages else "")
+    failed = result.status is CheckStatus.FAILED or bool(hidden.problems)
+    reason = result.reason_code or (hidden.problems[0][0] if hidden.problems else None)
+    details = dict(result.details)
+    details["hidden"] = hidden.details
+    details["hidden_tests"] = sum(int(v) for v in counts.values() if isinstance(v, int))
+    return CheckResult(
+        result.id,
+        result.kind,
+        CheckStatus.FAILED if failed else result.status,
+        summary,
+        reason,
+        details,
+    )
+
+
+def _counts(junit: JUnitResult | None) -> dict[str, int]:
+    if junit is None:
+        return {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    return {"passed": junit.passed, "failed": junit.failed, "errors": junit.errors, "skipped": junit.skipped}
+
+
+def _event_counts(outcomes: dict[str, str]) -> dict[str, int]:
+    return {
+        "passed": sum(1 for o in outcomes.values() if o == "passed"),
+        "failed": sum(1 for o in outcomes.values() if o == "failed"),
+        "errors": 0,
+        "skipped": sum(1 for o in outcomes.values() if o == "skipped"),
+    }

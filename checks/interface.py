@@ -13,7 +13,10 @@ class CheckStatus(str, enum.Enum):
     PASSED = "passed"
     FAILED = "failed"
     ERROR = "error"
+    #: turned off by the spec
     SKIPPED = "skipped"
+    #: enabled, but an earlier stage failed before it could run: never a pass
+    NOT_RUN = "not_run"
 
 
 @dataclass(frozen=True)

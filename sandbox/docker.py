@@ -196,6 +196,7 @@ class DockerSandbox(Sandbox):
         workdir: str = "/work",
         env: Mapping[str, str] | None = None,
         max_output: int | None = None,
+        user: str | None = None,
     ) -> CommandResult:
         """Run argv as the sandbox user; the host enforces the timeout and output cap.
 
@@ -214,7 +215,7 @@ class DockerSandbox(Sandbox):
             exec_id = api.exec_create(
                 self._container.id,
                 list(argv),
-                user=SANDBOX_USER,
+                user=user or SANDBOX_USER,
                 workdir=workdir,
                 environment={**_BASE_ENV, **(env or {})},
             )["Id"]

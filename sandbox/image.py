@@ -44,9 +44,15 @@ TOOL_REQUIREMENTS = (
     "pip-audit==2.10.1",
     "licensecheck==2025.1.0",
 )
+#: pytest for the owner's hidden tests, with its own dependencies only, in the
+#: read-only image: the supplier's tests can rewrite the run venv's pytest, not this one.
+HIDDEN_PYTEST_REQUIREMENTS = ("pytest==9.2.0",)
 TOOLS_VENV = "/opt/acceptance/tools"
 PLUGIN_DIR = "/opt/acceptance/lib"
+HIDDEN_PYTEST_DIR = "/opt/acceptance/pytest"
 PLUGIN_MODULE = "acceptance_sandbox_plugin"
+#: the engine's files baked into PLUGIN_DIR (sandbox/image/)
+IMAGE_FILES = (f"{PLUGIN_MODULE}.py", "acceptance_runner.py", "hidden-pytest.ini")
 LABEL_INPUTS = "org.acceptance.inputs"
 LABEL_TOOLS = "org.acceptance.tools"
 LABEL_PYTHON = "org.acceptance.python"
@@ -68,11 +74,14 @@ class BuiltImage:
 def install_script() -> str:
     """The shell script run as root, without network, to put the tools into the image."""
     requirements = " ".join(f"'{req}'" for req in TOOL_REQUIREMENTS)
+    hidden = " ".join(f"'{req}'" for req in HIDDEN_PYTEST_REQUIREMENTS)
     return (
         "set -e; "
         f"python3 -m venv {TOOLS_VENV}; "
         f"{TOOLS_VENV}/bin/pip install --no-index --find-links /wheels --progress-bar off "
         f"{requirements}; "
+        f"{TOOLS_VENV}/bin/pip install --no-index --find-links /wheels --progress-bar off "
+        f"--no-compile --target {HIDDEN_PYTEST_DIR} {hidden}; "
         "chmod -R a+rX /opt/acceptance; "
         # The tmpfs mounted on /work takes this folder's mode: writable by the sandbox user.
         "mkdir -p /work && chmod 1777 /work; "
@@ -82,7 +91,12 @@ def install_script() -> str:
 
 def plugin_source() -> bytes:
     """The pytest plugin baked into the image."""
-    return (resources.files("sandbox") / "image" / f"{PLUGIN_MODULE}.py").read_bytes()
+    return image_file(f"{PLUGIN_MODULE}.py")
+
+
+def image_file(name: str) -> bytes:
+    """One of the engine's files baked into PLUGIN_DIR."""
+    return (resources.files("sandbox") / "image" / name).read_bytes()
 
 
 def image_inputs_digest(base_image: str | None) -> str:
@@ -92,6 +106,8 @@ def image_inputs_digest(base_image: str | None) -> str:
         "packages": DEBIAN_PACKAGES if base_image is None else (),
         "tools": TOOL_REQUIREMENTS,
         "plugin": hashlib.sha256(plugin_source()).hexdigest(),
+        "files": {name: hashlib.sha256(image_file(name)).hexdigest() for name in IMAGE_FILES},
+        "hidden_pytest": HIDDEN_PYTEST_REQUIREMENTS,
         "script": install_script(),
         "user": SANDBOX_USER,
     }
@@ -167,6 +183,7 @@ class ImageBuilder:
         wheel_dir = self._cache_dir / "wheels"
         wheel_dir.mkdir(parents=True, exist_ok=True)
         download_wheels(TOOL_REQUIREMENTS, wheel_dir, python_version=python)
+        download_wheels(HIDDEN_PYTEST_REQUIREMENTS, wheel_dir, python_version=python)
         self._progress("installing the check tools into the image (no network)")
         image = self._install_tools(base_id, wheel_dir, tag, python, base_image)
         self._client.images.get(image.id).tag(IMAGE_REPOSITORY, "latest")
@@ -281,11 +298,12 @@ def _plugin_tar() -> bytes:
             info.type = tarfile.DIRTYPE
             info.mode = 0o755
             tar.addfile(info)
-        data = plugin_source()
-        info = tarfile.TarInfo(f"{PLUGIN_DIR.lstrip('/')}/{PLUGIN_MODULE}.py")
-        info.size = len(data)
-        info.mode = 0o644
-        tar.addfile(info, io.BytesIO(data))
+        for name in IMAGE_FILES:
+            data = image_file(name)
+            info = tarfile.TarInfo(f"{PLUGIN_DIR.lstrip('/')}/{name}")
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
 

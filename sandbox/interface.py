@@ -108,8 +108,14 @@ class Sandbox(abc.ABC):
         workdir: str = "/work",
         env: Mapping[str, str] | None = None,
         max_output: int | None = None,
+        user: str | None = None,
     ) -> CommandResult:
-        """Run argv inside; never raises for the command's own failure, only for the backend's."""
+        """Run argv inside; never raises for the command's own failure, only for the backend's.
+
+        ``user`` ("uid:gid") runs it as another user than the sandbox's: the
+        engine's own steps that handle what sandboxed code must not read or
+        change (the hidden tests). Never for code from the repository.
+        """
 
     @abc.abstractmethod
     def read_file(self, path: str, max_bytes: int) -> bytes | None:

@@ -11,6 +11,8 @@ from flask_babel import format_datetime, format_decimal, get_locale, gettext, la
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
+from acceptance.supplier_view import WITHHELD
+
 LANGUAGES = ("en", "fr")
 #: each language's name in itself, for the toggle
 LANGUAGE_NAMES = {"en": "English", "fr": "Français"}
@@ -74,8 +76,16 @@ def switch(code: str) -> Response:
 # ---------------------------------------------------------------- formatting for templates
 
 
-def when(moment: dt.datetime | None) -> Markup:
-    """A <time> element: machine-readable UTC, shown in the locale's format and zone."""
+def when(moment: dt.datetime | str | None) -> Markup:
+    """A <time> element: machine-readable UTC, shown in the locale's format and zone.
+
+    Takes a datetime, or the ISO 8601 text of one (the supplier's view is JSON-ready).
+    """
+    if isinstance(moment, str):
+        try:
+            moment = dt.datetime.fromisoformat(moment)
+        except ValueError:
+            return Markup("—")
     if moment is None:
         return Markup("—")
     iso = moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
@@ -115,6 +125,7 @@ CHECK_STATUS_LABELS = {
     "failed": lazy_gettext("Failed"),
     "error": lazy_gettext("Could not judge"),
     "skipped": lazy_gettext("Not checked"),
+    "not_run": lazy_gettext("Not run"),
 }
 CHECK_LABELS = {
     "functional": lazy_gettext("Functional tests"),
@@ -157,6 +168,12 @@ def label(table: dict[str, Any], key: Any) -> str:
     return str(found) if found is not None else ("" if key is None else str(key))
 
 
+#: sentences the service itself puts in place of engine text, shown in the reader's language
+ENGINE_SENTENCES = {
+    WITHHELD: lazy_gettext("withheld: this sentence would reveal the owner's hidden tests"),
+}
+
+
 def stage_label(stage: Any) -> str:
     """A run stage's name in the reader's language."""
     return label(STAGE_LABELS, stage)
@@ -177,6 +194,7 @@ def template_helpers() -> dict[str, Any]:
         "ROLE_LABELS": ROLE_LABELS,
         "SEVERITY_LABELS": SEVERITY_LABELS,
         "STAGE_STATUS_LABELS": STAGE_STATUS_LABELS,
+        "ENGINE_SENTENCES": ENGINE_SENTENCES,
         "LANGUAGE_NAMES": LANGUAGE_NAMES,
         "current_language": current_language,
         "other_language": other_language,

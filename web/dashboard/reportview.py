@@ -3,6 +3,8 @@
 The page shows what the signed report says, not what the database summary
 says, and tells whether the signature checks out against the service's keys.
 Every field is read defensively: the report holds supplier-controlled text.
+The supplier's page shapes only what acceptance/supplier_view.py lets through
+(`report_from` on its `report` part), never the predicate itself.
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from acceptance.artifacts import ArtifactStore
+from acceptance.hidden_inventory import HIDDEN_DIR_NAME
 from acceptance.models import Run
 from acceptance.signing import SignatureError, verify_envelope
-from checks.functional import HIDDEN_DIR_NAME
 
 REPORT_NAME = "report.dsse.json"
 LOG_PREFIX = "logs/"
@@ -86,6 +88,23 @@ class LicenceEvidence:
 
 
 @dataclass(frozen=True)
+class HiddenTests:
+    """How the owner's hidden tests fared in their own run.
+
+    The supplier's view carries counts only; the owner's report also names
+    the tests that did not run and the results of tests the owner did not write.
+    """
+
+    tests: dict[str, int]
+    expected: int | None
+    missing: int
+    unexpected: int
+    partial: bool
+    missing_ids: list[str] = field(default_factory=list)
+    unexpected_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Check:
     """One check as the report states it, with its kind's evidence."""
 
@@ -97,6 +116,7 @@ class Check:
     tests: dict[str, int] = field(default_factory=dict)
     failing: list[FailingTest] = field(default_factory=list)
     failing_total: int = 0
+    hidden: HiddenTests | None = None
     findings: list[Finding] = field(default_factory=list)
     findings_truncated: bool = False
     vulnerabilities: list[Vulnerability] = field(default_factory=list)
@@ -132,13 +152,26 @@ class Report:
     problem: str | None = None
 
 
-def load_report(store: ArtifactStore, run: Run, public_keys: list[dict[str, Any]]) -> Report | None:
-    """The run's report, verified against the service's public keys; None when there is none."""
+@dataclass(frozen=True)
+class SignedPredicate:
+    """A run's report predicate as stored, and whether its signature verified."""
+
+    #: None when the report cannot be read at all
+    predicate: dict[str, Any] | None
+    #: key id of the service key whose signature verified; None when none did
+    keyid: str | None
+    problem: str | None
+
+
+def load_predicate(
+    store: ArtifactStore, run: Run, public_keys: list[dict[str, Any]]
+) -> SignedPredicate | None:
+    """The run's report predicate, verified against the service's keys; None when there is none."""
     if not run.report_sha256:
         return None
     data = store.get(run.report_sha256)
     if data is None:
-        return _unreadable("the signed report is missing from the artifact store")
+        return SignedPredicate(None, None, "the signed report is missing from the artifact store")
     try:
         envelope = json.loads(data)
         payload = base64.b64decode(envelope["payload"], validate=True)
@@ -147,13 +180,30 @@ def load_report(store: ArtifactStore, run: Run, public_keys: list[dict[str, Any]
         if not isinstance(predicate, dict):
             raise TypeError("predicate")
     except (ValueError, KeyError, TypeError, binascii.Error):
-        return _unreadable("the signed report cannot be read")
+        return SignedPredicate(None, None, "the signed report cannot be read")
     keys = [_public_key(entry.get("pem")) for entry in public_keys]
     try:
         keyid: str | None = verify_envelope(envelope, [k for k in keys if k is not None]).keyid
         problem = None
     except SignatureError as exc:
         keyid, problem = None, exc.message
+    return SignedPredicate(predicate, keyid, problem)
+
+
+def load_report(store: ArtifactStore, run: Run, public_keys: list[dict[str, Any]]) -> Report | None:
+    """The run's report, verified against the service's public keys; None when there is none."""
+    signed = load_predicate(store, run, public_keys)
+    if signed is None:
+        return None
+    return report_from(signed.predicate, signed.keyid, signed.problem)
+
+
+def report_from(
+    predicate: Mapping[str, Any] | None, keyid: str | None, problem: str | None
+) -> Report:
+    """A predicate (or the supplier's view of one) shaped for the pages."""
+    if predicate is None:
+        return _unreadable(problem or "the signed report cannot be read")
     return _report(predicate, keyid, problem)
 
 
@@ -205,14 +255,21 @@ def _check(entry: Mapping[str, Any]) -> Check:
         "reason_code": _str(entry.get("reason_code")) or None,
     }
     if kind == "functional":
-        tests = {k: v for k, v in _dict(entry.get("tests")).items() if isinstance(v, int)}
         messages = {
             _str(f.get("id")): _str(f.get("message"))
             for f in map(_dict, _list(entry.get("failures")))
         }
         names = [_str(n) for n in _list(entry.get("failing_tests"))]
         failing = [FailingTest(n, messages.get(n, ""), _is_hidden(n)) for n in names]
-        return Check(**common, tests=tests, failing=failing, failing_total=len(names))
+        hidden = _dict(entry.get("hidden"))
+        hidden_failing = _hidden_failing(hidden)
+        return Check(
+            **common,
+            tests=_counts(entry.get("tests")),
+            failing=failing + hidden_failing,
+            failing_total=len(names) + len(hidden_failing),
+            hidden=_hidden_tests(hidden) if hidden else None,
+        )
     if kind == "sast":
         findings = [_finding(f) for f in map(_dict, _list(entry.get("findings")))]
         return Check(
@@ -285,15 +342,39 @@ def _is_hidden(test_id: str) -> bool:
     return test_id.startswith((f"{HIDDEN_DIR_NAME}/", f"{HIDDEN_DIR_NAME}."))
 
 
-def without_hidden_sources(report: Report) -> Report:
-    """The report as a supplier may see it: hidden tests' messages (which quote them) withheld."""
-    checks = []
-    for check in report.checks:
-        failing = [
-            FailingTest(f.id, "" if f.hidden else f.message, f.hidden) for f in check.failing
-        ]
-        checks.append(replace(check, failing=failing))
-    return replace(report, checks=checks)
+def _hidden_failing(hidden: Mapping[str, Any]) -> list[FailingTest]:
+    """The hidden tests that failed, with their messages (the owner's report only has them)."""
+    messages = {
+        _str(f.get("id")): _str(f.get("message")) for f in map(_dict, _list(hidden.get("failures")))
+    }
+    return [FailingTest(n, messages.get(n, ""), True) for n in map(_str, _list(hidden.get("failing_tests")))]
+
+
+def _hidden_tests(hidden: Mapping[str, Any]) -> HiddenTests:
+    """Counts from either shape: the report lists missing and unexpected ids, the supplier's view counts them."""
+    expected = hidden.get("expected")
+    return HiddenTests(
+        tests=_counts(hidden.get("tests")),
+        expected=expected if _is_count(expected) else None,
+        missing=_count_of(hidden.get("missing")),
+        unexpected=_count_of(hidden.get("unexpected")),
+        partial=hidden.get("partial") is True,
+        missing_ids=[_str(i) for i in _list(hidden.get("missing"))],
+        unexpected_ids=[_str(i) for i in _list(hidden.get("unexpected"))],
+    )
+
+
+def _counts(value: object) -> dict[str, int]:
+    return {k: v for k, v in _dict(value).items() if _is_count(v)}
+
+
+def _count_of(value: object) -> int:
+    """A number as is, or the length of a list of ids."""
+    return value if _is_count(value) else len(_list(value))
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def log_names(run: Run) -> list[str]:
