@@ -125,6 +125,54 @@ def test_sign_out_ends_the_session(service: Service) -> None:
     assert client.get("/runs").status_code == 303
 
 
+def _session_cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie("acceptance_session")
+    assert cookie is not None
+    return cookie.value
+
+
+def _replay(service: Service, cookie: str) -> int:
+    """The status of /runs for a new browser presenting a copy of the cookie."""
+    thief = service.app.test_client()
+    thief.set_cookie("acceptance_session", cookie)
+    return thief.get("/runs").status_code
+
+
+def test_a_copy_of_the_cookie_stops_working_after_sign_out(service: Service) -> None:
+    client = client_for(service, OWNER)
+    elsewhere = client_for(service, OWNER)  # the same user in another browser
+    copied = _session_cookie(client)
+    assert _replay(service, copied) == 200
+    token = csrf_token(client, "/runs")
+    assert client.post("/sign-out", data={"csrf_token": token}).status_code == 303
+    assert _replay(service, copied) == 303  # ended on the server, not only in the browser
+    assert elsewhere.get("/runs").status_code == 303  # signing out ends every session of the user
+    assert client_for(service, REVIEWER).get("/runs").status_code == 200  # others are untouched
+    sign_in(client, OWNER)  # and signing in again works
+    assert client.get("/runs").status_code == 200
+    assert _replay(service, copied) == 303
+
+
+def test_a_disabled_user_is_signed_out_and_cannot_sign_in(service: Service) -> None:
+    from acceptance.service import disable_user, enable_user
+
+    client = client_for(service, OWNER)
+    assert client.get("/runs").status_code == 200
+    with service.db.session() as session:
+        disable_user(session, OWNER)
+    assert client.get("/runs").status_code == 303
+    live = client.get("/runs/live")
+    assert (live.status_code, live.get_json()["error"]) == (401, "unauthenticated")
+    token = csrf_token(client, "/sign-in")
+    reply = client.post("/sign-in", data={"email": OWNER, "password": PASSWORD, "csrf_token": token})
+    assert reply.status_code == 422  # the same answer as a wrong password: nothing is revealed
+    assert "The email address or the password is not right." in reply.get_data(as_text=True)
+    with service.db.session() as session:
+        enable_user(session, OWNER)
+    sign_in(client, OWNER)
+    assert client.get("/runs").status_code == 200
+
+
 def test_session_cookies_are_secure_httponly_and_samesite(service: Service) -> None:
     # Built as in production: no test override of SESSION_COOKIE_SECURE.
     from tests.support import Recorder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -677,3 +678,68 @@ def test_read_envelope_raises_only_signature_error(data: bytes) -> None:
             return
         with pytest.raises(SignatureError):
             verify_envelope(envelope, [_FUZZ_KEY])
+
+
+# ----------------------------------------------- a third-party verifier (README)
+
+
+def _readme_dsse_snippet() -> str:
+    """The securesystemslib example of README.md "Verifying a report", as printed there."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Verifying a report", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1 and "securesystemslib" in blocks[0]
+    return str(blocks[0])
+
+
+def _signed_report_files(folder: Path, key: Ed25519PrivateKey) -> None:
+    from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
+
+    statement = {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": "https://example.org/repo.git", "digest": {"gitCommit": "c" * 40}}],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {"verdict": "accepted", "spec": {"sha256": "0" * 64}},
+    }
+    envelope = sign_envelope(serialize(statement), key)
+    (folder / "report.dsse.json").write_text(json.dumps(envelope), encoding="utf-8")
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (folder / "signing.pub").write_bytes(pem)
+
+
+def test_the_readme_securesystemslib_snippet_verifies_our_report(
+    key: Ed25519PrivateKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    _signed_report_files(tmp_path, key)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_readme_dsse_snippet(), "README.md", "exec"), {})  # noqa: S102 - our own README
+    assert capsys.readouterr().out == f"accepted {'c' * 40}\n"
+
+
+@pytest.mark.parametrize("change", ["payload", "another key"])
+def test_the_readme_securesystemslib_snippet_refuses_what_we_refuse(
+    change: str, key: Ed25519PrivateKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from securesystemslib.exceptions import VerificationError
+
+    _signed_report_files(tmp_path, key)
+    if change == "payload":
+        envelope = json.loads((tmp_path / "report.dsse.json").read_text())
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        statement["predicate"]["verdict"] = "rejected"
+        envelope["payload"] = _b64(json.dumps(statement).encode())
+        (tmp_path / "report.dsse.json").write_text(json.dumps(envelope))
+    else:
+        other = Ed25519PrivateKey.generate().public_key()
+        (tmp_path / "signing.pub").write_bytes(
+            other.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(VerificationError):
+        exec(compile(_readme_dsse_snippet(), "README.md", "exec"), {})  # noqa: S102
+    envelope = read_envelope(tmp_path / "report.dsse.json")
+    with pytest.raises(SignatureError):  # our verifier agrees
+        verify_envelope(envelope, [load_public_key(tmp_path / "signing.pub")])
