@@ -836,16 +836,14 @@ def judge_licence(
             "no licence found: add a LICENSE file with an open-source licence and declare it "
             "in pyproject.toml (project.license)",
         )
+    found = f"{evidence.spdx} (from {_answer_sources(evidence)})"
     if not allowed:
         wanted = (
             "one of " + ", ".join(spec.allowed)
             if spec.allowed is not None
             else "an OSI-approved licence"
         )
-        return fail(
-            LICENCE_NOT_ALLOWED,
-            f"the licence {evidence.spdx} (from {evidence.source_file}) is not {wanted}",
-        )
+        return fail(LICENCE_NOT_ALLOWED, f"the licence {found} is not {wanted}")
     if dependencies is not None and spec.dependencies == "compatible":
         bad = [d for d in own if d.compatible is not True]
         if bad:
@@ -856,17 +854,39 @@ def judge_licence(
             return fail(
                 DEPENDENCY_LICENCE_INCOMPATIBLE,
                 f"{len(bad)} installed dependencies have licences not compatible with "
-                f"{evidence.spdx}: {listed}{more}",
+                f"{found}: {listed}{more}",
             )
     deps = "" if dependencies is None else f"; {len(own)} dependency licences listed"
     return CheckResult(
         CHECK_ID,
         KIND,
         CheckStatus.PASSED,
-        f"licensed {evidence.spdx} (from {evidence.source_file}){deps}",
+        f"licensed {found}{deps}",
         None,
         details,
     )
+
+
+#: candidates that are licence texts (files), as opposed to declared metadata
+_TEXT_KINDS = ("file", "reuse-file")
+
+
+def _answer_sources(evidence: LicenceEvidence) -> str:
+    """The files the licence answer came from, for the headline: ``LICENSE``,
+    ``LICENSE, LICENSES/Apache-2.0.txt`` or ``pyproject.toml:project.license``."""
+    texts = [c.source for c in evidence.candidates if c.recognised and c.kind in _TEXT_KINDS]
+    if texts:
+        shown = ", ".join(texts[:3])
+        return shown + (f" and {len(texts) - 3} more" if len(texts) > 3 else "")
+    # Declared only: the exact place in the metadata says more than the file name.
+    declared = [
+        c.source
+        for c in evidence.candidates
+        if c.recognised
+        and c.spdx == evidence.spdx
+        and c.source.startswith(f"{evidence.source_file}:")
+    ]
+    return declared[0] if declared else str(evidence.source_file)
 
 
 def _is_project(dependency: DependencyLicence, project_name: str | None) -> bool:
@@ -945,7 +965,8 @@ def _unavailable(evidence: LicenceEvidence, spec: LicenceSpec, why: str) -> Chec
         CHECK_ID,
         KIND,
         CheckStatus.ERROR,
-        f"the dependency licences could not be listed: {_clean(why, 400)}",
+        f"licensed {evidence.spdx} (from {_answer_sources(evidence)}), but the dependency "
+        f"licences could not be listed: {_clean(why, 400)}",
         DEPENDENCY_LICENCES_UNAVAILABLE,
         result.details,
     )

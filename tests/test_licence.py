@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -20,9 +21,11 @@ from checks.licence import (
     detect_repo_licence,
     detect_repo_licence_isolated,
     judge_licence,
+    judge_with_dependencies,
     licence_allowed,
     parse_dependency_licences,
 )
+from sandbox.interface import CommandResult, Sandbox
 from tests.conftest import unavailable
 
 CORPUS = Path(__file__).parent / "fixtures" / "licences"
@@ -235,6 +238,56 @@ def test_incompatible_dependency_fails() -> None:
     assert "gplthing 1.0 (GPL-3.0-only)" in result.summary
     report = judge_licence(_evidence("MIT"), LicenceSpec(dependencies="report"), deps)
     assert report.status is CheckStatus.PASSED
+
+
+# ---------------------------------------------------------------- the headline names its source
+
+
+def test_the_headline_names_the_licence_file(tmp_path: Path) -> None:
+    evidence = detect_repo_licence(repo(tmp_path, {"LICENSE": MIT, "pyproject.toml": pyproject('"MIT"')}))
+    result = judge_licence(evidence, LicenceSpec(), PERMISSIVE_DEPS)
+    assert result.summary == "licensed MIT (from LICENSE); 2 dependency licences listed"
+
+
+def test_the_headline_names_the_metadata_field_when_only_declared(tmp_path: Path) -> None:
+    evidence = detect_repo_licence(repo(tmp_path, {"pyproject.toml": pyproject('"Apache-2.0"')}))
+    result = judge_licence(evidence, LicenceSpec(), None)
+    assert result.status is CheckStatus.PASSED
+    assert result.summary == "licensed Apache-2.0 (from pyproject.toml:project.license)"
+
+
+def test_the_headline_names_every_licence_file_of_a_reuse_layout(tmp_path: Path) -> None:
+    evidence = detect_repo_licence(repo(tmp_path, {"LICENSES/MIT.txt": MIT, "LICENSES/Apache-2.0.txt": APACHE}))
+    result = judge_licence(evidence, LicenceSpec(), None)
+    assert result.status is CheckStatus.PASSED, result.summary
+    assert "(from LICENSES/Apache-2.0.txt, LICENSES/MIT.txt)" in result.summary
+
+
+def test_failing_headlines_name_the_file_too(tmp_path: Path) -> None:
+    evidence = detect_repo_licence(repo(tmp_path, {"COPYING": GPL3}))
+    not_allowed = judge_licence(evidence, LicenceSpec(allowed=("MIT",)), None)
+    assert not_allowed.summary == "the licence GPL-3.0-only (from COPYING) is not one of MIT"
+    deps = [DependencyLicence("proprietary", "1.0", "LicenseRef-Proprietary", False)]
+    mit = detect_repo_licence(repo(tmp_path / "mit", {"LICENSE": MIT}))
+    incompatible = judge_licence(mit, LicenceSpec(), deps).summary
+    assert incompatible.startswith("1 installed dependencies have licences not compatible with MIT (from LICENSE): ")
+
+
+class _ListingFails:
+    """A sandbox whose dependency listing exits 1: the licence is known, the dependencies not."""
+
+    def run(self, argv: object, **kwargs: object) -> CommandResult:
+        return CommandResult(exit_code=1, output=b"boom", output_truncated=False, seconds=0.1)
+
+
+def test_the_headline_keeps_the_answer_when_dependencies_cannot_be_listed(tmp_path: Path) -> None:
+    evidence = detect_repo_licence(repo(tmp_path, {"LICENSE": MIT}))
+    sandbox = cast(Sandbox, _ListingFails())
+    result = judge_with_dependencies(sandbox, evidence, LicenceSpec(), timeout=5).result
+    assert result.status is CheckStatus.ERROR
+    assert result.summary.startswith(
+        "licensed MIT (from LICENSE), but the dependency licences could not be listed: "
+    )
 
 
 def test_project_itself_is_not_its_own_dependency() -> None:
