@@ -142,6 +142,38 @@ def test_a_database_behind_the_code_is_told_apart_from_an_empty_one(
     assert "is not at the newest schema" in err and "acceptance db upgrade" in err
 
 
+def test_the_sessions_migration_keeps_existing_accounts_and_goes_both_ways(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from acceptance.db import Database, alembic_config, upgrade
+
+    upgrade(database_url, "0001")
+    db = Database(database_url)
+    with db.engine.begin() as connection:  # an account and a token from before 0002
+        connection.execute(text(
+            "INSERT INTO users (id, email, role, password_hash, created_at) "
+            "VALUES ('u1', 'old@example.org', 'owner', 'x', now());"
+            "INSERT INTO api_tokens (id, user_id, token_sha256, created_at) "
+            "VALUES ('t1', 'u1', repeat('a', 64), now())"
+        ))  # fmt: skip
+    upgrade(database_url)
+    with db.engine.connect() as connection:
+        user = connection.execute(text("SELECT disabled_at, session_generation FROM users")).one()
+        token = connection.execute(text("SELECT expires_at, revoked_at FROM api_tokens")).one()
+    assert tuple(user) == (None, 0) and tuple(token) == (None, None)
+    monkeypatch.setenv("ACCEPTANCE_DATABASE_URL", database_url)
+    assert main(["tokens", "list", "old@example.org"]) == 0
+    assert re.search(r"^t1  active ", capsys.readouterr().out, re.M)
+
+    command.downgrade(alembic_config(database_url), "0001")  # the downgrade works too
+    assert not Database(database_url).is_current()
+    upgrade(database_url)
+    assert Database(database_url).is_current()
+
+
 # ---------------------------------------------------------------- accounts and tokens
 
 
