@@ -414,6 +414,12 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             raise SignatureError(f"the signed payload is not an acceptance report ({PREDICATE_TYPE})")
     except SignatureError as exc:
         print(f"FAILED: {exc.message}", file=sys.stderr)
+        if args.pubkey is None:  # perhaps this machine's key is not the one that signed
+            print(
+                f"· checked with this machine's key {settings.public_key}; the service's keys "
+                "are at GET /api/v1/keys and on each run's page of the dashboard (--pubkey FILE)",
+                file=sys.stderr,
+            )
         return EXIT_REJECTED
     except ValueError as exc:
         print(f"FAILED: the signed payload is not JSON: {exc}", file=sys.stderr)

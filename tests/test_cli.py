@@ -355,6 +355,14 @@ def test_verify_without_a_key_says_where_the_public_key_comes_from(
     assert f"no public key at {tmp_path / 'empty' / 'keys' / 'signing.pub'}" in err
     assert "GET /api/v1/keys" in err and "dashboard" in err and "--pubkey FILE" in err
 
+    monkeypatch.setenv("ACCEPTANCE_DATA_DIR", str(tmp_path / "mine"))
+    main(["keygen", "--out", str(tmp_path / "mine" / "keys")])  # this machine has another key
+    capsys.readouterr()
+    assert main(["verify", str(report)]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED" in err and f"checked with this machine's key {tmp_path / 'mine' / 'keys' / 'signing.pub'}" in err
+    assert "GET /api/v1/keys" in err
+
 
 ARTIFACTS = {
     "junit.xml": b"<testsuites/>\n",
