@@ -180,7 +180,11 @@ def test_mit_repo_with_permissive_dependencies_passes_every_check(
     files = project(deps='"iniconfig==2.1.0", "packaging==24.2"')
     files["runner/__init__.py"] = "import iniconfig\nimport packaging\n\ndef run(cmd):\n    return 0\n"
     spec = write_spec(tmp_path / "s", MEDIUM + "licence: {allowed: [MIT, Apache-2.0, BSD-3-Clause]}\n")
-    code, statement = check(str(make_repo(files)), spec, "--artifacts", str(tmp_path / "art"), capsys=capsys)
+    report = tmp_path / "report.dsse.json"
+    code, statement = check(
+        str(make_repo(files)), spec, "--artifacts", str(tmp_path / "art"), "--out", str(report),
+        capsys=capsys,
+    )  # fmt: skip
 
     assert code == 0, statement["predicate"]["reasons"]
     assert set(statuses(statement).values()) == {"passed"}
@@ -194,6 +198,14 @@ def test_mit_repo_with_permissive_dependencies_passes_every_check(
     written = {p.name for p in (tmp_path / "art").iterdir()}
     assert written == set(statement["predicate"]["artifacts"])
     assert {"junit.xml", "bandit.sarif", "sbom.cdx.json", "pip-audit.json", "dependency-licences.json"} <= written
+    # What a verifier does with the files it downloaded: each matches the signed report.
+    from acceptance.cli import main
+
+    assert main(["verify", str(report), "--artifacts", str(tmp_path / "art")]) == 0
+    assert f"Artifacts: all {len(written)} files in {tmp_path / 'art'} match" in capsys.readouterr().out
+    (tmp_path / "art" / "junit.xml").write_text("<testsuites/>", encoding="utf-8")
+    assert main(["verify", str(report), "--artifacts", str(tmp_path / "art")]) == 1
+    assert "changed: junit.xml" in capsys.readouterr().err
 
 
 def test_checks_turned_off_are_listed_as_not_checked(
