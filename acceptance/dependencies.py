@@ -64,6 +64,8 @@ PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 
 _URL_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://|(?:git|hg|svn|bzr)\+|file:)")
 _EXTRA_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+# PEP 508 project names; fullmatch semantics through \Z (`$` accepts a trailing newline)
+_NAME_RE = re.compile(r"^(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]{0,198}[A-Za-z0-9])\Z")
 _ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
 _COMMENT_RE = re.compile(r"(^|\s+)#.*$")
 _SOURCE_OPTIONS = frozenset(
@@ -83,6 +85,9 @@ class LocalProject:
     path: str  # POSIX path relative to the checkout root, "." for the root; never escapes
     extras: tuple[str, ...] = ()
     editable: bool = False
+    #: canonical name from static metadata read here ([project], [tool.poetry], or
+    #: setup.cfg without a setup.py); None when code computes it (setup.py)
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,8 @@ class _Plan:
         self.build_requirements: list[str] = []
         self.local: dict[str, tuple[list[str], bool]] = {}
         self.local_names: set[str] = set()
+        #: the static name of each local project, by path (see LocalProject.name)
+        self.static_names: dict[str, str] = {}
         self.needs_sandbox = False
         self.evidence: list[str] = []
 
@@ -234,7 +241,9 @@ class _Plan:
                 "pytest added: no requirement names it and the tests need a runner"
             )
         projects = tuple(
-            LocalProject(path=path, extras=tuple(extras), editable=editable)
+            LocalProject(
+                path=path, extras=tuple(extras), editable=editable, name=self.static_names.get(path)
+            )
             for path, (extras, editable) in self.local.items()
         )
         return InstallPlan(
@@ -517,6 +526,57 @@ def _setup_cfg_dependencies(path: str, extras: Sequence[str], plan: _Plan) -> No
         plan.evidence.append(f"{where} [{section}] {option}: {len(items)} requirements")
 
 
+def _static_name(
+    pyproject: Mapping[str, object], files: Mapping[str, bool], path: str, plan: _Plan
+) -> str | None:
+    """The project's canonical name when static metadata fixes it, else None.
+
+    Same precedence as the build: ``[project]`` (a PEP 621 name is never dynamic),
+    then a Poetry package, then setup.cfg's ``[metadata] name`` only without a
+    setup.py (which could pass another name to ``setup()``).
+    """
+    project = pyproject.get("project")
+    if project is not None:
+        raw = project.get("name") if isinstance(project, dict) else None
+    elif _is_poetry_package(pyproject):
+        raw = _table(_table(pyproject.get("tool"), "[tool]").get("poetry"), "[tool.poetry]").get("name")
+    elif files["setup.cfg"] and not files["setup.py"]:
+        raw = _setup_cfg_name(_join(path, "setup.cfg"), plan)
+    else:
+        raw = None
+    if not isinstance(raw, str) or not _NAME_RE.match(raw):
+        return None
+    return canonicalize_name(raw)
+
+
+def _setup_cfg_name(where: str, plan: _Plan) -> str | None:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(safefs.read_text(plan.checkout, where, MAX_FILE_BYTES) or "", source=where)
+    except configparser.Error:
+        return None  # reported when its dependencies are read
+    return parser.get("metadata", "name", fallback=None)
+
+
+def own_project_names(
+    projects: Sequence[LocalProject], built: Mapping[str, str]
+) -> frozenset[str]:
+    """Canonical names of the local projects the engine installs from the checkout.
+
+    A project's static name when it has one, else the name the engine's own
+    metadata build reported for its path (``built``: path -> name). One name per
+    project at most: these are the only distributions that may be treated as the
+    supplier's own code (left out of the vulnerability audit), whatever a
+    ``direct_url.json`` in the environment claims.
+    """
+    names: set[str] = set()
+    for project in projects:
+        name = project.name or built.get(project.path)
+        if name and _NAME_RE.match(name):
+            names.add(canonicalize_name(name))
+    return frozenset(names)
+
+
 def _project_files(checkout: Path, path: str) -> dict[str, bool]:
     return {name: safefs.is_regular_file(checkout, _join(path, name)) for name in PROJECT_FILES}
 
@@ -546,6 +606,9 @@ def _analyse_local_project(path: str, extras: Sequence[str], plan: _Plan) -> Non
         plan.evidence.append(f"{_join(path, '.')}: no [build-system]; setuptools defaults assumed")
 
     project = pyproject.get("project")
+    name = _static_name(pyproject, files, path, plan)
+    if name:
+        plan.static_names[path] = name
     if project is not None:
         # [project] is authoritative even when a setup.py exists next to it.
         _pep621_dependencies(_table(project, "[project]"), pyproject, path, extras, plan)

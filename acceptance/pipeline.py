@@ -782,12 +782,13 @@ def _audit_unavailable(why: str) -> CheckOutcome:
 _MISSING = re.compile(r"No matching distribution found for ([^\s]+)")
 
 # Runs inside the sandbox with the tools' Python: the built wheel's Name and Requires-Dist,
-# as one JSON object per wheel.
+# as one JSON object per wheel. Only the wheel's own, top-level .dist-info counts: its
+# data files may carry other dist-info folders (written into the venv on install).
 _READ_METADATA = """
 import email.parser, json, pathlib, sys, zipfile
 for wheel in sorted(pathlib.Path(sys.argv[1]).glob("*.whl")):
     with zipfile.ZipFile(wheel) as archive:
-        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        (name,) = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
         meta = email.parser.BytesParser().parsebytes(archive.read(name))
         requires = [str(r) for r in meta.get_all("Requires-Dist") or []]
         print(json.dumps({"name": str(meta.get("Name", "")), "requires_dist": requires}))

@@ -62,6 +62,8 @@ class PreparedEnvironments:
     environment: envcache.Environment | None = None
     #: all repositories' environments together
     max_total_bytes: int = envcache.MAX_TOTAL_BYTES
+    #: the local projects ``install`` installed from the checkout (the supplier's own code)
+    projects: tuple[LocalProject, ...] = ()
 
     def __post_init__(self) -> None:
         self.resolutions = envcache.ResolutionCache(self.cache_dir / "resolutions", self.wheels)
@@ -104,6 +106,9 @@ class PreparedEnvironments:
         remaining: Callable[[], float],
     ) -> None:
         """Install PLAN into the sandbox's /work/venv, reusing a prepared environment if any."""
+        # Whichever path below installs them, these and only these come from the checkout:
+        # a restored environment holds dependencies only, the projects go in every run.
+        self.projects = plan.local_projects
         why = envcache.not_cacheable(plan.needs_sandbox_metadata, plan.requirements)
         resolution = None
         if why is None:
@@ -339,7 +344,8 @@ for project in json.loads(sys.argv[1]):
     wheel = os.path.join(out, hook(out))
     name = canonicalize_name(parse_wheel_filename(os.path.basename(wheel))[0])
     with zipfile.ZipFile(wheel) as archive:
-        meta = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        # the wheel's own metadata, not a dist-info folder among its data files
+        meta = next(n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
         requires = email.parser.BytesParser().parsebytes(archive.read(meta)).get("Requires-Python")
     if requires and platform.python_version() not in SpecifierSet(requires):
         sys.exit(f"{name} requires Python {requires}")

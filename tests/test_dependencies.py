@@ -15,6 +15,7 @@ from acceptance.dependencies import (
     InstallPlan,
     LocalProject,
     detect_install_plan,
+    own_project_names,
     poetry_specifier,
     requirements_from_metadata,
 )
@@ -61,7 +62,7 @@ def test_pep621_with_test_extra_and_dependency_groups(tmp_path: Path) -> None:
         """,
     )
     plan = detect_install_plan(tmp_path)
-    assert plan.local_projects == (LocalProject(".", extras=("test",)),)
+    assert plan.local_projects == (LocalProject(".", extras=("test",), name="demo"),)
     assert plan.build_requirements == ("hatchling>=1.20",)
     assert plan.requirements == (
         "hypothesis",
@@ -115,7 +116,7 @@ def test_dynamic_optional_dependencies_for_wanted_extra(tmp_path: Path) -> None:
     write(tmp_path, "requirements-dev.txt", "-e .[test]\n")
     plan = detect_install_plan(tmp_path)
     assert plan.needs_sandbox_metadata is True
-    assert plan.local_projects == (LocalProject(".", extras=("test",), editable=True),)
+    assert plan.local_projects == (LocalProject(".", extras=("test",), editable=True, name="demo"),)
 
 
 def test_symlinked_pyproject_is_refused(tmp_path: Path) -> None:
@@ -208,7 +209,7 @@ def test_poetry_project(tmp_path: Path) -> None:
     write(tmp_path, "pyproject.toml", POETRY)
     plan = detect_install_plan(tmp_path)
     assert plan.build_requirements == ("poetry-core>=1.0.0",)
-    assert plan.local_projects == (LocalProject(".", extras=("test",)),)
+    assert plan.local_projects == (LocalProject(".", extras=("test",), name="poetic"),)
     assert plan.needs_sandbox_metadata is False
     assert plan.requirements == (
         "pytest<9.0,>=8.0",
@@ -408,8 +409,8 @@ def test_local_projects_from_requirements(tmp_path: Path) -> None:
     )
     plan = detect_install_plan(tmp_path)
     assert plan.local_projects == (
-        LocalProject(".", extras=(), editable=True),
-        LocalProject("libs/core", extras=("fast",), editable=True),
+        LocalProject(".", extras=(), editable=True),  # setup.py: named by code, not statically
+        LocalProject("libs/core", extras=("fast",), editable=True, name="core-lib"),
     )
     assert plan.needs_sandbox_metadata is True
     assert plan.build_requirements == ("setuptools>=40.8.0", "wheel", "flit_core>=3.4")
@@ -525,6 +526,40 @@ def test_setup_cfg_static(tmp_path: Path) -> None:
     assert plan.requirements == ("attrs>=23", "packaging", "pytest-xdist", "pytest")
 
 
+def test_setup_cfg_name_is_static_only_without_a_setup_py(tmp_path: Path) -> None:
+    write(tmp_path, "setup.cfg", "[metadata]\nname = Cfg_Proj\n[options]\ninstall_requires =\n")
+    assert detect_install_plan(tmp_path).local_projects == (LocalProject(".", name="cfg-proj"),)
+    # setup.py may pass another name to setup(): only the build can tell
+    write(tmp_path, "setup.py", "from setuptools import setup\nsetup(name='other')\n")
+    assert detect_install_plan(tmp_path).local_projects == (LocalProject(".", name=None),)
+
+
+@pytest.mark.parametrize(
+    "pyproject",
+    [
+        '[project]\nversion = "1"\n',  # no name: not a valid project, nothing claimed
+        '[project]\nname = "bad name!"\nversion = "1"\n',
+        '[project]\nname = ["py"]\nversion = "1"\n',
+    ],
+)
+def test_no_static_name_when_the_name_is_missing_or_invalid(tmp_path: Path, pyproject: str) -> None:
+    write(tmp_path, "pyproject.toml", pyproject)
+    assert [p.name for p in detect_install_plan(tmp_path).local_projects] == [None]
+
+
+def test_own_project_names_one_per_project_static_first() -> None:
+    projects = (
+        LocalProject(".", name="runner"),
+        LocalProject("libs/setup-py"),  # named by its metadata build
+        LocalProject("libs/unbuilt"),  # no static name, no build: claims nothing
+    )
+    built = {"libs/setup-py": "Helper_Lib", ".": "py", "elsewhere": "urllib3"}
+    assert own_project_names(projects, built) == {"runner", "helper-lib"}
+    assert own_project_names((), built) == frozenset()
+    # a built name that is not a project name is no name at all
+    assert own_project_names((LocalProject("x"),), {"x": "py\n"}) == frozenset()
+
+
 def test_setup_cfg_file_directive_needs_sandbox(tmp_path: Path) -> None:
     write(tmp_path, "setup.cfg", "[options]\ninstall_requires = file: requirements.in\n")
     assert detect_install_plan(tmp_path).needs_sandbox_metadata is True
@@ -556,7 +591,7 @@ def test_override_skips_detection(tmp_path: Path) -> None:
     plan = detect_install_plan(
         tmp_path, ["-e .", "-r requirements/tests.txt", "pytest-mock==3.14.0", "--index-url x"]
     )
-    assert plan.local_projects == (LocalProject(".", editable=True),)
+    assert plan.local_projects == (LocalProject(".", editable=True, name="demo"),)
     assert plan.build_requirements == ("setuptools>=68",)
     # the local project's own dependencies come along; its test extra/groups do not
     assert plan.requirements == ("six", "freezegun", "pytest-mock==3.14.0", "attrs", "pytest")
