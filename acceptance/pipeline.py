@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -39,6 +40,7 @@ from acceptance.wheels import download_wheels
 from checks import audit_cache, functional, licence, licence_cache, sast
 from checks import dependencies as dependency_audit
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.test_hooks import HookFinding, find_test_hooks
 from sandbox.docker import SANDBOX_USER, DockerSandbox
 from sandbox.image import TOOLS_VENV
 from sandbox.interface import CommandResult, Sandbox, SandboxConfig, SandboxLimits
@@ -140,6 +142,8 @@ class _Run:
         self.installed_listing: bytes | None = None
         #: the hidden tests' node ids (without parameters), read from the owner's files
         self.hidden_expected: tuple[str, ...] = ()
+        #: places in the delivery that touch pytest's internals or the engine's (checks.test_hooks)
+        self.test_hooks: list[HookFinding] = []
         #: the name the engine's metadata build reported for each local project, by path
         self.built_names: dict[str, str] = {}
         self.report = ReportInput(
@@ -169,6 +173,7 @@ class _Run:
         scratch = Path(tempfile.mkdtemp(dir=self.config.work_dir, prefix="run-"))
         try:
             self._judge(scratch)
+            self._flag_test_hooks()
         except SubmissionError as exc:
             self.report.reasons.append(Reason(exc.reason, exc.message))
         except PlatformError as exc:
@@ -195,6 +200,22 @@ class _Run:
         ))
         return RunResult(statement, decide(self.report), reasons, self.logs, self.artifacts)
 
+    def _flag_test_hooks(self) -> None:
+        """A delivery that reaches into the test machinery is never accepted without a person."""
+        if not self.test_hooks:
+            return
+        first = self.test_hooks[0]
+        self.report.reasons.append(Reason(
+            "SUSPICIOUS_TEST_HOOKS",
+            f"the delivered code touches the test machinery in {len(self.test_hooks)} place(s) "
+            f"(first: {first.path} line {first.line}, {first.what!r}): a person must review it "
+            "before it can be accepted",
+        ))  # fmt: skip
+        result = self.outcomes.get("functional")
+        if result is not None:
+            details = {**result.details, "suspicious_test_hooks": [f.to_report() for f in self.test_hooks]}
+            self.outcomes["functional"] = dataclasses.replace(result, details=details)
+
     def _not_run(self, name: str) -> CheckResult:
         """The entry for a check that produced no result: turned off, or stopped by a failure."""
         security = self.spec.security
@@ -214,6 +235,7 @@ class _Run:
     def _judge(self, scratch: Path) -> None:
         with self._stage("checkout"):
             tree = self._checkout(scratch / "checkout")
+        self.test_hooks = find_test_hooks(tree.path)
         if self.spec.functional.hidden_tests is not None and os.path.lexists(tree.path / HIDDEN_DIR_NAME):
             # Results under this name are the owner's: a supplier's folder of that
             # name is refused, never merged with or mistaken for them.

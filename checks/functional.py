@@ -519,7 +519,10 @@ def with_hidden(result: CheckResult, hidden: HiddenOutcome) -> CheckResult:
     messages = "; ".join(message for _, message in hidden.problems)
     summary = f"{result.summary}; {line}" + (f": {messages}" if messages else "")
     failed = result.status is CheckStatus.FAILED or bool(hidden.problems)
-    reason = result.reason_code or (hidden.problems[0][0] if hidden.problems else None)
+    # Forged evidence leads; then the owner's criteria; then the supplier's own tests.
+    reason = result.reason_code
+    if hidden.problems and reason != "INVALID_ARTIFACT":
+        reason = hidden.problems[0][0]
     details = dict(result.details)
     details["hidden"] = hidden.details
     details["hidden_tests"] = sum(int(v) for v in counts.values() if isinstance(v, int))

@@ -112,12 +112,9 @@ def test_a_conftest_that_hangs_at_import_times_out(hostile: Hostile, make_repo: 
     judged(outcome, "TIMEOUT", says="had not finished collecting", limit=5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit (docs/security.md): code in pytest's process can forge the plugin's "
-    "events as well as the JUnit file",
-)
-def test_forging_the_events_as_well_is_a_known_limit(hostile: Hostile, make_repo: RepoFactory) -> None:
+def test_forging_the_events_as_well_needs_a_persons_review(hostile: Hostile, make_repo: RepoFactory) -> None:
+    # Was a strict xfail: a forgery consistent with the plugin's format is still believed
+    # as evidence, but code naming the engine's files is flagged and never accepted alone.
     forge = (
         "import hashlib, json, os\n"
         f"xml = {FORGED!r}.encode()\n"
@@ -134,26 +131,5 @@ def test_forging_the_events_as_well_is_a_known_limit(hostile: Hostile, make_repo
     )
     outcome = hostile.run(make_repo({**FAILING, "tests/conftest.py": forge}), hostile.spec(FUNCTIONAL_ONLY))
 
-    assert outcome.verdict == "rejected"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit (docs/security.md): the hidden tests run in the supplier's pytest "
-    "process, whose conftest can replace them",
-)
-def test_hidden_tests_replaced_in_process_is_a_known_limit(
-    hostile: Hostile, make_repo: RepoFactory
-) -> None:
-    hidden = {"test_owner.py": "def test_owner_requirement():\n    assert False, 'not delivered'\n"}
-    conftest = (
-        "def pytest_collection_modifyitems(items):\n"
-        "    for item in items:\n"
-        "        if 'acceptance_hidden_tests' in item.nodeid:\n"
-        "            item.obj = lambda: None\n"
-    )
-    files = {"tests/conftest.py": conftest, "tests/test_code.py": "def test_code():\n    pass\n"}
-    spec = hostile.spec(FUNCTIONAL_ONLY, functional="functional: {timeout: 10, hidden_tests: hidden}\n", hidden=hidden)
-    outcome = hostile.run(make_repo(files), spec)
-
-    assert outcome.verdict == "rejected"
+    judged(outcome, "SUSPICIOUS_TEST_HOOKS", says="a person must review it")
+    assert outcome.check("functional")["suspicious_test_hooks"][0]["path"] == "tests/conftest.py"
