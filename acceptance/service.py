@@ -500,8 +500,12 @@ def create_run(
     commit: str | None = None,
     delivery_id: str | None = None,
     commit_message: str | None = None,
+    rerun_of: Run | None = None,
 ) -> tuple[Run, bool]:
-    """Record a queued run; returns (run, created). A known delivery id returns its run."""
+    """Record a queued run; returns (run, created). A known delivery id returns its run.
+
+    `rerun_of` is the run a person asked to run again (the dashboard's "Run again").
+    """
     dialect = session.get_bind().dialect.name
     if delivery_id is not None and dialect not in _UPSERT:
         existing = session.scalar(
@@ -509,14 +513,6 @@ def create_run(
         )
         if existing is not None:
             return existing, False
-    previous = None
-    if trigger == "manual":  # only a manual run supersedes the latest finished one
-        previous = session.scalar(
-            select(Run)
-            .where(Run.submission_id == submission.id, Run.status == RunStatus.FINISHED.value)
-            .order_by(Run.queued_at.desc())
-            .limit(1)
-        )
     # One query for the current spec version (what current_spec() picks), loaded so the
     # caller's run.spec_version needs none: webhook intake is on every push's path.
     spec = session.scalar(
@@ -527,6 +523,9 @@ def create_run(
     )
     if spec is None:
         spec = current_spec(submission.opportunity)
+    previous = None
+    if trigger == "manual":  # a push is new work, even for a commit judged before
+        previous = _rerun_of(session, submission, commit or _full_commit(ref), spec, rerun_of)
     if delivery_id is not None and dialect in _UPSERT:
         # Webhook intake, on every push's path: one INSERT ... ON CONFLICT DO NOTHING
         # instead of a look-up, a savepoint and an insert. A delivery seen before (or
@@ -557,7 +556,7 @@ def create_run(
         ref=ref,
         commit=commit,
         commit_message=commit_message,
-        supersedes_id=previous.id if previous is not None and trigger == "manual" else None,
+        supersedes_id=previous.id if previous is not None else None,
     )
     try:
         with session.begin_nested():
@@ -572,6 +571,59 @@ def create_run(
             raise
         return existing, False
     return run, True
+
+
+#: a commit id as git prints it in full (SHA-1 or SHA-256); a shorter ref may name anything
+_FULL_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _full_commit(ref: str | None) -> str | None:
+    """``ref`` when it is a full commit id (lower-cased, as runs record commits), else None."""
+    if ref is None or not _FULL_COMMIT.fullmatch(ref.lower()):
+        return None
+    return ref.lower()
+
+
+_ENDED = (RunStatus.FINISHED.value, RunStatus.ERROR.value)
+
+
+def _rerun_of(
+    session: Session,
+    submission: Submission,
+    commit: str | None,
+    spec: SpecVersion,
+    chosen: Run | None = None,
+) -> Run | None:
+    """The run a manual run of ``commit`` against ``spec`` re-does, or None.
+
+    Only a run of the submission that ended (finished, or error) for the very same
+    commit and spec version: a run of another commit, or of this commit against
+    another spec, judged something else and is not superseded. That is ``chosen``
+    (the run a person asked to run again) when it qualifies, else the latest such
+    run. A branch or tag resolves to a commit only when the run checks it out, so a
+    run of one supersedes nothing.
+    """
+    if commit is None:
+        return None
+    if (
+        chosen is not None
+        and chosen.submission_id == submission.id
+        and chosen.commit == commit
+        and chosen.spec_version_id == spec.id
+        and chosen.status in _ENDED
+    ):
+        return chosen
+    return session.scalar(
+        select(Run)
+        .where(
+            Run.submission_id == submission.id,
+            Run.commit == commit,
+            Run.spec_version_id == spec.id,
+            Run.status.in_(_ENDED),
+        )
+        .order_by(Run.queued_at.desc())
+        .limit(1)
+    )
 
 
 #: INSERT constructs with ON CONFLICT, by dialect (both have it: PostgreSQL 9.5, SQLite 3.24)

@@ -17,8 +17,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from acceptance.db import Database, upgrade
-from acceptance.models import Run, SpecVersion
-from acceptance.service import create_token, create_user
+from acceptance.models import Run, SpecVersion, Submission
+from acceptance.service import create_run, create_token, create_user
 from acceptance.settings import load_settings
 from tests.conftest import ROOT
 from tests.support import Recorder, tar_gz
@@ -236,6 +236,79 @@ def test_a_new_spec_version_keeps_old_runs_on_theirs(env: Env) -> None:
     assert second.get_json()["spec_version"] == 2
     again = env.client.get(f"/api/v1/runs/{first.get_json()['id']}", headers=env.auth()).get_json()
     assert again["spec_version"] == 1
+
+
+COMMIT_A, COMMIT_B = "a" * 40, "b" * 40
+
+
+def _ended_run(env: Env, submission_id: str, commit: str, status: str = "finished") -> str:
+    """A run of `commit` that ended, as a worker leaves it."""
+    with env.db.session() as session:
+        submission = session.get(Submission, submission_id)
+        assert submission is not None
+        run, _ = create_run(session, submission, trigger="webhook", ref="main", commit=commit)
+        run.status = status
+        run.verdict = "rejected" if status == "finished" else "error"
+        session.flush()
+        return run.id
+
+
+def _manual_run(env: Env, submission_id: str, ref: str | None) -> dict[str, Any]:
+    body = {"ref": ref} if ref else {}
+    reply = env.client.post(f"/api/v1/submissions/{submission_id}/runs", json=body, headers=env.auth())
+    assert reply.status_code == 201, reply.get_json()
+    return dict(reply.get_json())
+
+
+def test_a_manual_run_supersedes_only_a_run_of_the_same_commit(env: Env) -> None:
+    submission = env.submission()["id"]
+    of_a = _ended_run(env, submission, COMMIT_A)
+    _ended_run(env, submission, COMMIT_B)  # the submission's latest run, of another commit
+
+    assert _manual_run(env, submission, COMMIT_A)["supersedes"] == of_a
+    assert _manual_run(env, submission, COMMIT_A.upper())["supersedes"] == of_a
+    # a commit never judged, a branch or the default branch: nothing is re-done
+    assert _manual_run(env, submission, "c" * 40)["supersedes"] is None
+    assert _manual_run(env, submission, "main")["supersedes"] is None
+    assert _manual_run(env, submission, None)["supersedes"] is None
+
+
+def test_a_rerun_supersedes_the_latest_ended_run_of_its_commit_and_spec_version(env: Env) -> None:
+    submission_id = env.submission()["id"]
+    first = _ended_run(env, submission_id, COMMIT_A)
+    errored = _ended_run(env, submission_id, COMMIT_A, status="error")
+    with env.db.session() as session:
+        submission = session.get(Submission, submission_id)
+        assert submission is not None
+        # what the dashboard's "Run again" does: the same commit, named
+        rerun, _ = create_run(session, submission, trigger="manual", ref="main", commit=COMMIT_A)
+        assert rerun.supersedes_id == errored != first
+        # a run still queued has not ended: it is not what a re-run replaces
+        again, _ = create_run(session, submission, trigger="manual", ref="main", commit=COMMIT_A)
+        assert again.supersedes_id == errored
+        # "Run again" on the older run re-does that one
+        chosen, _ = create_run(session, submission, trigger="manual", ref="main", commit=COMMIT_A,
+                               rerun_of=session.get(Run, first))  # fmt: skip
+        assert chosen.supersedes_id == first
+        # ... but never a run the new one does not repeat (still queued: it has not ended)
+        not_ended, _ = create_run(session, submission, trigger="manual", ref="main", commit=COMMIT_A,
+                                  rerun_of=again)  # fmt: skip
+        assert not_ended.supersedes_id == errored
+        # a push of a commit judged before is new work, never a re-run
+        pushed, _ = create_run(session, submission, trigger="webhook", ref="main", commit=COMMIT_A,
+                               delivery_id="d-again")  # fmt: skip
+        assert pushed.supersedes_id is None
+
+    opportunity = env.client.get(f"/api/v1/submissions/{submission_id}", headers=env.auth()).get_json()["opportunity"]
+    reply = env.client.post(
+        f"/api/v1/opportunities/{opportunity}/specs",
+        data={"spec": (io.BytesIO(SPEC.replace(b"Contact form", b"Contact form v2")), "a.yaml"),
+              "hidden_tests": (io.BytesIO(HIDDEN), "h.tgz")},  # fmt: skip
+        headers=env.auth(),
+    )
+    assert reply.status_code == 201, reply.get_json()
+    # judged against spec version 1; this run is against version 2: not a re-run of it
+    assert _manual_run(env, submission_id, COMMIT_A)["supersedes"] is None
 
 
 def test_owners_see_only_their_own_and_reviewers_see_all(env: Env) -> None:

@@ -200,13 +200,22 @@ def download_key(key_hex: str) -> Response:
 @runs.post("/runs/<run_id>/rerun")
 @signed_in
 def rerun(run_id: str) -> WerkzeugResponse:
-    """Run the same commit again against the current spec; the new run supersedes the last one."""
+    """Run the same commit again against the current spec.
+
+    The new run supersedes this one when this one ended and was judged against the
+    current spec version (else the latest such run of the commit, if any).
+    """
     run = get_run(g.db, g.user, run_id)
     submission = run.submission
     if not can_manage(g.user, submission.opportunity):
         raise Forbidden("only the opportunity's owner may start runs")
     new, _ = create_run(
-        g.db, submission, trigger="manual", ref=run.ref or submission.branch, commit=run.commit
+        g.db,
+        submission,
+        trigger="manual",
+        ref=run.ref or submission.branch,
+        commit=run.commit,
+        rerun_of=run,
     )
     g.after_commit.append(
         functools.partial(_services().enqueue, new.id, new.spec_version.run_timeout)
