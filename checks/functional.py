@@ -481,6 +481,12 @@ def _hidden_problems(
         unexpected=unexpected[:MAX_LISTED_FAILURES],
     )
     problems: list[tuple[str, str]] = []
+    if not expected:
+        problems.append((
+            "HIDDEN_TESTS_NOT_RUN",
+            "the owner's hidden tests hold no test pytest would collect (test_*.py files "
+            "with test_* functions): the owner must publish them again",
+        ))  # fmt: skip
     if run.exit_code == 0 and failing:
         problems.append(("INVALID_ARTIFACT", "pytest reported success but the hidden tests' results list failures"))
     if run.exit_code == 1 and not failing:
