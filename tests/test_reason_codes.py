@@ -1,0 +1,48 @@
+"""Every reason code the engine can write is documented in docs/reason-codes.md, and only those."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from tests.conftest import ROOT
+
+# A reason code is an upper-case word with underscores; environment variable names look alike.
+_CODE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
+_NOT_CODES_PREFIXES = (
+    "ACCEPTANCE_", "PIP_", "GIT_", "PYTEST_", "PYTHON", "XDG_", "SSL_", "HTTP", "LC_", "O_",
+    "DEBIAN_", "SCANCODE_",
+)  # fmt: skip
+_NOT_CODES = {"ALL_PROXY", "NO_PROXY", "FETCH_HEAD", "TOKEN_ID"}
+_SINGLE_WORD_CODES = {"TIMEOUT"}
+
+
+def codes_in_source() -> set[str]:
+    found: set[str] = set()
+    for package in ("acceptance", "checks", "sandbox", "workers"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                value = node.value if isinstance(node, ast.Constant) else None
+                if (
+                    isinstance(value, str)
+                    and _CODE.match(value)
+                    and not value.startswith(_NOT_CODES_PREFIXES)
+                    and value not in _NOT_CODES
+                ):
+                    found.add(value)
+    return found
+
+
+def documented_codes() -> set[str]:
+    text = (ROOT / "docs" / "reason-codes.md").read_text(encoding="utf-8")
+    return set(re.findall(r"^\| `([A-Z_]+)` \|", text, flags=re.M))
+
+
+def test_every_reason_code_in_the_code_is_documented() -> None:
+    missing = codes_in_source() - documented_codes()
+    assert not missing, f"document these in docs/reason-codes.md: {sorted(missing)}"
+
+
+def test_every_documented_reason_code_is_still_used() -> None:
+    stale = documented_codes() - codes_in_source() - _SINGLE_WORD_CODES
+    assert not stale, f"no longer used, remove from docs/reason-codes.md: {sorted(stale)}"
