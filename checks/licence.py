@@ -40,7 +40,7 @@ from packaging.utils import canonicalize_name
 from acceptance import safefs
 from acceptance.errors import PlatformError, SubmissionError
 from acceptance.spec import LicenceSpec
-from checks import licence_texts
+from checks import licence_texts, notices
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from sandbox.interface import Sandbox, SandboxLimitError
 
@@ -69,15 +69,17 @@ LICENCE_MISSING = "LICENCE_MISSING"
 LICENCE_UNRECOGNISED = "LICENCE_UNRECOGNISED"
 LICENCE_CONTRADICTORY = "LICENCE_CONTRADICTORY"
 LICENCE_NOT_ALLOWED = "LICENCE_NOT_ALLOWED"
+LICENCE_EXTRA_TERMS = "LICENCE_EXTRA_TERMS"
 DEPENDENCY_LICENCE_INCOMPATIBLE = "DEPENDENCY_LICENCE_INCOMPATIBLE"
 DEPENDENCY_LICENCES_UNAVAILABLE = "DEPENDENCY_LICENCES_UNAVAILABLE"
 
 _LICENCE_NAME = re.compile(r"(?i)^(licen[cs]e|copying|unlicen[cs]e)([-._][a-z0-9][a-z0-9._+-]*)?$")
 _REUSE_NAME = re.compile(r"^(?P<id>[A-Za-z0-9][A-Za-z0-9.+-]*)\.txt$")
-# A line that states who holds the copyright (it varies by project, so it is not licence text).
+# A line that states who holds the copyright (it varies by project, so it is not licence
+# text), or one that only starts like it: checks.notices tells the notice from added terms.
 _COPYRIGHT_LINE = re.compile(
     r"(?i)^[\s#*/>|-]*(copyright\b|\(c\)|©|all rights reserved|portions copyright"
-    r"|spdx-filecopyrighttext|spdx-license-identifier|(authors?|contributors?)\s*:)"
+    r"|spdx-filecopyrighttext|(authors?|contributors?)\s*:)"
 )
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _DECORATION = re.compile(r"^[\s=\-_*#~`+.]*$")
@@ -98,6 +100,8 @@ class LicenceCandidate:
     extra_words: int = 0  # words of the file outside any licence match (copyright lines aside)
     rules: tuple[str, ...] = ()  # ScanCode rules that matched, for the record
     problem: str | None = None  # why this source is not usable, when it is not
+    #: what copyright lines say beyond a notice ('line 3: "Any government use..."')
+    extra_terms: tuple[str, ...] = ()
 
     @property
     def recognised(self) -> bool:
@@ -143,6 +147,8 @@ class TextMatch:
     score: float | None
     extra_words: int
     rules: tuple[str, ...]
+    #: what copyright lines say beyond a notice, 'line N: "words"' (see checks.notices)
+    notice_terms: tuple[str, ...] = ()
 
 
 _index_lock = threading.Lock()
@@ -186,14 +192,16 @@ def detect_text(text: str) -> TextMatch:
             covered.update(range(int(start), int(end) + 1))
             # tokens inside the matched region that are not part of the licence text
             inner_extra += max(0, int(match.qmagnitude()) - int(match.len()))
+    terms = _notice_terms(text, covered)
     if not expressions:
-        return TextMatch(None, None, _extra_words(text, covered), ())
+        return TextMatch(None, None, _extra_words(text, covered), (), terms)
     spdx = expressions[0] if len(expressions) == 1 else " AND ".join(f"({e})" for e in expressions)
     return TextMatch(
         spdx=_canonical(spdx) or spdx,
         score=min(scores) if scores else None,
         extra_words=inner_extra + _extra_words(text, covered),
         rules=tuple(rules[:10]),
+        notice_terms=terms,
     )
 
 
@@ -203,6 +211,24 @@ def _verbatim(text: str) -> TextMatch | None:
     if found is None:
         return None
     return TextMatch(_canonical(found.spdx) or found.spdx, 100.0, 0, (found.rule,))
+
+
+def _notice_terms(text: str, covered: set[int]) -> tuple[str, ...]:
+    """What copyright lines add to their notice, as 'line N: "words"'.
+
+    ScanCode matches licence text and leaves copyright lines out of its score, and
+    :func:`_extra_words` sets them aside too; so every line laid out as a notice, and
+    every uncovered line that starts like one ("Copyright holders may revoke..."), must
+    be a notice and nothing more.
+    """
+    found: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        starts_like_one = number not in covered and _COPYRIGHT_LINE.search(line)
+        if notices.is_notice_line(line) or starts_like_one:
+            beyond = notices.terms_beyond_notice(line)
+            if beyond:
+                found.append(f'line {number}: "{_clean(beyond, notices.MAX_QUOTED)}"')
+    return tuple(found[:10])
 
 
 def _extra_words(text: str, covered: set[int]) -> int:
@@ -417,7 +443,13 @@ def _child_main() -> None:
 def evidence_from_json(data: dict[str, Any]) -> LicenceEvidence:
     """The inverse of ``asdict(evidence)`` after a JSON round trip."""
     candidates = tuple(
-        LicenceCandidate(**{**item, "rules": tuple(item.get("rules") or ())})
+        LicenceCandidate(
+            **{
+                **item,
+                "rules": tuple(item.get("rules") or ()),
+                "extra_terms": tuple(item.get("extra_terms") or ()),
+            }
+        )
         for item in data["candidates"]
     )
     return LicenceEvidence(
@@ -469,7 +501,9 @@ def _read_licence_file(
             relpath, kind, None, None, problem=f"licence detection failed: {type(exc).__name__}"
         )
     problem: str | None = None
-    if match.spdx is None:
+    if match.notice_terms:
+        problem = _terms_problem(match.notice_terms)
+    elif match.spdx is None:
         problem = "no known licence text found in the file"
     elif match.score is not None and match.score < MIN_SCORE:
         problem = f"only a partial match to {match.spdx} (score {match.score:.1f} < {MIN_SCORE:g})"
@@ -490,7 +524,14 @@ def _read_licence_file(
         extra_words=match.extra_words,
         rules=match.rules,
         problem=problem,
+        extra_terms=match.notice_terms,
     )
+
+
+def _terms_problem(terms: Sequence[str]) -> str:
+    """The candidate's problem when copyright lines add terms: the first, quoted."""
+    more = f" (and {len(terms) - 1} more such lines)" if len(terms) > 1 else ""
+    return f"a copyright line adds terms to the licence: {terms[0]}{more}"
 
 
 def _pyproject_candidates(
@@ -561,6 +602,16 @@ def _legacy_text(source: str, value: str, detect: Callable[[str], TextMatch]) ->
     if not value.strip():
         return LicenceCandidate(source, "text-metadata", None, None, problem="empty")
     match = _verbatim(value) or detect(value)
+    if match.notice_terms:
+        return LicenceCandidate(
+            source,
+            "text-metadata",
+            match.spdx,
+            match.score,
+            rules=match.rules,
+            problem=_terms_problem(match.notice_terms),
+            extra_terms=match.notice_terms,
+        )
     if match.spdx is None or (match.score is not None and match.score < MIN_SCORE):
         return LicenceCandidate(
             source,
@@ -616,6 +667,12 @@ def _conclude(
             project_name,
             contradiction,
         )
+
+    # Terms added on a copyright line bind whatever the other sources say: no other
+    # licence file or declaration may paper over them.
+    with_terms = [c for c in candidates if c.extra_terms]
+    if with_terms:
+        return evidence(None, with_terms[0].source, with_terms[0].score)
 
     # Contradictions: licence texts against declared SPDX metadata, declarations
     # against each other, and classifiers (coarse: "BSD License" names no variant).
@@ -814,6 +871,16 @@ def judge_licence(
     if evidence.unsafe:
         return fail(safefs.UNSAFE_REPOSITORY, f"licence not read: {evidence.unsafe}")
     if evidence.spdx is None:
+        with_terms = [c for c in evidence.candidates if c.extra_terms]
+        if with_terms:
+            first = with_terms[0]
+            licence = f" to {first.spdx}" if first.spdx else ""
+            return fail(
+                LICENCE_EXTRA_TERMS,
+                f"{first.source} adds its own terms{licence} on a copyright line "
+                f'({first.extra_terms[0]}); only the holders, years and "All rights reserved" '
+                "may stand beside a licence text",
+            )
         if evidence.contradiction:
             return fail(
                 LICENCE_CONTRADICTORY,
@@ -908,6 +975,8 @@ def _candidate_report(candidate: LicenceCandidate) -> dict[str, object]:
         entry["rules"] = list(candidate.rules)
     if candidate.problem:
         entry["problem"] = candidate.problem
+    if candidate.extra_terms:
+        entry["extra_terms"] = list(candidate.extra_terms)
     return entry
 
 

@@ -5,7 +5,8 @@ text it has not seen before. Most repositories carry an unmodified copy of one o
 few common licences; when a file's words are exactly those of one of them (copyright
 lines, decoration and a title aside), the answer is ScanCode's own whole-text match,
 known without the index. Anything else (an added sentence, one changed word, two
-licences in one file) returns None and goes to ScanCode as before.
+licences in one file, a copyright line that adds terms, a licence tag) returns None and
+goes to ScanCode as before.
 
 The texts are ScanCode's own licence texts (its `.LICENSE` files), so a match here
 is the match ScanCode's exact-text rule would report: same SPDX id, score 100, no
@@ -20,6 +21,8 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from checks import notices
 
 #: ScanCode licence keys tried here: the licences most repositories copy verbatim
 KNOWN_KEYS = (
@@ -40,7 +43,7 @@ KNOWN_KEYS = (
 )
 #: a placeholder in a template that real files fill with a name (BSD's clause 3)
 _HOLDER_PLACEHOLDERS = {"bsd-new": "neither the name of the organization nor"}
-_HOLDER_FILLED = r"neither the name of (?:\S+ ){1,12}?nor"
+_HOLDER_FILLED = r"neither the name of (?P<holder>(?:\S+ ){1,12}?)nor"
 #: where a template's optional ending starts (many copies of Apache-2.0 leave out the appendix)
 _OPTIONAL_TAILS = {"apache-2.0": "end of terms and conditions"}
 #: words a title line above the licence text may use besides the licence's own name
@@ -50,13 +53,6 @@ _MAX_TITLE_WORDS = 10
 _WORD = re.compile(r"[a-z0-9]+")
 # A list marker opening a line ("1.", "(b)", "iii)"): some copies number clauses, some do not.
 _LIST_MARKER = re.compile(r"^\s*\(?(\d{1,2}|[a-h]|[ivx]{1,4})[.)]\s+", re.IGNORECASE)
-# A copyright notice on a line of its own ("Copyright (c) 2024 Jane", "(c) 2024 X", "All rights
-# reserved."). Not a line that merely starts with the word: licence texts wrap
-# "copyright notice and this permission notice" onto a new line differently.
-_NOTICE_LINE = re.compile(
-    r"(?i)^[\s#*/>|-]*(copyright\s*(\(c\)|©|\d{4}|\[yyyy\]|<year>|by\b)|\(c\)\s*\d|©"
-    r"|all rights reserved\.?\s*$|spdx-filecopyrighttext|spdx-license-identifier)"
-)
 
 
 @dataclass(frozen=True)
@@ -82,11 +78,16 @@ class VerbatimMatch:
 
 
 def words(text: str) -> list[str]:
-    """The text's words, lower case, without copyright notices (they vary by project)."""
+    """The text's words, lower case, without copyright notices (they vary by project).
+
+    Only a plain notice is left out: a notice line that adds terms keeps all its words,
+    so the text is no longer a verbatim copy (see :mod:`checks.notices`).
+    """
     found: list[str] = []
     for line in text.splitlines():
-        if not _NOTICE_LINE.search(line):
-            found.extend(_WORD.findall(_LIST_MARKER.sub("", line).lower()))
+        if notices.is_notice_line(line) and not notices.terms_beyond_notice(line):
+            continue
+        found.extend(_WORD.findall(_LIST_MARKER.sub("", line).lower()))
     return found
 
 
@@ -101,7 +102,8 @@ def match_verbatim(text: str) -> VerbatimMatch | None:
         if matched is None:
             continue
         title = matched.group("title").split()
-        if all(word in known.title_words for word in title):
+        holder = (matched.groupdict().get("holder") or "").split()
+        if all(word in known.title_words for word in title) and notices.holder_is_plain(holder):
             return VerbatimMatch(known.spdx, known.rule)
     return None
 

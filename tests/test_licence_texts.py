@@ -130,3 +130,50 @@ def test_a_text_only_scancode_reads_is_read_in_the_child_not_here(
     candidate = evidence.candidates[0]
     assert candidate.spdx == "MIT" and candidate.extra_words > 5 and candidate.problem
     assert evidence.spdx is None  # a changed licence is not accepted as MIT
+
+
+SIX_HEAD = MIT.split("\n", 1)[0]  # six's own copyright line
+
+
+@pytest.mark.parametrize(
+    "notice",
+    [
+        "Copyright (c) 2010-2024 Jane Doe, John Smith and Example Ltd.",  # several holders
+        "Copyright (c) 2019, 2021-2023, 2025 The Example Project",  # years and ranges
+        "Copyright (c) 2019-present Jane Doe and contributors",
+        "Copyright (c) 2024 Jane Doe <jane@example.org>\nCopyright (c) 2025 Example Ltd.",
+        "Copyright (c) 2024 Example Ltd. All rights reserved.",
+        "© 2024 Example SAS\nAll rights reserved.",
+        "SPDX-FileCopyrightText: 2024 Jane Doe <jane@example.org>",
+    ],
+    ids=["holders", "years", "and-contributors", "emails-two-lines", "rights", "sign", "reuse"],
+)
+def test_legitimate_notices_stay_verbatim(notice: str) -> None:
+    assert SIX_HEAD.startswith("Copyright (c)")
+    assert licence_texts.match_verbatim(MIT.replace(SIX_HEAD, notice)) == (
+        licence_texts.VerbatimMatch("MIT", "mit.LICENSE")
+    )
+
+
+@pytest.mark.parametrize(
+    "notice",
+    [
+        "Copyright (c) 2025 Supplier Ltd. Any government use requires a separate paid licence.",
+        "Copyright (c) 2025 Supplier Ltd. All rights reserved; this licence may be revoked "
+        "at any time.",
+        "© 2025 Supplier Ltd. Resale prohibited.",
+        "Copyright (c) 2025 Supplier Ltd.\nCopyright (c) 2025 Supplier Ltd, paid use only.",
+        "SPDX-License-Identifier: Apache-2.0",  # a licence tag is licence text, not a notice
+    ],
+    ids=["government", "revocation", "sign", "second-line", "licence-tag"],
+)
+def test_a_notice_line_that_adds_terms_is_not_verbatim(notice: str) -> None:
+    assert licence_texts.match_verbatim(MIT.replace(SIX_HEAD, notice)) is None
+
+
+def test_terms_in_the_bsd_organisation_name_are_not_verbatim() -> None:
+    bsd = (CORPUS / "BSD-3-Clause.click.txt").read_text(encoding="utf-8")
+    assert licence_texts.match_verbatim(bsd) is not None
+    changed = bsd.replace("the copyright holder", "Supplier Ltd (paid government use only)")
+    assert changed != bsd
+    assert licence_texts.match_verbatim(changed) is None
