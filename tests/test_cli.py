@@ -63,6 +63,26 @@ def test_check_with_a_missing_spec_is_bad_input(tmp_path: Path, capsys: pytest.C
     assert "missing.yaml" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ("functional: {hidden_tests: acceptance.yaml}\n", "'acceptance.yaml' is a file, not a folder"),
+        ('functional: {hidden_tests: "hid\\0den"}\n', "must not contain NUL characters"),
+        ("licence: {allowed: [Apache2]}\n", "did you mean Apache-2.0?"),
+        ("install: {requirements: [" + "a" * 5000 + "]}\n", "at most 4096 characters"),
+    ],
+)
+def test_check_with_an_invalid_spec_field_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, says: str
+) -> None:
+    spec = tmp_path / "acceptance.yaml"
+    spec.write_text("version: 1\ntitle: Demo\n" + body, encoding="utf-8")
+    assert main(["check", str(tmp_path), "--spec", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+    assert len(err) < 2000
+
+
 def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["check", "--help"])
