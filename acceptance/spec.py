@@ -46,6 +46,9 @@ MAX_HIDDEN_BYTES = 50 * 1024**2
 #: per-tree cap on reported problems so a folder of 2,000 symlinks stays readable
 MAX_TREE_PROBLEMS = 10
 MAX_ADVISORY_IGNORES = 1_000
+#: ``security.dependencies.max_data_age``: from one hour to ten years, in seconds
+MIN_DATA_AGE = 3600
+MAX_DATA_AGE = 3650 * 86400
 MAX_LICENCES = 100
 MAX_LICENCE_ID_CHARS = 100
 #: values of ``licence.dependencies``, in the order messages list them
@@ -62,7 +65,7 @@ _INSTALL_KEYS = ("requirements",)
 _LIMIT_KEYS = ("cpus", "memory", "pids", "timeout", "disk", "output")
 _SECURITY_KEYS = ("sast", "dependencies")
 _SAST_KEYS = ("enabled", "fail_on", "confidence", "exclude", "allow_suppressions")
-_AUDIT_KEYS = ("enabled", "fail_on_vulnerabilities", "ignore")
+_AUDIT_KEYS = ("enabled", "fail_on_vulnerabilities", "ignore", "max_data_age")
 _LICENCE_KEYS = ("enabled", "allowed", "dependencies")
 
 # fullmatch only: `$` would also accept a trailing newline.
@@ -99,6 +102,9 @@ _SIZE_RE = re.compile(
     r"(?P<number>\d{1,15}(?:\.\d{1,9})?)\s*(?:(?P<unit>[kmgt])(?:i?b)?|b)?", re.IGNORECASE
 )
 _UNIT_POWER = {"k": 1, "m": 2, "g": 3, "t": 4}
+_AGE_RE = re.compile(r" *(?P<number>\d{1,7}) *(?P<unit>[hdw]?) *", re.IGNORECASE)
+#: seconds per unit of an age; no unit counts days
+_AGE_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}
 # libyaml only tokenises here (no objects are built), so a 1 MiB bomb is rejected quickly.
 _EVENT_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -187,6 +193,8 @@ class DependencyAuditSpec:
     enabled: bool = True
     fail_on_vulnerabilities: bool = True
     ignore: tuple[str, ...] = ()
+    #: seconds; older advisory data makes the check an error (ADVISORIES_STALE); None: any age
+    max_data_age: int | None = None
 
 
 @dataclass(frozen=True)
@@ -813,7 +821,44 @@ def _dependency_audit(value: object, problems: list[str]) -> DependencyAuditSpec
             section, "fail_on_vulnerabilities", where, default.fail_on_vulnerabilities, problems
         ),
         ignore=default.ignore if ignore is None else ignore,
+        max_data_age=_age_field(section, "max_data_age", where, problems),
     )
+
+
+def _age_field(
+    section: dict[str, object], key: str, parent: str, problems: list[str]
+) -> int | None:
+    """Validate an age field (see ``parse_age``); absent means no limit."""
+    if key not in section:
+        return None
+    try:
+        return parse_age(section[key])
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{parent}.{key}: {exc}")
+        return None
+
+
+def parse_age(value: object) -> int:
+    """Seconds in an age: ``"12h"`` (hours), ``"30d"`` (days), ``"2w"`` (weeks), or whole days.
+
+    A bare integer (``30`` or ``"30"``) counts days. From one hour to ten years.
+    Raises ``TypeError`` or ``ValueError`` with a person-readable reason otherwise.
+    """
+    expected = "an age like '30d', '12h' or '2w' (a bare number counts days)"
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"must be {expected}, got {_describe(value)}")
+    match = _AGE_RE.fullmatch(value) if isinstance(value, str) else None
+    if isinstance(value, int):
+        seconds = value * 86400
+    elif match is None:
+        raise ValueError(f"must be {expected}, got {_describe(value)}")
+    else:
+        seconds = int(match["number"]) * _AGE_UNITS[match["unit"].lower()]
+    if seconds < MIN_DATA_AGE:
+        raise ValueError(f"must be at least 1 hour ('1h'), got {_describe(value)}")
+    if seconds > MAX_DATA_AGE:
+        raise ValueError(f"must be at most 10 years ('3650d'), got {_describe(value)}")
+    return seconds
 
 
 def _licence(value: object, problems: list[str]) -> LicenceSpec:

@@ -24,6 +24,11 @@ advisories matter. The only exclusions are the names passed in ``exclude``:
 the local projects under test, whose names may collide with unrelated
 published packages that have advisories of their own.
 
+The advisory data's age is measured from its newest record's modification time
+(else from its import): the summary states it, and a spec's
+``security.dependencies.max_data_age`` turns older data into an ERROR
+(``ADVISORIES_STALE``), never a "no known vulnerabilities" pass.
+
 pip-audit exits 1 both when it finds vulnerabilities and when it fails; its
 JSON output file is written only in the first case, so an exit code other than
 0 or 1, or a missing or unreadable output, is a platform ERROR, never a pass.
@@ -33,6 +38,7 @@ while the report lists them, marked ``ignored``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -57,6 +63,7 @@ CHECK_ID = "dependencies"
 KIND = "dependencies"
 REASON = "VULNERABLE_DEPENDENCIES"
 ERROR_REASON = "DEPENDENCY_AUDIT_ERROR"
+STALE_REASON = "ADVISORIES_STALE"
 VENV = "/work/venv"
 TOOLS_PYTHON = "/opt/acceptance/tools/bin/python"
 
@@ -357,10 +364,60 @@ def _findings(
     return found, skipped
 
 
+def data_age(advisory_data: object, now: dt.datetime | None = None) -> tuple[str, float] | None:
+    """(as of, age in seconds) of the advisory service's data, from its ``/status``.
+
+    As of its newest record's modification time, else of its import; None when
+    the service states neither (an external OSV service), or in an unreadable form.
+    """
+    if not isinstance(advisory_data, Mapping):
+        return None
+    for key in ("newest_modified", "imported_at"):
+        text = advisory_data.get(key)
+        if not isinstance(text, str) or len(text) > 64:
+            continue
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            continue
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        current = now or dt.datetime.now(dt.UTC)
+        return text, max(0.0, (current - when).total_seconds())
+    return None
+
+
+def _describe_age(seconds: float) -> str:
+    if seconds < 2 * 86400:
+        hours = int(seconds // 3600)
+        return f"{hours} hour{'' if hours == 1 else 's'}"
+    return f"{int(seconds // 86400)} days"
+
+
+def _staleness(age: tuple[str, float] | None, spec: DependencyAuditSpec) -> str | None:
+    """Why the data is too old for this spec, or None when its age is acceptable."""
+    if spec.max_data_age is None:
+        return None
+    limit = _describe_age(spec.max_data_age)
+    if age is None:
+        return (
+            "the advisory data's age is unknown (the service states no record or import time), "
+            f"and the spec accepts data at most {limit} old (security.dependencies.max_data_age)"
+        )
+    as_of, seconds = age
+    if seconds <= spec.max_data_age:
+        return None
+    return (
+        f"the advisory data is {_describe_age(seconds)} old (as of {as_of[:10]}), older than "
+        f"the {limit} the spec accepts (security.dependencies.max_data_age): import a fresh "
+        "export with `acceptance advisories import ARCHIVE`"
+    )
+
+
 def _verdict(
     vulnerabilities: list[dict[str, object]],
     spec: DependencyAuditSpec,
     details: dict[str, object],
+    now: dt.datetime | None = None,
 ) -> CheckResult:
     active = [v for v in vulnerabilities if not v["ignored"]]
     ignored = len(vulnerabilities) - len(active)
@@ -386,13 +443,26 @@ def _verdict(
     else:
         counts = f"no known vulnerabilities in {audited} installed package(s)"
     counts += f", {ignored} ignored by the spec" if ignored else ""
+    if active:
+        counts += ": " + ", ".join(packages[:10]) + (", ..." if len(packages) > 10 else "")
+    age = data_age(details.get("advisory_data"), now)
+    as_of = ""
+    if age is not None:
+        details["advisory_data_age"] = {
+            "as_of": age[0],
+            "days": round(age[1] / 86400, 1),
+            "max_days": None if spec.max_data_age is None else round(spec.max_data_age / 86400, 2),
+        }
+        as_of = f"; advisory data as of {age[0][:10]} ({_describe_age(age[1])} old)"
+    stale = _staleness(age, spec)
+    if stale is not None:
+        # Old data can only miss advisories: "none found" would claim more than it knows.
+        summary = f"{stale}; with that data: {counts}"
+        return CheckResult(CHECK_ID, KIND, CheckStatus.ERROR, summary, STALE_REASON, details)
     if active and spec.fail_on_vulnerabilities:
-        listed = ", ".join(packages[:10]) + (", ..." if len(packages) > 10 else "")
-        return CheckResult(
-            CHECK_ID, KIND, CheckStatus.FAILED, f"{counts}: {listed}", REASON, details
-        )
+        return CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, counts + as_of, REASON, details)
     note = " (not failing: the spec does not fail on vulnerabilities)" if active else ""
-    return CheckResult(CHECK_ID, KIND, CheckStatus.PASSED, counts + note, None, details)
+    return CheckResult(CHECK_ID, KIND, CheckStatus.PASSED, counts + note + as_of, None, details)
 
 
 def _error(summary: str, details: Mapping[str, object]) -> CheckOutcome:
