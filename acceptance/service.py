@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import math
 import os
 import re
 import secrets
@@ -500,10 +501,12 @@ def create_run(
     commit: str | None = None,
     delivery_id: str | None = None,
     commit_message: str | None = None,
+    spec: SpecVersion | None = None,
     rerun_of: Run | None = None,
 ) -> tuple[Run, bool]:
     """Record a queued run; returns (run, created). A known delivery id returns its run.
 
+    `spec` is the submission's current spec version when the caller has loaded it already.
     `rerun_of` is the run a person asked to run again (the dashboard's "Run again").
     """
     dialect = session.get_bind().dialect.name
@@ -513,16 +516,8 @@ def create_run(
         )
         if existing is not None:
             return existing, False
-    # One query for the current spec version (what current_spec() picks), loaded so the
-    # caller's run.spec_version needs none: webhook intake is on every push's path.
-    spec = session.scalar(
-        select(SpecVersion)
-        .where(SpecVersion.opportunity_id == submission.opportunity_id)
-        .order_by(SpecVersion.version.desc())
-        .limit(1)
-    )
     if spec is None:
-        spec = current_spec(submission.opportunity)
+        spec = _current_spec_version(session, submission)
     previous = None
     if trigger == "manual":  # a push is new work, even for a commit judged before
         previous = _rerun_of(session, submission, commit or _full_commit(ref), spec, rerun_of)
@@ -628,6 +623,132 @@ def _rerun_of(
 
 #: INSERT constructs with ON CONFLICT, by dialect (both have it: PostgreSQL 9.5, SQLite 3.24)
 _UPSERT: dict[str, Any] = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
+
+
+def _current_spec_version(session: Session, submission: Submission) -> SpecVersion:
+    # One query for the current spec version (what current_spec() picks), loaded so the
+    # caller's run.spec_version needs none: webhook intake is on every push's path.
+    spec = session.scalar(
+        select(SpecVersion)
+        .where(SpecVersion.opportunity_id == submission.opportunity_id)
+        .order_by(SpecVersion.version.desc())
+        .limit(1)
+    )
+    return spec if spec is not None else current_spec(submission.opportunity)
+
+
+#: the span ACCEPTANCE_RUNS_PER_HOUR counts webhook runs over
+RATE_WINDOW = dt.timedelta(hours=1)
+
+
+class RateLimited(UserInputError):
+    """A submission started as many webhook runs as allowed within the hour."""
+
+    code = "runs:rate-limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, hint=f"send the push again in {retry_after} seconds")
+        #: whole seconds until one more run is allowed
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class WebhookRun:
+    """The run a push delivery is answered with, and whether the delivery created it."""
+
+    run: Run
+    created: bool
+    #: why no new run was queued (None when `created`)
+    reason: str | None = None
+
+
+def create_webhook_run(
+    session: Session,
+    submission: Submission,
+    *,
+    ref: str | None,
+    commit: str,
+    delivery_id: str,
+    commit_message: str | None = None,
+    runs_per_hour: int = 0,
+) -> WebhookRun:
+    """Queue the run a verified push asks for, unless one already answers it.
+
+    The same delivery id gets its run back; so does any other delivery of the
+    same commit while a webhook run of it against the current spec version is
+    queued, running or finished (only one that ended in `error`, a platform
+    failure, may be run again). Beyond `runs_per_hour` webhook runs of the
+    submission within the hour (0: no limit; `error` runs do not count),
+    RateLimited says when to try again.
+
+    Deliveries of one submission take turns: its row is locked (SELECT ... FOR
+    UPDATE) until the caller's transaction ends, so two deliveries at once can
+    neither both find no run of a commit nor both take the hour's last run.
+    SQLite has no row locks; it serialises writers as a whole.
+    """
+    session.execute(
+        select(Submission.id).where(Submission.id == submission.id).with_for_update()
+    )
+    known = session.scalar(
+        select(Run).where(Run.submission_id == submission.id, Run.delivery_id == delivery_id)
+    )
+    if known is not None:
+        return WebhookRun(known, created=False, reason=f"delivery {delivery_id} was received before")
+    spec = _current_spec_version(session, submission)
+    same = session.scalar(
+        select(Run)
+        .where(
+            Run.submission_id == submission.id,
+            Run.spec_version_id == spec.id,
+            Run.commit == commit,
+            Run.trigger == "webhook",
+            Run.status != RunStatus.ERROR.value,
+        )
+        .order_by(Run.queued_at.desc())
+        .limit(1)
+    )
+    if same is not None:
+        log.info("webhook_same_commit", extra={"run": same.id, "submission": submission.id})
+        return WebhookRun(
+            same, created=False,
+            reason=f"commit {commit} already has run {same.id} ({same.status}) "
+                   f"against spec version {spec.version}",
+        )  # fmt: skip
+    if runs_per_hour > 0:
+        _check_webhook_rate(session, submission, runs_per_hour)
+    run, created = create_run(
+        session, submission, trigger="webhook", ref=ref, commit=commit, delivery_id=delivery_id,
+        commit_message=commit_message, spec=spec,
+    )  # fmt: skip
+    return WebhookRun(run, created=created, reason=None if created else "delivery received before")
+
+
+def _check_webhook_rate(session: Session, submission: Submission, limit: int) -> None:
+    """RateLimited when `limit` counted webhook runs were queued within the past hour."""
+    now = utcnow()
+    # The limit-th newest counted run: while it is inside the window, the window is full,
+    # and one more run is allowed when it leaves the window.
+    nth_newest = session.scalar(
+        select(Run.queued_at)
+        .where(
+            Run.submission_id == submission.id,
+            Run.trigger == "webhook",
+            Run.status != RunStatus.ERROR.value,
+            Run.queued_at > now - RATE_WINDOW,
+        )
+        .order_by(Run.queued_at.desc())
+        .offset(limit - 1)
+        .limit(1)
+    )
+    if nth_newest is None:
+        return
+    retry_after = max(1, math.ceil((nth_newest + RATE_WINDOW - now).total_seconds()))
+    log.warning("webhook_rate_limited", extra={"submission": submission.id, "limit": limit})
+    raise RateLimited(
+        f"this submission started {limit} runs from pushes within the hour, the most allowed "
+        "(ACCEPTANCE_RUNS_PER_HOUR)",
+        retry_after=retry_after,
+    )
 
 
 def run_to_json(run: Run, base_url: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,11 @@ from acceptance.errors import UserInputError
 
 #: the per-address limit of failed dashboard sign-ins, as a multiple of the per-email one
 SIGNIN_ADDRESS_FACTOR = 6
+#: hosts links may be built for when neither ACCEPTANCE_PUBLIC_URL nor ACCEPTANCE_ALLOWED_HOSTS
+#: is set: this machine only, on any port
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+#: `host`, `host:port`, `[v6]` or `[v6]:port`, as a Host header carries them
+_HOST_ENTRY = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,16 @@ class Settings:
     env_cache_max_bytes: int = 8 * 1024**3
     #: public keys of retired signing keys (*.pub), still served by /api/v1/keys
     retired_keys_dir_setting: Path | None = None
-    #: when set, /metrics requires `Authorization: Bearer <token>`
+    #: a token Prometheus sends to /metrics (`Authorization: Bearer <token>`); admins' API tokens work too
     metrics_token: str | None = field(default=None, repr=False)
+    #: /metrics answers anyone, without a token (a scrape network nobody else reaches)
+    metrics_public: bool = False
+    #: `host` or `host:port` a request may name in its Host header for the service to build
+    #: links from it (webhook, status, report links) when `public_url` is unset
+    allowed_hosts: frozenset[str] = LOOPBACK_HOSTS
+    #: webhook runs one submission may start within an hour (runs ending in `error` do not
+    #: count); 0: no limit
+    runs_per_hour: int = 30
     #: who signs reports: `local` (the worker, with the private key) or `queue` (`acceptance signer`)
     signer: str = "local"
     #: seconds a worker waits for the signer's answer before giving the run back for a retry
@@ -159,12 +173,41 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             else None
         ),
         metrics_token=_secret(env, "ACCEPTANCE_METRICS_TOKEN"),
+        metrics_public=_flag(env, "ACCEPTANCE_METRICS_PUBLIC"),
+        allowed_hosts=_allowed_hosts(env),
+        runs_per_hour=_whole_number(env, "ACCEPTANCE_RUNS_PER_HOUR", 30, at_least=0),
         signer=_signer(env),
         sign_timeout=_positive_seconds(env, "ACCEPTANCE_SIGN_TIMEOUT", 60.0),
     )
 
 
 SIGNERS = ("local", "queue")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """`NAME` as on (1, true, yes, on) or off (unset, empty, 0, false, no, off)."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise UserInputError(f"{name} is {raw!r}: use 1 (on) or 0 (off)")
+
+
+def _allowed_hosts(env: Mapping[str, str]) -> frozenset[str]:
+    """ACCEPTANCE_ALLOWED_HOSTS as lowercase `host` / `host:port` entries; unset: loopback."""
+    raw = (env.get("ACCEPTANCE_ALLOWED_HOSTS") or "").strip()
+    if not raw:
+        return LOOPBACK_HOSTS
+    entries = [entry.strip().lower().rstrip(".") for entry in raw.split(",") if entry.strip()]
+    for entry in entries:
+        if not _HOST_ENTRY.fullmatch(entry):
+            raise UserInputError(
+                f"ACCEPTANCE_ALLOWED_HOSTS: {entry!r} is not `host` or `host:port`",
+                hint="write names as clients send them in the Host header, e.g. acceptance.example.org,10.0.0.5:8000",
+            )
+    return frozenset(entries)
 
 
 def _signer(env: Mapping[str, str]) -> str:

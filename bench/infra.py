@@ -111,6 +111,8 @@ class Deployment:
             "ACCEPTANCE_ADVISORIES_DB": str(self.advisories()),
             "ACCEPTANCE_GIT_ALLOWED_HOSTS": f"127.0.0.1:{port}",
             "ACCEPTANCE_REQUEUE_AFTER": "3600",
+            # bursts of hundreds of pushes to one submission: no hourly run limit
+            "ACCEPTANCE_RUNS_PER_HOUR": "0",
             # pip's own HTTP cache, separate so a cold run can start without it
             "PIP_CACHE_DIR": str(self.work / "pip-cache"),
             "PYTHONUNBUFFERED": "1",

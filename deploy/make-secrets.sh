@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates the secrets compose.yaml mounts, once: the database and Redis
-# passwords and the Ed25519 signing key pair. Never overwrites a file that is
+# passwords, the token Prometheus sends to /metrics, and the Ed25519 signing
+# key pair. Never overwrites a file that is
 # there. The files belong to uid 10002 (the service image's user), mode 0600
 # (0644 for the public key): the services read them, nobody else on the host.
 #
@@ -22,6 +23,7 @@ password() {
 }
 password db_password
 password redis_password
+password metrics_token
 
 if [ -e "$dir/signing.key" ]; then
   echo "· $dir/signing.key exists: kept"
@@ -33,9 +35,10 @@ else
 fi
 
 if [ "$(id -u)" = 0 ]; then
-  chown "$APP_UID:$APP_UID" "$dir"/db_password "$dir"/redis_password "$dir"/signing.key "$dir"/signing.pub
+  chown "$APP_UID:$APP_UID" "$dir"/db_password "$dir"/redis_password "$dir"/metrics_token \
+    "$dir"/signing.key "$dir"/signing.pub
 else
   echo "· not root: make the files readable by uid $APP_UID (chown $APP_UID $dir/*)" >&2
 fi
-chmod 0600 "$dir"/db_password "$dir"/redis_password "$dir"/signing.key
+chmod 0600 "$dir"/db_password "$dir"/redis_password "$dir"/metrics_token "$dir"/signing.key
 chmod 0711 "$dir"  # the files' own modes decide who reads them

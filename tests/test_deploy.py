@@ -348,12 +348,14 @@ def test_the_image_runs_web_and_a_worker_as_production_does(
             "-e", f"ACCEPTANCE_BROKER_URL=redis://127.0.0.1:{redis.port}/0",
             "-e", "ACCEPTANCE_BROKER_PASSWORD_FILE=/run/secrets/redis_password",
             "-e", "ACCEPTANCE_SIGNING_KEY=/run/secrets/signing.key",
+            "-e", "ACCEPTANCE_METRICS_TOKEN_FILE=/run/secrets/metrics_token",
             "-e", f"ACCEPTANCE_SANDBOX_IMAGE={sandbox_image}",
             "-e", f"ACCEPTANCE_GIT_ALLOWED_HOSTS={git_url.removeprefix('git://')}",
             "-e", "ACCEPTANCE_LOG_FORMAT=json", "-e", "ACCEPTANCE_LOG_LEVEL=INFO",
             "-v", f"{secrets}/db_password:/run/secrets/db_password:ro",
             "-v", f"{secrets}/redis_password:/run/secrets/redis_password:ro",
             "-v", f"{secrets}/signing.pub:/run/secrets/signing.pub:ro",
+            "-v", f"{secrets}/metrics_token:/run/secrets/metrics_token:ro",
             # the host's CA bundle for the workers' wheel downloads, as an operator mounts theirs
             "-v", f"{HOST_CA}:/etc/ssl/certs/host-ca.crt:ro", "-e", "PIP_CERT=/etc/ssl/certs/host-ca.crt",
         ]  # fmt: skip
@@ -378,7 +380,10 @@ def test_the_image_runs_web_and_a_worker_as_production_does(
         from acceptance.signing import keyid_for, load_public_key
 
         assert [k["keyid"] for k in keys] == [keyid_for(load_public_key(secrets / "signing.pub"))]
-        assert b"acceptance_broker_up 1.0" in _get(f"{base_url}/metrics")[1]
+        # /metrics wants the token make-secrets.sh wrote (Prometheus's), not an open door
+        assert _get(f"{base_url}/metrics")[0] == 401
+        metrics_token = (secrets / "metrics_token").read_text().strip()
+        assert b"acceptance_broker_up 1.0" in _get(f"{base_url}/metrics", metrics_token)[1]
         user = subprocess.run(
             ["docker", "exec", containers.names[-1], "id", "-u"],
             capture_output=True,

@@ -133,8 +133,14 @@ class Recorder:
         pass
 
 
+#: what Prometheus sends in these tests: /metrics wants a token unless ACCEPTANCE_METRICS_PUBLIC=1
+SCRAPE_TOKEN = "scrape-token-for-tests"
+
+
 def make_settings(tmp_path: Path, **env: str) -> Settings:
-    return load_settings({"ACCEPTANCE_DATA_DIR": str(tmp_path / "data"), **env})
+    return load_settings(
+        {"ACCEPTANCE_DATA_DIR": str(tmp_path / "data"), "ACCEPTANCE_METRICS_TOKEN": SCRAPE_TOKEN, **env}
+    )
 
 
 def seed_runs(settings: Settings, count: int) -> list[str]:
@@ -176,7 +182,7 @@ def finish(
 
 
 def scrape(client: Any, **headers: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    response = client.get("/metrics", headers=headers)
+    response = client.get("/metrics", headers=headers or {"Authorization": f"Bearer {SCRAPE_TOKEN}"})
     assert response.status_code == 200, response.data
     assert response.content_type.startswith("text/plain")
     found: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
@@ -258,8 +264,9 @@ def test_queue_depth_comes_from_the_real_broker(settings: Settings, broker_url: 
     from workers.celery_app import RUNS_QUEUE, enqueue_run, make_celery
 
     settings = load_settings(
-        {"ACCEPTANCE_DATA_DIR": str(settings.data_dir), "ACCEPTANCE_BROKER_URL": broker_url}
-    )
+        {"ACCEPTANCE_DATA_DIR": str(settings.data_dir), "ACCEPTANCE_BROKER_URL": broker_url,
+         "ACCEPTANCE_METRICS_TOKEN": SCRAPE_TOKEN}
+    )  # fmt: skip
     celery = make_celery(settings)
     client = create_app(settings, celery=celery).test_client()
     found = scrape(client)

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from acceptance.checkout import validate_source
+from acceptance.checkout import validate_ref, validate_source
 from acceptance.errors import PlatformError, UserInputError
 from acceptance.models import Opportunity, Role, Run, SpecVersion, Submission, User
 from acceptance.service import (
@@ -35,11 +35,14 @@ from acceptance.service import (
 )
 from acceptance.source_policy import check_public_source
 from acceptance.spec import SpecError
+from web.links import base_url
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+#: the longest ref a run records (runs.ref)
+MAX_REF_CHARS = 255
 RUN_FILTERS = ("opportunity", "submission", "supplier", "verdict", "status")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,8 +120,7 @@ def authenticated(view: F) -> F:
 
 
 def _base_url() -> str:
-    configured = _services().settings.public_url
-    return configured or request.host_url.rstrip("/")
+    return base_url()
 
 
 def _json_body() -> dict[str, Any]:
@@ -281,8 +283,10 @@ def start_run(submission_id: str) -> Any:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "send a JSON object such as {\"ref\": \"main\"}")
     ref = _string_field(body, "ref", required=False)
-    if ref is not None and (ref.startswith("-") or len(ref) > 255):
-        raise ApiError(422, "invalid_input", f"ref: {ref!r} is not a branch, tag or commit")
+    if ref is not None:
+        validate_ref(ref)  # the one grammar of refs the checkout accepts: a clear 422 now
+        if len(ref) > MAX_REF_CHARS:
+            raise ApiError(422, "invalid_input", f"ref: at most {MAX_REF_CHARS} characters")
     submission = get_submission(g.db, g.user, submission_id)
     if g.user.role not in (Role.ADMIN.value, Role.OWNER.value) or not (
         g.user.role == Role.ADMIN.value or submission.opportunity.owner_id == g.user.id

@@ -78,6 +78,11 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask
         celery=celery,
     )
 
+    from web import guards, links
+
+    guards.init_app(app)  # NUL, control characters and oversized values: 4xx before any route
+    links.init_app(app)  # links only for ACCEPTANCE_PUBLIC_URL or ACCEPTANCE_ALLOWED_HOSTS
+
     from web.api import api
     from web.health import health
     from web.hooks import hooks

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 import web.webhooks as webhooks
 from acceptance.models import Submission
-from acceptance.service import create_run
+from acceptance.service import RateLimited, create_webhook_run
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,26 @@ def deliver(submission_id: str) -> Response:
             return _reply(200, pong=True)
         if decision.action != "run":
             return _reply(202, run_id=None, reason=decision.reason)
+        assert delivery.commit is not None  # decide() runs only pushes of a commit
         delivery_id = delivery.delivery_id or "sha256:" + hashlib.sha256(body).hexdigest()
-        run, created = create_run(
-            session, submission, trigger="webhook", ref=delivery.ref, commit=delivery.commit,
-            delivery_id=delivery_id[:200], commit_message=delivery.commit_message,
-        )  # fmt: skip
-        if created:
+        try:
+            answer = create_webhook_run(
+                session, submission, ref=delivery.ref, commit=delivery.commit,
+                delivery_id=delivery_id[:200], commit_message=delivery.commit_message,
+                runs_per_hour=found.settings.runs_per_hour,
+            )  # fmt: skip
+        except RateLimited as exc:
+            response = _reply(429, error="rate_limited", detail=exc.message)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+        run = answer.run
+        if answer.created:
             after_commit.append(
                 functools.partial(found.enqueue, run.id, run.spec_version.run_timeout)
             )
         run_id = run.id
     for action in after_commit:
         action()
-    return _reply(202, run_id=run_id, duplicate=not created)
+    if answer.created:
+        return _reply(202, run_id=run_id, duplicate=False)
+    return _reply(202, run_id=run_id, duplicate=True, reason=answer.reason)

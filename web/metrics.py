@@ -29,8 +29,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
-from acceptance.models import Run, RunStatus, utcnow
+from acceptance.models import Role, Run, RunStatus, utcnow
+from acceptance.service import user_for_token
 
 log = logging.getLogger(__name__)
 
@@ -275,15 +277,47 @@ def scrape() -> Response:
     from web.app import services
 
     found = services()
-    token = found.settings.metrics_token
-    if token is not None:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), token.encode()
-        ):
-            response = Response("metrics need Authorization: Bearer <token>\n", status=401)
-            response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
-            return response
+    if not found.settings.metrics_public:
+        refused = _refusal(found)
+        if refused is not None:
+            return refused
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServiceCollector(found, finished_runs()))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _refusal(found: Any) -> Response | None:
+    """None when the scrape may proceed: it brought ACCEPTANCE_METRICS_TOKEN or an admin's API token.
+
+    Counts of runs, verdicts and reasons tell outsiders how busy the service is and how
+    suppliers fare: not public unless ACCEPTANCE_METRICS_PUBLIC=1 says so.
+    """
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    token = given.strip()
+    if scheme.lower() != "bearer" or not token:
+        return _plain(
+            401,
+            "metrics need Authorization: Bearer <ACCEPTANCE_METRICS_TOKEN or an admin's API token>",
+        )
+    expected = found.settings.metrics_token
+    if expected is not None and hmac.compare_digest(token.encode(), expected.encode()):
+        return None
+    try:
+        with found.db.session() as session:
+            user = user_for_token(session, token)
+            role = user.role if user is not None else None
+    except SQLAlchemyError:
+        log.warning("metrics_token_check_failed", exc_info=True)
+        return _plain(503, "the database is unreachable: an API token cannot be checked now")
+    if role is None:
+        return _plain(401, "the token is neither ACCEPTANCE_METRICS_TOKEN nor a valid API token")
+    if role != Role.ADMIN.value:
+        return _plain(403, "only an admin's API token may read the metrics")
+    return None
+
+
+def _plain(status: int, message: str) -> Response:
+    response = Response(message + "\n", status=status, mimetype="text/plain")
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return response

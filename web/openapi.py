@@ -11,18 +11,25 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+#: what each error status means, for every route that answers it (body: `Error`)
+_MEANING = {
+    400: "malformed request: a control character or NUL in the URL or a field, or a Host "
+    "header links are not built for (ACCEPTANCE_ALLOWED_HOSTS)",
+    401: "missing or invalid token or signature",
+    403: "not allowed for this role",
+    404: "not found (or not visible to this user)",
+    409: "conflict",
+    413: "body too large",
+    414: "a path segment or a query value too long",
+    415: "the body's content type is not read (webhooks: only JSON)",
+    422: "invalid input; `detail` says what and how to fix it",
+    429: "too many runs of this submission within the hour; `Retry-After` says when to retry",
+    503: "a dependency (database, broker, artifact store) is unavailable",
+}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
-    meaning = {
-        400: "malformed request",
-        401: "missing or invalid token or signature",
-        403: "not allowed for this role",
-        404: "not found (or not visible to this user)",
-        409: "conflict",
-        413: "body too large",
-        422: "invalid input; `detail` says what and how to fix it",
-        503: "a dependency (database, broker, artifact store) is unavailable",
-    }
-    return {str(code): _json(_ERROR, meaning[code]) for code in codes}
+    return {str(code): _json(_ERROR, _MEANING[code]) for code in codes}
 
 
 def _path_id(name: str) -> dict[str, Any]:
@@ -122,6 +129,33 @@ def document(base_url: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/opportunities/{id}/specs/{version}": {
+                "get": {
+                    "summary": "One published spec version, as its owner uploaded it",
+                    "parameters": [
+                        _path_id("id"),
+                        {"name": "version", "in": "path", "required": True,
+                         "schema": {"type": "integer", "minimum": 1}},
+                    ],  # fmt: skip
+                    "responses": {
+                        "200": {
+                            "description": "the spec (YAML)",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(401, 404),
+                    },
+                }
+            },
+            "/api/v1/submissions/{id}": {
+                "get": {
+                    "summary": "A submission with its webhook and status links (never its secret)",
+                    "parameters": [_path_id("id")],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Submission"}, "the submission"),
+                        **_errors(400, 401, 404),
+                    },
+                }
+            },
             "/api/v1/submissions/{id}/runs": {
                 "post": {
                     "summary": "Start a run (or a re-run) of a submission",
@@ -160,6 +194,35 @@ def document(base_url: str) -> dict[str, Any]:
                     "responses": {"200": _json({"type": "object"}, "the envelope"), **_errors(401, 404)},
                 }
             },
+            "/api/v1/runs/{id}/artifacts/{name}": {
+                "get": {
+                    "summary": "A file a check produced (JUnit XML, SARIF, SBOM, logs...), as an attachment",
+                    "description": "`name` is a key of the run's `artifacts` and may contain `/` "
+                    "(e.g. `logs/functional.log`). The report's predicate holds each file's sha256.",
+                    "parameters": [
+                        _path_id("id"),
+                        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the file's bytes",
+                            "content": {
+                                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                                "application/json": {"schema": {}},
+                                "text/plain": {"schema": {"type": "string"}},
+                            },
+                        },
+                        **_errors(401, 404, 503),
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {"200": _json({"type": "object"}, "the OpenAPI document")},
+                }
+            },
             "/api/v1/keys": {
                 "get": {
                     "summary": "Public keys that sign reports",
@@ -174,8 +237,18 @@ def document(base_url: str) -> dict[str, Any]:
                     "parameters": [_path_id("submission_id")],
                     "responses": {
                         "200": _json({"type": "object"}, "ping answered"),
-                        "202": _json({"type": "object"}, "recorded: {run_id} or {reason} when no run"),
-                        **_errors(400, 401, 404, 413, 422),
+                        "202": _json(
+                            {"type": "object"},
+                            "recorded: {run_id, duplicate}; a delivery seen before, or another "
+                            "delivery of a commit already run (or queued) against the current spec "
+                            "version, answers the existing run with duplicate true and a reason; "
+                            "{run_id: null, reason} when the push starts no run",
+                        ),
+                        "429": {
+                            **_json(_ERROR, _MEANING[429]),
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+                        },
+                        **_errors(400, 401, 404, 413, 415, 422),
                     },
                 }
             },
@@ -197,6 +270,20 @@ def document(base_url: str) -> dict[str, Any]:
                         "spec_sha256": {"type": "string"},
                         "spec_version": {"type": "integer"},
                         "specs": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "Submission": {
+                    "type": "object",
+                    "required": ["id", "webhook_url", "status_url"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "opportunity": {"type": "string"},
+                        "supplier": {"type": "string"},
+                        "repo_url": {"type": "string"},
+                        "branch": {"type": ["string", "null"]},
+                        "webhook_url": {"type": "string"},
+                        "status_url": {"type": "string"},
+                        "created_at": {"type": "string"},
                     },
                 },
                 "NewSubmission": {

@@ -72,3 +72,36 @@ def _refused() -> Any:
         gettext("Not allowed"),
         gettext("Your account may see this but not do this. Ask the opportunity's owner."),
     )
+
+
+def bad_address_page(status: int) -> Any:
+    """A link with NUL, control characters or values too long (web/guards.py)."""
+    return error_page(
+        status,
+        gettext("This address is not valid"),
+        gettext(
+            "It contains characters or values this service does not accept. "
+            "Check the link you were given."
+        ),
+    )
+
+
+def bad_form_page(status: int) -> Any:
+    """A form with NUL or text no database can store (web/guards.py)."""
+    return error_page(
+        status,
+        gettext("The form could not be read"),
+        gettext("It contains characters this service does not accept. Correct it and send it again."),
+    )
+
+
+def unknown_host_page() -> Any:
+    """A page that shows links, reached under a Host the operator did not list (web/links.py)."""
+    return error_page(
+        400,
+        gettext("Unknown address"),
+        gettext(
+            "This service does not build links for the address it was reached at. "
+            "Use the address your administrator gave you."
+        ),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask_babel import gettext
 from werkzeug.datastructures import FileStorage
 
@@ -28,6 +28,7 @@ from web.dashboard.errors import install_error_pages
 from web.dashboard.forms import SpecForm, SubmissionForm
 from web.dashboard.queries import opportunity_runs, readable_opportunities
 from web.dashboard.specdiff import changes
+from web.links import base_url
 
 opportunities = Blueprint("opportunities", __name__)
 install_error_pages(opportunities)
@@ -40,8 +41,7 @@ def _services() -> Any:
 
 
 def _base_url() -> str:
-    configured: str | None = _services().settings.public_url
-    return configured or request.host_url.rstrip("/")
+    return base_url()
 
 
 def may_publish(user: User) -> bool:
