@@ -613,16 +613,7 @@ class _Run:
         if result.memory_limit_hit:
             raise SubmissionError("MEMORY_LIMIT", "installing the dependencies ran out of memory")
         if result.exit_code != 0:
-            missing = _MISSING.search(result.text)
-            if missing:
-                raise SubmissionError(
-                    "DEPENDENCY_UNAVAILABLE",
-                    f"the requirement {missing.group(1)!r} cannot be installed: "
-                    "no wheel for it is available offline",
-                )
-            raise SubmissionError(
-                "INSTALL_FAILED", f"installing the project failed: {_tail(result.text, 1500)}"
-            )
+            raise _install_failure(result.text)
 
     def _functional(self, sandbox: Sandbox) -> functional.FunctionalRun:
         """The supplier's own tests, as they would run them; judged with the hidden ones."""
@@ -802,6 +793,26 @@ def _audit_unavailable(why: str) -> CheckOutcome:
 
 
 _MISSING = re.compile(r"No matching distribution found for ([^\s]+)")
+
+
+def _install_failure(output: str) -> SubmissionError:
+    """Why the install in the sandbox failed, from pip's output, pointing at the cause."""
+    missing = _MISSING.search(output)
+    if missing is None:
+        return SubmissionError("INSTALL_FAILED", f"installing the project failed: {_tail(output, 1500)}")
+    # The host resolved and downloaded every declared requirement before the install
+    # (an unpublished one fails there, named as such): a requirement missing here was
+    # asked for only by a build, so no wheel of it was ever fetched.
+    return SubmissionError(
+        "DEPENDENCY_UNAVAILABLE",
+        f"the requirement {missing.group(1)!r} was asked for while building the project, but it "
+        "is not among the requirements the project declares, so no wheel of it was downloaded: "
+        "the sandbox installs offline, from the wheels fetched for the declared requirements",
+        hint=(
+            f"Declare {missing.group(1)!r} in [build-system] requires (for a build backend's "
+            "own needs) or in the project's dependencies, then push again."
+        ),
+    )
 
 # Runs inside the sandbox with the tools' Python: the built wheel's Name and Requires-Dist,
 # as one JSON object per wheel. Only the wheel's own, top-level .dist-info counts: its

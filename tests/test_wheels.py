@@ -73,14 +73,73 @@ def test_network_failures_are_platform_errors(stderr: str) -> None:
     assert isinstance(wheels._classify_failure(stderr), PlatformError)
 
 
-def test_unavailable_names_the_requirement() -> None:
-    error = wheels._classify_failure(
-        "ERROR: Could not find a version that satisfies the requirement foo==1.0 "
-        "(from versions: none)\nERROR: No matching distribution found for foo==1.0\n"
+NOT_FOUND = (
+    "ERROR: Could not find a version that satisfies the requirement foo==1.0 "
+    "(from versions: none)\nERROR: No matching distribution found for foo==1.0\n"
+)
+
+
+def classify(published: list[str] | None, stderr: str = NOT_FOUND) -> DependencyError:
+    """What a failed download says when the index publishes PUBLISHED under the name."""
+    asked: list[str] = []
+
+    def probe(name: str) -> list[str] | None:
+        asked.append(name)
+        return published
+
+    error = wheels._classify_failure(stderr, "3.11", probe)
+    assert isinstance(error, DependencyError) and error.reason == "DEPENDENCY_UNAVAILABLE"
+    assert asked == ["foo"]
+    return error
+
+
+def test_a_project_the_index_does_not_have_is_named_as_such() -> None:
+    error = classify([])
+    assert error.message == (
+        "the requirement foo==1.0 names a project that does not exist on the package index: "
+        "nothing is published there as 'foo'"
     )
-    assert isinstance(error, DependencyError)
-    assert error.reason == "DEPENDENCY_UNAVAILABLE"
-    assert "foo==1.0" in error.message
+    assert "spelling of 'foo'" in str(error.hint)
+    assert "source" not in error.message and "wheel" not in error.message
+
+
+def test_a_version_the_index_does_not_have_lists_what_it_has() -> None:
+    error = classify(["2.1", "2.0", "1.1rc1", "not a version"])
+    assert error.message == "no published version of foo matches ==1.0 (the package index has 2.1, 2.0, 1.1rc1)"
+
+
+def test_a_published_version_without_a_wheel_says_so() -> None:
+    error = classify(["1.1", "1.0", "0.9"])
+    assert error.message.startswith(
+        "foo is published on the package index (matching: 1.0), but not as a wheel for "
+        "Python 3.11 on this platform (only as source"
+    )
+    assert "does not exist" not in error.message
+
+
+def test_when_the_index_cannot_be_asked_the_message_claims_nothing_it_does_not_know() -> None:
+    error = classify(None)
+    assert error.message.startswith("no installable wheel found for foo==1.0:")
+    assert "may not exist there, or be published only as source" in error.message
+
+
+@pytest.mark.parametrize(
+    ("code", "stdout", "stderr", "expected"),
+    [
+        (0, "six (1.17.0)\nAvailable versions: 1.17.0, 1.16.0, 1.0b1\n  LATEST: 1.17.0\n",
+         "WARNING: pip index is currently an experimental command.\n", ["1.17.0", "1.16.0", "1.0b1"]),
+        (1, "", "WARNING: pip index is currently an experimental command.\n"
+                "ERROR: No matching distribution found for nope\n", []),
+        (1, "", "WARNING: Retrying ... NewConnectionError(...)\n"
+                "ERROR: No matching distribution found for six\n", None),
+        (2, "", "ERROR: unknown command \"index\"\n", None),
+        (0, "six (1.17.0)\n", "", None),
+    ],
+)  # fmt: skip
+def test_what_pip_index_versions_says_is_read_defensively(
+    code: int, stdout: str, stderr: str, expected: list[str] | None
+) -> None:
+    assert wheels._parse_published(code, stdout, stderr) == expected
 
 
 def test_conflict_is_a_dependency_error() -> None:
@@ -131,7 +190,8 @@ def test_nonexistent_package(tmp_path: Path) -> None:
         download_wheels(["this-package-does-not-exist-xyz==1.0"], tmp_path / "cache")
     assert info.value.reason == "DEPENDENCY_UNAVAILABLE"
     assert "this-package-does-not-exist-xyz==1.0" in info.value.message
-    assert "wheels only" in info.value.message
+    assert "does not exist on the package index" in info.value.message
+    assert "source" not in info.value.message
 
 
 @pytest.mark.slow
@@ -140,5 +200,13 @@ def test_sdist_only_package(tmp_path: Path) -> None:
     with pytest.raises(DependencyError) as info:
         download_wheels(["docopt==0.6.2"], tmp_path / "cache")
     assert info.value.reason == "DEPENDENCY_UNAVAILABLE"
-    assert "docopt==0.6.2" in info.value.message
-    assert "published only as source" in info.value.message
+    assert info.value.message.startswith("docopt is published on the package index (matching: 0.6.2)")
+    assert "not as a wheel" in info.value.message and "only as source" in info.value.message
+
+
+@pytest.mark.slow
+def test_an_unpublished_version_of_a_real_project(tmp_path: Path) -> None:
+    with pytest.raises(DependencyError) as info:
+        download_wheels(["six==99.0"], tmp_path / "cache", python_version="3.11")
+    assert info.value.message.startswith("no published version of six matches ==99.0 (the package index has ")
+    assert "1.16.0" in info.value.message
