@@ -114,6 +114,8 @@ def test_uninstallable_dependency_is_a_rejection_naming_it(
     assert code == 1
     assert statement["predicate"]["reason_codes"] == ["DEPENDENCY_UNAVAILABLE"]
     assert "acceptance-no-such-package-xyz" in statement["predicate"]["reasons"][0]
+    # the cause, not a guess: the index has no such project (not "published only as source")
+    assert "does not exist on the package index" in statement["predicate"]["reasons"][0]
 
 
 def test_hanging_test_times_out_and_names_the_running_test(
