@@ -1,8 +1,9 @@
 """The supplier's status page: their runs and verdicts, reached by an unguessable link.
 
-It shows what a supplier needs to act on (verdicts, reasons, which tests
-failed) and never the source of the owner's hidden tests. Browsers get HTML
-(web/dashboard/supplier.py); clients asking for application/json get JSON.
+It shows what a supplier needs to act on (verdicts, reasons, which of their
+tests failed) and nothing of the owner's hidden tests but counts. Every answer,
+HTML (web/dashboard/supplier.py) or JSON for clients asking for
+application/json, is built from acceptance/supplier_view.py alone.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from werkzeug.exceptions import NotFound
 
 from acceptance.keyring import public_keys
 from acceptance.models import Run, Submission
-from acceptance.service import run_to_json, submission_for_status_token
+from acceptance.service import submission_for_status_token
+from acceptance.supplier_view import supplier_run, supplier_submission
 from web.dashboard.errors import error_page
 from web.dashboard.presenting import live_entry
-from web.dashboard.supplier import status_page, status_run_page, wants_html
+from web.dashboard.reportview import load_predicate
+from web.dashboard.supplier import shown, status_page, status_run_page, wants_html
 
 status = Blueprint("status", __name__)
 
@@ -54,29 +57,17 @@ def supplier_status(token: str) -> Any:
             .order_by(Run.queued_at.desc())
             .limit(MAX_RUNS)
         ).all()
+        about = supplier_submission(submission)
+        # Without their reports: a run's own page adds its report (one store read per run).
+        views = [supplier_run(run) for run in runs]
         if wants_html():
-            return _vary(make_response(status_page(submission, list(runs), token)))
-        base = found.settings.public_url or request.host_url.rstrip("/")
-        items = []
-        for run in runs:
-            entry = run_to_json(run, base)
-            entry.pop("report_url", None)  # the API link needs a token; suppliers get the summary
-            entry["checks"] = run.summary.get("checks", [])
-            items.append(entry)
-        return _vary(
-            jsonify(
-                submission=submission.id,
-                opportunity=submission.opportunity.title,
-                supplier=submission.supplier,
-                repo_url=submission.repo_url,
-                runs=items,
-            )
-        )
+            return _vary(make_response(status_page(about, views, token)))
+        return _vary(jsonify(**about, runs=views))
 
 
 @status.get("/status/<token>/runs/<run_id>")
 def run_report(token: str, run_id: str) -> Any:
-    """One run's report as the supplier may see it."""
+    """One run's report as the supplier may see it: a page for browsers, JSON for API clients."""
     from web.app import services
 
     found = services()
@@ -85,8 +76,12 @@ def run_report(token: str, run_id: str) -> Any:
         chosen = session.get(Run, run_id)
         if chosen is None or chosen.submission_id != submission.id:
             abort(404, "no such run")
-        page = status_run_page(submission, chosen, token, found.store, public_keys(found.settings))
-        return _vary(make_response(page))
+        signed = load_predicate(found.store, chosen, public_keys(found.settings))
+        view = supplier_run(chosen, signed.predicate if signed is not None else None)
+        if wants_html():
+            page = status_run_page(supplier_submission(submission), view, token)
+            return _vary(make_response(page))
+        return _vary(jsonify(view))
 
 
 @status.get("/status/<token>/live")
@@ -100,7 +95,7 @@ def live(token: str) -> Any:
         runs = session.scalars(
             select(Run).where(Run.submission_id == submission.id, Run.id.in_(ids))
         ).all()
-        return _vary(jsonify(runs=[live_entry(r) for r in runs]))
+        return _vary(jsonify(runs=[live_entry(shown(supplier_run(r))) for r in runs]))
 
 
 @status.errorhandler(NotFound)

@@ -153,6 +153,7 @@ STAGE_LABELS = {
     "functional": lazy_gettext("running the tests"),
     "dependencies": lazy_gettext("auditing dependencies"),
     "hidden": lazy_gettext("copying the hidden tests"),
+    "hidden-tests": lazy_gettext("running the owner's hidden tests"),
 }
 STAGE_STATUS_LABELS = {"ok": lazy_gettext("Completed"), "failed": lazy_gettext("Failed")}
 SEVERITY_LABELS = {

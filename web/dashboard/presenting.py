@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from flask_babel import gettext
 
-from acceptance.models import Run, RunStatus
+from acceptance.models import RunStatus
 from web.dashboard.i18n import STATUS_LABELS, VERDICT_LABELS, label, stage_label
 
 _COMMIT = re.compile(r"[0-9a-f]{7,64}")
@@ -18,7 +18,20 @@ STATES = ("queued", "running", "accepted", "rejected", "error")
 STATE_ICONS = {"queued": "◷", "running": "◔", "accepted": "✓", "rejected": "✗", "error": "!"}
 
 
-def run_state(run: Run) -> str:
+class RunProgress(Protocol):
+    """What the state of a run is read from: a Run, or the supplier's view of one."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def verdict(self) -> str | None: ...
+    @property
+    def stage(self) -> str | None: ...
+    @property
+    def id(self) -> str: ...
+
+
+def run_state(run: RunProgress) -> str:
     """What a run shows as its state: its verdict once finished, else its status."""
     if run.status in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
         return run.status
@@ -27,7 +40,7 @@ def run_state(run: Run) -> str:
     return "error"
 
 
-def state_text(run: Run) -> str:
+def state_text(run: RunProgress) -> str:
     """The state in words: the verdict, or the status with the current stage."""
     state = run_state(run)
     if state == "running" and run.stage:
@@ -37,12 +50,12 @@ def state_text(run: Run) -> str:
     return label(VERDICT_LABELS, state)
 
 
-def is_done(run: Run) -> bool:
+def is_done(run: RunProgress) -> bool:
     """Whether the run has finished (with a verdict or an error)."""
     return run_state(run) not in ("queued", "running")
 
 
-def live_entry(run: Run) -> dict[str, Any]:
+def live_entry(run: RunProgress) -> dict[str, Any]:
     """What the page's script needs to update a run in place."""
     state = run_state(run)
     return {

@@ -1,17 +1,19 @@
 """The supplier's status pages in HTML: their runs and reports, never the owner's hidden tests.
 
 Reached by the submission's unguessable status link, without an account.
-Logs and the signed report are not offered here: pytest's output and the
-report's failure messages can quote the hidden tests' source.
+The pages render only what acceptance/supplier_view.py lets through (the
+same dicts the JSON answers carry), never a Run or a report: logs, artifacts
+and the hidden tests' names, messages and output are not in those dicts.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from flask import render_template, request
 
-from acceptance.artifacts import ArtifactStore
-from acceptance.models import Run, Submission
-from web.dashboard.reportview import load_report, without_hidden_sources
+from web.dashboard.reportview import report_from
 
 
 def wants_html() -> bool:
@@ -20,24 +22,28 @@ def wants_html() -> bool:
     return best == "text/html"
 
 
-def status_page(submission: Submission, runs: list[Run], token: str) -> str:
+def shown(view: dict[str, Any]) -> SimpleNamespace:
+    """A supplier view with attribute access, for the templates and the state helpers."""
+    return SimpleNamespace(**view)
+
+
+def status_page(submission: dict[str, Any], runs: list[dict[str, Any]], token: str) -> str:
     """The supplier's runs, newest first."""
-    return render_template("dashboard/status.html", submission=submission, runs=runs, token=token)
+    return render_template(
+        "dashboard/status.html",
+        submission=shown(submission),
+        runs=[shown(run) for run in runs],
+        token=token,
+    )
 
 
-def status_run_page(
-    submission: Submission,
-    run: Run,
-    token: str,
-    store: ArtifactStore,
-    keys: list[dict[str, object]],
-) -> str:
-    """One run's report, without what would reveal the owner's hidden tests."""
-    report = load_report(store, run, keys)
+def status_run_page(submission: dict[str, Any], run: dict[str, Any], token: str) -> str:
+    """One run's report as the supplier view has it."""
+    part = run["report"]
     return render_template(
         "dashboard/status_run.html",
-        submission=submission,
-        run=run,
+        submission=shown(submission),
+        run=shown(run),
         token=token,
-        report=without_hidden_sources(report) if report is not None else None,
+        report=report_from(part, None, None) if part is not None else None,
     )

@@ -1,0 +1,409 @@
+"""The supplier's view: only allow-listed fields, and nothing of the owner's hidden tests but counts.
+
+A canary is planted in every part of a run the supplier must not see (hidden
+test ids, messages, results, logs, artifacts, the spec, fields the view does
+not know); it must appear nowhere in what the view returns or the status
+routes answer, while the supplier's own failing test and its message do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from markupsafe import escape
+
+from acceptance.cli import ensure_signing_key
+from acceptance.models import Run, RunStatus, SpecVersion, Submission
+from acceptance.report import Reason, ReportInput, build_statement, serialize
+from acceptance.service import create_run
+from acceptance.signing import keyid_for, sign_envelope
+from acceptance.supplier_view import HIDDEN_TEST, WITHHELD, supplier_run
+from checks.interface import CheckResult, CheckStatus
+from tests.dashboard_support import COMMIT, REVIEWER, Service
+from tests.test_dashboard import client_for
+
+ROOT = Path(__file__).resolve().parents[1]
+CANARY = "CANARY-5e1f0c9a"
+HIDDEN = "acceptance_hidden_tests/test_owner.py"
+HIDDEN_FAILING = f"{HIDDEN}::test_rejects[{CANARY}-blank]"
+HIDDEN_ERROR = f"{HIDDEN}::test_errors[{CANARY}]"
+HIDDEN_RUNNING = f"{HIDDEN}::test_slow[{CANARY}-slow]"
+HIDDEN_MISSING = f"{HIDDEN}::test_{CANARY}_never_ran"
+HIDDEN_EXTRA = f"{HIDDEN}::test_forged_{CANARY}"
+HIDDEN_MESSAGE = f"AssertionError: assert post('/contact', email='') == {CANARY} answer"
+OWN_TEST = "tests/test_form.py::test_submits"
+OWN_MESSAGE = "AssertionError: expected 200, got 500 from the supplier's own form"
+SUMMARY = (
+    "1 passed, 1 failed, 0 errors, 0 skipped: 1 test(s) failed or errored; hidden tests: "
+    "1 passed, 1 failed, 1 errors: the hidden tests did not finish within 60 s; "
+    f"{HIDDEN_RUNNING} was running"
+)
+#: a sentence quoting a hidden test's message: no engine sentence should, the view makes sure
+QUOTING = f"install: the build printed {HIDDEN_MESSAGE}"
+
+
+def functional_details() -> dict[str, Any]:
+    """The functional check's evidence as the engine writes it, hidden part full of canaries."""
+    return {
+        "tests": {"passed": 1, "failed": 1, "errors": 0, "skipped": 0},
+        "failing_tests": [OWN_TEST],
+        "failures": [{"id": OWN_TEST, "message": OWN_MESSAGE}],
+        "results": [
+            {"id": OWN_TEST, "outcome": "failed", "duration": 0.1},
+            {"id": "tests/test_form.py::test_renders", "outcome": "passed", "duration": 0.1},
+        ],
+        "results_truncated": False,
+        "exit_code": 1,
+        "hidden_tests": 3,
+        "hidden": {
+            "tests": {"passed": 1, "failed": 1, "errors": 1, "skipped": 0},
+            "expected": 4,
+            "failing_tests": [HIDDEN_FAILING, HIDDEN_ERROR],
+            "failures": [
+                {"id": HIDDEN_FAILING, "message": HIDDEN_MESSAGE},
+                {"id": HIDDEN_ERROR, "message": f"ImportError: {CANARY}"},
+            ],
+            "results": [
+                {"id": f"{HIDDEN}::test_passes[{CANARY}]", "outcome": "passed", "duration": 0.2},
+                {"id": HIDDEN_FAILING, "outcome": "failed", "duration": 0.3},
+                {"id": HIDDEN_ERROR, "outcome": "error", "duration": 0.0},
+            ],
+            "missing": [HIDDEN_MISSING],
+            "unexpected": [HIDDEN_EXTRA],
+            "skipped_tests": [],
+            "running_test": HIDDEN_RUNNING,
+            "integrity": f"the results file lists {HIDDEN_EXTRA} as passed",
+            "exit_code": 1,
+        },
+    }
+
+
+def functional_check() -> CheckResult:
+    return CheckResult(
+        "functional",
+        "functional",
+        CheckStatus.FAILED,
+        SUMMARY,
+        "TESTS_FAILED",
+        functional_details(),
+    )
+
+
+def other_checks() -> list[CheckResult]:
+    """The other checks, each with a field the view does not know carrying the canary."""
+    finding = {"test_id": "B102", "test_name": "exec_used", "severity": "medium",
+               "confidence": "high", "filename": "app/views.py", "line": 42,
+               "text": "Use of exec detected", "cwe": "CWE-78", "blocking": False,
+               "suppressed": False, "code": CANARY}  # fmt: skip
+    vulnerability = {"package": "jinja2", "version": "3.1.2", "id": "GHSA-h5c8-rqwp-cp95",
+                     "aliases": ["CVE-2024-22195"], "fix_versions": ["3.1.3"], "ignored": True,
+                     "description": CANARY}  # fmt: skip
+    return [
+        CheckResult(
+            "sast",
+            "sast",
+            CheckStatus.PASSED,
+            "no blocking findings",
+            None,
+            {"findings": [finding], "findings_truncated": False, "raw": CANARY},
+        ),
+        CheckResult(
+            "dependencies",
+            "dependencies",
+            CheckStatus.PASSED,
+            "1 ignored vulnerability",
+            None,
+            {"vulnerabilities": [vulnerability], "audited": 3, "sbom": CANARY},
+        ),
+        CheckResult(
+            "licence",
+            "licence",
+            CheckStatus.PASSED,
+            "licensed MIT (from LICENSE)",
+            None,
+            {
+                "licence": {
+                    "spdx": "MIT",
+                    "source_file": "LICENSE",
+                    "allowed": True,
+                    "text": CANARY,
+                },
+                "evidence": [
+                    {
+                        "source": "LICENSE",
+                        "kind": "file",
+                        "matched": "MIT",
+                        "score": 100.0,
+                        "problem": None,
+                        "excerpt": CANARY,
+                    }
+                ],
+                "dependencies": [
+                    {
+                        "name": "flask",
+                        "version": "3.0.0",
+                        "licence": "BSD-3-Clause",
+                        "compatible": True,
+                        "classifiers": [CANARY],
+                    }
+                ],
+            },
+        ),
+    ]
+
+
+def statement(run_id: str, submission_id: str) -> dict[str, Any]:
+    """A report whose every part the supplier must not see carries the canary."""
+    started = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.UTC)
+    report = ReportInput(
+        source_url="https://github.com/example/contact-form",
+        ref="main",
+        spec={"version": 1, "functional": {"hidden_tests": f"hidden-{CANARY}"}},
+        started=started,
+        commit=COMMIT,
+        finished=started + dt.timedelta(seconds=90),
+        environment={"image": "acceptance-sandbox:test", "hidden": CANARY},
+        limits={"note": CANARY},
+        install={"log": CANARY},
+        stages=[
+            {"name": "functional", "seconds": 3.5, "status": "ok"},
+            {"name": "hidden-tests", "seconds": 2.5, "status": "failed", "detail": CANARY},
+        ],
+        checks=[functional_check(), *other_checks()],
+        reasons=[Reason("TESTS_FAILED", QUOTING)],
+        artifacts={"hidden-junit.xml": {"sha256": "0" * 64, "size": 1, "name": CANARY}},
+        run={"id": run_id, "submission": submission_id},
+    )
+    return build_statement(report)
+
+
+def make_run(predicate: dict[str, Any]) -> Run:
+    """A run record as the worker leaves it, with canaries where the supplier must not look."""
+    submission = Submission(id="sub1", opportunity_id="opp1", supplier="Supplier Ltd",
+                            repo_url="https://github.com/example/contact-form")  # fmt: skip
+    spec = SpecVersion(id="spec1", opportunity_id="opp1", version=2, spec_sha256="a" * 64)
+    return Run(
+        id="run1", submission_id="sub1", submission=submission, spec_version=spec,
+        trigger="webhook", ref="main", commit=COMMIT, commit_message="Fix the form",
+        status=RunStatus.FINISHED.value, verdict=predicate["verdict"],
+        reason_codes=predicate["reason_codes"], reasons=predicate["reasons"],
+        stages=[*predicate["stages"], {"name": "sign", "seconds": 0.1, "status": "ok"}],
+        queued_at=dt.datetime(2025, 5, 1, 11, 59, tzinfo=dt.UTC),
+        started_at=dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.UTC),
+        finished_at=dt.datetime(2025, 5, 1, 12, 2, tzinfo=dt.UTC),
+        attempts=1, error=None, key_id="key1", report_sha256="b" * 64,
+        artifacts={"logs/hidden-tests.log": CANARY, "hidden-junit.xml": CANARY,
+                   f"logs/{CANARY}.log": "c" * 64},
+        summary={
+            "checks": [{"id": c["id"], "status": c["status"], "summary": c["summary"], "x": CANARY}
+                       for c in predicate["checks"]],
+            "environment": {"image": CANARY},
+        },
+    )  # fmt: skip
+
+
+def reveals(view: object) -> list[str]:
+    """What in `view` would give away the hidden tests (empty when nothing does)."""
+    text = json.dumps(view, ensure_ascii=False)
+    return [word for word in (CANARY, "acceptance_hidden_tests", "test_owner") if word in text]
+
+
+def keys_of(value: object) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from keys_of(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from keys_of(item)
+
+
+@pytest.fixture
+def predicate() -> dict[str, Any]:
+    return statement("run1", "sub1")["predicate"]
+
+
+# ---------------------------------------------------------------- the view function
+
+
+def test_the_canary_in_hidden_tests_logs_and_artifacts_reaches_no_field(
+    predicate: dict[str, Any],
+) -> None:
+    # The canary really is in the run and its report: the test would catch a leak.
+    assert CANARY in json.dumps(predicate) and CANARY in json.dumps(make_run(predicate).artifacts)
+    for view in (supplier_run(make_run(predicate), predicate), supplier_run(make_run(predicate))):
+        assert reveals(view) == []
+
+
+def test_the_supplier_sees_their_own_failing_test_and_hidden_tests_as_counts(
+    predicate: dict[str, Any],
+) -> None:
+    view = supplier_run(make_run(predicate), predicate)
+    assert view["report"] is not None
+    functional = view["report"]["checks"][0]
+    assert functional["failing_tests"] == [OWN_TEST]
+    assert functional["failures"] == [{"id": OWN_TEST, "message": OWN_MESSAGE}]
+    assert functional["tests"] == {"passed": 1, "failed": 1, "errors": 0, "skipped": 0}
+    assert functional["hidden"] == {
+        "tests": {"passed": 1, "failed": 1, "errors": 1, "skipped": 0},
+        "expected": 4,
+        "missing": 1,
+        "unexpected": 1,
+        "partial": False,
+    }
+    assert functional["running_test"] is None  # the hidden test that was running is not named
+
+
+def test_engine_sentences_keep_their_counts_and_lose_hidden_names(
+    predicate: dict[str, Any],
+) -> None:
+    view = supplier_run(make_run(predicate), predicate)
+    assert view["report"] is not None
+    summary = view["report"]["checks"][0]["summary"]
+    assert summary.startswith("1 passed, 1 failed, 0 errors, 0 skipped")
+    assert summary.endswith(f"; {HIDDEN_TEST} was running")
+    assert view["report"]["reasons"] == [WITHHELD, f"functional: {summary}"]
+    assert view["reasons"] == view["report"]["reasons"]
+    # The list does not open reports, so it leaves out the sentences it cannot check.
+    listed = supplier_run(make_run(predicate))
+    assert listed["report"] is None and listed["reasons"] is None
+    assert listed["checks"][0] == {"id": "functional", "status": "failed", "summary": None}
+    # A run with no report (an error before signing) keeps them, checked for the hidden folder.
+    unsigned = make_run(predicate)
+    unsigned.report_sha256, unsigned.error = None, f"crashed on {HIDDEN_FAILING}"
+    assert supplier_run(unsigned)["error"] == WITHHELD
+    assert supplier_run(unsigned)["checks"][0]["summary"] == WITHHELD
+
+
+def test_an_own_message_that_quotes_a_hidden_test_is_withheld(predicate: dict[str, Any]) -> None:
+    functional = predicate["checks"][0]
+    functional["failures"] = [{"id": OWN_TEST, "message": f"I read this: {HIDDEN_MESSAGE}"}]
+    run = make_run(predicate)
+    run.error = f"the hidden stage crashed on {HIDDEN_FAILING}"
+    view = supplier_run(run, predicate)
+    assert view["report"] is not None
+    assert view["report"]["checks"][0]["failures"] == [{"id": OWN_TEST, "message": WITHHELD}]
+    assert view["error"] == f"the hidden stage crashed on {HIDDEN_TEST}"
+    assert reveals(view) == []
+
+
+def test_older_reports_that_mixed_hidden_tests_into_the_lists_show_them_as_counts() -> None:
+    predicate = statement("run1", "sub1")["predicate"]
+    functional = predicate["checks"][0]
+    hidden = functional.pop("hidden")
+    functional["failing_tests"] += hidden["failing_tests"]
+    functional["failures"] += hidden["failures"]
+    functional["results"] += hidden["results"]
+    functional["tests"] = {"passed": 2, "failed": 2, "errors": 1, "skipped": 0}
+    functional["summary"] = "2 passed, 2 failed, 1 errors, 0 skipped: 3 test(s) failed or errored"
+    view = supplier_run(make_run(predicate), predicate)
+    assert view["report"] is not None
+    shown = view["report"]["checks"][0]
+    assert shown["failing_tests"] == [OWN_TEST]
+    assert shown["tests"] == {"passed": 1, "failed": 1, "errors": 0, "skipped": 0}
+    assert shown["hidden"]["tests"] == {"passed": 1, "failed": 1, "errors": 1, "skipped": 0}
+    assert reveals(view) == []
+
+
+def test_every_field_the_view_keeps_is_documented(predicate: dict[str, Any]) -> None:
+    docs = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
+    section = docs.split("## What the supplier sees", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`([a-z0-9_]+)`", section))
+    view = supplier_run(make_run(predicate), predicate)
+    assert {"findings", "vulnerabilities", "evidence", "dependencies"} <= set(keys_of(view))
+    assert sorted(set(keys_of(view)) - documented) == []
+
+
+# ---------------------------------------------------------------- through the status routes
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Service:
+    return Service(tmp_path_factory.mktemp("supplier-view") / "data")
+
+
+@pytest.fixture
+def canary_run(seeded: Service) -> str:
+    """A finished run of the seeded submission whose report, logs and artifacts carry the canary."""
+    service = seeded
+    with service.db.session() as session:
+        submission = session.get(Submission, service.ids.submission)
+        assert submission is not None
+        run, _ = create_run(session, submission, trigger="webhook", ref="main", commit=COMMIT,
+                            commit_message="Fix the form", delivery_id=f"canary-{dt.datetime.now()}")  # fmt: skip
+        signed = statement(run.id, submission.id)
+        key = ensure_signing_key(service.settings)
+        envelope = sign_envelope(serialize(signed), key)
+        store = service.store
+        keys = {
+            "junit.xml": store.put(b"<testsuites/>"),
+            "hidden-junit.xml": store.put(f"<testsuites name='{CANARY}'/>".encode()),
+            "logs/functional.log": store.put(b"1 failed, 1 passed\n"),
+            "logs/hidden-tests.log": store.put(f"{HIDDEN_FAILING} FAILED\n{CANARY}\n".encode()),
+            "report.dsse.json": store.put(json.dumps(envelope).encode()),
+        }
+        predicate = signed["predicate"]
+        run.status, run.verdict = RunStatus.FINISHED.value, predicate["verdict"]
+        run.reason_codes, run.reasons = predicate["reason_codes"], predicate["reasons"]
+        run.stages, run.artifacts = predicate["stages"], keys
+        run.finished_at = run.queued_at + dt.timedelta(seconds=100)
+        run.report_sha256, run.key_id = keys["report.dsse.json"], keyid_for(key.public_key())
+        run.summary = {"checks": [{"id": c["id"], "status": c["status"], "summary": c["summary"]}
+                                  for c in predicate["checks"]]}  # fmt: skip
+        return run.id
+
+
+def answers(client: FlaskClient, url: str) -> tuple[str, dict[str, Any]]:
+    """The page a browser gets and the JSON a client gets at `url`."""
+    page = client.get(url, headers={"Accept": "text/html"})
+    data = client.get(url, headers={"Accept": "application/json"})
+    assert page.status_code == data.status_code == 200, url
+    assert page.mimetype == "text/html" and data.mimetype == "application/json"
+    payload = data.get_json()
+    assert isinstance(payload, dict)
+    return page.get_data(as_text=True), payload
+
+
+def test_the_status_routes_never_answer_the_canary(seeded: Service, canary_run: str) -> None:
+    client = seeded.app.test_client()
+    token = seeded.ids.status_token
+    listing, runs = answers(client, f"/status/{token}")
+    page, report = answers(client, f"/status/{token}/runs/{canary_run}")
+    live = client.get(f"/status/{token}/live?id={canary_run}").get_data(as_text=True)
+    for text in (listing, page, json.dumps(runs), json.dumps(report), live):
+        assert CANARY not in text and "acceptance_hidden_tests" not in text
+    # The supplier's own failing test and its message are there, the hidden ones as counts.
+    assert OWN_TEST in page and "expected 200, got 500" in page
+    assert "The owner's hidden tests" in page and f"{HIDDEN_TEST} was running" in page
+    assert canary_run in [r["id"] for r in runs["runs"]]
+    assert all("artifacts" not in r and "report_url" not in r for r in runs["runs"])
+    functional = report["report"]["checks"][0]
+    assert functional["failures"] == [{"id": OWN_TEST, "message": OWN_MESSAGE}]
+    assert functional["hidden"]["tests"] == {"passed": 1, "failed": 1, "errors": 1, "skipped": 0}
+    assert report["reasons"][0] == WITHHELD
+
+
+def test_a_withheld_sentence_reads_in_french(seeded: Service, canary_run: str) -> None:
+    client = seeded.app.test_client()
+    client.set_cookie("acceptance_lang", "fr")
+    reply = client.get(f"/status/{seeded.ids.status_token}/runs/{canary_run}",
+                       headers={"Accept": "text/html"})  # fmt: skip
+    page = reply.get_data(as_text=True)
+    assert "masqué\u00a0: cette phrase révélerait les tests cachés du propriétaire" in page
+    assert "Tests cachés du propriétaire" in page and CANARY not in page
+
+
+def test_the_owners_page_still_shows_the_hidden_tests_in_full(
+    seeded: Service, canary_run: str
+) -> None:
+    page = client_for(seeded, REVIEWER).get(f"/runs/{canary_run}").get_data(as_text=True)
+    assert "The owner's hidden tests" in page and "Only counts are shown" not in page
+    for shown in (HIDDEN_FAILING, HIDDEN_MISSING, HIDDEN_EXTRA, f"{CANARY} answer"):
+        assert escape(shown) in page, shown
