@@ -76,17 +76,14 @@ MAX_REPORTED = 1_000
 DEAD_PROXY = "http://127.0.0.1:9"
 
 # Runs inside the sandbox with the tools' Python, -I -S: lists the venv's
-# distributions from their metadata, first one found per name (import order).
+# distributions from their metadata, every one found: a second metadata folder of
+# the same name must not hide the first (parse_installed refuses two versions).
 _LIST_SCRIPT = r"""
-import glob, importlib.metadata as md, json, re, sys
+import glob, importlib.metadata as md, json, sys
 paths = sorted(glob.glob(sys.argv[1] + "/lib/python*/site-packages"))
-seen, out = set(), []
+out = []
 for dist in md.distributions(path=paths):
     name = dist.metadata["Name"]
-    key = re.sub(r"[-_.]+", "-", str(name)).lower()
-    if key in seen:
-        continue
-    seen.add(key)
     entry = {"name": name, "version": dist.version}
     try:
         direct = json.loads(dist.read_text("direct_url.json") or "{}")
@@ -144,7 +141,11 @@ def parse_installed(output: bytes) -> list[tuple[str, str]]:
         key = canonicalize_name(name)
         if key in versions:
             if versions[key] != parsed:  # PEP 440 equality: 1 == 1.0
-                raise invalid(f"lists {name} twice with different versions")
+                # e.g. a build's data files wrote a newer dist-info beside a vulnerable one
+                raise invalid(
+                    f"lists {name} twice with different versions ({versions[key]} and {parsed}): "
+                    "two metadata folders claim the same package"
+                )
             continue
         versions[key] = parsed
         found[key] = (key, str(parsed))

@@ -135,6 +135,20 @@ def test_installed_command_lists_a_real_venv_like_pip_list() -> None:
     assert set(listed) == set(parse_installed(pips.stdout))
 
 
+def test_installed_command_lists_every_metadata_folder_so_none_can_shadow_another(tmp_path: Path) -> None:
+    """A second folder claiming an installed package is listed too, and the listing refused."""
+    for where, version in (("lib/python3.0/site-packages", "2.2.3"), ("lib/python3.11/site-packages", "1.23")):
+        folder = tmp_path / where / f"urllib3-{version}.dist-info"
+        folder.mkdir(parents=True)
+        (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: urllib3\nVersion: {version}\n")
+    argv = [sys.executable, *INSTALLED_COMMAND[1:-1], str(tmp_path)]
+    output = subprocess.run(argv, capture_output=True, check=True, timeout=60).stdout
+    assert sorted(entry["version"] for entry in json.loads(output)) == ["1.23", "2.2.3"]
+    with pytest.raises(SubmissionError) as caught:
+        parse_installed(output)
+    assert "urllib3 twice with different versions" in caught.value.message
+
+
 @pytest.mark.docker
 def test_installed_command_inside_the_sandbox(sandbox_image: str) -> None:
     from sandbox.docker import DockerSandbox

@@ -161,3 +161,29 @@ def test_a_second_local_project_that_drops_py_is_audited_and_so_is_a_repeat_push
     # The next push reuses the prepared environment: the own names are worked out again.
     second = hostile.run(repo, spec)
     assert_audited(second, "py", PY_ADVISORY)
+
+
+def test_a_newer_dist_info_cannot_shadow_a_vulnerable_dependency(
+    hostile: Hostile, make_repo: RepoFactory
+) -> None:
+    # urllib3 1.23 is really installed (a declared dependency); the build drops a
+    # metadata folder claiming 2.2.3 where the listing looks first (a site-packages of
+    # a Python the venv does not have sorts before the real one).
+    forged = "forged/urllib3-2.2.3.dist-info"
+    files = {
+        "LICENSE": MIT_LICENSE,
+        "pyproject.toml": (
+            '[project]\nname = "runner"\nversion = "1.0"\nlicense = {text = "MIT"}\n'
+            'dependencies = ["urllib3==1.23"]\n'
+            '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+            '[tool.setuptools]\npackages = ["runner"]\n'
+            "[tool.setuptools.data-files]\n"
+            f'"lib/python3.0/site-packages/urllib3-2.2.3.dist-info" = ["{forged}/METADATA", "{forged}/INSTALLER"]\n'
+        ),
+        **{k: v for k, v in forged_dist_info("urllib3", "2.2.3", LOCAL).items() if "direct_url" not in k},
+        **CODE,
+        **TESTS,
+    }
+    outcome = hostile.run(make_repo(files), hostile.spec("licence: false\n"))
+
+    judged(outcome, "INVALID_ARTIFACT", says="lists urllib3 twice with different versions")
