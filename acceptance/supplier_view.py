@@ -104,6 +104,15 @@ def supplier_run(run: Run, predicate: Mapping[str, Any] | None = None) -> dict[s
     return shown
 
 
+def supplier_view_of_report(report: Mapping[str, Any]) -> dict[str, Any]:
+    """What the supplier may see of a signed report (an in-toto statement, or its predicate).
+
+    For callers that hold a report but no run record: the CLI, forge feedback.
+    """
+    predicate = _dict(report.get("predicate")) if "predicate" in report else report
+    return _report(predicate, _Hidden.of(predicate))
+
+
 def _report(predicate: Mapping[str, Any], hidden: _Hidden) -> dict[str, Any]:
     """The signed report's part a supplier may see, in the predicate's own shape."""
     source = _dict(predicate.get("source"))

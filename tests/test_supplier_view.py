@@ -24,7 +24,7 @@ from acceptance.models import Run, RunStatus, SpecVersion, Submission
 from acceptance.report import Reason, ReportInput, build_statement, serialize
 from acceptance.service import create_run
 from acceptance.signing import keyid_for, sign_envelope
-from acceptance.supplier_view import HIDDEN_TEST, WITHHELD, supplier_run
+from acceptance.supplier_view import HIDDEN_TEST, WITHHELD, supplier_run, supplier_view_of_report
 from checks.interface import CheckResult, CheckStatus
 from tests.dashboard_support import COMMIT, REVIEWER, Service
 from tests.test_dashboard import client_for
@@ -240,6 +240,10 @@ def test_the_canary_in_hidden_tests_logs_and_artifacts_reaches_no_field(
     assert CANARY in json.dumps(predicate) and CANARY in json.dumps(make_run(predicate).artifacts)
     for view in (supplier_run(make_run(predicate), predicate), supplier_run(make_run(predicate))):
         assert reveals(view) == []
+    whole = statement("run1", "sub1")
+    assert supplier_view_of_report(whole) == supplier_view_of_report(whole["predicate"])
+    assert reveals(supplier_view_of_report(whole)) == []
+    assert supplier_view_of_report(whole) == supplier_run(make_run(predicate), predicate)["report"]
 
 
 def test_the_supplier_sees_their_own_failing_test_and_hidden_tests_as_counts(
