@@ -193,9 +193,15 @@ def test_a_bad_ref_for_a_manual_run_is_4xx_and_queues_nothing(
 
 
 def test_a_nul_in_a_sign_in_form_is_400_not_500(env: Env) -> None:
-    reply = env.client.post("/sign-in", data={"email": "owner@example.org\u0000", "password": "x"},
-                            headers={"Accept": "text/html"})  # fmt: skip
+    page = env.client.get("/sign-in").get_data(as_text=True)
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', page
+    )
+    assert found is not None
+    form = {"email": "owner@example.org\u0000", "password": "x", "csrf_token": found[1]}
+    reply = env.client.post("/sign-in", data=form, headers={"Accept": "text/html"})
     assert reply.status_code == 400 and reply.mimetype == "text/html"
+    assert "The form could not be read" in reply.get_data(as_text=True)
 
 
 def test_webhook_bodies_with_nul_are_refused_or_cleaned(env: Env) -> None:
