@@ -181,3 +181,21 @@ def _statement(verdict: str) -> dict[str, Any]:
             "environment": {},
         }
     }
+
+
+def test_a_spec_version_that_no_longer_loads_is_an_error_not_the_suppliers_rejection(
+    executor: RunExecutor,
+) -> None:
+    run_id = queued_run(executor, "stale-spec")
+    with executor.db.session() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        folder = executor.settings.specs_dir / run.spec_version.folder
+    # As if published before a rule it breaks existed (e.g. a licence id not on the SPDX list).
+    (folder / "acceptance.yaml").write_text(
+        "version: 1\ntitle: T\nlicence: {allowed: [Apache2]}\n", encoding="utf-8"
+    )
+    assert executor.execute(run_id) == Outcome.DONE
+    finished = state(executor, run_id)
+    assert finished.verdict == "error", (finished.status, finished.reason_codes)
+    assert finished.reason_codes == ["SPEC_UNUSABLE"]

@@ -144,11 +144,23 @@ class RunExecutor:
                 "supersedes": run.supersedes_id,
                 "attempt": claim.attempt,
             }
-            # On another host the spec folder is rebuilt from the database and the artifacts.
-            spec_file = ensure_spec_files(self.settings.specs_dir, run.spec_version, self.store)
+            spec_problem: UserInputError | None = None
+            try:
+                # On another host the spec folder is rebuilt from the database and the artifacts.
+                spec_file = ensure_spec_files(self.settings.specs_dir, run.spec_version, self.store)
+            except UserInputError as exc:
+                spec_file, spec_problem = None, exc
         started = dt.datetime.now(dt.UTC)
         try:
+            if spec_problem is not None:
+                raise spec_problem
+            assert spec_file is not None
             spec = load_spec(spec_file)
+        except UserInputError as exc:
+            # The owner's spec (e.g. published before a rule it breaks existed): never the
+            # supplier's fault, and no retry can fix it.
+            return self._finish(claim, _spec_unusable(source, ref, context, started, exc), {}, {})
+        try:
             if self.settings.git_allowed_hosts is None:
                 check_public_source(source)
             result = run_acceptance(
@@ -325,6 +337,25 @@ def _summary(predicate: dict[str, Any]) -> dict[str, Any]:
         "not_checked": predicate.get("not_checked", []),
         "environment": {"image": predicate["environment"].get("image")},
     }
+
+
+def _spec_unusable(
+    source: str, ref: str | None, context: dict[str, Any], started: dt.datetime, exc: UserInputError
+) -> dict[str, Any]:
+    report = ReportInput(
+        source_url=source,
+        ref=ref,
+        spec={},
+        started=started,
+        reasons=[Reason(
+            "SPEC_UNUSABLE",
+            f"the opportunity's spec version cannot be used, so nothing was judged: "
+            f"{exc.diagnostics()}; the owner must publish a corrected spec",
+        )],  # fmt: skip
+        platform_failed=True,
+        run=context,
+    )
+    return build_statement(report)
 
 
 def _rejection(
