@@ -123,7 +123,7 @@ BAD_ADDRESSES = [
     ("GET", "/api/v1/runs?status=accepted%0d%0a", 400),
     ("GET", "/api/v1/runs?%00=1", 400),
     ("GET", "/api/v1/runs?supplier=" + TEN_KB, 414),
-    ("GET", "/api/v1/runs?" + "&".join(f"p{i}=1" for i in range(101)), 400),
+    ("GET", "/api/v1/runs?" + "&".join(f"p{i}=1" for i in range(1001)), 400),
     ("GET", "/api/v1/opportunities/%00", 400),
     ("GET", "/api/v1/opportunities/x%00/specs/1", 400),
     ("GET", "/api/v1/submissions/%00", 400),

@@ -28,7 +28,8 @@ from web.dashboard.supplier import wants_html
 MAX_SEGMENT_CHARS = 256
 #: longer than any filter value, cursor or `next` link the pages give out
 MAX_QUERY_VALUE_CHARS = 2048
-MAX_QUERY_PARAMETERS = 100
+#: more than any page asks for (the live views send one `id` per run shown)
+MAX_QUERY_PARAMETERS = 1000
 #: JSON objects and arrays nested deeper than this are refused (no API body nests beyond 3)
 MAX_JSON_DEPTH = 64
 
