@@ -160,6 +160,7 @@ def test_a_second_local_project_that_drops_py_is_audited_and_so_is_a_repeat_push
 
     # The next push reuses the prepared environment: the own names are worked out again.
     second = hostile.run(repo, spec)
+    assert second.predicate["environment"]["dependency_cache"]["environment"] == "reused"
     assert_audited(second, "py", PY_ADVISORY)
 
 
