@@ -409,6 +409,8 @@ def test_a_forged_host_gets_no_link(env: Env) -> None:
         assert len(session.scalars(select(Submission)).all()) == 1
     # Requests that build no link are served whatever the Host.
     assert env.client.get("/api/v1/keys", headers=forged).status_code == 200
+    document = env.client.get("/api/v1/openapi.json", headers=forged).get_json()
+    assert document["servers"] == [{"url": "/"}]
     assert env.client.get("/healthz", headers=forged).status_code == 200
 
 
@@ -436,6 +438,8 @@ def test_links_follow_the_allowed_hosts_and_the_public_url(
     reply = client.get(path, headers={**env.auth(), "Host": "evil.example"})
     assert reply.status_code == 200
     assert reply.get_json()["webhook_url"].startswith("https://acceptance.example.org/hooks/")
+    document = client.get("/api/v1/openapi.json", headers={"Host": "evil.example"}).get_json()
+    assert document["servers"] == [{"url": "https://acceptance.example.org"}]
 
 
 @pytest.mark.parametrize(

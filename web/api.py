@@ -382,7 +382,9 @@ def keys() -> Any:
 def openapi() -> Any:
     from web.openapi import document
 
-    return jsonify(document(_base_url()))
+    # Without a public URL, a server relative to where the document is served: it needs
+    # no Host header, so any client (behind any proxy) can read it.
+    return jsonify(document(_services().settings.public_url or "/"))
 
 
 # ---------------------------------------------------------------- helpers
