@@ -192,13 +192,21 @@ def test_a_bad_ref_for_a_manual_run_is_4xx_and_queues_nothing(
     assert env.runs() == [] and env.celery.sent == []
 
 
-def test_a_nul_in_a_sign_in_form_is_400_not_500(env: Env) -> None:
-    page = env.client.get("/sign-in").get_data(as_text=True)
+def csrf_token(client: FlaskClient, url: str) -> str:
+    page = client.get(url).get_data(as_text=True)
     found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
         r'value="([^"]+)"[^>]*name="csrf_token"', page
     )
     assert found is not None
-    form = {"email": "owner@example.org\u0000", "password": "x", "csrf_token": found[1]}
+    return found[1]
+
+
+def test_a_nul_in_a_sign_in_form_is_400_not_500(env: Env) -> None:
+    form = {
+        "email": "owner@example.org\u0000",
+        "password": "x",
+        "csrf_token": csrf_token(env.client, "/sign-in"),
+    }
     reply = env.client.post("/sign-in", data=form, headers={"Accept": "text/html"})
     assert reply.status_code == 400 and reply.mimetype == "text/html"
     assert "The form could not be read" in reply.get_data(as_text=True)
@@ -440,6 +448,25 @@ def test_links_follow_the_allowed_hosts_and_the_public_url(
     assert reply.get_json()["webhook_url"].startswith("https://acceptance.example.org/hooks/")
     document = client.get("/api/v1/openapi.json", headers={"Host": "evil.example"}).get_json()
     assert document["servers"] == [{"url": "https://acceptance.example.org"}]
+
+
+def test_a_dashboard_page_with_links_under_a_forged_host_is_an_error_page(env: Env) -> None:
+    submission = env.submission()
+    token = csrf_token(env.client, "/sign-in")
+    form = {"email": "owner@example.org", "password": "a long password 1", "csrf_token": token}
+    assert env.client.post("/sign-in", data=form).status_code == 303
+    path = f"/opportunities/{submission['opportunity']}"
+    assert submission["status_url"].startswith("http://localhost/status/")
+    assert submission["status_url"] in env.client.get(path).get_data(as_text=True)
+    # The browser of someone who reached the service under another name (the cookie follows).
+    session = env.client.get_cookie("acceptance_session")
+    assert session is not None
+    env.client.set_cookie("acceptance_session", session.value, domain="attacker.example")
+    browser = {"Host": "attacker.example", "Accept": "text/html", "Accept-Language": "fr"}
+    reply = env.client.get(path, headers=browser)
+    assert reply.status_code == 400 and reply.mimetype == "text/html"
+    text = reply.get_data(as_text=True)
+    assert "Adresse inconnue" in text and "attacker.example" not in text
 
 
 @pytest.mark.parametrize(
