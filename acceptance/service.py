@@ -682,12 +682,16 @@ def create_webhook_run(
     RateLimited says when to try again.
 
     Deliveries of one submission take turns: its row is locked (SELECT ... FOR
-    UPDATE) until the caller's transaction ends, so two deliveries at once can
+    NO KEY UPDATE) until the caller's transaction ends, so two deliveries at once can
     neither both find no run of a commit nor both take the hour's last run.
     SQLite has no row locks; it serialises writers as a whole.
     """
+    # FOR NO KEY UPDATE: deliveries wait for each other, but not other inserts of runs
+    # (their foreign key takes only FOR KEY SHARE on the submission).
     session.execute(
-        select(Submission.id).where(Submission.id == submission.id).with_for_update()
+        select(Submission.id)
+        .where(Submission.id == submission.id)
+        .with_for_update(key_share=True)
     )
     known = session.scalar(
         select(Run).where(Run.submission_id == submission.id, Run.delivery_id == delivery_id)
