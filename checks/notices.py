@@ -37,10 +37,14 @@ NOTICE_LINE = re.compile(
     r"|all rights reserved\b|spdx-filecopyrighttext)"
 )
 
-_EDGES = re.compile(r"^[\s#*/>|-]+|[\s#*/|-]+$")
+#: decoration around a notice: comment markers, quoting, rules
+_LEADING = " \t\r\n\f\v\xa0#*/>|-"
+_TRAILING = " \t\r\n\f\v\xa0#*/|-"
 # An e-mail address, also written "<jane at example.org>" or "<jane at example dot org>"
+# (lengths bounded as RFC 5321 bounds them, so a long run of word characters stays linear)
 _EMAIL = re.compile(
-    r"<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?|(?i:<[\w.+-]+\s+at\s+[\w-]+(?:(?:\.|\s+dot\s+)[\w-]+)+>)"
+    r"<?[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}>?"
+    r"|(?i:<[\w.+-]{1,64}\s+at\s+[\w-]{1,63}(?:(?:\.|\s+dot\s+)[\w-]{1,63}){1,8}>)"
 )
 # What opens a notice: a copyright marker, or a year (a second holder after ";").
 _OPENING = re.compile(
@@ -100,7 +104,7 @@ def terms_beyond_notice(line: str) -> str:
     A line that does not begin with a copyright marker or "All rights reserved" is all
     beyond a notice.
     """
-    body = _EMAIL.sub(" ", _EDGES.sub("", line))
+    body = _EMAIL.sub(" ", line.lstrip(_LEADING).rstrip(_TRAILING))
     extra = [s for s in _sentences(body) if not _is_notice_sentence(s)]
     return " ".join(extra)[:MAX_QUOTED]
 
@@ -115,7 +119,8 @@ def _sentences(text: str) -> list[str]:
     sentences: list[str] = []
     start = 0
     for stop in _STOP.finditer(text):
-        head = text[start : stop.start() + 1]
+        # the last few characters tell an initial or a title (and keep a long line linear)
+        head = text[max(start, stop.start() - 8) : stop.start() + 1]
         following = text[stop.end() : stop.end() + 1]
         is_end = stop.group().startswith(";") or (
             following.isupper() and not _NOT_AN_END.search(head)

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from checks.notices import MAX_QUOTED, holder_is_plain, is_notice_line, terms_beyond_notice
+
+#: capitalised words that are not words of terms nor titles ("Dr." ends no sentence)
+_TITLES = {"Dr", "Mr", "Mrs", "Ms", "Prof", "St", "Jr", "Sr", "Co", "Mt", "Hon"}
+_NAME = st.from_regex(r"[A-Z][a-z]{1,9}", fullmatch=True).filter(
+    lambda w: holder_is_plain([w]) and w not in _TITLES
+)
+_NAMES = st.lists(_NAME, min_size=1, max_size=6).map(" ".join)
 
 PLAIN_NOTICES = [
     "Copyright (c) 2010-2020 Benjamin Peterson",
@@ -103,3 +112,19 @@ def test_lines_that_wrap_licence_text_are_not_notice_lines() -> None:
 def test_a_template_holder_is_judged_by_its_words() -> None:
     assert holder_is_plain("the copyright holder".split())
     assert not holder_is_plain("supplier ltd paid government use only".split())
+
+
+@given(st.text(max_size=400))
+def test_any_line_is_read_without_error_and_quoted_within_bounds(line: str) -> None:
+    assert len(terms_beyond_notice(line)) <= MAX_QUOTED
+
+
+@given(_NAMES, st.integers(1900, 2099), st.booleans())
+def test_names_and_years_are_a_plain_notice(names: str, year: int, reserved: bool) -> None:
+    rights = " All rights reserved." if reserved else ""
+    assert terms_beyond_notice(f"Copyright (c) {year} {names}.{rights}") == ""
+
+
+@given(_NAMES, _NAMES.filter(lambda s: not s.startswith(("All", "See"))))
+def test_any_sentence_after_the_holder_is_a_term(names: str, sentence: str) -> None:
+    assert terms_beyond_notice(f"Copyright (c) 2025 {names}. {sentence}.") == f"{sentence}."
