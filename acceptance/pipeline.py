@@ -31,7 +31,12 @@ from acceptance.dependencies import (
     requirements_from_metadata,
 )
 from acceptance.errors import PlatformError, SubmissionError, UserInputError
-from acceptance.hidden_inventory import HIDDEN_DIR_NAME, InventoryError, hidden_test_inventory
+from acceptance.hidden_inventory import (
+    HIDDEN_DIR_NAME,
+    InventoryError,
+    base_id,
+    hidden_test_inventory,
+)
 from acceptance.prepared import PreparedEnvironments
 from acceptance.report import Reason, ReportInput, Verdict, build_statement, decide
 from acceptance.safefs import remove_tree
@@ -48,6 +53,8 @@ from sandbox.interface import CommandResult, Sandbox, SandboxConfig, SandboxLimi
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, str], None]
+#: re-runs of failed tests: each run as read back, and the JUnit path it was told to write
+Reruns = list[tuple["functional.FunctionalRun", str]]
 SandboxFactory = Callable[[SandboxConfig], Sandbox]
 
 SRC_MOUNT = "/src"
@@ -154,6 +161,8 @@ class _Run:
                 "version": spec.version,
                 "sha256": spec.sha256,
                 "hidden_tests_sha256": spec.hidden_tests_sha256,
+                # what the supplier's view may show of failing hidden tests (acceptance/supplier_view.py)
+                "hidden_feedback": str(getattr(spec.functional, "hidden_feedback", "names")),
             },
             started=dt.datetime.now(dt.UTC),
             environment={"engine": f"acceptance {__version__}"},
@@ -165,6 +174,8 @@ class _Run:
                 "output": spec.limits.output,
                 "timeout": spec.limits.timeout,
                 "functional_timeout": spec.functional.timeout,
+                "test_timeout": getattr(spec.functional, "test_timeout", None),
+                "reruns": getattr(spec.functional, "reruns", 2),
             },
         )
 
@@ -366,18 +377,23 @@ class _Run:
                 )
             )
         with self._stage("functional"):
-            supplier_run = self._functional(sandbox)
+            supplier_run, supplier_reruns = self._functional(sandbox)
         if hidden:
             # Last, after every process of the supplier's tests has ended: nothing they
             # ran can read the owner's tests, or be waiting for them (docs/security.md).
             with self._stage("hidden-tests"):
                 outcome = self._hidden_tests(sandbox)
             self.outcomes["functional"] = functional.with_hidden(
-                functional.evaluate(self.spec.functional, supplier_run, hidden_passed=outcome.passed),
+                functional.evaluate(
+                    self.spec.functional, supplier_run, hidden_passed=outcome.passed,
+                    reruns=supplier_reruns,
+                ),
                 outcome,
-            )
+            )  # fmt: skip
         else:
-            self.outcomes["functional"] = functional.evaluate(self.spec.functional, supplier_run)
+            self.outcomes["functional"] = functional.evaluate(
+                self.spec.functional, supplier_run, reruns=supplier_reruns
+            )
         if audit is not None:
             self._add(audit.result())
 
@@ -551,13 +567,40 @@ class _Run:
                 "DISK_LIMIT" if "No space" in copied.text else "PREPARE_FAILED",
                 f"could not copy the hidden tests into the sandbox: {_tail(copied.text, 500)}",
             )
+        budget = Budget(timeout)
         argv = functional.hidden_pytest_command(layout, venv=VENV, src=WORK_SRC)
-        env = {"ACCEPTANCE_EVENTS": layout.events, "ACCEPTANCE_HIDDEN_DIR": layout.tests}
+        env = {
+            "ACCEPTANCE_EVENTS": layout.events,
+            "ACCEPTANCE_HIDDEN_DIR": layout.tests,
+            **self._test_timeout_env(),
+        }
         result = self._sandbox_run(
-            sandbox, argv, "hidden-tests", workdir=WORK_SRC, env=env, timeout=timeout, judge=False
-        )
+            sandbox, argv, "hidden-tests", workdir=WORK_SRC, env=env, timeout=budget.left(),
+            judge=False,
+        )  # fmt: skip
         run = self._read_results(sandbox, result, layout.junit, layout.events, timeout, "hidden-junit.xml")
-        return functional.evaluate_hidden(run, expected, layout)
+
+        def again(attempt: int, targets: list[str]) -> tuple[functional.FunctionalRun, str]:
+            junit, events = f"{layout.out}/rerun-{attempt}.xml", f"{layout.out}/events-rerun-{attempt}.jsonl"
+            argv = functional.hidden_pytest_command(
+                layout, venv=VENV, src=WORK_SRC, junit=junit, targets=targets
+            )
+            rerun = self._sandbox_run(
+                sandbox, argv, f"hidden-tests-rerun-{attempt}", workdir=WORK_SRC,
+                env={**env, "ACCEPTANCE_EVENTS": events}, timeout=budget.left(), judge=False,
+            )  # fmt: skip
+            return self._read_results(
+                sandbox, rerun, junit, events, timeout, f"hidden-junit-rerun-{attempt}.xml"
+            ), junit
+
+        # Only node ids of tests the owner wrote: the events come from a process the
+        # supplier's code shares, and they become arguments of the next one.
+        known = set(expected)
+        reruns = self._rerun_failures(run, budget, again, lambda t: base_id(t) in known)
+        return functional.evaluate_hidden(
+            run, expected, layout, reruns=reruns,
+            flaky_passes=str(getattr(self.spec.functional, "flaky", "fail")) == "pass",
+        )  # fmt: skip
 
     def _copy_in(self, sandbox: Sandbox, script: str, name: str, what: str) -> None:
         result = self._sandbox_run(sandbox, ["sh", "-c", script], name)
@@ -615,24 +658,67 @@ class _Run:
         if result.exit_code != 0:
             raise _install_failure(result.text)
 
-    def _functional(self, sandbox: Sandbox) -> functional.FunctionalRun:
-        """The supplier's own tests, as they would run them; judged with the hidden ones."""
+    def _functional(self, sandbox: Sandbox) -> tuple[functional.FunctionalRun, Reruns]:
+        """The supplier's own tests, as they would run them, then their failures again."""
         spec = self.spec.functional
-        argv = functional.pytest_command(spec, python=f"{VENV}/bin/python")
-        env = {"ACCEPTANCE_EVENTS": functional.EVENTS_PATH}
-        timeout = min(float(spec.timeout), self._remaining())
+        env = {"ACCEPTANCE_EVENTS": functional.EVENTS_PATH, **self._test_timeout_env()}
+        budget = Budget(min(float(spec.timeout), self._remaining()))
         result = self._sandbox_run(
-            sandbox, argv, "functional", workdir=WORK_SRC, env=env, timeout=timeout, judge=False
-        )
+            sandbox, functional.pytest_command(spec, python=f"{VENV}/bin/python"), "functional",
+            workdir=WORK_SRC, env=env, timeout=budget.left(), judge=False,
+        )  # fmt: skip
         run = self._read_results(
-            sandbox, result, functional.JUNIT_PATH, functional.EVENTS_PATH, timeout, "junit.xml"
+            sandbox, result, functional.JUNIT_PATH, functional.EVENTS_PATH, budget.total, "junit.xml"
         )
         summary = functional.parse_events(run.events)
         if summary.pytest_version:
             tools = self.report.environment.setdefault("tools", {})
             if isinstance(tools, dict):
                 tools["pytest"] = summary.pytest_version
-        return run
+
+        def again(attempt: int, targets: list[str]) -> tuple[functional.FunctionalRun, str]:
+            junit = f"{functional.OUT_DIR}/rerun-{attempt}.xml"
+            events = f"{functional.OUT_DIR}/events-rerun-{attempt}.jsonl"
+            argv = functional.pytest_command(
+                spec, python=f"{VENV}/bin/python", junit=junit, targets=targets
+            )
+            rerun = self._sandbox_run(
+                sandbox, argv, f"functional-rerun-{attempt}", workdir=WORK_SRC,
+                env={**env, "ACCEPTANCE_EVENTS": events}, timeout=budget.left(), judge=False,
+            )  # fmt: skip
+            return self._read_results(
+                sandbox, rerun, junit, events, budget.total, f"junit-rerun-{attempt}.xml"
+            ), junit
+
+        return run, self._rerun_failures(run, budget, again)
+
+    def _rerun_failures(
+        self,
+        first: functional.FunctionalRun,
+        budget: Budget,
+        again: Callable[[int, list[str]], tuple[functional.FunctionalRun, str]],
+        allowed: Callable[[str], bool] = lambda node_id: True,
+    ) -> Reruns:
+        """Re-run the tests that failed, in fresh processes, up to `functional.reruns` times.
+
+        Only while the test step's own time lasts; a test that passed once is
+        not run again, one that keeps failing is tried each time.
+        """
+        reruns: Reruns = []
+        if first.timed_out or first.process_limit_hit or first.memory_limit_hit or first.output_limit_hit:
+            return reruns
+        latest = first
+        for attempt in range(1, int(getattr(self.spec.functional, "reruns", 2)) + 1):
+            targets = [t for t in functional.rerun_targets(latest) if allowed(t)]
+            if not targets or budget.left() < 1:
+                break
+            latest, junit = again(attempt, targets)
+            reruns.append((latest, junit))
+        return reruns
+
+    def _test_timeout_env(self) -> dict[str, str]:
+        limit = getattr(self.spec.functional, "test_timeout", None)
+        return {"ACCEPTANCE_TEST_TIMEOUT": str(limit)} if limit else {}
 
     def _read_results(
         self,
@@ -856,6 +942,17 @@ def _built_metadata(output: str, path: str) -> tuple[str, list[str]]:
         "INVALID_ARTIFACT",
         f"the metadata built for the project at {path!r} cannot be read: {problem}",
     )
+
+
+class Budget:
+    """One test step's time: its first run and its re-runs share it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.total = seconds
+        self._deadline = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(0.0, self._deadline - time.monotonic())
 
 
 def _engine_user() -> str:

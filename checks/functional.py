@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from acceptance.hidden_inventory import HIDDEN_DIR_NAME as HIDDEN_DIR_NAME
 from acceptance.hidden_inventory import base_id
 from acceptance.spec import FunctionalSpec
+from checks import reruns as rerun_results
 from checks.interface import CheckResult, CheckStatus
 from checks.junit import InvalidArtifact, JUnitResult, Outcome, parse_junit
 from sandbox.image import PLUGIN_DIR
@@ -69,10 +71,21 @@ class EventSummary:
     outcomes: dict[str, str] = field(default_factory=dict)
     #: the plugin's last event: pytest's final exit status, the JUnit file's path and digest
     finish: dict[str, object] | None = None
+    #: tests the plugin stopped at the per-test limit (`functional.test_timeout`)
+    timed_out_tests: tuple[str, ...] = ()
 
 
-def pytest_command(spec: FunctionalSpec, *, python: str) -> list[str]:
-    """The supplier's tests, run inside /work/src as `python -m pytest` would run them."""
+def pytest_command(
+    spec: FunctionalSpec,
+    *,
+    python: str,
+    junit: str = JUNIT_PATH,
+    targets: Sequence[str] | None = None,
+) -> list[str]:
+    """The supplier's tests, run inside /work/src as `python -m pytest` would run them.
+
+    ``targets`` (node ids) replaces the spec's paths, for re-running failed tests.
+    """
     argv = [
         python,
         RUNNER,
@@ -83,12 +96,12 @@ def pytest_command(spec: FunctionalSpec, *, python: str) -> list[str]:
         "--color=no",
         "-o",
         "console_output_style=classic",
-        f"--junitxml={JUNIT_PATH}",
+        f"--junitxml={junit}",
         "-o",
         "junit_family=xunit2",
         "-rfE",
     ]
-    paths = list(spec.paths)
+    paths = list(spec.paths) if targets is None else list(targets)
     if paths:
         argv.append("--")
         argv.extend(paths)
@@ -122,7 +135,14 @@ class HiddenLayout:
         return f"{self.out}/events.jsonl"
 
 
-def hidden_pytest_command(layout: HiddenLayout, *, venv: str, src: str) -> list[str]:
+def hidden_pytest_command(
+    layout: HiddenLayout,
+    *,
+    venv: str,
+    src: str,
+    junit: str | None = None,
+    targets: Sequence[str] | None = None,
+) -> list[str]:
     """The owner's hidden tests, under the engine's configuration only.
 
     `-c` names the engine's ini file, so no ini, `pyproject.toml`, `setup.cfg`
@@ -133,8 +153,8 @@ def hidden_pytest_command(layout: HiddenLayout, *, venv: str, src: str) -> list[
         SYSTEM_PYTHON, "-I", "-S", RUNNER, "hidden", venv, src, "--",
         "-c", HIDDEN_INI, f"--rootdir={layout.base}", f"--confcutdir={layout.base}",
         "-p", "no:cacheprovider", "--color=no", "-o", "console_output_style=classic",
-        f"--junitxml={layout.junit}", "-o", "junit_family=xunit2", "-rfE",
-        layout.tests,
+        f"--junitxml={junit or layout.junit}", "-o", "junit_family=xunit2", "-rfE", "--",
+        *([f"{layout.base}/{t}" for t in targets] if targets is not None else [layout.tests]),
     ]  # fmt: skip
 
 
@@ -146,6 +166,7 @@ def parse_events(data: bytes | None) -> EventSummary:
     outcomes: dict[str, str] = {}
     running: str | None = None
     deselected: list[str] = []
+    timeouts: list[str] = []
     finish: dict[str, object] | None = None
     for raw in data.splitlines():
         try:
@@ -171,6 +192,8 @@ def parse_events(data: bytes | None) -> EventSummary:
                 outcomes[nodeid[:500]] = outcome
             if event.get("when") == "teardown" and running == nodeid[:500]:
                 running = None
+        elif kind == "timeout" and isinstance(nodeid, str) and len(timeouts) < 100:
+            timeouts.append(nodeid[:500])
         elif kind == "finish":
             finish = {
                 "exitstatus": _int(event.get("exitstatus")),
@@ -185,6 +208,7 @@ def parse_events(data: bytes | None) -> EventSummary:
         running=running,
         outcomes=outcomes,
         finish=finish,
+        timed_out_tests=tuple(dict.fromkeys(timeouts)),
     )
 
 
@@ -197,7 +221,11 @@ def _str(value: object) -> str | None:
 
 
 def evaluate(
-    spec: FunctionalSpec, run: FunctionalRun, *, hidden_passed: int | None = None
+    spec: FunctionalSpec,
+    run: FunctionalRun,
+    *,
+    hidden_passed: int | None = None,
+    reruns: Sequence[tuple[FunctionalRun, str]] = (),
 ) -> CheckResult:
     """Turn the supplier's pytest run into the functional check's verdict and evidence.
 
@@ -228,9 +256,47 @@ def evaluate(
     except InvalidArtifact as exc:
         return _result(CheckStatus.FAILED, exc.message, "INVALID_ARTIFACT", None, events, run.exit_code)
     forged = _forgery(run, junit, events)
+    if forged is None:
+        again, forged = read_reruns(reruns)
     if forged is not None:
         return _result(CheckStatus.FAILED, forged, "INVALID_ARTIFACT", junit, events, run.exit_code)
-    return _judge(spec, run, junit, events, hidden_passed)
+    merged, flaky = rerun_results.merge(junit, again, flaky_passes=_flaky_passes(spec))
+    return _judge(spec, run, junit, events, hidden_passed, merged, flaky, len(reruns))
+
+
+def _flaky_passes(spec: FunctionalSpec) -> bool:
+    return str(getattr(spec, "flaky", "fail")) == "pass"
+
+
+def read_reruns(
+    reruns: Sequence[tuple[FunctionalRun, str]],
+) -> tuple[list[JUnitResult], str | None]:
+    """The re-runs' results, each checked like a first run; or why one cannot be believed.
+
+    A re-run that ran out of time or wrote nothing is no evidence either way:
+    its tests stay as the earlier attempt left them.
+    """
+    results: list[JUnitResult] = []
+    for run, junit_path in reruns:
+        if run.junit_problem is not None:
+            return results, f"a re-run's results are unusable: {run.junit_problem}"
+        if run.junit is None or run.timed_out:
+            continue
+        try:
+            junit = parse_junit(run.junit)
+        except InvalidArtifact as exc:
+            return results, f"a re-run's results are unusable: {exc.message}"
+        forged = _forgery(run, junit, parse_events(run.events), junit_path)
+        if forged is not None:
+            return results, f"a re-run's results cannot be believed: {forged}"
+        results.append(junit)
+    return results, None
+
+
+def rerun_targets(run: FunctionalRun) -> list[str]:
+    """Node ids of the tests that failed, as pytest named them; none when too many failed."""
+    failed = [n for n, o in parse_events(run.events).outcomes.items() if o == "failed"]
+    return failed if len(failed) <= rerun_results.MAX_RERUN_TESTS else []
 
 
 def _limit_problem(run: FunctionalRun, events: EventSummary, who: str) -> tuple[str, str] | None:
@@ -312,11 +378,25 @@ def _judge(
     junit: JUnitResult,
     events: EventSummary,
     hidden_passed: int | None = None,
+    merged: JUnitResult | None = None,
+    flaky: Sequence[rerun_results.Flaky] = (),
+    attempts: int = 0,
 ) -> CheckResult:
+    """Judge the results; `junit` is pytest's first account (checked against its exit
+    status), `merged` the same with the re-runs' verdict on flaky tests."""
+    first, junit = junit, merged or junit
     counts = f"{junit.passed} passed, {junit.failed} failed, {junit.errors} errors, {junit.skipped} skipped"
+    if flaky:
+        counts += f", {len(flaky)} flaky"
     problems: list[tuple[str, str]] = []
     if (run.exit_code == 5 or not junit.cases) and hidden_passed is None:
         problems.append(("NO_TESTS", "no tests were collected"))
+    if events.timed_out_tests:
+        problems.append((
+            "TEST_TIMEOUT",
+            f"{len(events.timed_out_tests)} test(s) ran longer than the per-test limit and were "
+            f"stopped, first {events.timed_out_tests[0]}",
+        ))  # fmt: skip
     if junit.failed or junit.errors:
         problems.append(("TESTS_FAILED", f"{junit.failed + junit.errors} test(s) failed or errored"))
     passed = junit.passed + (hidden_passed or 0)
@@ -326,15 +406,20 @@ def _judge(
         )
     if run.exit_code not in (0, 1, 5):
         problems.append(("TESTS_FAILED", f"pytest exited with {run.exit_code}: {_exit_meaning(run.exit_code)}"))
-    if run.exit_code == 0 and (junit.failed or junit.errors):
+    if run.exit_code == 0 and (first.failed or first.errors):
         problems.append(("INVALID_ARTIFACT", "pytest reported success but its results list failures"))
-    if run.exit_code == 1 and not (junit.failed or junit.errors):
+    if run.exit_code == 1 and not (first.failed or first.errors):
         problems.append(("INVALID_ARTIFACT", "pytest reported failures that its results do not list"))
     # Results that contradict pytest's own exit status cannot be trusted: that leads.
     problems.sort(key=lambda problem: problem[0] != "INVALID_ARTIFACT")
     status = CheckStatus.FAILED if problems else CheckStatus.PASSED
     summary = counts if not problems else f"{counts}: " + "; ".join(m for _, m in problems)
-    return _result(status, summary, problems[0][0] if problems else None, junit, events, run.exit_code)
+    result = _result(status, summary, problems[0][0] if problems else None, junit, events, run.exit_code)
+    details = dict(result.details)
+    details["flaky"] = [f.to_report() for f in flaky]
+    details["reruns"] = attempts
+    details["timed_out_tests"] = list(events.timed_out_tests)
+    return dataclasses.replace(result, details=details)
 
 
 def _limit_result(code: str, message: str, events: EventSummary) -> CheckResult:
@@ -350,6 +435,10 @@ def _limit_result(code: str, message: str, events: EventSummary) -> CheckResult:
             "partial": True,
             "running_test": events.running,
             "failing_tests": sorted(n for n, o in events.outcomes.items() if o == "failed")[:MAX_LISTED_FAILURES],
+            # Every test that finished before the limit, with its outcome: partial, not lost.
+            "results": [
+                {"id": n, "outcome": o} for n, o in list(events.outcomes.items())[:MAX_RECORDED_CASES]
+            ],
         },
     )
 
@@ -412,7 +501,12 @@ class HiddenOutcome:
 
 
 def evaluate_hidden(
-    run: FunctionalRun, expected: Sequence[str], layout: HiddenLayout
+    run: FunctionalRun,
+    expected: Sequence[str],
+    layout: HiddenLayout,
+    *,
+    reruns: Sequence[tuple[FunctionalRun, str]] = (),
+    flaky_passes: bool = False,
 ) -> HiddenOutcome:
     """Judge the hidden tests' run against the inventory made from the owner's files."""
     events = parse_events(run.events)
@@ -441,8 +535,11 @@ def evaluate_hidden(
         except InvalidArtifact as exc:
             problem = ("INVALID_ARTIFACT", "the hidden tests' results file is unusable")
             details["integrity"] = exc.message
+    again: list[JUnitResult] = []
     if junit is not None:
         forged = _forgery(run, junit, events, layout.junit)
+        if forged is None:
+            again, forged = read_reruns(reruns)
         if forged is not None:
             problem = (
                 "INVALID_ARTIFACT",
@@ -453,12 +550,28 @@ def evaluate_hidden(
         details["tests"] = _counts(junit)
         return HiddenOutcome((problem,), details)
     assert junit is not None
-    return HiddenOutcome(tuple(_hidden_problems(run, junit, expected, details)), details)
+    merged, flaky = rerun_results.merge(junit, again, flaky_passes=flaky_passes)
+    details["flaky"] = [f.to_report() for f in flaky]
+    details["reruns"] = len(reruns)
+    problems = _hidden_problems(run, junit, merged, expected, details)
+    if events.timed_out_tests:
+        problems.insert(0, (
+            "TEST_TIMEOUT",
+            f"{len(events.timed_out_tests)} hidden test(s) ran longer than the per-test limit "
+            "and were stopped",
+        ))  # fmt: skip
+        problems.sort(key=lambda problem: problem[0] != "INVALID_ARTIFACT")
+    return HiddenOutcome(tuple(problems), details)
 
 
 def _hidden_problems(
-    run: FunctionalRun, junit: JUnitResult, expected: Sequence[str], details: dict[str, object]
+    run: FunctionalRun,
+    first: JUnitResult,
+    junit: JUnitResult,
+    expected: Sequence[str],
+    details: dict[str, object],
 ) -> list[tuple[str, str]]:
+    first_failing = [c for c in first.cases if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
     cases = junit.cases
     failing = [c for c in cases if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
     skipped = [c for c in cases if c.outcome is Outcome.SKIPPED]
@@ -487,9 +600,9 @@ def _hidden_problems(
             "the owner's hidden tests hold no test pytest would collect (test_*.py files "
             "with test_* functions): the owner must publish them again",
         ))  # fmt: skip
-    if run.exit_code == 0 and failing:
+    if run.exit_code == 0 and first_failing:
         problems.append(("INVALID_ARTIFACT", "pytest reported success but the hidden tests' results list failures"))
-    if run.exit_code == 1 and not failing:
+    if run.exit_code == 1 and not first_failing:
         problems.append(("INVALID_ARTIFACT", "pytest reported failures that the hidden tests' results do not list"))
     if failing:
         problems.append(("TESTS_FAILED", f"{len(failing)} hidden test(s) failed or errored"))
@@ -522,6 +635,9 @@ def with_hidden(result: CheckResult, hidden: HiddenOutcome) -> CheckResult:
     tests = hidden.details.get("tests")
     counts = tests if isinstance(tests, dict) else _counts(None)
     line = f"hidden tests: {counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, {counts.get('errors', 0)} errors"
+    flaky = hidden.details.get("flaky")
+    if isinstance(flaky, list) and flaky:
+        line += f", {len(flaky)} flaky"
     messages = "; ".join(message for _, message in hidden.problems)
     summary = f"{result.summary}; {line}" + (f": {messages}" if messages else "")
     failed = result.status is CheckStatus.FAILED or bool(hidden.problems)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,13 @@ import pytest
 _events_path = os.environ.get("ACCEPTANCE_EVENTS")
 _hidden_dir = os.environ.get("ACCEPTANCE_HIDDEN_DIR")
 _stream: Any = None
+#: `functional.test_timeout`: one test's call longer than this is failed, the rest go on
+try:
+    _test_timeout = float(os.environ.get("ACCEPTANCE_TEST_TIMEOUT") or 0)
+except ValueError:
+    _test_timeout = 0.0
+#: the marker the engine looks for in a timed-out test's failure and event
+TIMEOUT_MARK = "TEST_TIMEOUT"
 
 
 def _emit(**event: Any) -> None:
@@ -74,6 +82,30 @@ def pytest_runtest_logreport(report: Any) -> None:
         outcome=report.outcome,
         wasxfail=hasattr(report, "wasxfail"),
     )
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_call(item: Any) -> Iterator[None]:
+    """Stop one test's call at the per-test limit: it fails, and the suite goes on.
+
+    A signal interrupts Python code and sleeping calls; a test blocked in C code
+    that ignores signals runs on until the stage's own time limit names it.
+    """
+    if _test_timeout <= 0 or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        _emit(event="timeout", nodeid=item.nodeid, seconds=_test_timeout)
+        pytest.fail(f"{TIMEOUT_MARK}: ran longer than the {_test_timeout:g} s per-test limit", pytrace=False)
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, _test_timeout)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
