@@ -54,6 +54,12 @@ MAX_LICENCES = 100
 MAX_LICENCE_ID_CHARS = 100
 #: values of ``licence.dependencies``, in the order messages list them
 LICENCE_DEPENDENCY_MODES: tuple[str, ...] = ("compatible", "report", "off")
+#: ``functional.reruns``: at most this many fresh re-runs of the failing tests
+MAX_RERUNS = 5
+#: values of ``functional.flaky``: does a test that failed, then passed, count as passed
+FLAKY_POLICIES: tuple[str, ...] = ("fail", "pass")
+#: values of ``functional.hidden_feedback``, from least to most shown to the supplier
+HIDDEN_FEEDBACK_LEVELS: tuple[str, ...] = ("none", "names", "messages")
 
 _HINT = (
     "fix each listed field in the acceptance spec (YAML); the README's 'Acceptance spec' "
@@ -61,7 +67,16 @@ _HINT = (
 )
 
 _TOP_KEYS = ("version", "title", "functional", "install", "limits", "security", "licence")
-_FUNCTIONAL_KEYS = ("paths", "hidden_tests", "min_passed", "timeout")
+_FUNCTIONAL_KEYS = (
+    "paths",
+    "hidden_tests",
+    "min_passed",
+    "timeout",
+    "reruns",
+    "flaky",
+    "test_timeout",
+    "hidden_feedback",
+)
 _INSTALL_KEYS = ("requirements",)
 _LIMIT_KEYS = ("cpus", "memory", "pids", "timeout", "disk", "output")
 _SECURITY_KEYS = ("sast", "dependencies")
@@ -136,6 +151,16 @@ class FunctionalSpec:
     hidden_tests: Path | None = None
     min_passed: int = 1
     timeout: int = 300
+    #: failing tests are re-run (by node id, in a fresh process) up to this many times; 0: never
+    reruns: int = 2
+    #: "fail" or "pass" (FLAKY_POLICIES): whether a test that failed, then passed, counts as passed
+    flaky: str = "fail"
+    #: seconds one test may run before it is stopped and failed (TEST_TIMEOUT); None: no limit
+    #: but ``timeout``; never more than ``timeout``
+    test_timeout: int | None = None
+    #: "none", "names" or "messages" (HIDDEN_FEEDBACK_LEVELS): what the supplier sees of
+    #: failing hidden tests besides their counts (acceptance/supplier_view.py)
+    hidden_feedback: str = "names"
 
 
 @dataclass(frozen=True)
@@ -545,6 +570,19 @@ def _check_keys(
 def _functional(section: dict[str, object], base_dir: Path, problems: list[str]) -> FunctionalSpec:
     """Validate the ``functional`` section."""
     default = FunctionalSpec()
+    timeout = _int_field(
+        section,
+        "timeout",
+        "functional",
+        default.timeout,
+        problems,
+        minimum=1,
+        maximum=MAX_TIMEOUT,
+        expected="a positive integer number of seconds",
+    )
+    # An invalid timeout is already reported; comparing test_timeout with its default would
+    # only add a second, misleading problem.
+    timeout_valid = section.get("timeout", default.timeout) == timeout
     return FunctionalSpec(
         paths=_paths(section, problems),
         hidden_tests=_hidden_dir(section, base_dir, problems),
@@ -558,17 +596,86 @@ def _functional(section: dict[str, object], base_dir: Path, problems: list[str])
             maximum=10**9,
             expected="an integer >= 0",
         ),
-        timeout=_int_field(
+        timeout=timeout,
+        reruns=_int_field(
             section,
-            "timeout",
+            "reruns",
             "functional",
-            default.timeout,
+            default.reruns,
             problems,
-            minimum=1,
-            maximum=MAX_TIMEOUT,
-            expected="a positive integer number of seconds",
+            minimum=0,
+            maximum=MAX_RERUNS,
+            expected=f"an integer from 0 (no re-runs) to {MAX_RERUNS}",
+        ),
+        flaky=_choice_field(
+            section, "flaky", "functional", default.flaky, FLAKY_POLICIES, problems
+        ),
+        test_timeout=_test_timeout(section, timeout if timeout_valid else None, problems),
+        hidden_feedback=_choice_field(
+            section,
+            "hidden_feedback",
+            "functional",
+            default.hidden_feedback,
+            HIDDEN_FEEDBACK_LEVELS,
+            problems,
         ),
     )
+
+
+def _test_timeout(
+    section: dict[str, object], step_timeout: int | None, problems: list[str]
+) -> int | None:
+    """Validate ``functional.test_timeout``: absent or null means no per-test limit.
+
+    ``step_timeout`` is the valid ``functional.timeout`` (None when it is invalid): one
+    test cannot be given longer than the whole test step.
+    """
+    if section.get("test_timeout") is None:
+        return None
+    value = _int_field(
+        section,
+        "test_timeout",
+        "functional",
+        0,
+        problems,
+        minimum=1,
+        maximum=MAX_TIMEOUT,
+        expected="a positive integer number of seconds",
+    )
+    if value == 0:  # invalid, and already reported
+        return None
+    if step_timeout is not None and value > step_timeout:
+        problems.append(
+            f"functional.test_timeout: {value} seconds exceeds functional.timeout "
+            f"({step_timeout}), the time for the whole test step; lower test_timeout or "
+            "raise functional.timeout"
+        )
+        return None
+    return value
+
+
+def _choice_field(
+    section: dict[str, object],
+    key: str,
+    parent: str,
+    default: str,
+    choices: tuple[str, ...],
+    problems: list[str],
+) -> str:
+    """Validate a field that must be one of ``choices`` (case-insensitive, stripped)."""
+    if key not in section:
+        return default
+    value = section[key]
+    if isinstance(value, str) and value.strip().lower() in choices:
+        return value.strip().lower()
+    hint = ""
+    if isinstance(value, bool) or value is None:
+        # YAML reads unquoted yes/no/on/off/true/false as booleans and an empty value as null.
+        hint = f"; write one of the words, e.g. `{key}: {default}`"
+    problems.append(
+        f"{parent}.{key}: must be one of {', '.join(choices)}, got {_describe(value)}{hint}"
+    )
+    return default
 
 
 def _paths(section: dict[str, object], problems: list[str]) -> tuple[str, ...]:

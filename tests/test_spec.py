@@ -676,6 +676,8 @@ def test_readme_example_parses(tmp_path: Path) -> None:
     spec = parse_spec(block, tmp_path)
     assert spec.security.sast.fail_on is Severity.MEDIUM
     assert spec.licence.allowed == ("MIT", "Apache-2.0", "BSD-3-Clause")
+    assert (spec.functional.reruns, spec.functional.flaky) == (2, "fail")
+    assert (spec.functional.test_timeout, spec.functional.hidden_feedback) == (60, "names")
 
 
 def test_security_and_licence_defaults(tmp_path: Path) -> None:
@@ -1209,3 +1211,146 @@ def test_arbitrary_mappings_only_raise_spec_error(property_base: Path, document:
         error.message.encode("utf-8")
     else:
         assert spec.sha256 == hashlib.sha256(canonical_json(yaml.safe_load(text))).hexdigest()
+
+
+# ---------------------------------------------------------------- fair verdicts (issue 18)
+
+
+def test_fair_verdict_keys_default(tmp_path: Path) -> None:
+    functional = parse_spec(MINIMAL, tmp_path).functional
+    assert functional.reruns == 2
+    assert functional.flaky == "fail"
+    assert functional.test_timeout is None
+    assert functional.hidden_feedback == "names"
+
+
+def test_fair_verdict_keys_parse(tmp_path: Path) -> None:
+    text = MINIMAL + textwrap.dedent(
+        """\
+        functional:
+          timeout: 120
+          reruns: 0
+          flaky: Pass
+          test_timeout: 120
+          hidden_feedback: " messages "
+        """
+    )
+    functional = parse_spec(text, tmp_path).functional
+    assert (functional.reruns, functional.flaky) == (0, "pass")
+    assert (functional.test_timeout, functional.hidden_feedback) == (120, "messages")
+
+
+@pytest.mark.parametrize("level", ["none", "names", "messages"])
+def test_every_hidden_feedback_level(tmp_path: Path, level: str) -> None:
+    text = MINIMAL + f"functional: {{hidden_feedback: {level}}}\n"
+    assert parse_spec(text, tmp_path).functional.hidden_feedback == level
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("6", "functional.reruns: must be at most 5, got 6"),
+        ("-1", "functional.reruns: must be an integer from 0 (no re-runs) to 5, got -1"),
+        (
+            "true",
+            "functional.reruns: must be an integer from 0 (no re-runs) to 5, got boolean true",
+        ),
+        ("'2'", "functional.reruns: must be an integer from 0 (no re-runs) to 5, got string '2'"),
+        ("1.5", "functional.reruns: must be an integer from 0 (no re-runs) to 5, got number 1.5"),
+    ],
+)
+def test_bad_reruns(tmp_path: Path, value: str, expected: str) -> None:
+    text = MINIMAL + f"functional: {{reruns: {value}}}\n"
+    assert _one_problem_about(text, tmp_path, "functional.reruns") == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "described"),
+    [
+        ("flaky", "maybe", "string 'maybe'"),
+        ("flaky", "0", "integer 0"),
+        ("flaky", "[pass]", "a list"),
+        ("hidden_feedback", "all", "string 'all'"),
+        ("hidden_feedback", "name", "string 'name'"),
+        ("hidden_feedback", "{names: true}", "a mapping"),
+    ],
+)
+def test_unknown_choice_values(tmp_path: Path, key: str, value: str, described: str) -> None:
+    problem = _one_problem_about(
+        MINIMAL + f"functional: {{{key}: {value}}}\n", tmp_path, f"functional.{key}"
+    )
+    allowed = "fail, pass" if key == "flaky" else "none, names, messages"
+    assert problem == f"functional.{key}: must be one of {allowed}, got {described}"
+
+
+@pytest.mark.parametrize(("key", "value"), [("flaky", "no"), ("hidden_feedback", "")])
+def test_yaml_booleans_and_nulls_get_a_hint(tmp_path: Path, key: str, value: str) -> None:
+    problem = _one_problem_about(
+        MINIMAL + f"functional:\n  {key}: {value}\n", tmp_path, f"functional.{key}"
+    )
+    assert "must be one of" in problem
+    assert "write one of the words" in problem
+
+
+@pytest.mark.parametrize(
+    ("value", "described"),
+    [
+        ("0", "0"),
+        ("-3", "-3"),
+        ("true", "boolean true"),
+        ("'30'", "string '30'"),
+        ("2.5", "number 2.5"),
+    ],
+)
+def test_bad_test_timeout(tmp_path: Path, value: str, described: str) -> None:
+    text = MINIMAL + f"functional: {{test_timeout: {value}}}\n"
+    problem = _one_problem_about(text, tmp_path, "functional.test_timeout")
+    assert problem == (
+        f"functional.test_timeout: must be a positive integer number of seconds, got {described}"
+    )
+
+
+def test_null_test_timeout_means_none(tmp_path: Path) -> None:
+    spec = parse_spec(MINIMAL + "functional: {test_timeout: null}\n", tmp_path)
+    assert spec.functional.test_timeout is None
+
+
+def test_test_timeout_up_to_the_functional_timeout(tmp_path: Path) -> None:
+    at_default = parse_spec(MINIMAL + "functional: {test_timeout: 300}\n", tmp_path)
+    assert at_default.functional.test_timeout == 300
+    raised = MINIMAL + "functional: {timeout: 600, test_timeout: 450}\n"
+    assert parse_spec(raised, tmp_path).functional.test_timeout == 450
+
+
+@pytest.mark.parametrize(
+    ("functional", "step"),
+    [("{test_timeout: 301}", 300), ("{timeout: 60, test_timeout: 61}", 60)],
+)
+def test_test_timeout_longer_than_the_functional_timeout(
+    tmp_path: Path, functional: str, step: int
+) -> None:
+    problem = _one_problem_about(
+        MINIMAL + f"functional: {functional}\n", tmp_path, "functional.test_timeout"
+    )
+    assert f"exceeds functional.timeout ({step})" in problem
+    assert "lower test_timeout or raise functional.timeout" in problem
+
+
+def test_invalid_timeout_is_not_blamed_on_test_timeout(tmp_path: Path) -> None:
+    problems = _problems(MINIMAL + "functional: {timeout: soon, test_timeout: 500}\n", tmp_path)
+    assert [p.split(":")[0] for p in problems] == ["functional.timeout"]
+
+
+def test_fair_verdict_keys_are_known_keys(tmp_path: Path) -> None:
+    problem = _one_problem_about(MINIMAL + "functional: {rerun: 1}\n", tmp_path, "functional.rerun")
+    assert "did you mean 'reruns'?" in problem
+    assert "reruns, flaky, test_timeout, hidden_feedback" in problem
+
+
+def test_fair_verdict_keys_leave_older_documents_alone(tmp_path: Path) -> None:
+    _write_hidden(tmp_path)
+    spec = parse_spec(FULL_EXAMPLE, tmp_path)
+    assert spec.sha256 == FULL_EXAMPLE_SHA256
+    assert spec.functional == FunctionalSpec(
+        paths=("tests",), hidden_tests=(tmp_path / "hidden").resolve(), min_passed=1, timeout=300
+    )
