@@ -42,7 +42,7 @@ from acceptance.report import Reason, ReportInput, Verdict, build_statement, dec
 from acceptance.safefs import remove_tree
 from acceptance.spec import Spec, SpecError, hash_tree
 from acceptance.wheels import download_wheels
-from checks import audit_cache, functional, licence, licence_cache, sast
+from checks import audit_cache, functional, hidden_tests, licence, licence_cache, sast
 from checks import dependencies as dependency_audit
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.test_hooks import HookFinding, find_test_hooks
@@ -383,7 +383,7 @@ class _Run:
             # ran can read the owner's tests, or be waiting for them (docs/security.md).
             with self._stage("hidden-tests"):
                 outcome = self._hidden_tests(sandbox)
-            self.outcomes["functional"] = functional.with_hidden(
+            self.outcomes["functional"] = hidden_tests.with_hidden(
                 functional.evaluate(
                     self.spec.functional, supplier_run, hidden_passed=outcome.passed,
                     reruns=supplier_reruns,
@@ -547,13 +547,13 @@ class _Run:
         )
         self._copy_in(sandbox, script, "prepare", "the checkout")
 
-    def _hidden_tests(self, sandbox: Sandbox) -> functional.HiddenOutcome:
+    def _hidden_tests(self, sandbox: Sandbox) -> hidden_tests.HiddenOutcome:
         """The owner's hidden tests in their own pytest process, under the engine's settings."""
         expected = self.hidden_expected
         timeout = min(float(self.spec.functional.timeout), self._remaining())
         if timeout < 1:
-            return functional.hidden_not_run("the run had no time left for them", expected)
-        layout = functional.HiddenLayout(f"/work/.acceptance-{secrets.token_hex(16)}")
+            return hidden_tests.hidden_not_run("the run had no time left for them", expected)
+        layout = hidden_tests.HiddenLayout(f"/work/.acceptance-{secrets.token_hex(16)}")
         # As this process's user, the only one that can read the staged copy: `mkdir`
         # fails if the folder exists, and the copy is read-only to the sandbox user.
         script = (
@@ -568,7 +568,7 @@ class _Run:
                 f"could not copy the hidden tests into the sandbox: {_tail(copied.text, 500)}",
             )
         budget = Budget(timeout)
-        argv = functional.hidden_pytest_command(layout, venv=VENV, src=WORK_SRC)
+        argv = hidden_tests.hidden_pytest_command(layout, venv=VENV, src=WORK_SRC)
         env = {
             "ACCEPTANCE_EVENTS": layout.events,
             "ACCEPTANCE_HIDDEN_DIR": layout.tests,
@@ -582,7 +582,7 @@ class _Run:
 
         def again(attempt: int, targets: list[str]) -> tuple[functional.FunctionalRun, str]:
             junit, events = f"{layout.out}/rerun-{attempt}.xml", f"{layout.out}/events-rerun-{attempt}.jsonl"
-            argv = functional.hidden_pytest_command(
+            argv = hidden_tests.hidden_pytest_command(
                 layout, venv=VENV, src=WORK_SRC, junit=junit, targets=targets
             )
             rerun = self._sandbox_run(
@@ -597,7 +597,7 @@ class _Run:
         # supplier's code shares, and they become arguments of the next one.
         known = set(expected)
         reruns = self._rerun_failures(run, budget, again, lambda t: base_id(t) in known)
-        return functional.evaluate_hidden(
+        return hidden_tests.evaluate_hidden(
             run, expected, layout, reruns=reruns,
             flaky_passes=str(getattr(self.spec.functional, "flaky", "fail")) == "pass",
         )  # fmt: skip

@@ -6,16 +6,12 @@ import hashlib
 import json
 
 from acceptance.spec import FunctionalSpec
-from checks.functional import (
-    JUNIT_PATH,
-    FunctionalRun,
+from checks.functional import JUNIT_PATH, FunctionalRun, evaluate, parse_events, pytest_command
+from checks.hidden_tests import (
     HiddenLayout,
-    evaluate,
     evaluate_hidden,
     hidden_not_run,
     hidden_pytest_command,
-    parse_events,
-    pytest_command,
     with_hidden,
 )
 from checks.interface import CheckStatus
