@@ -26,11 +26,17 @@ _ENGINE = re.compile(
     rb"acceptance_sandbox_plugin|acceptance_runner|ACCEPTANCE_EVENTS|ACCEPTANCE_HIDDEN_DIR"
     rb"|acceptance_hidden_tests|/work/out\b|/work/\.acceptance-|junit_sha256|hidden-pytest\.ini"
 )
+#: pytest's classes that run and report tests (`pytest.Function.runtest = ...` passes them all)
+_PYTEST_CLASSES = (
+    rb"(?:Function|Item|Class|Module|Package|Session|Config|Collector|File|Dir|Directory"
+    rb"|CallInfo|CollectReport|PytestPluginManager)\b"
+)
 #: pytest's internals and result hooks, outside the supplier's own test files
 _PYTEST_INTERNALS = re.compile(
     rb"\b_pytest\b|pytest_runtest_makereport|pytest_runtest_logreport|pytest_report_teststatus"
     rb"|pytest_sessionfinish|pytest_collection_modifyitems|\bTestReport\b|\bpytest\.hookimpl\b"
-    rb"|sys\.modules\[[^\]]*pytest"
+    rb"|sys\.modules\[[^\]]*pytest|\bpluginmanager\b|\.runtest\b"
+    rb"|\bpytest\." + _PYTEST_CLASSES + rb"|\bfrom\s+pytest\s+import\b[^\n]*\b" + _PYTEST_CLASSES
 )
 _TEST_FILE = re.compile(r"(^|/)(test_[^/]*\.py|[^/]*_test\.py|conftest\.py)$")
 MAX_FILE_BYTES = 2 * 1024**2

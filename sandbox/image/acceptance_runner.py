@@ -17,14 +17,23 @@ Two modes:
     image, the venv's packages and the checkout appended after it, plugin
     autoloading off. The engine passes its own ini file (``-c``), rootdir and
     confcutdir, so no file of the supplier's can change what is collected.
+    Only code the hidden tests import comes from the supplier's folders: no
+    module named like one of Python's own (``nt``, ``msvcrt``, ``_winapi``,
+    which the standard library tries on any platform) or of the image's pytest,
+    and no bytecode that is not checked against its source.
 """
 
 from __future__ import annotations
 
+import _imp
 import glob
+import importlib.machinery
 import importlib.util
 import os
 import sys
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 PLUGIN_NAME = "acceptance_sandbox_plugin"
@@ -61,9 +70,61 @@ def _plain_pth_paths(site_dir: str) -> list[str]:
     return found
 
 
+class _TrustedNames:
+    """Modules named like Python's own or the image pytest's come from the trusted folders only.
+
+    The supplier's folders are appended after the standard library, so they
+    cannot shadow a module that exists there; but Python tries modules that
+    do not exist on Linux (`nt`, `msvcrt`, `_winapi` in `ntpath`, `subprocess`,
+    `shutil`...), and a file of that name in the checkout or the venv would be
+    imported, and run, inside the hidden tests' process before any test.
+    """
+
+    def __init__(self, trusted: Sequence[str], names: frozenset[str]) -> None:
+        self.trusted = list(trusted)
+        self.names = names
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if path is not None or name not in self.names:
+            return None  # a submodule is found through its package; other names as usual
+        spec = importlib.machinery.PathFinder.find_spec(name, self.trusted)
+        if spec is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return spec
+
+
+def _trusted_imports_only(trusted: Sequence[str]) -> None:
+    # Bytecode is used only when it matches its source (an "unchecked hash" .pyc
+    # is Python's way of running code that differs from the delivered .py), and
+    # never without a source: the code that runs is the code that was read.
+    _imp.check_hash_based_pycs = "always"
+    source_only = importlib.machinery.FileFinder.path_hook(
+        (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES),
+        (importlib.machinery.SourceFileLoader, importlib.machinery.SOURCE_SUFFIXES),
+    )
+    sys.path_hooks[:] = [h for h in sys.path_hooks if "FileFinder" not in getattr(h, "__qualname__", "")]
+    sys.path_hooks.append(source_only)
+    sys.path_importer_cache.clear()
+    image = {name.partition(".")[0] for name in os.listdir(HIDDEN_PYTEST_DIR)}
+    names = frozenset(sys.stdlib_module_names | image | {PLUGIN_NAME})
+    # `copy` and `pickle` try Jython's `org.python.core` when first imported: do it now.
+    import copy  # noqa: F401
+    import pickle  # noqa: F401
+
+    finder = _TrustedNames(trusted, names)
+    at = next(
+        (i for i, f in enumerate(sys.meta_path) if f is importlib.machinery.PathFinder),
+        len(sys.meta_path),
+    )
+    sys.meta_path.insert(at, finder)
+
+
 def _hidden_path(venv: str, src: str) -> None:
     sys.dont_write_bytecode = True
     sys.path.insert(0, HIDDEN_PYTEST_DIR)
+    _trusted_imports_only(list(sys.path))
     for site_dir in sorted(glob.glob(os.path.join(venv, "lib", "python*", "site-packages"))):
         sys.path.append(site_dir)
         sys.path.extend(_plain_pth_paths(site_dir))
