@@ -7,11 +7,22 @@ logs, artifacts, exit codes, the spec) is dropped, so a field a later change
 adds to the report stays with the owner until someone decides otherwise here.
 docs/security.md ("What the supplier sees") is the same policy in prose.
 
-Hidden tests are shown as counts only. Sentences the engine wrote (reasons,
-check summaries, the error) are shown, but one that names a hidden test is
-rewritten: each hidden id the report knows becomes "a hidden test", and a
-sentence still naming the hidden folder, or quoting a hidden test's message,
-is withheld whole (`WITHHELD`).
+Hidden tests are shown as counts, plus what the owner chose with the spec's
+`functional.hidden_feedback`, as the signed report records it
+(`predicate.spec.hidden_feedback`): `none`, counts only; `names`, the names of
+the hidden tests that failed or did not run; `messages`, those names and the
+failing tests' messages. A report that does not record the setting was made
+when counts were all a supplier saw, and stays so. A name is shown only when
+it is in the inventory the engine read from the owner's files
+(`predicate.spec.hidden_test_ids`; the tests that did not run come from it),
+never as the run reported it: the run shares a process with the supplier's
+code, which could otherwise put anything into a "name". Names lose their
+parametrization (`test_x[...]`), whose ids may come from the owner's data.
+
+Sentences the engine wrote (reasons, check summaries, the error) are shown,
+but one that names a hidden test is rewritten: each hidden id the report knows
+becomes "a hidden test", and a sentence still naming the hidden folder, or
+quoting a hidden test's message, is withheld whole (`WITHHELD`).
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from acceptance.hidden_inventory import HIDDEN_DIR_NAME
+from acceptance.hidden_inventory import HIDDEN_DIR_NAME, base_id
 from acceptance.models import Run, Submission
 
 #: said instead of an engine sentence that would reveal the owner's hidden tests
@@ -34,8 +45,16 @@ _MIN_QUOTED_LINE = 20
 #: a hidden id's part after its folder shorter than this is too common to look for
 _MIN_RELATIVE_ID = 8
 _MAX_ID = 500
+#: names of failing or missing hidden tests listed, each list (the counts have them all)
+_MAX_LISTED_NAMES = 50
 _MAX_SENTENCE = 2000
 _MAX_MESSAGE = 4000
+#: a hidden test's message, with `messages`: enough for an assertion, not for a file
+_MAX_HIDDEN_MESSAGE = 1000
+_MAX_HIDDEN_MESSAGE_LINES = 12
+#: what the supplier sees of failing hidden tests (spec `functional.hidden_feedback`)
+FEEDBACK_NONE, FEEDBACK_NAMES, FEEDBACK_MESSAGES = "none", "names", "messages"
+_FEEDBACK_LEVELS = (FEEDBACK_NONE, FEEDBACK_NAMES, FEEDBACK_MESSAGES)
 _COUNT_KEYS = ("passed", "failed", "errors", "skipped")
 _OUTCOME_COUNT = {"passed": "passed", "failed": "failed", "error": "errors", "skipped": "skipped"}
 
@@ -160,7 +179,7 @@ def _functional(entry: Mapping[str, Any], hidden: _Hidden) -> dict[str, Any]:
         "failures": failures,
         "partial": entry.get("partial") is True,
         "running_test": running if running and not is_hidden_id(running) else None,
-        "hidden": hidden.counts(entry),
+        "hidden": hidden.outcome(entry),
     }
 
 
@@ -208,7 +227,17 @@ _EVIDENCE = {
 class _Hidden:
     """What the report says about the hidden tests, used to keep it from the supplier."""
 
-    def __init__(self, ids: Iterable[str], messages: Iterable[str]) -> None:
+    def __init__(
+        self,
+        ids: Iterable[str],
+        messages: Iterable[str],
+        *,
+        feedback: str = FEEDBACK_NONE,
+        inventory: Iterable[str] = (),
+    ) -> None:
+        self.feedback = feedback
+        #: the hidden tests' node ids read from the owner's files: the only names ever shown
+        self.inventory = frozenset(inventory)
         known = {i for i in ids if i}
         relative = {_relative(i) for i in known}
         # Longest first, so an id is replaced before any shorter id it starts with.
@@ -227,6 +256,9 @@ class _Hidden:
         """Every hidden id and message the report holds (none without a report)."""
         ids: list[str] = []
         messages: list[str] = []
+        spec = _dict(_dict(predicate).get("spec"))
+        inventory = [i for i in map(_id, _list(spec.get("hidden_test_ids"))) if is_hidden_id(i)]
+        ids += inventory
         for entry in map(_dict, _list(_dict(predicate).get("checks"))):
             if entry.get("kind") != "functional":
                 continue
@@ -250,7 +282,9 @@ class _Hidden:
                 for r in map(_dict, _list(entry.get("results")))
                 if is_hidden_id(i := _str(r.get("id")))
             )
-        return cls(ids, messages)
+        return cls(
+            ids, messages, feedback=_feedback(spec.get("hidden_feedback")), inventory=inventory
+        )
 
     def sentence(self, value: object) -> str:
         """An engine sentence with hidden ids replaced; withheld whole if it still reveals them."""
@@ -279,8 +313,8 @@ class _Hidden:
         mixed = _mixed_counts(entry)
         return {k: max(0, counts[k] - mixed[k]) for k in _COUNT_KEYS}
 
-    def counts(self, entry: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The hidden tests' outcome as numbers only; None when the report has none."""
+    def outcome(self, entry: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The hidden tests' counts, and what `feedback` shows of them; None without any."""
         block = entry.get("hidden")
         if isinstance(block, dict):
             return {
@@ -289,11 +323,64 @@ class _Hidden:
                 "missing": len(_list(block.get("missing"))),
                 "unexpected": len(_list(block.get("unexpected"))),
                 "partial": block.get("partial") is True,
+                **self._feedback_of(block),
             }
         mixed = _mixed_counts(entry)
         if not any(mixed.values()) and not _int(entry.get("hidden_tests")):
             return None
-        return {"tests": mixed, "expected": None, "missing": 0, "unexpected": 0, "partial": False}
+        # Reports that mixed the hidden tests into the supplier's lists predate any feedback.
+        return {"tests": mixed, "expected": None, "missing": 0, "unexpected": 0,
+                "partial": False, **_no_feedback()}  # fmt: skip
+
+    def _feedback_of(self, block: Mapping[str, Any]) -> dict[str, Any]:
+        """The names (and messages) of failing and missing hidden tests the owner lets through."""
+        if self.feedback == FEEDBACK_NONE:
+            return _no_feedback()
+        failing = self._names(_list(block.get("failing_tests")))
+        # Tests that did not run are named from the inventory by the engine, never by the run;
+        # without an inventory in the report, that list is the only source of names.
+        missing = self._names(_list(block.get("missing")), trusted=not self.inventory)
+        failures: list[dict[str, str]] = []
+        if self.feedback == FEEDBACK_MESSAGES:
+            first: dict[str, str] = {}
+            for failure in map(_dict, _list(block.get("failures"))):
+                for name in self._names([failure.get("id")]):
+                    first.setdefault(name, _hidden_message(failure.get("message")))
+            failures = [{"id": name, "message": first[name]} for name in failing if name in first]
+        return {
+            "feedback": self.feedback,
+            "failing_tests": failing,
+            "missing_tests": missing,
+            "failures": failures,
+        }
+
+    def _names(self, ids: Iterable[object], *, trusted: bool = False) -> list[str]:
+        """Hidden test names as the owner wrote them, in order, once each, without parameters.
+
+        An id whose test is not in the inventory is dropped (unless `trusted`: the engine took
+        it from the inventory): a supplier's code could have written it.
+        """
+        names: dict[str, None] = {}
+        for value in ids:
+            test = base_id(_id(value))
+            if is_hidden_id(test) and (test in self.inventory or trusted):
+                names[_relative(test)] = None
+        return list(names)[:_MAX_LISTED_NAMES]
+
+
+def _feedback(value: object) -> str:
+    """The report's `hidden_feedback`; absent or unknown: counts only, as reports always were."""
+    return value if isinstance(value, str) and value in _FEEDBACK_LEVELS else FEEDBACK_NONE
+
+
+def _no_feedback() -> dict[str, Any]:
+    return {"feedback": FEEDBACK_NONE, "failing_tests": [], "missing_tests": [], "failures": []}
+
+
+def _hidden_message(value: object) -> str:
+    """A hidden test's failure message, cut to what an assertion needs."""
+    lines = _str(value).splitlines()[:_MAX_HIDDEN_MESSAGE_LINES]
+    return "\n".join(lines)[:_MAX_HIDDEN_MESSAGE]
 
 
 def _mixed_counts(entry: Mapping[str, Any]) -> dict[str, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,13 +159,18 @@ def other_checks() -> list[CheckResult]:
     ]
 
 
-def statement(run_id: str, submission_id: str) -> dict[str, Any]:
-    """A report whose every part the supplier must not see carries the canary."""
+def statement(
+    run_id: str, submission_id: str, feedback: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A report whose every part the supplier must not see carries the canary.
+
+    `feedback` adds to the report's spec section (`hidden_feedback`, `hidden_test_ids`).
+    """
     started = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.UTC)
     report = ReportInput(
         source_url="https://github.com/example/contact-form",
         ref="main",
-        spec={"version": 1, "functional": {"hidden_tests": f"hidden-{CANARY}"}},
+        spec={"version": 1, "functional": {"hidden_tests": f"hidden-{CANARY}"}, **(feedback or {})},
         started=started,
         commit=COMMIT,
         finished=started + dt.timedelta(seconds=90),
@@ -261,6 +266,11 @@ def test_the_supplier_sees_their_own_failing_test_and_hidden_tests_as_counts(
         "missing": 1,
         "unexpected": 1,
         "partial": False,
+        # The report does not record the owner's hidden_feedback: counts only, as it was made.
+        "feedback": "none",
+        "failing_tests": [],
+        "missing_tests": [],
+        "failures": [],
     }
     assert functional["running_test"] is None  # the hidden test that was running is not named
 
@@ -336,13 +346,17 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Service:
 @pytest.fixture
 def canary_run(seeded: Service) -> str:
     """A finished run of the seeded submission whose report, logs and artifacts carry the canary."""
-    service = seeded
+    return store_run(seeded, statement)
+
+
+def store_run(service: Service, make_statement: Callable[[str, str], dict[str, Any]]) -> str:
+    """A finished run of the seeded submission, signed, its report made by `make_statement`."""
     with service.db.session() as session:
         submission = session.get(Submission, service.ids.submission)
         assert submission is not None
         run, _ = create_run(session, submission, trigger="webhook", ref="main", commit=COMMIT,
                             commit_message="Fix the form", delivery_id=f"canary-{dt.datetime.now()}")  # fmt: skip
-        signed = statement(run.id, submission.id)
+        signed = make_statement(run.id, submission.id)
         key = ensure_signing_key(service.settings)
         envelope = sign_envelope(serialize(signed), key)
         store = service.store
@@ -411,3 +425,164 @@ def test_the_owners_page_still_shows_the_hidden_tests_in_full(
     assert "The owner's hidden tests" in page and "Only counts are shown" not in page
     for shown in (HIDDEN_FAILING, HIDDEN_MISSING, HIDDEN_EXTRA, f"{CANARY} answer"):
         assert escape(shown) in page, shown
+
+
+# ---------------------------------------------------------------- the owner's hidden_feedback
+
+#: the hidden tests' inventory, as the engine reads it from the owner's files
+INVENTORY = [
+    f"{HIDDEN}::{name}"
+    for name in ("test_errors", "test_never_ran", "test_passes", "test_rejects", "test_slow")
+]
+#: a "hidden test" the run reported that the owner never wrote, named after what it read
+FORGED = f"{HIDDEN}::test_source_{CANARY}"
+REJECTS, ERRORS, NEVER_RAN = (
+    "test_owner.py::test_rejects",
+    "test_owner.py::test_errors",
+    "test_owner.py::test_never_ran",
+)
+
+
+def feedback_statement(
+    level: str | None, inventory: list[str] | None = INVENTORY
+) -> Callable[[str, str], dict[str, Any]]:
+    """Reports recording the owner's `hidden_feedback` (None: not recorded) and inventory.
+
+    The hidden block also lists a second failing parametrization of `test_rejects`, a
+    test that did not run (in the inventory) and a failure of a test the owner did not
+    write whose name and message carry the canary, as a supplier's code could forge them.
+    """
+
+    def make(run_id: str, submission_id: str) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if level is not None:
+            extra["hidden_feedback"] = level
+        if inventory is not None:
+            extra["hidden_test_ids"] = inventory
+        signed = statement(run_id, submission_id, extra)
+        hidden = signed["predicate"]["checks"][0]["hidden"]
+        hidden["missing"] = [f"{HIDDEN}::test_never_ran"]
+        hidden["failing_tests"] += [f"{HIDDEN}::test_rejects[second]", FORGED]
+        hidden["failures"] += [
+            {"id": f"{HIDDEN}::test_rejects[second]", "message": "AssertionError: second"},
+            {"id": FORGED, "message": f"def test_owner(): {CANARY}"},
+        ]
+        return signed
+
+    return make
+
+
+def feedback_report(level: str | None, inventory: list[str] | None = INVENTORY) -> dict[str, Any]:
+    """The supplier's view of such a report, and its functional check's `hidden` part."""
+    view = supplier_view_of_report(feedback_statement(level, inventory)("run1", "sub1"))
+    return view
+
+
+def hidden_part(view: dict[str, Any]) -> dict[str, Any]:
+    functional = view["checks"][0]
+    assert functional["kind"] == "functional"
+    hidden = functional["hidden"]
+    assert isinstance(hidden, dict)
+    return hidden
+
+
+@pytest.mark.parametrize("level", [None, "none", "everything", "NAMES", 3])
+def test_without_a_recorded_setting_hidden_tests_stay_counts_only(level: Any) -> None:
+    view = feedback_report(level)
+    hidden = hidden_part(view)
+    assert hidden["tests"] == {"passed": 1, "failed": 1, "errors": 1, "skipped": 0}
+    assert hidden["feedback"] == "none"
+    assert (hidden["failing_tests"], hidden["missing_tests"], hidden["failures"]) == ([], [], [])
+    # Neither the canary in the messages nor the names of the owner's tests.
+    assert reveals(view) == []
+
+
+def test_names_show_the_failing_and_missing_hidden_tests_but_no_message() -> None:
+    view = feedback_report("names")
+    hidden = hidden_part(view)
+    assert hidden["feedback"] == "names"
+    # Once per test, without parametrization; the forged name is not in the inventory.
+    assert hidden["failing_tests"] == [REJECTS, ERRORS]
+    assert hidden["missing_tests"] == [NEVER_RAN]
+    assert hidden["failures"] == []
+    text = json.dumps(view, ensure_ascii=False)
+    assert CANARY not in text and "acceptance_hidden_tests" not in text
+    assert "AssertionError: second" not in text
+
+
+def test_messages_show_the_failing_hidden_tests_messages_too() -> None:
+    view = feedback_report("messages")
+    hidden = hidden_part(view)
+    assert hidden["feedback"] == "messages"
+    assert hidden["failing_tests"] == [REJECTS, ERRORS]
+    assert hidden["missing_tests"] == [NEVER_RAN]
+    # The first message of each test; the forged test's message (the canary "source") is not there.
+    assert hidden["failures"] == [
+        {"id": REJECTS, "message": HIDDEN_MESSAGE},
+        {"id": ERRORS, "message": f"ImportError: {CANARY}"},
+    ]
+    hidden["failures"] = []
+    text = json.dumps(view, ensure_ascii=False)
+    assert CANARY not in text and "acceptance_hidden_tests" not in text
+
+
+def test_without_an_inventory_only_the_tests_that_did_not_run_are_named() -> None:
+    # A failing name can be checked only against the inventory; missing ones come from it.
+    hidden = hidden_part(feedback_report("messages", inventory=None))
+    assert hidden["failing_tests"] == [] and hidden["failures"] == []
+    assert hidden["missing_tests"] == [NEVER_RAN]
+
+
+def test_a_missing_name_outside_the_inventory_is_not_shown() -> None:
+    make = feedback_statement("names", inventory=INVENTORY[:1])
+    hidden = hidden_part(supplier_view_of_report(make("run1", "sub1")))
+    assert hidden["missing_tests"] == [] and hidden["failing_tests"] == [ERRORS]
+
+
+def test_a_hidden_message_is_cut_to_an_assertions_length() -> None:
+    signed = feedback_statement("messages")("run1", "sub1")
+    failure = signed["predicate"]["checks"][0]["hidden"]["failures"][0]
+    failure["message"] = "\n".join(f"line {n} " + "x" * 200 for n in range(100))
+    hidden = hidden_part(supplier_view_of_report(signed))
+    message = hidden["failures"][0]["message"]
+    assert len(message) == 1000 and message.startswith("line 0 ")
+    short_lines = feedback_statement("messages")("run1", "sub1")
+    failure = short_lines["predicate"]["checks"][0]["hidden"]["failures"][0]
+    failure["message"] = "\n".join(f"line {n}" for n in range(100))
+    message = hidden_part(supplier_view_of_report(short_lines))["failures"][0]["message"]
+    assert message.splitlines()[-1] == "line 11"
+
+
+def test_the_status_page_names_failing_hidden_tests_with_names(seeded: Service) -> None:
+    run_id = store_run(seeded, feedback_statement("names"))
+    client = seeded.app.test_client()
+    page, data = answers(client, f"/status/{seeded.ids.status_token}/runs/{run_id}")
+    for text in (page, json.dumps(data)):
+        assert CANARY not in text and "acceptance_hidden_tests" not in text
+    assert REJECTS in page and ERRORS in page and NEVER_RAN in page
+    assert "The owner shows the names of hidden tests that failed or did not run;" in page
+    assert hidden_part(data["report"])["failing_tests"] == [REJECTS, ERRORS]
+    client.set_cookie("acceptance_lang", "fr")
+    french = client.get(f"/status/{seeded.ids.status_token}/runs/{run_id}",
+                        headers={"Accept": "text/html"}).get_data(as_text=True)  # fmt: skip
+    assert "Le propriétaire affiche le nom des tests cachés en échec" in french
+    assert REJECTS in french and CANARY not in french
+
+
+def test_the_status_page_shows_hidden_messages_with_messages(seeded: Service) -> None:
+    run_id = store_run(seeded, feedback_statement("messages"))
+    client = seeded.app.test_client()
+    page, data = answers(client, f"/status/{seeded.ids.status_token}/runs/{run_id}")
+    assert escape(HIDDEN_MESSAGE) in page and REJECTS in page
+    assert "and the failure messages of those that failed" in page
+    assert f"def test_owner(): {CANARY}" not in page and FORGED not in page
+    assert hidden_part(data["report"])["failures"][0] == {"id": REJECTS, "message": HIDDEN_MESSAGE}
+
+
+def test_the_status_page_shows_counts_only_with_none(seeded: Service) -> None:
+    run_id = store_run(seeded, feedback_statement("none"))
+    url = f"/status/{seeded.ids.status_token}/runs/{run_id}"
+    page, data = answers(seeded.app.test_client(), url)
+    for text in (page, json.dumps(data)):
+        assert CANARY not in text and "test_owner" not in text
+    assert "Only counts are shown" in page

@@ -91,8 +91,10 @@ class LicenceEvidence:
 class HiddenTests:
     """How the owner's hidden tests fared in their own run.
 
-    The supplier's view carries counts only; the owner's report also names
-    the tests that did not run and the results of tests the owner did not write.
+    The owner's report names the tests that did not run and the results of
+    tests the owner did not write; the supplier's view carries counts, and the
+    names the owner's `hidden_feedback` lets through (`feedback`, None on the
+    owner's page).
     """
 
     tests: dict[str, int]
@@ -102,6 +104,7 @@ class HiddenTests:
     partial: bool
     missing_ids: list[str] = field(default_factory=list)
     unexpected_ids: list[str] = field(default_factory=list)
+    feedback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -359,8 +362,12 @@ def _hidden_tests(hidden: Mapping[str, Any]) -> HiddenTests:
         missing=_count_of(hidden.get("missing")),
         unexpected=_count_of(hidden.get("unexpected")),
         partial=hidden.get("partial") is True,
-        missing_ids=[_str(i) for i in _list(hidden.get("missing"))],
+        # The report lists the ids under `missing`; the supplier's view counts them there.
+        missing_ids=[
+            _str(i) for i in _list(hidden.get("missing")) or _list(hidden.get("missing_tests"))
+        ],
         unexpected_ids=[_str(i) for i in _list(hidden.get("unexpected"))],
+        feedback=_str(hidden.get("feedback")) or None,
     )
 
 
