@@ -3,7 +3,8 @@
 Reached by the submission's unguessable status link, without an account.
 The pages render only what acceptance/supplier_view.py lets through (the
 same dicts the JSON answers carry), never a Run or a report: logs, artifacts
-and the hidden tests' names, messages and output are not in those dicts.
+and the hidden tests' output and source are not in those dicts, and their
+names and messages only as far as the owner's `functional.hidden_feedback` allows.
 """
 
 from __future__ import annotations
