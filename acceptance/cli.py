@@ -31,8 +31,10 @@ EXIT_CODES_HELP = """exit codes:
   check:  0 accepted, 1 rejected, 2 bad input (spec, arguments, unreachable or
           invalid source), 3 could not judge (Docker down, image missing)
   verify: 0 intact signature by the given key (and, with --artifacts, every
-          file matches the report), 1 verification failed or a file is
-          missing, changed or extra, 2 unreadable report, key or folder
+          file matches the report; with --with-report, the decision rests on
+          that report), 1 verification failed, a file is missing, changed or
+          extra, or the report is not the one the decision names,
+          2 unreadable report, key or folder
   doctor: 0 ready, 3 something is missing (each line says how to fix it)
 """
 
@@ -129,6 +131,11 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--artifacts", type=Path, metavar="DIR",
         help="also check the files in DIR (JUnit, SARIF, SBOM...) against the report's sha256 and sizes",
+    )  # fmt: skip
+    verify.add_argument(
+        "--with-report", type=Path, metavar="REPORT",
+        help="REPORT is a signed decision: also check that it rests on this signed report "
+        "(the sha256 of its envelope)",
     )  # fmt: skip
     verify.add_argument("--json", action="store_true", help="print the verified statement as JSON")
     verify.set_defaults(handler=cmd_verify)
@@ -399,7 +406,8 @@ def _evidence_lines(check: dict[str, Any]) -> list[str]:
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """acceptance verify REPORT [--pubkey PUB] [--artifacts DIR] [--json]"""
+    """acceptance verify REPORT [--pubkey PUB] [--artifacts DIR] [--with-report REPORT] [--json]"""
+    from acceptance.decision_statement import is_decision
     from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE
     from acceptance.signing import SignatureError, read_envelope, verify_envelope
 
@@ -410,7 +418,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         statement = json.loads(verified.payload)
         if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
             raise SignatureError("the signed payload is not an in-toto Statement v1")
-        if statement.get("predicateType") != PREDICATE_TYPE:
+        if statement.get("predicateType") != PREDICATE_TYPE and not is_decision(statement):
             raise SignatureError(f"the signed payload is not an acceptance report ({PREDICATE_TYPE})")
     except SignatureError as exc:
         print(f"FAILED: {exc.message}", file=sys.stderr)
@@ -424,6 +432,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"FAILED: the signed payload is not JSON: {exc}", file=sys.stderr)
         return EXIT_REJECTED
+    if is_decision(statement) or args.with_report is not None:
+        return _verified_decision(statement, verified.keyid, args)
     predicate = statement.get("predicate", {})
     files = _compare_artifacts(predicate, args) if args.artifacts is not None else None
     if args.json:
@@ -438,6 +448,33 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     if files is None:
         return 0
     return _print_artifact_comparison(files, args.artifacts, stream=sys.stderr if args.json else sys.stdout)
+
+
+def _verified_decision(statement: dict[str, Any], keyid: str, args: argparse.Namespace) -> int:
+    """Print a verified decision; with --with-report, check it rests on that report."""
+    from acceptance.decision_statement import describe, is_decision, report_link_problem
+    from acceptance.signing import read_envelope
+
+    if not is_decision(statement):
+        print("FAILED: --with-report needs a signed decision, this is a report", file=sys.stderr)
+        return EXIT_REJECTED
+    if args.json:
+        json.dump(statement, sys.stdout, indent=2, sort_keys=True)
+        print()
+    else:
+        print(f"OK: signature valid (key {keyid})")
+        for line in describe(statement):
+            print(clean(line))
+    if args.with_report is None:
+        return 0
+    read_envelope(args.with_report)  # unreadable or not JSON: bad input (exit 2)
+    problem = report_link_problem(statement, args.with_report.read_bytes())
+    if problem is not None:
+        print(f"FAILED: {args.with_report} is not the report this decision rests on: {problem}", file=sys.stderr)
+        return EXIT_REJECTED
+    stream = sys.stderr if args.json else sys.stdout
+    print(f"Report link: {args.with_report} is the report this decision rests on", file=stream)
+    return 0
 
 
 def _verifying_key(pubkey: Path | None, settings: Settings) -> Any:

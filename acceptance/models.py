@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -166,6 +167,10 @@ class Submission(Base):
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
+    #: set when the owner (or an admin) closes it: no decision from then on
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    withdrawn_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+
     opportunity: Mapped[Opportunity] = relationship(back_populates="submissions")
     runs: Mapped[list[Run]] = relationship(back_populates="submission")
 
@@ -217,3 +222,44 @@ class Run(Base):
     submission: Mapped[Submission] = relationship(back_populates="runs")
     spec_version: Mapped[SpecVersion] = relationship()
     supersedes: Mapped[Run | None] = relationship(remote_side=[id])
+
+
+class DecisionKind(str, enum.Enum):
+    """What a person decided about a finished run."""
+
+    ACCEPTED = "accepted"
+    CHANGES_REQUESTED = "changes_requested"
+    REJECTED = "rejected"
+
+
+class Decision(Base):
+    """A person's decision on a finished run; the latest one of a run is its current one.
+
+    Decisions are never edited: a later decision on the same run supersedes the
+    earlier one (`supersedes_id`) and both are kept.
+    """
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_run_decided_at", "run_id", "decided_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), index=True
+    )
+    decision: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    #: accepting a run the machine did not accept (verdict rejected or error)
+    override: Mapped[bool] = mapped_column(Boolean, default=False)
+    decided_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: sha256 of the run's signed report (its DSSE envelope) the decision rests on
+    report_sha256: Mapped[str] = mapped_column(String(64))
+    supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("decisions.id"), default=None)
+    #: artifact store key (sha256) of the signed decision's DSSE envelope; None until signed
+    envelope_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    key_id: Mapped[str | None] = mapped_column(String(100), default=None)
+
+    run: Mapped[Run] = relationship()
+    submission: Mapped[Submission] = relationship()
+    person: Mapped[User] = relationship()

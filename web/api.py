@@ -14,6 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from acceptance.checkout import validate_ref, validate_source
+from acceptance.decisions import current_decision, submission_state
 from acceptance.errors import PlatformError, UserInputError
 from acceptance.models import Opportunity, Role, Run, SpecVersion, Submission, User
 from acceptance.service import (
@@ -86,6 +87,12 @@ def _platform_error(exc: PlatformError) -> Response:
     response = jsonify(error="unavailable", detail=exc.message)
     response.status_code = 503
     return response
+
+
+#: for other /api/v1 blueprints (web.decisions): the same `{error, detail}` answers
+API_ERROR_HANDLERS: dict[type[Exception], Callable[[Any], Response]] = {
+    ApiError: _api_error, UserInputError: _input_error, PlatformError: _platform_error,
+}  # fmt: skip
 
 
 def _services() -> Any:
@@ -219,7 +226,7 @@ def list_opportunities() -> Any:
 def show_opportunity(opportunity_id: str) -> Any:
     opportunity = get_opportunity(g.db, g.user, opportunity_id)
     body = _opportunity_json(opportunity)
-    body["submissions"] = [_submission_json(s) for s in opportunity.submissions]
+    body["submissions"] = [submission_json(s) for s in opportunity.submissions]
     return jsonify(body)
 
 
@@ -236,8 +243,9 @@ def show_spec(opportunity_id: str, version: int) -> Any:
 # ---------------------------------------------------------------- submissions
 
 
-def _submission_json(submission: Submission) -> dict[str, Any]:
+def submission_json(submission: Submission) -> dict[str, Any]:
     base = _base_url()
+    standing = submission_state(g.db, submission)
     return {
         "id": submission.id,
         "opportunity": submission.opportunity_id,
@@ -247,6 +255,9 @@ def _submission_json(submission: Submission) -> dict[str, Any]:
         "webhook_url": f"{base}/hooks/{submission.id}",
         "status_url": f"{base}/status/{submission.status_token}",
         "created_at": _iso(submission.created_at),
+        "state": standing.state.value,
+        "accepted_run_id": standing.accepted_run_id,
+        "withdrawn_at": _iso(submission.withdrawn_at),
     }
 
 
@@ -267,13 +278,13 @@ def create_submission(opportunity_id: str) -> Any:
         g.db, g.user, opportunity, repo_url=normalised, supplier=supplier, branch=branch,
         box=_services().box,
     )  # fmt: skip
-    return jsonify({**_submission_json(submission), "webhook_secret": secret}), 201
+    return jsonify({**submission_json(submission), "webhook_secret": secret}), 201
 
 
 @api.get("/submissions/<submission_id>")
 @authenticated
 def show_submission(submission_id: str) -> Any:
-    return jsonify(_submission_json(get_submission(g.db, g.user, submission_id)))
+    return jsonify(submission_json(get_submission(g.db, g.user, submission_id)))
 
 
 @api.post("/submissions/<submission_id>/runs")
@@ -304,7 +315,7 @@ def start_run(submission_id: str) -> Any:
 @api.get("/runs/<run_id>")
 @authenticated
 def show_run(run_id: str) -> Any:
-    return jsonify(run_to_json(get_run(g.db, g.user, run_id), _base_url()))
+    return jsonify(_with_decisions([get_run(g.db, g.user, run_id)])[0])
 
 
 @api.get("/runs/<run_id>/report")
@@ -363,8 +374,25 @@ def list_runs() -> Any:
     # two queries, not two per run.
     query = query.options(selectinload(Run.submission), selectinload(Run.spec_version))
     items, next_cursor = _page(g.db, query, Run.queued_at, Run.id)
+    return jsonify(items=_with_decisions(items), next=next_cursor)
+
+
+def _with_decisions(runs: list[Run]) -> list[dict[str, Any]]:
+    """Runs as JSON, each with its decision in force and its submission's state."""
     base = _base_url()
-    return jsonify(items=[run_to_json(r, base) for r in items], next=next_cursor)
+    states = {r.submission_id: submission_state(g.db, r.submission) for r in runs}
+    items = []
+    for run in runs:
+        decision = current_decision(g.db, run.id)
+        standing = states[run.submission_id]
+        items.append({
+            **run_to_json(run, base),
+            "decision": decision.decision if decision else None,
+            "decision_id": decision.id if decision else None,
+            "submission_state": standing.state.value,
+            "accepted_delivery": standing.accepted_run_id == run.id,
+        })  # fmt: skip
+    return items
 
 
 # ---------------------------------------------------------------- keys and the API document

@@ -230,6 +230,7 @@ def document(base_url: str) -> dict[str, Any]:
                     "responses": {"200": _json({"type": "object"}, "keys with their key ids")},
                 }
             },
+            **_decision_paths(),
             "/hooks/{submission_id}": {
                 "post": {
                     "summary": "Webhook intake (GitHub, Gitea/Forgejo, GitLab, generic HMAC)",
@@ -284,8 +285,12 @@ def document(base_url: str) -> dict[str, Any]:
                         "webhook_url": {"type": "string"},
                         "status_url": {"type": "string"},
                         "created_at": {"type": "string"},
+                        "state": {"enum": list(_STATES)},
+                        "accepted_run_id": {"type": ["string", "null"]},
+                        "withdrawn_at": {"type": ["string", "null"]},
                     },
                 },
+                "Decision": _DECISION,
                 "NewSubmission": {
                     "type": "object",
                     "required": ["id", "webhook_url", "webhook_secret", "status_url"],
@@ -309,8 +314,106 @@ def document(base_url: str) -> dict[str, Any]:
                         "started_at": {"type": ["string", "null"]},
                         "finished_at": {"type": ["string", "null"]},
                         "report_url": {"type": ["string", "null"]},
+                        "decision": {"enum": [*_DECISIONS, None]},
+                        "decision_id": {"type": ["string", "null"]},
+                        "submission_state": {"enum": list(_STATES)},
+                        "accepted_delivery": {"type": "boolean"},
                     },
                 },
             },
+        },
+    }
+
+
+_STATES = ("awaiting_delivery", "in_review", "changes_requested", "accepted", "rejected", "withdrawn")
+_DECISIONS = ("accepted", "changes_requested", "rejected")
+_DECISION: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "run_id", "decision", "decided_by", "decided_at", "report_sha256",
+                 "attestation_url", "override"],  # fmt: skip
+    "properties": {
+        "id": {"type": "string"},
+        "run_id": {"type": "string"},
+        "submission_id": {"type": "string"},
+        "decision": {"enum": list(_DECISIONS)},
+        "reason": {"type": ["string", "null"]},
+        "override": {"type": "boolean", "description": "accepts a run whose verdict is rejected or error"},
+        "decided_by": {"type": "string", "description": "the person's email"},
+        "decided_by_id": {"type": "string"},
+        "decided_at": {"type": "string"},
+        "report_sha256": {"type": "string", "description": "sha256 of the run's signed report (DSSE envelope)"},
+        "supersedes": {"type": ["string", "null"]},
+        "signed": {"type": "boolean"},
+        "attestation_url": {"type": "string"},
+    },
+}
+
+
+def _decision_paths() -> dict[str, Any]:
+    """Decisions on finished runs and the submission's state (web.decisions)."""
+    decision_ref = {"$ref": "#/components/schemas/Decision"}
+    body = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["decision"],
+                    "properties": {
+                        "decision": {"enum": list(_DECISIONS)},
+                        "reason": {
+                            "type": "string",
+                            "description": "required unless accepting a run whose verdict is accepted; "
+                            "at least 20 characters to accept a rejected or error verdict (an override)",
+                        },
+                    },
+                }
+            }
+        },
+    }
+    return {
+        "/api/v1/runs/{id}/decision": {
+            "post": {
+                "summary": "Record the owner's decision on a finished run (a later one supersedes it)",
+                "parameters": [_path_id("id")],
+                "requestBody": body,
+                "responses": {"201": _json(decision_ref, "recorded, then signed"), **_errors(400, 401, 403, 404, 409, 422)},
+            },
+            "get": {
+                "summary": "The decision in force on a run",
+                "parameters": [_path_id("id")],
+                "responses": {"200": _json(decision_ref, "the decision"), **_errors(401, 404)},
+            },
+        },
+        "/api/v1/decisions/{id}": {
+            "get": {
+                "parameters": [_path_id("id")],
+                "responses": {"200": _json(decision_ref, "the decision"), **_errors(401, 404)},
+            }
+        },
+        "/api/v1/decisions/{id}/attestation": {
+            "get": {
+                "summary": "The signed decision (DSSE envelope of an in-toto Statement, "
+                "predicate urn:acceptance-service:acceptance-decision:v1)",
+                "parameters": [_path_id("id")],
+                "responses": {"200": _json({"type": "object"}, "the envelope"), **_errors(401, 404, 503)},
+            }
+        },
+        "/api/v1/submissions/{id}/decisions": {
+            "get": {
+                "summary": "Every decision on a submission's runs, newest first",
+                "parameters": [_path_id("id")],
+                "responses": {"200": _json(list_of(decision_ref), "the decisions"), **_errors(401, 404)},
+            }
+        },
+        "/api/v1/submissions/{id}/withdraw": {
+            "post": {
+                "summary": "Withdraw (close) a submission: no decision from then on",
+                "parameters": [_path_id("id")],
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Submission"}, "withdrawn"),
+                    **_errors(401, 403, 404, 409),
+                },
+            }
         },
     }

@@ -5,6 +5,11 @@ no private key: they send the serialized statement to the `signing` queue and
 wait for the envelope. The signer, the only process holding the key, signs
 only a report of the run and attempt that the database says is being executed
 (`running`, `attempts == attempt`), and logs every signature it gives.
+
+The web process sends decisions the same way (the request's first argument is
+then the decision's id, the attempt 0): the signer signs a decision statement
+only when it says exactly what the database recorded for that decision and
+names the run's own report by its sha256 (acceptance.decisions.claim_problem).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import Any, NoReturn, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from acceptance.db import Database
+from acceptance.decision_statement import PREDICATE_TYPE as DECISION_PREDICATE_TYPE
+from acceptance.decisions import claim_problem
 from acceptance.models import Run, RunStatus
 from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE, Verdict, serialize
 from acceptance.settings import Settings
@@ -142,6 +149,9 @@ class Signer:
             if not isinstance(run_id, str) or type(attempt) is not int:
                 _refuse("the request must name a run id (text) and an attempt (a number)")
             payload = decode_payload(encoded)
+            decision = parse_statement(payload)
+            if decision.get("predicateType") == DECISION_PREDICATE_TYPE:
+                return self._sign_decision(run_id, payload, decision)
             statement = check_statement(payload, run_id, attempt)
             self._check_claim(run_id, attempt, statement)
         except SigningRefused as exc:
@@ -156,6 +166,23 @@ class Signer:
                 "statement_sha256": hashlib.sha256(payload).hexdigest(),
                 "key_id": self.key_id,
                 "verdict": statement["predicate"]["verdict"],
+            },
+        )
+        return {"envelope": envelope, "key_id": self.key_id}
+
+    def _sign_decision(self, decision_id: str, payload: bytes, statement: dict[str, Any]) -> dict[str, Any]:
+        """Sign a decision statement that says what the database recorded, nothing else."""
+        with self.db.session() as session:
+            problem = claim_problem(session, decision_id, statement)
+        if problem is not None:
+            _refuse(problem)
+        envelope = sign_envelope(payload, self.key)
+        log.info(
+            "decision_signed",
+            extra={
+                "decision": decision_id,
+                "statement_sha256": hashlib.sha256(payload).hexdigest(),
+                "key_id": self.key_id,
             },
         )
         return {"envelope": envelope, "key_id": self.key_id}
@@ -193,8 +220,8 @@ def decode_payload(encoded: object) -> bytes:
         _refuse("the statement is not valid base64")
 
 
-def check_statement(payload: bytes, run_id: str, attempt: int) -> dict[str, Any]:
-    """The statement in `payload`, if it is an acceptance report of `run_id` at `attempt`."""
+def parse_statement(payload: bytes) -> dict[str, Any]:
+    """The in-toto Statement in `payload`, in its canonical serialization, of any predicate."""
     try:
         statement = json.loads(payload, parse_constant=_no_constant)
     except (ValueError, RecursionError):
@@ -206,6 +233,12 @@ def check_statement(payload: bytes, run_id: str, attempt: int) -> dict[str, Any]
         _refuse("the statement is not in its canonical serialization")
     if statement.get("_type") != STATEMENT_TYPE:
         _refuse(f"the payload is not an in-toto Statement ({STATEMENT_TYPE})")
+    return statement
+
+
+def check_statement(payload: bytes, run_id: str, attempt: int) -> dict[str, Any]:
+    """The statement in `payload`, if it is an acceptance report of `run_id` at `attempt`."""
+    statement = parse_statement(payload)
     if statement.get("predicateType") != PREDICATE_TYPE:
         _refuse(f"the statement is not an acceptance report ({PREDICATE_TYPE})")
     predicate = statement.get("predicate")
