@@ -162,7 +162,7 @@ class _Run:
                 "sha256": spec.sha256,
                 "hidden_tests_sha256": spec.hidden_tests_sha256,
                 # what the supplier's view may show of failing hidden tests (acceptance/supplier_view.py)
-                "hidden_feedback": str(getattr(spec.functional, "hidden_feedback", "names")),
+                "hidden_feedback": spec.functional.hidden_feedback,
             },
             started=dt.datetime.now(dt.UTC),
             environment={"engine": f"acceptance {__version__}"},
@@ -174,8 +174,8 @@ class _Run:
                 "output": spec.limits.output,
                 "timeout": spec.limits.timeout,
                 "functional_timeout": spec.functional.timeout,
-                "test_timeout": getattr(spec.functional, "test_timeout", None),
-                "reruns": getattr(spec.functional, "reruns", 2),
+                "test_timeout": spec.functional.test_timeout,
+                "reruns": spec.functional.reruns,
             },
         )
 
@@ -376,13 +376,17 @@ class _Run:
                     installed_listing=self.installed_listing,
                 )
             )
+        layout: hidden_tests.HiddenLayout | None = None
+        if hidden:
+            with self._stage("hidden-snapshot"):
+                layout = self._snapshot_for_hidden_tests(sandbox)
         with self._stage("functional"):
             supplier_run, supplier_reruns = self._functional(sandbox)
-        if hidden:
+        if layout is not None:
             # Last, after every process of the supplier's tests has ended: nothing they
             # ran can read the owner's tests, or be waiting for them (docs/security.md).
             with self._stage("hidden-tests"):
-                outcome = self._hidden_tests(sandbox)
+                outcome = self._hidden_tests(sandbox, layout)
             self.outcomes["functional"] = hidden_tests.with_hidden(
                 functional.evaluate(
                     self.spec.functional, supplier_run, hidden_passed=outcome.passed,
@@ -537,7 +541,12 @@ class _Run:
             self.hidden_expected = hidden_test_inventory(dest)
         except InventoryError as exc:
             raise UserInputError(str(exc), hint="fix the hidden tests and publish the spec again") from None
-        self.report.spec = {**self.report.spec, "hidden_tests_expected": len(self.hidden_expected)}
+        self.report.spec = {
+            **self.report.spec,
+            "hidden_tests_expected": len(self.hidden_expected),
+            # The owner's inventory: what the supplier's view may name (never what a run says).
+            "hidden_test_ids": list(self.hidden_expected),
+        }
         return dest
 
     def _prepare(self, sandbox: Sandbox) -> None:
@@ -547,35 +556,60 @@ class _Run:
         )
         self._copy_in(sandbox, script, "prepare", "the checkout")
 
-    def _hidden_tests(self, sandbox: Sandbox) -> hidden_tests.HiddenOutcome:
+    def _snapshot_for_hidden_tests(self, sandbox: Sandbox) -> hidden_tests.HiddenLayout:
+        """Copy the venv and the checkout as the install left them, before the supplier's tests.
+
+        The copies belong to this process's user, read-only to the sandbox user: the
+        supplier's tests can rewrite `/work/src` and `/work/venv`, not what the hidden
+        tests import. The folder's random name is made here, so nothing can be waiting.
+        """
+        layout = hidden_tests.HiddenLayout(f"/work/.acceptance-{secrets.token_hex(16)}")
+        script = (
+            f"set -e; umask 022; mkdir {layout.base}; "
+            f"cp -R -P --preserve=mode,timestamps {VENV} {layout.venv}; "
+            f"cp -R -P --preserve=mode,timestamps {WORK_SRC} {layout.src}; "
+            f"chmod -R go-w,a+rX {layout.venv} {layout.src}"
+        )
+        copied = self._sandbox_run(sandbox, ["sh", "-c", script], "hidden-snapshot", user=_engine_user())
+        if copied.exit_code != 0:
+            raise SubmissionError(
+                "DISK_LIMIT" if "No space" in copied.text else "PREPARE_FAILED",
+                "could not keep a copy of the installed project for the hidden tests (files only "
+                f"the sandbox user can read?): {_tail(copied.text, 500)}",
+            )
+        return layout
+
+    def _hidden_tests(
+        self, sandbox: Sandbox, layout: hidden_tests.HiddenLayout
+    ) -> hidden_tests.HiddenOutcome:
         """The owner's hidden tests in their own pytest process, under the engine's settings."""
         expected = self.hidden_expected
         timeout = min(float(self.spec.functional.timeout), self._remaining())
         if timeout < 1:
             return hidden_tests.hidden_not_run("the run had no time left for them", expected)
-        layout = hidden_tests.HiddenLayout(f"/work/.acceptance-{secrets.token_hex(16)}")
         # As this process's user, the only one that can read the staged copy: `mkdir`
         # fails if the folder exists, and the copy is read-only to the sandbox user.
         script = (
-            f"set -e; umask 022; mkdir {layout.base} {layout.tests} {layout.out}; "
+            f"set -e; umask 022; mkdir {layout.tests} {layout.out}; "
             f"cp -R {HIDDEN_MOUNT}/. {layout.tests}/; chmod -R a+rX {layout.tests}; "
             f"chmod 0777 {layout.out}"
         )
         copied = self._sandbox_run(sandbox, ["sh", "-c", script], "hidden-copy", user=_engine_user())
         if copied.exit_code != 0:
+            # cp's words name the owner's files: the sentence is the supplier's to read.
             raise SubmissionError(
                 "DISK_LIMIT" if "No space" in copied.text else "PREPARE_FAILED",
-                f"could not copy the hidden tests into the sandbox: {_tail(copied.text, 500)}",
+                "could not copy the hidden tests into the sandbox",
             )
         budget = Budget(timeout)
-        argv = hidden_tests.hidden_pytest_command(layout, venv=VENV, src=WORK_SRC)
+        argv = hidden_tests.hidden_pytest_command(layout, original_src=WORK_SRC)
         env = {
             "ACCEPTANCE_EVENTS": layout.events,
             "ACCEPTANCE_HIDDEN_DIR": layout.tests,
             **self._test_timeout_env(),
         }
         result = self._sandbox_run(
-            sandbox, argv, "hidden-tests", workdir=WORK_SRC, env=env, timeout=budget.left(),
+            sandbox, argv, "hidden-tests", workdir=layout.src, env=env, timeout=budget.left(),
             judge=False,
         )  # fmt: skip
         run = self._read_results(sandbox, result, layout.junit, layout.events, timeout, "hidden-junit.xml")
@@ -583,10 +617,10 @@ class _Run:
         def again(attempt: int, targets: list[str]) -> tuple[functional.FunctionalRun, str]:
             junit, events = f"{layout.out}/rerun-{attempt}.xml", f"{layout.out}/events-rerun-{attempt}.jsonl"
             argv = hidden_tests.hidden_pytest_command(
-                layout, venv=VENV, src=WORK_SRC, junit=junit, targets=targets
+                layout, original_src=WORK_SRC, junit=junit, targets=targets
             )
             rerun = self._sandbox_run(
-                sandbox, argv, f"hidden-tests-rerun-{attempt}", workdir=WORK_SRC,
+                sandbox, argv, f"hidden-tests-rerun-{attempt}", workdir=layout.src,
                 env={**env, "ACCEPTANCE_EVENTS": events}, timeout=budget.left(), judge=False,
             )  # fmt: skip
             return self._read_results(
@@ -599,7 +633,7 @@ class _Run:
         reruns = self._rerun_failures(run, budget, again, lambda t: base_id(t) in known)
         return hidden_tests.evaluate_hidden(
             run, expected, layout, reruns=reruns,
-            flaky_passes=str(getattr(self.spec.functional, "flaky", "fail")) == "pass",
+            flaky_passes=self.spec.functional.flaky == "pass",
         )  # fmt: skip
 
     def _copy_in(self, sandbox: Sandbox, script: str, name: str, what: str) -> None:
@@ -708,7 +742,7 @@ class _Run:
         if first.timed_out or first.process_limit_hit or first.memory_limit_hit or first.output_limit_hit:
             return reruns
         latest = first
-        for attempt in range(1, int(getattr(self.spec.functional, "reruns", 2)) + 1):
+        for attempt in range(1, self.spec.functional.reruns + 1):
             targets = [t for t in functional.rerun_targets(latest) if allowed(t)]
             if not targets or budget.left() < 1:
                 break
@@ -717,7 +751,7 @@ class _Run:
         return reruns
 
     def _test_timeout_env(self) -> dict[str, str]:
-        limit = getattr(self.spec.functional, "test_timeout", None)
+        limit = self.spec.functional.test_timeout
         return {"ACCEPTANCE_TEST_TIMEOUT": str(limit)} if limit else {}
 
     def _read_results(

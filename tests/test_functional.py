@@ -196,7 +196,7 @@ def test_a_repository_without_tests_of_its_own_is_judged_by_the_hidden_ones() ->
 
 
 def test_hidden_command_uses_only_the_engines_configuration() -> None:
-    argv = hidden_pytest_command(LAYOUT, venv="/work/venv", src="/work/src")
+    argv = hidden_pytest_command(LAYOUT, original_src="/work/src")
     assert argv[:3] == ["/usr/bin/python3", "-I", "-S"]
     assert argv[argv.index("-c") + 1] == "/opt/acceptance/lib/hidden-pytest.ini"
     assert f"--rootdir={LAYOUT.base}" in argv and f"--confcutdir={LAYOUT.base}" in argv

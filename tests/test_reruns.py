@@ -29,8 +29,7 @@ def test_a_test_that_fails_then_passes_is_flaky_and_still_fails_by_default() -> 
 
 
 def test_flaky_pass_counts_it_as_passed() -> None:
-    spec = FunctionalSpec()
-    object.__setattr__(spec, "flaky", "pass")  # the spec key (issue 18)
+    spec = FunctionalSpec(flaky="pass")
     result = evaluate(spec, run(1, junit(PASS, FAIL)), reruns=[rerun(junit(FLIPPED), 0)])  # type: ignore[list-item]
     assert result.status is CheckStatus.PASSED, result.summary
     assert result.details["tests"] == {"passed": 2, "failed": 0, "errors": 0, "skipped": 0}
@@ -38,8 +37,7 @@ def test_flaky_pass_counts_it_as_passed() -> None:
 
 
 def test_a_test_failing_on_every_attempt_is_failed_not_flaky() -> None:
-    spec = FunctionalSpec()
-    object.__setattr__(spec, "flaky", "pass")
+    spec = FunctionalSpec(flaky="pass")
     again = [rerun(junit(FAIL), 1), rerun(junit(FAIL), 1, f"{OUT_DIR}/rerun-2.xml")]
     result = evaluate(spec, run(1, junit(PASS, FAIL)), reruns=again)  # type: ignore[arg-type]
     assert result.status is CheckStatus.FAILED

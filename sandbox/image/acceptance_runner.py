@@ -51,8 +51,12 @@ def _load_plugin() -> object:
     return module
 
 
-def _plain_pth_paths(site_dir: str) -> list[str]:
-    """Folders named by the venv's .pth files; their `import` lines are never run."""
+def _plain_pth_paths(site_dir: str, moved: tuple[str, str] | None = None) -> list[str]:
+    """Folders named by the venv's .pth files; their `import` lines are never run.
+
+    ``moved`` is (old, new): the checkout was copied from `old` to `new`, so an
+    editable install's path into `old` is read in `new`.
+    """
     found: list[str] = []
     for pth in sorted(glob.glob(os.path.join(site_dir, "*.pth"))):
         try:
@@ -64,6 +68,8 @@ def _plain_pth_paths(site_dir: str) -> list[str]:
             line = line.strip()
             if not line or line.startswith(("#", "import ", "import\t")):
                 continue
+            if moved and (line == moved[0] or line.startswith(moved[0] + "/")):
+                line = moved[1] + line[len(moved[0]) :]
             path = os.path.join(site_dir, line)
             if os.path.isdir(path):
                 found.append(os.path.abspath(path))
@@ -121,13 +127,13 @@ def _trusted_imports_only(trusted: Sequence[str]) -> None:
     sys.meta_path.insert(at, finder)
 
 
-def _hidden_path(venv: str, src: str) -> None:
+def _hidden_path(venv: str, src: str, original_src: str) -> None:
     sys.dont_write_bytecode = True
     sys.path.insert(0, HIDDEN_PYTEST_DIR)
     _trusted_imports_only(list(sys.path))
     for site_dir in sorted(glob.glob(os.path.join(venv, "lib", "python*", "site-packages"))):
         sys.path.append(site_dir)
-        sys.path.extend(_plain_pth_paths(site_dir))
+        sys.path.extend(_plain_pth_paths(site_dir, (original_src, src)))
     sys.path.append(src)
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
@@ -142,8 +148,8 @@ def main(argv: list[str]) -> int:
             sys.path.pop(0)
         sys.path.insert(0, os.getcwd())
     elif mode == "hidden":
-        venv, src, rest = rest[0], rest[1], rest[2:]
-        _hidden_path(venv, src)
+        venv, src, original_src, rest = rest[0], rest[1], rest[2], rest[3:]
+        _hidden_path(venv, src, original_src)
     else:
         print(f"acceptance_runner: unknown mode {mode!r}", file=sys.stderr)
         return 4
