@@ -570,14 +570,22 @@ class _Run:
             f"cp -R -P --preserve=mode,timestamps {WORK_SRC} {layout.src}; "
             f"chmod -R go-w,a+rX {layout.venv} {layout.src}"
         )
-        copied = self._sandbox_run(sandbox, ["sh", "-c", script], "hidden-snapshot", user=_engine_user())
-        if copied.exit_code != 0:
-            raise SubmissionError(
-                "DISK_LIMIT" if "No space" in copied.text else "PREPARE_FAILED",
-                "could not keep a copy of the installed project for the hidden tests (files only "
-                f"the sandbox user can read?): {_tail(copied.text, 500)}",
-            )
+        self._as_engine(
+            sandbox, script, "hidden-snapshot",
+            "could not keep a copy of the installed project for the hidden tests (files only "
+            "the sandbox user can read?)",
+        )  # fmt: skip
         return layout
+
+    def _as_engine(self, sandbox: Sandbox, script: str, name: str, failure: str) -> None:
+        """One shell step as this process's user (see `_engine_user`); its output stays here.
+
+        The output may name the owner's files, and the failure sentence is the
+        supplier's to read: it says what failed, not what cp printed.
+        """
+        done = self._sandbox_run(sandbox, ["sh", "-c", script], name, user=_engine_user())
+        if done.exit_code != 0:
+            raise SubmissionError("DISK_LIMIT" if "No space" in done.text else "PREPARE_FAILED", failure)
 
     def _hidden_tests(
         self, sandbox: Sandbox, layout: hidden_tests.HiddenLayout
@@ -594,13 +602,7 @@ class _Run:
             f"cp -R {HIDDEN_MOUNT}/. {layout.tests}/; chmod -R a+rX {layout.tests}; "
             f"chmod 0777 {layout.out}"
         )
-        copied = self._sandbox_run(sandbox, ["sh", "-c", script], "hidden-copy", user=_engine_user())
-        if copied.exit_code != 0:
-            # cp's words name the owner's files: the sentence is the supplier's to read.
-            raise SubmissionError(
-                "DISK_LIMIT" if "No space" in copied.text else "PREPARE_FAILED",
-                "could not copy the hidden tests into the sandbox",
-            )
+        self._as_engine(sandbox, script, "hidden-copy", "could not copy the hidden tests into the sandbox")
         budget = Budget(timeout)
         argv = hidden_tests.hidden_pytest_command(layout, original_src=WORK_SRC)
         env = {
