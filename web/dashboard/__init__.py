@@ -41,6 +41,7 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     """Register the dashboard on the service's app."""
     from web.dashboard import i18n, presenting
     from web.dashboard.auth import auth
+    from web.dashboard.decisions import decisions
     from web.dashboard.opportunities import opportunities
     from web.dashboard.runs import runs
     from web.dashboard.text import inert
@@ -66,7 +67,7 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     Babel(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
     _warn_if_uncompiled()
     csrf.init_app(app)
-    forms_here = {"auth", "runs", "opportunities"}
+    forms_here = {"auth", "runs", "opportunities", "decisions"}
 
     @app.before_request
     def _csrf_on_dashboard_posts() -> None:
@@ -94,7 +95,7 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     def _viewer() -> dict[str, Any]:
         return {"viewer": g.get("viewer")}
 
-    for blueprint in (ui, i18n.language, auth, runs, opportunities):
+    for blueprint in (ui, i18n.language, auth, runs, opportunities, decisions):
         app.register_blueprint(blueprint)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, FileSize
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import EmailField, PasswordField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs predate it
 from wtforms.validators import DataRequired, Length, Optional
 
+from acceptance.decisions import MAX_REASON_CHARS
 from acceptance.spec import MAX_SPEC_BYTES
 
 #: the hidden-tests archive, as sent (its unpacked size has its own cap)
@@ -82,3 +84,22 @@ class SubmissionForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes something (sign out, run again): only the CSRF token."""
+
+
+class DecisionForm(FlaskForm):
+    """Accept, ask for changes or reject a finished run."""
+
+    decision = RadioField(
+        _l("Decision"),
+        choices=[
+            SelectChoice("accepted", _l("Accept this delivery")),
+            SelectChoice("changes_requested", _l("Ask for changes")),
+            SelectChoice("rejected", _l("Reject this delivery")),
+        ],
+        validators=[DataRequired(_l("Choose a decision."))],
+    )
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[Length(max=MAX_REASON_CHARS, message=_l("The reason is too long."))],
+        description=_l("The supplier and the record keep it. Required unless you accept a run the checks accepted."),
+    )
