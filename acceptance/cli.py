@@ -557,9 +557,14 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    """acceptance worker [--concurrency N]"""
+    """acceptance worker [--concurrency N] [--queues Q] [--beat]
+
+    It first re-queues the runs this host's dead workers held (removing their
+    sandboxes); without --beat it warns once when no scheduler's reconciler runs.
+    """
     from acceptance.logs import bind_celery_logging
     from workers.celery_app import SIGNING_QUEUE
+    from workers.startup import recover_this_host, warn_without_scheduler
     from workers.tasks import app
 
     queues = args.queues.split(",")
@@ -567,10 +572,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         raise UserInputError(
             f"a worker does not consume the `{SIGNING_QUEUE}` queue", hint="run `acceptance signer`"
         )
-    _require_schema(settings)
+    database = _require_schema(settings)
     if "runs" in queues and settings.signer == "local":  # with `queue`, the signer holds the key
         ensure_signing_key(settings)
     bind_celery_logging(settings.log_format)
+    # Before the pool forks (a dead worker's pid is not yet reused by one of ours).
+    recover_this_host(database)
+    database.engine.dispose()  # the pool's processes open their own connections
+    if not args.beat:
+        warn_without_scheduler(settings)
     argv = [
         "worker", "--loglevel=INFO", f"--concurrency={max(1, args.concurrency)}",
         f"--queues={args.queues}", "--pool=prefork", "--without-gossip", "--without-mingle",

@@ -6,15 +6,31 @@ one line, so a container health check or an operator can act on it.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import logging
+import math
 import socket
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from sqlalchemy import text
 
 from acceptance.artifacts import ArtifactStore
 from acceptance.db import Database
 from acceptance.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: where the reconciler notes its last pass, in the broker's Redis
+RECONCILER_KEY = "acceptance:reconciler:last-pass"
+#: a last pass older than this many of its intervals: no scheduler is running
+STALE_INTERVALS = 3
+#: a note is forgotten after a week without passes (a deployment that dropped its scheduler)
+RECONCILER_NOTE_TTL = 7 * 24 * 3600
+#: seconds to wait for Redis: readiness answers quickly or not at all
+REDIS_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -136,3 +152,83 @@ def signer_checks(settings: Settings, celery: Any, *, ping_node: str | None) -> 
     if ping_node is not None:
         checks.append(worker_ping(celery, ping_node))
     return checks
+
+
+# -- the reconciler's last pass ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReconcilerPass:
+    """When the reconciler last went over the runs, and every how many seconds it does."""
+
+    at: dt.datetime
+    every: float
+    #: seconds since `at`, by the Redis server's clock (the same for every host)
+    age: float
+
+    @property
+    def stale_after(self) -> float:
+        return STALE_INTERVALS * self.every
+
+    @property
+    def stale(self) -> bool:
+        return self.age > self.stale_after
+
+    def check(self) -> Check:
+        when = self.at.isoformat().replace("+00:00", "Z")
+        if self.stale:
+            return Check(
+                "reconciler", False,
+                f"stale: the last pass was at {when}, {self.age:.0f} s ago (every {self.every:g} s): "
+                "is `acceptance scheduler` (or a worker with --beat) running?",
+            )  # fmt: skip
+        return Check("reconciler", True)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "last_pass": self.at.isoformat().replace("+00:00", "Z"),
+            "age_seconds": round(self.age, 1),
+            "every": self.every,
+            "stale_after": self.stale_after,
+        }
+
+
+def redis_client(broker_url: str) -> redis.Redis:
+    """The broker's Redis, with short timeouts; ValueError for a broker that is not Redis."""
+    return redis.Redis.from_url(
+        broker_url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+    )
+
+
+def note_reconciler_pass(settings: Settings, every: float) -> None:
+    """Record a reconciler pass now (best effort: a failed note never fails the pass)."""
+    try:
+        client = redis_client(settings.broker_url)
+        seconds, micros = client.time()
+        note = {"at": seconds + micros / 1e6, "every": every}
+        client.set(RECONCILER_KEY, json.dumps(note), ex=RECONCILER_NOTE_TTL)
+    except (redis.RedisError, ValueError) as exc:
+        log.warning("reconciler_pass_not_noted", extra={"why": f"{type(exc).__name__}: {exc}"})
+
+
+def last_reconciler_pass(client: redis.Redis) -> ReconcilerPass | None:
+    """The last pass noted, or None when none is (never, or not within a week).
+
+    Raises redis.RedisError when Redis does not answer.
+    """
+    raw = client.get(RECONCILER_KEY)
+    if raw is None:
+        return None
+    try:
+        note = json.loads(raw)
+        at, every = float(note["at"]), float(note["every"])
+    except (ValueError, TypeError, KeyError):
+        return None  # not ours to read: as if never noted
+    if not (math.isfinite(at) and math.isfinite(every) and every > 0):
+        return None
+    seconds, micros = client.time()
+    return ReconcilerPass(
+        at=dt.datetime.fromtimestamp(at, dt.UTC),
+        every=every,
+        age=max(0.0, seconds + micros / 1e6 - at),
+    )

@@ -110,6 +110,22 @@ def docker_client(timeout: int = 120) -> docker.DockerClient:
     return client
 
 
+def remove_labelled_containers(client: docker.DockerClient, label: str, value: str) -> list[str]:
+    """Kill and remove every container, running or exited, labelled `label=value`; their names.
+
+    For what a dead process left behind: a sandbox whose owner was killed keeps
+    running until its lifetime cap, then stays, exited, with its files in its layer.
+    """
+    removed: list[str] = []
+    for container in client.containers.list(all=True, filters={"label": f"{label}={value}"}):
+        try:
+            container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            continue  # removed meanwhile by whoever else cleans up (another worker, the reconciler)
+        removed.append(str(container.name))
+    return removed
+
+
 class DockerSandbox(Sandbox):
     """One fresh container per run; every stage is a `docker exec` inside it."""
 

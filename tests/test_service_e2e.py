@@ -229,3 +229,44 @@ def test_worker_killed_mid_run_still_finishes_exactly_once(
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     assert leftovers == []
+
+
+def sandboxes_of(run_id: str) -> list[str]:
+    """Ids of the containers, running or exited, labelled with the run's id."""
+    return subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=org.acceptance.run={run_id}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+
+
+def test_a_worker_killed_mid_run_is_recovered_by_restarting_it_alone(
+    service: Service, make_repo: RepoFactory, git_server: tuple[Path, str]
+) -> None:
+    """No scheduler anywhere, only `acceptance worker`: its restart takes the run back."""
+    files = dict(PROJECT)
+    files["tests/test_slow.py"] = "import time\n\ndef test_slow():\n    time.sleep(12)\n"
+    first = service.start("worker-a", "worker", "--concurrency", "1")
+    service.start_web()
+    token, submission, repo_url, commit = setup_submission(service, make_repo, git_server, files)
+    body, headers = signed_push(submission["webhook_secret"], repo_url, commit, "restart-1")
+    status, reply = request("POST", service.base + f"/hooks/{submission['id']}", raw=body, headers=headers)
+    assert status == 202
+    run_id = reply["run_id"]
+
+    def in_tests() -> bool:
+        return service.api("GET", f"/api/v1/runs/{run_id}", token)[1].get("stage") == "functional"
+
+    wait_for(in_tests, 180, "the run to reach its tests")
+    service.kill(first)
+    assert sandboxes_of(run_id), "the killed worker's sandbox should still be there"
+
+    service.start("worker-b", "worker", "--concurrency", "1")
+    run = wait_finished(service, token, run_id)
+    assert run["status"] == "finished" and run["verdict"] == "accepted", (run, service.logs())
+    assert run["attempts"] == 2
+    assert sandboxes_of(run_id) == []
+    restarted = service.root / "worker-b.log"
+    assert "startup_recovery requeued=1" in restarted.read_text(), service.logs()
+    # ACCEPTANCE_RECONCILE_EVERY=2: the warning comes within three intervals and a grace.
+    wait_for(lambda: "no_scheduler" in restarted.read_text(), 30, "the no-scheduler warning")
+    assert restarted.read_text().count("no_scheduler") == 1

@@ -52,7 +52,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
             SIGN_TASK: {"queue": SIGNING_QUEUE},
         },
         beat_schedule={
-            "reconcile": {"task": RECONCILE_TASK, "schedule": RECONCILE_EVERY},
+            # the interval goes along, so the pass is noted with the scheduler's own
+            "reconcile": {
+                "task": RECONCILE_TASK, "schedule": RECONCILE_EVERY,
+                "kwargs": {"every": RECONCILE_EVERY},
+            },  # fmt: skip
         },
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

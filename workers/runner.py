@@ -15,7 +15,9 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,7 +25,7 @@ from sqlalchemy import select, update
 from acceptance.artifacts import ArtifactStore
 from acceptance.artifacts_s3 import artifact_store
 from acceptance.db import Database
-from acceptance.errors import UserInputError
+from acceptance.errors import PlatformError, UserInputError
 from acceptance.models import Run, RunStatus, utcnow
 from acceptance.pipeline import EngineConfig, run_acceptance
 from acceptance.report import Reason, ReportInput, Verdict, build_statement, serialize
@@ -31,6 +33,7 @@ from acceptance.settings import Settings
 from acceptance.source_policy import check_public_source
 from acceptance.spec import load_spec
 from acceptance.specfiles import ensure_spec_files
+from sandbox.docker import docker_client, remove_labelled_containers
 from sandbox.image import default_image_tag
 from workers.signer import ReportSigner, SignerUnavailable, SigningRefused, report_signer
 
@@ -38,6 +41,10 @@ log = logging.getLogger(__name__)
 
 #: time around the sandbox's own limit for cloning, image checks, storing and signing
 LEASE_MARGIN = 180
+#: seconds to reach the Docker engine when cleaning up after a dead worker
+ORPHAN_CLEANUP_TIMEOUT = 10
+#: the service's run id on each run's sandbox container (set by acceptance.pipeline)
+RUN_LABEL = "org.acceptance.run"
 MAX_PLATFORM_FAILURES = 3
 REPORT_NAME = "report.dsse.json"
 
@@ -59,7 +66,18 @@ def holder_is_dead(worker: str | None) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    # Killed but not yet reaped (its parent died with it): still answers signals, runs nothing.
+    return _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether the process has ended and waits to be reaped (Linux; False where /proc says nothing)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    # "pid (command) state ...": the command may hold spaces and parentheses, the state follows the last ")"
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 @dataclass(frozen=True)
@@ -108,8 +126,9 @@ class RunExecutor:
                     return Outcome.BUSY
                 log.warning("run_taken_over", extra={"run": run_id, "from": run.worker})
             if run.attempts > 0:
-                # An earlier attempt may have left its sandbox behind (a killed worker).
-                _remove_orphan_sandboxes(run_id)
+                # An earlier attempt may have left its sandbox behind (a killed worker);
+                # removed while the row is locked, so no new attempt's sandbox is among them.
+                remove_run_sandboxes([run_id])
             timeout = self._spec_timeout(run)
             run.status = RunStatus.RUNNING.value
             run.started_at = run.started_at or now
@@ -315,16 +334,32 @@ def _still_held(claim: Claim) -> Any:
     )
 
 
-def _remove_orphan_sandboxes(run_id: str) -> None:
-    """Kill what a dead worker left running for this run (best effort)."""
-    try:
-        from sandbox.docker import docker_client
+def remove_run_sandboxes(run_ids: Iterable[str]) -> list[str]:
+    """Kill and remove the sandboxes earlier attempts of these runs left (best effort); their names.
 
-        client = docker_client(timeout=10)
-        for container in client.containers.list(all=True, filters={"label": f"org.acceptance.run={run_id}"}):
-            container.remove(force=True)
-    except Exception:  # noqa: BLE001 - the sandbox's own lifetime cap ends it anyway
-        log.warning("orphan_sandbox_cleanup_failed", extra={"run": run_id}, exc_info=True)
+    A worker killed mid-run leaves its container running until its lifetime cap,
+    then exited with the checkout and environment in its layer. Whoever takes the
+    run over calls this first; with no engine here (a scheduler host), nothing is done.
+    """
+    wanted = list(run_ids)
+    if not wanted:
+        return []
+    try:
+        client = docker_client(timeout=ORPHAN_CLEANUP_TIMEOUT)
+    except PlatformError as exc:
+        log.info("orphan_sandbox_cleanup_skipped", extra={"runs": wanted, "why": exc.message})
+        return []
+    removed: list[str] = []
+    for run_id in wanted:
+        try:
+            names = remove_labelled_containers(client, RUN_LABEL, run_id)
+        except Exception:  # noqa: BLE001 - the sandbox's own lifetime cap ends it anyway
+            log.warning("orphan_sandbox_cleanup_failed", extra={"run": run_id}, exc_info=True)
+            continue
+        if names:
+            log.warning("orphan_sandboxes_removed", extra={"run": run_id, "containers": names})
+        removed += names
+    return removed
 
 
 def _summary(predicate: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -12,9 +13,23 @@ from sqlalchemy import or_, select
 
 from acceptance.db import Database
 from acceptance.models import Run, RunStatus, utcnow
+from acceptance.readiness import note_reconciler_pass
 from acceptance.settings import load_settings
-from workers.celery_app import RECONCILE_TASK, RUN_TASK, SIGN_TASK, enqueue_run, make_celery
-from workers.runner import Outcome, RunExecutor, holder_is_dead
+from workers.celery_app import (
+    RECONCILE_EVERY,
+    RECONCILE_TASK,
+    RUN_TASK,
+    SIGN_TASK,
+    enqueue_run,
+    make_celery,
+)
+from workers.runner import (
+    Outcome,
+    RunExecutor,
+    holder_is_dead,
+    remove_run_sandboxes,
+    worker_name,
+)
 from workers.signer import Signer, SigningRefused, report_signer
 
 log = logging.getLogger(__name__)
@@ -56,8 +71,11 @@ def run_task(self: Any, run_id: str) -> str:
 
 
 @app.task(name=RECONCILE_TASK)  # type: ignore[untyped-decorator]
-def reconcile_task() -> int:
-    return reconcile(_executor())
+def reconcile_task(every: float | None = None) -> int:
+    """One reconciler pass, noted in the broker's Redis with the scheduler's interval `every`."""
+    requeued = reconcile(_executor())
+    note_reconciler_pass(_executor().settings, every or RECONCILE_EVERY)
+    return requeued
 
 
 # A refusal is an expected answer: logged by the signer, not as a crash with a traceback.
@@ -68,28 +86,81 @@ def sign_task(run_id: str, attempt: int, statement: str) -> dict[str, Any]:
 
 
 def reconcile(executor: RunExecutor, requeue_after: float = REQUEUE_AFTER) -> int:
-    """Re-enqueue runs whose message may be lost: stale in `queued`, or held by a dead worker."""
+    """Re-enqueue runs whose message may be lost: stale in `queued`, or held by a dead worker.
+
+    A run taken over from a dead worker loses that worker's sandbox containers first.
+    """
     now = utcnow()
     stale = now - dt.timedelta(seconds=requeue_after)
+
+    def lost(run: Run) -> bool:
+        if run.status == RunStatus.QUEUED.value:
+            return run.enqueued_at < stale
+        return run.status == RunStatus.RUNNING.value and _holder_gone(run, now)
+
+    return _requeue(
+        executor.db,
+        or_(
+            (Run.status == RunStatus.QUEUED.value) & (Run.enqueued_at < stale),
+            Run.status == RunStatus.RUNNING.value,
+        ),
+        lost,
+    )
+
+
+def reconcile_this_host(db: Database) -> int:
+    """Re-enqueue the runs held by dead workers of this host, removing their sandboxes.
+
+    What `acceptance worker` does before it starts, so one host recovers from a
+    killed worker on restart with no scheduler; a scheduler's reconciler does the
+    same for every host, once leases run out.
+    """
+    host = worker_name().rpartition(":")[0]
+
+    def lost(run: Run) -> bool:
+        return run.status == RunStatus.RUNNING.value and holder_is_dead(run.worker)
+
+    held_here = (Run.status == RunStatus.RUNNING.value) & Run.worker.startswith(
+        f"{host}:", autoescape=True
+    )
+    return _requeue(db, held_here, lost)
+
+
+def _holder_gone(run: Run, now: dt.datetime) -> bool:
+    """Whether the worker holding a running run is gone: its lease is over or, here, its pid."""
+    lease_over = run.lease_until is not None and run.lease_until <= now
+    return lease_over or holder_is_dead(run.worker)
+
+
+def _requeue(db: Database, where: Any, lost: Callable[[Run], bool]) -> int:
+    """Queue again, and send, every run matching `where` that `lost` says has no live holder.
+
+    Safe with several reconcilers at once (workers starting together, a scheduler):
+    each run is looked at again under its row lock, and a row another one holds is
+    skipped, so a run is re-sent at most once per takeover; a second message would
+    find it claimed anyway.
+    """
+    with db.session() as session:
+        candidates = [run.id for run in session.scalars(select(Run).where(where)) if lost(run)]
+    if not candidates:
+        return 0
     requeued: list[tuple[str, int]] = []
-    with executor.db.session() as session:
-        candidates = session.scalars(
-            select(Run).where(
-                or_(
-                    (Run.status == RunStatus.QUEUED.value) & (Run.enqueued_at < stale),
-                    Run.status == RunStatus.RUNNING.value,
-                )
-            )
-        ).all()
-        for run in candidates:
+    with db.session() as session:
+        locked = session.scalars(
+            select(Run).where(Run.id.in_(candidates)).with_for_update(skip_locked=True)
+        )
+        taken_over: list[str] = []
+        for run in locked:
+            if not lost(run):  # claimed, finished or re-sent meanwhile
+                continue
             if run.status == RunStatus.RUNNING.value:
-                lease_over = run.lease_until is not None and run.lease_until <= now
-                if not lease_over and not holder_is_dead(run.worker):
-                    continue
+                taken_over.append(run.id)
                 run.status = RunStatus.QUEUED.value
                 run.stage = None
-            run.enqueued_at = now
-            requeued.append((run.id, executor._spec_timeout(run)))
+            run.enqueued_at = utcnow()
+            requeued.append((run.id, run.spec_version.run_timeout))
+        # Under the row locks: no new attempt can have started a sandbox of these runs yet.
+        remove_run_sandboxes(taken_over)
     for run_id, timeout in requeued:
         log.warning("run_requeued", extra={"run": run_id})
         enqueue_run(app, run_id, timeout)
