@@ -22,14 +22,17 @@ ENV LANG=C.UTF-8 \
     ACCEPTANCE_DATA_DIR=/var/lib/acceptance
 
 # git (checkouts on the worker), libmagic (ScanCode's file types), tini (PID 1:
-# signals and zombie reaping for git and ScanCode children), CA certificates.
+# signals and zombie reaping for git and ScanCode children), CA certificates,
+# pango and DejaVu fonts (WeasyPrint renders the acceptance certificates' PDF).
 COPY deploy/build/debs/ /tmp/debs/
 RUN set -eu; \
     if ls /tmp/debs/*.deb >/dev/null 2>&1; then dpkg -i /tmp/debs/*.deb; fi; \
     if ! command -v git >/dev/null || ! command -v tini >/dev/null \
-       || ! ldconfig -p | grep -q 'libmagic\.so\.1 '; then \
+       || ! ldconfig -p | grep -q 'libmagic\.so\.1 ' \
+       || ! ldconfig -p | grep -q 'libpangoft2-1\.0\.so\.0 '; then \
       apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends git libmagic1 tini ca-certificates; \
+        --no-install-recommends git libmagic1 tini ca-certificates \
+        libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core; \
     fi; \
     rm -rf /tmp/debs /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 

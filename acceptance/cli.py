@@ -185,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     users_sub = users.add_subparsers(required=True, metavar="ACTION")
     users_create = users_sub.add_parser("create", help="create an account (password from a prompt or stdin)")
     users_create.add_argument("email", metavar="EMAIL")
-    users_create.add_argument("--role", required=True, choices=["admin", "owner", "reviewer"])
+    users_create.add_argument("--role", required=True, choices=["admin", "owner", "reviewer", "finance"])
     users_create.set_defaults(handler=cmd_users_create)
     users_disable = users_sub.add_parser(
         "disable", help="no sign-in, no API token, and open dashboard sessions end"

@@ -60,6 +60,8 @@ class Role(str, enum.Enum):
     ADMIN = "admin"
     OWNER = "owner"
     REVIEWER = "reviewer"
+    #: reads accepted deliveries' certificates and nothing else (the payment hand-off)
+    FINANCE = "finance"
 
 
 class RunStatus(str, enum.Enum):

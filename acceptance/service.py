@@ -110,7 +110,7 @@ def create_user(session: Session, email: str, role: str, password: str) -> User:
     if "@" not in email or len(email) > 320:
         raise UserInputError(f"{email!r} is not an email address")
     if role not in {r.value for r in Role}:
-        raise UserInputError(f"unknown role {role!r}", hint="use admin, owner or reviewer")
+        raise UserInputError(f"unknown role {role!r}", hint="use admin, owner, reviewer or finance")
     if len(password) < MIN_PASSWORD_CHARS:
         raise UserInputError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
     if session.scalar(select(User).where(User.email == email)) is not None:

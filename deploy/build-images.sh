@@ -23,7 +23,7 @@ BUILD=deploy/build
 # they are listed in pyproject.toml, where they belong; listing them twice is
 # harmless). EXTRA_REQUIREMENTS="a b" adds others.
 read -r -a EXTRA_REQUIREMENTS <<< "boto3 prometheus-client ${EXTRA_REQUIREMENTS:-}"
-DEBIAN_PACKAGES=(git libmagic1 tini ca-certificates)
+DEBIAN_PACKAGES=(git libmagic1 tini ca-certificates libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 
 log() { printf '· %s\n' "$*" >&2; }
 [ -x "$PYTHON" ] || { echo "no $PYTHON: run scripts/setup.sh first" >&2; exit 2; }

@@ -15,6 +15,9 @@ ldconfig -p | grep -q 'libmagic\.so\.1 ' || need_apt+=(libmagic1)
 # A real browser for the dashboard's tests (axe-core runs in it).
 command -v chromium >/dev/null || need_apt+=(chromium fonts-dejavu-core)
 command -v npm >/dev/null || need_apt+=(npm)
+# WeasyPrint (acceptance certificates as PDF) lays text out with pango; DejaVu for its glyphs.
+ldconfig -p | grep -q 'libpangoft2-1\.0\.so\.0 ' || need_apt+=(libpango-1.0-0 libpangoft2-1.0-0)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 # Deployment checks: compose validation, the scale-out tests' own Redis, secrets.
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 command -v redis-server >/dev/null || need_apt+=(redis-server)

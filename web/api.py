@@ -36,6 +36,7 @@ from acceptance.service import (
 )
 from acceptance.source_policy import check_public_source
 from acceptance.spec import SpecError
+from web.access import endpoint_allowed
 from web.links import base_url
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -117,6 +118,8 @@ def authenticated(view: F) -> F:
             except TokenRefused as exc:
                 raise ApiError(401, "unauthenticated", exc.message) from None
             g.user, g.db = user, session
+            if not endpoint_allowed(user, request.endpoint):
+                raise ApiError(403, "forbidden", f"the {user.role} role may not use this route")
             result = view(*args, **kwargs)
         # Enqueue only once the rows are committed: a worker must find them.
         for action in g.after_commit:

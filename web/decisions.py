@@ -154,3 +154,12 @@ def withdraw_submission(submission_id: str) -> Any:
     withdraw(g.db, g.user, submission)
     g.db.flush()
     return jsonify(submission_json(submission))
+
+
+@decisions_api.get("/decisions/<decision_id>/certificate.pdf")
+@authenticated
+def certificate_pdf(decision_id: str) -> Any:
+    """The acceptance certificate (PDF, English and French) of an acceptance in force; 404 otherwise."""
+    from web.dashboard.certificates import certificate_pdf_response
+
+    return certificate_pdf_response(g.db, g.user, decision_id)

@@ -399,6 +399,17 @@ def _decision_paths() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object"}, "the envelope"), **_errors(401, 404, 503)},
             }
         },
+        "/api/v1/decisions/{id}/certificate.pdf": {
+            "get": {
+                "summary": "The acceptance certificate (PDF, English and French) of an acceptance in "
+                "force; 404 for any other decision. Finance users may read it (and nothing else)",
+                "parameters": [_path_id("id")],
+                "responses": {
+                    "200": {"description": "the certificate", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+                    **_errors(401, 404, 503),
+                },
+            }
+        },
         "/api/v1/submissions/{id}/decisions": {
             "get": {
                 "summary": "Every decision on a submission's runs, newest first",

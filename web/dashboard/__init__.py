@@ -41,6 +41,7 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     """Register the dashboard on the service's app."""
     from web.dashboard import i18n, presenting
     from web.dashboard.auth import auth
+    from web.dashboard.certificates import certificates
     from web.dashboard.decisions import decisions
     from web.dashboard.opportunities import opportunities
     from web.dashboard.runs import runs
@@ -95,7 +96,7 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     def _viewer() -> dict[str, Any]:
         return {"viewer": g.get("viewer")}
 
-    for blueprint in (ui, i18n.language, auth, runs, opportunities, decisions):
+    for blueprint in (ui, i18n.language, auth, runs, opportunities, decisions, certificates):
         app.register_blueprint(blueprint)
 
 

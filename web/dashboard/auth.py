@@ -27,7 +27,8 @@ from werkzeug.wrappers import Response
 
 from acceptance.models import User
 from acceptance.service import authenticate, end_sessions
-from web.dashboard.errors import install_error_pages
+from web.access import endpoint_allowed
+from web.dashboard.errors import error_page, install_error_pages
 from web.dashboard.forms import SignInForm
 from web.dashboard.i18n import number, safe_next
 from web.dashboard.throttle import SignInThrottle
@@ -89,6 +90,8 @@ def _guard(view: F, *, as_json: bool) -> F:
                 return redirect(url_for("auth.sign_in", next=target), code=303)
             g.user, g.db = user, db
             g.viewer = Viewer(user.email, user.role)
+            if not endpoint_allowed(user, request.endpoint):
+                return _outside_role(as_json)
             result = view(*args, **kwargs)
         # Enqueue only once the rows are committed: a worker must find them.
         for action in g.after_commit:
@@ -96,6 +99,22 @@ def _guard(view: F, *, as_json: bool) -> F:
         return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def _outside_role(as_json: bool) -> Any:
+    """A page or call the role never reaches (web/access.py): 403, or the role's own first page."""
+    if as_json:
+        response = jsonify(error="forbidden", detail="your role may not use this")
+        response.status_code = 403
+        return response
+    if request.endpoint == "runs.index" and request.method == "GET":
+        # The dashboard's first page (after sign-in): finance officers start at the certificates.
+        return redirect(url_for("certificates.index"), code=303)
+    return error_page(
+        403,
+        gettext("Not allowed"),
+        gettext("Your account reads acceptance certificates only."),
+    )
 
 
 def signed_in(view: F) -> F:

@@ -137,6 +137,7 @@ ROLE_LABELS = {
     "admin": lazy_gettext("Administrator"),
     "owner": lazy_gettext("Owner"),
     "reviewer": lazy_gettext("Reviewer"),
+    "finance": lazy_gettext("Finance"),
 }
 STAGE_LABELS = {
     "starting": lazy_gettext("starting"),
