@@ -26,6 +26,7 @@ from acceptance.readiness import (
     note_reconciler_pass,
     redis_client,
 )
+from acceptance.service import create_run
 from acceptance.settings import Settings, load_settings
 from tests.test_runner import queued_run, state
 from web.app import create_app
@@ -316,3 +317,43 @@ def test_a_holder_killed_but_not_yet_reaped_is_dead() -> None:
     finally:
         ended.wait()
     assert not holder_is_dead(worker_name())
+
+
+# ---------------------------------------------------------------- not the supplier's fault
+
+
+@pytest.mark.parametrize(
+    ("lang", "detail", "legend"),
+    [
+        ("en", "this is not your fault and says nothing about your code",
+         "“Could not judge” means the platform failed, not your code"),
+        ("fr", "ce n'est pas de votre faute et cela ne dit rien de votre code",
+         "«\u00a0Jugement impossible\u00a0» signifie que la plateforme a échoué"),
+    ],
+)  # fmt: skip
+def test_the_supplier_page_says_a_platform_failure_is_not_their_fault(
+    executor: RunExecutor, lang: str, detail: str, legend: str
+) -> None:
+    from tests.dashboard_support import compile_translations
+    from tests.support import Recorder
+
+    compile_translations()
+    failed = queued_run(executor, "platform-failed")
+    with executor.db.session() as session:
+        run = session.get(Run, failed)
+        assert run is not None
+        run.status, run.verdict, run.finished_at = RunStatus.ERROR.value, "error", utcnow()
+        judged, _ = create_run(session, run.submission, trigger="manual", ref="main")
+        judged.status, judged.verdict = RunStatus.FINISHED.value, "accepted"
+        accepted, token = judged.id, run.submission.status_token
+    client = create_app(executor.settings, celery=Recorder()).test_client()
+    client.set_cookie("acceptance_lang", lang)
+
+    def page(url: str) -> str:
+        reply = client.get(url, headers={"Accept": "text/html"})
+        assert reply.status_code == 200, reply.get_data(as_text=True)[:500]
+        return reply.get_data(as_text=True)
+
+    assert detail in page(f"/status/{token}/runs/{failed}")
+    assert detail not in page(f"/status/{token}/runs/{accepted}")
+    assert legend in page(f"/status/{token}")
