@@ -182,7 +182,7 @@ def test_finance_sees_certificates_and_their_pdfs(service: Service) -> None:
 
 @pytest.mark.parametrize("url", [
     "/opportunities/new", "/runs/{run}", "/runs/{run}/report.dsse.json", "/opportunities",
-    "/opportunities/{opportunity}", "/runs/live?id={run}",
+    "/opportunities/{opportunity}", "/runs/live?id={run}", "/runs.csv",
 ])  # fmt: skip
 def test_finance_sees_nothing_else_in_the_dashboard(service: Service, url: str) -> None:
     _finance(service)
@@ -198,7 +198,7 @@ def test_finance_sees_nothing_else_in_the_dashboard(service: Service, url: str) 
     ("GET", "/api/v1/runs"), ("GET", "/api/v1/runs/{run}"), ("GET", "/api/v1/runs/{run}/report"),
     ("GET", "/api/v1/opportunities"), ("GET", "/api/v1/submissions/{submission}"),
     ("GET", "/api/v1/decisions/{decision}"), ("GET", "/api/v1/decisions/{decision}/attestation"),
-    ("POST", "/api/v1/runs/{run}/decision"),
+    ("POST", "/api/v1/runs/{run}/decision"), ("GET", "/api/v1/runs.csv"),
 ])  # fmt: skip
 def test_finance_sees_nothing_else_in_the_api(service: Service, method: str, url: str) -> None:
     decision_id = _decide(service, service.ids.accepted, "accepted")

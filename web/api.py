@@ -10,13 +10,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, g, jsonify, request
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from acceptance.checkout import validate_ref, validate_source
 from acceptance.decisions import current_decision, submission_state
 from acceptance.errors import PlatformError, UserInputError
 from acceptance.models import Opportunity, Role, Run, SpecVersion, Submission, User
+from acceptance.runs_export import MAX_EXPORT_RUNS, export_rows, to_csv
 from acceptance.service import (
     Conflict,
     Forbidden,
@@ -356,11 +357,45 @@ def run_artifact(run_id: str, name: str) -> Any:
 @api.get("/runs")
 @authenticated
 def list_runs() -> Any:
+    query = _runs_query(extra_args=("cursor", "limit"))
+    # Each item names its supplier and spec version: load them for the whole page in
+    # two queries, not two per run.
+    query = query.options(selectinload(Run.submission), selectinload(Run.spec_version))
+    items, next_cursor = _page(g.db, query, Run.queued_at, Run.id)
+    return jsonify(items=_with_decisions(items), next=next_cursor)
+
+
+@api.get("/runs.csv")
+@authenticated
+def export_runs() -> Any:
+    """The runs list's filters, every matching run with its decisions, as CSV (no paging)."""
+    query = _runs_query(extra_args=())
+    count = g.db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if count > MAX_EXPORT_RUNS:
+        raise ApiError(
+            422, "too_many_runs",
+            f"{count} runs match; an export holds at most {MAX_EXPORT_RUNS}: narrow the filters",
+        )  # fmt: skip
+    runs = list(g.db.scalars(query.order_by(Run.queued_at.desc(), Run.id.desc())))
+    return csv_download(to_csv(export_rows(g.db, runs)))
+
+
+def csv_download(text: str) -> Response:
+    """A CSV attachment (UTF-8 with a byte-order mark, so spreadsheets read accents right)."""
+    response = Response("\ufeff" + text, mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="runs.csv"'
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _runs_query(extra_args: tuple[str, ...]) -> Any:
+    """The runs the user may read, filtered by RUN_FILTERS from the query string."""
     query = select(Run).join(Submission).join(Opportunity)
     if g.user.role == Role.OWNER.value:
         query = query.where(Opportunity.owner_id == g.user.id)
     args = request.args
-    unknown = sorted(set(args) - {*RUN_FILTERS, "cursor", "limit"})
+    unknown = sorted(set(args) - {*RUN_FILTERS, *extra_args})
     if unknown:
         raise ApiError(422, "invalid_input", f"unknown filter(s): {', '.join(unknown)}; use {', '.join(RUN_FILTERS)}")
     if args.get("opportunity"):
@@ -373,11 +408,7 @@ def list_runs() -> Any:
         query = query.where(Run.verdict == args["verdict"])
     if args.get("status"):
         query = query.where(Run.status == args["status"])
-    # Each item names its supplier and spec version: load them for the whole page in
-    # two queries, not two per run.
-    query = query.options(selectinload(Run.submission), selectinload(Run.spec_version))
-    items, next_cursor = _page(g.db, query, Run.queued_at, Run.id)
-    return jsonify(items=_with_decisions(items), next=next_cursor)
+    return query
 
 
 def _with_decisions(runs: list[Run]) -> list[dict[str, Any]]:

@@ -181,6 +181,21 @@ def document(base_url: str) -> dict[str, Any]:
                     "responses": {"200": _json(list_of(run_ref), "a page"), **_errors(401, 422)},
                 }
             },
+            "/api/v1/runs.csv": {
+                "get": {
+                    "summary": "The runs and every decision on them as CSV, with the runs list's "
+                    "filters, all pages (at most 10,000 runs; 422 too_many_runs beyond); cells that "
+                    "would start a formula are prefixed with a quote",
+                    "parameters": [
+                        {"name": name, "in": "query", "schema": {"type": "string"}}
+                        for name in ("opportunity", "submission", "supplier", "verdict", "status")
+                    ],
+                    "responses": {
+                        "200": {"description": "the CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                        **_errors(401, 403, 422),
+                    },
+                }
+            },
             "/api/v1/runs/{id}": {
                 "get": {
                     "parameters": [_path_id("id")],

@@ -115,6 +115,22 @@ def _readable(query: Select[Any], user: User) -> Select[Any]:
 
 def runs_page(session: Session, user: User, filters: RunFilters, zone: str, size: int) -> Page:
     """The runs the user may read that match the filters, newest first, one page of them."""
+    query = runs_query(user, filters, zone)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    number = min(filters.page, max(1, -(-total // size)))
+    # The joined rows fill each run's submission and opportunity: no query per row.
+    loaded = query.options(
+        contains_eager(Run.submission).contains_eager(Submission.opportunity),
+        selectinload(Run.spec_version),
+    )
+    items = session.scalars(
+        loaded.order_by(Run.queued_at.desc(), Run.id.desc()).offset((number - 1) * size).limit(size)
+    ).all()
+    return Page(list(items), number, total, size)
+
+
+def runs_query(user: User, filters: RunFilters, zone: str) -> Select[Any]:
+    """The runs the user may read that match the filters (not ordered, not paged)."""
     query = _readable(select(Run).join(Submission).join(Opportunity), user)
     if filters.opportunity:
         query = query.where(Submission.opportunity_id == filters.opportunity)
@@ -137,17 +153,7 @@ def runs_page(session: Session, user: User, filters: RunFilters, zone: str, size
         if _HEX.fullmatch(text):
             conditions.append(Run.commit.startswith(text.lower(), autoescape=True))
         query = query.where(or_(*conditions))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    number = min(filters.page, max(1, -(-total // size)))
-    # The joined rows fill each run's submission and opportunity: no query per row.
-    loaded = query.options(
-        contains_eager(Run.submission).contains_eager(Submission.opportunity),
-        selectinload(Run.spec_version),
-    )
-    items = session.scalars(
-        loaded.order_by(Run.queued_at.desc(), Run.id.desc()).offset((number - 1) * size).limit(size)
-    ).all()
-    return Page(list(items), number, total, size)
+    return query
 
 
 def readable_opportunities(session: Session, user: User) -> list[Opportunity]:

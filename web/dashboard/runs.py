@@ -20,14 +20,19 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from acceptance.errors import PlatformError
 from acceptance.keyring import public_keys
+from acceptance.models import Run
+from acceptance.runs_export import MAX_EXPORT_RUNS, export_rows, to_csv
 from acceptance.service import Forbidden, can_manage, create_run, get_run
+from web.api import csv_download
 from web.dashboard.auth import signed_in, signed_in_json
-from web.dashboard.errors import install_error_pages
+from web.dashboard.errors import error_page, install_error_pages
 from web.dashboard.forms import ActionForm
+from web.dashboard.i18n import number
 from web.dashboard.presenting import live_entry
 from web.dashboard.queries import (
     VERDICT_FILTERS,
@@ -37,6 +42,7 @@ from web.dashboard.queries import (
     reruns_of,
     runs_by_id,
     runs_page,
+    runs_query,
 )
 from web.dashboard.reportview import (
     LOG_PREFIX,
@@ -87,6 +93,31 @@ def index() -> Any:
         suppliers=readable_suppliers(g.db, g.user),
         verdicts=VERDICT_FILTERS,
     ), (422 if errors else 200)
+
+
+@runs.get("/runs.csv")
+@signed_in
+def export() -> Any:
+    """The runs the list shows with these filters (every page) and their decisions, as CSV."""
+    filters, errors = parse_filters(request.args)
+    if errors:
+        return error_page(
+            422,
+            gettext("The filters could not be read"),
+            gettext("Correct them on the runs page, then export again."),
+        )
+    query = runs_query(g.user, filters, current_app.config["DASHBOARD_TIMEZONE"])
+    if (g.db.scalar(select(func.count()).select_from(query.subquery())) or 0) > MAX_EXPORT_RUNS:
+        return error_page(
+            422,
+            gettext("Too many runs to export"),
+            gettext(
+                "More than %(count)s runs match: narrow the filters (dates, opportunity) and export again.",
+                count=number(MAX_EXPORT_RUNS),
+            ),
+        )
+    found = list(g.db.scalars(query.order_by(Run.queued_at.desc(), Run.id.desc())))
+    return csv_download(to_csv(export_rows(g.db, found)))
 
 
 @runs.get("/runs/live")
