@@ -203,10 +203,10 @@ def redis_client(broker_url: str) -> redis.Redis:
 def note_reconciler_pass(settings: Settings, every: float) -> None:
     """Record a reconciler pass now (best effort: a failed note never fails the pass)."""
     try:
-        client = redis_client(settings.broker_url)
-        seconds, micros = client.time()
-        note = {"at": seconds + micros / 1e6, "every": every}
-        client.set(RECONCILER_KEY, json.dumps(note), ex=RECONCILER_NOTE_TTL)
+        with redis_client(settings.broker_url) as client:  # one pass every 30 s: no pool to keep
+            seconds, micros = client.time()
+            note = {"at": seconds + micros / 1e6, "every": every}
+            client.set(RECONCILER_KEY, json.dumps(note), ex=RECONCILER_NOTE_TTL)
     except (redis.RedisError, ValueError) as exc:
         log.warning("reconciler_pass_not_noted", extra={"why": f"{type(exc).__name__}: {exc}"})
 

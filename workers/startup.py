@@ -74,14 +74,13 @@ def watch_for_scheduler(
         client = redis_client(broker_url)
     except ValueError:  # a broker that is not Redis: passes cannot be noted, nothing to tell
         return True
-    while True:
-        if _recent_pass(client):
-            return True
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(min(poll, every))
-    log.warning("no_scheduler", extra={"detail": NO_SCHEDULER.format(seconds=wait)})
-    return False
+    with client:
+        while not _recent_pass(client):
+            if time.monotonic() >= deadline:
+                log.warning("no_scheduler", extra={"detail": NO_SCHEDULER.format(seconds=wait)})
+                return False
+            time.sleep(min(poll, every))
+    return True
 
 
 def _recent_pass(client: redis.Redis) -> bool:
