@@ -94,14 +94,16 @@ def test_the_page_is_bilingual_side_by_side_and_prints_from_static_css(service: 
 
 
 def test_an_override_is_marked_on_the_certificate(service: Service) -> None:
-    decision_id = _decide(service, service.ids.rejected, "accepted", OVERRIDE_REASON)
+    # The longest reason a certificate repeats (it is cut at 400 characters): still one page.
+    decision_id = _decide(service, service.ids.rejected, "accepted", OVERRIDE_REASON * 8)
     page = unescape(html(client_for(service, OWNER), f"/certificates/{decision_id}"))
     assert "Override: accepted although the checks' verdict was “Rejected”." in page
     assert (
         "Dérogation\u00a0: acceptée bien que le verdict des contrôles soit «\u00a0Rejetée\u00a0»."
         in page
     )
-    _, text = _pdf_text(client_for(service, OWNER).get(f"/certificates/{decision_id}.pdf").data)
+    pages, text = _pdf_text(client_for(service, OWNER).get(f"/certificates/{decision_id}.pdf").data)
+    assert pages == 1
     assert "Override:acceptedalthough" in text and OVERRIDE_REASON.replace(" ", "") in text
 
 
