@@ -134,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     verify.add_argument(
         "--with-report", type=Path, metavar="REPORT",
-        help="REPORT is a signed decision: also check that it rests on this signed report "
+        help="REPORT is a signed decision or its SLSA VSA: also check that it rests on this signed report "
         "(the sha256 of its envelope)",
     )  # fmt: skip
     verify.add_argument("--json", action="store_true", help="print the verified statement as JSON")
@@ -410,6 +410,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from acceptance.decision_statement import is_decision
     from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE
     from acceptance.signing import SignatureError, read_envelope, verify_envelope
+    from acceptance.vsa import is_vsa
 
     public_key = _verifying_key(args.pubkey, settings)
     envelope = read_envelope(args.report)
@@ -418,7 +419,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         statement = json.loads(verified.payload)
         if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
             raise SignatureError("the signed payload is not an in-toto Statement v1")
-        if statement.get("predicateType") != PREDICATE_TYPE and not is_decision(statement):
+        if statement.get("predicateType") != PREDICATE_TYPE and not (is_decision(statement) or is_vsa(statement)):
             raise SignatureError(f"the signed payload is not an acceptance report ({PREDICATE_TYPE})")
     except SignatureError as exc:
         print(f"FAILED: {exc.message}", file=sys.stderr)
@@ -432,7 +433,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"FAILED: the signed payload is not JSON: {exc}", file=sys.stderr)
         return EXIT_REJECTED
-    if is_decision(statement) or args.with_report is not None:
+    if is_decision(statement) or is_vsa(statement) or args.with_report is not None:
         return _verified_decision(statement, verified.keyid, args)
     predicate = statement.get("predicate", {})
     files = _compare_artifacts(predicate, args) if args.artifacts is not None else None
@@ -451,19 +452,24 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _verified_decision(statement: dict[str, Any], keyid: str, args: argparse.Namespace) -> int:
-    """Print a verified decision; with --with-report, check it rests on that report."""
+    """Print a verified decision or its SLSA VSA; with --with-report, check it rests on that report.
+
+    A VSA whose verificationResult is FAILED is still an intact signature (exit 0):
+    it records that the owner did not accept the delivery.
+    """
+    from acceptance import vsa
     from acceptance.decision_statement import describe, is_decision, report_link_problem
     from acceptance.signing import read_envelope
 
-    if not is_decision(statement):
-        print("FAILED: --with-report needs a signed decision, this is a report", file=sys.stderr)
+    if not (is_decision(statement) or vsa.is_vsa(statement)):
+        print("FAILED: --with-report needs a signed decision or VSA, this is a report", file=sys.stderr)
         return EXIT_REJECTED
     if args.json:
         json.dump(statement, sys.stdout, indent=2, sort_keys=True)
         print()
     else:
         print(f"OK: signature valid (key {keyid})")
-        for line in describe(statement):
+        for line in vsa.describe(statement) if vsa.is_vsa(statement) else describe(statement):
             print(clean(line))
     if args.with_report is None:
         return 0

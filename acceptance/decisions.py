@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +29,7 @@ from acceptance.errors import UserInputError
 from acceptance.models import Decision, Run, RunStatus, Submission, User, utcnow
 from acceptance.report import Verdict
 from acceptance.service import Conflict, Forbidden, NotFound, can_manage, can_read
+from acceptance.vsa import VsaFacts, build_vsa, policy_uri
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +234,50 @@ def claim_problem(session: Session, decision_id: str, statement: dict[str, Any])
     if claimed != wanted or statement.get("subject") != expected["subject"]:
         return f"the statement does not say what decision {decision_id} recorded"
     return None
+
+
+def decision_vsa(decision: Decision, base_url: str) -> dict[str, Any]:
+    """The SLSA Verification Summary Attestation of a recorded decision; `base_url` is the verifier."""
+    run = decision.run
+    spec = run.spec_version
+    facts = VsaFacts(
+        verifier_url=base_url, decided_at=timestamp(decision.decided_at),
+        decision=decision.decision, verdict=run.verdict,
+        repo_url=run.submission.repo_url, commit=run.commit,
+        policy_uri=policy_uri(base_url, spec.opportunity_id, spec.version),
+        spec_sha256=spec.spec_sha256,
+        report_uri=f"{base_url}/api/v1/runs/{run.id}/report", report_sha256=decision.report_sha256,
+    )  # fmt: skip
+    return build_vsa(facts)
+
+
+def vsa_claim_problem(session: Session, decision_id: str, statement: dict[str, Any]) -> str | None:
+    """Why the signer must not sign `statement` as decision `decision_id`'s VSA, or None.
+
+    The signer does not know the public URL: it takes the statement's `verifier.id`
+    (an http(s) URL with nothing after its path) and requires every other byte to be
+    the VSA the database makes with that URL, so the report and spec URIs cannot
+    point anywhere else.
+    """
+    decision = session.get(Decision, decision_id)
+    if decision is None:
+        return f"decision {decision_id} does not exist"
+    predicate = statement.get("predicate")
+    verifier = predicate.get("verifier") if isinstance(predicate, dict) else None
+    base = verifier.get("id") if isinstance(verifier, dict) else None
+    if not isinstance(base, str) or not _is_base_url(base):
+        return "the VSA's verifier.id is not the service's URL (http or https, no query, no trailing slash)"
+    if statement != decision_vsa(decision, base):
+        return f"the VSA does not say what decision {decision_id} recorded"
+    return None
+
+
+def _is_base_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return (
+        parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.query
+        and not parts.fragment and not text.endswith("/") and text.isprintable()
+    )  # fmt: skip
 
 
 def timestamp(moment: dt.datetime) -> str:

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from acceptance.decisions import (
     current_decision,
     decision_statement,
+    decision_vsa,
     get_decision,
     record_decision,
     submission_decisions,
@@ -58,6 +59,7 @@ def decision_json(decision: Decision, base: str) -> dict[str, Any]:
         "supersedes": decision.supersedes_id,
         "signed": decision.envelope_sha256 is not None,
         "attestation_url": f"{base}/api/v1/decisions/{decision.id}/attestation",
+        "vsa_url": f"{base}/api/v1/decisions/{decision.id}/vsa",
     }
 
 
@@ -137,6 +139,23 @@ def decision_attestation(decision_id: str) -> Any:
     if data is None:
         raise PlatformError(f"the signed decision {decision_id} is missing from the artifact store")
     return Response(data, mimetype="application/json")
+
+
+@decisions_api.get("/decisions/<decision_id>/vsa")
+@authenticated
+def decision_vsa_envelope(decision_id: str) -> Any:
+    """The decision as a signed SLSA VSA v1, signed when asked (the same bytes every time)."""
+    from workers.signer import SignerUnavailable, SigningRefused, report_signer
+
+    decision = get_decision(g.db, g.user, decision_id)
+    payload = serialize(decision_vsa(decision, base_url()))
+    services = _services()
+    try:
+        # Ed25519 signatures are deterministic: the envelope is the same until the key changes.
+        signed = report_signer(services.settings, services.celery).sign(decision.id, 0, payload)
+    except (SignerUnavailable, SigningRefused) as exc:
+        raise PlatformError(f"the VSA of decision {decision_id} cannot be signed now: {exc}") from exc
+    return Response(json.dumps(signed.envelope, sort_keys=True), mimetype="application/json")
 
 
 @decisions_api.get("/submissions/<submission_id>/decisions")

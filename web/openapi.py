@@ -360,6 +360,7 @@ _DECISION: dict[str, Any] = {
         "supersedes": {"type": ["string", "null"]},
         "signed": {"type": "boolean"},
         "attestation_url": {"type": "string"},
+        "vsa_url": {"type": "string", "description": "the decision as a signed SLSA VSA v1"},
     },
 }
 
@@ -423,6 +424,15 @@ def _decision_paths() -> dict[str, Any]:
                     "200": {"description": "the certificate", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
                     **_errors(401, 404, 503),
                 },
+            }
+        },
+        "/api/v1/decisions/{id}/vsa": {
+            "get": {
+                "summary": "The decision as a signed SLSA Verification Summary Attestation v1 (DSSE envelope, "
+                "predicate https://slsa.dev/verification_summary/v1; verificationResult PASSED only for "
+                "an acceptance)",
+                "parameters": [_path_id("id")],
+                "responses": {"200": _json({"type": "object"}, "the envelope"), **_errors(401, 404, 503)},
             }
         },
         "/api/v1/submissions/{id}/decisions": {

@@ -9,7 +9,9 @@ only a report of the run and attempt that the database says is being executed
 The web process sends decisions the same way (the request's first argument is
 then the decision's id, the attempt 0): the signer signs a decision statement
 only when it says exactly what the database recorded for that decision and
-names the run's own report by its sha256 (acceptance.decisions.claim_problem).
+names the run's own report by its sha256 (acceptance.decisions.claim_problem);
+likewise the decision's SLSA VSA, which must be byte for byte the one the
+database makes (acceptance.decisions.vsa_claim_problem).
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from acceptance.db import Database
 from acceptance.decision_statement import PREDICATE_TYPE as DECISION_PREDICATE_TYPE
-from acceptance.decisions import claim_problem
+from acceptance.decisions import claim_problem, vsa_claim_problem
 from acceptance.models import Run, RunStatus
 from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE, Verdict, serialize
 from acceptance.settings import Settings
 from acceptance.signing import keyid_for, sign_envelope
+from acceptance.vsa import PREDICATE_TYPE as VSA_PREDICATE_TYPE
 from workers.celery_app import SIGN_TASK, SIGNING_QUEUE, make_celery
 
 log = logging.getLogger(__name__)
@@ -150,7 +153,7 @@ class Signer:
                 _refuse("the request must name a run id (text) and an attempt (a number)")
             payload = decode_payload(encoded)
             decision = parse_statement(payload)
-            if decision.get("predicateType") == DECISION_PREDICATE_TYPE:
+            if decision.get("predicateType") in (DECISION_PREDICATE_TYPE, VSA_PREDICATE_TYPE):
                 return self._sign_decision(run_id, payload, decision)
             statement = check_statement(payload, run_id, attempt)
             self._check_claim(run_id, attempt, statement)
@@ -171,9 +174,10 @@ class Signer:
         return {"envelope": envelope, "key_id": self.key_id}
 
     def _sign_decision(self, decision_id: str, payload: bytes, statement: dict[str, Any]) -> dict[str, Any]:
-        """Sign a decision statement that says what the database recorded, nothing else."""
+        """Sign a decision statement or VSA that says what the database recorded, nothing else."""
+        check = vsa_claim_problem if statement.get("predicateType") == VSA_PREDICATE_TYPE else claim_problem
         with self.db.session() as session:
-            problem = claim_problem(session, decision_id, statement)
+            problem = check(session, decision_id, statement)
         if problem is not None:
             _refuse(problem)
         envelope = sign_envelope(payload, self.key)
@@ -181,6 +185,7 @@ class Signer:
             "decision_signed",
             extra={
                 "decision": decision_id,
+                "predicate_type": statement.get("predicateType"),
                 "statement_sha256": hashlib.sha256(payload).hexdigest(),
                 "key_id": self.key_id,
             },
