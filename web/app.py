@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask
     links.init_app(app)  # links only for ACCEPTANCE_PUBLIC_URL or ACCEPTANCE_ALLOWED_HOSTS
 
     from web.api import api
+    from web.compare import compare_api
     from web.decisions import decisions_api
     from web.health import health
     from web.hooks import hooks
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask
 
     app.register_blueprint(api)
     app.register_blueprint(decisions_api)
+    app.register_blueprint(compare_api)
     app.register_blueprint(status)
     app.register_blueprint(hooks)
     app.register_blueprint(health)

@@ -426,6 +426,22 @@ def _decision_paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/runs/{id}/compare/{other}": {
+            "get": {
+                "summary": "What changed in run {id} since run {other} (same opportunity, usually the same "
+                "submission): verdict, check statuses, tests newly failing / newly passing / added / "
+                "removed, SAST findings new and fixed, vulnerabilities new and fixed, licence changes",
+                "description": "Tests by id (the hidden tests by id for the opportunity's owner and "
+                "admins, as counts for reviewers); SAST findings by rule, file and a line-independent "
+                "fingerprint; vulnerabilities by package, version and advisory id. 422 when the runs "
+                "belong to different opportunities, 409 when one has no report yet.",
+                "parameters": [_path_id("id"), _path_id("other")],
+                "responses": {
+                    "200": _json({"type": "object"}, "the comparison"),
+                    **_errors(401, 404, 409, 422, 503),
+                },
+            }
+        },
         "/api/v1/decisions/{id}/vsa": {
             "get": {
                 "summary": "The decision as a signed SLSA Verification Summary Attestation v1 (DSSE envelope, "
