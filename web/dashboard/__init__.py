@@ -42,6 +42,7 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     from web.dashboard import i18n, presenting
     from web.dashboard.auth import auth
     from web.dashboard.certificates import certificates
+    from web.dashboard.comparison import comparison
     from web.dashboard.decisions import decisions
     from web.dashboard.opportunities import opportunities
     from web.dashboard.runs import runs
@@ -96,7 +97,7 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     def _viewer() -> dict[str, Any]:
         return {"viewer": g.get("viewer")}
 
-    for blueprint in (ui, i18n.language, auth, runs, opportunities, decisions, certificates):
+    for blueprint in (ui, i18n.language, auth, runs, opportunities, decisions, certificates, comparison):
         app.register_blueprint(blueprint)
 
 
