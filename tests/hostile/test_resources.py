@@ -202,7 +202,8 @@ def test_daemons_never_outlive_their_stage(hostile: Hostile, make_repo: RepoFact
 
     # Had the install's daemon survived, it would have replaced the results with a pass.
     judged(outcome, "TESTS_FAILED")
-    assert outcome.reason_codes == ["TESTS_FAILED"], outcome.explain()
+    # The daemon's forger names the engine's results file: that alone needs a person too.
+    assert set(outcome.reason_codes) == {"TESTS_FAILED", "SUSPICIOUS_TEST_HOOKS"}, outcome.explain()
     assert sorted(outcome.check("functional")["failing_tests"]) == [
         "tests/test_daemon.py::test_the_daemon_from_setup_py_still_runs",
         "tests/test_daemon.py::test_the_real_code",
