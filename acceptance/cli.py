@@ -186,6 +186,9 @@ def _parser() -> argparse.ArgumentParser:
     users_create = users_sub.add_parser("create", help="create an account (password from a prompt or stdin)")
     users_create.add_argument("email", metavar="EMAIL")
     users_create.add_argument("--role", required=True, choices=["admin", "owner", "reviewer", "finance"])
+    users_create.add_argument(
+        "--language", default="en", choices=["en", "fr"], help="the language of the emails this person receives"
+    )
     users_create.set_defaults(handler=cmd_users_create)
     users_disable = users_sub.add_parser(
         "disable", help="no sign-in, no API token, and open dashboard sessions end"
@@ -677,13 +680,13 @@ def _safe_url(url: str) -> str:
 
 
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
-    """acceptance users create EMAIL --role ROLE"""
+    """acceptance users create EMAIL --role ROLE [--language en|fr]"""
     from acceptance.service import create_user
 
     database = _require_schema(settings)
     password = _read_password()
     with database.session() as session:
-        user = create_user(session, args.email, args.role, password)
+        user = create_user(session, args.email, args.role, password, args.language)
         print(f"created {args.role} {user.email} ({user.id})")
     return 0
 

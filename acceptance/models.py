@@ -84,6 +84,8 @@ class User(Base):
     #: part of every dashboard session's check: signing out (or disabling) bumps it,
     #: so a copied session cookie stops working on the server, not only in the browser
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: `en` or `fr`: the language of the emails this person receives
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
@@ -172,6 +174,10 @@ class Submission(Base):
     #: set when the owner (or an admin) closes it: no decision from then on
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     withdrawn_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
+    #: where the supplier's emails go (run finished, decision, state); None: no email to the supplier
+    contact_email: Mapped[str | None] = mapped_column(String(320), default=None)
+    #: `en` or `fr`: the language of the supplier's emails
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     opportunity: Mapped[Opportunity] = relationship(back_populates="submissions")
     runs: Mapped[list[Run]] = relationship(back_populates="submission")
@@ -265,3 +271,43 @@ class Decision(Base):
     run: Mapped[Run] = relationship()
     submission: Mapped[Submission] = relationship()
     person: Mapped[User] = relationship()
+
+
+class MessageState(str, enum.Enum):
+    """Where an email stands: waiting for the worker, waiting for a retry, delivered, given up."""
+
+    QUEUED = "queued"
+    RETRYING = "retrying"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Message(Base):
+    """One email to one recipient, as composed, with its delivery state (acceptance.notifications).
+
+    The run, decision and submission ids are kept as plain ids, not foreign keys:
+    the record of what was sent outlives what it was about.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_created_at", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    #: `run_finished`, `decision_recorded` or `state_changed`
+    event: Mapped[str] = mapped_column(String(32))
+    #: `supplier` (the submission's contact) or `owner` (the opportunity's owner)
+    audience: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(500))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    submission_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    run_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    decision_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    state: Mapped[str] = mapped_column(String(16), default=MessageState.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)

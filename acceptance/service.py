@@ -43,6 +43,7 @@ from acceptance.models import (
     new_id,
     utcnow,
 )
+from acceptance.recipients import check_contact_email, check_language
 from acceptance.secretbox import SecretBox
 from acceptance.spec import MAX_SPEC_BYTES, SpecError, hidden_tests_name_problem, load_spec
 
@@ -105,7 +106,8 @@ def parse_lifetime(text: str) -> dt.timedelta:
     return lifetime
 
 
-def create_user(session: Session, email: str, role: str, password: str) -> User:
+def create_user(session: Session, email: str, role: str, password: str, language: str = "en") -> User:
+    language = check_language(language)
     email = email.strip().lower()
     if "@" not in email or len(email) > 320:
         raise UserInputError(f"{email!r} is not an email address")
@@ -115,7 +117,7 @@ def create_user(session: Session, email: str, role: str, password: str) -> User:
         raise UserInputError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
     if session.scalar(select(User).where(User.email == email)) is not None:
         raise Conflict(f"a user with the email {email} already exists")
-    user = User(email=email, role=role, password_hash=generate_password_hash(password))
+    user = User(email=email, role=role, password_hash=generate_password_hash(password), language=language)
     session.add(user)
     session.flush()
     return user
@@ -456,8 +458,13 @@ def register_submission(
     supplier: str,
     branch: str | None,
     box: SecretBox,
+    contact_email: str | None = None,
+    language: str | None = None,
 ) -> tuple[Submission, str]:
-    """Register a supplier's repository; returns the submission and its secret (shown once)."""
+    """Register a supplier's repository; returns the submission and its secret (shown once).
+
+    `contact_email` receives the supplier's emails (acceptance.notifications), in `language`.
+    """
     if not can_manage(user, opportunity):
         raise Forbidden("only the opportunity's owner may register submissions")
     supplier = supplier.strip()
@@ -473,6 +480,8 @@ def register_submission(
         branch=branch,
         webhook_secret_encrypted=box.seal(secret),
         created_by=user.id,
+        contact_email=check_contact_email(contact_email),
+        language=check_language(language),
     )
     session.add(submission)
     session.flush()

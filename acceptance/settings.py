@@ -73,6 +73,18 @@ class Settings:
     signer: str = "local"
     #: seconds a worker waits for the signer's answer before giving the run back for a retry
     sign_timeout: float = 60.0
+    #: where emails go out: `smtp://host:port`, `smtps://` (TLS) or `smtp+starttls://`; unset: no email
+    smtp_url: str | None = field(default=None, repr=False)  # may hold a password
+    #: the From of every email; unset: noreply@ the public URL's host (or localhost)
+    mail_from_setting: str | None = None
+
+    @property
+    def mail_from(self) -> str:
+        """The sender of the service's emails."""
+        if self.mail_from_setting:
+            return self.mail_from_setting
+        host = urllib.parse.urlsplit(self.public_url or "").hostname or "localhost"
+        return f"noreply@{host}"
 
     @property
     def database_url(self) -> str:
@@ -178,10 +190,45 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         runs_per_hour=_whole_number(env, "ACCEPTANCE_RUNS_PER_HOUR", 30, at_least=0),
         signer=_signer(env),
         sign_timeout=_positive_seconds(env, "ACCEPTANCE_SIGN_TIMEOUT", 60.0),
+        smtp_url=_smtp_url(env),
+        mail_from_setting=_mail_from(env),
     )
 
 
 SIGNERS = ("local", "queue")
+#: how the worker reaches the SMTP server: plain, implicit TLS, or STARTTLS on a plain connection
+SMTP_SCHEMES = ("smtp", "smtps", "smtp+starttls")
+
+
+def _smtp_url(env: Mapping[str, str]) -> str | None:
+    """ACCEPTANCE_SMTP_URL (a password from ACCEPTANCE_SMTP_PASSWORD[_FILE] goes into it); unset: None."""
+    raw = (env.get("ACCEPTANCE_SMTP_URL") or "").strip()
+    if not raw:
+        return None
+    parts = urllib.parse.urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in SMTP_SCHEMES or not parts.hostname or port == -1 or parts.path not in ("", "/"):
+        raise UserInputError(
+            "ACCEPTANCE_SMTP_URL is not an SMTP server's URL",
+            hint="write smtp://host:port, smtps://user@host:465 or smtp+starttls://user@host:587",
+        )
+    return _with_password(raw, _secret(env, "ACCEPTANCE_SMTP_PASSWORD"))
+
+
+def _mail_from(env: Mapping[str, str]) -> str | None:
+    """ACCEPTANCE_MAIL_FROM: an address, or `Name <address>`."""
+    from email.utils import parseaddr
+
+    raw = (env.get("ACCEPTANCE_MAIL_FROM") or "").strip()
+    if not raw:
+        return None
+    address = parseaddr(raw)[1]
+    if "@" not in address or any(c in raw for c in "\r\n"):
+        raise UserInputError(f"ACCEPTANCE_MAIL_FROM is {raw!r}: give an email address such as acceptance@example.org")
+    return raw
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 

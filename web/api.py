@@ -262,6 +262,8 @@ def submission_json(submission: Submission) -> dict[str, Any]:
         "state": standing.state.value,
         "accepted_run_id": standing.accepted_run_id,
         "withdrawn_at": _iso(submission.withdrawn_at),
+        "contact_email": submission.contact_email,
+        "language": submission.language,
     }
 
 
@@ -280,7 +282,7 @@ def create_submission(opportunity_id: str) -> Any:
     opportunity = get_opportunity(g.db, g.user, opportunity_id)
     submission, secret = register_submission(
         g.db, g.user, opportunity, repo_url=normalised, supplier=supplier, branch=branch,
-        box=_services().box,
+        box=_services().box, contact_email=body.get("contact_email"), language=body.get("language"),
     )  # fmt: skip
     return jsonify({**submission_json(submission), "webhook_secret": secret}), 201
 

@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask
     app.register_blueprint(api)
     app.register_blueprint(decisions_api)
     app.register_blueprint(compare_api)
+    from web.messages import messages_api
+    app.register_blueprint(messages_api)  # GET /api/v1/messages: emails and their delivery, for admins
     app.register_blueprint(status)
     app.register_blueprint(hooks)
     app.register_blueprint(health)

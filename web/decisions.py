@@ -22,6 +22,7 @@ from acceptance.decisions import (
     get_decision,
     record_decision,
     submission_decisions,
+    submission_state,
     withdraw,
 )
 from acceptance.errors import PlatformError
@@ -30,6 +31,7 @@ from acceptance.report import serialize
 from acceptance.service import get_run, get_submission
 from web.api import API_ERROR_HANDLERS, ApiError, authenticated, submission_json
 from web.links import base_url
+from web.messages import after_decision, after_state_change
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +106,12 @@ def _body() -> dict[str, Any]:
 def decide(run_id: str) -> Any:
     body = _body()
     run = get_run(g.db, g.user, run_id)
+    before = submission_state(g.db, run.submission).state
     decision = record_decision(g.db, g.user, run, body.get("decision"), body.get("reason"))
     base = base_url()
     # Signed once committed: the signer service looks the decision up in the database.
     g.after_commit.append(functools.partial(sign_decision, decision.id, base))
+    g.after_commit.append(functools.partial(after_decision, decision.id, before, base))
     return jsonify(decision_json(decision, base)), 201
 
 
@@ -170,8 +174,10 @@ def list_decisions(submission_id: str) -> Any:
 @authenticated
 def withdraw_submission(submission_id: str) -> Any:
     submission = get_submission(g.db, g.user, submission_id)
+    before = submission_state(g.db, submission).state
     withdraw(g.db, g.user, submission)
     g.db.flush()
+    g.after_commit.append(functools.partial(after_state_change, submission.id, before, base_url()))
     return jsonify(submission_json(submission))
 
 

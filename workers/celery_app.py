@@ -11,6 +11,8 @@ from acceptance.settings import Settings, load_settings
 RUN_TASK = "acceptance.run"
 RECONCILE_TASK = "acceptance.reconcile"
 SIGN_TASK = "acceptance.sign"
+#: one email to deliver (acceptance.mailer), on the service queue: never behind hours of runs
+MAIL_TASK = "acceptance.mail"
 RUNS_QUEUE = "runs"
 #: intake-side work (reconciling) stays off the queue that sandbox runs fill
 SERVICE_QUEUE = "service"
@@ -50,6 +52,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
             RUN_TASK: {"queue": RUNS_QUEUE},
             RECONCILE_TASK: {"queue": SERVICE_QUEUE},
             SIGN_TASK: {"queue": SIGNING_QUEUE},
+            MAIL_TASK: {"queue": SERVICE_QUEUE},
         },
         beat_schedule={
             # the interval goes along, so the pass is noted with the scheduler's own
@@ -76,3 +79,8 @@ def enqueue_run(app: Celery, run_id: str, run_timeout: int) -> None:
         RUN_TASK, args=[run_id], queue=RUNS_QUEUE, soft_time_limit=soft, time_limit=hard,
         ignore_result=True,  # nothing to wait for: no subscription to a result that never comes
     )  # fmt: skip
+
+
+def enqueue_message(app: Celery, message_id: str) -> None:
+    """Hand a committed email (acceptance.notifications) to a worker."""
+    app.send_task(MAIL_TASK, args=[message_id], queue=SERVICE_QUEUE, ignore_result=True)

@@ -25,8 +25,10 @@ from sqlalchemy import select, update
 from acceptance.artifacts import ArtifactStore
 from acceptance.artifacts_s3 import artifact_store
 from acceptance.db import Database
+from acceptance.decisions import SubmissionState
 from acceptance.errors import PlatformError, UserInputError
 from acceptance.models import Run, RunStatus, utcnow
+from acceptance.notifications import Notifier, state_before
 from acceptance.pipeline import EngineConfig, run_acceptance
 from acceptance.report import Reason, ReportInput, Verdict, build_statement, serialize
 from acceptance.settings import Settings
@@ -102,12 +104,15 @@ class RunExecutor:
         db: Database,
         store: ArtifactStore | None = None,
         signer: ReportSigner | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.store = store or artifact_store(settings)
         #: the worker itself (ACCEPTANCE_SIGNER=local) or `acceptance signer` over the broker
         self.signer = signer or report_signer(settings)
+        #: emails about finished runs (acceptance.notifications); None: none
+        self.notifier = notifier
 
     # -- claim ---------------------------------------------------------------
 
@@ -278,6 +283,7 @@ class RunExecutor:
             {"name": "store", "seconds": round(time.monotonic() - signed, 3), "status": "ok"},
         ]
         status = RunStatus.ERROR.value if predicate["verdict"] == Verdict.ERROR else RunStatus.FINISHED.value
+        before = self._state_before(claim)
         with self.db.session() as session:
             done = session.execute(
                 _still_held(claim)
@@ -300,13 +306,22 @@ class RunExecutor:
             )
             if getattr(done, "rowcount", 1) == 0:
                 log.warning("run_result_dropped_claim_lost", extra={"run": claim.run_id})
+                return Outcome.DONE
+        # Committed: the mail task finds the run as it ended. Never raises (Notifier._record).
+        if self.notifier is not None:
+            self.notifier.run_finished(claim.run_id, before, predicate)
         return Outcome.DONE
+
+    def _state_before(self, claim: Claim) -> SubmissionState | None:
+        """The submission's state before this run ends (None without a notifier): emails say changes."""
+        return state_before(self.db, run_id=claim.run_id) if self.notifier is not None else None
 
     def _end_unsigned(self, claim: Claim, code: str, reason: str) -> None:
         """End the run in `error` with no report: nothing unsigned is ever published."""
         log.error("run_not_signed", extra={"run": claim.run_id, "why": reason})
+        before = self._state_before(claim)
         with self.db.session() as session:
-            session.execute(
+            done = session.execute(
                 _still_held(claim)
                 .values(
                     status=RunStatus.ERROR.value,
@@ -319,6 +334,8 @@ class RunExecutor:
                     error=reason,
                 )
             )
+        if self.notifier is not None and getattr(done, "rowcount", 1) != 0:
+            self.notifier.run_finished(claim.run_id, before, None)
 
 
 #: stages the engine runs in threads beside the sandbox's sequence (acceptance.pipeline)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -12,14 +13,18 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from acceptance.db import Database
+from acceptance.mailer import deliver
 from acceptance.models import Run, RunStatus, utcnow
+from acceptance.notifications import Notifier
 from acceptance.readiness import note_reconciler_pass
 from acceptance.settings import load_settings
 from workers.celery_app import (
+    MAIL_TASK,
     RECONCILE_EVERY,
     RECONCILE_TASK,
     RUN_TASK,
     SIGN_TASK,
+    enqueue_message,
     enqueue_run,
     make_celery,
 )
@@ -41,13 +46,17 @@ REQUEUE_AFTER = float(os.environ.get("ACCEPTANCE_REQUEUE_AFTER", "600"))
 BUSY_RETRY_SECONDS = 15
 #: backoff after platform failures (Docker or database down): 10 s, 40 s, 160 s
 BACKOFF_BASE = 10
+#: backoff between an email's attempts: 30 s, 2 min, 8 min, 32 min
+MAIL_BACKOFF_BASE = 30
 
 
 @cache
 def _executor() -> RunExecutor:
     settings = load_settings()
     signer = report_signer(settings, app)
-    return RunExecutor(settings, Database(settings.database_url), signer=signer)
+    db = Database(settings.database_url)
+    notifier = Notifier(settings, db, functools.partial(enqueue_message, app))
+    return RunExecutor(settings, db, signer=signer, notifier=notifier)
 
 
 @cache
@@ -68,6 +77,17 @@ def run_task(self: Any, run_id: str) -> str:
         tries = self.request.retries or 0
         raise self.retry(countdown=BACKOFF_BASE * 4 ** min(tries, 3))
     return outcome
+
+
+@app.task(name=MAIL_TASK, bind=True, acks_late=True, max_retries=None)  # type: ignore[untyped-decorator]
+def mail_task(self: Any, message_id: str) -> str:
+    """Deliver one kept email; the message's row counts the attempts and says when to stop."""
+    executor = _executor()
+    attempt = deliver(executor.db, executor.settings, message_id)
+    if attempt.retry:
+        tries = self.request.retries or 0
+        raise self.retry(countdown=MAIL_BACKOFF_BASE * 4 ** min(tries, 3))
+    return attempt.state
 
 
 @app.task(name=RECONCILE_TASK)  # type: ignore[untyped-decorator]

@@ -55,6 +55,7 @@ DECISION_WORDS = {
 def decide(run_id: str) -> WerkzeugResponse:
     """Record the decision, then sign it once committed (web.decisions.sign_decision)."""
     from web.decisions import sign_decision
+    from web.messages import after_decision
 
     run = get_run(g.db, g.user, run_id)
     if not can_manage(g.user, run.submission.opportunity):
@@ -64,8 +65,10 @@ def decide(run_id: str) -> WerkzeugResponse:
     if problem is not None:
         flash(problem, "error")
         return redirect(url_for("runs.show", run_id=run.id, _anchor="decision"), code=303)
+    before = submission_state(g.db, run.submission).state
     made = record_decision(g.db, g.user, run, form.decision.data, form.reason.data)
     g.after_commit.append(functools.partial(sign_decision, made.id, base_url()))
+    g.after_commit.append(functools.partial(after_decision, made.id, before, base_url()))
     flash(gettext("Your decision is recorded and signed."), "info")
     return redirect(url_for("runs.show", run_id=run.id, _anchor="decision"), code=303)
 

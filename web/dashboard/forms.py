@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, FileSize
-from wtforms import EmailField, PasswordField, RadioField, StringField, TextAreaField
+from wtforms import EmailField, PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs predate it
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -79,6 +79,17 @@ class SubmissionForm(FlaskForm):
         validators=[Optional(), Length(max=255)],
         description=_l("Pushes to this branch start runs; empty: the repository's default branch."),
         render_kw={"spellcheck": "false"},
+    )
+    contact_email = EmailField(
+        _l("Contact email (optional)"),
+        validators=[Optional(), Length(max=320)],
+        description=_l("Run results, decisions and changes of state are emailed to this address."),
+        render_kw={"autocomplete": "email", "spellcheck": "false"},
+    )
+    language = SelectField(
+        _l("Language of the supplier's emails"),
+        choices=[("en", _l("English")), ("fr", _l("French"))],
+        default="en",
     )
 
 

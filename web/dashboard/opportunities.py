@@ -188,13 +188,17 @@ def new_submission(opportunity_id: str) -> Any:
                     submission, secret = register_submission(
                         g.db, g.user, opportunity, repo_url=repo_url,
                         supplier=form.supplier.data or "", branch=branch, box=_services().box,
+                        contact_email=form.contact_email.data, language=form.language.data,
                     )  # fmt: skip
             except Forbidden:
                 raise
             except UserInputError as exc:
-                field = "branch" if exc.message.startswith("branch") else "supplier"
-                form[field].errors = [gettext("Check this field.")]
-                details[field] = [exc.message]
+                if exc.message.startswith("contact_email"):
+                    form.contact_email.errors = [gettext("Enter one email address, such as bids@supplier.example.")]
+                else:
+                    field = "branch" if exc.message.startswith("branch") else "supplier"
+                    form[field].errors = [gettext("Check this field.")]
+                    details[field] = [exc.message]
             else:
                 base = _base_url()
                 page = render_template(
