@@ -86,7 +86,7 @@ def test_the_page_is_bilingual_side_by_side_and_prints_from_static_css(service: 
     page = html(client_for(service, OWNER, "fr"), f"/certificates/{decision_id}")
     assert '<section class="certificate__column" lang="en"' in page
     assert '<section class="certificate__column" lang="fr"' in page
-    assert "Functional tests: Passed" in page and "Tests fonctionnels\u00a0: Réussie" in page
+    assert "Functional tests: Passed" in page and "Tests fonctionnels\u00a0: Réussi" in page
     assert "<style" not in page and 'href="/ui/static/certificate.css"' in page
     css = service.app.test_client().get("/ui/static/certificate.css").get_data(as_text=True)
     assert "@media print" in css and "@page" in css

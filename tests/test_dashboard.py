@@ -720,7 +720,8 @@ def test_every_message_has_a_french_translation() -> None:
     method_map = [("web/dashboard/**.py", "python"), ("web/status.py", "python"),
                   ("web/dashboard/templates/**.html", "jinja2")]  # fmt: skip
     options = {"web/dashboard/templates/**.html": {"extensions": "jinja2.ext.do"}}
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
+                "pgettext": ((1, "c"), 2), "lazy_pgettext": ((1, "c"), 2)}  # fmt: skip
     found = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map, options, keywords=keywords

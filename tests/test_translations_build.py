@@ -32,11 +32,14 @@ def _setup_script() -> ModuleType:
 
 
 def _messages(catalog: Catalog) -> dict[object, object]:
-    """What a reader gets from a catalogue: each translated message id and its translation."""
+    """What a reader gets from a catalogue: each translated (context, id) and its translation."""
+
     def key(value: object) -> object:  # plural forms come as lists from a .mo, tuples from a .po
         return tuple(value) if isinstance(value, list | tuple) else value
 
-    return {key(m.id): key(m.string) for m in catalog if m.id and not m.fuzzy and m.string}
+    return {
+        (m.context, key(m.id)): key(m.string) for m in catalog if m.id and not m.fuzzy and m.string
+    }
 
 
 def test_the_build_compiles_the_french_catalogue_from_the_po(tmp_path: Path) -> None:
@@ -51,7 +54,8 @@ def test_the_build_compiles_the_french_catalogue_from_the_po(tmp_path: Path) -> 
     with (ROOT / CATALOGUE.with_suffix(".po")).open("rb") as handle:
         catalogue = read_po(handle, locale="fr")
     assert _messages(shipped) == _messages(catalogue)
-    assert _messages(shipped)["Sign in"] == "Se connecter"
+    assert _messages(shipped)[None, "Sign in"] == "Se connecter"
+    assert _messages(shipped)["stage", "Failed"] == "Échouée"
 
 
 def test_the_build_command_is_the_one_that_compiles(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ csrf = CSRFProtect()
 
 def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     """Register the dashboard on the service's app."""
-    from web.dashboard import i18n, presenting
+    from web.dashboard import i18n, presenting, summaries
     from web.dashboard.auth import auth
     from web.dashboard.certificates import certificates
     from web.dashboard.comparison import comparison
@@ -92,6 +92,7 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     app.jinja_env.filters["inert"] = inert
     app.jinja_env.globals.update(i18n.template_helpers())
     app.jinja_env.globals.update(presenting.template_helpers())
+    app.jinja_env.globals["check_summary"] = summaries.check_summary
 
     @app.context_processor
     def _viewer() -> dict[str, Any]:

@@ -7,7 +7,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, request
-from flask_babel import format_datetime, format_decimal, get_locale, gettext, lazy_gettext
+from flask_babel import (
+    format_datetime,
+    format_decimal,
+    get_locale,
+    gettext,
+    lazy_gettext,
+    lazy_pgettext,
+)
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
@@ -156,7 +163,8 @@ STAGE_LABELS = {
     "hidden": lazy_gettext("copying the hidden tests"),
     "hidden-tests": lazy_gettext("running the owner's hidden tests"),
 }
-STAGE_STATUS_LABELS = {"ok": lazy_gettext("Completed"), "failed": lazy_gettext("Failed")}
+#: "Failed" in context: a stage (une étape) is feminine in French, a check's status is not
+STAGE_STATUS_LABELS = {"ok": lazy_gettext("Completed"), "failed": lazy_pgettext("stage", "Failed")}
 SEVERITY_LABELS = {
     "low": lazy_gettext("Low"),
     "medium": lazy_gettext("Medium"),

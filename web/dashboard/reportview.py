@@ -119,10 +119,15 @@ class Check:
     tests: dict[str, int] = field(default_factory=dict)
     failing: list[FailingTest] = field(default_factory=list)
     failing_total: int = 0
+    #: tests that failed, then passed when run again
+    flaky: int = 0
     hidden: HiddenTests | None = None
     findings: list[Finding] = field(default_factory=list)
     findings_truncated: bool = False
     vulnerabilities: list[Vulnerability] = field(default_factory=list)
+    vulnerabilities_truncated: bool = False
+    #: how many installed packages the dependency check audited; None when the report omits it
+    audited: int | None = None
     advisory_data: dict[str, Any] = field(default_factory=dict)
     licence: dict[str, Any] = field(default_factory=dict)
     evidence: list[LicenceEvidence] = field(default_factory=list)
@@ -271,6 +276,7 @@ def _check(entry: Mapping[str, Any]) -> Check:
             tests=_counts(entry.get("tests")),
             failing=failing + hidden_failing,
             failing_total=len(names) + len(hidden_failing),
+            flaky=len(_list(entry.get("flaky"))),
             hidden=_hidden_tests(hidden) if hidden else None,
         )
     if kind == "sast":
@@ -293,6 +299,8 @@ def _check(entry: Mapping[str, Any]) -> Check:
         return Check(
             **common,
             vulnerabilities=vulnerabilities,
+            vulnerabilities_truncated=entry.get("vulnerabilities_truncated") is True,
+            audited=audited if _is_count(audited := entry.get("audited")) else None,
             advisory_data=_dict(entry.get("advisory_data")),
         )
     if kind == "licence":

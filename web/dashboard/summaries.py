@@ -1,0 +1,85 @@
+"""Check summaries in the reader's language, made from the report's structured fields.
+
+The signed report's `summary` is an English sentence from the engine; the page
+shows it too, marked lang="en", but leads with the same facts said in the
+reader's language. Only facts the report states as fields are said here; where
+the fields do not carry the whole story (a truncated list, a field an older
+report lacks) there is no summary and the engine's sentence stands alone.
+"""
+
+from __future__ import annotations
+
+from flask_babel import ngettext
+
+from web.dashboard.i18n import number
+from web.dashboard.reportview import Check
+
+#: the functional check's counts, in the order the engine states them
+TEST_COUNTS = ("passed", "failed", "errors", "skipped")
+
+
+def check_summary(check: Check) -> str | None:
+    """The check's counts as a sentence in the reader's language, or None."""
+    if check.kind == "functional":
+        return functional_summary(check)
+    if check.kind == "dependencies":
+        return dependencies_summary(check)
+    return None
+
+
+def functional_summary(check: Check) -> str | None:
+    """The tests' counts as the engine states them: "5 passed, 0 failed, 0 errors, 1 skipped"."""
+    if not check.tests:
+        return None
+    counts = {key: check.tests.get(key, 0) for key in TEST_COUNTS}
+    parts: list[str] = [
+        ngettext(
+            "%(count)s passed", "%(count)s passed", counts["passed"], count=number(counts["passed"])
+        ),
+        ngettext(
+            "%(count)s failed", "%(count)s failed", counts["failed"], count=number(counts["failed"])
+        ),
+        ngettext(
+            "%(count)s error", "%(count)s errors", counts["errors"], count=number(counts["errors"])
+        ),
+        ngettext(
+            "%(count)s skipped",
+            "%(count)s skipped",
+            counts["skipped"],
+            count=number(counts["skipped"]),
+        ),
+    ]
+    if check.flaky:
+        parts.append(
+            ngettext("%(count)s flaky", "%(count)s flaky", check.flaky, count=number(check.flaky))
+        )
+    return ", ".join(parts)
+
+
+def dependencies_summary(check: Check) -> str | None:
+    """How many known vulnerabilities in how many of the installed packages, and how many ignored."""
+    if check.audited is None or check.vulnerabilities_truncated:
+        return None
+    active = [v for v in check.vulnerabilities if not v.ignored]
+    ignored = len(check.vulnerabilities) - len(active)
+    audited = number(check.audited)
+    if active:
+        packages = len({v.package for v in active})
+        said: str = ngettext(
+            "%(count)s known vulnerability in %(packages)s of %(audited)s installed packages",
+            "%(count)s known vulnerabilities in %(packages)s of %(audited)s installed packages",
+            len(active), count=number(len(active)), packages=number(packages), audited=audited,
+        )  # fmt: skip
+    else:
+        said = ngettext(
+            "No known vulnerability in the %(audited)s installed package",
+            "No known vulnerability in the %(audited)s installed packages",
+            check.audited, audited=audited,
+        )  # fmt: skip
+    if ignored:
+        said += ngettext(
+            "; %(count)s ignored by the specification",
+            "; %(count)s ignored by the specification",
+            ignored, count=number(ignored),
+        )  # fmt: skip
+    return said + "."
