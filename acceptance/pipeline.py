@@ -42,7 +42,7 @@ from acceptance.report import Reason, ReportInput, Verdict, build_statement, dec
 from acceptance.safefs import remove_tree
 from acceptance.spec import Spec, SpecError, hash_tree
 from acceptance.wheels import download_wheels
-from checks import audit_cache, functional, hidden_tests, licence, licence_cache, sast
+from checks import audit_cache, functional, hidden_tests, licence, licence_cache, quality, sast
 from checks import dependencies as dependency_audit
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.test_hooks import HookFinding, find_test_hooks
@@ -194,11 +194,11 @@ class _Run:
         finally:
             # Not TemporaryDirectory: its rmtree recurses per level of a hostile tree.
             remove_tree(scratch)
-        # Fixed order, whatever finished first: functional, sast, dependencies, licence;
-        # every check is listed, with what became of it, even when a stage failed first.
-        self.report.checks.extend(
-            self.outcomes.get(name) or self._not_run(name) for name in _CHECK_ORDER
-        )
+        # Fixed order, whatever finished first: functional, sast, dependencies, licence
+        # (then quality, listed only when the spec turns it on); every check is listed,
+        # with what became of it, even when a stage failed first.
+        order = (*_CHECK_ORDER, *(("quality",) if self.spec.quality.enabled else ()))
+        self.report.checks.extend(self.outcomes.get(name) or self._not_run(name) for name in order)
         # The signature covers the artifacts through their digests.
         self.report.artifacts = {
             name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
@@ -234,6 +234,7 @@ class _Run:
             "sast": security.sast.enabled,
             "dependencies": security.dependencies.enabled,
             "licence": self.spec.licence.enabled,
+            "quality": self.spec.quality.enabled,
         }.get(name, True)
         if not enabled:
             return CheckResult(name, name, CheckStatus.SKIPPED, "not checked: turned off in the spec")
@@ -335,6 +336,14 @@ class _Run:
                     sandbox, self.spec.security.sast, timeout=self._remaining(), target=SRC_MOUNT
                 )
             )
+        if self.spec.quality.enabled:
+            # Before the install too: ruff and its output are untouched by supplier code.
+            with self._stage("quality"):
+                self._add(
+                    quality.run_quality(
+                        sandbox, self.spec.quality, timeout=self._remaining(), target=SRC_MOUNT
+                    )
+                )
         download.result()
         if plan.needs_sandbox_metadata:
             with self._stage("metadata"):

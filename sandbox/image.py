@@ -43,6 +43,8 @@ TOOL_REQUIREMENTS = (
     "bandit[sarif,toml]==1.9.4",
     "pip-audit==2.10.1",
     "licensecheck==2025.1.0",
+    # the quality check's linter; its version is also acceptance/ruff_rules.py's
+    "ruff==0.17.6",
 )
 #: pytest for the owner's hidden tests, with its own dependencies only, in the
 #: read-only image: the supplier's tests can rewrite the run venv's pytest, not this one.
@@ -312,7 +314,7 @@ def _read_tools(container: Any) -> dict[str, str]:
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
         member = tar.extractfile("tools.json")
         listing = json.loads(member.read()) if member else []
-    wanted = {"bandit", "pip-audit", "licensecheck", "pip"}
+    wanted = {"bandit", "pip-audit", "licensecheck", "ruff", "pip"}
     tools = {str(item["name"]).lower().replace("_", "-"): str(item["version"]) for item in listing}
     return {name: version for name, version in tools.items() if name in wanted}
 

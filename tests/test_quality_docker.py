@@ -1,0 +1,131 @@
+"""The quality check through the real engine: ruff in the Docker sandbox, the CLI, a signed report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import MIT_LICENSE, RepoFactory, check, write_spec
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("cli_env")]
+
+PROJECT = {
+    "LICENSE": MIT_LICENSE,
+    "pyproject.toml": (
+        '[project]\nname = "demo"\nversion = "1.0"\nlicense = "MIT"\n'
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+    ),
+    "tests/test_add.py": "from demo import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+}
+# Only the quality check and the tests: the other checks have suites of their own.
+SPEC = "security: false\nlicence: false\nquality: true\n"
+
+
+def _demo(import_line: str) -> dict[str, str]:
+    return {**PROJECT, "demo/__init__.py": f"{import_line}\n\n\ndef add(a, b):\n    return a + b\n"}
+
+
+def quality_of(statement: dict[str, Any]) -> dict[str, Any]:
+    checks = statement["predicate"]["checks"]
+    assert [c["id"] for c in checks] == ["functional", "sast", "dependencies", "licence", "quality"]
+    return dict(checks[-1])
+
+
+def test_an_unjustified_noqa_rejects_what_a_justified_one_accepts(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path / "spec", SPEC)
+    artifacts = tmp_path / "artifacts"
+
+    code, statement = check(
+        str(make_repo(_demo("import os  # noqa"))),
+        spec,
+        "--artifacts",
+        str(artifacts),
+        capsys=capsys,
+    )
+    quality = quality_of(statement)
+    assert code == 1, statement["predicate"]["reasons"]
+    assert statement["predicate"]["verdict"] == "rejected"
+    assert quality["status"] == "failed"
+    assert quality["reason_code"] == "UNJUSTIFIED_SUPPRESSION"
+    assert "UNJUSTIFIED_SUPPRESSION" in statement["predicate"]["reason_codes"]
+    blocking = [(f["rule"], f["file"], f["line"]) for f in quality["findings"] if f["blocking"]]
+    # The blanket noqa is a finding, and it silenced nothing: ruff's F401 stands too.
+    assert ("UNJUSTIFIED_SUPPRESSION", "demo/__init__.py", 1) in blocking
+    assert ("F401", "demo/__init__.py", 1) in blocking
+    assert quality["suppressions"] == [
+        {
+            "file": "demo/__init__.py", "line": 1, "scope": "line", "directive": "noqa",
+            "rules": [], "reason": None, "justified": False,
+        }
+    ]  # fmt: skip
+    assert quality["tool"]["name"] == "ruff" and quality["tool"]["version"] == "0.17.6"
+    assert quality["settings"]["rules"] == ["E4", "E7", "E9", "F"]
+    assert statement["predicate"]["environment"]["tools"]["ruff"] == "0.17.6"
+    sarif = json.loads((artifacts / "quality.sarif").read_bytes())
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} == {"F401", "UNJUSTIFIED_SUPPRESSION"}
+    assert "quality.sarif" in statement["predicate"]["artifacts"]
+
+    justified = "import os  # noqa: F401 -- imported for its side effect on the loader"
+    code, statement = check(str(make_repo(_demo(justified))), spec, capsys=capsys)
+    quality = quality_of(statement)
+    assert code == 0, statement["predicate"]["reasons"]
+    assert quality["status"] == "passed", quality["summary"]
+    assert quality["suppressions"][0]["reason"] == "imported for its side effect on the loader"
+    assert quality["suppressions"][0]["justified"] is True
+    (silenced,) = quality["findings"]
+    assert silenced["rule"] == "F401" and silenced["suppressed"] and not silenced["blocking"]
+    assert "1 justified suppression" in quality["summary"]
+
+
+def test_a_file_wide_blanket_noqa_is_flagged_and_silences_nothing(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path / "spec", SPEC)
+    files = {
+        **_demo("import os"),
+        "demo/__init__.py": "# ruff: noqa\nimport os\n\n\ndef add(a, b):\n    return a + b\n",
+    }
+    code, statement = check(str(make_repo(files)), spec, capsys=capsys)
+    quality = quality_of(statement)
+    assert code == 1
+    assert quality["reason_code"] == "UNJUSTIFIED_SUPPRESSION"
+    rules = {(f["rule"], f["line"]) for f in quality["findings"] if f["blocking"]}
+    assert rules == {("UNJUSTIFIED_SUPPRESSION", 1), ("F401", 2)}
+    assert quality["suppressions"][0]["scope"] == "file"
+    assert quality["suppressions"][0]["directive"] == "ruff: noqa"
+    assert "demo/__init__.py:2 F401" in quality["summary"]
+
+
+def test_a_string_that_looks_like_noqa_is_not_a_suppression_and_levels_filter(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {
+        **PROJECT,
+        "demo/__init__.py": (
+            'HELP = "write # noqa to silence a line"\n\n\n'
+            "def add(a, b):\n    l = a + b\n    return l\n"
+        ),
+    }
+    # E741 (ambiguous name `l`) is a style rule: it fails `any`, not `warning`.
+    spec = write_spec(tmp_path / "a", "security: false\nlicence: false\nquality: {rules: [E, F]}\n")
+    code, statement = check(str(make_repo(files)), spec, capsys=capsys)
+    quality = quality_of(statement)
+    assert code == 1 and quality["reason_code"] == "QUALITY_FINDINGS"
+    assert [(f["rule"], f["level"]) for f in quality["findings"]] == [("E741", "style")]
+    assert quality["suppressions"] == []
+
+    spec = write_spec(
+        tmp_path / "b",
+        "security: false\nlicence: false\nquality: {rules: [E, F], fail_on: warning}\n",
+    )
+    code, statement = check(str(make_repo(files)), spec, capsys=capsys)
+    quality = quality_of(statement)
+    assert code == 0, statement["predicate"]["reasons"]
+    assert quality["status"] == "passed"
+    assert quality["counts"] == {"error": 0, "warning": 0, "style": 1}
+    assert "no ruff finding at warning or above (1 below it)" in quality["summary"]
