@@ -178,6 +178,13 @@ class Submission(Base):
     contact_email: Mapped[str | None] = mapped_column(String(320), default=None)
     #: `en` or `fr`: the language of the supplier's emails
     language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    #: where runs' commit statuses go (acceptance.forge): `github`, `gitlab` or `gitea`; None: nowhere
+    forge_kind: Mapped[str | None] = mapped_column(String(16), default=None)
+    forge_api_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    #: `owner/name`, or the GitLab project path
+    forge_repository: Mapped[str | None] = mapped_column(String(500), default=None)
+    #: the forge token, encrypted like the webhook secret; never shown again
+    forge_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
     opportunity: Mapped[Opportunity] = relationship(back_populates="submissions")
     runs: Mapped[list[Run]] = relationship(back_populates="submission")
@@ -311,3 +318,72 @@ class Message(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_attempt_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class AuditEvent(Base):
+    """One change a person or the service made, recorded with it (acceptance.audit).
+
+    Append-only: the migration's trigger refuses UPDATE and DELETE. Actor and
+    subject are plain ids, not foreign keys: the record outlives what it names.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_action", "action"),
+        Index("ix_audit_events_subject", "subject_type", "subject_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: the person who acted; None for a named actor (`cli`, `webhook`, `system`)
+    actor_user_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    #: the person's email at the time, or the named actor
+    actor: Mapped[str] = mapped_column(String(320))
+    #: one of acceptance.audit.Action
+    action: Mapped[str] = mapped_column(String(40))
+    #: `opportunity`, `spec_version`, `submission`, `run`, `decision`, `user` or `token`
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ForgeStatus(Base):
+    """Where a run's commit status stands on its submission's forge (acceptance.forge.delivery).
+
+    One row per run, locked while a status is sent, so statuses of one run never
+    overtake each other: a late `pending` never replaces the verdict.
+    """
+
+    __tablename__ = "forge_statuses"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    #: the state the run calls for now (`pending`, `success`, `failure`, `error`)
+    wanted: Mapped[str | None] = mapped_column(String(16), default=None)
+    #: the last state the forge took, and when
+    delivered: Mapped[str | None] = mapped_column(String(16), default=None)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    #: `queued`, `retrying`, `delivered` or `failed` (given up on `wanted`)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    #: attempts at `wanted` so far (back to 0 when the run calls for another state)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class ForgeAttempt(Base):
+    """One request to a forge for a run's commit status: when, what, its HTTP status, its error."""
+
+    __tablename__ = "forge_attempts"
+    __table_args__ = (Index("ix_forge_attempts_run_at", "run_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: `github`, `gitlab` or `gitea`
+    forge: Mapped[str] = mapped_column(String(16))
+    #: the status sent (`pending`, `success`, `failure`, `error`)
+    state: Mapped[str] = mapped_column(String(16))
+    #: the forge's HTTP status; None when it did not answer
+    http_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -77,6 +77,8 @@ class Settings:
     smtp_url: str | None = field(default=None, repr=False)  # may hold a password
     #: the From of every email; unset: noreply@ the public URL's host (or localhost)
     mail_from_setting: str | None = None
+    #: seconds before a forge's commit status is tried again, times 4 after each failure
+    forge_retry_seconds: float = 15.0
 
     @property
     def mail_from(self) -> str:
@@ -192,6 +194,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sign_timeout=_positive_seconds(env, "ACCEPTANCE_SIGN_TIMEOUT", 60.0),
         smtp_url=_smtp_url(env),
         mail_from_setting=_mail_from(env),
+        forge_retry_seconds=_positive_seconds(env, "ACCEPTANCE_FORGE_RETRY_SECONDS", 15.0),
     )
 
 

@@ -13,6 +13,8 @@ RECONCILE_TASK = "acceptance.reconcile"
 SIGN_TASK = "acceptance.sign"
 #: one email to deliver (acceptance.mailer), on the service queue: never behind hours of runs
 MAIL_TASK = "acceptance.mail"
+#: one run's commit status to its forge (acceptance.forge), on the service queue too
+FORGE_TASK = "acceptance.forge_status"
 RUNS_QUEUE = "runs"
 #: intake-side work (reconciling) stays off the queue that sandbox runs fill
 SERVICE_QUEUE = "service"
@@ -53,6 +55,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
             RECONCILE_TASK: {"queue": SERVICE_QUEUE},
             SIGN_TASK: {"queue": SIGNING_QUEUE},
             MAIL_TASK: {"queue": SERVICE_QUEUE},
+            FORGE_TASK: {"queue": SERVICE_QUEUE},
         },
         beat_schedule={
             # the interval goes along, so the pass is noted with the scheduler's own
@@ -84,3 +87,8 @@ def enqueue_run(app: Celery, run_id: str, run_timeout: int) -> None:
 def enqueue_message(app: Celery, message_id: str) -> None:
     """Hand a committed email (acceptance.notifications) to a worker."""
     app.send_task(MAIL_TASK, args=[message_id], queue=SERVICE_QUEUE, ignore_result=True)
+
+
+def enqueue_forge_status(app: Celery, run_id: str) -> None:
+    """Have a worker send the commit status a committed run calls for now (acceptance.forge)."""
+    app.send_task(FORGE_TASK, args=[run_id], queue=SERVICE_QUEUE, ignore_result=True)

@@ -27,6 +27,7 @@ from acceptance.artifacts_s3 import artifact_store
 from acceptance.db import Database
 from acceptance.decisions import SubmissionState
 from acceptance.errors import PlatformError, UserInputError
+from acceptance.forge.delivery import ForgeFeedback
 from acceptance.models import Run, RunStatus, utcnow
 from acceptance.notifications import Notifier, state_before
 from acceptance.pipeline import EngineConfig, run_acceptance
@@ -105,6 +106,7 @@ class RunExecutor:
         store: ArtifactStore | None = None,
         signer: ReportSigner | None = None,
         notifier: Notifier | None = None,
+        forge: ForgeFeedback | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -113,6 +115,8 @@ class RunExecutor:
         self.signer = signer or report_signer(settings)
         #: emails about finished runs (acceptance.notifications); None: none
         self.notifier = notifier
+        #: commit statuses on the submission's forge (acceptance.forge); None: none
+        self.forge = forge
 
     # -- claim ---------------------------------------------------------------
 
@@ -310,6 +314,8 @@ class RunExecutor:
         # Committed: the mail task finds the run as it ended. Never raises (Notifier._record).
         if self.notifier is not None:
             self.notifier.run_finished(claim.run_id, before, predicate)
+        if self.forge is not None:  # never raises either (ForgeFeedback.run_changed)
+            self.forge.run_changed(claim.run_id)
         return Outcome.DONE
 
     def _state_before(self, claim: Claim) -> SubmissionState | None:
@@ -334,8 +340,11 @@ class RunExecutor:
                     error=reason,
                 )
             )
-        if self.notifier is not None and getattr(done, "rowcount", 1) != 0:
-            self.notifier.run_finished(claim.run_id, before, None)
+        if getattr(done, "rowcount", 1) != 0:
+            if self.notifier is not None:
+                self.notifier.run_finished(claim.run_id, before, None)
+            if self.forge is not None:
+                self.forge.run_changed(claim.run_id)
 
 
 #: stages the engine runs in threads beside the sandbox's sequence (acceptance.pipeline)

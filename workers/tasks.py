@@ -13,17 +13,22 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from acceptance.db import Database
+from acceptance.forge.delivery import Delivery, ForgeFeedback
+from acceptance.forge.delivery import deliver as deliver_forge_status
 from acceptance.mailer import deliver
 from acceptance.models import Run, RunStatus, utcnow
 from acceptance.notifications import Notifier
 from acceptance.readiness import note_reconciler_pass
+from acceptance.secretbox import SecretBox
 from acceptance.settings import load_settings
 from workers.celery_app import (
+    FORGE_TASK,
     MAIL_TASK,
     RECONCILE_EVERY,
     RECONCILE_TASK,
     RUN_TASK,
     SIGN_TASK,
+    enqueue_forge_status,
     enqueue_message,
     enqueue_run,
     make_celery,
@@ -56,7 +61,8 @@ def _executor() -> RunExecutor:
     signer = report_signer(settings, app)
     db = Database(settings.database_url)
     notifier = Notifier(settings, db, functools.partial(enqueue_message, app))
-    return RunExecutor(settings, db, signer=signer, notifier=notifier)
+    forge = ForgeFeedback(db, functools.partial(enqueue_forge_status, app))
+    return RunExecutor(settings, db, signer=signer, notifier=notifier, forge=forge)
 
 
 @cache
@@ -88,6 +94,24 @@ def mail_task(self: Any, message_id: str) -> str:
         tries = self.request.retries or 0
         raise self.retry(countdown=MAIL_BACKOFF_BASE * 4 ** min(tries, 3))
     return attempt.state
+
+
+@app.task(name=FORGE_TASK, bind=True, acks_late=True, max_retries=None)  # type: ignore[untyped-decorator]
+def forge_task(self: Any, run_id: str) -> str:
+    """Send the commit status run `run_id` calls for now; the forge_statuses row says when to stop."""
+    executor = _executor()
+    attempt = deliver_forge_status(
+        Delivery(executor.settings, executor.db, executor.store, _secret_box()), run_id
+    )
+    if attempt.retry:
+        tries = self.request.retries or 0
+        raise self.retry(countdown=executor.settings.forge_retry_seconds * 4 ** min(tries, 4))
+    return attempt.state
+
+
+@cache
+def _secret_box() -> SecretBox:
+    return SecretBox(_executor().settings.secrets_key)
 
 
 @app.task(name=RECONCILE_TASK)  # type: ignore[untyped-decorator]

@@ -1,0 +1,63 @@
+"""forge feedback: a submission's forge credentials, runs' commit statuses and every attempt
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-05 12:30:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import acceptance.models
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("submissions") as batch:
+        batch.add_column(sa.Column("forge_kind", sa.String(length=16), nullable=True))
+        batch.add_column(sa.Column("forge_api_url", sa.String(length=2000), nullable=True))
+        batch.add_column(sa.Column("forge_repository", sa.String(length=500), nullable=True))
+        batch.add_column(sa.Column("forge_token_encrypted", sa.LargeBinary(), nullable=True))
+    op.create_table(
+        "forge_statuses",
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.Column("wanted", sa.String(length=16), nullable=True),
+        sa.Column("delivered", sa.String(length=16), nullable=True),
+        sa.Column("delivered_at", acceptance.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("run_id"),
+    )
+    op.create_table(
+        "forge_attempts",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.Column("at", acceptance.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("forge", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("http_status", sa.Integer(), nullable=True),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_forge_attempts_run_at", "forge_attempts", ["run_id", "at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_forge_attempts_run_at", table_name="forge_attempts")
+    op.drop_table("forge_attempts")
+    op.drop_table("forge_statuses")
+    with op.batch_alter_table("submissions") as batch:
+        batch.drop_column("forge_token_encrypted")
+        batch.drop_column("forge_repository")
+        batch.drop_column("forge_api_url")
+        batch.drop_column("forge_kind")
