@@ -46,6 +46,7 @@ LINTER_PREFIXES: frozenset[str] = frozenset(
         "PERF",
         "PGH",
         "PIE",
+        "PL",
         "PLC",
         "PLE",
         "PLR",

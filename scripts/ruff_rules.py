@@ -34,7 +34,7 @@ def main() -> int:
     prefixes: dict[str, list[str]] = {}
     for linter in linters:
         names = [linter["prefix"] + c["prefix"] for c in linter.get("categories", [])]
-        prefixes[linter["name"]] = names or [linter["prefix"]]
+        prefixes[linter["name"]] = [linter["prefix"], *names]
     stable = {
         rule["code"]: (rule["name"], rule["category"], _linter_prefix(rule, prefixes))
         for rule in rules
