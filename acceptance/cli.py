@@ -218,6 +218,17 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", metavar="EMAIL", dest="all_of", help="every token of this user")
     tokens_revoke.set_defaults(handler=cmd_tokens_revoke)
 
+    audit = sub.add_parser("audit", help="the audit trail: who changed what, and when")
+    audit_sub = audit.add_subparsers(required=True, metavar="ACTION")
+    audit_list = audit_sub.add_parser("list", help="the newest events first")
+    audit_list.add_argument("--action", help="one action, such as decision.recorded")
+    audit_list.add_argument("--actor", help="an email, a user id, or cli, webhook, system")
+    audit_list.add_argument("--subject", help="a record's id, or type:id (submission:ID)")
+    audit_list.add_argument("--since", help="an ISO 8601 date or time (UTC unless it says)")
+    audit_list.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    audit_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    audit_list.set_defaults(handler=cmd_audit_list)
+
     worker_health = sub.add_parser(
         "worker-health", help="check what a worker needs (exit 0 ready, 3 not ready)"
     )
@@ -681,12 +692,13 @@ def _safe_url(url: str) -> str:
 
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance users create EMAIL --role ROLE [--language en|fr]"""
+    from acceptance.audit import CLI
     from acceptance.service import create_user
 
     database = _require_schema(settings)
     password = _read_password()
     with database.session() as session:
-        user = create_user(session, args.email, args.role, password, args.language)
+        user = create_user(session, args.email, args.role, password, args.language, actor=CLI)
         print(f"created {args.role} {user.email} ({user.id})")
     return 0
 
@@ -704,31 +716,34 @@ def _read_password() -> str:
 
 def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance users disable EMAIL"""
+    from acceptance.audit import CLI
     from acceptance.service import disable_user
 
     with _require_schema(settings).session() as session:
-        user = disable_user(session, args.email)
+        user = disable_user(session, args.email, actor=CLI)
         print(f"disabled {user.email}: no sign-in, no API token, open dashboard sessions ended")
     return 0
 
 
 def cmd_users_enable(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance users enable EMAIL"""
+    from acceptance.audit import CLI
     from acceptance.service import enable_user
 
     with _require_schema(settings).session() as session:
-        user = enable_user(session, args.email)
+        user = enable_user(session, args.email, actor=CLI)
         print(f"enabled {user.email} (revoked or expired tokens stay so)")
     return 0
 
 
 def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance tokens create EMAIL [--expires LIFETIME]"""
+    from acceptance.audit import CLI
     from acceptance.service import issue_token, parse_lifetime
 
     lifetime = parse_lifetime(args.expires) if args.expires is not None else None
     with _require_schema(settings).session() as session:
-        issued = issue_token(session, args.email, lifetime)
+        issued = issue_token(session, args.email, lifetime, actor=CLI)
     # stdout holds the token alone, so `TOKEN=$(acceptance tokens create ...)` keeps working.
     print(issued.secret)
     until = f", expires {_when(issued.expires_at)}" if issued.expires_at else ", no expiry"
@@ -756,17 +771,43 @@ def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance tokens revoke TOKEN_ID | --all EMAIL"""
+    from acceptance.audit import CLI
     from acceptance.service import revoke_token, revoke_tokens
 
     with _require_schema(settings).session() as session:
         if args.all_of is not None:
-            revoked = revoke_tokens(session, args.all_of)
+            revoked = revoke_tokens(session, args.all_of, actor=CLI)
             print(f"revoked {len(revoked)} token(s) of {args.all_of.strip().lower()}")
             for token in revoked:
                 print(f"  {token.id}")
             return 0
-        token, changed = revoke_token(session, args.token_id)
+        token, changed = revoke_token(session, args.token_id, actor=CLI)
         print(f"{'revoked' if changed else 'already revoked:'} token {token.id} of {token.user.email}")
+    return 0
+
+
+def cmd_audit_list(args: argparse.Namespace, settings: Settings) -> int:
+    """acceptance audit list [--action A] [--actor WHO] [--subject ID] [--since WHEN] [--json]"""
+    from acceptance.audit import event_to_json, latest_events, parse_filter
+
+    if not 1 <= args.limit <= 10_000:
+        raise UserInputError("--limit: a number from 1 to 10000")
+    wanted = parse_filter(
+        {"action": args.action, "actor": args.actor, "subject": args.subject, "since": args.since}
+    )
+    with _require_schema(settings).session() as session:
+        events = latest_events(session, wanted, args.limit)
+        for event in events:
+            if args.json:
+                print(json.dumps(event_to_json(event), sort_keys=True))
+            else:
+                details = json.dumps(event.details, sort_keys=True, ensure_ascii=False)
+                print(
+                    f"{event.at.strftime('%Y-%m-%d %H:%M:%S UTC')}  {event.actor}  {event.action}  "
+                    f"{event.subject_type}:{event.subject_id}  {details}"
+                )
+        if not events and not args.json:
+            print("no audit events match", file=sys.stderr)
     return 0
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from acceptance.audit import Action, Subject, record
 from acceptance.decision_statement import (
     ACCEPTED,
     DECISIONS,
@@ -82,6 +83,11 @@ def record_decision(session: Session, user: User, run: Run, decision: object, re
     )  # fmt: skip
     session.add(made)
     session.flush()
+    details = {
+        "run": run.id, "submission": submission.id, "decision": kind, "override": override,
+        "supersedes": made.supersedes_id, "reason": text,
+    }  # fmt: skip
+    record(session, user, Action.DECISION_RECORDED, Subject.DECISION, made.id, details)
     log.info(
         "decision_recorded",
         extra={"run": run.id, "decision": kind, "override": override, "by": user.id, "id": made.id},
@@ -193,6 +199,8 @@ def withdraw(session: Session, user: User, submission: Submission) -> None:
     if submission.withdrawn_at is not None:
         raise Conflict(f"submission {submission.id} is already withdrawn")
     submission.withdrawn_at, submission.withdrawn_by = utcnow(), user.id
+    details = {"opportunity": submission.opportunity_id, "supplier": submission.supplier}
+    record(session, user, Action.SUBMISSION_WITHDRAWN, Subject.SUBMISSION, submission.id, details)
     log.info("submission_withdrawn", extra={"submission": submission.id, "by": user.id})
 
 

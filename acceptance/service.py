@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from acceptance.audit import SYSTEM, Action, Actor, Subject, record
 from acceptance.errors import UserInputError
 from acceptance.models import (
     ApiToken,
@@ -106,7 +107,15 @@ def parse_lifetime(text: str) -> dt.timedelta:
     return lifetime
 
 
-def create_user(session: Session, email: str, role: str, password: str, language: str = "en") -> User:
+def create_user(
+    session: Session,
+    email: str,
+    role: str,
+    password: str,
+    language: str = "en",
+    *,
+    actor: Actor = SYSTEM,
+) -> User:
     language = check_language(language)
     email = email.strip().lower()
     if "@" not in email or len(email) > 320:
@@ -120,6 +129,8 @@ def create_user(session: Session, email: str, role: str, password: str, language
     user = User(email=email, role=role, password_hash=generate_password_hash(password), language=language)
     session.add(user)
     session.flush()
+    details = {"email": email, "role": role}
+    record(session, actor, Action.USER_CREATED, Subject.USER, user.id, details)
     return user
 
 
@@ -153,31 +164,41 @@ def end_sessions(session: Session, user: User) -> None:
     session.refresh(user, ["session_generation"])
 
 
-def disable_user(session: Session, email: str) -> User:
+def disable_user(session: Session, email: str, *, actor: Actor = SYSTEM) -> User:
     """No sign-in, no API token and no open dashboard session works for the user any more."""
     user = user_by_email(session, email)
+    was_disabled = user.disabled_at is not None
     if user.disabled_at is None:
         user.disabled_at = utcnow()
     end_sessions(session, user)
+    # Recorded even when already disabled: the sessions were ended again.
+    details = {"email": user.email, "already_disabled": was_disabled}
+    record(session, actor, Action.USER_DISABLED, Subject.USER, user.id, details)
     log.warning("user_disabled", extra={"user_id": user.id})
     return user
 
 
-def enable_user(session: Session, email: str) -> User:
+def enable_user(session: Session, email: str, *, actor: Actor = SYSTEM) -> User:
     """Undo `disable_user`: the password and the tokens not revoked or expired work again."""
     user = user_by_email(session, email)
+    if user.disabled_at is not None:
+        record(session, actor, Action.USER_ENABLED, Subject.USER, user.id, {"email": user.email})
     user.disabled_at = None
     session.flush()
     log.warning("user_enabled", extra={"user_id": user.id})
     return user
 
 
-def create_token(session: Session, email: str, lifetime: dt.timedelta | None = None) -> str:
+def create_token(
+    session: Session, email: str, lifetime: dt.timedelta | None = None, *, actor: Actor = SYSTEM
+) -> str:
     """A new API token for the user; only its hash is stored, so show it now or never."""
-    return issue_token(session, email, lifetime).secret
+    return issue_token(session, email, lifetime, actor=actor).secret
 
 
-def issue_token(session: Session, email: str, lifetime: dt.timedelta | None = None) -> IssuedToken:
+def issue_token(
+    session: Session, email: str, lifetime: dt.timedelta | None = None, *, actor: Actor = SYSTEM
+) -> IssuedToken:
     """A new API token with its id, valid for `lifetime` (None: until revoked)."""
     user = user_by_email(session, email)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -185,6 +206,8 @@ def issue_token(session: Session, email: str, lifetime: dt.timedelta | None = No
     row = ApiToken(user_id=user.id, token_sha256=_sha256(secret), expires_at=expires_at)
     session.add(row)
     session.flush()
+    details = {"email": user.email, "expires_at": _iso(expires_at)}
+    record(session, actor, Action.TOKEN_CREATED, Subject.TOKEN, row.id, details)
     return IssuedToken(row.id, secret, expires_at)
 
 
@@ -236,7 +259,9 @@ def list_tokens(session: Session, email: str) -> list[ApiToken]:
     )
 
 
-def revoke_token(session: Session, token_id_or_secret: str) -> tuple[ApiToken, bool]:
+def revoke_token(
+    session: Session, token_id_or_secret: str, *, actor: Actor = SYSTEM
+) -> tuple[ApiToken, bool]:
     """Revoke one token, named by its id or by the token itself; True when it was still usable."""
     key = token_id_or_secret.strip()
     if key.startswith(TOKEN_PREFIX):
@@ -249,15 +274,19 @@ def revoke_token(session: Session, token_id_or_secret: str) -> tuple[ApiToken, b
     if changed:
         row.revoked_at = utcnow()
         log.warning("token_revoked", extra={"token_id": row.id, "user_id": row.user_id})
+        details = {"email": row.user.email}
+        record(session, actor, Action.TOKEN_REVOKED, Subject.TOKEN, row.id, details)
     return row, changed
 
 
-def revoke_tokens(session: Session, email: str) -> list[ApiToken]:
+def revoke_tokens(session: Session, email: str, *, actor: Actor = SYSTEM) -> list[ApiToken]:
     """Revoke every token of the user not yet revoked; returns those just revoked."""
     now = utcnow()
     revoked = [t for t in list_tokens(session, email) if t.revoked_at is None]
     for token in revoked:
         token.revoked_at = now
+        details = {"email": token.user.email}
+        record(session, actor, Action.TOKEN_REVOKED, Subject.TOKEN, token.id, details)
     if revoked:
         log.warning("tokens_revoked", extra={"user_email": email, "count": len(revoked)})
     return revoked
@@ -355,6 +384,7 @@ def publish_spec(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     try:
+        created = opportunity is None
         if opportunity is None:
             opportunity = Opportunity(owner_id=user.id, title=spec.title)
             session.add(opportunity)
@@ -381,6 +411,12 @@ def publish_spec(
         )
         session.add(version)
         session.flush()
+        details = {
+            "version": number, "spec_version_id": version.id, "title": spec.title,
+            "spec_sha256": version.spec_sha256, "hidden_tests_sha256": version.hidden_tests_sha256,
+            "new_opportunity": created,
+        }  # fmt: skip
+        record(session, user, Action.SPEC_PUBLISHED, Subject.OPPORTUNITY, opportunity.id, details)
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
@@ -485,6 +521,10 @@ def register_submission(
     )
     session.add(submission)
     session.flush()
+    details = {
+        "opportunity": opportunity.id, "supplier": supplier, "repo_url": repo_url, "branch": branch,
+    }  # fmt: skip
+    record(session, user, Action.SUBMISSION_REGISTERED, Subject.SUBMISSION, submission.id, details)
     return submission, secret
 
 
@@ -512,11 +552,13 @@ def create_run(
     commit_message: str | None = None,
     spec: SpecVersion | None = None,
     rerun_of: Run | None = None,
+    requested_by: User | None = None,
 ) -> tuple[Run, bool]:
     """Record a queued run; returns (run, created). A known delivery id returns its run.
 
     `spec` is the submission's current spec version when the caller has loaded it already.
     `rerun_of` is the run a person asked to run again (the dashboard's "Run again").
+    `requested_by` is the person who started it (the audit trail records who).
     """
     dialect = session.get_bind().dialect.name
     if delivery_id is not None and dialect not in _UPSERT:
@@ -574,6 +616,12 @@ def create_run(
         if existing is None:
             raise
         return existing, False
+    if requested_by is not None:
+        details = {
+            "submission": submission.id, "ref": ref, "spec_version": spec.version,
+            "supersedes": run.supersedes_id,
+        }  # fmt: skip
+        record(session, requested_by, Action.RUN_REQUESTED, Subject.RUN, run.id, details)
     return run, True
 
 

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, selectinload
 from acceptance.checkout import validate_ref, validate_source
 from acceptance.decisions import current_decision, submission_state
 from acceptance.errors import PlatformError, UserInputError
+from acceptance.forge.credentials import forge_json, parse_forge, store_forge
+from acceptance.forge.delivery import attempts_json
 from acceptance.models import Opportunity, Role, Run, SpecVersion, Submission, User
 from acceptance.runs_export import MAX_EXPORT_RUNS, export_rows, to_csv
 from acceptance.service import (
@@ -264,6 +266,8 @@ def submission_json(submission: Submission) -> dict[str, Any]:
         "withdrawn_at": _iso(submission.withdrawn_at),
         "contact_email": submission.contact_email,
         "language": submission.language,
+        # kind, API URL and repository only: the token is never shown again
+        "forge": forge_json(submission),
     }
 
 
@@ -280,11 +284,42 @@ def create_submission(opportunity_id: str) -> Any:
     if settings.git_allowed_hosts is None:
         check_public_source(normalised)
     opportunity = get_opportunity(g.db, g.user, opportunity_id)
+    forge = body.get("forge")
+    credentials = parse_forge(forge, normalised, settings.git_allowed_hosts) if forge is not None else None
     submission, secret = register_submission(
         g.db, g.user, opportunity, repo_url=normalised, supplier=supplier, branch=branch,
         box=_services().box, contact_email=body.get("contact_email"), language=body.get("language"),
     )  # fmt: skip
+    if credentials is not None:
+        store_forge(submission, credentials, _services().box)
     return jsonify({**submission_json(submission), "webhook_secret": secret}), 201
+
+
+@api.put("/submissions/<submission_id>/forge")
+@authenticated
+def set_forge(submission_id: str) -> Any:
+    """Set (or replace) where the submission's runs send commit statuses; the token is sealed."""
+    submission = _managed_submission(submission_id)
+    credentials = parse_forge(_json_body(), submission.repo_url, _services().settings.git_allowed_hosts)
+    store_forge(submission, credentials, _services().box)
+    return jsonify(submission_json(submission))
+
+
+@api.delete("/submissions/<submission_id>/forge")
+@authenticated
+def remove_forge(submission_id: str) -> Any:
+    """Stop sending commit statuses for the submission; its token is deleted."""
+    submission = _managed_submission(submission_id)
+    store_forge(submission, None, _services().box)
+    return jsonify(submission_json(submission))
+
+
+def _managed_submission(submission_id: str) -> Submission:
+    """The submission, if the user is its opportunity's owner or an admin (403 otherwise)."""
+    submission = get_submission(g.db, g.user, submission_id)
+    if not (g.user.role == Role.ADMIN.value or submission.opportunity.owner_id == g.user.id):
+        raise Forbidden("only the opportunity's owner may change the submission's forge")
+    return submission
 
 
 @api.get("/submissions/<submission_id>")
@@ -309,7 +344,9 @@ def start_run(submission_id: str) -> Any:
         g.user.role == Role.ADMIN.value or submission.opportunity.owner_id == g.user.id
     ):
         raise Forbidden("only the opportunity's owner may start runs")
-    run, _ = create_run(g.db, submission, trigger="manual", ref=ref or submission.branch)
+    run, _ = create_run(
+        g.db, submission, trigger="manual", ref=ref or submission.branch, requested_by=g.user
+    )
     timeout = run.spec_version.run_timeout
     g.after_commit.append(functools.partial(_services().enqueue, run.id, timeout))
     return jsonify(run_to_json(run, _base_url())), 201
@@ -321,7 +358,9 @@ def start_run(submission_id: str) -> Any:
 @api.get("/runs/<run_id>")
 @authenticated
 def show_run(run_id: str) -> Any:
-    return jsonify(_with_decisions([get_run(g.db, g.user, run_id)])[0])
+    run = get_run(g.db, g.user, run_id)
+    # The commit status on the submission's forge and every attempt (None: no forge, nothing sent).
+    return jsonify({**_with_decisions([run])[0], "forge_status": attempts_json(g.db, run.id)})
 
 
 @api.get("/runs/<run_id>/report")

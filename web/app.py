@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from functools import cached_property
@@ -46,9 +47,13 @@ class Services:
         )
 
     def enqueue(self, run_id: str, run_timeout: int) -> None:
-        from workers.celery_app import enqueue_run
+        """Hand a committed run to the workers; its forge (if any) is told it is pending."""
+        from acceptance.forge.delivery import ForgeFeedback
+        from workers.celery_app import enqueue_forge_status, enqueue_run
 
         enqueue_run(self.celery, run_id, run_timeout)
+        forge = ForgeFeedback(self.db, functools.partial(enqueue_forge_status, self.celery))
+        forge.run_changed(run_id)
 
 
 def services() -> Services:
@@ -93,8 +98,10 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask
     app.register_blueprint(api)
     app.register_blueprint(decisions_api)
     app.register_blueprint(compare_api)
+    from web.audit import audit_api
     from web.messages import messages_api
     app.register_blueprint(messages_api)  # GET /api/v1/messages: emails and their delivery, for admins
+    app.register_blueprint(audit_api)  # GET /api/v1/audit: the audit trail, for admins
     app.register_blueprint(status)
     app.register_blueprint(hooks)
     app.register_blueprint(health)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from acceptance.audit import Action, Subject
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -115,6 +117,7 @@ def document(base_url: str) -> dict[str, Any]:
                                         "repo_url": {"type": "string"},
                                         "supplier": {"type": "string"},
                                         "branch": {"type": "string"},
+                                        "forge": {"$ref": "#/components/schemas/ForgeInput"},
                                     },
                                 }
                             }
@@ -155,6 +158,29 @@ def document(base_url: str) -> dict[str, Any]:
                         **_errors(400, 401, 404),
                     },
                 }
+            },
+            "/api/v1/submissions/{id}/forge": {
+                "put": {
+                    "summary": "Set where the submission's runs send commit statuses (GitHub, GitLab, "
+                    "Gitea/Forgejo); the token is stored encrypted and never shown again",
+                    "parameters": [_path_id("id")],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ForgeInput"}}},
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Submission"}, "the submission"),
+                        **_errors(400, 401, 403, 404, 422),
+                    },
+                },
+                "delete": {
+                    "summary": "Stop sending commit statuses for the submission (its token is deleted)",
+                    "parameters": [_path_id("id")],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Submission"}, "the submission"),
+                        **_errors(401, 403, 404),
+                    },
+                },
             },
             "/api/v1/submissions/{id}/runs": {
                 "post": {
@@ -246,6 +272,47 @@ def document(base_url: str) -> dict[str, Any]:
                 }
             },
             **_decision_paths(),
+            "/api/v1/messages": {
+                "get": {
+                    "summary": "Admins only: the service's emails, newest first, with their "
+                    "delivery state (queued, retrying, sent, failed), attempts and last error",
+                    "parameters": [
+                        {"name": "state", "in": "query",
+                         "schema": {"type": "string", "enum": ["queued", "retrying", "sent", "failed"]}},
+                        {"name": "submission", "in": "query", "schema": {"type": "string"}},
+                        {"name": "run", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                    ],  # fmt: skip
+                    "responses": {
+                        "200": _json({"type": "object"}, "{items: [message]}"),
+                        **_errors(401, 403, 422),
+                    },
+                }
+            },
+            "/api/v1/audit": {
+                "get": {
+                    "summary": "Admins only: the audit trail, newest first: who (a person's email "
+                    "and id, or cli, webhook, system) did what (the action) to which record, when; "
+                    "append-only, recorded in the same transaction as the change",
+                    "parameters": [
+                        {"name": "action", "in": "query",
+                         "schema": {"type": "string", "enum": [a.value for a in Action]}},
+                        {"name": "actor", "in": "query", "schema": {"type": "string"},
+                         "description": "an email, a user id, or cli, webhook, system"},
+                        {"name": "subject", "in": "query", "schema": {"type": "string"},
+                         "description": "a record's id, or type:id (opportunity, submission, run, "
+                                        "decision, user, token)"},
+                        {"name": "since", "in": "query", "schema": {"type": "string"},
+                         "description": "ISO 8601 date or time (UTC unless it says)"},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                    ],  # fmt: skip
+                    "responses": {
+                        "200": _json(list_of({"$ref": "#/components/schemas/AuditEvent"}), "a page of events"),
+                        **_errors(401, 403, 422),
+                    },
+                }
+            },
             "/hooks/{submission_id}": {
                 "post": {
                     "summary": "Webhook intake (GitHub, Gitea/Forgejo, GitLab, generic HMAC)",
@@ -272,6 +339,20 @@ def document(base_url: str) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
+                "AuditEvent": {
+                    "type": "object",
+                    "required": ["id", "at", "actor", "action", "subject_type", "subject_id", "details"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "actor": {"type": "string", "description": "an email, or cli, webhook, system"},
+                        "actor_user_id": {"type": ["string", "null"]},
+                        "action": {"type": "string", "enum": [a.value for a in Action]},
+                        "subject_type": {"type": "string", "enum": [s.value for s in Subject]},
+                        "subject_id": {"type": "string"},
+                        "details": {"type": "object"},
+                    },
+                },
                 "Error": {
                     "type": "object",
                     "required": ["error", "detail"],
@@ -303,6 +384,61 @@ def document(base_url: str) -> dict[str, Any]:
                         "state": {"enum": list(_STATES)},
                         "accepted_run_id": {"type": ["string", "null"]},
                         "withdrawn_at": {"type": ["string", "null"]},
+                        "forge": {
+                            "oneOf": [{"$ref": "#/components/schemas/Forge"}, {"type": "null"}],
+                            "description": "where runs' commit statuses go; never the token",
+                        },
+                    },
+                },
+                "ForgeInput": {
+                    "type": "object",
+                    "required": ["kind", "token"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "kind": {"enum": list(_FORGES)},
+                        "token": {"type": "string", "description": "may write commit statuses; stored encrypted"},
+                        "api_url": {
+                            "type": "string",
+                            "description": "default: https://api.github.com (GitHub), <host>/api/v4 "
+                            "(GitLab), <host>/api/v1 (Gitea/Forgejo), from repo_url",
+                        },
+                        "repository": {
+                            "type": "string",
+                            "description": "owner/name (GitLab: the project path); default: repo_url's path",
+                        },
+                    },
+                },
+                "Forge": {
+                    "type": "object",
+                    "properties": {
+                        "kind": {"enum": list(_FORGES)},
+                        "api_url": {"type": "string"},
+                        "repository": {"type": "string"},
+                        "token_set": {"type": "boolean"},
+                    },
+                },
+                "ForgeStatus": {
+                    "type": "object",
+                    "description": "the run's commit status on its submission's forge, and every attempt",
+                    "properties": {
+                        "wanted": {"enum": [*_FORGE_STATES, None]},
+                        "delivered": {"enum": [*_FORGE_STATES, None]},
+                        "delivered_at": {"type": ["string", "null"]},
+                        "state": {"enum": ["queued", "retrying", "delivered", "failed", None]},
+                        "attempts": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "at": {"type": "string"},
+                                    "forge": {"enum": list(_FORGES)},
+                                    "state": {"enum": list(_FORGE_STATES)},
+                                    "http_status": {"type": ["integer", "null"]},
+                                    "ok": {"type": "boolean"},
+                                    "error": {"type": ["string", "null"]},
+                                },
+                            },
+                        },
                     },
                 },
                 "Decision": _DECISION,
@@ -333,6 +469,10 @@ def document(base_url: str) -> dict[str, Any]:
                         "decision_id": {"type": ["string", "null"]},
                         "submission_state": {"enum": list(_STATES)},
                         "accepted_delivery": {"type": "boolean"},
+                        "forge_status": {
+                            "oneOf": [{"$ref": "#/components/schemas/ForgeStatus"}, {"type": "null"}],
+                            "description": "GET /api/v1/runs/{id} only",
+                        },
                     },
                 },
             },
@@ -340,6 +480,8 @@ def document(base_url: str) -> dict[str, Any]:
     }
 
 
+_FORGES = ("github", "gitlab", "gitea")
+_FORGE_STATES = ("pending", "success", "failure", "error")
 _STATES = ("awaiting_delivery", "in_review", "changes_requested", "accepted", "rejected", "withdrawn")
 _DECISIONS = ("accepted", "changes_requested", "rejected")
 _DECISION: dict[str, Any] = {

@@ -40,6 +40,7 @@ csrf = CSRFProtect()
 def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     """Register the dashboard on the service's app."""
     from web.dashboard import i18n, presenting, summaries
+    from web.dashboard.admin import admin
     from web.dashboard.auth import auth
     from web.dashboard.certificates import certificates
     from web.dashboard.comparison import comparison
@@ -98,7 +99,9 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     def _viewer() -> dict[str, Any]:
         return {"viewer": g.get("viewer")}
 
-    for blueprint in (ui, i18n.language, auth, runs, opportunities, decisions, certificates, comparison):
+    for blueprint in (
+        ui, i18n.language, auth, runs, opportunities, decisions, certificates, comparison, admin,
+    ):  # fmt: skip
         app.register_blueprint(blueprint)
 
 

@@ -25,6 +25,7 @@ from flask_babel import gettext, ngettext
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from acceptance.audit import Action, Subject, record
 from acceptance.models import User
 from acceptance.service import authenticate, end_sessions
 from web.access import endpoint_allowed
@@ -183,6 +184,7 @@ def sign_out() -> Response:
         user = session_user(db)
         if user is not None:
             end_sessions(db, user)
+            record(db, user, Action.SESSION_SIGNED_OUT, Subject.USER, user.id)
     session.clear()
     flash(gettext("You are signed out."), "info")
     return redirect(url_for("auth.sign_in"), code=303)

@@ -24,6 +24,8 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from acceptance.errors import PlatformError
+from acceptance.forge.credentials import forge_json
+from acceptance.forge.delivery import attempts_json
 from acceptance.keyring import public_keys
 from acceptance.models import Run
 from acceptance.runs_export import MAX_EXPORT_RUNS, export_rows, to_csv
@@ -56,6 +58,8 @@ from web.dashboard.text import tail
 runs = Blueprint("runs", __name__)
 install_error_pages(runs)
 
+#: the forges' own names (not translated)
+FORGE_NAMES = {"github": "GitHub", "gitlab": "GitLab", "gitea": "Gitea/Forgejo"}
 #: most runs one live-update request asks about (a page of the list)
 MAX_LIVE_IDS = 100
 _KEY_HEX = re.compile(r"[0-9a-f]{64}")
@@ -156,6 +160,10 @@ def show(run_id: str) -> Any:
         key_hex=key_hex if _KEY_HEX.fullmatch(key_hex) else None,
         report_file=report_filename(run.id),
         key_file=key_filename(key_hex),
+        # the commit status on the submission's forge and every attempt (None: nothing sent)
+        forge=attempts_json(g.db, run.id),
+        forge_target=forge_json(run.submission),
+        FORGE_NAMES=FORGE_NAMES,
     )
 
 
@@ -247,6 +255,7 @@ def rerun(run_id: str) -> WerkzeugResponse:
         ref=run.ref or submission.branch,
         commit=run.commit,
         rerun_of=run,
+        requested_by=g.user,
     )
     g.after_commit.append(
         functools.partial(_services().enqueue, new.id, new.spec_version.run_timeout)
