@@ -260,6 +260,14 @@ def with_hidden(result: CheckResult, hidden: HiddenOutcome) -> CheckResult:
     if hidden.problems and reason != "INVALID_ARTIFACT":
         reason = hidden.problems[0][0]
     details = dict(result.details)
+    own = details.get("tests")
+    own_tally = own if isinstance(own, dict) else junit_counts(None)
+    # `tests` counts every test the check ran, as a by-hand run of both folders would (and as
+    # reports always have); the supplier's own share is kept beside it for their view.
+    details["own_tests"] = own_tally
+    details["tests"] = {
+        key: int(own_tally.get(key, 0)) + int(tally.get(key, 0)) for key in junit_counts(None)
+    }
     details["hidden"] = hidden.details
     details["hidden_tests"] = sum(int(v) for v in tally.values() if isinstance(v, int))
     return CheckResult(

@@ -253,7 +253,7 @@ def test_nothing_the_supplier_sees_carries_the_hidden_tests(
     assert secret not in str(own)
     assert secret not in outcome.logs.get("functional.log", "") + outcome.logs.get("functional", "")
     assert secret.encode() not in outcome.artifacts.get("junit.xml", b"")
-    assert functional["tests"]["failed"] == 3  # the hunt ran, and found nothing to show
+    assert functional["own_tests"]["failed"] == 3  # the hunt ran, and found nothing to show
     # What the supplier is shown of this report carries nothing of the owner's tests.
     view = supplier_view_of_report(outcome.statement)
     assert secret not in str(view)

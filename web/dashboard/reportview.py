@@ -273,7 +273,9 @@ def _check(entry: Mapping[str, Any]) -> Check:
         hidden_failing = _hidden_failing(hidden)
         return Check(
             **common,
-            tests=_counts(entry.get("tests")),
+            # The report's `tests` counts the hidden tests too; `own_tests` is the repository's
+            # share (the supplier's view already holds only that share in `tests`).
+            tests=_counts(entry.get("own_tests", entry.get("tests"))),
             failing=failing + hidden_failing,
             failing_total=len(names) + len(hidden_failing),
             flaky=len(_list(entry.get("flaky"))),
