@@ -216,11 +216,32 @@ def _licence(entry: Mapping[str, Any], _hidden: _Hidden) -> dict[str, Any]:
     }
 
 
+def _quality(entry: Mapping[str, Any], _hidden: _Hidden) -> dict[str, Any]:
+    """The linter's findings and the suppressions in the supplier's own code, with the rules."""
+    finding_keys = ("rule", "name", "level", "file", "line", "column", "message", "url",
+                    "suppressed", "suppression_reason", "blocking")  # fmt: skip
+    suppression_keys = ("file", "line", "end_line", "scope", "directive", "rules", "reason",
+                        "justified")  # fmt: skip
+    settings = _pick(_dict(entry.get("settings")), ("rules", "fail_on", "suppressions", "exclude"))
+    return {
+        "findings": [_pick(f, finding_keys) for f in map(_dict, _list(entry.get("findings")))],
+        "findings_truncated": entry.get("findings_truncated") is True,
+        "suppressions": [
+            _pick(s, suppression_keys) for s in map(_dict, _list(entry.get("suppressions")))
+        ],
+        "suppressions_truncated": entry.get("suppressions_truncated") is True,
+        "counts": _pick(_dict(entry.get("counts")), ("error", "warning", "style")),
+        "settings": settings,
+        "tool": _pick(_dict(entry.get("tool")), ("name", "version")),
+    }
+
+
 _EVIDENCE = {
     "functional": _functional,
     "sast": _sast,
     "dependencies": _dependencies,
     "licence": _licence,
+    "quality": _quality,
 }
 
 

@@ -123,7 +123,37 @@ def _checks(failing: bool) -> list[CheckResult]:
             ],
         },
     )  # fmt: skip
-    return [functional, sast, dependencies, licence]
+    # The linter's evidence: supplier text (paths, reasons) carries markup to stay inert.
+    quality = CheckResult(
+        "quality", "quality", CheckStatus.FAILED if failing else CheckStatus.PASSED,
+        "1 unjustified suppression(s) (app/<b>forms</b>.py:3)" if failing else "no ruff finding at any level",
+        "UNJUSTIFIED_SUPPRESSION" if failing else None,
+        {
+            "findings": [
+                {"rule": "UNJUSTIFIED_SUPPRESSION", "name": "unjustified-suppression", "level": "error",
+                 "file": "app/<b>forms</b>.py", "line": 3, "column": 1, "url": None,
+                 "message": "blanket noqa silences every rule; name the rules and say why after ' -- '",
+                 "suppressed": False, "blocking": True},
+                {"rule": "F401", "name": "unused-import", "level": "warning", "file": "app/views.py",
+                 "line": 1, "column": 8, "message": "`os` imported but unused",
+                 "url": "https://docs.astral.sh/ruff/rules/unused-import", "suppressed": True,
+                 "suppression_reason": "the loader imports it by name", "blocking": False},
+            ] if failing else [],
+            "findings_truncated": False,
+            "counts": {"error": 0, "warning": 0, "style": 0},
+            "suppressions": [
+                {"file": "app/views.py", "line": 1, "scope": "line", "directive": "noqa",
+                 "rules": ["F401"], "reason": "the loader imports it by name", "justified": True},
+                *([{"file": "app/<b>forms</b>.py", "line": 3, "scope": "file", "directive": "ruff: noqa",
+                    "rules": [], "reason": None, "justified": False}] if failing else []),
+            ],
+            "suppressions_truncated": False,
+            "settings": {"rules": ["E4", "E7", "E9", "F"], "default_rules": True, "fail_on": "style",
+                         "suppressions": "justified", "exclude": []},
+            "tool": {"name": "ruff", "version": "0.17.6"},
+        },
+    )  # fmt: skip
+    return [functional, sast, dependencies, licence, quality]
 
 
 def _statement(run: Run, failing: bool) -> dict[str, Any]:

@@ -139,6 +139,7 @@ CHECK_LABELS = {
     "sast": lazy_gettext("Static security analysis"),
     "dependencies": lazy_gettext("Dependency vulnerabilities"),
     "licence": lazy_gettext("Licence"),
+    "quality": lazy_gettext("Code quality (linter)"),
 }
 ROLE_LABELS = {
     "admin": lazy_gettext("Administrator"),
@@ -153,6 +154,7 @@ STAGE_LABELS = {
     "sandbox": lazy_gettext("starting the sandbox"),
     "prepare": lazy_gettext("preparing the sandbox"),
     "sast": lazy_gettext("static security analysis"),
+    "quality": lazy_gettext("linting the code"),
     "metadata": lazy_gettext("reading the project's metadata"),
     "download": lazy_gettext("downloading dependencies"),
     "install": lazy_gettext("installing"),
@@ -169,6 +171,14 @@ SEVERITY_LABELS = {
     "low": lazy_gettext("Low"),
     "medium": lazy_gettext("Medium"),
     "high": lazy_gettext("High"),
+}
+
+
+#: the quality check's finding levels (docs/checks.md)
+LEVEL_LABELS = {
+    "error": lazy_gettext("Error"),
+    "warning": lazy_gettext("Warning"),
+    "style": lazy_gettext("Style"),
 }
 
 
@@ -203,6 +213,7 @@ def template_helpers() -> dict[str, Any]:
         "CHECK_LABELS": CHECK_LABELS,
         "ROLE_LABELS": ROLE_LABELS,
         "SEVERITY_LABELS": SEVERITY_LABELS,
+        "LEVEL_LABELS": LEVEL_LABELS,
         "STAGE_STATUS_LABELS": STAGE_STATUS_LABELS,
         "ENGINE_SENTENCES": ENGINE_SENTENCES,
         "LANGUAGE_NAMES": LANGUAGE_NAMES,

@@ -55,6 +55,36 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class LintFinding:
+    """A linter finding (ruff) as the quality check lists it."""
+
+    rule: str
+    name: str
+    level: str
+    file: str
+    line: int | None
+    message: str
+    url: str | None
+    blocking: bool
+    suppressed: bool
+    suppression_reason: str | None
+
+
+@dataclass(frozen=True)
+class SuppressionNote:
+    """A suppression comment in the delivered code: where, what it silences, and why."""
+
+    file: str
+    line: int | None
+    end_line: int | None
+    scope: str
+    directive: str
+    rules: list[str]
+    reason: str | None
+    justified: bool
+
+
+@dataclass(frozen=True)
 class Vulnerability:
     """A known vulnerability of an installed package."""
 
@@ -132,6 +162,13 @@ class Check:
     licence: dict[str, Any] = field(default_factory=dict)
     evidence: list[LicenceEvidence] = field(default_factory=list)
     dependencies: list[DependencyLicence] = field(default_factory=list)
+    lint_findings: list[LintFinding] = field(default_factory=list)
+    suppressions: list[SuppressionNote] = field(default_factory=list)
+    suppressions_truncated: bool = False
+    #: the quality check's rules, fail_on and suppression policy as the report states them
+    quality_settings: dict[str, Any] = field(default_factory=dict)
+    #: the linter's name and version
+    tool: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -331,7 +368,48 @@ def _check(entry: Mapping[str, Any]) -> Check:
             evidence=evidence,
             dependencies=dependencies,
         )
+    if kind == "quality":
+        return Check(
+            **common,
+            lint_findings=[_lint_finding(f) for f in map(_dict, _list(entry.get("findings")))],
+            findings_truncated=entry.get("findings_truncated") is True,
+            suppressions=[_suppression(s) for s in map(_dict, _list(entry.get("suppressions")))],
+            suppressions_truncated=entry.get("suppressions_truncated") is True,
+            quality_settings=_dict(entry.get("settings")),
+            tool=_dict(entry.get("tool")),
+        )
     return Check(**common)
+
+
+def _lint_finding(item: Mapping[str, Any]) -> LintFinding:
+    line, url = item.get("line"), _str(item.get("url"))
+    return LintFinding(
+        rule=_str(item.get("rule")),
+        name=_str(item.get("name")),
+        level=_str(item.get("level")),
+        file=_str(item.get("file")),
+        line=line if _is_count(line) else None,
+        message=_str(item.get("message")),
+        # Only ruff's own rule pages become links.
+        url=url if url.startswith("https://docs.astral.sh/ruff/rules/") else None,
+        blocking=item.get("blocking") is True,
+        suppressed=item.get("suppressed") is True,
+        suppression_reason=_str(item.get("suppression_reason")) or None,
+    )
+
+
+def _suppression(item: Mapping[str, Any]) -> SuppressionNote:
+    line, end = item.get("line"), item.get("end_line")
+    return SuppressionNote(
+        file=_str(item.get("file")),
+        line=line if _is_count(line) else None,
+        end_line=end if _is_count(end) else None,
+        scope=_str(item.get("scope")),
+        directive=_str(item.get("directive")),
+        rules=[_str(r) for r in _list(item.get("rules"))],
+        reason=_str(item.get("reason")) or None,
+        justified=item.get("justified") is True,
+    )
 
 
 def _finding(item: Mapping[str, Any]) -> Finding:

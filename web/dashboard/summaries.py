@@ -9,7 +9,7 @@ report lacks) there is no summary and the engine's sentence stands alone.
 
 from __future__ import annotations
 
-from flask_babel import ngettext
+from flask_babel import gettext, ngettext
 
 from web.dashboard.i18n import number
 from web.dashboard.reportview import Check
@@ -24,6 +24,8 @@ def check_summary(check: Check) -> str | None:
         return functional_summary(check)
     if check.kind == "dependencies":
         return dependencies_summary(check)
+    if check.kind == "quality":
+        return quality_summary(check)
     return None
 
 
@@ -81,5 +83,29 @@ def dependencies_summary(check: Check) -> str | None:
             "; %(count)s ignored by the specification",
             "; %(count)s ignored by the specification",
             ignored, count=number(ignored),
+        )  # fmt: skip
+    return said + "."
+
+
+def quality_summary(check: Check) -> str | None:
+    """How many linter findings block acceptance, and how many suppressions give a reason."""
+    if check.findings_truncated or check.suppressions_truncated or not check.quality_settings:
+        return None
+    blocking = sum(1 for f in check.lint_findings if f.blocking)
+    if blocking:
+        said: str = ngettext(
+            "%(count)s linter finding blocks acceptance",
+            "%(count)s linter findings block acceptance",
+            blocking, count=number(blocking),
+        )  # fmt: skip
+    else:
+        said = gettext("No linter finding blocks acceptance")
+    if check.suppressions:
+        justified = sum(1 for s in check.suppressions if s.justified)
+        said += ngettext(
+            "; %(count)s suppression comment, %(justified)s with a reason",
+            "; %(count)s suppression comments, %(justified)s with a reason",
+            len(check.suppressions), count=number(len(check.suppressions)),
+            justified=number(justified),
         )  # fmt: skip
     return said + "."
