@@ -1,4 +1,4 @@
-"""What changed from one run's report to another's: verdict, tests, SAST, vulnerabilities, licences.
+"""What changed from one run's report to another's: verdict, tests, findings, vulnerabilities, licences.
 
 Pure: it reads two report predicates (`predicate` of the signed statements, as
 acceptance.report builds them) and never the database. Readers see it through
@@ -12,6 +12,8 @@ Keys, so that moving code does not look like a change:
   (sha256 of rule, file and the finding's whitespace-normalised message; the
   report keeps no code snippet). Equal keys are counted, so a second identical
   finding in a file is new;
+- quality (linter) findings: the same, from the quality check's rule, file and message
+  (a suppression the spec does not let stand is a finding too);
 - vulnerabilities: package (normalised name), version and advisory id;
 - licences: the project's SPDX expression; each dependency's licence by normalised name.
 """
@@ -134,6 +136,8 @@ class Comparison:
     sast: FindingDiff
     vulnerabilities: VulnerabilityDiff
     licences: LicenceDiff
+    #: the quality check's findings; `unavailable` when a run did not lint
+    quality: FindingDiff = field(default_factory=FindingDiff)
 
     def verdict_changed(self) -> bool:
         return self.verdict_before != self.verdict_after
@@ -156,6 +160,7 @@ class Comparison:
             "tests": asdict(self.tests),
             "hidden_tests": hidden,
             "sast": asdict(self.sast),
+            "quality": asdict(self.quality),
             "vulnerabilities": asdict(self.vulnerabilities),
             "licences": {
                 "project": {
@@ -185,6 +190,7 @@ def compare_reports(before: Mapping[str, Any], after: Mapping[str, Any]) -> Comp
             _check(before, "dependencies"), _check(after, "dependencies")
         ),
         licences=diff_licences(_check(before, "licence"), _check(after, "licence")),
+        quality=diff_findings(_check(before, "quality"), _check(after, "quality"), QUALITY_FIELDS),
     )
 
 
@@ -237,14 +243,30 @@ def fingerprint(rule: str, file: str, message: str) -> str:
     return hashlib.sha256(f"{rule}\0{file}\0{normalised}".encode()).hexdigest()
 
 
-def diff_findings(before: Mapping[str, Any], after: Mapping[str, Any]) -> FindingDiff:
+@dataclass(frozen=True)
+class FindingFields:
+    """Where a check's findings keep their rule, file, message and severity."""
+
+    rule: str
+    file: str
+    message: str
+    severity: str
+
+
+SAST_FIELDS = FindingFields("test_id", "filename", "text", "severity")
+QUALITY_FIELDS = FindingFields("rule", "file", "message", "level")
+
+
+def diff_findings(
+    before: Mapping[str, Any], after: Mapping[str, Any], fields: FindingFields = SAST_FIELDS
+) -> FindingDiff:
     """Findings that appeared and that went, counted per (rule, file, fingerprint)."""
-    old, new = _findings(before), _findings(after)
+    old, new = _findings(before, fields), _findings(after, fields)
     if old is None or new is None:
         return FindingDiff(unavailable=True)
     return FindingDiff(
-        new=_surplus(new, old),
-        fixed=_surplus(old, new),
+        new=_surplus(new, old, fields),
+        fixed=_surplus(old, new, fields),
         truncated=before.get("findings_truncated") is True
         or after.get("findings_truncated") is True,
     )
@@ -253,7 +275,9 @@ def diff_findings(before: Mapping[str, Any], after: Mapping[str, Any]) -> Findin
 _Key = tuple[str, str, str]
 
 
-def _findings(details: Mapping[str, Any]) -> dict[_Key, list[Mapping[str, Any]]] | None:
+def _findings(
+    details: Mapping[str, Any], fields: FindingFields
+) -> dict[_Key, list[Mapping[str, Any]]] | None:
     items = details.get("findings")
     if not isinstance(items, list):
         return None
@@ -262,9 +286,9 @@ def _findings(details: Mapping[str, Any]) -> dict[_Key, list[Mapping[str, Any]]]
         if not isinstance(item, Mapping):
             continue
         rule, file, message = (
-            _text(item.get("test_id")),
-            _text(item.get("filename")),
-            _text(item.get("text")),
+            _text(item.get(fields.rule)),
+            _text(item.get(fields.file)),
+            _text(item.get(fields.message)),
         )
         if rule is None or file is None:
             continue
@@ -274,7 +298,9 @@ def _findings(details: Mapping[str, Any]) -> dict[_Key, list[Mapping[str, Any]]]
 
 
 def _surplus(
-    mine: dict[_Key, list[Mapping[str, Any]]], theirs: dict[_Key, list[Mapping[str, Any]]]
+    mine: dict[_Key, list[Mapping[str, Any]]],
+    theirs: dict[_Key, list[Mapping[str, Any]]],
+    fields: FindingFields,
 ) -> list[FindingChange]:
     """Findings `mine` has more of than `theirs`, with where they are in `mine`."""
     changes = []
@@ -287,8 +313,8 @@ def _surplus(
         changes.append(FindingChange(
             rule=key[0], file=key[1], fingerprint=key[2], count=count,
             lines=sorted(i["line"] for i in items if type(i.get("line")) is int),
-            severity=_text(first.get("severity")) or "",
-            message=_text(first.get("text")) or "",
+            severity=_text(first.get(fields.severity)) or "",
+            message=_text(first.get(fields.message)) or "",
             blocking=any(i.get("blocking") is True for i in items),
         ))  # fmt: skip
     return changes

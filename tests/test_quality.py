@@ -475,3 +475,38 @@ def test_the_command_isolates_ruff_from_the_supplier() -> None:
         "/src/.git",
         "/src/acceptance_hidden_tests",
     ]
+
+
+# ---------------------------------------------------------------- comparing runs
+
+
+def test_a_comparison_lists_quality_findings_new_and_fixed() -> None:
+    from acceptance.compare import compare_reports
+
+    def predicate(*findings: tuple[str, str, int, str]) -> dict[str, object]:
+        listed = [
+            {"rule": r, "file": f, "line": n, "message": m, "level": "warning", "blocking": True}
+            for r, f, n, m in findings
+        ]
+        return {
+            "verdict": "rejected",
+            "checks": [
+                {"id": "quality", "kind": "quality", "status": "failed", "findings": listed}
+            ],
+        }
+
+    before = predicate(
+        ("F401", "a.py", 1, "`os` imported but unused"), ("E711", "a.py", 9, "Comparison to None")
+    )
+    # The F401 moved down two lines: the same finding, not a new one.
+    after = predicate(
+        ("F401", "a.py", 3, "`os` imported but unused"),
+        ("UNJUSTIFIED_SUPPRESSION", "b.py", 2, "blanket noqa"),
+    )
+    diff = compare_reports(before, after).to_json(hidden_ids=False)["quality"]
+    assert [(c["rule"], c["file"], c["lines"], c["severity"]) for c in diff["new"]] == [
+        ("UNJUSTIFIED_SUPPRESSION", "b.py", [2], "warning")
+    ]
+    assert [(c["rule"], c["lines"]) for c in diff["fixed"]] == [("E711", [9])]
+    assert diff["unavailable"] is False
+    assert compare_reports({"checks": []}, after).quality.unavailable
