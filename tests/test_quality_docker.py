@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from acceptance.spec import QualitySpec
+from checks.interface import CheckStatus
+from sandbox.interface import Sandbox
 from tests.conftest import MIT_LICENSE, RepoFactory, check, write_spec
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("cli_env")]
@@ -129,3 +134,82 @@ def test_a_string_that_looks_like_noqa_is_not_a_suppression_and_levels_filter(
     assert quality["status"] == "passed"
     assert quality["counts"] == {"error": 0, "warning": 0, "style": 1}
     assert "no ruff finding at warning or above (1 below it)" in quality["summary"]
+
+
+# ---------------------------------------------------------------- the check alone, in a real sandbox
+
+REPO = {
+    "pkg/__init__.py": "import os  # noqa: F401 -- imported for its side effect on the loader\n",
+    "pkg/gen.py": "import sys\n",
+    "migrations/0001.py": "import json\n",
+}
+
+
+@pytest.fixture(scope="module")
+def quality_sandbox(
+    sandbox_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sandbox]:
+    from sandbox.docker import DockerSandbox
+    from sandbox.interface import SandboxConfig
+
+    root = tmp_path_factory.mktemp("quality-repo")
+    for relpath, text in REPO.items():
+        (root / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (root / relpath).write_text(text, encoding="utf-8")
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)  # readable by the sandbox user
+    sandbox = DockerSandbox(SandboxConfig(image=sandbox_image, readonly_mounts={root: "/src"}))
+    try:
+        sandbox.start()
+        yield sandbox
+    finally:
+        sandbox.close()
+
+
+def test_a_linter_that_cannot_run_is_an_error_never_a_pass(
+    quality_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from acceptance.report import ReportInput, decide
+    from checks import quality
+
+    monkeypatch.setattr(quality, "TOOLS_RUFF", "/opt/acceptance/tools/bin/no-such-ruff")
+    outcome = quality.run_quality(
+        quality_sandbox, QualitySpec(enabled=True), timeout=120, target="/src"
+    )
+    assert outcome.result.status is CheckStatus.ERROR
+    assert outcome.result.reason_code == "QUALITY_TOOL_ERROR"
+    assert "the linter did not run" in outcome.result.summary
+    report = ReportInput(source_url="x", ref=None, spec={}, started=dt.datetime.now(dt.UTC))
+    report.checks.append(outcome.result)
+    assert decide(report) == "error"
+
+
+def test_forbidden_and_exclude_in_a_real_sandbox(quality_sandbox: Sandbox) -> None:
+    from checks.quality import run_quality
+
+    spec = QualitySpec(enabled=True, suppressions="forbidden", exclude=("migrations",))
+    outcome = run_quality(quality_sandbox, spec, timeout=120, target="/src", out_dir="/work/out/f")
+    details = outcome.result.details
+    assert outcome.result.reason_code == "FORBIDDEN_SUPPRESSION"
+    found = {(f["rule"], f["file"]) for f in details["findings"]}  # type: ignore[attr-defined,index]
+    assert found == {
+        ("F401", "pkg/__init__.py"),
+        ("F401", "pkg/gen.py"),
+        ("FORBIDDEN_SUPPRESSION", "pkg/__init__.py"),
+    }
+    assert details["files_checked"] == 2
+
+    allowed = run_quality(
+        quality_sandbox,
+        QualitySpec(enabled=True, rules=("F401",)),
+        timeout=120,
+        target="/src",
+        out_dir="/work/out/a",
+    )
+    assert allowed.result.reason_code == "QUALITY_FINDINGS"
+    blocking = [(f["file"], f["blocking"]) for f in allowed.result.details["findings"]]  # type: ignore[attr-defined]
+    assert sorted(blocking) == [
+        ("migrations/0001.py", True),
+        ("pkg/__init__.py", False),
+        ("pkg/gen.py", True),
+    ]
