@@ -118,8 +118,11 @@ class Opportunity(Base):
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     title: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: set when the owner (or an admin) closes it: no new submission, run or spec version
+    closed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    closed_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), default=None)
 
-    owner: Mapped[User] = relationship()
+    owner: Mapped[User] = relationship(foreign_keys=[owner_id])
     specs: Mapped[list[SpecVersion]] = relationship(
         back_populates="opportunity", order_by="SpecVersion.version"
     )
@@ -387,3 +390,43 @@ class ForgeAttempt(Base):
     http_status: Mapped[int | None] = mapped_column(Integer, default=None)
     ok: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class EventEndpoint(Base):
+    """An owner's URL that receives an opportunity's events, signed per Standard Webhooks (acceptance.events)."""
+
+    __tablename__ = "event_endpoints"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    opportunity_id: Mapped[str] = mapped_column(ForeignKey("opportunities.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    #: the event types it receives (`run.finished`, `decision.recorded`, `submission.state_changed`)
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    #: the signing secret (`whsec_...`), encrypted like webhook secrets; shown once
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: set after a day of failed deliveries: nothing is sent from then on
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    disabled_reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class EventDelivery(Base):
+    """One event to one endpoint: the exact body signed and sent, and how its delivery went."""
+
+    __tablename__ = "event_deliveries"
+    __table_args__ = (Index("ix_event_deliveries_endpoint_created", "endpoint_id", "created_at"),)
+
+    #: also the `webhook-id` (`msg_<id>`), the same on every attempt: receivers drop duplicates with it
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("event_endpoints.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    #: `queued`, `retrying`, `delivered` or `failed`
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -66,6 +66,12 @@ class Conflict(UserInputError):
     """The request contradicts what exists (e.g. the email is taken)."""
 
 
+class OpportunityClosed(Conflict):
+    """The opportunity was closed: it takes no new submission, run or spec version."""
+
+    code = "opportunity:closed"
+
+
 # ---------------------------------------------------------------- accounts
 
 
@@ -309,6 +315,28 @@ def can_read(user: User, opportunity: Opportunity) -> bool:
     return user.role in (Role.ADMIN.value, Role.REVIEWER.value) or can_manage(user, opportunity)
 
 
+def check_open(opportunity: Opportunity) -> None:
+    """OpportunityClosed when the opportunity was closed (the one rule every intake applies)."""
+    if opportunity.closed_at is not None:
+        closed = opportunity.closed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        raise OpportunityClosed(
+            f"opportunity {opportunity.id} was closed on {closed}: it takes no new submission, "
+            "run or spec version",
+            hint="its runs and decisions stay readable; publish a new opportunity for new work",
+        )
+
+
+def close_opportunity(session: Session, user: User, opportunity: Opportunity) -> None:
+    """Close the opportunity: what exists stays (runs, decisions), nothing new comes in."""
+    if not can_manage(user, opportunity):
+        raise Forbidden("only the opportunity's owner or an admin may close it")
+    check_open(opportunity)
+    opportunity.closed_at, opportunity.closed_by = utcnow(), user.id
+    details = {"title": opportunity.title}
+    record(session, user, Action.OPPORTUNITY_CLOSED, Subject.OPPORTUNITY, opportunity.id, details)
+    log.info("opportunity_closed", extra={"opportunity": opportunity.id, "by": user.id})
+
+
 def get_opportunity(session: Session, user: User, opportunity_id: str) -> Opportunity:
     opportunity = session.get(Opportunity, opportunity_id)
     if opportunity is None or not can_read(user, opportunity):
@@ -337,6 +365,8 @@ def get_run(session: Session, user: User, run_id: str) -> Run:
 class SpecUpload:
     spec: bytes
     hidden_archive: bytes | None = None
+    #: the version whose hidden tests `hidden_archive` is, when the owner kept them
+    hidden_tests_kept_from: int | None = None
 
 
 def publish_spec(
@@ -355,6 +385,8 @@ def publish_spec(
         raise Forbidden("only owners and admins publish acceptance specs")
     if opportunity is not None and not can_manage(user, opportunity):
         raise Forbidden("only the opportunity's owner may publish a new spec version")
+    if opportunity is not None:
+        check_open(opportunity)
     if len(upload.spec) > MAX_SPEC_BYTES:
         raise SpecError([f"file: larger than the {MAX_SPEC_BYTES} byte limit"], origin="spec")
     version_id = new_id()
@@ -414,7 +446,7 @@ def publish_spec(
         details = {
             "version": number, "spec_version_id": version.id, "title": spec.title,
             "spec_sha256": version.spec_sha256, "hidden_tests_sha256": version.hidden_tests_sha256,
-            "new_opportunity": created,
+            "new_opportunity": created, "hidden_tests_kept_from": upload.hidden_tests_kept_from,
         }  # fmt: skip
         record(session, user, Action.SPEC_PUBLISHED, Subject.OPPORTUNITY, opportunity.id, details)
     except BaseException:
@@ -503,6 +535,7 @@ def register_submission(
     """
     if not can_manage(user, opportunity):
         raise Forbidden("only the opportunity's owner may register submissions")
+    check_open(opportunity)
     supplier = supplier.strip()
     if not supplier or len(supplier) > 200:
         raise UserInputError("supplier: give the supplier's name (1 to 200 characters)")
@@ -560,6 +593,7 @@ def create_run(
     `rerun_of` is the run a person asked to run again (the dashboard's "Run again").
     `requested_by` is the person who started it (the audit trail records who).
     """
+    check_open(submission.opportunity)
     dialect = session.get_bind().dialect.name
     if delivery_id is not None and dialect not in _UPSERT:
         existing = session.scalar(
@@ -750,6 +784,7 @@ def create_webhook_run(
         .where(Submission.id == submission.id)
         .with_for_update(key_share=True)
     )
+    check_open(submission.opportunity)
     known = session.scalar(
         select(Run).where(Run.submission_id == submission.id, Run.delivery_id == delivery_id)
     )

@@ -27,6 +27,7 @@ from acceptance.service import (
     SpecUpload,
     TokenRefused,
     can_read,
+    close_opportunity,
     create_run,
     current_spec,
     get_opportunity,
@@ -155,14 +156,42 @@ def _string_field(body: dict[str, Any], name: str, *, required: bool = True) -> 
 # ---------------------------------------------------------------- opportunities
 
 
-def _upload() -> SpecUpload:
+def _upload(previous: SpecVersion | None = None) -> SpecUpload:
+    """The multipart upload; `keep_hidden_tests=true` reuses `previous`'s hidden tests."""
     spec = request.files.get("spec")
     if spec is None:
         raise ApiError(
             422, "invalid_input", "spec: upload the acceptance spec as a multipart file field `spec`"
         )
     archive = request.files.get("hidden_tests")
-    return SpecUpload(spec=spec.read(), hidden_archive=archive.read() if archive else None)
+    keep = request.form.get("keep_hidden_tests", "false").strip().lower()
+    if keep not in ("true", "false"):
+        raise ApiError(422, "invalid_input", "keep_hidden_tests: `true` or `false`")
+    if keep == "false":
+        return SpecUpload(spec=spec.read(), hidden_archive=archive.read() if archive else None)
+    if previous is None:
+        raise ApiError(
+            422, "invalid_input",
+            "keep_hidden_tests: only a new version of an existing opportunity can keep hidden tests "
+            "(POST /api/v1/opportunities/<id>/specs)",
+        )  # fmt: skip
+    if archive is not None:
+        raise ApiError(
+            422, "invalid_input",
+            "send either a `hidden_tests` archive or keep_hidden_tests=true, not both",
+        )  # fmt: skip
+    if previous.hidden_archive_sha256 is None:
+        raise ApiError(
+            422, "invalid_input",
+            f"keep_hidden_tests: spec version {previous.version} has no hidden tests to keep; "
+            "upload them as `hidden_tests`",
+        )  # fmt: skip
+    kept = _services().store.get(previous.hidden_archive_sha256)
+    if kept is None:
+        raise PlatformError(
+            f"the hidden tests of spec version {previous.version} are missing from the artifact store"
+        )
+    return SpecUpload(spec=spec.read(), hidden_archive=kept, hidden_tests_kept_from=previous.version)
 
 
 def _opportunity_json(opportunity: Opportunity) -> dict[str, Any]:
@@ -172,6 +201,7 @@ def _opportunity_json(opportunity: Opportunity) -> dict[str, Any]:
         "title": opportunity.title,
         "owner": opportunity.owner.email,
         "created_at": _iso(opportunity.created_at),
+        "closed_at": _iso(opportunity.closed_at),
         "spec_version": spec.version,
         "spec_sha256": spec.spec_sha256,
         "hidden_tests_sha256": spec.hidden_tests_sha256,
@@ -210,11 +240,20 @@ def _keep_archive(upload: SpecUpload) -> None:
 @authenticated
 def new_spec_version(opportunity_id: str) -> Any:
     opportunity = get_opportunity(g.db, g.user, opportunity_id)
-    upload = _upload()
+    upload = _upload(current_spec(opportunity))
     version = publish_spec(g.db, g.user, upload, _services().settings.specs_dir, opportunity)
     _keep_archive(upload)
     g.db.refresh(opportunity)
     return jsonify({**_opportunity_json(opportunity), "new_version": _spec_json(version)}), 201
+
+
+@api.post("/opportunities/<opportunity_id>/close")
+@authenticated
+def close_opportunity_route(opportunity_id: str) -> Any:
+    """Close the opportunity (owner or admin): no new submission, run or spec version."""
+    opportunity = get_opportunity(g.db, g.user, opportunity_id)
+    close_opportunity(g.db, g.user, opportunity)
+    return jsonify(_opportunity_json(opportunity))
 
 
 @api.get("/opportunities")

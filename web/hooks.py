@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 import web.webhooks as webhooks
 from acceptance.models import Submission
-from acceptance.service import RateLimited, create_webhook_run
+from acceptance.service import OpportunityClosed, RateLimited, create_webhook_run
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,9 @@ def deliver(submission_id: str) -> Response:
             response = _reply(429, error="rate_limited", detail=exc.message)
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
+        except OpportunityClosed as exc:
+            # Gone for good: the forge shows the delivery failed, with why; no run is queued.
+            return _reply(410, error="opportunity_closed", detail=exc.message)
         run = answer.run
         if answer.created:
             after_commit.append(

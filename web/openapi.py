@@ -21,6 +21,7 @@ _MEANING = {
     403: "not allowed for this role",
     404: "not found (or not visible to this user)",
     409: "conflict",
+    410: "the opportunity is closed: it takes no new deliveries",
     413: "body too large",
     414: "a path segment or a query value too long",
     415: "the body's content type is not read (webhooks: only JSON)",
@@ -62,6 +63,12 @@ def document(base_url: str) -> dict[str, Any]:
                             "format": "binary",
                             "description": "tar.gz or zip of the hidden tests folder the spec names",
                         },
+                        "keep_hidden_tests": {
+                            "type": "string",
+                            "enum": ["true", "false"],
+                            "description": "new spec versions only: `true` keeps the previous "
+                            "version's hidden tests (send no `hidden_tests` then)",
+                        },
                     },
                 }
             }
@@ -99,7 +106,19 @@ def document(base_url: str) -> dict[str, Any]:
                     "summary": "Publish a new spec version; earlier runs keep theirs",
                     "parameters": [_path_id("id")],
                     "requestBody": upload,
-                    "responses": {"201": _json(opportunity_ref, "created"), **_errors(401, 403, 404, 422)},
+                    "responses": {"201": _json(opportunity_ref, "created"), **_errors(401, 403, 404, 409, 422)},
+                }
+            },
+            "/api/v1/opportunities/{id}/close": {
+                "post": {
+                    "summary": "Close the opportunity (owner or admin): no new submission, run or "
+                    "spec version from then on (409 `conflict`); webhooks answer 410; runs and "
+                    "decisions stay readable; recorded in the audit trail",
+                    "parameters": [_path_id("id")],
+                    "responses": {
+                        "200": _json(opportunity_ref, "the opportunity, with closed_at"),
+                        **_errors(401, 403, 404, 409),
+                    },
                 }
             },
             "/api/v1/opportunities/{id}/submissions": {
@@ -128,7 +147,7 @@ def document(base_url: str) -> dict[str, Any]:
                             {"$ref": "#/components/schemas/NewSubmission"},
                             "created; webhook_secret is shown only now",
                         ),
-                        **_errors(400, 401, 403, 404, 422),
+                        **_errors(400, 401, 403, 404, 409, 422),
                     },
                 }
             },
@@ -157,6 +176,65 @@ def document(base_url: str) -> dict[str, Any]:
                         "200": _json({"$ref": "#/components/schemas/Submission"}, "the submission"),
                         **_errors(400, 401, 404),
                     },
+                }
+            },
+            "/api/v1/opportunities/{id}/endpoints": {
+                "post": {
+                    "summary": "Add an event endpoint: its URL receives the opportunity's events signed "
+                    "per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature); the "
+                    "secret (whsec_...) is shown only now",
+                    "parameters": [_path_id("id")],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["url", "events"],
+                            "properties": {
+                                "url": {"type": "string"},
+                                "events": {"type": "array", "minItems": 1, "items": {"enum": list(_EVENTS)}},
+                            },
+                        }}},
+                    },  # fmt: skip
+                    "responses": {
+                        "201": _json({"$ref": "#/components/schemas/NewEventEndpoint"}, "created"),
+                        **_errors(400, 401, 403, 404, 422),
+                    },
+                },
+                "get": {
+                    "summary": "The opportunity's event endpoints (never their secrets)",
+                    "parameters": [_path_id("id")],
+                    "responses": {
+                        "200": _json({"type": "object"}, "{items: [endpoint]}"),
+                        **_errors(401, 403, 404),
+                    },
+                },
+            },
+            "/api/v1/endpoints/{id}": {
+                "delete": {
+                    "summary": "Remove an event endpoint and its delivery log",
+                    "parameters": [_path_id("id")],
+                    "responses": {"204": {"description": "removed"}, **_errors(401, 403, 404)},
+                }
+            },
+            "/api/v1/endpoints/{id}/deliveries": {
+                "get": {
+                    "summary": "The endpoint's delivery log, newest first: event, state (queued, "
+                    "retrying, delivered, failed), attempts, last HTTP status and error",
+                    "parameters": [
+                        _path_id("id"),
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                    ],  # fmt: skip
+                    "responses": {
+                        "200": _json({"type": "object"}, "{endpoint, items: [delivery]}"),
+                        **_errors(401, 403, 404, 422),
+                    },
+                }
+            },
+            "/api/v1/endpoints/{id}/deliveries/{delivery_id}/resend": {
+                "post": {
+                    "summary": "Send a delivery again (same webhook-id, signed anew; re-enables a "
+                    "disabled endpoint)",
+                    "parameters": [_path_id("id"), _path_id("delivery_id")],
+                    "responses": {"202": _json({"type": "object"}, "queued"), **_errors(401, 403, 404)},
                 }
             },
             "/api/v1/submissions/{id}/forge": {
@@ -193,7 +271,7 @@ def document(base_url: str) -> dict[str, Any]:
                             }
                         }
                     },
-                    "responses": {"201": _json(run_ref, "queued"), **_errors(400, 401, 403, 404, 422)},
+                    "responses": {"201": _json(run_ref, "queued"), **_errors(400, 401, 403, 404, 409, 422)},
                 }
             },
             "/api/v1/runs": {
@@ -331,7 +409,7 @@ def document(base_url: str) -> dict[str, Any]:
                             **_json(_ERROR, _MEANING[429]),
                             "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
                         },
-                        **_errors(400, 401, 404, 413, 415, 422),
+                        **_errors(400, 401, 404, 410, 413, 415, 422),
                     },
                 }
             },
@@ -366,6 +444,7 @@ def document(base_url: str) -> dict[str, Any]:
                         "title": {"type": "string"},
                         "spec_sha256": {"type": "string"},
                         "spec_version": {"type": "integer"},
+                        "closed_at": {"type": ["string", "null"], "description": "set once closed"},
                         "specs": {"type": "array", "items": {"type": "object"}},
                     },
                 },
@@ -388,6 +467,16 @@ def document(base_url: str) -> dict[str, Any]:
                             "oneOf": [{"$ref": "#/components/schemas/Forge"}, {"type": "null"}],
                             "description": "where runs' commit statuses go; never the token",
                         },
+                    },
+                },
+                "NewEventEndpoint": {
+                    "type": "object",
+                    "required": ["id", "url", "events", "secret"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "url": {"type": "string"},
+                        "events": {"type": "array", "items": {"enum": list(_EVENTS)}},
+                        "secret": {"type": "string", "description": "whsec_...: shown only now"},
                     },
                 },
                 "ForgeInput": {
@@ -481,6 +570,7 @@ def document(base_url: str) -> dict[str, Any]:
 
 
 _FORGES = ("github", "gitlab", "gitea")
+_EVENTS = ("run.finished", "decision.recorded", "submission.state_changed")
 _FORGE_STATES = ("pending", "success", "failure", "error")
 _STATES = ("awaiting_delivery", "in_review", "changes_requested", "accepted", "rejected", "withdrawn")
 _DECISIONS = ("accepted", "changes_requested", "rejected")

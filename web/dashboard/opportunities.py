@@ -24,7 +24,7 @@ from acceptance.service import (
 from acceptance.source_policy import check_public_source
 from acceptance.spec import SpecError
 from web.dashboard.auth import signed_in
-from web.dashboard.errors import install_error_pages
+from web.dashboard.errors import error_page, install_error_pages
 from web.dashboard.forms import SpecForm, SubmissionForm
 from web.dashboard.queries import opportunity_runs, readable_opportunities
 from web.dashboard.specdiff import changes
@@ -42,6 +42,15 @@ def _services() -> Any:
 
 def _base_url() -> str:
     return base_url()
+
+
+def closed_page() -> Any:
+    """What a form of a closed opportunity answers, in the reader's language."""
+    return error_page(
+        409,
+        gettext("This opportunity is closed"),
+        gettext("It takes no new submissions, runs or spec versions. Its runs and decisions stay readable."),
+    )
 
 
 def may_publish(user: User) -> bool:
@@ -114,6 +123,8 @@ def new_version(opportunity_id: str) -> Any:
     opportunity = get_opportunity(g.db, g.user, opportunity_id)
     if not can_manage(g.user, opportunity):
         raise Forbidden("only the opportunity's owner may publish a new spec version")
+    if opportunity.closed_at is not None:
+        return closed_page()
     return _publish(opportunity)
 
 
@@ -167,6 +178,8 @@ def new_submission(opportunity_id: str) -> Any:
     opportunity = get_opportunity(g.db, g.user, opportunity_id)
     if not can_manage(g.user, opportunity):
         raise Forbidden("only the opportunity's owner may register submissions")
+    if opportunity.closed_at is not None:
+        return closed_page()
     form = SubmissionForm()
     details: dict[str, list[str]] = {}
     if form.validate_on_submit():

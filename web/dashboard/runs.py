@@ -248,6 +248,9 @@ def rerun(run_id: str) -> WerkzeugResponse:
     submission = run.submission
     if not can_manage(g.user, submission.opportunity):
         raise Forbidden("only the opportunity's owner may start runs")
+    if submission.opportunity.closed_at is not None:
+        flash(gettext("This opportunity is closed: it takes no new runs."), "error")
+        return redirect(url_for("runs.show", run_id=run.id), code=303)
     new, _ = create_run(
         g.db,
         submission,

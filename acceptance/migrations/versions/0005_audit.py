@@ -1,4 +1,4 @@
-"""audit: an append-only log of every change a person or the service makes
+"""audit: an append-only log of every change a person or the service makes; closed opportunities
 
 Revision ID: 0005
 Revises: 0004
@@ -8,6 +8,9 @@ The table refuses UPDATE, DELETE and TRUNCATE by trigger, so not even a bug
 in the application (or a hand-written query through its connection) can
 rewrite the record; only dropping the trigger, which needs the table's owner,
 can.
+
+Opportunities can be closed (`closed_at`, `closed_by`): no new submission, run
+or spec version from then on.
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ $$ LANGUAGE plpgsql
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("opportunities") as batch:
+        batch.add_column(
+            sa.Column("closed_at", acceptance.models.UTCDateTime(timezone=True), nullable=True)
+        )
+        batch.add_column(sa.Column("closed_by", sa.String(length=32), nullable=True))
+        batch.create_foreign_key("fk_opportunities_closed_by", "users", ["closed_by"], ["id"])
     op.create_table(
         "audit_events",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -80,3 +89,7 @@ def downgrade() -> None:
     op.drop_index("ix_audit_events_action", table_name="audit_events")
     op.drop_index("ix_audit_events_at", table_name="audit_events")
     op.drop_table("audit_events")
+    with op.batch_alter_table("opportunities") as batch:
+        batch.drop_constraint("fk_opportunities_closed_by", type_="foreignkey")
+        batch.drop_column("closed_by")
+        batch.drop_column("closed_at")
