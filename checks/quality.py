@@ -88,7 +88,7 @@ ruff, target, out, select, exclude = sys.argv[1:6]
 os.makedirs(out, exist_ok=True)
 lint_json = os.path.join(out, "ruff.json")
 status_json = os.path.join(out, "comments.json")
-for stale in (lint_json, status_json, status_json + ".tmp"):
+for stale in (lint_json, lint_json + ".tmp", status_json, status_json + ".tmp"):
     try:
         os.unlink(stale)
     except FileNotFoundError:
@@ -104,6 +104,16 @@ lint = subprocess.run(
 )
 status["lint_exit"] = lint.returncode
 status["lint_stderr"] = lint.stderr[-2000:]
+# Only what the host reads, so that many findings still fit the byte cap.
+keep = ("code", "filename", "location", "message", "name", "noqa_row", "url")
+try:
+    with open(lint_json, encoding="utf-8") as handle:
+        found = json.load(handle)
+    with open(lint_json + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump([{k: item.get(k) for k in keep} for item in found], handle)
+    os.replace(lint_json + ".tmp", lint_json)
+except Exception as exc:
+    status["compact_error"] = repr(exc)[:300]
 listing = subprocess.run(common + ["--show-files", target], cwd=target, stdin=subprocess.DEVNULL,
                          capture_output=True, text=True, errors="replace")
 status["files_exit"] = listing.returncode
@@ -111,13 +121,18 @@ files = [line for line in listing.stdout.splitlines() if line.startswith("/")]
 status["files"] = len(files)
 pattern = re.compile(r"noqa|(?:ruff|flake8)\s*:", re.I)
 comments, problems = [], []
+# Past the cap, suppressions go unread and so silence nothing (stricter, never laxer).
+status["comments_truncated"] = False
 for name in files:
-    if not name.endswith((".py", ".pyi")) or len(comments) >= 50000:
+    if not name.endswith((".py", ".pyi")):
         continue
     try:
         with open(name, "rb") as handle:
             for token in tokenize.tokenize(handle.readline):
                 if token.type == tokenize.COMMENT and pattern.search(token.string):
+                    if len(comments) >= 50000:
+                        status["comments_truncated"] = True
+                        break
                     comments.append([name, token.start[0], token.string[:2000]])
     except Exception as exc:
         # Comments after the error go unread: their suppressions do not count (stricter).
@@ -297,6 +312,7 @@ def evaluate_quality(
         },
         "files_checked": status.files,
         "unreadable_comments": status.comment_errors,
+        "comments_truncated": status.comments_truncated,
         "settings": _settings(spec),
         "tool": {"name": "ruff", "version": status.version},
     }
@@ -325,6 +341,7 @@ class _DriverStatus:
     files: int
     comments: dict[str, list[tuple[int, str]]]
     comment_errors: list[dict[str, str]]
+    comments_truncated: bool
 
 
 def _load(data: bytes, limit: int, what: str) -> object:
@@ -384,6 +401,7 @@ def _parse_driver(data: bytes, root: str) -> _DriverStatus:
         files,
         comments,
         errors,
+        doc.get("comments_truncated") is True,
     )
 
 

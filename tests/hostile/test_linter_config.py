@@ -68,3 +68,28 @@ def test_a_suppliers_ruff_configuration_cannot_turn_the_owners_rules_off(
     } <= found, quality["findings"]
     assert quality["settings"]["rules"] == ["F", "E"]
     assert outcome.check("functional")["status"] == "passed"
+
+
+def test_a_flood_of_suppression_comments_is_judged_not_an_error(
+    hostile: Hostile, make_repo: RepoFactory
+) -> None:
+    # More suppression-like comments than the engine reads: the rest silence nothing.
+    flood = "".join(f"x{n} = {n}  # noqa\n" for n in range(60_000)) + "import os\n"
+    files = {
+        "LICENSE": MIT_LICENSE,
+        "pyproject.toml": '[project]\nname = "lib"\nversion = "1.0"\n',
+        "lib/__init__.py": "",
+        "lib/flood.py": flood,
+        "tests/test_lib.py": "def test_ok():\n    assert True\n",
+    }
+    spec = hostile.spec("security: false\nlicence: false\nquality: true\n")
+    outcome = hostile.run(make_repo(files), spec)
+
+    judged(outcome, "UNJUSTIFIED_SUPPRESSION", says="lib/flood.py:1")
+    quality = outcome.check("quality")
+    assert quality["comments_truncated"] is True
+    assert quality["findings_truncated"] is True and len(quality["findings"]) == 500
+    assert quality["suppression_counts"]["total"] == 50_000
+    assert ("F401", 60_001) in {(f["rule"], f["line"]) for f in quality["findings"]} or quality[
+        "counts"
+    ]["warning"] == 1
