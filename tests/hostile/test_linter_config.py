@@ -90,6 +90,5 @@ def test_a_flood_of_suppression_comments_is_judged_not_an_error(
     assert quality["comments_truncated"] is True
     assert quality["findings_truncated"] is True and len(quality["findings"]) == 500
     assert quality["suppression_counts"]["total"] == 50_000
-    assert ("F401", 60_001) in {(f["rule"], f["line"]) for f in quality["findings"]} or quality[
-        "counts"
-    ]["warning"] == 1
+    # The import ruff flags at the end still counts, though the listing is full.
+    assert quality["counts"]["warning"] == 1
