@@ -79,6 +79,8 @@ class Settings:
     mail_from_setting: str | None = None
     #: seconds before a forge's commit status is tried again, times 4 after each failure
     forge_retry_seconds: float = 15.0
+    #: seconds before an event an endpoint did not take is sent again, doubled each time (at most an hour)
+    event_retry_seconds: float = 30.0
 
     @property
     def mail_from(self) -> str:
@@ -195,6 +197,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_smtp_url(env),
         mail_from_setting=_mail_from(env),
         forge_retry_seconds=_positive_seconds(env, "ACCEPTANCE_FORGE_RETRY_SECONDS", 15.0),
+        event_retry_seconds=_positive_seconds(env, "ACCEPTANCE_EVENT_RETRY_SECONDS", 30.0),
     )
 
 

@@ -102,6 +102,9 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask
     from web.messages import messages_api
     app.register_blueprint(messages_api)  # GET /api/v1/messages: emails and their delivery, for admins
     app.register_blueprint(audit_api)  # GET /api/v1/audit: the audit trail, for admins
+    from web.events import events_api
+
+    app.register_blueprint(events_api)  # owners' event endpoints and their deliveries (issue 14)
     app.register_blueprint(status)
     app.register_blueprint(hooks)
     app.register_blueprint(health)

@@ -13,6 +13,7 @@ from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 
 from acceptance.decisions import SubmissionState
+from acceptance.events.delivery import EventPublisher
 from acceptance.models import Message, MessageState, Role
 from acceptance.notifications import Notifier
 from web.api import API_ERROR_HANDLERS, ApiError, authenticated
@@ -33,14 +34,24 @@ def notifier() -> Notifier:
     return Notifier(found.settings, found.db, functools.partial(enqueue_message, found.celery))
 
 
+def publisher() -> EventPublisher:
+    from web.app import services
+    from workers.celery_app import enqueue_event
+
+    found = services()
+    return EventPublisher(found.db, functools.partial(enqueue_event, found.celery))
+
+
 def after_decision(decision_id: str, before: SubmissionState | None, base: str) -> None:
-    """Once the decision is committed: its emails (never raises)."""
+    """Once the decision is committed: its emails and the owner's events (never raises)."""
     notifier().decision_recorded(decision_id, before, base)
+    publisher().decision_recorded(decision_id, before, base)
 
 
 def after_state_change(submission_id: str, before: SubmissionState | None, base: str) -> None:
-    """Once a change of state no run or decision caused is committed (a withdrawal): its emails."""
+    """Once a change of state no run or decision caused is committed (a withdrawal): emails, events."""
     notifier().state_changed(submission_id, before, base)
+    publisher().state_changed(submission_id, before)
 
 
 def message_json(message: Message) -> dict[str, Any]:

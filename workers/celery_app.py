@@ -15,6 +15,8 @@ SIGN_TASK = "acceptance.sign"
 MAIL_TASK = "acceptance.mail"
 #: one run's commit status to its forge (acceptance.forge), on the service queue too
 FORGE_TASK = "acceptance.forge_status"
+#: one signed event to an owner's endpoint (acceptance.events), on the service queue too
+EVENT_TASK = "acceptance.event"
 RUNS_QUEUE = "runs"
 #: intake-side work (reconciling) stays off the queue that sandbox runs fill
 SERVICE_QUEUE = "service"
@@ -56,6 +58,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
             SIGN_TASK: {"queue": SIGNING_QUEUE},
             MAIL_TASK: {"queue": SERVICE_QUEUE},
             FORGE_TASK: {"queue": SERVICE_QUEUE},
+            EVENT_TASK: {"queue": SERVICE_QUEUE},
         },
         beat_schedule={
             # the interval goes along, so the pass is noted with the scheduler's own
@@ -92,3 +95,8 @@ def enqueue_message(app: Celery, message_id: str) -> None:
 def enqueue_forge_status(app: Celery, run_id: str) -> None:
     """Have a worker send the commit status a committed run calls for now (acceptance.forge)."""
     app.send_task(FORGE_TASK, args=[run_id], queue=SERVICE_QUEUE, ignore_result=True)
+
+
+def enqueue_event(app: Celery, delivery_id: str) -> None:
+    """Have a worker send a committed event delivery (acceptance.events) to its endpoint."""
+    app.send_task(EVENT_TASK, args=[delivery_id], queue=SERVICE_QUEUE, ignore_result=True)

@@ -27,6 +27,7 @@ from acceptance.artifacts_s3 import artifact_store
 from acceptance.db import Database
 from acceptance.decisions import SubmissionState
 from acceptance.errors import PlatformError, UserInputError
+from acceptance.events.delivery import EventPublisher
 from acceptance.forge.delivery import ForgeFeedback
 from acceptance.models import Run, RunStatus, utcnow
 from acceptance.notifications import Notifier, state_before
@@ -107,6 +108,7 @@ class RunExecutor:
         signer: ReportSigner | None = None,
         notifier: Notifier | None = None,
         forge: ForgeFeedback | None = None,
+        events: EventPublisher | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -117,6 +119,8 @@ class RunExecutor:
         self.notifier = notifier
         #: commit statuses on the submission's forge (acceptance.forge); None: none
         self.forge = forge
+        #: signed events to the opportunity's endpoints (acceptance.events); None: none
+        self.events = events
 
     # -- claim ---------------------------------------------------------------
 
@@ -316,11 +320,16 @@ class RunExecutor:
             self.notifier.run_finished(claim.run_id, before, predicate)
         if self.forge is not None:  # never raises either (ForgeFeedback.run_changed)
             self.forge.run_changed(claim.run_id)
+        if self.events is not None:  # nor this (EventPublisher._record)
+            self.events.run_finished(claim.run_id, before, self.settings.public_url)
         return Outcome.DONE
 
     def _state_before(self, claim: Claim) -> SubmissionState | None:
-        """The submission's state before this run ends (None without a notifier): emails say changes."""
-        return state_before(self.db, run_id=claim.run_id) if self.notifier is not None else None
+        """The submission's state before this run ends (None without a notifier or events): emails and
+        events say changes."""
+        if self.notifier is None and self.events is None:
+            return None
+        return state_before(self.db, run_id=claim.run_id)
 
     def _end_unsigned(self, claim: Claim, code: str, reason: str) -> None:
         """End the run in `error` with no report: nothing unsigned is ever published."""
@@ -345,6 +354,8 @@ class RunExecutor:
                 self.notifier.run_finished(claim.run_id, before, None)
             if self.forge is not None:
                 self.forge.run_changed(claim.run_id)
+            if self.events is not None:
+                self.events.run_finished(claim.run_id, before, self.settings.public_url)
 
 
 #: stages the engine runs in threads beside the sandbox's sequence (acceptance.pipeline)

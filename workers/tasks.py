@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from acceptance.db import Database
+from acceptance.events.delivery import EventPublisher
+from acceptance.events.delivery import deliver as deliver_event
 from acceptance.forge.delivery import Delivery, ForgeFeedback
 from acceptance.forge.delivery import deliver as deliver_forge_status
 from acceptance.mailer import deliver
@@ -22,12 +24,14 @@ from acceptance.readiness import note_reconciler_pass
 from acceptance.secretbox import SecretBox
 from acceptance.settings import load_settings
 from workers.celery_app import (
+    EVENT_TASK,
     FORGE_TASK,
     MAIL_TASK,
     RECONCILE_EVERY,
     RECONCILE_TASK,
     RUN_TASK,
     SIGN_TASK,
+    enqueue_event,
     enqueue_forge_status,
     enqueue_message,
     enqueue_run,
@@ -62,7 +66,10 @@ def _executor() -> RunExecutor:
     db = Database(settings.database_url)
     notifier = Notifier(settings, db, functools.partial(enqueue_message, app))
     forge = ForgeFeedback(db, functools.partial(enqueue_forge_status, app))
-    return RunExecutor(settings, db, signer=signer, notifier=notifier, forge=forge)
+    events = EventPublisher(db, functools.partial(enqueue_event, app))
+    return RunExecutor(
+        settings, db, signer=signer, notifier=notifier, forge=forge, events=events
+    )
 
 
 @cache
@@ -106,6 +113,22 @@ def forge_task(self: Any, run_id: str) -> str:
     if attempt.retry:
         tries = self.request.retries or 0
         raise self.retry(countdown=executor.settings.forge_retry_seconds * 4 ** min(tries, 4))
+    return attempt.state
+
+
+#: the longest wait between an event's attempts (they go on for a day: acceptance.events.delivery)
+EVENT_BACKOFF_CAP = 3600
+
+
+@app.task(name=EVENT_TASK, bind=True, acks_late=True, max_retries=None)  # type: ignore[untyped-decorator]
+def event_task(self: Any, delivery_id: str) -> str:
+    """Send one signed event; the delivery's row says when to stop (a day after it was made)."""
+    executor = _executor()
+    attempt = deliver_event(executor.db, executor.settings, _secret_box(), delivery_id)
+    if attempt.retry:
+        tries = self.request.retries or 0
+        base = executor.settings.event_retry_seconds
+        raise self.retry(countdown=min(base * 2 ** min(tries, 20), EVENT_BACKOFF_CAP))
     return attempt.state
 
 

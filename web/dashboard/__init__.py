@@ -45,6 +45,7 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     from web.dashboard.certificates import certificates
     from web.dashboard.comparison import comparison
     from web.dashboard.decisions import decisions
+    from web.dashboard.events import event_endpoints
     from web.dashboard.opportunities import opportunities
     from web.dashboard.runs import runs
     from web.dashboard.text import inert
@@ -101,6 +102,7 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
 
     for blueprint in (
         ui, i18n.language, auth, runs, opportunities, decisions, certificates, comparison, admin,
+        event_endpoints,
     ):  # fmt: skip
         app.register_blueprint(blueprint)
 

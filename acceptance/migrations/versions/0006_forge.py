@@ -1,4 +1,5 @@
-"""forge feedback: a submission's forge credentials, runs' commit statuses and every attempt
+"""forge feedback and owners' events: forge credentials, commit statuses and their attempts,
+event endpoints and their deliveries
 
 Revision ID: 0006
 Revises: 0005
@@ -50,9 +51,48 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_forge_attempts_run_at", "forge_attempts", ["run_id", "at"])
+    op.create_table(
+        "event_endpoints",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("opportunity_id", sa.String(length=32), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("events", sa.JSON(), nullable=False),
+        sa.Column("secret_encrypted", sa.LargeBinary(), nullable=False),
+        sa.Column("created_by", sa.String(length=32), nullable=False),
+        sa.Column("created_at", acceptance.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("disabled_at", acceptance.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("disabled_reason", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["opportunity_id"], ["opportunities.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["created_by"], ["users.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_event_endpoints_opportunity_id", "event_endpoints", ["opportunity_id"])
+    op.create_table(
+        "event_deliveries",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("endpoint_id", sa.String(length=32), nullable=False),
+        sa.Column("event", sa.String(length=40), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_status", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", acceptance.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_attempt_at", acceptance.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", acceptance.models.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["endpoint_id"], ["event_endpoints.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_event_deliveries_endpoint_created", "event_deliveries", ["endpoint_id", "created_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_event_deliveries_endpoint_created", table_name="event_deliveries")
+    op.drop_table("event_deliveries")
+    op.drop_index("ix_event_endpoints_opportunity_id", table_name="event_endpoints")
+    op.drop_table("event_endpoints")
     op.drop_index("ix_forge_attempts_run_at", table_name="forge_attempts")
     op.drop_table("forge_attempts")
     op.drop_table("forge_statuses")
