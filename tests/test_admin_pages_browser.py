@@ -10,7 +10,7 @@ import pytest
 
 from acceptance.models import Message, utcnow
 from tests import test_dashboard_browser as browser
-from tests.dashboard_support import ADMIN
+from tests.dashboard_support import ADMIN, OTHER, OWNER
 from tests.test_dashboard_browser import FAILING_IMPACTS, Live, run_axe, sign_in
 
 pytestmark = pytest.mark.browser
@@ -80,3 +80,34 @@ def test_the_admin_pages_have_no_serious_axe_violation(
     page.locator("nav.site-nav a[href='/messages']").click()
     page.wait_for_url("**/messages")
     assert page.locator("table tbody tr").count() == 2
+
+
+def test_closing_an_opportunity_in_chromium_is_axe_clean(
+    page: Any, live: Live, axe_source: str
+) -> None:
+    """The close form and the closed page, in English then French (each closes its own)."""
+    ids = live.service.ids
+    failures: dict[str, list[str]] = {}
+    for lang, who, opportunity in (
+        ("en", OTHER, ids.other_opportunity),
+        ("fr", OWNER, ids.opportunity),
+    ):
+        page.context.clear_cookies()
+        page.context.add_cookies([{"name": "acceptance_lang", "value": lang, "url": live.base}])
+        sign_in(page, who)
+        page.goto(f"/opportunities/{opportunity}")
+        for state in ("open", "closed"):
+            serious = [
+                f"{v['id']} ({v['impact']}): {v['help']} at "
+                + ", ".join(str(n["target"]) for n in v["nodes"][:3])
+                for v in run_axe(page, axe_source)
+                if v["impact"] in FAILING_IMPACTS
+            ]
+            if serious:
+                failures[f"{lang} {state}"] = serious
+            if state == "open":
+                page.locator("section.close-opportunity button[type=submit]").click()
+                page.wait_for_url(f"**/opportunities/{opportunity}")
+        assert page.locator("section.close-opportunity").count() == 0
+        assert page.locator(".notice[role=status]").count() >= 1
+    assert failures == {}, json.dumps(failures, indent=2, ensure_ascii=False)

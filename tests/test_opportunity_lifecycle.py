@@ -16,7 +16,7 @@ from sqlalchemy import select
 from acceptance.models import Run, SpecVersion, Submission
 from acceptance.specfiles import ensure_spec_files
 from tests.test_api import github_push
-from tests.test_audit import HIDDEN, REPO, SPEC, Env, _publish, _register
+from tests.test_audit import HIDDEN, PASSWORD, REPO, SPEC, Env, _publish, _register
 from tests.test_dashboard import csrf_token
 
 SPEC_V2 = SPEC.replace(b"Contact form", b"Contact form, v2")
@@ -172,3 +172,40 @@ def test_keeping_hidden_tests_is_refused_where_it_cannot_apply(env: Env) -> None
     nothing = _new_version(env, plain, keep_hidden_tests="true")
     assert nothing.status_code == 422
     assert "spec version 1 has no hidden tests to keep" in nothing.get_json()["detail"]
+
+
+def test_an_owner_closes_the_opportunity_from_its_page(env: Env) -> None:
+    opportunity = _publish(env)
+    env.app.config["SESSION_COOKIE_SECURE"] = False
+    clients = {}
+    for who, lang in (("reviewer", "en"), ("owner", "fr")):
+        client = env.app.test_client()
+        client.set_cookie("acceptance_lang", lang)
+        token = csrf_token(client, "/sign-in")
+        client.post(
+            "/sign-in",
+            data={"email": f"{who}@example.org", "password": PASSWORD, "csrf_token": token},
+        )
+        clients[who] = client
+    reviewer, owner = clients["reviewer"], clients["owner"]
+    assert "/close" not in reviewer.get(f"/opportunities/{opportunity}").get_data(as_text=True)
+    token = csrf_token(reviewer, f"/opportunities/{opportunity}")
+    refused = reviewer.post(f"/opportunities/{opportunity}/close", data={"csrf_token": token})
+    assert refused.status_code == 403
+
+    page = owner.get(f"/opportunities/{opportunity}").get_data(as_text=True)
+    assert "Fermer cette occasion" in page and "Elle ne peut pas être rouverte." in page
+    assert owner.post(f"/opportunities/{opportunity}/close").status_code == 400  # no CSRF token
+    token = csrf_token(owner, f"/opportunities/{opportunity}")
+    closed = owner.post(
+        f"/opportunities/{opportunity}/close", data={"csrf_token": token}, follow_redirects=True
+    )
+    page = closed.get_data(as_text=True)
+    assert closed.status_code == 200 and "L’occasion est fermée." in page
+    assert "Cette occasion est fermée" in page and "Fermer cette occasion" not in page
+    again = owner.post(
+        f"/opportunities/{opportunity}/close", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert "Cette occasion était déjà fermée." in again.get_data(as_text=True)
+    events = env.events("?action=opportunity.closed")
+    assert [(e["actor"], e["subject_id"]) for e in events] == [("owner@example.org", opportunity)]

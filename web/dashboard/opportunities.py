@@ -16,6 +16,7 @@ from acceptance.service import (
     Forbidden,
     SpecUpload,
     can_manage,
+    close_opportunity,
     current_spec,
     get_opportunity,
     publish_spec,
@@ -25,7 +26,7 @@ from acceptance.source_policy import check_public_source
 from acceptance.spec import SpecError
 from web.dashboard.auth import signed_in
 from web.dashboard.errors import error_page, install_error_pages
-from web.dashboard.forms import SpecForm, SubmissionForm
+from web.dashboard.forms import ActionForm, SpecForm, SubmissionForm
 from web.dashboard.queries import opportunity_runs, readable_opportunities
 from web.dashboard.specdiff import changes
 from web.links import base_url
@@ -83,7 +84,23 @@ def show(opportunity_id: str) -> Any:
         runs=opportunity_runs(g.db, opportunity),
         may_manage=can_manage(g.user, opportunity),
         base_url=_base_url(),
+        action_form=ActionForm(),
     )
+
+
+@opportunities.post("/opportunities/<opportunity_id>/close")
+@signed_in
+def close(opportunity_id: str) -> Any:
+    """Close the opportunity (owner, admin): the intake ends, the review goes on."""
+    opportunity = get_opportunity(g.db, g.user, opportunity_id)
+    if not can_manage(g.user, opportunity):
+        raise Forbidden("only the opportunity's owner or an admin may close it")
+    if opportunity.closed_at is not None:
+        flash(gettext("This opportunity was already closed."), "error")
+    else:
+        close_opportunity(g.db, g.user, opportunity)
+        flash(gettext("The opportunity is closed."), "info")
+    return redirect(url_for("opportunities.show", opportunity_id=opportunity.id), code=303)
 
 
 @opportunities.get("/opportunities/<opportunity_id>/specs/<int:version>")
