@@ -29,7 +29,7 @@ from babel.support import NullTranslations, Translations
 
 from acceptance.db import Database
 from acceptance.decisions import SubmissionState, submission_state
-from acceptance.models import Decision, Message, Run, Submission, User
+from acceptance.models import Decision, EventEndpoint, Message, Opportunity, Run, Submission, User
 from acceptance.recipients import DEFAULT_LANGUAGE
 from acceptance.settings import Settings
 from acceptance.supplier_view import supplier_run
@@ -42,6 +42,8 @@ _MAX_ITEMS = 30
 _MAX_LINE = 500
 
 RUN_FINISHED, DECISION_RECORDED, STATE_CHANGED = "run_finished", "decision_recorded", "state_changed"
+#: an owner's event endpoint took nothing for a day and was disabled (acceptance.events)
+ENDPOINT_DISABLED = "endpoint_disabled"
 SUPPLIER, OWNER = "supplier", "owner"
 
 
@@ -225,6 +227,20 @@ def state_mail(t: NullTranslations, submission: Submission, after: SubmissionSta
     )
 
 
+def endpoint_disabled_mail(t: NullTranslations, opportunity: Opportunity, url: str, link: str | None) -> Mail:
+    names = {"opportunity": _line(opportunity.title), "url": _line(url)}
+    return Mail(
+        subject=t.gettext("%(opportunity)s: an event endpoint was disabled") % names,
+        paragraphs=[
+            t.gettext("No event reached %(url)s for a day, so it was disabled: nothing more is sent to it.")
+            % names,
+            t.gettext("Once it answers again, send one of its events again: that enables it."),
+        ],
+        link_label=t.gettext("Its deliveries:") if link else None,
+        link=link,
+    )
+
+
 def recipients(session: Any, submission: Submission) -> list[Recipient]:
     """The submission's contact and the opportunity's owner, each once, each in their language."""
     found: list[Recipient] = []
@@ -309,6 +325,28 @@ class Notifier:
             return made
 
         return self._record("state_changed", submission_id, compose)
+
+    def endpoint_disabled(self, endpoint_id: str) -> list[str]:
+        """An email to the opportunity's owner: their event endpoint was disabled."""
+
+        def compose(session: Any) -> list[Message]:
+            endpoint = session.get(EventEndpoint, endpoint_id)
+            if endpoint is None:
+                return []
+            opportunity: Opportunity = session.get(Opportunity, endpoint.opportunity_id)
+            owner: User = opportunity.owner
+            if owner.disabled:
+                return []
+            base = self.settings.public_url
+            link = f"{base}/opportunities/{opportunity.id}/endpoints" if base else None
+            mail = endpoint_disabled_mail(translations(owner.language), opportunity, endpoint.url, link)
+            who = Recipient(OWNER, owner.email, owner.language)
+            return [Message(
+                event=ENDPOINT_DISABLED, audience=OWNER, recipient=who.address, language=who.language,
+                subject=mail.subject[:500], body_text=mail.text(), body_html=mail.html(who.language),
+            )]  # fmt: skip
+
+        return self._record(ENDPOINT_DISABLED, endpoint_id, compose)
 
     def _links(self) -> Links:
         # A worker has no request to take a host from: links need ACCEPTANCE_PUBLIC_URL.

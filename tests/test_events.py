@@ -6,6 +6,7 @@ On a real PostgreSQL database, with a real HTTP receiver on loopback."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -26,10 +27,13 @@ from acceptance.models import EventDelivery, EventEndpoint, utcnow
 from acceptance.secretbox import SecretBox
 from acceptance.service import create_run, create_token, create_user, get_submission
 from acceptance.settings import load_settings
+from tests import test_notifications
 from tests.support import Recorder
+from tests.test_notifications import Inbox
 from workers.celery_app import EVENT_TASK, SERVICE_QUEUE
 from workers.runner import Claim, RunExecutor
 
+smtp = test_notifications.smtp  # the real SMTP server on loopback (aiosmtpd), used by name below
 HIDDEN_ID = f"{HIDDEN_DIR_NAME}/test_owner_secret.py::test_discount_rounding"
 COMMIT = "d" * 40
 
@@ -321,4 +325,42 @@ def test_bad_endpoints_are_refused_with_what_to_fix(world: World, receiver: Rece
     assert (
         world.client.get(f"/api/v1/endpoints/{endpoint}/deliveries", headers=world.auth).status_code
         == 404
+    )
+
+
+def test_the_owner_is_emailed_in_their_language_when_their_endpoint_is_disabled(
+    tmp_path: Path, database_url: str, receiver: Receiver, smtp: tuple[Inbox, int]
+) -> None:
+    from acceptance.mailer import deliver as deliver_mail
+    from acceptance.notifications import Notifier
+
+    world = World(tmp_path, database_url, receiver)
+    endpoint, _ = add_endpoint(world, receiver, ["run.finished"])
+    inbox, port = smtp
+    settings = dataclasses.replace(world.settings, smtp_url=f"smtp://127.0.0.1:{port}")
+    with world.db.session() as session:
+        owner = session.scalar(_user("owner@buyer.example"))
+        owner.language = "fr"
+    sent: list[str] = []
+
+    def send_now(message_id: str) -> None:  # as the worker's mail task does
+        sent.append(deliver_mail(world.db, settings, message_id).state)
+
+    notifier = Notifier(settings, world.db, send_now)
+    receiver.answers = [500]
+    world.finish("accepted")
+    with world.db.session() as session:
+        row = session.get(EventDelivery, world.handed[0])
+        assert row is not None
+        row.created_at = utcnow() - GIVE_UP_AFTER - dt.timedelta(minutes=1)
+    attempt = deliver(world.db, settings, world.box, world.handed[0])
+    assert (attempt.state, attempt.disabled_endpoint) == ("failed", endpoint)
+    assert len(notifier.endpoint_disabled(endpoint)) == 1  # what the worker's event task does then
+    assert sent == ["sent"]
+    [mail] = inbox.to("owner@buyer.example")
+    assert "un point de réception d’événements a été désactivé" in mail["Subject"]
+    text = mail.get_body(("plain",))
+    assert text is not None and receiver.url in str(text.get_content())
+    assert f"https://acceptance.buyer.example/opportunities/{world.opportunity}/endpoints" in str(
+        text.get_content()
     )

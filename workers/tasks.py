@@ -125,6 +125,8 @@ def event_task(self: Any, delivery_id: str) -> str:
     """Send one signed event; the delivery's row says when to stop (a day after it was made)."""
     executor = _executor()
     attempt = deliver_event(executor.db, executor.settings, _secret_box(), delivery_id)
+    if attempt.disabled_endpoint is not None and executor.notifier is not None:
+        executor.notifier.endpoint_disabled(attempt.disabled_endpoint)  # never raises
     if attempt.retry:
         tries = self.request.retries or 0
         base = executor.settings.event_retry_seconds

@@ -51,6 +51,8 @@ class DeliveryState:
 class Attempt:
     state: str
     retry: bool = False
+    #: the endpoint this attempt disabled (its owner is told by email)
+    disabled_endpoint: str | None = None
 
 
 def message_id(delivery: EventDelivery) -> str:
@@ -208,8 +210,8 @@ def deliver(
             log.warning("event_not_delivered", extra={"delivery": delivery.id, "why": problem})
             return Attempt(delivery.state, retry=True)
         delivery.state = DeliveryState.FAILED
-        _disable_if_failing(session, endpoint, now)
-        return Attempt(delivery.state)
+        disabled = _disable_if_failing(session, endpoint, now)
+        return Attempt(delivery.state, disabled_endpoint=endpoint.id if disabled else None)
 
 
 def _post(url: str, msg_id: str, at: dt.datetime, body: str, secret: str, timeout: float) -> int:
@@ -226,7 +228,7 @@ def _post(url: str, msg_id: str, at: dt.datetime, body: str, secret: str, timeou
     return response.status_code
 
 
-def _disable_if_failing(session: Session, endpoint: EventEndpoint, now: dt.datetime) -> None:
+def _disable_if_failing(session: Session, endpoint: EventEndpoint, now: dt.datetime) -> bool:
     """Disable an endpoint that took no delivery for a day (it was tried all along)."""
     recent_success = session.scalar(
         select(EventDelivery.id)
@@ -236,10 +238,12 @@ def _disable_if_failing(session: Session, endpoint: EventEndpoint, now: dt.datet
         )
         .limit(1)
     )
-    if recent_success is None:
-        endpoint.disabled_at = now
-        endpoint.disabled_reason = "no delivery succeeded for a day"
-        log.warning("event_endpoint_disabled", extra={"endpoint": endpoint.id})
+    if recent_success is not None:
+        return False
+    endpoint.disabled_at = now
+    endpoint.disabled_reason = "no delivery succeeded for a day"
+    log.warning("event_endpoint_disabled", extra={"endpoint": endpoint.id})
+    return True
 
 
 def resend(session: Session, delivery: EventDelivery) -> None:

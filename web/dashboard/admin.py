@@ -89,6 +89,7 @@ MESSAGE_EVENT_LABELS = {
     "run_finished": _l("Run finished"),
     "decision_recorded": _l("Decision recorded"),
     "state_changed": _l("Submission state changed"),
+    "endpoint_disabled": _l("Event endpoint disabled"),
 }
 MESSAGE_AUDIENCE_LABELS = {"supplier": _l("Supplier"), "owner": _l("Owner")}
 MESSAGE_STATE_LABELS = {
