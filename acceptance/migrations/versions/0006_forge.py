@@ -25,6 +25,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("forge_api_url", sa.String(length=2000), nullable=True))
         batch.add_column(sa.Column("forge_repository", sa.String(length=500), nullable=True))
         batch.add_column(sa.Column("forge_token_encrypted", sa.LargeBinary(), nullable=True))
+        batch.add_column(sa.Column("forge_app_id", sa.String(length=32), nullable=True))
+        batch.add_column(sa.Column("forge_installation_id", sa.String(length=32), nullable=True))
     op.create_table(
         "forge_statuses",
         sa.Column("run_id", sa.String(length=32), nullable=False),
@@ -34,6 +36,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("check_run_id", sa.String(length=32), nullable=True),
+        sa.Column("annotations_sent", sa.Integer(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("run_id"),
     )
@@ -97,6 +101,8 @@ def downgrade() -> None:
     op.drop_table("forge_attempts")
     op.drop_table("forge_statuses")
     with op.batch_alter_table("submissions") as batch:
+        batch.drop_column("forge_installation_id")
+        batch.drop_column("forge_app_id")
         batch.drop_column("forge_token_encrypted")
         batch.drop_column("forge_repository")
         batch.drop_column("forge_api_url")
