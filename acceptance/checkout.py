@@ -25,8 +25,10 @@ from acceptance.safefs import remove_tree
 
 __all__ = [
     "Checkout",
+    "CommitTree",
     "GitLimits",
     "checkout",
+    "fetch_commit_tree",
     "validate_ref",
     "validate_source",
 ]
@@ -41,6 +43,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 _FULL_SHA = re.compile(r"[0-9a-f]{40}")
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _ABBREV_SHA = re.compile(r"[0-9a-fA-F]{4,39}")
 _MAX_REF_LENGTH = 1024
 
@@ -137,6 +140,17 @@ class Checkout:
     source: str  # as given, normalised (local paths made absolute)
     ref: str | None  # as requested
     commit: str  # full 40-hex sha actually checked out
+    #: the commit's tree id: what was judged, whatever the commit's message, author or parents
+    tree: str | None = None
+
+
+@dataclass(frozen=True)
+class CommitTree:
+    """A commit fetched (not checked out) and the id of its tree, read from the fetched objects."""
+
+    source: str
+    commit: str
+    tree: str
 
 
 def checkout(
@@ -157,11 +171,42 @@ def checkout(
         with tempfile.TemporaryDirectory(prefix="acceptance-git-home-") as home:
             git = _Git(target, limits, Path(home), local=normalised.startswith("/"))
             commit = _fetch_and_checkout(git, normalised, ref)
+            tree = _tree_of(git, commit)
     except BaseException:
         # A half-fetched hostile repository is of no use to anyone; do not leave it behind.
         _discard(target, created)
         raise
-    return Checkout(path=target, source=normalised, ref=ref, commit=commit)
+    return Checkout(path=target, source=normalised, ref=ref, commit=commit, tree=tree)
+
+
+def fetch_commit_tree(
+    source: str,
+    ref: str | None,
+    scratch: Path,
+    limits: GitLimits = GitLimits(),
+    *,
+    allow_local: bool = False,
+    allowed_hosts: frozenset[str] | None = None,
+) -> CommitTree:
+    """Fetch `ref` of `source` into a new folder under `scratch`, hardened and limited as a
+    checkout is, and read its commit's tree id; nothing is checked out, the folder is removed.
+
+    The tree id comes from the fetched commit object, whose id git checked against its
+    bytes: what a webhook payload says about the tree is never used.
+    """
+    normalised = validate_source(source, allow_local=allow_local, allowed_hosts=allowed_hosts)
+    if ref is not None:
+        validate_ref(ref)
+    scratch.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(dir=scratch, prefix="tree-"))
+    try:
+        with tempfile.TemporaryDirectory(prefix="acceptance-git-home-") as home:
+            git = _Git(target, limits, Path(home), local=normalised.startswith("/"))
+            _init(git)
+            commit = _fetch(git, normalised, ref)
+            return CommitTree(normalised, commit, _tree_of(git, commit))
+    finally:
+        remove_tree(target)
 
 
 # --------------------------------------------------------------------------- source
@@ -717,6 +762,15 @@ def _resolve(git: _Git, source: str, ref: str | None, name: str, *, expect: str)
             hint="the server is misbehaving; fetch from the supplier's canonical repository",
         )
     return commit
+
+
+def _tree_of(git: _Git, commit: str) -> str:
+    """The tree id `commit` names (SHA-1 or SHA-256 hex)."""
+    result = git.run(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}^{{tree}}"])
+    tree = result.stdout.strip()
+    if not result.ok or not _OBJECT_ID.fullmatch(tree):
+        raise _local_error(result, git, f"reading the tree of {commit}")
+    return tree
 
 
 def _check_tree(git: _Git, source: str, commit: str) -> None:

@@ -460,6 +460,12 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Verdict: {clean(predicate.get('verdict'))}")
         print(f"Subject: {clean(subject.get('name'))} @ {clean(subject.get('digest', {}).get('gitCommit'))}")
         print(f"Spec:    {clean(predicate.get('spec', {}).get('sha256'))}")
+        reused = predicate.get("reused_from")
+        if isinstance(reused, dict):  # the evidence of a run of another commit of the same tree
+            print(
+                f"Reuses:  run {clean(reused.get('run_id'))} @ {clean(reused.get('commit'))} "
+                f"(its report's sha256 {clean(reused.get('report_sha256'))})"
+            )
     if files is None:
         return 0
     return _print_artifact_comparison(files, args.artifacts, stream=sys.stderr if args.json else sys.stdout)

@@ -186,8 +186,12 @@ class Submission(Base):
     forge_api_url: Mapped[str | None] = mapped_column(String(2000), default=None)
     #: `owner/name`, or the GitLab project path
     forge_repository: Mapped[str | None] = mapped_column(String(500), default=None)
-    #: the forge token, encrypted like the webhook secret; never shown again
+    #: the forge token (or, with a GitHub App, the App's private key), encrypted like the webhook
+    #: secret; never shown again
     forge_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    #: a GitHub App's id and its installation's: runs become check runs, with installation tokens
+    forge_app_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    forge_installation_id: Mapped[str | None] = mapped_column(String(32), default=None)
 
     opportunity: Mapped[Opportunity] = relationship(back_populates="submissions")
     runs: Mapped[list[Run]] = relationship(back_populates="submission")
@@ -202,6 +206,7 @@ class Run(Base):
         UniqueConstraint("submission_id", "delivery_id"),
         Index("ix_runs_status_queued_at", "status", "queued_at"),
         Index("ix_runs_queued_at", "queued_at"),
+        Index("ix_runs_submission_reuse_key", "submission_id", "reuse_key"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -236,10 +241,17 @@ class Run(Base):
     report_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     key_id: Mapped[str | None] = mapped_column(String(100), default=None)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: the tree id of the commit judged (acceptance.reuse)
+    tree: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: sha256 of every input but the tree that can change the verdict; set only on a run
+    #: whose evidence a later commit of the same tree may reuse (acceptance.reuse)
+    reuse_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: the run whose evidence this run's report re-signs for its own commit; None: judged here
+    reused_from_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"), default=None)
 
     submission: Mapped[Submission] = relationship(back_populates="runs")
     spec_version: Mapped[SpecVersion] = relationship()
-    supersedes: Mapped[Run | None] = relationship(remote_side=[id])
+    supersedes: Mapped[Run | None] = relationship(remote_side=[id], foreign_keys=[supersedes_id])
 
 
 class DecisionKind(str, enum.Enum):
@@ -371,6 +383,9 @@ class ForgeStatus(Base):
     #: attempts at `wanted` so far (back to 0 when the run calls for another state)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    #: with a GitHub App: the run's check run, and how many annotations it has been sent
+    check_run_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    annotations_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ForgeAttempt(Base):

@@ -481,6 +481,7 @@ class _Run:
             allowed_hosts=self.config.allowed_hosts,
         )
         self.report.commit = tree.commit
+        self.report.tree = tree.tree
         self.report.source_url = tree.source
         # The sandbox user must be able to read the tree through its read-only mount.
         os.chmod(tree.path, 0o755)

@@ -39,6 +39,8 @@ class ReportInput:
     spec: Mapping[str, object]
     started: dt.datetime
     commit: str | None = None
+    #: the commit's tree id: what was judged (acceptance.reuse reuses a verdict by it)
+    tree: str | None = None
     finished: dt.datetime | None = None
     environment: dict[str, object] = field(default_factory=dict)
     limits: Mapping[str, object] = field(default_factory=dict)
@@ -85,12 +87,15 @@ def build_statement(report: ReportInput) -> dict[str, Any]:
     subject: dict[str, Any] = {"name": report.source_url, "digest": {}}
     if report.commit:
         subject["digest"] = {"gitCommit": report.commit}
+    source: dict[str, Any] = {"url": report.source_url, "ref": report.ref, "commit": report.commit}
+    if report.tree:
+        source["tree"] = report.tree
     predicate: dict[str, Any] = {
         "verdict": verdict,
         "reasons": [r.message for r in reasons],
         "reason_codes": _unique(r.code for r in reasons),
         "spec": dict(report.spec),
-        "source": {"url": report.source_url, "ref": report.ref, "commit": report.commit},
+        "source": source,
         "started": _timestamp(report.started),
         "finished": _timestamp(report.finished or dt.datetime.now(dt.UTC)),
         "environment": report.environment,

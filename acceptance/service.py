@@ -861,6 +861,8 @@ def run_to_json(run: Run, base_url: str) -> dict[str, Any]:
         "trigger": run.trigger,
         "ref": run.ref,
         "commit": run.commit,
+        "tree": run.tree,
+        "reused_from": run.reused_from_id,
         "spec_version": run.spec_version.version,
         "spec_sha256": run.spec_version.spec_sha256,
         "supersedes": run.supersedes_id,

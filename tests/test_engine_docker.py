@@ -209,6 +209,7 @@ def test_source_served_by_git_daemon(
         "url": f"{url}/demo.git",
         "ref": "main",
         "commit": git("rev-parse", "HEAD", cwd=repo),
+        "tree": git("rev-parse", "HEAD^{tree}", cwd=repo),
     }
 
 

@@ -481,7 +481,7 @@ def document(base_url: str) -> dict[str, Any]:
                 },
                 "ForgeInput": {
                     "type": "object",
-                    "required": ["kind", "token"],
+                    "required": ["kind"],
                     "additionalProperties": False,
                     "properties": {
                         "kind": {"enum": list(_FORGES)},
@@ -495,6 +495,9 @@ def document(base_url: str) -> dict[str, Any]:
                             "type": "string",
                             "description": "owner/name (GitLab: the project path); default: repo_url's path",
                         },
+                        "app_id": {"type": "string", "description": "GitHub App instead of a token: check runs"},
+                        "installation_id": {"type": "string"},
+                        "private_key": {"type": "string", "description": "the App's PEM key; stored encrypted"},
                     },
                 },
                 "Forge": {
@@ -504,6 +507,8 @@ def document(base_url: str) -> dict[str, Any]:
                         "api_url": {"type": "string"},
                         "repository": {"type": "string"},
                         "token_set": {"type": "boolean"},
+                        "app_id": {"type": ["string", "null"]},
+                        "installation_id": {"type": ["string", "null"]},
                     },
                 },
                 "ForgeStatus": {
@@ -549,6 +554,12 @@ def document(base_url: str) -> dict[str, Any]:
                         "status": {"enum": ["queued", "running", "finished", "error"]},
                         "verdict": {"type": ["string", "null"]},
                         "commit": {"type": ["string", "null"]},
+                        "tree": {"type": ["string", "null"], "description": "the commit's tree id"},
+                        "reused_from": {
+                            "type": ["string", "null"],
+                            "description": "the run whose evidence this run's report re-signs for "
+                            "its commit (same tree, same inputs); null when judged by this run",
+                        },
                         "spec_sha256": {"type": "string"},
                         "queued_at": {"type": "string"},
                         "started_at": {"type": ["string", "null"]},

@@ -33,6 +33,7 @@ from acceptance.models import Run, RunStatus, utcnow
 from acceptance.notifications import Notifier, state_before
 from acceptance.pipeline import EngineConfig, run_acceptance
 from acceptance.report import Reason, ReportInput, Verdict, build_statement, serialize
+from acceptance.reuse import TreeReuse, evidence_record, reused_statement
 from acceptance.settings import Settings
 from acceptance.source_policy import check_public_source
 from acceptance.spec import load_spec
@@ -121,6 +122,8 @@ class RunExecutor:
         self.forge = forge
         #: signed events to the opportunity's endpoints (acceptance.events); None: none
         self.events = events
+        #: a new commit of a tree judged before (acceptance.reuse)
+        self.reuse = TreeReuse(self._engine_config(), db, self.store)
 
     # -- claim ---------------------------------------------------------------
 
@@ -160,11 +163,14 @@ class RunExecutor:
         claim = self.claim(run_id)
         if isinstance(claim, str):
             return claim
+        if self.forge is not None:  # a GitHub App's check run says `in_progress` (never raises)
+            self.forge.run_changed(run_id, started=True)
         with self.db.session() as session:
             run = session.get(Run, run_id)
             assert run is not None
             source = run.submission.repo_url
             ref = run.commit or run.ref
+            spec_version_id, submission_id, run_ref = run.spec_version_id, run.submission_id, run.ref  # fmt: skip
             context = {
                 "id": run.id,
                 "opportunity": run.submission.opportunity_id,
@@ -192,9 +198,18 @@ class RunExecutor:
             # The owner's spec (e.g. published before a rule it breaks existed): never the
             # supplier's fault, and no retry can fix it.
             return self._finish(claim, _spec_unusable(source, ref, context, started, exc), {}, {})
+        inputs = self.reuse.inputs(spec_version_id, spec)
         try:
             if self.settings.git_allowed_hosts is None:
                 check_public_source(source)
+            key = inputs.key() if inputs is not None else None
+            reused = self.reuse.find(claim.run_id, submission_id, key, source, ref) if key else None
+            if reused is not None:
+                statement = reused_statement(reused, context=context, ref=run_ref, started=started)
+                record = {"tree": reused.fetched.tree, "reused_from_id": reused.run_id}
+                return self._finish(
+                    claim, statement, {}, {}, stored=reused.artifacts, record=record
+                )
             result = run_acceptance(
                 source, ref, spec, self._engine_config(), progress=self._progress(claim),
                 context=context,
@@ -207,7 +222,10 @@ class RunExecutor:
         verdict = statement["predicate"]["verdict"]
         if verdict == Verdict.ERROR and self._may_retry(claim):
             return Outcome.RETRY
-        return self._finish(claim, statement, logs, artifacts)
+        # The inputs again: a key is kept only when nothing changed while the run went on.
+        after = self.reuse.inputs(spec_version_id, spec) if inputs is not None else None
+        record = evidence_record(statement["predicate"], inputs, after)
+        return self._finish(claim, statement, logs, artifacts, record=record)
 
     def _engine_config(self) -> EngineConfig:
         settings = self.settings
@@ -263,8 +281,15 @@ class RunExecutor:
         statement: dict[str, Any],
         logs: dict[str, str],
         artifacts: dict[str, bytes],
+        *,
+        stored: dict[str, str] | None = None,
+        record: dict[str, Any] | None = None,
     ) -> str:
-        """Sign, store, record: DONE; RETRY when no signer answered (a platform failure)."""
+        """Sign, store, record: DONE; RETRY when no signer answered (a platform failure).
+
+        `stored`: artifacts already in the store (a reused run's), referenced by their keys;
+        `record`: more columns of the run (acceptance.reuse).
+        """
         started = time.monotonic()
         try:
             report = self.signer.sign(claim.run_id, claim.attempt, serialize(statement))
@@ -279,7 +304,8 @@ class RunExecutor:
             return Outcome.DONE
         envelope = report.envelope
         signed = time.monotonic()
-        keys = {name: self.store.put(data) for name, data in artifacts.items()}
+        keys = dict(stored or {})
+        keys.update({name: self.store.put(data) for name, data in artifacts.items()})
         for stage, text in logs.items():
             keys[f"logs/{stage}.log"] = self.store.put(text.encode("utf-8", errors="replace"))
         report_key = self.store.put(json.dumps(envelope, indent=2).encode() + b"\n")
@@ -310,6 +336,7 @@ class RunExecutor:
                     key_id=report.key_id,
                     summary=_summary(predicate),
                     error=predicate["reasons"][0] if status == RunStatus.ERROR.value else None,
+                    **(record or {}),
                 )
             )
             if getattr(done, "rowcount", 1) == 0:
