@@ -381,6 +381,8 @@ def test_the_api_keeps_the_token_sealed_and_never_shows_it(
             "api_url": fake.api_url,
             "repository": "group/project",
             "token_set": True,
+            "app_id": None,
+            "installation_id": None,
         }
         assert TOKEN not in made.get_data(as_text=True)
         submission_id = made.get_json()["id"]

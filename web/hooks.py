@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 import web.webhooks as webhooks
-from acceptance.models import Submission
-from acceptance.service import OpportunityClosed, RateLimited, create_webhook_run
+from acceptance.models import Run, RunStatus, Submission
+from acceptance.service import OpportunityClosed, RateLimited, create_run, create_webhook_run
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ def deliver(submission_id: str) -> Response:
     if len(body) > webhooks.MAX_BODY_BYTES:
         return _reply(413, error="payload_too_large", detail=f"at most {webhooks.MAX_BODY_BYTES} bytes")
     headers = {k.lower(): v for k, v in request.headers.items()}
+    if headers.get("x-github-event") == "check_run":  # a GitHub App's check run (acceptance.forge)
+        return _check_run_event(found, submission_id, headers, body)
     after_commit: list[functools.partial[None]] = []
     with found.db.session() as session:
         submission = session.get(Submission, submission_id)
@@ -87,3 +90,49 @@ def deliver(submission_id: str) -> Response:
     if answer.created:
         return _reply(202, run_id=run_id, duplicate=False)
     return _reply(202, run_id=run_id, duplicate=True, reason=answer.reason)
+
+
+def _check_run_event(found: Any, submission_id: str, headers: dict[str, str], body: bytes) -> Response:
+    """GitHub's `check_run` `rerequested` (a person pressed "Re-run" on our check run): run it again.
+
+    The GitHub App's webhook is set to the submission's hook URL and secret, so the
+    delivery is verified like a push. Only a run of this submission that has ended is
+    run again (of the same commit, against the current spec), once per delivery id.
+    """
+    with found.db.session() as session:
+        submission = session.get(Submission, submission_id)
+        try:
+            if submission is None:
+                raise webhooks.WebhookAuthError("unknown submission")
+            provider = webhooks.verify(headers, body, found.box.open(submission.webhook_secret_encrypted))
+        except webhooks.WebhookAuthError:
+            log.warning("webhook_bad_signature", extra={"submission": submission_id[:64], "event": "check_run"})
+            return _reply(401, error="unauthenticated", detail="signature or token missing or invalid")
+        if provider not in (webhooks.Provider.GITHUB, webhooks.Provider.GENERIC):
+            return _reply(401, error="unauthenticated", detail="check_run events come from GitHub")
+        try:
+            payload = json.loads(body)
+            action = payload["action"]
+            external_id = str(payload["check_run"].get("external_id") or "")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return _reply(400, error="invalid_payload", detail="a check_run event with action and check_run")
+        if action != "rerequested":
+            return _reply(202, run_id=None, reason=f"check_run {str(action)[:40]}: nothing to do")
+        earlier = session.get(Run, external_id) if external_id else None
+        if earlier is None or earlier.submission_id != submission.id:
+            return _reply(422, error="invalid_payload", detail="the check run is not one of this submission's runs")
+        if earlier.status not in (RunStatus.FINISHED.value, RunStatus.ERROR.value):
+            return _reply(409, error="conflict", detail=f"run {earlier.id} has not ended yet")
+        delivery_id = (headers.get("x-github-delivery") or "sha256:" + hashlib.sha256(body).hexdigest())[:200]
+        try:
+            run, created = create_run(
+                session, submission, trigger="webhook", ref=earlier.ref, commit=earlier.commit,
+                delivery_id=f"check_run:{delivery_id}"[:200],
+            )  # fmt: skip
+        except OpportunityClosed as exc:
+            return _reply(410, error="opportunity_closed", detail=exc.message)
+        run_id, timeout = run.id, run.spec_version.run_timeout
+    if created:
+        found.enqueue(run_id, timeout)
+    log.info("check_run_rerequested", extra={"run": run_id, "of": external_id, "created": created})
+    return _reply(202, run_id=run_id, duplicate=not created)

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from acceptance.errors import UserInputError
 from acceptance.forge.interface import ForgeKind, ForgeTarget
 from acceptance.models import Submission
@@ -24,6 +27,9 @@ from acceptance.source_policy import check_endpoint
 GITHUB_API = "https://api.github.com"
 _API_PATHS = {ForgeKind.GITHUB: "/api/v3", ForgeKind.GITLAB: "/api/v4", ForgeKind.GITEA: "/api/v1"}
 _FIELDS = frozenset({"kind", "token", "api_url", "repository"})
+_APP_FIELDS = frozenset({"app_id", "private_key", "installation_id"})
+_NUMBER = re.compile(r"[1-9][0-9]{0,19}")
+_MAX_KEY = 16384
 _MAX_TOKEN = 4096
 _MAX_URL = 2000
 #: `owner/name`; GitLab also takes groups and subgroups (`group/sub/name`)
@@ -40,7 +46,10 @@ class ForgeCredentials:
     kind: ForgeKind
     api_url: str
     repository: str
+    #: the token, or with a GitHub App its private key (PEM)
     token: str = field(repr=False)
+    app_id: str | None = None
+    installation_id: str | None = None
 
 
 def parse_forge(
@@ -51,21 +60,33 @@ def parse_forge(
         raise UserInputError(
             "forge: an object {kind, token, api_url?, repository?} is required", hint=_HINT
         )
-    unknown = sorted(set(map(str, value)) - _FIELDS)
+    unknown = sorted(set(map(str, value)) - _FIELDS - _APP_FIELDS)
     if unknown:
         raise UserInputError(f"forge: unknown field(s) {', '.join(unknown)}", hint=_HINT)
     kind = _kind(value.get("kind"))
-    token = value.get("token")
+    wants_app = bool(_APP_FIELDS & set(map(str, value)))
+    if wants_app and kind != ForgeKind.GITHUB:
+        raise UserInputError(
+            "forge: app_id, private_key and installation_id are for GitHub Apps (kind github)"
+        )
+    if wants_app and "token" in value:
+        raise UserInputError(
+            "forge: give either a token or a GitHub App (app_id, private_key, installation_id)"
+        )
+    app = _app(value) if wants_app else None
+    token = app[1] if app is not None else value.get("token")
     if (
         not isinstance(token, str)
         or not token.strip()
-        or len(token) > _MAX_TOKEN
-        or _unprintable(token)
+        or len(token) > _MAX_KEY
+        or _unprintable(token, app is not None)
     ):
         raise UserInputError(
             f"forge.token: a token of 1 to {_MAX_TOKEN} printable characters is required",
             hint=_HINT,
         )
+    if app is None and len(token) > _MAX_TOKEN:
+        raise UserInputError(f"forge.token: at most {_MAX_TOKEN} characters", hint=_HINT)
     api_url = _optional_text(value.get("api_url"), "forge.api_url") or default_api_url(
         kind, repo_url
     )
@@ -89,7 +110,34 @@ def parse_forge(
             f"forge.repository {repository!r}: the repository on the forge, as {shape}, is required",
             hint="give forge.repository, or register the repository URL the forge shows",
         )
+    if app is not None:
+        return ForgeCredentials(
+            kind, api_url, repository, app[1], app_id=app[0], installation_id=app[2]
+        )
     return ForgeCredentials(kind, api_url, repository, token.strip())
+
+
+def _app(value: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(app id, private key PEM, installation id) of a GitHub App, checked."""
+    app_id, installation_id = str(value.get("app_id", "")), str(value.get("installation_id", ""))
+    if not _NUMBER.fullmatch(app_id) or not _NUMBER.fullmatch(installation_id):
+        raise UserInputError(
+            "forge.app_id and forge.installation_id: the GitHub App's numeric ids are required",
+            hint="the App's settings page shows its App ID; the installation id ends the installation's URL",
+        )
+    key = value.get("private_key")
+    if not isinstance(key, str) or len(key) > _MAX_KEY:
+        raise UserInputError("forge.private_key: the GitHub App's private key (PEM) is required")
+    try:
+        loaded = serialization.load_pem_private_key(key.strip().encode(), password=None)
+    except (ValueError, TypeError):
+        raise UserInputError(
+            "forge.private_key: not a PEM private key without a passphrase",
+            hint="give the .pem file GitHub generated for the App, as it is",
+        ) from None
+    if not isinstance(loaded, rsa.RSAPrivateKey):
+        raise UserInputError("forge.private_key: GitHub Apps sign with an RSA key")
+    return app_id, key.strip() + "\n", installation_id
 
 
 def default_api_url(kind: ForgeKind, repo_url: str) -> str:
@@ -115,11 +163,14 @@ def store_forge(
     if credentials is None:
         submission.forge_kind = submission.forge_api_url = submission.forge_repository = None
         submission.forge_token_encrypted = None
+        submission.forge_app_id = submission.forge_installation_id = None
         return
     submission.forge_kind = credentials.kind.value
     submission.forge_api_url = credentials.api_url
     submission.forge_repository = credentials.repository
     submission.forge_token_encrypted = box.seal(credentials.token)
+    submission.forge_app_id = credentials.app_id
+    submission.forge_installation_id = credentials.installation_id
 
 
 def forge_json(submission: Submission) -> dict[str, Any] | None:
@@ -131,6 +182,9 @@ def forge_json(submission: Submission) -> dict[str, Any] | None:
         "api_url": submission.forge_api_url,
         "repository": submission.forge_repository,
         "token_set": submission.forge_token_encrypted is not None,
+        # with a GitHub App, runs are check runs (its private key is never shown either)
+        "app_id": submission.forge_app_id,
+        "installation_id": submission.forge_installation_id,
     }
 
 
@@ -142,6 +196,7 @@ def forge_target(submission: Submission, box: SecretBox) -> ForgeTarget | None:
     return ForgeTarget(
         ForgeKind(submission.forge_kind), submission.forge_api_url, submission.forge_repository,
         box.open(submission.forge_token_encrypted),
+        app_id=submission.forge_app_id, installation_id=submission.forge_installation_id,
     )  # fmt: skip
 
 
@@ -163,5 +218,7 @@ def _optional_text(value: object, name: str) -> str | None:
     return value.strip()
 
 
-def _unprintable(text: str) -> bool:
-    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+def _unprintable(text: str, lines: bool = False) -> bool:
+    """Control characters (a PEM key may have line breaks)."""
+    allowed = "\n\r" if lines else ""
+    return any((ord(c) < 0x20 or ord(c) == 0x7F) and c not in allowed for c in text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -27,7 +28,9 @@ from acceptance.artifacts import ArtifactStore
 from acceptance.db import Database
 from acceptance.errors import PlatformError, UserInputError
 from acceptance.forge import gitea, github, gitlab
+from acceptance.forge.check_runs import check_run, wanted_check
 from acceptance.forge.credentials import forge_target
+from acceptance.forge.github_app import CheckRunProgress, send_check_run
 from acceptance.forge.interface import FORGE_TIMEOUT, ForgeError, ForgeKind, StatusSender
 from acceptance.forge.status import commit_status, wanted_state
 from acceptance.models import ForgeAttempt, ForgeStatus, Run, Submission, utcnow
@@ -75,7 +78,7 @@ class Delivery:
 def deliver(
     delivery: Delivery, run_id: str, senders: Mapping[ForgeKind, StatusSender] | None = None
 ) -> Attempt:
-    """Send the status run `run_id` calls for, once, and record the attempt."""
+    """Send what run `run_id` calls for now (a commit status, or a check run with a GitHub App), once."""
     senders = senders or SENDERS
     with delivery.db.session() as session:
         row = _locked_row(session, run_id)
@@ -83,30 +86,46 @@ def deliver(
         if row is None or run is None:
             return Attempt("missing")
         submission: Submission = run.submission
-        target = forge_target(submission, delivery.box)
+        if submission.forge_kind is None:
+            return Attempt("no_forge")
+        try:
+            target = forge_target(submission, delivery.box)
+        except PlatformError as exc:  # the secrets key changed: no token to send, ever
+            row.state, row.last_error = ForgeState.FAILED, exc.message[:_MAX_ERROR]
+            return Attempt(row.state)
         if target is None:
             return Attempt("no_forge")
-        wanted = wanted_state(run)
-        if row.wanted != wanted.value:
-            row.wanted, row.attempts, row.state = wanted.value, 0, ForgeState.QUEUED
-        if row.delivered == wanted.value:
+        wanted = wanted_check(run) if target.is_app else wanted_state(run).value
+        if row.wanted != wanted:
+            row.wanted, row.attempts, row.state = wanted, 0, ForgeState.QUEUED
+        if row.delivered == wanted:
             row.state = ForgeState.DELIVERED
             return Attempt(row.state)
         if row.state == ForgeState.FAILED:
             return Attempt(row.state)
-        status = commit_status(run, _predicate(delivery.store, run), delivery.settings.public_url)
-        if status is None:  # a run of a branch: its commit is known once it is checked out
-            return Attempt("no_commit")
+        predicate = _predicate(delivery.store, run)
+        progress = CheckRunProgress(row.check_run_id, row.annotations_sent)
+        send: Callable[[], int]
+        if target.is_app:
+            update = check_run(run, predicate, delivery.settings.public_url)
+            if update is None:  # a run of a branch: its commit is known once it is checked out
+                return Attempt("no_commit")
+            send = functools.partial(
+                send_check_run, target, update, progress, timeout=delivery.timeout
+            )
+        else:
+            status = commit_status(run, predicate, delivery.settings.public_url)
+            if status is None:
+                return Attempt("no_commit")
+            send = functools.partial(senders[target.kind], target, status, timeout=delivery.timeout)
         row.attempts += 1
-        attempt = ForgeAttempt(
-            run_id=run_id, forge=target.kind.value, state=wanted.value, at=utcnow()
-        )
+        attempt = ForgeAttempt(run_id=run_id, forge=target.kind.value, state=wanted, at=utcnow())
         session.add(attempt)
         try:
             # Checked before every request, not only at registration: a host name may
             # resolve elsewhere since.
             check_endpoint(target.api_url, delivery.settings.git_allowed_hosts, "forge.api_url")
-            attempt.http_status = senders[target.kind](target, status, timeout=delivery.timeout)
+            attempt.http_status = send()
         except (ForgeError, UserInputError) as exc:
             failure = exc if isinstance(exc, ForgeError) else ForgeError(exc.message, retry=False)
             attempt.http_status, attempt.error = failure.http_status, failure.message[:_MAX_ERROR]
@@ -117,24 +136,24 @@ def deliver(
             row.last_error = attempt.error
             log.warning(
                 "forge_status_not_sent",
-                extra={"run": run_id, "forge": target.kind.value, "state": wanted.value,
+                extra={"run": run_id, "forge": target.kind.value, "state": wanted,
                        "attempt": row.attempts, "http_status": failure.http_status, "why": attempt.error},
             )  # fmt: skip
             return Attempt(row.state, retry=row.state == ForgeState.RETRYING)
-        except PlatformError as exc:  # the secrets key changed: no token to send
-            attempt.error = row.last_error = exc.message[:_MAX_ERROR]
-            row.state = ForgeState.FAILED
-            return Attempt(row.state)
+        finally:  # how far a check run got, even when an attempt stopped half-way
+            row.check_run_id, row.annotations_sent = (
+                progress.check_run_id,
+                progress.annotations_sent,
+            )
         attempt.ok = True
         row.delivered, row.delivered_at, row.state, row.last_error = (
-            wanted.value,
+            wanted,
             utcnow(),
             ForgeState.DELIVERED,
             None,
         )
         log.info(
-            "forge_status_sent",
-            extra={"run": run_id, "forge": target.kind.value, "state": wanted.value},
+            "forge_status_sent", extra={"run": run_id, "forge": target.kind.value, "state": wanted}
         )
         return Attempt(row.state)
 
@@ -179,10 +198,22 @@ class ForgeFeedback:
         self.db = db
         self.send = send
 
-    def run_changed(self, run_id: str) -> bool:
-        """True when handed over; never raises (a forge's status must not fail what it reports)."""
+    def run_changed(self, run_id: str, *, started: bool = False) -> bool:
+        """True when handed over; never raises (a forge's status must not fail what it reports).
+
+        `started`: a worker took the run, which only a check run says (`in_progress`); a
+        commit status stays `pending`, so nothing is sent for it.
+        """
         try:
             with self.db.session() as session:
+                if started:
+                    app = session.scalar(
+                        select(Submission.forge_app_id)
+                        .join(Run, Run.submission_id == Submission.id)
+                        .where(Run.id == run_id)
+                    )
+                    if app is None:
+                        return False
                 kind = session.scalar(
                     select(Submission.forge_kind)
                     .join(Run, Run.submission_id == Submission.id)

@@ -34,7 +34,15 @@ class ForgeTarget:
     kind: ForgeKind
     api_url: str
     repository: str
+    #: the token, or with a GitHub App its private key (PEM)
     token: str = field(repr=False)
+    #: a GitHub App's id and installation id: check runs instead of commit statuses
+    app_id: str | None = None
+    installation_id: str | None = None
+
+    @property
+    def is_app(self) -> bool:
+        return self.app_id is not None and self.installation_id is not None
 
 
 @dataclass(frozen=True)
