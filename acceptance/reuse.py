@@ -182,7 +182,7 @@ class TreeReuse:
         The commit is fetched (never checked out) only when such a run may exist: its
         tree id is read from the fetched objects, never taken from a webhook payload.
         """
-        if not self._candidates(run_id, submission_id, key, tree=None):
+        if not self.candidates(run_id, submission_id, key, tree=None):
             return None
         started = time.monotonic()
         try:
@@ -195,7 +195,7 @@ class TreeReuse:
             return None
         fetch_seconds = round(time.monotonic() - started, 3)
         started = time.monotonic()
-        for candidate in self._candidates(run_id, submission_id, key, tree=fetched.tree):
+        for candidate in self.candidates(run_id, submission_id, key, tree=fetched.tree):
             statement = self._signed_statement(candidate)
             if statement is None:
                 continue
@@ -210,7 +210,7 @@ class TreeReuse:
             )  # fmt: skip
         return None
 
-    def _candidates(self, run_id: str, submission_id: str, key: str, tree: str | None) -> list[Run]:
+    def candidates(self, run_id: str, submission_id: str, key: str, tree: str | None) -> list[Run]:
         """Runs that judged their tree with these inputs, newest first (at most 5)."""
         query = select(Run).where(
             Run.submission_id == submission_id,
