@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.service, pytest.mark.slow]
 #: the issue's target, webhook to signed report; asserted with room for a busy machine
 TARGET_SECONDS = 1.0
 ASSERTED_SECONDS = 3.0
+REUSE_SAMPLES = 5
 
 
 class Supplier:
@@ -206,17 +207,24 @@ def test_an_amended_message_reuses_the_judged_tree(
         k: v for k, v in first_keys.items() if k != "report.dsse.json"
     }
     assert second_keys["report.dsse.json"] == by_id[second_id]["report_sha256"]
-    timing = db_rows(
-        service, "SELECT EXTRACT(EPOCH FROM finished_at - queued_at) AS s FROM runs WHERE id = :id",
-        id=second_id,
-    )[0]["s"]  # fmt: skip
-    print(
-        f"full run {full_seconds:.2f} s; reuse {reuse_seconds:.3f} s webhook to signed report "
-        f"({float(timing):.3f} s queued to finished in the database)"
-    )
-    assert reuse_seconds < ASSERTED_SECONDS, (
-        f"target {TARGET_SECONDS} s, took {reuse_seconds:.2f} s"
-    )
+    # More amended messages: each reuses the first run (the figures in docs/performance.md).
+    samples = [(second_id, reuse_seconds)]
+    for n in range(REUSE_SAMPLES - 1):
+        samples.append(who.push(who.commit("--amend", "-m", f"described again ({n})")))
+    for run_id, seconds in samples:
+        run = who.run(run_id)
+        assert run["reused_from"] == first_id, run
+        queued_to_finished = db_rows(
+            service, "SELECT EXTRACT(EPOCH FROM finished_at - queued_at) AS s FROM runs WHERE id = :id",
+            id=run_id,
+        )[0]["s"]  # fmt: skip
+        stages = ", ".join(f"{s['name']} {s['seconds']:.3f}" for s in run["stages"])
+        print(f"reuse: {seconds:.3f} s webhook to signed report, {float(queued_to_finished):.3f} s "
+              f"queued to finished ({stages})")  # fmt: skip
+    print(f"full run: {full_seconds:.2f} s webhook to signed report")
+    ordered = sorted(seconds for _, seconds in samples)
+    median = ordered[len(ordered) // 2]
+    assert median < ASSERTED_SECONDS, f"target {TARGET_SECONDS} s, median {median:.2f} s"
 
 
 def test_any_other_input_means_a_full_run(
@@ -234,8 +242,9 @@ def test_any_other_input_means_a_full_run(
     assert first["verdict"] == "accepted" and first["reused_from"] is None, first["reasons"]
 
     def full_run(commit: str, payload_tree: str | None = None) -> dict[str, Any]:
-        run_id, _ = who.push(commit, payload_tree)
+        run_id, seconds = who.push(commit, payload_tree)
         run = who.run(run_id)
+        print(f"full run (warm): {seconds:.2f} s webhook to signed report")
         assert run["status"] == "finished" and run["reused_from"] is None, (run, service.logs())
         assert "sandbox" in [s["name"] for s in run["stages"]]
         assert run["tree"] == who.tree(commit)
