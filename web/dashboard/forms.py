@@ -91,6 +91,33 @@ class SubmissionForm(FlaskForm):
         choices=[("en", _l("English")), ("fr", _l("French"))],
         default="en",
     )
+    # Where each run's verdict goes as a commit status (acceptance.forge); a GitHub App: the API.
+    forge_kind = SelectField(
+        _l("Forge for commit statuses (optional)"),
+        choices=[("", _l("None")), ("github", "GitHub"), ("gitlab", "GitLab"), ("gitea", "Gitea / Forgejo")],
+        default="",
+        description=_l("Each run then shows its verdict next to the commit, as a commit status."),
+    )
+    forge_token = PasswordField(
+        _l("Forge token"),
+        validators=[Optional(), Length(max=4096)],
+        description=_l(
+            "A token that may write the repository's commit statuses; stored encrypted and never shown again."
+        ),
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    forge_api_url = StringField(
+        _l("Forge API URL (optional)"),
+        validators=[Optional(), Length(max=2000)],
+        description=_l("Empty: from the repository URL (for GitHub, https://api.github.com)."),
+        render_kw={"inputmode": "url", "spellcheck": "false"},
+    )
+    forge_repository = StringField(
+        _l("Repository on the forge (optional)"),
+        validators=[Optional(), Length(max=500)],
+        description=_l("owner/name (on GitLab, the project's path); empty: from the repository URL."),
+        render_kw={"spellcheck": "false"},
+    )
 
 
 class ActionForm(FlaskForm):

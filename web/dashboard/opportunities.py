@@ -11,6 +11,7 @@ from werkzeug.datastructures import FileStorage
 from acceptance.archives import ArchiveError
 from acceptance.checkout import validate_source
 from acceptance.errors import UserInputError
+from acceptance.forge.credentials import ForgeCredentials, parse_forge, store_forge
 from acceptance.models import Opportunity, Role, User
 from acceptance.service import (
     Forbidden,
@@ -188,6 +189,34 @@ def _publish(opportunity: Opportunity | None) -> Any:
 # ---------------------------------------------------------------- submissions
 
 
+def _forge(
+    form: SubmissionForm, repo_url: str, allowed_hosts: frozenset[str] | None, details: dict[str, list[str]]
+) -> ForgeCredentials | None:
+    """The form's forge, checked (None without one); a problem goes on the field it is about."""
+    if not form.forge_kind.data:
+        return None
+    given = {
+        "kind": form.forge_kind.data, "token": form.forge_token.data or None,
+        "api_url": form.forge_api_url.data or None, "repository": form.forge_repository.data or None,
+    }  # fmt: skip
+    try:
+        return parse_forge({k: v for k, v in given.items() if v is not None}, repo_url, allowed_hosts)
+    except UserInputError as exc:
+        field = next(
+            (name for prefix, name in _FORGE_FIELDS if exc.message.startswith(prefix)), "forge_kind"
+        )
+        form[field].errors = [gettext("Check this field.")]
+        details[field] = [exc.diagnostics()]
+        return None
+
+
+#: which form field a forge problem is about, by the start of its message
+_FORGE_FIELDS = (
+    ("forge.token", "forge_token"), ("forge.api_url", "forge_api_url"),
+    ("forge.repository", "forge_repository"),
+)  # fmt: skip
+
+
 @opportunities.route("/opportunities/<opportunity_id>/submissions/new", methods=["GET", "POST"])
 @signed_in
 def new_submission(opportunity_id: str) -> Any:
@@ -212,6 +241,7 @@ def new_submission(opportunity_id: str) -> Any:
         except UserInputError as exc:
             form.repo_url.errors = [gettext("This repository address cannot be used.")]
             details["repo_url"] = [exc.diagnostics()]
+        forge = _forge(form, repo_url, settings.git_allowed_hosts, details) if not details else None
         if not details:
             try:
                 with g.db.begin_nested():
@@ -220,6 +250,8 @@ def new_submission(opportunity_id: str) -> Any:
                         supplier=form.supplier.data or "", branch=branch, box=_services().box,
                         contact_email=form.contact_email.data, language=form.language.data,
                     )  # fmt: skip
+                    if forge is not None:
+                        store_forge(submission, forge, _services().box)
             except Forbidden:
                 raise
             except UserInputError as exc:
