@@ -195,6 +195,8 @@ class TreeReuse:
             return None
         fetch_seconds = round(time.monotonic() - started, 3)
         started = time.monotonic()
+        if self._judged_before(run_id, submission_id, fetched.commit):
+            return None  # the same commit again is a re-run: someone asked for a new judgement
         for candidate in self.candidates(run_id, submission_id, key, tree=fetched.tree):
             statement = self._signed_statement(candidate)
             if statement is None:
@@ -209,6 +211,15 @@ class TreeReuse:
                 {k: str(v) for k, v in candidate.artifacts.items() if k != REPORT_NAME}, fetched, stages,
             )  # fmt: skip
         return None
+
+    def _judged_before(self, run_id: str, submission_id: str, commit: str) -> bool:
+        with self.db.session() as session:
+            earlier = session.scalar(
+                select(Run.id)
+                .where(Run.submission_id == submission_id, Run.commit == commit, Run.id != run_id)
+                .limit(1)
+            )
+            return earlier is not None
 
     def candidates(self, run_id: str, submission_id: str, key: str, tree: str | None) -> list[Run]:
         """Runs that judged their tree with these inputs, newest first (at most 5)."""

@@ -283,6 +283,9 @@ def test_a_stored_report_that_disagrees_with_its_row_is_not_reused(
     found = reuse.find(new, deployment.submissions[0], "k" * 64, f"{url}/r.git", commit)
     assert found is not None and found.run_id == honest and found.fetched.tree == tree
     assert [s["name"] for s in found.stages] == ["fetch", "reuse"]
+    # A run of this very commit before: this run is a re-run, judged in full.
+    add_run(deployment, commit=commit, status="error", verdict="error", reuse_key=None)
+    assert reuse.find(new, deployment.submissions[0], "k" * 64, f"{url}/r.git", commit) is None
 
 
 # ---------------------------------------------------------------- fetching a commit's tree
