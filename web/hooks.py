@@ -92,7 +92,9 @@ def deliver(submission_id: str) -> Response:
     return _reply(202, run_id=run_id, duplicate=True, reason=answer.reason)
 
 
-def _check_run_event(found: Any, submission_id: str, headers: dict[str, str], body: bytes) -> Response:
+def _check_run_event(
+    found: Any, submission_id: str, headers: dict[str, str], body: bytes
+) -> Response:
     """GitHub's `check_run` `rerequested` (a person pressed "Re-run" on our check run): run it again.
 
     The GitHub App's webhook is set to the submission's hook URL and secret, so the
@@ -104,10 +106,17 @@ def _check_run_event(found: Any, submission_id: str, headers: dict[str, str], bo
         try:
             if submission is None:
                 raise webhooks.WebhookAuthError("unknown submission")
-            provider = webhooks.verify(headers, body, found.box.open(submission.webhook_secret_encrypted))
+            provider = webhooks.verify(
+                headers, body, found.box.open(submission.webhook_secret_encrypted)
+            )
         except webhooks.WebhookAuthError:
-            log.warning("webhook_bad_signature", extra={"submission": submission_id[:64], "event": "check_run"})
-            return _reply(401, error="unauthenticated", detail="signature or token missing or invalid")
+            log.warning(
+                "webhook_bad_signature",
+                extra={"submission": submission_id[:64], "event": "check_run"},
+            )
+            return _reply(
+                401, error="unauthenticated", detail="signature or token missing or invalid"
+            )
         if provider not in (webhooks.Provider.GITHUB, webhooks.Provider.GENERIC):
             return _reply(401, error="unauthenticated", detail="check_run events come from GitHub")
         try:
@@ -115,15 +124,23 @@ def _check_run_event(found: Any, submission_id: str, headers: dict[str, str], bo
             action = payload["action"]
             external_id = str(payload["check_run"].get("external_id") or "")
         except (ValueError, KeyError, TypeError, AttributeError):
-            return _reply(400, error="invalid_payload", detail="a check_run event with action and check_run")
+            return _reply(
+                400, error="invalid_payload", detail="a check_run event with action and check_run"
+            )
         if action != "rerequested":
             return _reply(202, run_id=None, reason=f"check_run {str(action)[:40]}: nothing to do")
         earlier = session.get(Run, external_id) if external_id else None
         if earlier is None or earlier.submission_id != submission.id:
-            return _reply(422, error="invalid_payload", detail="the check run is not one of this submission's runs")
+            return _reply(
+                422,
+                error="invalid_payload",
+                detail="the check run is not one of this submission's runs",
+            )
         if earlier.status not in (RunStatus.FINISHED.value, RunStatus.ERROR.value):
             return _reply(409, error="conflict", detail=f"run {earlier.id} has not ended yet")
-        delivery_id = (headers.get("x-github-delivery") or "sha256:" + hashlib.sha256(body).hexdigest())[:200]
+        delivery_id = (
+            headers.get("x-github-delivery") or "sha256:" + hashlib.sha256(body).hexdigest()
+        )[:200]
         try:
             run, created = create_run(
                 session, submission, trigger="webhook", ref=earlier.ref, commit=earlier.commit,
