@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from acceptance.signing import generate_keypair
 from tests.conftest import RepoFactory, git
-from tests.support import ACCEPTANCE, request, signed_push, tar_gz
+from tests.support import ACCEPTANCE, request, signed_push, start_acceptance, tar_gz
 from tests.test_service_e2e import PROJECT, SPEC, Service, setup_submission, wait_finished
 
 pytestmark = [pytest.mark.docker, pytest.mark.service, pytest.mark.slow]
@@ -87,13 +88,16 @@ class Supplier:
         assert status == 200, run
         return dict(run)
 
-    def report(self, run_id: str, folder: Path) -> tuple[dict[str, Any], str]:
-        """The run's signed report verified with `acceptance verify`: (statement, text output)."""
+    def report(
+        self, run_id: str, folder: Path, public: Path | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """The run's signed report verified with `acceptance verify` and `public` (default: the
+        service's key from GET /api/v1/keys): (statement, text output)."""
         status, envelope = self.service.api("GET", f"/api/v1/runs/{run_id}/report", self.token)
         assert status == 200, envelope
         report = folder / f"{run_id}.dsse.json"
         report.write_text(json.dumps(envelope))
-        public = folder / "signing.pub"
+        public = public or folder / "signing.pub"
         if not public.exists():
             public.write_text(
                 request("GET", self.service.base + "/api/v1/keys")[1]["keys"][0]["pem"]
@@ -225,6 +229,30 @@ def test_an_amended_message_reuses_the_judged_tree(
     ordered = sorted(seconds for _, seconds in samples)
     median = ordered[len(ordered) // 2]
     assert median < ASSERTED_SECONDS, f"target {TARGET_SECONDS} s, median {median:.2f} s"
+
+
+def test_the_dedicated_signer_signs_a_reused_report_like_any_other(
+    service: Service, make_repo: RepoFactory, git_server: tuple[Path, str], tmp_path: Path
+) -> None:
+    """ACCEPTANCE_SIGNER=queue: the worker holds no key, and the signer checks the reused
+    statement against the run's claim (run, attempt, submission, source) before signing."""
+    service.env["ACCEPTANCE_SIGNER"] = "queue"
+    keys = tmp_path / "signer" / "keys"
+    generate_keypair(keys)
+    signer_env = {**service.env, "ACCEPTANCE_DATA_DIR": str(tmp_path / "signer")}
+    service.procs.append(
+        start_acceptance(["signer"], env=signer_env, cwd=tmp_path, log=tmp_path / "signer.log")
+    )
+    who, commit = supplier(service, make_repo, git_server, PROJECT)
+    first_id, _ = who.push(commit)
+    assert who.run(first_id)["verdict"] == "accepted", service.logs()
+    second_id, seconds = who.push(who.commit("--amend", "-m", "signed elsewhere"))
+    second = who.run(second_id)
+    assert second["reused_from"] == first_id, (second, service.logs())
+    statement, _ = who.report(second_id, tmp_path, public=keys / "signing.pub")
+    assert statement["predicate"]["reused_from"]["run_id"] == first_id
+    assert "report_signed" in (tmp_path / "signer.log").read_text()
+    print(f"reuse with the dedicated signer: {seconds:.3f} s webhook to signed report")
 
 
 def test_any_other_input_means_a_full_run(
