@@ -140,6 +140,11 @@ def statement() -> dict[str, Any]:
                           {"id": OWN_FAILING, "message": "AssertionError: blank accepted"}]},
             {"id": "sast", "kind": "sast", "status": "failed", "summary": f"{FINDINGS} findings",
              "findings": findings},
+            {"id": "quality", "kind": "quality", "status": "failed", "summary": "1 finding",
+             "findings": [{"rule": "F401", "name": "unused-import", "level": "error", "file": "contact/__init__.py",
+                           "line": 3, "message": "`os` imported but unused"},
+                          {"rule": "E501", "level": "style", "file": "contact/shell.py", "line": 2,
+                           "message": "line too long", "suppressed": True}]},
         ],
         "environment": {}, "spec": {"hidden_test_ids": [HIDDEN_ID], "hidden_feedback": "none"},
     }}  # fmt: skip
@@ -173,7 +178,9 @@ def test_a_run_is_a_check_run_queued_in_progress_then_completed_with_annotations
     assert (check["status"], check["conclusion"]) == ("completed", "failure")
     assert check["details_url"].startswith("https://acceptance.buyer.example/status/")
     annotations = check["annotations"]
-    assert len(annotations) == FINDINGS + 1  # the findings and the supplier's own failing test
+    assert (
+        len(annotations) == FINDINGS + 2
+    )  # the findings, the linter's one and the supplier's failing test
     levels = {a["annotation_level"] for a in annotations}
     assert levels == {"failure", "warning", "notice"}
     assert {
@@ -186,7 +193,15 @@ def test_a_run_is_a_check_run_queued_in_progress_then_completed_with_annotations
     } in annotations
     check_bodies = [r.body for r in github.requests if "check-runs" in r.path]
     assert [b.get("status") for b in check_bodies] == ["queued", "in_progress", "completed", None]
-    assert [len(b["output"]["annotations"]) for b in check_bodies] == [0, 0, 50, FINDINGS + 1 - 50]
+    assert [len(b["output"]["annotations"]) for b in check_bodies] == [0, 0, 50, FINDINGS + 2 - 50]
+    assert {
+        "path": "contact/__init__.py",
+        "start_line": 3,
+        "end_line": 3,
+        "annotation_level": "failure",
+        "title": "F401 unused-import",
+        "message": "`os` imported but unused",
+    } in annotations
     summary = check["output"]["summary"]
     assert "Rejected by the acceptance checks" in summary and "| sast | failed |" in summary
     everything = json.dumps([r.body for r in github.requests])
@@ -213,8 +228,8 @@ def test_an_attempt_stopped_half_way_resumes_without_a_second_check_run_or_a_rep
     assert world.deliver().state == "delivered"
     assert list(github.check_runs) == [1]
     annotations = github.check_runs[1]["annotations"]
-    assert len(annotations) == FINDINGS + 1
-    assert len({json.dumps(a, sort_keys=True) for a in annotations}) == FINDINGS + 1  # none twice
+    assert len(annotations) == FINDINGS + 2
+    assert len({json.dumps(a, sort_keys=True) for a in annotations}) == FINDINGS + 2  # none twice
     with world.db.session() as session:
         attempts = [
             (a.state, a.http_status, a.ok)

@@ -2,7 +2,8 @@
 
 Everything comes from the supplier's view of the run (acceptance.supplier_view), like the
 status page: the owner's hidden tests are never named, their failures never annotated.
-Annotations point at the supplier's own code: SAST findings (bandit) and failing tests.
+Annotations point at the supplier's own code: SAST findings (bandit), the linter's findings
+(the quality check) and failing tests.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ _MAX_MESSAGE = 2000
 #: the run's verdict as a check run's conclusion: a platform error is not the supplier's failure
 CONCLUSIONS = {"accepted": "success", "rejected": "failure", "error": "cancelled"}
 _LEVELS = {"HIGH": "failure", "MEDIUM": "warning"}
+#: the quality check's levels (issue 17) as annotation levels
+_QUALITY_LEVELS = {"error": "failure", "warning": "warning"}
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,22 @@ def _annotations(report: Mapping[str, Any] | None) -> list[dict[str, Any]]:
                     "annotation_level": _LEVELS.get(str(finding.get("severity")).upper(), "notice"),
                     "title": f"{finding.get('test_id') or 'SAST'} {finding.get('test_name') or ''}".strip()[:255],
                     "message": str(finding.get("text") or "a security finding")[:_MAX_MESSAGE],
+                })  # fmt: skip
+        if check.get("kind") == "quality":
+            for finding in check.get("findings") or []:
+                path = _path(finding.get("file"))
+                if not path or finding.get("suppressed"):
+                    continue
+                line = (
+                    finding.get("line")
+                    if isinstance(finding.get("line"), int) and finding["line"] > 0
+                    else 1
+                )
+                found.append({
+                    "path": path, "start_line": line, "end_line": line,
+                    "annotation_level": _QUALITY_LEVELS.get(str(finding.get("level")), "notice"),
+                    "title": f"{finding.get('rule') or 'lint'} {finding.get('name') or ''}".strip()[:255],
+                    "message": str(finding.get("message") or "a linter finding")[:_MAX_MESSAGE],
                 })  # fmt: skip
         if check.get("kind") == "functional":
             for failure in check.get("failures") or []:
