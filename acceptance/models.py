@@ -373,10 +373,11 @@ class ForgeStatus(Base):
     __tablename__ = "forge_statuses"
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    #: the state the run calls for now (`pending`, `success`, `failure`, `error`)
-    wanted: Mapped[str | None] = mapped_column(String(16), default=None)
+    #: the state the run calls for now (`pending`, `success`, `failure`, `error`; with a GitHub
+    #: App `queued`, `in_progress:<stage>` or the check run's conclusion)
+    wanted: Mapped[str | None] = mapped_column(String(64), default=None)
     #: the last state the forge took, and when
-    delivered: Mapped[str | None] = mapped_column(String(16), default=None)
+    delivered: Mapped[str | None] = mapped_column(String(64), default=None)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     #: `queued`, `retrying`, `delivered` or `failed` (given up on `wanted`)
     state: Mapped[str] = mapped_column(String(16), default="queued")
@@ -399,8 +400,8 @@ class ForgeAttempt(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     #: `github`, `gitlab` or `gitea`
     forge: Mapped[str] = mapped_column(String(16))
-    #: the status sent (`pending`, `success`, `failure`, `error`)
-    state: Mapped[str] = mapped_column(String(16))
+    #: the status sent (`pending`, `success`, `failure`, `error`; or a check run's, as `wanted`)
+    state: Mapped[str] = mapped_column(String(64))
     #: the forge's HTTP status; None when it did not answer
     http_status: Mapped[int | None] = mapped_column(Integer, default=None)
     ok: Mapped[bool] = mapped_column(Boolean, default=False)

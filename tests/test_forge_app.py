@@ -164,6 +164,11 @@ def test_a_run_is_a_check_run_queued_in_progress_then_completed_with_annotations
     claim = world.claim()
     assert world.handed == [world.run_id]
     assert world.deliver().state == "delivered"
+    world.executor._progress(claim)(
+        "functional", "started"
+    )  # a stage begins: the check run says so
+    assert world.handed == [world.run_id] * 2
+    assert world.deliver().state == "delivered"
     world.finish(claim)
     assert world.deliver().state == "delivered"
 
@@ -192,8 +197,16 @@ def test_a_run_is_a_check_run_queued_in_progress_then_completed_with_annotations
         "message": "AssertionError: blank accepted",
     } in annotations
     check_bodies = [r.body for r in github.requests if "check-runs" in r.path]
-    assert [b.get("status") for b in check_bodies] == ["queued", "in_progress", "completed", None]
-    assert [len(b["output"]["annotations"]) for b in check_bodies] == [0, 0, 50, FINDINGS + 2 - 50]
+    statuses = ["queued", "in_progress", "in_progress", "completed", None]
+    assert [b.get("status") for b in check_bodies] == statuses
+    assert [len(b["output"]["annotations"]) for b in check_bodies] == [
+        0,
+        0,
+        0,
+        50,
+        FINDINGS + 2 - 50,
+    ]
+    assert "Current stage: functional" in check_bodies[2]["output"]["summary"]
     assert {
         "path": "contact/__init__.py",
         "start_line": 3,
@@ -209,7 +222,7 @@ def test_a_run_is_a_check_run_queued_in_progress_then_completed_with_annotations
         "test_discount_rounding" not in everything and "2.675" not in everything
     )  # never a hidden test
     tokens = [r for r in github.requests if r.path.endswith("/access_tokens")]
-    assert len(tokens) == 3 and all(
+    assert len(tokens) == 4 and all(
         r.answer == 201 for r in tokens
     )  # one installation token per attempt
 

@@ -257,6 +257,8 @@ class RunExecutor:
                     )
             except Exception:  # noqa: BLE001 - progress must never break a run
                 log.debug("progress_update_failed", exc_info=True)
+            if self.forge is not None:  # a GitHub App's check run shows the stage (never raises)
+                self.forge.run_changed(claim.run_id, started=True)
 
         return report
 

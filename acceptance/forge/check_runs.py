@@ -46,11 +46,13 @@ class CheckRunUpdate:
 
 
 def wanted_check(run: Run) -> str:
-    """`queued`, `in_progress`, or the conclusion once the run ended."""
+    """`queued`, `in_progress:<stage>` while it runs, or the conclusion once the run ended."""
     if run.status == RunStatus.QUEUED.value:
         return "queued"
-    if run.status == RunStatus.RUNNING.value:
-        return "in_progress"
+    if (
+        run.status == RunStatus.RUNNING.value
+    ):  # each stage an update: the checks tab follows the run
+        return f"in_progress:{run.stage}"[:64] if run.stage else "in_progress"
     if run.status == RunStatus.ERROR.value:
         return CONCLUSIONS["error"]
     return CONCLUSIONS.get(run.verdict or "", CONCLUSIONS["error"])
@@ -63,11 +65,11 @@ def check_run(
     if not run.commit:
         return None
     wanted = wanted_check(run)
-    done = wanted not in ("queued", "in_progress")
+    done = wanted != "queued" and not wanted.startswith("in_progress")
     view = supplier_run(run, predicate)
     return CheckRunUpdate(
         name=context(run), head_sha=run.commit, external_id=run.id,
-        status="completed" if done else wanted, conclusion=wanted if done else None,
+        status="completed" if done else wanted.partition(":")[0], conclusion=wanted if done else None,
         title=describe(run, predicate), summary=_summary(run, view),
         details_url=status_page(run, public_url),
         annotations=_annotations(view.get("report")) if done else [],
@@ -78,15 +80,16 @@ def _summary(run: Run, view: Mapping[str, Any]) -> str:
     """The verdict, its reasons and the checks, in Markdown, in the supplier's language."""
     t = translations(run.submission.language)
     lines = [f"**{_md(describe(run, None))}**", ""]
+    if run.status == RunStatus.RUNNING.value and run.stage:
+        lines += [t.gettext("Current stage: %(stage)s") % {"stage": _md(run.stage)}, ""]
     reasons = [r for r in view.get("reasons") or [] if r]
     if reasons:
         lines += [f"- {_md(r)}" for r in reasons[:30]] + [""]
     checks = view.get("checks") or []
     if checks:
-        lines += [
-            f"| {t.gettext('Check')} | {t.gettext('Status')} | {t.gettext('Summary')} |",
-            "| --- | --- | --- |",
-        ]
+        # gettext outside f-strings: pybabel reads the words from here
+        headings = (t.gettext("Check"), t.gettext("Status"), t.gettext("Summary"))
+        lines += ["| " + " | ".join(headings) + " |", "| --- | --- | --- |"]
         lines += [
             f"| {_md(c.get('id'))} | {_md(c.get('status'))} | {_md(c.get('summary') or '')} |"
             for c in checks

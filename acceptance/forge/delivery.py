@@ -201,25 +201,21 @@ class ForgeFeedback:
     def run_changed(self, run_id: str, *, started: bool = False) -> bool:
         """True when handed over; never raises (a forge's status must not fail what it reports).
 
-        `started`: a worker took the run, which only a check run says (`in_progress`); a
-        commit status stays `pending`, so nothing is sent for it.
+        `started`: a worker took the run or began a stage, which only a check run says
+        (`in_progress` and the stage); a commit status stays `pending`, so nothing is sent.
         """
         try:
             with self.db.session() as session:
-                if started:
-                    app = session.scalar(
-                        select(Submission.forge_app_id)
-                        .join(Run, Run.submission_id == Submission.id)
-                        .where(Run.id == run_id)
-                    )
-                    if app is None:
-                        return False
-                kind = session.scalar(
-                    select(Submission.forge_kind)
+                found = session.execute(
+                    select(Submission.forge_kind, Submission.forge_app_id)
                     .join(Run, Run.submission_id == Submission.id)
                     .where(Run.id == run_id)
-                )
-            if kind is None:
+                ).first()
+            if (
+                found is None
+                or found.forge_kind is None
+                or (started and found.forge_app_id is None)
+            ):
                 return False
             self.send(run_id)
             return True
