@@ -7,6 +7,7 @@ annotation. On a real PostgreSQL database."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import update
 
 from acceptance.db import Database, upgrade
 from acceptance.errors import UserInputError
@@ -297,7 +299,9 @@ def test_re_run_on_github_runs_the_commit_again(world: World) -> None:
     from workers.celery_app import FORGE_TASK, RUN_TASK
 
     celery = Recorder()
-    client = create_app(world.settings, celery=celery).test_client()
+    # At most 2 webhook runs an hour: the first run and one re-run from GitHub.
+    settings = dataclasses.replace(world.settings, runs_per_hour=2)
+    client = create_app(settings, celery=celery).test_client()
     hook = f"/hooks/{world.submission_id}"
 
     def post(action: str, run_id: str, delivery: str, secret: str = world.webhook_secret) -> Any:
@@ -318,12 +322,14 @@ def test_re_run_on_github_runs_the_commit_again(world: World) -> None:
         "run_id": new_id,
         "duplicate": True,
     }
+    with world.db.session() as session:  # the re-run ends, so GitHub may ask again
+        session.execute(
+            update(Run).where(Run.id == new_id).values(status="finished", verdict="rejected")
+        )
+    limited = post("rerequested", new_id, "d-2")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
     sent = [(name, args[0]) for name, args, _ in celery.sent]
     assert (RUN_TASK, new_id) in sent and (FORGE_TASK, new_id) in sent  # its check run: queued
     with world.db.session() as session:
         run = session.get(Run, new_id)
-        assert run is not None and (run.commit, run.status, run.trigger) == (
-            COMMIT,
-            "queued",
-            "webhook",
-        )
+        assert run is not None and (run.commit, run.trigger) == (COMMIT, "webhook")

@@ -9,10 +9,12 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
 
 import web.webhooks as webhooks
 from acceptance.models import Run, RunStatus, Submission
 from acceptance.service import OpportunityClosed, RateLimited, create_run, create_webhook_run
+from acceptance.service import _check_webhook_rate as check_webhook_rate
 
 log = logging.getLogger(__name__)
 
@@ -138,14 +140,25 @@ def _check_run_event(
             )
         if earlier.status not in (RunStatus.FINISHED.value, RunStatus.ERROR.value):
             return _reply(409, error="conflict", detail=f"run {earlier.id} has not ended yet")
-        delivery_id = (
-            headers.get("x-github-delivery") or "sha256:" + hashlib.sha256(body).hexdigest()
-        )[:200]
+        delivery = headers.get("x-github-delivery") or "sha256:" + hashlib.sha256(body).hexdigest()
+        delivery_id = f"check_run:{delivery}"[:200]
+        known = session.scalar(
+            select(Run).where(Run.submission_id == submission.id, Run.delivery_id == delivery_id)
+        )
+        if known is not None:  # the same delivery again: its run
+            return _reply(202, run_id=known.id, duplicate=True)
         try:
+            # A re-run from GitHub is a run from a webhook: ACCEPTANCE_RUNS_PER_HOUR counts it too.
+            if found.settings.runs_per_hour > 0:
+                check_webhook_rate(session, submission, found.settings.runs_per_hour)
             run, created = create_run(
                 session, submission, trigger="webhook", ref=earlier.ref, commit=earlier.commit,
-                delivery_id=f"check_run:{delivery_id}"[:200],
+                delivery_id=delivery_id,
             )  # fmt: skip
+        except RateLimited as exc:
+            response = _reply(429, error="rate_limited", detail=exc.message)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except OpportunityClosed as exc:
             return _reply(410, error="opportunity_closed", detail=exc.message)
         run_id, timeout = run.id, run.spec_version.run_timeout
