@@ -26,6 +26,10 @@ def check_summary(check: Check) -> str | None:
         return dependencies_summary(check)
     if check.kind == "quality":
         return quality_summary(check)
+    if check.kind == "sast":
+        return sast_summary(check)
+    if check.kind == "licence":
+        return licence_summary(check)
     return None
 
 
@@ -107,5 +111,60 @@ def quality_summary(check: Check) -> str | None:
             "; %(count)s suppression comments, %(justified)s with a reason",
             len(check.suppressions), count=number(len(check.suppressions)),
             justified=number(justified),
+        )  # fmt: skip
+    return said + "."
+
+
+def sast_summary(check: Check) -> str | None:
+    """How many of bandit's findings block acceptance, and how many the spec lets stand."""
+    if check.findings_truncated or check.status not in ("passed", "failed"):
+        return None
+    blocking = sum(1 for f in check.findings if f.blocking)
+    if blocking:
+        said: str = ngettext(
+            "%(count)s security finding blocks acceptance",
+            "%(count)s security findings block acceptance",
+            blocking, count=number(blocking),
+        )  # fmt: skip
+    else:
+        said = gettext("No security finding blocks acceptance")
+    others = len(check.findings) - blocking
+    if others:
+        said += ngettext(
+            "; %(count)s below the specification's threshold or suppressed",
+            "; %(count)s below the specification's threshold or suppressed",
+            others, count=number(others),
+        )  # fmt: skip
+    return said + "."
+
+
+def licence_summary(check: Check) -> str | None:
+    """The licence found, the file it came from, whether the spec allows it, and the dependencies'."""
+    spdx = check.licence.get("spdx")
+    allowed = check.licence.get("allowed")
+    if not isinstance(spdx, str) or not spdx or not isinstance(allowed, bool):
+        return None
+    source = check.licence.get("source_file")
+    if isinstance(source, str) and source:
+        if allowed:
+            said: str = gettext(
+                "Licence %(licence)s, found in %(file)s: allowed by the specification",
+                licence=spdx, file=source,
+            )  # fmt: skip
+        else:
+            said = gettext(
+                "Licence %(licence)s, found in %(file)s: not allowed by the specification",
+                licence=spdx, file=source,
+            )  # fmt: skip
+    elif allowed:
+        said = gettext("Licence %(licence)s: allowed by the specification", licence=spdx)
+    else:
+        said = gettext("Licence %(licence)s: not allowed by the specification", licence=spdx)
+    incompatible = sum(1 for d in check.dependencies if d.compatible is False)
+    if incompatible:
+        said += ngettext(
+            "; %(count)s dependency under an incompatible licence",
+            "; %(count)s dependencies under an incompatible licence",
+            incompatible, count=number(incompatible),
         )  # fmt: skip
     return said + "."
