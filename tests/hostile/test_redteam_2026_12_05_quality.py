@@ -179,3 +179,26 @@ def test_files_in_folders_ruff_skips_by_default_and_stubs_and_links_are_linted(
     quality = outcome.check("quality")
     flagged = {f["file"] for f in quality["findings"] if f["rule"] == "F401" and f["blocking"]}
     assert {*hiding, "real/impl.py", "lib/impl.py"} <= flagged, sorted(flagged)
+
+
+def test_links_into_the_owners_hidden_tests_tell_the_linter_nothing(
+    hostile: Hostile, make_repo: RepoFactory
+) -> None:
+    """ruff runs with /hidden mounted: a link into it must not lint, list or probe the owner's files."""
+    repo = _repo(make_repo, {"lib/__init__.py": CLEAN_LIB})
+    (repo / "owner.py").symlink_to("/hidden/test_owner.py")  # there
+    (repo / "guess.py").symlink_to("/hidden/test_not_there.py")  # not there
+    (repo / "peek").symlink_to("/hidden")
+    commit_all(repo, "links into the hidden tests")
+    hidden = {"test_owner.py": "import zebra_pricing_rules\n\n\ndef test_owner():\n    pass\n"}
+    functional = "functional: {timeout: 20, paths: [tests], hidden_tests: hidden}\n"
+    spec = hostile.spec(ONLY_QUALITY + "quality: true\n", functional=functional, hidden=hidden)
+    outcome = hostile.run(repo, spec)
+
+    quality = outcome.check("quality")
+    messages = {f["file"]: f["message"] for f in quality["findings"]}
+    # The same answer for a hidden file that exists and one that does not: no oracle.
+    assert messages.get("owner.py") == messages.get("guess.py"), messages
+    assert not any(f["file"].startswith("peek/") for f in quality["findings"]), messages
+    assert "zebra_pricing_rules" not in str(outcome.statement)
+    assert "test_owner" not in str(quality)
