@@ -70,6 +70,38 @@ def test_a_module_ruff_cannot_decode_is_never_a_pass(
     assert any(f["file"] == "lib/__init__.py" and f["blocking"] for f in quality["findings"])
 
 
+#: valid Python in UTF-7, all ASCII: ruff reads it as UTF-8, so `+AAo-` (a newline for Python)
+#: is text inside a comment, and the two lines after it are code only Python sees
+UTF7_MODULE = (
+    "# -*- coding: utf-7 -*-\n"
+    "def add(a, b):\n"
+    "    return a +- b\n\n\n"
+    "def total(prices):\n"
+    "    rate = 1  # the rate+AAo-    import os+AAo-    return sum(prices) * taxe\n"
+    "    return sum(prices) * rate\n"
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole: ruff reads every file as UTF-8 and ignores coding cookies; in a UTF-7 file "
+    "`+AAo-` is a newline to Python and comment text to ruff, so code runs that ruff never saw "
+    "(whatever the rules: the bytes are valid UTF-8, no E902)",
+)
+def test_code_hidden_in_a_utf7_comment_is_not_a_pass(
+    hostile: Hostile, make_repo: RepoFactory
+) -> None:
+    # The supplier's own test shows that Python compiles the lines ruff took for a comment.
+    sees = "import lib\n\n\ndef test_python_sees_them():\n    assert 'taxe' in lib.total.__code__.co_names\n"
+    repo = _repo(make_repo, {"lib/__init__.py": UTF7_MODULE, "tests/test_sees.py": sees})
+    outcome = hostile.run(repo, hostile.spec(ONLY_QUALITY + "quality: true\n"))
+
+    assert outcome.check("functional")["status"] == "passed", outcome.explain()
+    quality = outcome.check("quality")
+    assert quality["status"] == "failed", quality
+    assert outcome.verdict == "rejected", outcome.explain()
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="hole: ruff honours `# isort: skip_file` and `# isort: off` even with --ignore-noqa; "
