@@ -19,8 +19,8 @@ from acceptance.errors import AcceptanceError, PlatformError, SubmissionError, U
 from acceptance.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from acceptance.artifact_check import ArtifactComparison
-    from acceptance.db import Database
+    from acceptance.engine.artifact_check import ArtifactComparison
+    from acceptance.service.db import Database
 
 EXIT_ACCEPTED = 0
 EXIT_REJECTED = 1
@@ -252,7 +252,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance keygen --out DIR"""
-    from acceptance.signing import generate_keypair, keyid_for, load_public_key
+    from acceptance.engine.signing import generate_keypair, keyid_for, load_public_key
 
     private, public = generate_keypair(args.out)
     print(f"wrote {private} (private, mode 0600) and {public}")
@@ -289,8 +289,8 @@ def _say(message: str) -> None:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance check SOURCE --spec SPEC"""
-    from acceptance.pipeline import EngineConfig, run_acceptance
-    from acceptance.spec import load_spec
+    from acceptance.engine.pipeline import EngineConfig, run_acceptance
+    from acceptance.engine.spec import load_spec
     from sandbox.image import default_image_tag
 
     spec = load_spec(args.spec)
@@ -323,7 +323,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _signing_key(args: argparse.Namespace, settings: Settings) -> Any:
-    from acceptance.signing import load_private_key
+    from acceptance.engine.signing import load_private_key
 
     if args.key is not None:
         return load_private_key(args.key)
@@ -332,7 +332,7 @@ def _signing_key(args: argparse.Namespace, settings: Settings) -> Any:
 
 def ensure_signing_key(settings: Settings) -> Any:
     """The signing key, created on first use with a line saying so."""
-    from acceptance.signing import KeyFileError, generate_keypair, load_private_key
+    from acceptance.engine.signing import KeyFileError, generate_keypair, load_private_key
 
     if not settings.signing_key.exists():
         try:
@@ -349,8 +349,8 @@ def ensure_signing_key(settings: Settings) -> Any:
 
 
 def _sign_to(statement: dict[str, Any], key: Any, out: Path) -> Path:
-    from acceptance.report import serialize
-    from acceptance.signing import sign_envelope
+    from acceptance.engine.report import serialize
+    from acceptance.engine.signing import sign_envelope
 
     envelope = sign_envelope(serialize(statement), key)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -421,10 +421,10 @@ def _evidence_lines(check: dict[str, Any]) -> list[str]:
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance verify REPORT [--pubkey PUB] [--artifacts DIR] [--with-report REPORT] [--json]"""
-    from acceptance.decision_statement import is_decision
-    from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE
-    from acceptance.signing import SignatureError, read_envelope, verify_envelope
-    from acceptance.vsa import is_vsa
+    from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE
+    from acceptance.engine.signing import SignatureError, read_envelope, verify_envelope
+    from acceptance.service.decision_statement import is_decision
+    from acceptance.service.vsa import is_vsa
 
     public_key = _verifying_key(args.pubkey, settings)
     envelope = read_envelope(args.report)
@@ -477,9 +477,9 @@ def _verified_decision(statement: dict[str, Any], keyid: str, args: argparse.Nam
     A VSA whose verificationResult is FAILED is still an intact signature (exit 0):
     it records that the owner did not accept the delivery.
     """
-    from acceptance import vsa
-    from acceptance.decision_statement import describe, is_decision, report_link_problem
-    from acceptance.signing import read_envelope
+    from acceptance.engine.signing import read_envelope
+    from acceptance.service import vsa
+    from acceptance.service.decision_statement import describe, is_decision, report_link_problem
 
     if not (is_decision(statement) or vsa.is_vsa(statement)):
         print("FAILED: --with-report needs a signed decision or VSA, this is a report", file=sys.stderr)
@@ -505,7 +505,7 @@ def _verified_decision(statement: dict[str, Any], keyid: str, args: argparse.Nam
 
 def _verifying_key(pubkey: Path | None, settings: Settings) -> Any:
     """The key given, else this machine's; without either, where the service's key is found."""
-    from acceptance.signing import load_public_key
+    from acceptance.engine.signing import load_public_key
 
     if pubkey is None and not settings.public_key.exists():
         raise UserInputError(
@@ -518,7 +518,7 @@ def _verifying_key(pubkey: Path | None, settings: Settings) -> Any:
 
 
 def _compare_artifacts(predicate: object, args: argparse.Namespace) -> ArtifactComparison:
-    from acceptance.artifact_check import compare_artifacts, recorded_artifacts
+    from acceptance.engine.artifact_check import compare_artifacts, recorded_artifacts
 
     return compare_artifacts(recorded_artifacts(predicate), args.artifacts, skip=[args.report])
 
@@ -538,7 +538,7 @@ def _print_artifact_comparison(files: ArtifactComparison, folder: Path, stream: 
 
 def cmd_advisories_import(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance advisories import ARCHIVE"""
-    from acceptance.advisories import import_archive
+    from acceptance.engine.advisories import import_archive
 
     summary = import_archive(args.archive, settings.advisories_db)
     print(
@@ -554,7 +554,7 @@ def cmd_advisories_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_advisories_status(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance advisories status"""
-    from acceptance.advisories import AdvisoryStore
+    from acceptance.engine.advisories import AdvisoryStore
 
     status = AdvisoryStore(settings.advisories_db).status()
     if status.records == 0:
@@ -619,8 +619,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_signer(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance signer [--concurrency N]"""
+    from acceptance.engine.signing import load_private_key
     from acceptance.logs import bind_celery_logging
-    from acceptance.signing import load_private_key
     from workers.celery_app import SIGNER_NODE, SIGNING_QUEUE
     from workers.tasks import app
 
@@ -651,7 +651,7 @@ def _require_schema(settings: Settings) -> Database:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from acceptance.db import Database
+    from acceptance.service.db import Database
 
     database = Database(settings.database_url)
     where = _safe_url(settings.database_url)
@@ -685,7 +685,7 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance db upgrade"""
-    from acceptance.db import upgrade
+    from acceptance.service.db import upgrade
 
     upgrade(settings.database_url)
     print(f"database is up to date ({_safe_url(settings.database_url)})")
@@ -698,8 +698,8 @@ def _safe_url(url: str) -> str:
 
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance users create EMAIL --role ROLE [--language en|fr]"""
-    from acceptance.audit import CLI
-    from acceptance.service import create_user
+    from acceptance.service.audit import CLI
+    from acceptance.service.core import create_user
 
     database = _require_schema(settings)
     password = _read_password()
@@ -722,8 +722,8 @@ def _read_password() -> str:
 
 def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance users disable EMAIL"""
-    from acceptance.audit import CLI
-    from acceptance.service import disable_user
+    from acceptance.service.audit import CLI
+    from acceptance.service.core import disable_user
 
     with _require_schema(settings).session() as session:
         user = disable_user(session, args.email, actor=CLI)
@@ -733,8 +733,8 @@ def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_users_enable(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance users enable EMAIL"""
-    from acceptance.audit import CLI
-    from acceptance.service import enable_user
+    from acceptance.service.audit import CLI
+    from acceptance.service.core import enable_user
 
     with _require_schema(settings).session() as session:
         user = enable_user(session, args.email, actor=CLI)
@@ -744,8 +744,8 @@ def cmd_users_enable(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance tokens create EMAIL [--expires LIFETIME]"""
-    from acceptance.audit import CLI
-    from acceptance.service import issue_token, parse_lifetime
+    from acceptance.service.audit import CLI
+    from acceptance.service.core import issue_token, parse_lifetime
 
     lifetime = parse_lifetime(args.expires) if args.expires is not None else None
     with _require_schema(settings).session() as session:
@@ -760,7 +760,7 @@ def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance tokens list EMAIL"""
-    from acceptance.service import list_tokens, token_state
+    from acceptance.service.core import list_tokens, token_state
 
     with _require_schema(settings).session() as session:
         tokens = list_tokens(session, args.email)
@@ -777,8 +777,8 @@ def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance tokens revoke TOKEN_ID | --all EMAIL"""
-    from acceptance.audit import CLI
-    from acceptance.service import revoke_token, revoke_tokens
+    from acceptance.service.audit import CLI
+    from acceptance.service.core import revoke_token, revoke_tokens
 
     with _require_schema(settings).session() as session:
         if args.all_of is not None:
@@ -794,7 +794,7 @@ def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_audit_list(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance audit list [--action A] [--actor WHO] [--subject ID] [--since WHEN] [--json]"""
-    from acceptance.audit import event_to_json, latest_events, parse_filter
+    from acceptance.service.audit import event_to_json, latest_events, parse_filter
 
     if not 1 <= args.limit <= 10_000:
         raise UserInputError("--limit: a number from 1 to 10000")
@@ -823,8 +823,8 @@ def _when(moment: Any) -> str:
 
 def cmd_worker_health(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance worker-health [--ping] [--no-sandbox] [--signer] [--json]"""
-    from acceptance.artifacts_s3 import artifact_store
-    from acceptance.readiness import signer_checks, worker_checks
+    from acceptance.service.artifacts_s3 import artifact_store
+    from acceptance.service.readiness import signer_checks, worker_checks
     from workers.celery_app import SIGNER_NODE, make_celery
 
     if args.signer:
@@ -904,7 +904,7 @@ def _doctor_checks(settings: Settings) -> list[tuple[bool, str, str]]:
 def _key_check(settings: Settings) -> tuple[bool, str, str]:
     if settings.signer == "queue":  # this host never holds the private key
         return True, "signing key: held by `acceptance signer` (ACCEPTANCE_SIGNER=queue)", ""
-    from acceptance.signing import KeyFileError, load_private_key
+    from acceptance.engine.signing import KeyFileError, load_private_key
 
     key = settings.signing_key
     if not key.exists():  # as the README says: created on first use, nothing to fix

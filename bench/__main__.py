@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             result["e2e"] = e2e(deployment, samples, args.repeat)
         if "byhand" in sections:
             print("by hand:", flush=True)
-            from acceptance.osv_server import serve_advisories
+            from acceptance.engine.osv_server import serve_advisories
 
             result["byhand"] = {}
             with serve_advisories(deployment.advisories()) as url:
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
 def _count_runs(deployment: Deployment) -> int:
     from sqlalchemy import func, select
 
-    from acceptance.models import Run
+    from acceptance.service.models import Run
 
     with deployment.db() as session:
         return int(session.scalar(select(func.count()).select_from(Run)) or 0)
@@ -337,7 +337,7 @@ def _forget_queued(deployment: Deployment) -> None:
     import redis
     from sqlalchemy import delete
 
-    from acceptance.models import Run
+    from acceptance.service.models import Run
     from bench.infra import BROKER
 
     redis.Redis.from_url(BROKER).flushdb()

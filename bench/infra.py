@@ -234,14 +234,14 @@ class Deployment:
 
     @contextmanager
     def db(self) -> Iterator[Any]:
-        from acceptance.db import Database
+        from acceptance.service.db import Database
 
         database = Database(self.database_url)
         with database.session() as session:
             yield session
 
     def run_row(self, run_id: str) -> dict[str, Any]:
-        from acceptance.models import Run
+        from acceptance.service.models import Run
 
         with self.db() as session:
             run = session.get(Run, run_id)
@@ -262,7 +262,7 @@ class Deployment:
         """Poll the database until every run is finished or in error."""
         from sqlalchemy import select
 
-        from acceptance.models import Run
+        from acceptance.service.models import Run
 
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:

@@ -106,7 +106,7 @@ def seed_runs(deployment: Deployment, sample: Sample, count: int, suppliers: int
     of SAMPLE's opportunity (so a page lists runs of many suppliers, as in production)."""
     from sqlalchemy import func, insert, select
 
-    from acceptance.models import Run, Submission, new_id
+    from acceptance.service.models import Run, Submission, new_id
 
     with deployment.db() as session:
         submission = session.get(Submission, sample.submission)

@@ -26,10 +26,10 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from acceptance import envcache
-from acceptance.advisories import AdvisoryStoreError
-from acceptance.osv_server import serve_advisories
-from acceptance.spec import DependencyAuditSpec
+from acceptance.engine import envcache
+from acceptance.engine.advisories import AdvisoryStoreError
+from acceptance.engine.osv_server import serve_advisories
+from acceptance.engine.spec import DependencyAuditSpec
 from checks import dependencies as audit
 from checks.interface import CheckOutcome, CheckStatus
 
@@ -47,10 +47,10 @@ def _tool_identity() -> str:
         parts.append(f"pip-audit=={importlib.metadata.version('pip-audit')}")
     except importlib.metadata.PackageNotFoundError:
         parts.append("pip-audit==?")
-    import acceptance.advisories
-    import acceptance.osv_server
+    import acceptance.engine.advisories
+    import acceptance.engine.osv_server
 
-    for module in (acceptance.osv_server, acceptance.advisories, audit):
+    for module in (acceptance.engine.osv_server, acceptance.engine.advisories, audit):
         parts.append(hashlib.sha256(Path(str(module.__file__)).read_bytes()).hexdigest())
     return "|".join(parts)
 

@@ -3,7 +3,7 @@
 The supplier's tests are judged in checks/functional.py; this module runs
 nothing itself. It says how the engine starts the hidden tests (a fresh folder,
 the engine's ini file, the image's interpreter and pytest), judges what that
-run reported against the tests the owner wrote (acceptance/hidden_inventory.py),
+run reported against the tests the owner wrote (acceptance/engine/hidden_inventory.py),
 and folds the outcome into the functional check. Its sentences carry counts
 only: reasons are shown to the supplier (docs/security.md).
 """
@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from acceptance.hidden_inventory import HIDDEN_DIR_NAME, base_id
+from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME, base_id
 from checks import reruns as rerun_results
 from checks.functional import (
     HIDDEN_INI,

@@ -38,8 +38,8 @@ from packaging.licenses import InvalidLicenseExpression, canonicalize_license_ex
 from packaging.utils import canonicalize_name
 
 from acceptance import safefs
+from acceptance.engine.spec import LicenceSpec
 from acceptance.errors import PlatformError, SubmissionError
-from acceptance.spec import LicenceSpec
 from checks import licence_texts, notices
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from sandbox.interface import Sandbox, SandboxLimitError

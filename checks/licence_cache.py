@@ -24,7 +24,8 @@ from dataclasses import asdict
 from functools import cache
 from pathlib import Path
 
-from acceptance import envcache, safefs
+from acceptance import safefs
+from acceptance.engine import envcache
 from acceptance.errors import SubmissionError
 from checks import licence, licence_texts
 

@@ -178,7 +178,7 @@ def engine_config(
     sandbox_image: str, wheel_cache: Path, tmp_path: Path, advisories_db: Path
 ) -> object:
     """An EngineConfig on the real image, with local sources allowed (as the CLI does)."""
-    from acceptance.pipeline import EngineConfig
+    from acceptance.engine.pipeline import EngineConfig
 
     return EngineConfig(
         image=sandbox_image,

@@ -14,19 +14,19 @@ from typing import Any
 import redis
 
 from acceptance.cli import ensure_signing_key
-from acceptance.db import Database, upgrade
-from acceptance.models import Run, RunStatus, Submission, utcnow
-from acceptance.report import ReportInput, build_statement, serialize
-from acceptance.secretbox import SecretBox
-from acceptance.service import (
+from acceptance.engine.report import ReportInput, build_statement, serialize
+from acceptance.engine.signing import keyid_for, sign_envelope
+from acceptance.service.core import (
     SpecUpload,
     create_run,
     create_user,
     publish_spec,
     register_submission,
 )
+from acceptance.service.db import Database, upgrade
+from acceptance.service.models import Run, RunStatus, Submission, utcnow
+from acceptance.service.secretbox import SecretBox
 from acceptance.settings import Settings, load_settings
-from acceptance.signing import keyid_for, sign_envelope
 from checks.interface import CheckResult, CheckStatus
 from tests.support import Recorder, tar_gz
 from web.app import create_app

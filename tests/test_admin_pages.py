@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from acceptance.models import AuditEvent, Message, utcnow
+from acceptance.service.models import AuditEvent, Message, utcnow
 from tests.dashboard_support import ADMIN, OWNER, REVIEWER, Service
 from tests.test_certificates import FINANCE, _finance
 from tests.test_dashboard import client_for, csrf_token, html, seeded

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from acceptance.models import Message, utcnow
+from acceptance.service.models import Message, utcnow
 from tests import test_dashboard_browser as browser
 from tests.dashboard_support import ADMIN, OTHER, OWNER
 from tests.test_dashboard_browser import FAILING_IMPACTS, Live, run_axe, sign_in

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from acceptance.osv_server import serve_advisories
-from acceptance.spec import DependencyAuditSpec, SpecError, parse_age, parse_spec
+from acceptance.engine.osv_server import serve_advisories
+from acceptance.engine.spec import DependencyAuditSpec, SpecError, parse_age, parse_spec
 from checks import audit_cache
 from checks import dependencies as audit
 from checks.interface import CheckStatus

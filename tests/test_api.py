@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from acceptance.db import Database, upgrade
-from acceptance.models import Run, SpecVersion, Submission
-from acceptance.service import create_run, create_token, create_user
+from acceptance.service.core import create_run, create_token, create_user
+from acceptance.service.db import Database, upgrade
+from acceptance.service.models import Run, SpecVersion, Submission
 from acceptance.settings import load_settings
 from tests.conftest import ROOT
 from tests.support import Recorder, tar_gz

@@ -1,4 +1,4 @@
-"""Safe extraction of hidden-tests archives (acceptance/archives.py), against hostile archives built here."""
+"""Safe extraction of hidden-tests archives (acceptance/engine/archives.py), against hostile archives built here."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from acceptance.archives import (
+from acceptance.engine.archives import (
     MAX_FILE_BYTES,
     ArchiveError,
     ExtractSummary,

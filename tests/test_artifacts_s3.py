@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from acceptance.artifacts import LocalArtifactStore
-from acceptance.artifacts_s3 import S3ArtifactStore, artifact_store
-from acceptance.db import Database, upgrade
 from acceptance.errors import PlatformError, UserInputError
-from acceptance.models import SpecVersion
-from acceptance.service import SpecUpload, create_user, publish_spec
+from acceptance.service.artifacts import LocalArtifactStore
+from acceptance.service.artifacts_s3 import S3ArtifactStore, artifact_store
+from acceptance.service.core import SpecUpload, create_user, publish_spec
+from acceptance.service.db import Database, upgrade
+from acceptance.service.models import SpecVersion
+from acceptance.service.specfiles import ensure_spec_files
 from acceptance.settings import load_settings
-from acceptance.specfiles import ensure_spec_files
 from tests.conftest import unavailable
 from tests.support import accepts_connections, free_port, tar_gz, wait_for
 
@@ -172,7 +172,7 @@ def test_a_spec_without_hidden_tests_needs_only_the_database(tmp_path: Path) -> 
         id="v1", folder="v1", spec_yaml="version: 1\ntitle: Plain\n", hidden_archive_sha256=None,
         hidden_tests_sha256=None,
     )  # fmt: skip
-    from acceptance.spec import load_spec
+    from acceptance.engine.spec import load_spec
 
     (tmp_path / "ref").mkdir()
     (tmp_path / "ref" / "acceptance.yaml").write_text(version.spec_yaml)

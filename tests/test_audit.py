@@ -16,14 +16,14 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy.exc import DBAPIError
 
-from acceptance.audit import SYSTEM, Action, Subject, record
 from acceptance.cli import ensure_signing_key, main
-from acceptance.db import Database, alembic_config, upgrade
-from acceptance.models import AuditEvent, Submission, User
-from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
-from acceptance.service import create_run, create_token, create_user
+from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
+from acceptance.engine.signing import sign_envelope
+from acceptance.service.audit import SYSTEM, Action, Subject, record
+from acceptance.service.core import create_run, create_token, create_user
+from acceptance.service.db import Database, alembic_config, upgrade
+from acceptance.service.models import AuditEvent, Submission, User
 from acceptance.settings import load_settings
-from acceptance.signing import sign_envelope
 from tests.support import Recorder, tar_gz
 from web.app import create_app
 

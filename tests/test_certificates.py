@@ -12,9 +12,9 @@ from html import unescape
 import pytest
 from pypdf import PdfReader
 
-from acceptance.decisions import record_decision
-from acceptance.models import Decision, Run
-from acceptance.service import create_token, create_user, user_by_email
+from acceptance.service.core import create_token, create_user, user_by_email
+from acceptance.service.decisions import record_decision
+from acceptance.service.models import Decision, Run
 from tests.dashboard_support import COMMIT, OTHER, OWNER, PASSWORD, REVIEWER, Service
 from tests.test_dashboard import client_for, html, seeded, service
 

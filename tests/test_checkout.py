@@ -1,4 +1,4 @@
-"""Tests for acceptance.checkout against real git and a loopback `git daemon`."""
+"""Tests for acceptance.engine.checkout against real git and a loopback `git daemon`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acceptance.checkout import (
+from acceptance.engine.checkout import (
     Checkout,
     GitLimits,
     _Killer,

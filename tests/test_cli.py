@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from acceptance.cli import clean, main
-from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
-from acceptance.signing import load_private_key, sign_envelope
+from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
+from acceptance.engine.signing import load_private_key, sign_envelope
 
 
 def signed_report(key_dir: Path, out: Path, statement: dict[str, object] | None = None) -> None:
@@ -153,7 +153,7 @@ def test_account_commands_on_a_database_never_migrated_say_to_upgrade(
 def test_a_database_behind_the_code_is_told_apart_from_an_empty_one(
     database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from acceptance.db import upgrade
+    from acceptance.service.db import upgrade
 
     upgrade(database_url, "0001")
     monkeypatch.setenv("ACCEPTANCE_DATABASE_URL", database_url)
@@ -168,7 +168,7 @@ def test_the_sessions_migration_keeps_existing_accounts_and_goes_both_ways(
     from alembic import command
     from sqlalchemy import text
 
-    from acceptance.db import Database, alembic_config, upgrade
+    from acceptance.service.db import Database, alembic_config, upgrade
 
     upgrade(database_url, "0001")
     db = Database(database_url)
@@ -290,8 +290,8 @@ def test_an_expired_token_is_refused_with_when_it_expired(
 
     from sqlalchemy import update
 
-    from acceptance.db import Database
-    from acceptance.models import ApiToken
+    from acceptance.service.db import Database
+    from acceptance.service.models import ApiToken
 
     token, token_id, err = _create_token(capsys, "--expires", "30d")
     expected = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).strftime("%Y-%m-%d")
@@ -486,7 +486,7 @@ def test_verify_artifacts_of_a_report_that_records_none_fails(
 def test_worker_health_agrees_that_a_worker_creates_its_key_and_the_signer_does_not(
     tmp_path: Path,
 ) -> None:
-    from acceptance.readiness import signing_key
+    from acceptance.service.readiness import signing_key
     from acceptance.settings import load_settings
 
     settings = load_settings({"ACCEPTANCE_DATA_DIR": str(tmp_path)})

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acceptance.compare import compare_reports, fingerprint
-from acceptance.models import Submission
-from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
-from acceptance.service import create_run
-from acceptance.signing import sign_envelope
+from acceptance.engine.compare import compare_reports, fingerprint
+from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
+from acceptance.engine.signing import sign_envelope
+from acceptance.service.core import create_run
+from acceptance.service.models import Submission
 from tests.test_decisions import REPO, Env
 
 

@@ -9,10 +9,10 @@ import json
 from typing import Any
 
 from acceptance.cli import ensure_signing_key
-from acceptance.models import Run, RunStatus, Submission
-from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
-from acceptance.service import create_run
-from acceptance.signing import keyid_for, sign_envelope
+from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
+from acceptance.engine.signing import keyid_for, sign_envelope
+from acceptance.service.core import create_run
+from acceptance.service.models import Run, RunStatus, Submission
 from tests.dashboard_support import ADMIN, OWNER, REVIEWER, XSS_TEST, Service
 from tests.test_compare import dependencies, finding, functional, licence, predicate, sast, vuln
 from tests.test_dashboard import client_for, html, seeded, service

@@ -22,9 +22,9 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 
-from acceptance.models import Run, SpecVersion
-from acceptance.secretbox import SecretBox
-from acceptance.signing import load_public_key, verify_envelope
+from acceptance.engine.signing import load_public_key, verify_envelope
+from acceptance.service.models import Run, SpecVersion
+from acceptance.service.secretbox import SecretBox
 from tests.dashboard_support import (
     ADMIN,
     HIDDEN_MESSAGE,
@@ -155,7 +155,7 @@ def test_a_copy_of_the_cookie_stops_working_after_sign_out(service: Service) -> 
 
 
 def test_a_disabled_user_is_signed_out_and_cannot_sign_in(service: Service) -> None:
-    from acceptance.service import disable_user, enable_user
+    from acceptance.service.core import disable_user, enable_user
 
     client = client_for(service, OWNER)
     assert client.get("/runs").status_code == 200
@@ -207,7 +207,7 @@ def test_the_session_key_is_made_once_and_private(tmp_path: Path) -> None:
 def test_a_new_password_signs_out_other_sessions(service: Service) -> None:
     from werkzeug.security import generate_password_hash
 
-    from acceptance.models import User
+    from acceptance.service.models import User
 
     client = client_for(service, OWNER)
     with service.db.session() as session:
@@ -630,7 +630,7 @@ def test_registering_a_submission_shows_the_secret_once_with_instructions(servic
     for forge in ("GitHub", "GitLab", "Gitea / Forgejo"):
         assert f"<h3>{forge}</h3>" in page
     assert page.count(secret.group(1)) == 4  # the field and the three forges' instructions
-    from acceptance.models import Submission
+    from acceptance.service.models import Submission
 
     with service.db.session() as session:
         submission = session.get(Submission, hook.group(2))

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from acceptance.signing import load_public_key, verify_envelope
+from acceptance.engine.signing import load_public_key, verify_envelope
 from tests.conftest import ROOT, unavailable
 from tests.dashboard_support import (
     OTHER,

@@ -16,14 +16,14 @@ import pytest
 from flask.testing import FlaskClient
 
 from acceptance.cli import ensure_signing_key, main
-from acceptance.db import Database, alembic_config, upgrade
-from acceptance.decision_statement import PREDICATE_TYPE, describe
-from acceptance.models import Decision, Submission
-from acceptance.report import PREDICATE_TYPE as REPORT_PREDICATE_TYPE
-from acceptance.report import STATEMENT_TYPE, serialize
-from acceptance.service import create_run, create_token, create_user
+from acceptance.engine.report import PREDICATE_TYPE as REPORT_PREDICATE_TYPE
+from acceptance.engine.report import STATEMENT_TYPE, serialize
+from acceptance.engine.signing import load_public_key, sign_envelope, verify_envelope
+from acceptance.service.core import create_run, create_token, create_user
+from acceptance.service.db import Database, alembic_config, upgrade
+from acceptance.service.decision_statement import PREDICATE_TYPE, describe
+from acceptance.service.models import Decision, Submission
 from acceptance.settings import Settings, load_settings
-from acceptance.signing import load_public_key, sign_envelope, verify_envelope
 from tests.support import Recorder, tar_gz
 from web.app import create_app
 from workers.signer import Signer, SigningRefused

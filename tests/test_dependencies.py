@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from acceptance.dependencies import (
+from acceptance.engine.dependencies import (
     DependencyError,
     InstallPlan,
     LocalProject,

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from acceptance.engine.osv_server import serve_advisories
+from acceptance.engine.spec import DependencyAuditSpec
 from acceptance.errors import SubmissionError
-from acceptance.osv_server import serve_advisories
-from acceptance.spec import DependencyAuditSpec
 from checks import dependencies
 from checks.dependencies import (
     INSTALLED_COMMAND,
@@ -301,8 +301,8 @@ def test_same_verdict_in_a_network_namespace_with_only_loopback(
     script = r"""
 import json, socket, sys
 from pathlib import Path
-from acceptance.osv_server import serve_advisories
-from acceptance.spec import DependencyAuditSpec
+from acceptance.engine.osv_server import serve_advisories
+from acceptance.engine.spec import DependencyAuditSpec
 from checks.dependencies import audit
 outside = socket.socket()
 outside.settimeout(3)

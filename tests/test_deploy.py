@@ -377,7 +377,7 @@ def test_the_image_runs_web_and_a_worker_as_production_does(
         assert status == 200, (body, containers.logs())
         assert json.loads(body)["checks"] == {"database": "ok", "broker": "ok", "artifacts": "ok"}
         keys = json.loads(_get(f"{base_url}/api/v1/keys")[1])["keys"]
-        from acceptance.signing import keyid_for, load_public_key
+        from acceptance.engine.signing import keyid_for, load_public_key
 
         assert [k["keyid"] for k in keys] == [keyid_for(load_public_key(secrets / "signing.pub"))]
         # /metrics wants the token make-secrets.sh wrote (Prometheus's), not an open door
@@ -462,8 +462,8 @@ def test_the_image_runs_web_and_a_worker_as_production_does(
 
 
 def _owner_token(database_url: str) -> str:
-    from acceptance.db import Database
-    from acceptance.service import create_token, create_user
+    from acceptance.service.core import create_token, create_user
+    from acceptance.service.db import Database
 
     with Database(database_url).session() as session:
         create_user(session, "owner@example.org", "owner", "a long password 1")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from acceptance import envcache
-from acceptance.dependencies import InstallPlan, LocalProject
-from acceptance.prepared import PreparedEnvironments, _without, download_list
+from acceptance.engine import envcache
+from acceptance.engine.dependencies import InstallPlan, LocalProject
+from acceptance.engine.prepared import PreparedEnvironments, _without, download_list
 from checks import audit_cache, licence, licence_cache
 from tests.conftest import MIT_LICENSE
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from acceptance.pipeline import EngineConfig, run_acceptance
-from acceptance.spec import load_spec
+from acceptance.engine.pipeline import EngineConfig, run_acceptance
+from acceptance.engine.spec import load_spec
 from tests.conftest import MIT_LICENSE, RepoFactory, git, write_spec
 
 pytestmark = pytest.mark.docker

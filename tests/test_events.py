@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from acceptance.db import Database, upgrade
-from acceptance.events.delivery import GIVE_UP_AFTER, EventPublisher, deliver
-from acceptance.hidden_inventory import HIDDEN_DIR_NAME
-from acceptance.models import EventDelivery, EventEndpoint, utcnow
-from acceptance.secretbox import SecretBox
-from acceptance.service import create_run, create_token, create_user, get_submission
+from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME
+from acceptance.service.core import create_run, create_token, create_user, get_submission
+from acceptance.service.db import Database, upgrade
+from acceptance.service.events.delivery import GIVE_UP_AFTER, EventPublisher, deliver
+from acceptance.service.models import EventDelivery, EventEndpoint, utcnow
+from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
 from tests import test_notifications
 from tests.support import Recorder
@@ -152,7 +152,7 @@ class World:
 def _user(email: str) -> Any:
     from sqlalchemy import select
 
-    from acceptance.models import User
+    from acceptance.service.models import User
 
     return select(User).where(User.email == email)
 
@@ -331,8 +331,8 @@ def test_bad_endpoints_are_refused_with_what_to_fix(world: World, receiver: Rece
 def test_the_owner_is_emailed_in_their_language_when_their_endpoint_is_disabled(
     tmp_path: Path, database_url: str, receiver: Receiver, smtp: tuple[Inbox, int]
 ) -> None:
-    from acceptance.mailer import deliver as deliver_mail
-    from acceptance.notifications import Notifier
+    from acceptance.service.mailer import deliver as deliver_mail
+    from acceptance.service.notifications import Notifier
 
     world = World(tmp_path, database_url, receiver)
     endpoint, _ = add_endpoint(world, receiver, ["run.finished"])

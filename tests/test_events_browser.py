@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from acceptance.models import EventDelivery, EventEndpoint, utcnow
+from acceptance.service.models import EventDelivery, EventEndpoint, utcnow
 from tests import test_dashboard_browser as browser
 from tests.dashboard_support import OWNER
 from tests.test_dashboard_browser import FAILING_IMPACTS, Live, run_axe, sign_in
@@ -50,7 +50,7 @@ def endpoint(live: Live) -> tuple[str, str]:
 def _owner() -> Any:
     from sqlalchemy import select
 
-    from acceptance.models import User
+    from acceptance.service.models import User
 
     return select(User.id).where(User.email == OWNER)
 

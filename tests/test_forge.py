@@ -12,15 +12,9 @@ from typing import Any
 
 import pytest
 
-from acceptance.db import Database, upgrade
+from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME
 from acceptance.errors import UserInputError
-from acceptance.forge.credentials import default_api_url, parse_forge, store_forge
-from acceptance.forge.delivery import MAX_ATTEMPTS, Delivery, ForgeFeedback, deliver
-from acceptance.forge.interface import ForgeKind
-from acceptance.hidden_inventory import HIDDEN_DIR_NAME
-from acceptance.models import ForgeAttempt, ForgeStatus, Run, Submission
-from acceptance.secretbox import SecretBox
-from acceptance.service import (
+from acceptance.service.core import (
     SpecUpload,
     create_run,
     create_token,
@@ -28,6 +22,12 @@ from acceptance.service import (
     publish_spec,
     register_submission,
 )
+from acceptance.service.db import Database, upgrade
+from acceptance.service.forge.credentials import default_api_url, parse_forge, store_forge
+from acceptance.service.forge.delivery import MAX_ATTEMPTS, Delivery, ForgeFeedback, deliver
+from acceptance.service.forge.interface import ForgeKind
+from acceptance.service.models import ForgeAttempt, ForgeStatus, Run, Submission
+from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
 from tests.forge_fake import FakeForge
 from tests.support import Recorder
@@ -113,7 +113,7 @@ class World:
 
 
 def _store(settings: Any) -> Any:
-    from acceptance.artifacts_s3 import artifact_store
+    from acceptance.service.artifacts_s3 import artifact_store
 
     return artifact_store(settings)
 

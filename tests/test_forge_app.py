@@ -20,20 +20,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import update
 
-from acceptance.db import Database, upgrade
+from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME
 from acceptance.errors import UserInputError
-from acceptance.forge.credentials import parse_forge, store_forge
-from acceptance.forge.delivery import Delivery, ForgeFeedback, deliver
-from acceptance.hidden_inventory import HIDDEN_DIR_NAME
-from acceptance.models import ForgeAttempt, Run
-from acceptance.secretbox import SecretBox
-from acceptance.service import (
+from acceptance.service.core import (
     SpecUpload,
     create_run,
     create_user,
     publish_spec,
     register_submission,
 )
+from acceptance.service.db import Database, upgrade
+from acceptance.service.forge.credentials import parse_forge, store_forge
+from acceptance.service.forge.delivery import Delivery, ForgeFeedback, deliver
+from acceptance.service.models import ForgeAttempt, Run
+from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
 from tests.forge_fake import FakeGitHubApp
 from workers.runner import Claim, RunExecutor
@@ -74,7 +74,7 @@ class World:
     def __init__(
         self, tmp_path: Path, database_url: str, github: FakeGitHubApp, key: rsa.RSAPrivateKey
     ) -> None:
-        from acceptance.artifacts_s3 import artifact_store
+        from acceptance.service.artifacts_s3 import artifact_store
 
         self.settings = load_settings({
             "ACCEPTANCE_DATA_DIR": str(tmp_path / "data"), "ACCEPTANCE_DATABASE_URL": database_url,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from acceptance.models import Submission
-from acceptance.secretbox import SecretBox
+from acceptance.service.models import Submission
+from acceptance.service.secretbox import SecretBox
 from tests.dashboard_support import OWNER, Service
 from tests.test_dashboard import client_for, csrf_token
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from acceptance.forge.credentials import ForgeCredentials, store_forge
-from acceptance.forge.interface import ForgeKind
-from acceptance.models import ForgeAttempt, ForgeStatus, Submission, utcnow
-from acceptance.secretbox import SecretBox
+from acceptance.service.forge.credentials import ForgeCredentials, store_forge
+from acceptance.service.forge.interface import ForgeKind
+from acceptance.service.models import ForgeAttempt, ForgeStatus, Submission, utcnow
+from acceptance.service.secretbox import SecretBox
 from tests import test_dashboard_browser as browser
 from tests.dashboard_support import OWNER
 from tests.test_dashboard_browser import FAILING_IMPACTS, Live, run_axe, sign_in

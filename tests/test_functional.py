@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from acceptance.spec import FunctionalSpec
+from acceptance.engine.spec import FunctionalSpec
 from checks.functional import JUNIT_PATH, FunctionalRun, evaluate, parse_events, pytest_command
 from checks.hidden_tests import (
     HiddenLayout,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from acceptance.hidden_inventory import base_id, hidden_test_inventory
-from acceptance.spec import SpecError
+from acceptance.engine.hidden_inventory import base_id, hidden_test_inventory
+from acceptance.engine.spec import SpecError
 from tests.conftest import write_spec
 
 
@@ -56,7 +56,7 @@ def test_parametrized_results_map_to_their_function() -> None:
 
 
 def test_the_spec_carries_the_inventory_and_refuses_hidden_files_that_are_not_python(tmp_path: Path) -> None:
-    from acceptance.spec import load_spec
+    from acceptance.engine.spec import load_spec
 
     spec = load_spec(write_spec(tmp_path / "ok", "functional: {hidden_tests: hidden}\n",
                                 hidden={"test_owner.py": "def test_owner(): pass\n"}))  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from acceptance import pipeline
+from acceptance.engine import pipeline
 
 # pip in the sandbox (offline, --find-links /wheels) when a build asks for a requirement
 # the host never downloaded: hatchling's build_editable needs `editables`.

@@ -11,8 +11,8 @@ from typing import cast
 
 import pytest
 
+from acceptance.engine.spec import LicenceSpec
 from acceptance.errors import PlatformError
-from acceptance.spec import LicenceSpec
 from checks.interface import CheckStatus
 from checks.licence import (
     DependencyLicence,

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from acceptance.db import Database, upgrade
+from acceptance.engine.signing import generate_keypair, keyid_for, load_public_key
 from acceptance.logs import (
     JsonFormatter,
     KeyValueFormatter,
@@ -23,17 +23,17 @@ from acceptance.logs import (
     configure_logging,
     run_context,
 )
-from acceptance.models import Run, RunStatus, utcnow
-from acceptance.secretbox import SecretBox
-from acceptance.service import (
+from acceptance.service.core import (
     SpecUpload,
     create_run,
     create_user,
     publish_spec,
     register_submission,
 )
+from acceptance.service.db import Database, upgrade
+from acceptance.service.models import Run, RunStatus, utcnow
+from acceptance.service.secretbox import SecretBox
 from acceptance.settings import Settings, load_settings
-from acceptance.signing import generate_keypair, keyid_for, load_public_key
 from web.app import create_app
 
 # ---------------------------------------------------------------- logs

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from acceptance.models import Run, SpecVersion, Submission
-from acceptance.specfiles import ensure_spec_files
+from acceptance.service.models import Run, SpecVersion, Submission
+from acceptance.service.specfiles import ensure_spec_files
 from tests.test_api import github_push
 from tests.test_audit import HIDDEN, PASSWORD, REPO, SPEC, Env, _publish, _register
 from tests.test_dashboard import csrf_token

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from acceptance.advisories import AdvisoryStoreError, import_archive
-from acceptance.osv_server import MAX_QUERY_BODY, serve_advisories
+from acceptance.engine.advisories import AdvisoryStoreError, import_archive
+from acceptance.engine.osv_server import MAX_QUERY_BODY, serve_advisories
 from tests.test_advisories import eco, pypi, record, write_tar
 
 RECORDS = [

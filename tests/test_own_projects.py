@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from acceptance import pipeline
-from acceptance.dependencies import InstallPlan, LocalProject, own_project_names
+from acceptance.engine import pipeline
+from acceptance.engine.dependencies import InstallPlan, LocalProject, own_project_names
+from acceptance.engine.prepared import PreparedEnvironments
 from acceptance.errors import SubmissionError
-from acceptance.prepared import PreparedEnvironments
 from checks.dependencies import local_names
 
 FORGED = "Metadata-Version: 2.1\nName: py\nVersion: 1.11.0\nRequires-Dist: hidden-dep\n"

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from acceptance import ruff_rules
 from acceptance.cli import main
-from acceptance.spec import (
+from acceptance.engine import ruff_rules
+from acceptance.engine.spec import (
     QUALITY_DEFAULT_RULES,
     QualityLevel,
     QualitySpec,
@@ -481,7 +481,7 @@ def test_the_command_isolates_ruff_from_the_supplier() -> None:
 
 
 def test_a_comparison_lists_quality_findings_new_and_fixed() -> None:
-    from acceptance.compare import compare_reports
+    from acceptance.engine.compare import compare_reports
 
     def predicate(*findings: tuple[str, str, int, str]) -> dict[str, object]:
         listed = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from acceptance.supplier_view import supplier_view_of_report
+from acceptance.service.supplier_view import supplier_view_of_report
 from tests.dashboard_support import OWNER, Service
 from tests.test_dashboard import client_for, html
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from acceptance.spec import QualitySpec
+from acceptance.engine.spec import QualitySpec
 from checks.interface import CheckStatus
 from sandbox.interface import Sandbox
 from tests.conftest import MIT_LICENSE, RepoFactory, check, write_spec
@@ -169,7 +169,7 @@ def quality_sandbox(
 def test_a_linter_that_cannot_run_is_an_error_never_a_pass(
     quality_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from acceptance.report import ReportInput, decide
+    from acceptance.engine.report import ReportInput, decide
     from checks import quality
 
     monkeypatch.setattr(quality, "TOOLS_RUFF", "/opt/acceptance/tools/bin/no-such-ruff")

@@ -29,8 +29,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from acceptance.pipeline import EngineConfig, run_acceptance
-from acceptance.spec import load_spec
+from acceptance.engine.pipeline import EngineConfig, run_acceptance
+from acceptance.engine.spec import load_spec
 from checks.junit import JUnitResult, parse_junit
 from tests.conftest import git
 

@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from acceptance.db import Database, upgrade
-from acceptance.models import Run, RunStatus, utcnow
-from acceptance.readiness import (
+from acceptance.service.core import create_run
+from acceptance.service.db import Database, upgrade
+from acceptance.service.models import Run, RunStatus, utcnow
+from acceptance.service.readiness import (
     RECONCILER_KEY,
     last_reconciler_pass,
     note_reconciler_pass,
     redis_client,
 )
-from acceptance.service import create_run
 from acceptance.settings import Settings, load_settings
 from tests.test_runner import queued_run, state
 from web.app import create_app
@@ -296,7 +296,7 @@ def test_a_pass_noted_while_the_worker_waits_ends_the_wait(settings: Settings) -
 
 
 def test_the_run_label_is_the_one_the_pipeline_puts_on_a_runs_sandbox() -> None:
-    from acceptance.pipeline import _Run
+    from acceptance.engine.pipeline import _Run
 
     engine_run = SimpleNamespace(report=SimpleNamespace(run={"id": "a1b2"}))
     labels = _Run._labels(engine_run, SimpleNamespace(commit="c" * 40))  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from acceptance.report import (
+from acceptance.engine.report import (
     PREDICATE_TYPE,
     Reason,
     ReportInput,

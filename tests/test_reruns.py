@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from acceptance.spec import FunctionalSpec
+from acceptance.engine.spec import FunctionalSpec
 from checks.functional import OUT_DIR, evaluate, rerun_targets
 from checks.interface import CheckStatus
 from checks.junit import Outcome, parse_junit

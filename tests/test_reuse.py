@@ -1,4 +1,4 @@
-"""Reusing a judged tree (acceptance.reuse): what the key covers, which runs may be reused and
+"""Reusing a judged tree (acceptance.service.reuse): what the key covers, which runs may be reused and
 when a run records a key, fetching a commit's tree without a checkout; on real PostgreSQL,
 `git daemon`, Docker and the real advisory snapshot (tests/test_reuse_e2e.py: the service)."""
 
@@ -13,25 +13,25 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from acceptance.artifacts import LocalArtifactStore
-from acceptance.checkout import fetch_commit_tree
-from acceptance.db import Database, upgrade
+from acceptance.engine.checkout import fetch_commit_tree
+from acceptance.engine.pipeline import EngineConfig
+from acceptance.engine.report import serialize
+from acceptance.engine.signing import sign_envelope
+from acceptance.engine.spec import Spec, load_spec
 from acceptance.errors import UserInputError
-from acceptance.models import Submission, utcnow
-from acceptance.pipeline import EngineConfig
-from acceptance.report import serialize
-from acceptance.reuse import ReuseInputs, TreeReuse, evidence_record
-from acceptance.secretbox import SecretBox
-from acceptance.service import (
+from acceptance.service.artifacts import LocalArtifactStore
+from acceptance.service.core import (
     SpecUpload,
     create_run,
     create_user,
     publish_spec,
     register_submission,
 )
+from acceptance.service.db import Database, upgrade
+from acceptance.service.models import Submission, utcnow
+from acceptance.service.reuse import ReuseInputs, TreeReuse, evidence_record
+from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
-from acceptance.signing import sign_envelope
-from acceptance.spec import Spec, load_spec
 from tests.conftest import RepoFactory, git, write_spec
 
 TREE = "7" * 40

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from acceptance.signing import generate_keypair
+from acceptance.engine.signing import generate_keypair
 from tests.conftest import RepoFactory, git
 from tests.support import ACCEPTANCE, request, signed_push, start_acceptance, tar_gz
 from tests.test_service_e2e import PROJECT, SPEC, Service, setup_submission, wait_finished

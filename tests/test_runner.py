@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from acceptance.db import Database, upgrade
-from acceptance.models import Run, RunStatus, utcnow
-from acceptance.secretbox import SecretBox
-from acceptance.service import (
+from acceptance.service.core import (
     SpecUpload,
     create_run,
     create_user,
     publish_spec,
     register_submission,
 )
+from acceptance.service.db import Database, upgrade
+from acceptance.service.models import Run, RunStatus, utcnow
+from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
 from workers import runner as runner_module
 from workers.runner import Claim, Outcome, RunExecutor, holder_is_dead, worker_name

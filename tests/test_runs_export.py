@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from acceptance.decisions import record_decision
-from acceptance.models import Run, Submission
-from acceptance.runs_export import COLUMNS, safe_cell
-from acceptance.service import create_token, user_by_email
+from acceptance.service.core import create_token, user_by_email
+from acceptance.service.decisions import record_decision
+from acceptance.service.models import Run, Submission
+from acceptance.service.runs_export import COLUMNS, safe_cell
 from tests.dashboard_support import COMMIT, OTHER, OWNER, REVIEWER, Service
 from tests.test_dashboard import client_for, seeded, service
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from acceptance.spec import SastSpec, Severity, parse_spec
+from acceptance.engine.spec import SastSpec, Severity, parse_spec
 from checks.interface import CheckOutcome, CheckStatus
 from checks.sast import (
     MAX_LISTED_FINDINGS,

@@ -112,9 +112,9 @@ class Deployment(AcceptanceProcesses):
 
     def create_runs(self, count: int) -> list[str]:
         """Record `count` manual runs, then enqueue them after the commit (as the API does)."""
-        from acceptance.db import Database
-        from acceptance.models import Submission
-        from acceptance.service import create_run
+        from acceptance.service.core import create_run
+        from acceptance.service.db import Database
+        from acceptance.service.models import Submission
         from workers.celery_app import enqueue_run, make_celery
 
         settings = self.settings()
@@ -134,8 +134,8 @@ class Deployment(AcceptanceProcesses):
     def runs(self) -> list[Any]:
         from sqlalchemy import select
 
-        from acceptance.db import Database
-        from acceptance.models import Run
+        from acceptance.service.db import Database
+        from acceptance.service.models import Run
 
         with Database(self.settings().database_url).session() as session:
             found = list(session.scalars(select(Run)))
@@ -170,9 +170,9 @@ def deployment(
     # One key for every worker, made before they start (as compose's secret is).
     found.cli("keygen", "--out", str(tmp_path / "data" / "keys"))
 
-    from acceptance.db import Database
-    from acceptance.secretbox import SecretBox
-    from acceptance.service import SpecUpload, create_user, publish_spec, register_submission
+    from acceptance.service.core import SpecUpload, create_user, publish_spec, register_submission
+    from acceptance.service.db import Database
+    from acceptance.service.secretbox import SecretBox
 
     settings = found.settings()
     with Database(settings.database_url).session() as session:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from acceptance import secretbox
 from acceptance.errors import PlatformError
-from acceptance.secretbox import SecretBox
+from acceptance.service import secretbox
+from acceptance.service.secretbox import SecretBox
 
 
 def _open_box(path: str, start: object, answers: object) -> None:

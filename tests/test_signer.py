@@ -21,20 +21,25 @@ from typing import Any
 
 import pytest
 
-from acceptance.db import Database, upgrade
+from acceptance.engine.report import ReportInput, build_statement, serialize
+from acceptance.engine.signing import (
+    generate_keypair,
+    load_private_key,
+    load_public_key,
+    verify_envelope,
+)
 from acceptance.errors import UserInputError
-from acceptance.models import Run, RunStatus
-from acceptance.report import ReportInput, build_statement, serialize
-from acceptance.secretbox import SecretBox
-from acceptance.service import (
+from acceptance.service.core import (
     SpecUpload,
     create_run,
     create_user,
     publish_spec,
     register_submission,
 )
+from acceptance.service.db import Database, upgrade
+from acceptance.service.models import Run, RunStatus
+from acceptance.service.secretbox import SecretBox
 from acceptance.settings import Settings, load_settings
-from acceptance.signing import generate_keypair, load_private_key, load_public_key, verify_envelope
 from workers import runner as runner_module
 from workers.runner import Claim, Outcome, RunExecutor
 from workers.signer import (
@@ -334,9 +339,9 @@ def test_no_signer_answer_gives_the_run_back_then_ends_it_in_error_unsigned(
 
 
 def test_in_queue_mode_the_worker_needs_no_key(settings: Settings, db: Database) -> None:
-    from acceptance.artifacts_s3 import artifact_store
     from acceptance.cli import _doctor_checks
-    from acceptance.readiness import worker_checks
+    from acceptance.service.artifacts_s3 import artifact_store
+    from acceptance.service.readiness import worker_checks
     from workers.celery_app import make_celery
     from workers.signer import QueueSigner
 

@@ -1,4 +1,4 @@
-"""Tests for acceptance.signing: DSSE envelopes and Ed25519 key files."""
+"""Tests for acceptance.engine.signing: DSSE envelopes and Ed25519 key files."""
 
 from __future__ import annotations
 
@@ -23,8 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acceptance.errors import UserInputError
-from acceptance.signing import (
+from acceptance.engine.signing import (
     PAYLOAD_TYPE,
     KeyFileError,
     SignatureError,
@@ -38,6 +37,7 @@ from acceptance.signing import (
     sign_envelope,
     verify_envelope,
 )
+from acceptance.errors import UserInputError
 
 POSIX = os.name == "posix"
 STATEMENT = b'{"_type":"https://in-toto.io/Statement/v1","subject":[]}'
@@ -693,7 +693,7 @@ def _readme_dsse_snippet() -> str:
 
 
 def _signed_report_files(folder: Path, key: Ed25519PrivateKey) -> None:
-    from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
+    from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
 
     statement = {
         "_type": STATEMENT_TYPE,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from acceptance.engine.source_policy import check_public_source
 from acceptance.errors import UserInputError
-from acceptance.source_policy import check_public_source
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acceptance.errors import UserInputError
-from acceptance.spec import (
+from acceptance.engine.spec import (
     SUPPORTED_VERSIONS,
     DependencyAuditSpec,
     FunctionalSpec,
@@ -32,6 +31,7 @@ from acceptance.spec import (
     parse_size,
     parse_spec,
 )
+from acceptance.errors import UserInputError
 
 FULL_EXAMPLE = textwrap.dedent(
     """\

@@ -20,11 +20,16 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 
 from acceptance.cli import ensure_signing_key
-from acceptance.models import Run, RunStatus, SpecVersion, Submission
-from acceptance.report import Reason, ReportInput, build_statement, serialize
-from acceptance.service import create_run
-from acceptance.signing import keyid_for, sign_envelope
-from acceptance.supplier_view import HIDDEN_TEST, WITHHELD, supplier_run, supplier_view_of_report
+from acceptance.engine.report import Reason, ReportInput, build_statement, serialize
+from acceptance.engine.signing import keyid_for, sign_envelope
+from acceptance.service.core import create_run
+from acceptance.service.models import Run, RunStatus, SpecVersion, Submission
+from acceptance.service.supplier_view import (
+    HIDDEN_TEST,
+    WITHHELD,
+    supplier_run,
+    supplier_view_of_report,
+)
 from checks.interface import CheckResult, CheckStatus
 from tests.dashboard_support import COMMIT, REVIEWER, Service
 from tests.test_dashboard import client_for

@@ -16,9 +16,9 @@ from google.protobuf.json_format import ParseDict
 from in_toto_attestation.predicates.vsa.v1.vsa_pb2 import VerificationSummary
 
 from acceptance.cli import main
-from acceptance.report import serialize
-from acceptance.signing import load_public_key, verify_envelope
-from acceptance.vsa import PREDICATE_TYPE, resource_uri, verified_levels
+from acceptance.engine.report import serialize
+from acceptance.engine.signing import load_public_key, verify_envelope
+from acceptance.service.vsa import PREDICATE_TYPE, resource_uri, verified_levels
 from tests.test_decisions import OVERRIDE_REASON, REPO, Env, _with
 from workers.signer import Signer, SigningRefused
 

@@ -19,10 +19,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from acceptance.db import Database, upgrade
 from acceptance.errors import UserInputError
-from acceptance.models import Run, RunStatus, Submission
-from acceptance.service import create_token, create_user
+from acceptance.service.core import create_token, create_user
+from acceptance.service.db import Database, upgrade
+from acceptance.service.models import Run, RunStatus, Submission
 from acceptance.settings import LOOPBACK_HOSTS, load_settings
 from tests.support import Recorder
 from tests.test_api import HIDDEN, REPO, SPEC, github_push

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from acceptance import wheels
-from acceptance.dependencies import DependencyError
+from acceptance.engine import wheels
+from acceptance.engine.dependencies import DependencyError
+from acceptance.engine.wheels import download_wheels
 from acceptance.errors import PlatformError
-from acceptance.wheels import download_wheels
 
 
 def test_empty_request_runs_no_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ ask `endpoint_allowed` first.
 
 from __future__ import annotations
 
-from acceptance.models import Role, User
+from acceptance.service.models import Role, User
 
 #: the only endpoints a finance officer reaches: the certificates, their PDFs
 FINANCE_ENDPOINTS = frozenset({

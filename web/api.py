@@ -13,14 +13,11 @@ from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from acceptance.checkout import validate_ref, validate_source
-from acceptance.decisions import current_decision, submission_state
+from acceptance.engine.checkout import validate_ref, validate_source
+from acceptance.engine.source_policy import check_public_source
+from acceptance.engine.spec import SpecError
 from acceptance.errors import PlatformError, UserInputError
-from acceptance.forge.credentials import forge_json, parse_forge, store_forge
-from acceptance.forge.delivery import attempts_json
-from acceptance.models import Opportunity, Role, Run, SpecVersion, Submission, User
-from acceptance.runs_export import MAX_EXPORT_RUNS, export_rows, to_csv
-from acceptance.service import (
+from acceptance.service.core import (
     Conflict,
     Forbidden,
     NotFound,
@@ -38,8 +35,11 @@ from acceptance.service import (
     run_to_json,
     token_user,
 )
-from acceptance.source_policy import check_public_source
-from acceptance.spec import SpecError
+from acceptance.service.decisions import current_decision, submission_state
+from acceptance.service.forge.credentials import forge_json, parse_forge, store_forge
+from acceptance.service.forge.delivery import attempts_json
+from acceptance.service.models import Opportunity, Role, Run, SpecVersion, Submission, User
+from acceptance.service.runs_export import MAX_EXPORT_RUNS, export_rows, to_csv
 from web.access import endpoint_allowed
 from web.links import base_url
 
@@ -231,7 +231,7 @@ def create_opportunity() -> Any:
 
 
 def _keep_archive(upload: SpecUpload) -> None:
-    # Workers on other hosts rebuild the spec folder from this (acceptance.specfiles).
+    # Workers on other hosts rebuild the spec folder from this (acceptance.service.specfiles).
     if upload.hidden_archive is not None:
         _services().store.put(upload.hidden_archive)
 
@@ -515,7 +515,7 @@ def _with_decisions(runs: list[Run]) -> list[dict[str, Any]]:
 @api.get("/keys")
 def keys() -> Any:
     # The current key first, then retired ones, so reports signed before a rotation still verify.
-    from acceptance.keyring import public_keys
+    from acceptance.engine.keyring import public_keys
 
     return jsonify(keys=public_keys(_services().settings))
 

@@ -13,10 +13,10 @@ from redis import Redis
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from acceptance.artifacts import ArtifactStore
-from acceptance.artifacts_s3 import artifact_store
-from acceptance.db import Database
-from acceptance.secretbox import SecretBox
+from acceptance.service.artifacts import ArtifactStore
+from acceptance.service.artifacts_s3 import artifact_store
+from acceptance.service.db import Database
+from acceptance.service.secretbox import SecretBox
 from acceptance.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Services:
 
     def enqueue(self, run_id: str, run_timeout: int) -> None:
         """Hand a committed run to the workers; its forge (if any) is told it is pending."""
-        from acceptance.forge.delivery import ForgeFeedback
+        from acceptance.service.forge.delivery import ForgeFeedback
         from workers.celery_app import enqueue_forge_status, enqueue_run
 
         enqueue_run(self.celery, run_id, run_timeout)

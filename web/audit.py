@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
-from acceptance.audit import FILTERS, event_to_json, events_query, parse_filter
-from acceptance.models import AuditEvent, Role
+from acceptance.service.audit import FILTERS, event_to_json, events_query, parse_filter
+from acceptance.service.models import AuditEvent, Role
 from web.api import API_ERROR_HANDLERS, ApiError, _page, authenticated
 
 audit_api = Blueprint("audit_api", __name__, url_prefix="/api/v1")

@@ -1,4 +1,4 @@
-"""Run-to-run comparison in the JSON API (the diff itself: acceptance.compare).
+"""Run-to-run comparison in the JSON API (the diff itself: acceptance.engine.compare).
 
 `GET /api/v1/runs/<id>/compare/<other>` says what changed in run <id> since run
 <other> (the base): both readable by the caller, of the same opportunity
@@ -15,11 +15,11 @@ from flask import Blueprint, g, jsonify
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from acceptance.compare import Comparison, compare_reports
+from acceptance.engine.compare import Comparison, compare_reports
+from acceptance.engine.keyring import public_keys
 from acceptance.errors import PlatformError, UserInputError
-from acceptance.keyring import public_keys
-from acceptance.models import Run, User
-from acceptance.service import Conflict, can_manage, get_run
+from acceptance.service.core import Conflict, can_manage, get_run
+from acceptance.service.models import Run, User
 from web.api import API_ERROR_HANDLERS, authenticated
 from web.dashboard.reportview import load_predicate
 

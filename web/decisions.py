@@ -15,7 +15,10 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from acceptance.decisions import (
+from acceptance.engine.report import serialize
+from acceptance.errors import PlatformError
+from acceptance.service.core import get_run, get_submission
+from acceptance.service.decisions import (
     current_decision,
     decision_statement,
     decision_vsa,
@@ -25,10 +28,7 @@ from acceptance.decisions import (
     submission_state,
     withdraw,
 )
-from acceptance.errors import PlatformError
-from acceptance.models import Decision
-from acceptance.report import serialize
-from acceptance.service import get_run, get_submission
+from acceptance.service.models import Decision
 from web.api import API_ERROR_HANDLERS, ApiError, authenticated, submission_json
 from web.links import base_url
 from web.messages import after_decision, after_state_change

@@ -8,10 +8,10 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 
-from acceptance.events.delivery import delivery_json, resend
-from acceptance.events.endpoints import create_endpoint, endpoint_json, endpoints_of
-from acceptance.models import EventDelivery, EventEndpoint, Opportunity
-from acceptance.service import Forbidden, NotFound, can_manage, get_opportunity
+from acceptance.service.core import Forbidden, NotFound, can_manage, get_opportunity
+from acceptance.service.events.delivery import delivery_json, resend
+from acceptance.service.events.endpoints import create_endpoint, endpoint_json, endpoints_of
+from acceptance.service.models import EventDelivery, EventEndpoint, Opportunity
 from web.api import API_ERROR_HANDLERS, ApiError, authenticated
 
 events_api = Blueprint("events_api", __name__, url_prefix="/api/v1")

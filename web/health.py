@@ -8,7 +8,7 @@ import redis
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
-from acceptance.readiness import last_reconciler_pass
+from acceptance.service.readiness import last_reconciler_pass
 
 health = Blueprint("health", __name__)
 

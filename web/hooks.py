@@ -12,9 +12,9 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 import web.webhooks as webhooks
-from acceptance.models import Run, RunStatus, Submission
-from acceptance.service import OpportunityClosed, RateLimited, create_run, create_webhook_run
-from acceptance.service import _check_webhook_rate as check_webhook_rate
+from acceptance.service.core import OpportunityClosed, RateLimited, create_run, create_webhook_run
+from acceptance.service.core import _check_webhook_rate as check_webhook_rate
+from acceptance.service.models import Run, RunStatus, Submission
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def deliver(submission_id: str) -> Response:
     if len(body) > webhooks.MAX_BODY_BYTES:
         return _reply(413, error="payload_too_large", detail=f"at most {webhooks.MAX_BODY_BYTES} bytes")
     headers = {k.lower(): v for k, v in request.headers.items()}
-    if headers.get("x-github-event") == "check_run":  # a GitHub App's check run (acceptance.forge)
+    if headers.get("x-github-event") == "check_run":  # a GitHub App's check run (acceptance.service.forge)
         return _check_run_event(found, submission_id, headers, body)
     after_commit: list[functools.partial[None]] = []
     with found.db.session() as session:

@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 
-from acceptance.decisions import SubmissionState
-from acceptance.events.delivery import EventPublisher
-from acceptance.models import Message, MessageState, Role
-from acceptance.notifications import Notifier
+from acceptance.service.decisions import SubmissionState
+from acceptance.service.events.delivery import EventPublisher
+from acceptance.service.models import Message, MessageState, Role
+from acceptance.service.notifications import Notifier
 from web.api import API_ERROR_HANDLERS, ApiError, authenticated
 
 messages_api = Blueprint("messages_api", __name__, url_prefix="/api/v1")

@@ -31,8 +31,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from acceptance.models import Role, Run, RunStatus, utcnow
-from acceptance.service import user_for_token
+from acceptance.service.core import user_for_token
+from acceptance.service.models import Role, Run, RunStatus, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acceptance.audit import Action, Subject
+from acceptance.service.audit import Action, Subject
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 

@@ -3,7 +3,7 @@
 It shows what a supplier needs to act on (verdicts, reasons, which of their
 tests failed) and nothing of the owner's hidden tests but counts. Every answer,
 HTML (web/dashboard/supplier.py) or JSON for clients asking for
-application/json, is built from acceptance/supplier_view.py alone.
+application/json, is built from acceptance/service/supplier_view.py alone.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from flask_babel import gettext
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
-from acceptance.keyring import public_keys
-from acceptance.models import Run, Submission
-from acceptance.service import submission_for_status_token
-from acceptance.supplier_view import supplier_run, supplier_submission
+from acceptance.engine.keyring import public_keys
+from acceptance.service.core import submission_for_status_token
+from acceptance.service.models import Run, Submission
+from acceptance.service.supplier_view import supplier_run, supplier_submission
 from web.dashboard.errors import error_page
 from web.dashboard.presenting import live_entry
 from web.dashboard.reportview import load_predicate

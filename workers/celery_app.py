@@ -11,11 +11,11 @@ from acceptance.settings import Settings, load_settings
 RUN_TASK = "acceptance.run"
 RECONCILE_TASK = "acceptance.reconcile"
 SIGN_TASK = "acceptance.sign"
-#: one email to deliver (acceptance.mailer), on the service queue: never behind hours of runs
+#: one email to deliver (acceptance.service.mailer), on the service queue: never behind hours of runs
 MAIL_TASK = "acceptance.mail"
-#: one run's commit status to its forge (acceptance.forge), on the service queue too
+#: one run's commit status to its forge (acceptance.service.forge), on the service queue too
 FORGE_TASK = "acceptance.forge_status"
-#: one signed event to an owner's endpoint (acceptance.events), on the service queue too
+#: one signed event to an owner's endpoint (acceptance.service.events), on the service queue too
 EVENT_TASK = "acceptance.event"
 RUNS_QUEUE = "runs"
 #: intake-side work (reconciling) stays off the queue that sandbox runs fill
@@ -88,15 +88,15 @@ def enqueue_run(app: Celery, run_id: str, run_timeout: int) -> None:
 
 
 def enqueue_message(app: Celery, message_id: str) -> None:
-    """Hand a committed email (acceptance.notifications) to a worker."""
+    """Hand a committed email (acceptance.service.notifications) to a worker."""
     app.send_task(MAIL_TASK, args=[message_id], queue=SERVICE_QUEUE, ignore_result=True)
 
 
 def enqueue_forge_status(app: Celery, run_id: str) -> None:
-    """Have a worker send the commit status a committed run calls for now (acceptance.forge)."""
+    """Have a worker send the commit status a committed run calls for now (acceptance.service.forge)."""
     app.send_task(FORGE_TASK, args=[run_id], queue=SERVICE_QUEUE, ignore_result=True)
 
 
 def enqueue_event(app: Celery, delivery_id: str) -> None:
-    """Have a worker send a committed event delivery (acceptance.events) to its endpoint."""
+    """Have a worker send a committed event delivery (acceptance.service.events) to its endpoint."""
     app.send_task(EVENT_TASK, args=[delivery_id], queue=SERVICE_QUEUE, ignore_result=True)

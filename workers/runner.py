@@ -22,22 +22,22 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from acceptance.artifacts import ArtifactStore
-from acceptance.artifacts_s3 import artifact_store
-from acceptance.db import Database
-from acceptance.decisions import SubmissionState
+from acceptance.engine.pipeline import EngineConfig, run_acceptance
+from acceptance.engine.report import Reason, ReportInput, Verdict, build_statement, serialize
+from acceptance.engine.source_policy import check_public_source
+from acceptance.engine.spec import load_spec
 from acceptance.errors import PlatformError, UserInputError
-from acceptance.events.delivery import EventPublisher
-from acceptance.forge.delivery import ForgeFeedback
-from acceptance.models import Run, RunStatus, utcnow
-from acceptance.notifications import Notifier, state_before
-from acceptance.pipeline import EngineConfig, run_acceptance
-from acceptance.report import Reason, ReportInput, Verdict, build_statement, serialize
-from acceptance.reuse import TreeReuse, evidence_record, reused_statement
+from acceptance.service.artifacts import ArtifactStore
+from acceptance.service.artifacts_s3 import artifact_store
+from acceptance.service.db import Database
+from acceptance.service.decisions import SubmissionState
+from acceptance.service.events.delivery import EventPublisher
+from acceptance.service.forge.delivery import ForgeFeedback
+from acceptance.service.models import Run, RunStatus, utcnow
+from acceptance.service.notifications import Notifier, state_before
+from acceptance.service.reuse import TreeReuse, evidence_record, reused_statement
+from acceptance.service.specfiles import ensure_spec_files
 from acceptance.settings import Settings
-from acceptance.source_policy import check_public_source
-from acceptance.spec import load_spec
-from acceptance.specfiles import ensure_spec_files
 from sandbox.docker import docker_client, remove_labelled_containers
 from sandbox.image import default_image_tag
 from workers.signer import ReportSigner, SignerUnavailable, SigningRefused, report_signer
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 LEASE_MARGIN = 180
 #: seconds to reach the Docker engine when cleaning up after a dead worker
 ORPHAN_CLEANUP_TIMEOUT = 10
-#: the service's run id on each run's sandbox container (set by acceptance.pipeline)
+#: the service's run id on each run's sandbox container (set by acceptance.engine.pipeline)
 RUN_LABEL = "org.acceptance.run"
 MAX_PLATFORM_FAILURES = 3
 REPORT_NAME = "report.dsse.json"
@@ -116,13 +116,13 @@ class RunExecutor:
         self.store = store or artifact_store(settings)
         #: the worker itself (ACCEPTANCE_SIGNER=local) or `acceptance signer` over the broker
         self.signer = signer or report_signer(settings)
-        #: emails about finished runs (acceptance.notifications); None: none
+        #: emails about finished runs (acceptance.service.notifications); None: none
         self.notifier = notifier
-        #: commit statuses on the submission's forge (acceptance.forge); None: none
+        #: commit statuses on the submission's forge (acceptance.service.forge); None: none
         self.forge = forge
-        #: signed events to the opportunity's endpoints (acceptance.events); None: none
+        #: signed events to the opportunity's endpoints (acceptance.service.events); None: none
         self.events = events
-        #: a new commit of a tree judged before (acceptance.reuse)
+        #: a new commit of a tree judged before (acceptance.service.reuse)
         self.reuse = TreeReuse(self._engine_config(), db, self.store)
 
     # -- claim ---------------------------------------------------------------
@@ -290,7 +290,7 @@ class RunExecutor:
         """Sign, store, record: DONE; RETRY when no signer answered (a platform failure).
 
         `stored`: artifacts already in the store (a reused run's), referenced by their keys;
-        `record`: more columns of the run (acceptance.reuse).
+        `record`: more columns of the run (acceptance.service.reuse).
         """
         started = time.monotonic()
         try:
@@ -387,7 +387,7 @@ class RunExecutor:
                 self.events.run_finished(claim.run_id, before, self.settings.public_url)
 
 
-#: stages the engine runs in threads beside the sandbox's sequence (acceptance.pipeline)
+#: stages the engine runs in threads beside the sandbox's sequence (acceptance.engine.pipeline)
 _BESIDE_THE_SANDBOX = frozenset({"licence-detect", "download", "dependency-audit"})
 
 

@@ -9,9 +9,9 @@ only a report of the run and attempt that the database says is being executed
 The web process sends decisions the same way (the request's first argument is
 then the decision's id, the attempt 0): the signer signs a decision statement
 only when it says exactly what the database recorded for that decision and
-names the run's own report by its sha256 (acceptance.decisions.claim_problem);
+names the run's own report by its sha256 (acceptance.service.decisions.claim_problem);
 likewise the decision's SLSA VSA, which must be byte for byte the one the
-database makes (acceptance.decisions.vsa_claim_problem).
+database makes (acceptance.service.decisions.vsa_claim_problem).
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from typing import Any, NoReturn, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from acceptance.db import Database
-from acceptance.decision_statement import PREDICATE_TYPE as DECISION_PREDICATE_TYPE
-from acceptance.decisions import claim_problem, vsa_claim_problem
-from acceptance.models import Run, RunStatus
-from acceptance.report import PREDICATE_TYPE, STATEMENT_TYPE, Verdict, serialize
+from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, Verdict, serialize
+from acceptance.engine.signing import keyid_for, sign_envelope
+from acceptance.service.db import Database
+from acceptance.service.decision_statement import PREDICATE_TYPE as DECISION_PREDICATE_TYPE
+from acceptance.service.decisions import claim_problem, vsa_claim_problem
+from acceptance.service.models import Run, RunStatus
+from acceptance.service.vsa import PREDICATE_TYPE as VSA_PREDICATE_TYPE
 from acceptance.settings import Settings
-from acceptance.signing import keyid_for, sign_envelope
-from acceptance.vsa import PREDICATE_TYPE as VSA_PREDICATE_TYPE
 from workers.celery_app import SIGN_TASK, SIGNING_QUEUE, make_celery
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from typing import Any
 
 import redis
 
-from acceptance.db import Database
-from acceptance.readiness import STALE_INTERVALS, last_reconciler_pass, redis_client
+from acceptance.service.db import Database
+from acceptance.service.readiness import STALE_INTERVALS, last_reconciler_pass, redis_client
 from acceptance.settings import Settings
 from workers.celery_app import RECONCILE_EVERY
 from workers.tasks import reconcile_this_host

@@ -12,16 +12,16 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from acceptance.db import Database
-from acceptance.events.delivery import EventPublisher
-from acceptance.events.delivery import deliver as deliver_event
-from acceptance.forge.delivery import Delivery, ForgeFeedback
-from acceptance.forge.delivery import deliver as deliver_forge_status
-from acceptance.mailer import deliver
-from acceptance.models import Run, RunStatus, utcnow
-from acceptance.notifications import Notifier
-from acceptance.readiness import note_reconciler_pass
-from acceptance.secretbox import SecretBox
+from acceptance.service.db import Database
+from acceptance.service.events.delivery import EventPublisher
+from acceptance.service.events.delivery import deliver as deliver_event
+from acceptance.service.forge.delivery import Delivery, ForgeFeedback
+from acceptance.service.forge.delivery import deliver as deliver_forge_status
+from acceptance.service.mailer import deliver
+from acceptance.service.models import Run, RunStatus, utcnow
+from acceptance.service.notifications import Notifier
+from acceptance.service.readiness import note_reconciler_pass
+from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
 from workers.celery_app import (
     EVENT_TASK,
@@ -75,7 +75,7 @@ def _executor() -> RunExecutor:
 @cache
 def _signer() -> Signer:
     """In `acceptance signer` only: the key is read from its file, never created here."""
-    from acceptance.signing import load_private_key
+    from acceptance.engine.signing import load_private_key
 
     settings = load_settings()
     return Signer(Database(settings.database_url), load_private_key(settings.signing_key))
@@ -116,7 +116,7 @@ def forge_task(self: Any, run_id: str) -> str:
     return attempt.state
 
 
-#: the longest wait between an event's attempts (they go on for a day: acceptance.events.delivery)
+#: the longest wait between an event's attempts (they go on for a day: acceptance.service.events.delivery)
 EVENT_BACKOFF_CAP = 3600
 
 

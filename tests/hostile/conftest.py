@@ -63,7 +63,7 @@ class Canary:
 @pytest.fixture
 def canary(monkeypatch: pytest.MonkeyPatch, cli_data_dir: Path) -> Iterator[Canary]:
     """Plant a fresh canary in the worker's environment, beside the signing key and in ~."""
-    from acceptance.signing import generate_keypair
+    from acceptance.engine.signing import generate_keypair
 
     value = CANARY_PREFIX + secrets.token_hex(16)
     names = ("ACCEPTANCE_CANARY", "AWS_SECRET_ACCESS_KEY", "PGPASSWORD")
@@ -211,7 +211,7 @@ class Hostile:
             payload = base64.b64decode(outcome.envelope["payload"])
             assert secret.encode() not in payload, "the canary leaked into the signed report"
             # Signed on the host, after judging, by the key the sandbox never saw.
-            from acceptance.signing import load_public_key, verify_envelope
+            from acceptance.engine.signing import load_public_key, verify_envelope
 
             public = load_public_key(self.data_dir / "keys" / "signing.pub")
             assert json.loads(verify_envelope(outcome.envelope, [public]).payload) == outcome.statement

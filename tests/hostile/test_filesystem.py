@@ -97,9 +97,9 @@ def test_hidden_tests_that_leave_their_folder_are_bad_input(
 def test_hidden_tests_swapped_after_the_spec_was_read_are_refused(
     hostile: Hostile, make_repo: RepoFactory, cli_data_dir: Path, engine_config: object
 ) -> None:
+    from acceptance.engine.pipeline import run_acceptance
+    from acceptance.engine.spec import load_spec
     from acceptance.errors import UserInputError
-    from acceptance.pipeline import run_acceptance
-    from acceptance.spec import load_spec
 
     functional = "functional: {timeout: 10, hidden_tests: hidden}\n"
     spec_path = hostile.spec(FUNCTIONAL_ONLY, functional=functional, hidden=OWNER_TESTS)

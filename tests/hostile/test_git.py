@@ -224,7 +224,7 @@ def test_a_ref_that_looks_like_an_option_is_refused(
 
 def test_the_checkout_is_byte_for_byte_the_commit(tmp_path: Path) -> None:
     """Unit-level proof for the attribute defence above: every blob as committed."""
-    from acceptance.checkout import checkout
+    from acceptance.engine.checkout import checkout
 
     repo = tmp_path / "r"
     repo.mkdir()

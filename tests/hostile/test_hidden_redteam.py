@@ -211,7 +211,7 @@ def test_the_delivered_code_ending_the_hidden_process_at_import_does_not_pass(
 def test_a_hidden_test_that_times_out_is_not_named_in_the_sentences(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
-    from acceptance.supplier_view import supplier_view_of_report
+    from acceptance.service.supplier_view import supplier_view_of_report
 
     secret = "owner_secret_" + secrets.token_hex(8)
     owner = {

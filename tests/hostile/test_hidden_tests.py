@@ -226,7 +226,7 @@ def leaking_delivery(secret: str) -> dict[str, str]:
 def test_nothing_the_supplier_sees_carries_the_hidden_tests(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
-    from acceptance.supplier_view import supplier_view_of_report
+    from acceptance.service.supplier_view import supplier_view_of_report
 
     secret = "OWNER-SECRET-" + secrets.token_hex(12)
     owner = {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from acceptance.spec import LicenceSpec
+from acceptance.engine.spec import LicenceSpec
 from checks import licence_texts
 from checks.interface import CheckStatus
 from checks.licence import (

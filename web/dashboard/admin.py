@@ -18,9 +18,9 @@ from markupsafe import Markup
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from acceptance.audit import Action, AuditFilter, Subject, events_query, parse_filter
 from acceptance.errors import UserInputError
-from acceptance.models import AuditEvent, Message, MessageState, Role
+from acceptance.service.audit import Action, AuditFilter, Subject, events_query, parse_filter
+from acceptance.service.models import AuditEvent, Message, MessageState, Role
 from web.dashboard.auth import signed_in
 from web.dashboard.decisions import DECISION_WORDS
 from web.dashboard.errors import error_page, install_error_pages

@@ -25,9 +25,9 @@ from flask_babel import gettext, ngettext
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from acceptance.audit import Action, Subject, record
-from acceptance.models import User
-from acceptance.service import authenticate, end_sessions
+from acceptance.service.audit import Action, Subject, record
+from acceptance.service.core import authenticate, end_sessions
+from acceptance.service.models import User
 from web.access import endpoint_allowed
 from web.dashboard.errors import error_page, install_error_pages
 from web.dashboard.forms import SignInForm

@@ -19,15 +19,15 @@ from sqlalchemy.orm import Session
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from acceptance.certificate import (
+from acceptance.engine.keyring import public_keys
+from acceptance.errors import PlatformError
+from acceptance.service.certificate import (
     CertificateFacts,
     accepted_deliveries,
     certificate_decision,
     certificate_facts,
 )
-from acceptance.errors import PlatformError
-from acceptance.keyring import public_keys
-from acceptance.models import Decision, User
+from acceptance.service.models import Decision, User
 from web.dashboard.auth import signed_in
 from web.dashboard.errors import install_error_pages
 from web.dashboard.i18n import (

@@ -1,4 +1,4 @@
-"""The comparison page: what changed in a run since another (the diff: acceptance.compare).
+"""The comparison page: what changed in a run since another (the diff: acceptance.engine.compare).
 
 The report page links here to the previous run of the same submission
 (`previous_run` in templates). Refusals are said in the reader's language.
@@ -12,7 +12,7 @@ from flask import Blueprint, g, render_template
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
-from acceptance.models import Run
+from acceptance.service.models import Run
 from web.compare import NoReport, NotComparable, load_comparison, previous_run
 from web.dashboard.auth import signed_in
 from web.dashboard.errors import error_page, install_error_pages

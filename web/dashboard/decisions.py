@@ -1,6 +1,6 @@
 """The decision form and the decisions on a run's report page; the submission state's words.
 
-The rules live in acceptance.decisions; this module checks them first with
+The rules live in acceptance.service.decisions; this module checks them first with
 messages in the reader's language, so a person never reads the API's English.
 """
 
@@ -14,7 +14,9 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from acceptance.decisions import (
+from acceptance.engine.report import Verdict
+from acceptance.service.core import Forbidden, can_manage, get_run
+from acceptance.service.decisions import (
     ENDED,
     MIN_OVERRIDE_REASON,
     SubmissionState,
@@ -24,9 +26,7 @@ from acceptance.decisions import (
     submission_decisions,
     submission_state,
 )
-from acceptance.models import Run, Submission
-from acceptance.report import Verdict
-from acceptance.service import Forbidden, can_manage, get_run
+from acceptance.service.models import Run, Submission
 from web.dashboard.auth import signed_in
 from web.dashboard.errors import install_error_pages
 from web.dashboard.forms import DecisionForm

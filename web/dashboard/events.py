@@ -11,10 +11,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from acceptance.events.delivery import resend
-from acceptance.events.endpoints import endpoints_of
-from acceptance.models import EventDelivery, EventEndpoint
-from acceptance.service import Forbidden, can_manage, get_opportunity
+from acceptance.service.core import Forbidden, can_manage, get_opportunity
+from acceptance.service.events.delivery import resend
+from acceptance.service.events.endpoints import endpoints_of
+from acceptance.service.models import EventDelivery, EventEndpoint
 from web.dashboard.auth import signed_in
 from web.dashboard.errors import install_error_pages
 from web.dashboard.forms import ActionForm

@@ -9,8 +9,8 @@ from wtforms import EmailField, PasswordField, RadioField, SelectField, StringFi
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # stubs predate it
 from wtforms.validators import DataRequired, Length, Optional
 
-from acceptance.decisions import MAX_REASON_CHARS
-from acceptance.spec import MAX_SPEC_BYTES
+from acceptance.engine.spec import MAX_SPEC_BYTES
+from acceptance.service.decisions import MAX_REASON_CHARS
 
 #: the hidden-tests archive, as sent (its unpacked size has its own cap)
 MAX_ARCHIVE_BYTES = 50 * 1024**2
@@ -91,7 +91,7 @@ class SubmissionForm(FlaskForm):
         choices=[("en", _l("English")), ("fr", _l("French"))],
         default="en",
     )
-    # Where each run's verdict goes as a commit status (acceptance.forge); a GitHub App: the API.
+    # Where each run's verdict goes as a commit status (acceptance.service.forge); a GitHub App: the API.
     forge_kind = SelectField(
         _l("Forge for commit statuses (optional)"),
         choices=[("", _l("None")), ("github", "GitHub"), ("gitlab", "GitLab"), ("gitea", "Gitea / Forgejo")],

@@ -8,12 +8,12 @@ from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask_babel import gettext
 from werkzeug.datastructures import FileStorage
 
-from acceptance.archives import ArchiveError
-from acceptance.checkout import validate_source
+from acceptance.engine.archives import ArchiveError
+from acceptance.engine.checkout import validate_source
+from acceptance.engine.source_policy import check_public_source
+from acceptance.engine.spec import SpecError
 from acceptance.errors import UserInputError
-from acceptance.forge.credentials import ForgeCredentials, parse_forge, store_forge
-from acceptance.models import Opportunity, Role, User
-from acceptance.service import (
+from acceptance.service.core import (
     Forbidden,
     SpecUpload,
     can_manage,
@@ -23,8 +23,8 @@ from acceptance.service import (
     publish_spec,
     register_submission,
 )
-from acceptance.source_policy import check_public_source
-from acceptance.spec import SpecError
+from acceptance.service.forge.credentials import ForgeCredentials, parse_forge, store_forge
+from acceptance.service.models import Opportunity, Role, User
 from web.dashboard.auth import signed_in
 from web.dashboard.errors import error_page, install_error_pages
 from web.dashboard.forms import ActionForm, SpecForm, SubmissionForm

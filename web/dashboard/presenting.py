@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask_babel import gettext
 
-from acceptance.models import RunStatus
+from acceptance.service.models import RunStatus
 from web.dashboard.i18n import STATUS_LABELS, VERDICT_LABELS, label, stage_label
 
 _COMMIT = re.compile(r"[0-9a-f]{7,64}")

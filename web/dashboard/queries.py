@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
-from acceptance.models import Opportunity, Role, Run, RunStatus, Submission, User
+from acceptance.service.models import Opportunity, Role, Run, RunStatus, Submission, User
 
 VERDICT_FILTERS = ("accepted", "rejected", "error", "pending")
 _HEX = re.compile(r"[0-9a-fA-F]{4,64}")

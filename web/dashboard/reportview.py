@@ -3,7 +3,7 @@
 The page shows what the signed report says, not what the database summary
 says, and tells whether the signature checks out against the service's keys.
 Every field is read defensively: the report holds supplier-controlled text.
-The supplier's page shapes only what acceptance/supplier_view.py lets through
+The supplier's page shapes only what acceptance/service/supplier_view.py lets through
 (`report_from` on its `report` part), never the predicate itself.
 """
 
@@ -19,10 +19,10 @@ from typing import Any, TypeGuard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from acceptance.artifacts import ArtifactStore
-from acceptance.hidden_inventory import HIDDEN_DIR_NAME
-from acceptance.models import Run
-from acceptance.signing import SignatureError, verify_envelope
+from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME
+from acceptance.engine.signing import SignatureError, verify_envelope
+from acceptance.service.artifacts import ArtifactStore
+from acceptance.service.models import Run
 
 REPORT_NAME = "report.dsse.json"
 LOG_PREFIX = "logs/"

@@ -23,13 +23,13 @@ from flask_babel import gettext
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from acceptance.engine.keyring import public_keys
 from acceptance.errors import PlatformError
-from acceptance.forge.credentials import forge_json
-from acceptance.forge.delivery import attempts_json
-from acceptance.keyring import public_keys
-from acceptance.models import Run
-from acceptance.runs_export import MAX_EXPORT_RUNS, export_rows, to_csv
-from acceptance.service import Forbidden, can_manage, create_run, get_run
+from acceptance.service.core import Forbidden, can_manage, create_run, get_run
+from acceptance.service.forge.credentials import forge_json
+from acceptance.service.forge.delivery import attempts_json
+from acceptance.service.models import Run
+from acceptance.service.runs_export import MAX_EXPORT_RUNS, export_rows, to_csv
 from web.api import csv_download
 from web.dashboard.auth import signed_in, signed_in_json
 from web.dashboard.errors import error_page, install_error_pages

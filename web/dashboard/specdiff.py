@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from acceptance.models import SpecVersion
+from acceptance.service.models import SpecVersion
 
 
 @dataclass(frozen=True)

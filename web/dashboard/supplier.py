@@ -1,7 +1,7 @@
 """The supplier's status pages in HTML: their runs and reports, never the owner's hidden tests.
 
 Reached by the submission's unguessable status link, without an account.
-The pages render only what acceptance/supplier_view.py lets through (the
+The pages render only what acceptance/service/supplier_view.py lets through (the
 same dicts the JSON answers carry), never a Run or a report: logs, artifacts
 and the hidden tests' output and source are not in those dicts, and their
 names and messages only as far as the owner's `functional.hidden_feedback` allows.

@@ -1,0 +1,50 @@
+"""The public keys reports can be verified with: the current signing key and retired ones.
+
+Key rotation keeps old reports verifiable: the retired key's public half goes
+into the retired folder (`ACCEPTANCE_RETIRED_KEYS_DIR`, default `retired/`
+beside the signing key) and stays served by `/api/v1/keys`; each report's DSSE
+signature names its key id, so a verifier picks the right key.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from acceptance.engine.signing import KeyFileError, keyid_for, load_public_key
+from acceptance.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: more than this many retired keys is a mistake, not a rotation history
+MAX_RETIRED_KEYS = 100
+
+
+def public_keys(settings: Settings) -> list[dict[str, Any]]:
+    """`{keyid, algorithm, pem, status}` for the current key (first) and each retired one."""
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    candidates: list[tuple[Path, str]] = [(settings.public_key, "current")]
+    retired = settings.retired_keys_dir
+    if retired.is_dir():
+        names = sorted(p for p in retired.iterdir() if p.suffix == ".pub")
+        candidates += [(path, "retired") for path in names[:MAX_RETIRED_KEYS]]
+    for path, status in candidates:
+        if not path.exists():
+            continue
+        try:
+            public = load_public_key(path)
+            pem = path.read_text(encoding="ascii")
+        except (KeyFileError, OSError, UnicodeDecodeError) as exc:
+            log.warning("public_key_unreadable", extra={"path": str(path), "why": str(exc)})
+            continue
+        if b"PRIVATE KEY" in pem.encode():
+            log.warning("private_key_in_public_folder", extra={"path": str(path)})
+            continue
+        keyid = keyid_for(public)
+        if keyid in seen:
+            continue
+        seen.add(keyid)
+        found.append({"keyid": keyid, "algorithm": "ed25519", "pem": pem, "status": status})
+    return found
