@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             result["e2e"] = e2e(deployment, samples, args.repeat)
         if "byhand" in sections:
             print("by hand:", flush=True)
-            from acceptance.engine.osv_server import serve_advisories
+            from checks.osv_server import serve_advisories
 
             result["byhand"] = {}
             with serve_advisories(deployment.advisories()) as url:

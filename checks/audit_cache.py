@@ -27,11 +27,11 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from acceptance.engine import envcache
-from acceptance.engine.advisories import AdvisoryStoreError
-from acceptance.engine.osv_server import serve_advisories
 from acceptance.engine.spec import DependencyAuditSpec
 from checks import dependencies as audit
+from checks.advisories import AdvisoryStoreError
 from checks.interface import CheckOutcome, CheckStatus
+from checks.osv_server import serve_advisories
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,10 @@ def _tool_identity() -> str:
         parts.append(f"pip-audit=={importlib.metadata.version('pip-audit')}")
     except importlib.metadata.PackageNotFoundError:
         parts.append("pip-audit==?")
-    import acceptance.engine.advisories
-    import acceptance.engine.osv_server
+    import checks.advisories
+    import checks.osv_server
 
-    for module in (acceptance.engine.osv_server, acceptance.engine.advisories, audit):
+    for module in (checks.osv_server, checks.advisories, audit):
         parts.append(hashlib.sha256(Path(str(module.__file__)).read_bytes()).hexdigest())
     return "|".join(parts)
 

@@ -12,7 +12,7 @@ Two halves, split by trust:
   ``audit`` runs pip-audit on the validated ``name==version`` pins only, with
   ``--no-deps --disable-pip``: pip-audit resolves, downloads and builds nothing,
   and asks only the advisory service given by ``osv_url`` (the loopback
-  service from ``acceptance.engine.osv_server``). The run's environment points every
+  service from ``checks.osv_server``). The run's environment points every
   proxy at a closed loopback port, except for the advisory service's host, and
   sets ``PIP_NO_INDEX``, so no other host is reachable even by accident.
 

@@ -8,9 +8,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME as HIDDEN_DIR_NAME
 from acceptance.engine.spec import FunctionalSpec
 from checks import reruns as rerun_results
+from checks.hidden_inventory import HIDDEN_DIR_NAME as HIDDEN_DIR_NAME
 from checks.interface import CheckResult, CheckStatus
 from checks.junit import InvalidArtifact, JUnitResult, Outcome, parse_junit
 from sandbox.image import PLUGIN_DIR

@@ -3,7 +3,7 @@
 The supplier's tests are judged in checks/functional.py; this module runs
 nothing itself. It says how the engine starts the hidden tests (a fresh folder,
 the engine's ini file, the image's interpreter and pytest), judges what that
-run reported against the tests the owner wrote (acceptance/engine/hidden_inventory.py),
+run reported against the tests the owner wrote (checks/hidden_inventory.py),
 and folds the outcome into the functional check. Its sentences carry counts
 only: reasons are shown to the supplier (docs/security.md).
 """
@@ -14,7 +14,6 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME, base_id
 from checks import reruns as rerun_results
 from checks.functional import (
     HIDDEN_INI,
@@ -31,6 +30,7 @@ from checks.functional import (
     parse_events,
     read_reruns,
 )
+from checks.hidden_inventory import HIDDEN_DIR_NAME, base_id
 from checks.interface import CheckResult, CheckStatus
 from checks.junit import InvalidArtifact, JUnitResult, Outcome, parse_junit
 

@@ -29,9 +29,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from acceptance.engine import ruff_rules
-from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME
 from acceptance.engine.spec import QualityLevel, QualitySpec
+from checks import ruff_rules
+from checks.hidden_inventory import HIDDEN_DIR_NAME
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.sast import MAX_PATH_CHARS, _clean
 from checks.suppressions import Suppression, covering, suppressions_in_file

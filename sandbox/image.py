@@ -43,7 +43,7 @@ TOOL_REQUIREMENTS = (
     "bandit[sarif,toml]==1.9.4",
     "pip-audit==2.10.1",
     "licensecheck==2025.1.0",
-    # the quality check's linter; its version is also acceptance/engine/ruff_rules.py's
+    # the quality check's linter; its version is also checks/ruff_rules.py's
     "ruff==0.17.6",
 )
 #: pytest for the owner's hidden tests, with its own dependencies only, in the

@@ -1,4 +1,4 @@
-"""Write acceptance/engine/ruff_rules.py from the pinned ruff: its stable rules and their categories.
+"""Write checks/ruff_rules.py from the pinned ruff: its stable rules and their categories.
 
 Run with the ruff the sandbox image pins (sandbox/image.py, TOOL_REQUIREMENTS) on PATH or as
 the first argument, whenever that pin changes:
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "acceptance" / "engine" / "ruff_rules.py"
+OUT = Path(__file__).resolve().parents[1] / "checks" / "ruff_rules.py"
 
 
 def main() -> int:
@@ -83,8 +83,8 @@ def _linter_prefix(rule: dict[str, object], prefixes: dict[str, list[str]]) -> s
 
 def _verify(ruff: str) -> None:
     sys.path.insert(0, str(OUT.parents[1]))
-    from acceptance.engine import ruff_rules
     from acceptance.engine.spec import quality_selector_problem
+    from checks import ruff_rules
 
     accepted = {"ALL", "C", "T", *ruff_rules.LINTER_PREFIXES}
     for code, prefix in ruff_rules.CODE_PREFIX.items():

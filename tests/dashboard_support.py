@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from acceptance.cli import ensure_signing_key
+from acceptance.engine.keyring import ensure_signing_key
 from acceptance.engine.report import ReportInput, build_statement, serialize
 from acceptance.engine.signing import keyid_for, sign_envelope
 from acceptance.service.core import (

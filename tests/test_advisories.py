@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from acceptance.cli import main
-from acceptance.engine.advisories import (
+from checks.advisories import (
     AdvisoryStore,
     AdvisoryStoreError,
     ArchiveError,
@@ -220,7 +220,7 @@ def test_invalid_versions_skip_only_that_range(tmp_path: Path, caplog: pytest.Lo
         versions=["1.0"],
     )
     store = store_of(tmp_path, record("A-1", entry))
-    with caplog.at_level(logging.WARNING, logger="acceptance.engine.advisories"):
+    with caplog.at_level(logging.WARNING, logger="checks.advisories"):
         assert ids(store, "pkg", "3.0") == []  # the broken range is skipped, not guessed
         assert ids(store, "pkg", "5.5") == ["A-1"]  # the other range still counts
         assert ids(store, "pkg", "1.0") == ["A-1"]  # and so does the versions list
@@ -399,7 +399,7 @@ def test_hostile_tar_members_are_skipped(tmp_path: Path) -> None:
 
 
 def test_oversized_member_is_skipped_without_reading_it_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import acceptance.engine.advisories as advisories
+    import checks.advisories as advisories
 
     monkeypatch.setattr(advisories, "MAX_MEMBER_BYTES", 1000)
     big = record("BIG-1", pypi("pkg", versions=[f"1.{i}" for i in range(500)]))
@@ -409,7 +409,7 @@ def test_oversized_member_is_skipped_without_reading_it_whole(tmp_path: Path, mo
 
 
 def test_decompression_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import acceptance.engine.advisories as advisories
+    import checks.advisories as advisories
 
     monkeypatch.setattr(advisories, "MAX_TOTAL_BYTES", 4096)
     archive = write_tar(tmp_path / "db.tar.gz", [record(f"A-{i}", pypi("pkg", versions=["1"])) for i in range(50)])

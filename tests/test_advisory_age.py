@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from acceptance.engine.osv_server import serve_advisories
 from acceptance.engine.spec import DependencyAuditSpec, SpecError, parse_age, parse_spec
 from checks import audit_cache
 from checks import dependencies as audit
 from checks.interface import CheckStatus
+from checks.osv_server import serve_advisories
 from tests.test_advisories import real_snapshot
 
 NOW = dt.datetime(2026, 12, 5, 8, 0, tzinfo=dt.UTC)

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy.exc import DBAPIError
 
-from acceptance.cli import ensure_signing_key, main
+from acceptance.cli import main
+from acceptance.engine.keyring import ensure_signing_key
 from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
 from acceptance.engine.signing import sign_envelope
 from acceptance.service.audit import SYSTEM, Action, Subject, record

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from acceptance.cli import clean, main
+from acceptance.cli import main
+from acceptance.cli.common import clean
 from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
 from acceptance.engine.signing import load_private_key, sign_envelope
 

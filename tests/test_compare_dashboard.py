@@ -8,7 +8,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from acceptance.cli import ensure_signing_key
+from acceptance.engine.keyring import ensure_signing_key
 from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
 from acceptance.engine.signing import keyid_for, sign_envelope
 from acceptance.service.core import create_run

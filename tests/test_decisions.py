@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from acceptance.cli import ensure_signing_key, main
+from acceptance.cli import main
+from acceptance.engine.keyring import ensure_signing_key
 from acceptance.engine.report import PREDICATE_TYPE as REPORT_PREDICATE_TYPE
 from acceptance.engine.report import STATEMENT_TYPE, serialize
 from acceptance.engine.signing import load_public_key, sign_envelope, verify_envelope

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from acceptance.engine.osv_server import serve_advisories
 from acceptance.engine.spec import DependencyAuditSpec
 from acceptance.errors import SubmissionError
 from checks import dependencies
@@ -29,6 +28,7 @@ from checks.dependencies import (
     pip_audit_command,
 )
 from checks.interface import CheckOutcome, CheckStatus
+from checks.osv_server import serve_advisories
 from tests.conftest import unavailable
 from tests.test_advisories import real_snapshot
 
@@ -301,7 +301,7 @@ def test_same_verdict_in_a_network_namespace_with_only_loopback(
     script = r"""
 import json, socket, sys
 from pathlib import Path
-from acceptance.engine.osv_server import serve_advisories
+from checks.osv_server import serve_advisories
 from acceptance.engine.spec import DependencyAuditSpec
 from checks.dependencies import audit
 outside = socket.socket()

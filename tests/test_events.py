@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME
 from acceptance.service.core import create_run, create_token, create_user, get_submission
 from acceptance.service.db import Database, upgrade
 from acceptance.service.events.delivery import GIVE_UP_AFTER, EventPublisher, deliver
 from acceptance.service.models import EventDelivery, EventEndpoint, utcnow
 from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
+from checks.hidden_inventory import HIDDEN_DIR_NAME
 from tests import test_notifications
 from tests.support import Recorder
 from tests.test_notifications import Inbox

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME
 from acceptance.errors import UserInputError
 from acceptance.service.core import (
     SpecUpload,
@@ -29,6 +28,7 @@ from acceptance.service.forge.interface import ForgeKind
 from acceptance.service.models import ForgeAttempt, ForgeStatus, Run, Submission
 from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
+from checks.hidden_inventory import HIDDEN_DIR_NAME
 from tests.forge_fake import FakeForge
 from tests.support import Recorder
 from workers.celery_app import FORGE_TASK, SERVICE_QUEUE

@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import update
 
-from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME
 from acceptance.errors import UserInputError
 from acceptance.service.core import (
     SpecUpload,
@@ -35,6 +34,7 @@ from acceptance.service.forge.delivery import Delivery, ForgeFeedback, deliver
 from acceptance.service.models import ForgeAttempt, Run
 from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
+from checks.hidden_inventory import HIDDEN_DIR_NAME
 from tests.forge_fake import FakeGitHubApp
 from workers.runner import Claim, RunExecutor
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from acceptance.engine.hidden_inventory import base_id, hidden_test_inventory
 from acceptance.engine.spec import SpecError
+from checks.hidden_inventory import base_id, hidden_test_inventory
 from tests.conftest import write_spec
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME
 from acceptance.errors import UserInputError
 from acceptance.service.core import (
     SpecUpload,
@@ -31,6 +30,7 @@ from acceptance.service.notifications import Notifier
 from acceptance.service.recipients import check_contact_email
 from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
+from checks.hidden_inventory import HIDDEN_DIR_NAME
 from tests.support import free_port
 from workers.runner import Claim, RunExecutor
 

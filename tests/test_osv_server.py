@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from acceptance.engine.advisories import AdvisoryStoreError, import_archive
-from acceptance.engine.osv_server import MAX_QUERY_BODY, serve_advisories
+from checks.advisories import AdvisoryStoreError, import_archive
+from checks.osv_server import MAX_QUERY_BODY, serve_advisories
 from tests.test_advisories import eco, pypi, record, write_tar
 
 RECORDS = [

@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from acceptance.cli import main
-from acceptance.engine import ruff_rules
 from acceptance.engine.spec import (
     QUALITY_DEFAULT_RULES,
     QualityLevel,
@@ -19,6 +18,7 @@ from acceptance.engine.spec import (
     parse_spec,
     quality_selector_problem,
 )
+from checks import ruff_rules
 from checks.interface import CheckStatus
 from checks.quality import (
     MAX_LISTED_FINDINGS,

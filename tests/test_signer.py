@@ -339,7 +339,7 @@ def test_no_signer_answer_gives_the_run_back_then_ends_it_in_error_unsigned(
 
 
 def test_in_queue_mode_the_worker_needs_no_key(settings: Settings, db: Database) -> None:
-    from acceptance.cli import _doctor_checks
+    from acceptance.cli.engine_commands import _doctor_checks
     from acceptance.service.artifacts_s3 import artifact_store
     from acceptance.service.readiness import worker_checks
     from workers.celery_app import make_celery

@@ -19,7 +19,7 @@ import pytest
 from flask.testing import FlaskClient
 from markupsafe import escape
 
-from acceptance.cli import ensure_signing_key
+from acceptance.engine.keyring import ensure_signing_key
 from acceptance.engine.report import Reason, ReportInput, build_statement, serialize
 from acceptance.engine.signing import keyid_for, sign_envelope
 from acceptance.service.core import create_run

@@ -80,7 +80,7 @@ class LocalSigner:
         self.settings = settings
 
     def sign(self, run_id: str, attempt: int, payload: bytes) -> SignedReport:
-        from acceptance.cli import ensure_signing_key
+        from acceptance.engine.keyring import ensure_signing_key
 
         key = ensure_signing_key(self.settings)
         return SignedReport(sign_envelope(payload, key), keyid_for(key.public_key()))

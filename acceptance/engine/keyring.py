@@ -9,10 +9,17 @@ signature names its key id, so a verifier picks the right key.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
-from acceptance.engine.signing import KeyFileError, keyid_for, load_public_key
+from acceptance.engine.signing import (
+    KeyFileError,
+    generate_keypair,
+    keyid_for,
+    load_private_key,
+    load_public_key,
+)
 from acceptance.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,3 +55,19 @@ def public_keys(settings: Settings) -> list[dict[str, Any]]:
         seen.add(keyid)
         found.append({"keyid": keyid, "algorithm": "ed25519", "pem": pem, "status": status})
     return found
+
+
+def ensure_signing_key(settings: Settings) -> Any:
+    """The signing key, created on first use with a line saying so (on stderr and in the log)."""
+    if not settings.signing_key.exists():
+        try:
+            generate_keypair(settings.signing_key.parent)
+            print(f"· created a new signing key at {settings.signing_key}", file=sys.stderr)
+            logging.getLogger("acceptance").warning(
+                "created a new signing key at %s", settings.signing_key
+            )
+        except (FileExistsError, KeyFileError):
+            if not settings.signing_key.exists():
+                raise
+            # another process created it first
+    return load_private_key(settings.signing_key)

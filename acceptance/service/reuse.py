@@ -33,7 +33,6 @@ from sqlalchemy import select
 import checks
 import sandbox
 from acceptance import __version__
-from acceptance.engine.advisories import AdvisoryStore, AdvisoryStoreError
 from acceptance.engine.checkout import CommitTree, fetch_commit_tree
 from acceptance.engine.envcache import RESOLUTION_TTL
 from acceptance.engine.pipeline import EngineConfig
@@ -43,6 +42,7 @@ from acceptance.errors import AcceptanceError
 from acceptance.service.artifacts import ArtifactStore
 from acceptance.service.db import Database
 from acceptance.service.models import Run, RunStatus, utcnow
+from checks.advisories import AdvisoryStore, AdvisoryStoreError
 from checks.dependencies import data_age
 from sandbox.docker import docker_client
 

@@ -31,8 +31,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME, base_id
 from acceptance.service.models import Run, Submission
+from checks.hidden_inventory import HIDDEN_DIR_NAME, base_id
 
 #: said instead of an engine sentence that would reveal the owner's hidden tests
 WITHHELD = "withheld: this sentence would reveal the owner's hidden tests"

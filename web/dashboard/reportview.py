@@ -19,10 +19,10 @@ from typing import Any, TypeGuard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from acceptance.engine.hidden_inventory import HIDDEN_DIR_NAME
 from acceptance.engine.signing import SignatureError, verify_envelope
 from acceptance.service.artifacts import ArtifactStore
 from acceptance.service.models import Run
+from checks.hidden_inventory import HIDDEN_DIR_NAME
 
 REPORT_NAME = "report.dsse.json"
 LOG_PREFIX = "logs/"

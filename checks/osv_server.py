@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from acceptance.engine.advisories import ECOSYSTEM, AdvisoryStore, AdvisoryStoreError
+from checks.advisories import ECOSYSTEM, AdvisoryStore, AdvisoryStoreError
 
 log = logging.getLogger(__name__)
 
