@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 
 class CheckStatus(str, enum.Enum):
@@ -50,3 +52,55 @@ class CheckOutcome:
 
     result: CheckResult
     artifacts: Mapping[str, bytes] = field(default_factory=dict)
+
+
+class CheckId(str, enum.Enum):
+    """The built-in checks' stable ids, in report order (as written into `predicate.checks`)."""
+
+    FUNCTIONAL = "functional"
+    SAST = "sast"
+    DEPENDENCIES = "dependencies"
+    LICENCE = "licence"
+    QUALITY = "quality"
+
+
+class Stage(str, enum.Enum):
+    """When and where a check runs in a run."""
+
+    #: on the host, on the checked-out delivery, before the sandbox starts
+    BESIDE_SANDBOX = "beside_sandbox"
+    #: in the sandbox before the install: no supplier code has run yet
+    BEFORE_INSTALL = "before_install"
+    #: in the sandbox with the project installed
+    AFTER_INSTALL = "after_install"
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check run beside the sandbox reads: the delivery's checkout (read-only) and the spec."""
+
+    tree: Path
+    #: the parsed acceptance spec (acceptance.engine.spec.Spec); a check reads its own section
+    spec: object
+
+
+class Check(Protocol):
+    """One check: a stable id, the stage it needs, the spec section it owns, and `run`."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def stage(self) -> Stage: ...
+
+    #: the dotted spec section the check owns ("security.sast"); None when it owns none
+    @property
+    def spec_section(self) -> str | None: ...
+
+    #: False: the report lists the check only when the spec turns it on (quality)
+    @property
+    def listed_when_off(self) -> bool: ...
+
+    def enabled(self, spec: object) -> bool: ...
+
+    def run(self, context: CheckContext) -> CheckOutcome: ...

@@ -37,15 +37,25 @@ from acceptance.engine.spec import Spec, SpecError, hash_tree
 from acceptance.engine.wheels import download_wheels
 from acceptance.errors import PlatformError, SubmissionError, UserInputError
 from acceptance.safefs import remove_tree
-from checks import audit_cache, functional, hidden_tests, licence, licence_cache, quality, sast
+from checks import (
+    audit_cache,
+    functional,
+    hidden_tests,
+    is_builtin,
+    licence,
+    licence_cache,
+    quality,
+    sast,
+)
 from checks import dependencies as dependency_audit
+from checks import registered as registered_checks
 from checks.hidden_inventory import (
     HIDDEN_DIR_NAME,
     InventoryError,
     base_id,
     hidden_test_inventory,
 )
-from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.interface import CheckContext, CheckOutcome, CheckResult, CheckStatus
 from checks.test_hooks import HookFinding, find_test_hooks
 from sandbox.docker import SANDBOX_USER, DockerSandbox
 from sandbox.image import TOOLS_VENV
@@ -195,10 +205,10 @@ class _Run:
         finally:
             # Not TemporaryDirectory: its rmtree recurses per level of a hostile tree.
             remove_tree(scratch)
-        # Fixed order, whatever finished first: functional, sast, dependencies, licence
-        # (then quality, listed only when the spec turns it on); every check is listed,
-        # with what became of it, even when a stage failed first.
-        order = (*_CHECK_ORDER, *(("quality",) if self.spec.quality.enabled else ()))
+        # The registry's order, whatever finished first: functional, sast, dependencies,
+        # licence (then quality, listed only when the spec turns it on, then registered
+        # checks); every check is listed, with what became of it, even when a stage failed first.
+        order = [c.id for c in registered_checks() if c.listed_when_off or c.enabled(self.spec)]
         self.report.checks.extend(self.outcomes.get(name) or self._not_run(name) for name in order)
         # The signature covers the artifacts through their digests.
         self.report.artifacts = {
@@ -228,15 +238,21 @@ class _Run:
             details = {**result.details, "suspicious_test_hooks": [f.to_report() for f in self.test_hooks]}
             self.outcomes["functional"] = dataclasses.replace(result, details=details)
 
+    def _run_registered_checks(self, tree: Path) -> None:
+        """Checks registered beside the built-in ones (checks.register): on the host, on the checkout."""
+        context = CheckContext(tree=tree, spec=self.spec)
+        for check in registered_checks():
+            if is_builtin(check) or not check.enabled(self.spec):
+                continue
+            with self._stage(check.id):
+                outcome = check.run(context)
+            self.outcomes[check.id] = outcome.result
+            self.artifacts.update(outcome.artifacts)
+
     def _not_run(self, name: str) -> CheckResult:
         """The entry for a check that produced no result: turned off, or stopped by a failure."""
-        security = self.spec.security
-        enabled = {
-            "sast": security.sast.enabled,
-            "dependencies": security.dependencies.enabled,
-            "licence": self.spec.licence.enabled,
-            "quality": self.spec.quality.enabled,
-        }.get(name, True)
+        check = next((c for c in registered_checks() if c.id == name), None)
+        enabled = check.enabled(self.spec) if check is not None else True
         if not enabled:
             return CheckResult(name, name, CheckStatus.SKIPPED, "not checked: turned off in the spec")
         cause = self.report.reasons[0] if self.report.reasons else None
@@ -249,6 +265,7 @@ class _Run:
         with self._stage("checkout"):
             tree = self._checkout(scratch / "checkout")
         self.test_hooks = find_test_hooks(tree.path)
+        self._run_registered_checks(tree.path)
         if self.spec.functional.hidden_tests is not None and os.path.lexists(tree.path / HIDDEN_DIR_NAME):
             # Results under this name are the owner's: a supplier's folder of that
             # name is refused, never merged with or mistaken for them.
@@ -900,7 +917,6 @@ class _Run:
             self.progress(name, f"{status} in {seconds:.1f} s")
 
 
-_CHECK_ORDER = ("functional", "sast", "dependencies", "licence")
 
 # What each sandbox stage does, for the sentence in a limit's reason.
 _STAGE_DOING = {
