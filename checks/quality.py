@@ -24,8 +24,10 @@ never a pass.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -61,6 +63,16 @@ UNJUSTIFIED = "UNJUSTIFIED_SUPPRESSION"
 FORBIDDEN = "FORBIDDEN_SUPPRESSION"
 #: ruff's code for a file it cannot parse
 SYNTAX_ERROR = "invalid-syntax"
+#: finding rules the engine adds for files ruff did not lint as Python reads them
+SOURCE_ENCODING = "ENCODING"
+UNLINTED_FILE = "UNLINTED"
+#: the check's reason when a delivered file keeps ruff from judging (crash, flood of findings)
+UNJUDGEABLE = "QUALITY_UNJUDGEABLE"
+#: Rust's exit code for a panic; a negative code is a signal (a stack overflow aborts)
+RUST_PANIC_EXIT = 101
+_CRASH_WORDS = ("panicked", "overflowed its stack", "stack overflow", "fatal runtime error")
+#: characters a displayed path spells as an escape, so that two different files never look alike
+_PATH_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 #: ruff's rule categories, ranked: what is wrong outright, what is likely wrong, what is taste
 LEVEL_OF_CATEGORY: Mapping[str, QualityLevel] = {
@@ -119,8 +131,31 @@ listing = subprocess.run(common + ["--show-files", target], cwd=target, stdin=su
 status["files_exit"] = listing.returncode
 files = [line for line in listing.stdout.splitlines() if line.startswith("/")]
 status["files"] = len(files)
-pattern = re.compile(r"noqa|(?:ruff|flake8)\s*:", re.I)
-comments, problems = [], []
+pattern = re.compile(r"noqa|(?:ruff|flake8|isort)\s*:", re.I)
+comments, problems, encodings = [], [], []
+# ruff reads every file as UTF-8 and ignores coding cookies; Python honours them. A file in
+# another encoding is either unlinted (ruff cannot decode it) or linted as other text than
+# Python runs (UTF-7 hides code in what ruff takes for a comment): the host blocks on both.
+for name in files:
+    if not name.endswith((".py", ".pyi")):
+        continue
+    try:
+        with open(name, "rb") as handle:
+            declared = tokenize.detect_encoding(handle.readline)[0]
+            handle.seek(0)
+            handle.read().decode("utf-8")
+        if declared not in ("utf-8", "utf-8-sig", "ascii", "us-ascii"):
+            encodings.append([name, "declares " + declared[:40]])
+    except UnicodeDecodeError:
+        encodings.append([name, "not UTF-8"])
+    except Exception as exc:
+        encodings.append([name, type(exc).__name__])
+    if len(encodings) >= 1000:
+        break
+status["encodings"] = encodings
+# Files ruff skipped with only a warning (its io-error rule is the owner's to select).
+status["unlinted"] = [line.split("Failed to lint ", 1)[1][:2000]
+                      for line in lint.stderr.splitlines() if "Failed to lint " in line][:1000]
 # Past the cap, suppressions go unread and so silence nothing (stricter, never laxer).
 status["comments_truncated"] = False
 for name in files:
@@ -147,6 +182,10 @@ os.replace(status_json + ".tmp", status_json)
 
 class _Invalid(Exception):
     """The output is not what ruff or the driver writes."""
+
+
+class _TooManyFindings(Exception):
+    """ruff found more than the engine reads: the delivery, not the platform, is the cause."""
 
 
 @dataclass(frozen=True)
@@ -247,9 +286,8 @@ def run_quality(
     try:
         lint, driver = lint_read.value(), driver_read.value()
     except SandboxLimitError as exc:
-        return _failed(
-            spec, CheckStatus.ERROR, "QUALITY_TOOL_ERROR", f"ruff's output: {exc.message}"
-        )
+        # Only the delivery's files make ruff's output (or the comments) outgrow the caps.
+        return _unjudgeable(spec, f"ruff's output about the delivered files: {exc.message}")
     if driver is None:
         tail = _clean(result.text[-300:]) if result.output else ""
         return _failed(
@@ -273,11 +311,16 @@ def evaluate_quality(
     root = target.rstrip("/") + "/"
     try:
         status = _parse_driver(driver_json, root)
-        if status.lint_exit != 0 or lint_json is None:
-            raise _Invalid(
-                f"ruff exited with code {status.lint_exit}: {_clean(status.stderr, 300) or 'no message'}"
+        said = _clean(status.stderr, 300) or "no message"
+        if status.lint_exit != 0 and _crashed(status.lint_exit, status.stderr):
+            return _unjudgeable(
+                spec, f"ruff crashed on the delivered files (exit code {status.lint_exit}): {said}"
             )
+        if status.lint_exit != 0 or lint_json is None:
+            raise _Invalid(f"ruff exited with code {status.lint_exit}: {said}")
         raw = _parse_ruff(lint_json, root)
+    except _TooManyFindings as exc:
+        return _unjudgeable(spec, str(exc))
     except _Invalid as exc:
         return _failed(
             spec, CheckStatus.ERROR, "QUALITY_TOOL_ERROR", f"the linter could not judge: {exc}"
@@ -288,7 +331,11 @@ def evaluate_quality(
         for s in suppressions_in_file(file, comments)
     ]
     findings = [_with_suppression(f, suppressions, spec.suppressions) for f in raw]
-    policy_findings = _suppression_findings(suppressions, spec.suppressions)
+    # A file not linted as Python reads it always blocks, like a suppression that cannot stand.
+    policy_findings = [
+        *_unlinted_findings(status),
+        *_suppression_findings(suppressions, spec.suppressions),
+    ]
     blocking = [
         f for f in findings if f.suppressed_by is None and f.level.rank >= spec.fail_on.rank
     ]
@@ -320,8 +367,10 @@ def evaluate_quality(
     summary = _summary(spec, findings, blocking, policy_findings, suppressions)
     # A suppression the spec does not let stand names the check's reason even beside
     # ordinary findings: it is what the supplier has to change first.
-    if policy_findings:
+    if any(f.rule in (UNJUSTIFIED, FORBIDDEN) for f in policy_findings):
         code = UNJUSTIFIED if spec.suppressions == "justified" else FORBIDDEN
+    elif policy_findings:
+        code = "QUALITY_FINDINGS"
     elif blocking:
         code = "QUALITY_FINDINGS"
     else:
@@ -342,6 +391,10 @@ class _DriverStatus:
     comments: dict[str, list[tuple[int, str]]]
     comment_errors: list[dict[str, str]]
     comments_truncated: bool
+    #: (file, what is wrong) for each Python file not in UTF-8 or declaring another encoding
+    encodings: list[tuple[str, str]]
+    #: files ruff skipped with a "Failed to lint" warning (as ruff named them)
+    unlinted: list[str]
 
 
 def _load(data: bytes, limit: int, what: str) -> object:
@@ -394,6 +447,21 @@ def _parse_driver(data: bytes, root: str) -> _DriverStatus:
         for item in raw_errors[:100]
         if isinstance(item, list) and len(item) == 2
     ]
+    raw_encodings, raw_unlinted = doc.get("encodings"), doc.get("unlinted")
+    if not isinstance(raw_encodings, list) or not isinstance(raw_unlinted, list):
+        raise _Invalid("the driver's report has no encoding or skipped-file list")
+    encodings = [
+        (_relpath(item[0], root), _clean(item[1], 100))
+        for item in raw_encodings[:1000]
+        if isinstance(item, list) and len(item) == 2 and all(isinstance(i, str) for i in item)
+    ]
+    if len(encodings) != min(len(raw_encodings), 1000):
+        raise _Invalid("the driver's encodings are not [file, problem] pairs")
+    unlinted = [
+        _clean(item, MAX_PATH_CHARS).removeprefix(root)
+        for item in raw_unlinted[:1000]
+        if isinstance(item, str)
+    ]
     return _DriverStatus(
         match.group(1),
         lint_exit,
@@ -402,6 +470,8 @@ def _parse_driver(data: bytes, root: str) -> _DriverStatus:
         comments,
         errors,
         doc.get("comments_truncated") is True,
+        encodings,
+        unlinted,
     )
 
 
@@ -410,7 +480,10 @@ def _parse_ruff(data: bytes, root: str) -> list[Finding]:
     if not isinstance(doc, list):
         raise _Invalid("ruff's report is not a list")
     if len(doc) > MAX_RESULTS:
-        raise _Invalid(f"ruff's report has more than {MAX_RESULTS} findings")
+        raise _TooManyFindings(
+            f"ruff found more than {MAX_RESULTS} problems in the delivered files, more than "
+            "the engine reads"
+        )
     return [_finding(item, index, root) for index, item in enumerate(doc)]
 
 
@@ -512,8 +585,75 @@ def _counts(findings: Sequence[Finding]) -> dict[str, int]:
 
 
 def _relpath(path: str, root: str) -> str:
-    clean = _clean(path, MAX_PATH_CHARS)
-    return clean[len(root) :] if clean.startswith(root) else clean
+    """The path under the checkout, spelled so that two different files never read the same.
+
+    Suppressions are matched to findings by this string: dropping a zero-width character
+    (as text cleaning does) would let a justified ``noqa`` in ``core\u200b.py`` silence
+    ``core.py``. Invisible characters and backslashes are escaped instead, and a path too
+    long to show keeps a digest of the whole.
+    """
+    rel = path[len(root) :] if path.startswith(root) else path
+    shown = "".join(
+        "\\\\" if ch == "\\"
+        else f"\\u{ord(ch):04x}" if unicodedata.category(ch) in _PATH_ESCAPED_CATEGORIES
+        else ch
+        for ch in rel[: MAX_PATH_CHARS * 8]
+    )  # fmt: skip
+    if len(shown) <= MAX_PATH_CHARS and len(rel) <= MAX_PATH_CHARS * 8:
+        return shown
+    digest = hashlib.sha256(rel.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{shown[: MAX_PATH_CHARS - 20]}…{digest}"
+
+
+def _crashed(exit_code: int, stderr: str) -> bool:
+    """ruff died on what it read (a panic, a signal such as a stack overflow's abort)."""
+    lowered = stderr.lower()
+    return exit_code < 0 or exit_code == RUST_PANIC_EXIT or any(w in lowered for w in _CRASH_WORDS)
+
+
+def _unlinted_findings(status: _DriverStatus) -> list[Finding]:
+    """A blocking finding per Python file ruff did not read as Python does."""
+    findings = [
+        Finding(
+            SOURCE_ENCODING,
+            "source-encoding",
+            QualityLevel.ERROR,
+            file,
+            1,
+            1,
+            f"the file is not plain UTF-8 ({problem}): Python would run other text than the "
+            "linter read; save it as UTF-8 without a coding declaration",
+            None,
+        )
+        for file, problem in status.encodings
+    ]
+    findings += [
+        Finding(
+            UNLINTED_FILE,
+            "unlinted-file",
+            QualityLevel.ERROR,
+            what.split(": ", 1)[0][:MAX_PATH_CHARS],
+            1,
+            1,
+            _clean(f"ruff could not lint this file ({what}); make it readable UTF-8 Python", 300),
+            None,
+        )
+        for what in status.unlinted
+        # a file already named for its encoding is the same problem said once
+        if what.split(": ", 1)[0] not in {file for file, _ in status.encodings}
+    ]
+    return findings
+
+
+def _unjudgeable(spec: QualitySpec, why: str) -> CheckOutcome:
+    """Failed, the supplier's to fix: a delivered file kept the linter from judging."""
+    return _failed(
+        spec,
+        CheckStatus.FAILED,
+        UNJUDGEABLE,
+        f"the linter could not judge the delivery: {why}; "
+        "fix or remove the file that stops it (nothing was passed unlinted)",
+    )
 
 
 def _summary(

@@ -10,7 +10,10 @@ The forms ruff knows, case-insensitive, anywhere in a comment:
 * ``# noqa`` (blanket) and ``# noqa: E501, F401``: the line;
 * ``# ruff: noqa`` / ``# flake8: noqa`` (blanket) and ``# ruff: noqa: F401``: the file;
 * ``# ruff: ignore[F401]``: the line; ``# ruff: file-ignore[F401]``: the file;
-* ``# ruff: disable[E501]`` ... ``# ruff: enable[E501]``: the lines between (or to the end).
+* ``# ruff: disable[E501]`` ... ``# ruff: enable[E501]``: the lines between (or to the end);
+* isort's action comments, which ruff honours whatever ``--ignore-noqa`` says, and so are
+  suppressions of ``I001`` like any other: ``# isort: skip_file`` (the file), ``# isort: off``
+  ... ``# isort: on`` (the lines between), ``# isort: skip`` (the line), also after ``ruff:``.
 
 A suppression is *justified* when it names the rules it silences and gives a reason of
 at least ``MIN_REASON_WORDS`` words after `` -- ``: ``# noqa: E501 -- the URL cannot be
@@ -39,6 +42,14 @@ _BRACKET_RE = re.compile(
     r"#\s*ruff\s*:\s*(?P<action>file-ignore|ignore|disable|enable)\s*\[(?P<names>[^\]\n]{0,500})\]",
     re.IGNORECASE,
 )
+# isort's action comments, which ruff honours even with --ignore-noqa (alone or after `ruff:`):
+# they silence the import-sorting rule for the file, a block or one statement.
+_ISORT_RE = re.compile(
+    r"#\s*(?:ruff\s*:\s*)?isort\s*:\s*(?P<action>skip_file|skip-file|off|on|skip)\b",
+    re.IGNORECASE,
+)
+#: what an isort action comment silences: ruff's unsorted-imports rule
+ISORT_RULES = ("I001",)
 _NAME_RE = re.compile(rf"{_CODE}|[a-z][a-z0-9]*(?:-[a-z0-9]+)+|[a-z]+", re.IGNORECASE)
 # The reason runs to the end of the comment or to the next directive (`# type: ignore`...).
 _REASON_RE = re.compile(r"\s*--\s+(?P<reason>.*?)(?=\s#\s*(?:noqa\b|[A-Za-z0-9_-]+\s*:)|$)", re.I)
@@ -134,6 +145,18 @@ def parse_comment(text: str, line: int) -> list[_Directive]:
         }[action]
         reason = _reason(text[match.end() :]) if names else None
         found.append((match.start(), _Directive(line, scope, names, reason, f"ruff: {action}")))
+    for match in _ISORT_RE.finditer(text):
+        action = match["action"].lower().replace("-", "_")
+        scope = {
+            "skip": Scope.LINE,
+            "skip_file": Scope.FILE,
+            "off": Scope.RANGE,
+            "on": None,
+        }[action]
+        reason = _reason(text[match.end() :])
+        found.append(
+            (match.start(), _Directive(line, scope, ISORT_RULES, reason, f"isort: {action}"))
+        )
     return [directive for _, directive in sorted(found, key=lambda item: item[0])]
 
 

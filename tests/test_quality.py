@@ -276,6 +276,8 @@ def _driver(comments: list[list[object]] | None = None, **over: object) -> bytes
         "files": 2,
         "comments": comments or [],
         "comment_errors": [],
+        "encodings": [],
+        "unlinted": [],
     }
     doc.update(over)
     return json.dumps(doc).encode()
@@ -402,7 +404,9 @@ def test_hostile_text_is_cleaned_and_capped() -> None:
     )
     _, _, details = _judge([item])
     (finding,) = details["findings"]  # type: ignore[misc]
-    assert finding["file"] == "red.py"
+    # invisible characters are spelled out, never dropped: two files never read the same
+    assert finding["file"] == "\\u001b[31mred\\u202e.py"
+    assert "\x1b" not in finding["file"] and "\u202e" not in finding["file"]
     assert "\x00" not in finding["message"] and "\x1b" not in finding["message"]
     assert len(finding["message"]) <= 300
     assert finding["url"] is None
@@ -510,3 +514,90 @@ def test_a_comparison_lists_quality_findings_new_and_fixed() -> None:
     assert [(c["rule"], c["lines"]) for c in diff["fixed"]] == [("E711", [9])]
     assert diff["unavailable"] is False
     assert compare_reports({"checks": []}, after).quality.unavailable
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "stderr"),
+    [
+        (-6, "thread 'main' has overflowed its stack\nfatal runtime error: stack overflow"),
+        (101, "thread 'main' panicked at crates/ruff_linter/src/x.rs:1:1"),
+    ],
+)
+def test_a_delivery_that_crashes_ruff_fails_the_check_as_the_suppliers_to_fix(
+    exit_code: int, stderr: str
+) -> None:
+    outcome = evaluate_quality(
+        None, _driver(lint_exit=exit_code, lint_stderr=stderr), QualitySpec(enabled=True)
+    )
+    assert outcome.result.status is CheckStatus.FAILED
+    assert outcome.result.reason_code == "QUALITY_UNJUDGEABLE"
+    assert f"exit code {exit_code}" in outcome.result.summary
+
+
+def test_more_findings_than_the_engine_reads_fail_the_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from checks import quality
+
+    monkeypatch.setattr(quality, "MAX_RESULTS", 3)
+    items = [_ruff_item(location={"row": n, "column": 1}) for n in range(1, 6)]
+    outcome = evaluate_quality(json.dumps(items).encode(), _driver(), QualitySpec(enabled=True))
+    assert outcome.result.status is CheckStatus.FAILED
+    assert outcome.result.reason_code == "QUALITY_UNJUDGEABLE"
+    assert "more than 3 problems" in outcome.result.summary
+
+
+def test_a_file_not_in_utf8_or_skipped_by_ruff_always_blocks() -> None:
+    driver = _driver(
+        encodings=[["/work/src/lib/a.py", "declares utf-7"], ["/work/src/lib/b.py", "not UTF-8"]],
+        unlinted=["/work/src/lib/c.py: Permission denied (os error 13)"],
+    )
+    spec = QualitySpec(enabled=True, fail_on=QualityLevel.ERROR)
+    outcome = evaluate_quality(b"[]", driver, spec)
+    assert outcome.result.status is CheckStatus.FAILED
+    assert outcome.result.reason_code == "QUALITY_FINDINGS"
+    findings = outcome.result.details["findings"]
+    assert {(f["file"], f["rule"], f["blocking"]) for f in findings} == {  # type: ignore[union-attr]
+        ("lib/a.py", "ENCODING", True),
+        ("lib/b.py", "ENCODING", True),
+        ("lib/c.py", "UNLINTED", True),
+    }
+
+
+def test_a_driver_report_without_the_encoding_lists_is_an_error() -> None:
+    doc = json.loads(_driver())
+    del doc["encodings"]
+    outcome = evaluate_quality(b"[]", json.dumps(doc).encode(), QualitySpec(enabled=True))
+    assert outcome.result.status is CheckStatus.ERROR
+    assert outcome.result.reason_code == "QUALITY_TOOL_ERROR"
+
+
+def test_a_justified_noqa_in_a_lookalike_file_silences_only_its_own_file() -> None:
+    lookalike = "/src/lib/core\u200b.py"
+    items = [_ruff_item(filename="/src/lib/core.py", code="F401", location={"row": 1, "column": 1})]
+    comments: list[list[object]] = [[lookalike, 1, "# noqa: F401 -- kept for the plugin loader"]]
+    status, code, details = _judge(items, comments)
+    assert (status, code) == (CheckStatus.FAILED, "QUALITY_FINDINGS")
+    (finding,) = details["findings"]  # type: ignore[misc]
+    assert finding["file"] == "lib/core.py" and not finding["suppressed"]
+    (suppression,) = details["suppressions"]  # type: ignore[misc]
+    assert suppression["file"] == "lib/core\\u200b.py"
+
+
+def test_isort_action_comments_are_suppressions_of_unsorted_imports() -> None:
+    found = suppressions_in_file(
+        "a.py",
+        [
+            (1, "# isort: skip_file"),
+            (3, "# ruff: isort: off -- generated block kept in the order it loads"),
+            (9, "# isort: on"),
+            (12, "# isort: skip"),
+        ],
+    )
+    assert [(s.scope, s.rules, s.justified) for s in found] == [
+        (Scope.FILE, ("I001",), False),
+        (Scope.RANGE, ("I001",), True),
+        (Scope.LINE, ("I001",), False),
+    ]
+    assert found[1].end_line == 9
+    assert parse_comment("# isort: split", 1) == []

@@ -1,9 +1,9 @@
 """Red team, 2026-12-05: a supplier against the quality check (ruff with justified suppressions).
 
 Each case is a delivery that would like a pass (or a platform error instead of a
-rejection) from `quality`, judged through the real CLI and Docker sandbox. A case
-marked `xfail(strict=True)` is a hole: it asserts the safe outcome, which the engine
-does not give yet (notes in /work/notes/redteam-2.md).
+rejection) from `quality`, judged through the real CLI and Docker sandbox. Each case
+asserts the safe outcome; the holes found on 2026-12-05 (files in another encoding,
+isort action comments, lookalike file names, a crash or a flood of findings) are closed.
 """
 
 from __future__ import annotations
@@ -43,15 +43,7 @@ def _repo(make_repo: RepoFactory, files: dict[str, str]) -> Path:
     "rules",
     [
         pytest.param("true", id="default-rules-list-E902"),
-        pytest.param(
-            "{rules: [F]}",
-            id="rules-without-E9",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="hole: a file ruff cannot decode (E902) is skipped silently unless the "
-                "owner's rules select E9; ruff only warns 'Failed to lint' on stderr",
-            ),
-        ),
+        pytest.param("{rules: [F]}", id="rules-without-E9"),
     ],
 )
 def test_a_module_ruff_cannot_decode_is_never_a_pass(
@@ -82,12 +74,6 @@ UTF7_MODULE = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: ruff reads every file as UTF-8 and ignores coding cookies; in a UTF-7 file "
-    "`+AAo-` is a newline to Python and comment text to ruff, so code runs that ruff never saw "
-    "(whatever the rules: the bytes are valid UTF-8, no E902)",
-)
 def test_code_hidden_in_a_utf7_comment_is_not_a_pass(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
@@ -102,11 +88,6 @@ def test_code_hidden_in_a_utf7_comment_is_not_a_pass(
     assert outcome.verdict == "rejected", outcome.explain()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: ruff honours `# isort: skip_file` and `# isort: off` even with --ignore-noqa; "
-    "the engine never sees them as suppressions, so I001 vanishes with no justification",
-)
 def test_isort_action_comments_cannot_hide_unsorted_imports(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
@@ -127,11 +108,6 @@ def test_isort_action_comments_cannot_hide_unsorted_imports(
     assert outcome.verdict == "rejected", outcome.explain()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: paths are matched after _clean() drops format characters, so a justified "
-    "noqa in `lib/core\\u200b.py` silences the same line of `lib/core.py`",
-)
 def test_a_justified_noqa_in_a_lookalike_file_cannot_silence_another_file(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
@@ -161,13 +137,6 @@ UNJUDGEABLE = {
 ORDINARY_LIMITS = "limits: {timeout: 120, memory: 2g, pids: 64, disk: 512m, output: 1m}\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a delivered file the linter cannot judge (ruff aborting on its stack, more "
-    "findings than the engine reads) is QUALITY_TOOL_ERROR, so a rejected delivery becomes "
-    "'error: a platform error, not the supplier's fault', retried as a platform failure "
-    "(acceptance/engine/report.py: any check error wins over rejected)",
-)
 @pytest.mark.parametrize("junk", sorted(UNJUDGEABLE))
 def test_a_file_the_linter_cannot_judge_does_not_turn_a_rejection_into_a_platform_error(
     hostile: Hostile, make_repo: RepoFactory, junk: str

@@ -156,7 +156,17 @@ def _path(value: object) -> str | None:
     return text
 
 
+#: every ASCII punctuation character, each of which CommonMark lets a backslash make literal
+_MARKDOWN_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;=?@[\\]^_`{|}~")
+
+
 def _md(value: object) -> str:
-    """Text inside Markdown (a table cell too): no layout, no HTML."""
+    """Text inside Markdown (a table cell too): no layout, no link, no HTML.
+
+    The words come from the supplier (file names, test ids, messages): any punctuation left
+    live could make a link, an image or a heading in the check run, so every ASCII punctuation
+    character is escaped and the angle brackets become entities.
+    """
     text = " ".join(str(value or "").split())
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = "".join(f"\\{c}" if c in _MARKDOWN_PUNCTUATION else c for c in text)
+    return escaped.replace("<", "&lt;").replace(">", "&gt;")

@@ -29,6 +29,19 @@ STATES = {
 API_SUFFIX = "/api/v4"
 
 
+class _NoRedirects(requests.Session):
+    """A session that never follows a redirect.
+
+    python-gitlab leaves requests' default (follow, then complain), so a forge the egress
+    policy let through could send the service, PRIVATE-TOKEN header and all, on to an internal
+    address before anything objects; a 3xx is an answer like any other refusal here.
+    """
+
+    def request(self, *args: object, **kwargs: object) -> requests.Response:
+        kwargs["allow_redirects"] = False
+        return super().request(*args, **kwargs)  # type: ignore[arg-type]
+
+
 def instance_url(api_url: str) -> str:
     """The instance's root, which python-gitlab takes (it adds /api/v4 itself)."""
     return api_url.removesuffix("/").removesuffix(API_SUFFIX)
@@ -38,7 +51,7 @@ def send_status(target: ForgeTarget, status: CommitStatus, *, timeout: float) ->
     """Create `status` on the commit; returns 201, or raises ForgeError."""
     client = gitlab.Gitlab(
         instance_url(target.api_url), private_token=target.token, timeout=timeout,
-        retry_transient_errors=False,
+        retry_transient_errors=False, session=_NoRedirects(),
     )  # fmt: skip
     data = {
         "state": STATES[status.state],
