@@ -81,6 +81,10 @@ class Settings:
     forge_retry_seconds: float = 15.0
     #: seconds before an event an endpoint did not take is sent again, doubled each time (at most an hour)
     event_retry_seconds: float = 30.0
+    #: seconds between reconciler passes (`--beat` or `acceptance scheduler`)
+    reconcile_every: float = 30.0
+    #: seconds a queued run may wait unclaimed before the reconciler enqueues it again
+    requeue_after: float = 600.0
 
     @property
     def mail_from(self) -> str:
@@ -198,6 +202,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mail_from_setting=_mail_from(env),
         forge_retry_seconds=_positive_seconds(env, "ACCEPTANCE_FORGE_RETRY_SECONDS", 15.0),
         event_retry_seconds=_positive_seconds(env, "ACCEPTANCE_EVENT_RETRY_SECONDS", 30.0),
+        reconcile_every=_positive_seconds(env, "ACCEPTANCE_RECONCILE_EVERY", 30.0),
+        requeue_after=_positive_seconds(env, "ACCEPTANCE_REQUEUE_AFTER", 600.0),
     )
 
 

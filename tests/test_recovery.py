@@ -5,6 +5,7 @@ On the real PostgreSQL and Redis; the sandbox clean-up on the real Docker engine
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from acceptance.errors import UserInputError
 from acceptance.service.core import create_run
 from acceptance.service.db import Database, upgrade
 from acceptance.service.models import Run, RunStatus, utcnow
@@ -357,3 +359,35 @@ def test_the_supplier_page_says_a_platform_failure_is_not_their_fault(
     assert detail in page(f"/status/{token}/runs/{failed}")
     assert detail not in page(f"/status/{token}/runs/{accepted}")
     assert legend in page(f"/status/{token}")
+
+
+def test_the_reconciler_intervals_are_settings_read_once_at_the_edge() -> None:
+    base = {"ACCEPTANCE_DATA_DIR": "/tmp/acceptance-settings-test"}
+    defaults = load_settings(base)
+    assert (defaults.reconcile_every, defaults.requeue_after) == (30.0, 600.0)
+    given = load_settings(
+        {**base, "ACCEPTANCE_RECONCILE_EVERY": "2.5", "ACCEPTANCE_REQUEUE_AFTER": "45"}
+    )
+    assert (given.reconcile_every, given.requeue_after) == (2.5, 45.0)
+    schedule = make_celery(given).conf.beat_schedule["reconcile"]
+    assert schedule["schedule"] == 2.5 and schedule["kwargs"] == {"every": 2.5}
+    for name in ("ACCEPTANCE_RECONCILE_EVERY", "ACCEPTANCE_REQUEUE_AFTER"):
+        with pytest.raises(UserInputError, match=name):
+            load_settings({**base, name: "soon"})
+
+
+def test_a_queued_run_is_sent_again_after_the_requeue_after_setting(
+    executor: RunExecutor, sent: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = queued_run(executor, "waiting")
+    with executor.db.session() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        run.enqueued_at = utcnow() - dt.timedelta(seconds=120)
+        session.commit()
+    settings = executor.settings
+    monkeypatch.setattr(executor, "settings", dataclasses.replace(settings, requeue_after=600.0))
+    assert tasks.reconcile(executor) == 0
+    monkeypatch.setattr(executor, "settings", dataclasses.replace(settings, requeue_after=60.0))
+    assert tasks.reconcile(executor) == 1
+    assert sent == [run_id]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from celery import Celery
 
 from acceptance.settings import Settings, load_settings
@@ -28,7 +26,6 @@ SIGNER_NODE = "signer@%h"
 RESULT_EXPIRES = 3600
 #: above the longest hard time limit a run can get (the spec caps limits.timeout)
 VISIBILITY_TIMEOUT = 8 * 24 * 3600
-RECONCILE_EVERY = float(os.environ.get("ACCEPTANCE_RECONCILE_EVERY", "30"))
 
 
 def make_celery(settings: Settings | None = None) -> Celery:
@@ -63,8 +60,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
         beat_schedule={
             # the interval goes along, so the pass is noted with the scheduler's own
             "reconcile": {
-                "task": RECONCILE_TASK, "schedule": RECONCILE_EVERY,
-                "kwargs": {"every": RECONCILE_EVERY},
+                "task": RECONCILE_TASK, "schedule": settings.reconcile_every,
+                "kwargs": {"every": settings.reconcile_every},
             },  # fmt: skip
         },
         worker_hijack_root_logger=False,

@@ -21,7 +21,6 @@ import redis
 from acceptance.service.db import Database
 from acceptance.service.readiness import STALE_INTERVALS, last_reconciler_pass, redis_client
 from acceptance.settings import Settings
-from workers.celery_app import RECONCILE_EVERY
 from workers.tasks import reconcile_this_host
 
 log = logging.getLogger(__name__)
@@ -51,8 +50,9 @@ def recover_this_host(db: Database) -> int:
     return requeued
 
 
-def warn_without_scheduler(settings: Settings, every: float = RECONCILE_EVERY) -> None:
+def warn_without_scheduler(settings: Settings, every: float | None = None) -> None:
     """Once the worker is ready: watch for a reconciler pass, warn once when none comes."""
+    every = settings.reconcile_every if every is None else every
     from celery import signals
 
     def start_watching(**_: Any) -> None:

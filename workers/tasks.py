@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import os
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -27,7 +26,6 @@ from workers.celery_app import (
     EVENT_TASK,
     FORGE_TASK,
     MAIL_TASK,
-    RECONCILE_EVERY,
     RECONCILE_TASK,
     RUN_TASK,
     SIGN_TASK,
@@ -50,8 +48,6 @@ log = logging.getLogger(__name__)
 
 app = make_celery()
 
-#: a queued run not picked up for this long may have lost its broker message
-REQUEUE_AFTER = float(os.environ.get("ACCEPTANCE_REQUEUE_AFTER", "600"))
 BUSY_RETRY_SECONDS = 15
 #: backoff after platform failures (Docker or database down): 10 s, 40 s, 160 s
 BACKOFF_BASE = 10
@@ -143,7 +139,7 @@ def _secret_box() -> SecretBox:
 def reconcile_task(every: float | None = None) -> int:
     """One reconciler pass, noted in the broker's Redis with the scheduler's interval `every`."""
     requeued = reconcile(_executor())
-    note_reconciler_pass(_executor().settings, every or RECONCILE_EVERY)
+    note_reconciler_pass(_executor().settings, every or _executor().settings.reconcile_every)
     return requeued
 
 
@@ -154,13 +150,17 @@ def sign_task(run_id: str, attempt: int, statement: str) -> dict[str, Any]:
     return _signer().sign(run_id, attempt, statement)
 
 
-def reconcile(executor: RunExecutor, requeue_after: float = REQUEUE_AFTER) -> int:
+def reconcile(executor: RunExecutor, requeue_after: float | None = None) -> int:
     """Re-enqueue runs whose message may be lost: stale in `queued`, or held by a dead worker.
+
+    A queued run counts as stale after `requeue_after` seconds (the setting
+    ACCEPTANCE_REQUEUE_AFTER unless given): its broker message may have been lost.
 
     A run taken over from a dead worker loses that worker's sandbox containers first.
     """
     now = utcnow()
-    stale = now - dt.timedelta(seconds=requeue_after)
+    wait = executor.settings.requeue_after if requeue_after is None else requeue_after
+    stale = now - dt.timedelta(seconds=wait)
 
     def lost(run: Run) -> bool:
         if run.status == RunStatus.QUEUED.value:
