@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import urllib.parse
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,10 @@ class Settings:
     reconcile_every: float = 30.0
     #: seconds a queued run may wait unclaimed before the reconciler enqueues it again
     requeue_after: float = 600.0
+    #: dashboard cookies over plain http too (local use only); off: https only
+    insecure_cookies: bool = False
+    #: IANA time zone the dashboard shows dates in and reads date filters in
+    timezone: str = "UTC"
 
     @property
     def mail_from(self) -> str:
@@ -204,7 +209,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         event_retry_seconds=_positive_seconds(env, "ACCEPTANCE_EVENT_RETRY_SECONDS", 30.0),
         reconcile_every=_positive_seconds(env, "ACCEPTANCE_RECONCILE_EVERY", 30.0),
         requeue_after=_positive_seconds(env, "ACCEPTANCE_REQUEUE_AFTER", 600.0),
+        insecure_cookies=_flag(env, "ACCEPTANCE_INSECURE_COOKIES"),
+        timezone=_timezone(env),
     )
+
+
+def _timezone(env: Mapping[str, str]) -> str:
+    """ACCEPTANCE_TIMEZONE as an IANA zone name the system knows; unset: UTC."""
+    zone = (env.get("ACCEPTANCE_TIMEZONE") or "UTC").strip()
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise UserInputError(
+            f"ACCEPTANCE_TIMEZONE: unknown time zone {zone!r}", hint="use an IANA name such as UTC"
+        ) from None
+    return zone
 
 
 SIGNERS = ("local", "queue")

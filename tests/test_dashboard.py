@@ -23,6 +23,7 @@ from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 
 from acceptance.engine.signing import load_public_key, verify_envelope
+from acceptance.errors import UserInputError
 from acceptance.service.models import Run, SpecVersion
 from acceptance.service.secretbox import SecretBox
 from tests.dashboard_support import (
@@ -195,6 +196,18 @@ def test_session_cookies_are_secure_httponly_and_samesite(service: Service) -> N
 def test_insecure_cookies_only_when_asked_for() -> None:
     assert load_dashboard_config({}).secure_cookies is True
     assert load_dashboard_config({"ACCEPTANCE_INSECURE_COOKIES": "1"}).secure_cookies is False
+    with pytest.raises(UserInputError, match="ACCEPTANCE_INSECURE_COOKIES"):
+        load_dashboard_config({"ACCEPTANCE_INSECURE_COOKIES": "perhaps"})
+
+
+def test_the_time_zone_is_a_setting_checked_at_start() -> None:
+    assert load_dashboard_config({"ACCEPTANCE_TIMEZONE": "America/Toronto"}).timezone == (
+        "America/Toronto"
+    )
+    assert load_dashboard_config({}).timezone == "UTC"
+    for bad in ("Mars/Olympus", "../etc/passwd"):
+        with pytest.raises(UserInputError, match="ACCEPTANCE_TIMEZONE"):
+            load_dashboard_config({"ACCEPTANCE_TIMEZONE": bad})
 
 
 def test_the_session_key_is_made_once_and_private(tmp_path: Path) -> None:

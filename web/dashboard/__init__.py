@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, g, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
-from web.dashboard.config import DashboardConfig, load_dashboard_config, session_key
+from web.dashboard.config import DashboardConfig, dashboard_config, session_key
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,9 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     from web.dashboard.runs import runs
     from web.dashboard.text import inert
 
-    config = config or load_dashboard_config()
-    keys_dir = app.extensions["acceptance"].settings.data_dir / "keys"
+    settings = app.extensions["acceptance"].settings
+    config = config or dashboard_config(settings)
+    keys_dir = settings.data_dir / "keys"
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = session_key(keys_dir / "session.key")
     app.config.update(

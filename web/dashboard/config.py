@@ -9,9 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from babel.dates import get_timezone
-
 from acceptance.errors import UserInputError
+from acceptance.settings import Settings, load_settings
 
 #: bytes of randomness in the session-signing key
 SESSION_KEY_BYTES = 32
@@ -29,18 +28,14 @@ class DashboardConfig:
     page_size: int = 25
 
 
+def dashboard_config(settings: Settings) -> DashboardConfig:
+    """The dashboard's part of the service settings (ACCEPTANCE_INSECURE_COOKIES, ACCEPTANCE_TIMEZONE)."""
+    return DashboardConfig(secure_cookies=not settings.insecure_cookies, timezone=settings.timezone)
+
+
 def load_dashboard_config(env: Mapping[str, str] | None = None) -> DashboardConfig:
-    """Build the config from ACCEPTANCE_INSECURE_COOKIES and ACCEPTANCE_TIMEZONE."""
-    env = os.environ if env is None else env
-    insecure = env.get("ACCEPTANCE_INSECURE_COOKIES", "").strip().lower() in ("1", "true", "yes")
-    zone = (env.get("ACCEPTANCE_TIMEZONE") or "UTC").strip()
-    try:
-        get_timezone(zone)
-    except LookupError as exc:
-        raise UserInputError(
-            f"ACCEPTANCE_TIMEZONE: unknown time zone {zone!r}", hint="use an IANA name such as UTC"
-        ) from exc
-    return DashboardConfig(secure_cookies=not insecure, timezone=zone)
+    """The config from an environment, through the one settings loader."""
+    return dashboard_config(load_settings(env))
 
 
 def session_key(path: Path) -> bytes:
