@@ -29,6 +29,7 @@ __all__ = [
     "GitLimits",
     "checkout",
     "fetch_commit_tree",
+    "ref_problem",
     "validate_ref",
     "validate_source",
 ]
@@ -319,7 +320,7 @@ def _bad_source(shown: str, why: str) -> UserInputError:
 
 def validate_ref(ref: str) -> str:
     """Return `ref` if it is a safe branch, tag or sha name; raise UserInputError otherwise."""
-    why = _ref_problem(ref)
+    why = ref_problem(ref)
     if why:
         raise UserInputError(
             f"ref {ref[:100]!r} is not accepted: {why}",
@@ -328,8 +329,11 @@ def validate_ref(ref: str) -> str:
     return ref
 
 
-def _ref_problem(ref: str) -> str | None:
-    """Why `ref` breaks `git check-ref-format` style rules, or None."""
+def ref_problem(ref: str) -> str | None:
+    """Why `ref` breaks `git check-ref-format` style rules, or None.
+
+    The one grammar of ref names: the CLI, the API and webhook payloads all ask here.
+    """
     if not isinstance(ref, str) or not ref:
         return "it is empty"
     if len(ref) > _MAX_REF_LENGTH:
