@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes import FakeSandbox
 from tests.support import accepts_connections, free_port, wait_for
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -286,3 +287,8 @@ def check(
     out = capsys.readouterr().out
     return code, json.loads(out) if out.strip() else {}
 
+
+@pytest.fixture
+def fake_sandbox() -> FakeSandbox:
+    """A scripted FakeSandbox (tests/fakes.py) implementing the real Sandbox interface; no Docker."""
+    return FakeSandbox()

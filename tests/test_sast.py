@@ -20,7 +20,8 @@ from checks.sast import (
     run_sast,
     sast_command,
 )
-from sandbox.interface import CommandResult, Sandbox, SandboxInfo, SandboxLimitError
+from sandbox.interface import CommandResult, Sandbox, SandboxLimitError
+from tests.fakes import FakeSandbox, FileContent
 
 HOST_BANDIT = str(Path(sys.executable).with_name("bandit"))
 
@@ -318,41 +319,11 @@ def test_excluded_paths_follow_the_target() -> None:
     ]
 
 
-class FakeSandbox(Sandbox):
-    """Answers run/read_file from canned values."""
-
-    def __init__(
-        self,
-        result: CommandResult,
-        files: Mapping[str, bytes | Exception] | None = None,
-    ) -> None:
-        self.result = result
-        self.files = dict(files or {})
-        self.calls: list[list[str]] = []
-
-    def start(self) -> SandboxInfo:
-        return SandboxInfo("id", "tag", "runc")
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout: float,
-        workdir: str = "/work",
-        env: Mapping[str, str] | None = None,
-        max_output: int | None = None,
-    ) -> CommandResult:
-        self.calls.append(list(argv))
-        return self.result
-
-    def read_file(self, path: str, max_bytes: int) -> bytes | None:
-        value = self.files.get(path)
-        if isinstance(value, Exception):
-            raise value
-        return value
-
-    def close(self) -> None:
-        pass
+def started(result: CommandResult, files: Mapping[str, FileContent] | None = None) -> FakeSandbox:
+    """The shared FakeSandbox (tests/fakes.py), running, answering every command with RESULT."""
+    sandbox = FakeSandbox(result, files)
+    sandbox.start()
+    return sandbox
 
 
 def _ran(**over: object) -> CommandResult:
@@ -367,7 +338,7 @@ def _ran(**over: object) -> CommandResult:
 
 
 def test_run_sast_reads_the_report_files() -> None:
-    sandbox = FakeSandbox(
+    sandbox = started(
         _ran(output=b'{"results": []}'),  # stdout is never trusted
         {"/work/out/bandit.json": _report([_item()]), "/work/out/bandit.sarif": b"{}"},
     )
@@ -390,14 +361,14 @@ def test_run_sast_reads_the_report_files() -> None:
         (_ran(), {"/work/out/bandit.json": b"{"}, "INVALID_ARTIFACT"),
     ],
 )
-def test_run_sast_failures(result: CommandResult, files: dict[str, bytes | Exception], code: str) -> None:
-    outcome = run_sast(FakeSandbox(result, files), SastSpec(), timeout=5)
+def test_run_sast_failures(result: CommandResult, files: dict[str, FileContent], code: str) -> None:
+    outcome = run_sast(started(result, files), SastSpec(), timeout=5)
     assert outcome.result.status is CheckStatus.FAILED
     assert outcome.result.reason_code == code
 
 
 def test_run_sast_disabled_runs_nothing() -> None:
-    sandbox = FakeSandbox(_ran())
+    sandbox = started(_ran())
     assert run_sast(sandbox, SastSpec(enabled=False), timeout=5).result.status is CheckStatus.SKIPPED
     assert sandbox.calls == []
 
