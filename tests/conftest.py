@@ -274,6 +274,10 @@ def write_spec(folder: Path, body: str = "", *, hidden: dict[str, str] | None = 
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="utf-8")
     spec.write_text(text, encoding="utf-8")
+    # Every spec a test writes also shows the published schema never refuses a valid one.
+    from tests.schema_support import assert_schema_accepts_if_parser_does
+
+    assert_schema_accepts_if_parser_does(spec)
     return spec
 
 

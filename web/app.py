@@ -105,6 +105,9 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask
     from web.events import events_api
 
     app.register_blueprint(events_api)  # owners' event endpoints and their deliveries (issue 14)
+    from web.schemas import schemas_api
+
+    app.register_blueprint(schemas_api)  # the spec's and the report's JSON Schemas, public
     app.register_blueprint(status)
     app.register_blueprint(hooks)
     app.register_blueprint(health)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from acceptance.engine.schemas import MEDIA_TYPE, SCHEMAS
 from acceptance.service.audit import Action, Subject
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -340,6 +341,25 @@ def document(base_url: str) -> dict[str, Any]:
                     "summary": "This document",
                     "security": [],
                     "responses": {"200": _json({"type": "object"}, "the OpenAPI document")},
+                }
+            },
+            "/api/v1/schemas/{name}.json": {
+                "get": {
+                    "summary": "A JSON Schema (draft 2020-12): the acceptance spec's (editors: "
+                    "`# yaml-language-server: $schema=<this URL>`) or the report predicate's",
+                    "security": [],
+                    "parameters": [
+                        {"name": "name", "in": "path", "required": True,
+                         "schema": {"type": "string", "enum": list(SCHEMAS)}},
+                    ],  # fmt: skip
+                    "responses": {
+                        "200": {
+                            "description": "the schema; cacheable, with an ETag",
+                            "content": {MEDIA_TYPE: {"schema": {"type": "object"}}},
+                        },
+                        "304": {"description": "not modified (If-None-Match)"},
+                        **_errors(404),
+                    },
                 }
             },
             "/api/v1/keys": {

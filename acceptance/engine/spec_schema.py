@@ -1,0 +1,477 @@
+"""The acceptance spec's JSON Schema (draft 2020-12), built from the spec parser's own definitions.
+
+Keys come from the parser's key lists, defaults from its dataclasses, closed sets from its
+enums and tuples, bounds from its constants: a key added to the parser without a schema entry
+fails here (``KeyError``) rather than drifting. The schema never refuses a spec the parser
+accepts; it cannot see everything the parser checks (whether ``hidden_tests`` exists, the SPDX
+list, ruff's rules, one timeout against another), so the parser stays the authority.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from typing import Any
+
+from acceptance.engine import spec as model
+
+SCHEMA_ID = "urn:acceptance-service:acceptance-spec:v1"
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+Schema = dict[str, Any]
+
+# The parser's key lists per section, by dotted path ("" is the top level).
+_SECTION_KEYS: dict[str, tuple[str, ...]] = {
+    "": model._TOP_KEYS,
+    "functional": model._FUNCTIONAL_KEYS,
+    "install": model._INSTALL_KEYS,
+    "limits": model._LIMIT_KEYS,
+    "security": model._SECURITY_KEYS,
+    "security.sast": model._SAST_KEYS,
+    "security.dependencies": model._AUDIT_KEYS,
+    "licence": model._LICENCE_KEYS,
+    "quality": model._QUALITY_KEYS,
+}
+# The accessibility check is being added to the parser: described here from the moment
+# the parser reads it, and not before.
+if hasattr(model, "_ACCESSIBILITY_KEYS"):
+    _SECTION_KEYS["accessibility"] = model._ACCESSIBILITY_KEYS
+
+# What a section's keys default to: the dataclass the parser builds for it.
+_SECTION_MODELS: dict[str, object] = {
+    "functional": model.FunctionalSpec(),
+    "install": model.InstallSpec(),
+    "limits": model.Limits(),
+    "security.sast": model.SastSpec(),
+    "security.dependencies": model.DependencyAuditSpec(),
+    "licence": model.LicenceSpec(),
+    "quality": model.QualitySpec(),
+}
+if hasattr(model, "AccessibilitySpec"):
+    _SECTION_MODELS["accessibility"] = model.AccessibilitySpec()
+
+# Where the written default differs from the model's (the parser maps one to the other):
+# a switchable section written as a mapping is on unless it says `enabled: false`, and
+# quality's `rules: default` / `fail_on: any` are read as ruff's set and the lowest level.
+_WRITTEN_DEFAULTS: dict[str, object] = {
+    "security.sast.enabled": True,
+    "security.dependencies.enabled": True,
+    "licence.enabled": True,
+    "quality.enabled": True,
+    "quality.rules": "default",
+    "quality.fail_on": model.QUALITY_ANY,
+    "accessibility.enabled": True,
+}
+# Keys whose model default is no value a spec may write (absent means "no limit", "none").
+_NO_WRITTEN_DEFAULT = frozenset({"security.dependencies.max_data_age", "accessibility.pages"})
+
+# A size in bytes as ``parse_size`` reads it (powers of 1024; ``_SIZE_RE``, stripped).
+_SIZE_PATTERN = r"^\s*\d{1,15}(\.\d{1,9})?\s*([KkMmGgTt]([Ii]?[Bb])?|[Bb])?\s*$"
+# An age as ``parse_age`` reads it (``_AGE_RE``: spaces only, a bare number counts days).
+_AGE_PATTERN = r"^ *\d{1,7} *[HhDdWw]? *$"
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+_NOT_BLANK = r"\S"
+# The folder itself: ".", "./", "./." (no parts once PurePosixPath reads it)
+_HERE = r"^(\./*)+$"
+
+# Minimum sizes of the limits, as ``_limits`` passes them to ``_size_field``.
+_MIN_SIZES = {"memory": 64 * 1024**2, "disk": 16 * 1024**2, "output": 64 * 1024}
+
+
+def spec_schema() -> Schema:
+    """The JSON Schema of an acceptance spec, version 1."""
+    fields = _fields()
+    top = _object("", fields, required=("version", "title"))
+    return {
+        "$schema": DRAFT,
+        "$id": SCHEMA_ID,
+        "title": "Acceptance spec",
+        "description": "What a delivery must do to be accepted (YAML). The service checks more "
+        "than this schema can (the hidden tests folder, SPDX ids, ruff rules, timeouts against "
+        "each other); its messages name every field at fault.",
+        **top,
+        "$defs": _defs(),
+    }
+
+
+# ---------------------------------------------------------------- fields
+
+
+def _fields() -> dict[str, Schema]:
+    """Every key of every section, by dotted path, without its default."""
+    timeout = _integer(1, model.MAX_TIMEOUT, "seconds")
+    choice = _choice
+    fields: dict[str, Schema] = {
+        "version": {
+            "description": "the spec format's version",
+            "type": "integer",
+            "enum": sorted(model.SUPPORTED_VERSIONS),
+        },
+        "title": {
+            "description": f"a short human-readable title, one line, at most "
+            f"{model.MAX_TITLE_CHARS} characters (surrounding spaces do not count)",
+            "type": "string",
+            # Non-blank, no control character inside, at most MAX_TITLE_CHARS once stripped.
+            "pattern": _title_pattern(model.MAX_TITLE_CHARS),
+        },
+        "functional": _section("the tests pytest runs and what counts as passing"),
+        "functional.paths": _nullable(
+            _list(
+                {"type": "string", "$ref": "#/$defs/test_path"},
+                model.MAX_PATHS,
+                "what pytest runs inside the checkout: relative paths or node ids; default: "
+                "pytest's own discovery",
+                unique=False,
+            )
+        ),
+        "functional.hidden_tests": {
+            "description": "a folder beside the spec holding the owner's own tests, always "
+            "run in addition to `paths`",
+            "type": ["string", "null"],
+            "$ref": "#/$defs/folder",
+        },
+        "functional.min_passed": _integer(0, 10**9, "fewer passing tests fails the check"),
+        "functional.timeout": {**timeout, "description": "seconds for the whole test step"},
+        "functional.reruns": _integer(
+            0, model.MAX_RERUNS, "fresh re-runs of the failing tests (0: none)"
+        ),
+        "functional.flaky": choice(
+            model.FLAKY_POLICIES, "does a test that failed, then passed, count as passed"
+        ),
+        "functional.test_timeout": _nullable(
+            {
+                **timeout,
+                "description": "seconds one test may run (TEST_TIMEOUT), at most "
+                "`functional.timeout`; null: no limit but the step's",
+            }
+        ),
+        "functional.hidden_feedback": choice(
+            model.HIDDEN_FEEDBACK_LEVELS,
+            "what the supplier sees of failing hidden tests besides their counts",
+        ),
+        "install": _section("what to install before testing"),
+        "install.requirements": _nullable(
+            _list(
+                {
+                    "type": "string",
+                    "maxLength": model.MAX_REQUIREMENT_CHARS,
+                    "allOf": [{"pattern": _NOT_BLANK}, {"pattern": r"^[^\x00\n\r]*$"}],
+                },
+                model.MAX_REQUIREMENTS,
+                "pip requirement lines; replaces detection of what to install",
+                unique=False,
+            )
+        ),
+        "limits": _section("the sandbox's resource limits"),
+        "limits.cpus": {
+            "description": "CPUs",
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": model.MAX_CPUS,
+        },
+        "limits.memory": _size("memory"),
+        "limits.pids": _integer(16, 65536, "processes and threads"),
+        "limits.timeout": {**timeout, "description": "seconds for the whole run"},
+        "limits.disk": _size("disk"),
+        "limits.output": _size("output"),
+        "security": {
+            "description": "the security checks; true or false switches both",
+            "type": ["object", "boolean", "null"],
+        },
+        "security.sast": _switchable("static analysis with bandit"),
+        "security.sast.enabled": _boolean("run the check"),
+        "security.sast.fail_on": choice(
+            _values(model.Severity), "a finding at or above this severity fails"
+        ),
+        "security.sast.confidence": choice(
+            _values(model.Severity), "findings below this confidence are ignored"
+        ),
+        "security.sast.exclude": _nullable(
+            _list(
+                {"type": "string", "$ref": "#/$defs/inside_path"},
+                model.MAX_PATHS,
+                "paths not scanned",
+            )
+        ),
+        "security.sast.allow_suppressions": _boolean("honour `# nosec` in the delivery"),
+        "security.dependencies": _switchable("known-vulnerability audit (pip-audit)"),
+        "security.dependencies.enabled": _boolean("run the check"),
+        "security.dependencies.fail_on_vulnerabilities": _boolean("a known vulnerability fails"),
+        "security.dependencies.ignore": _nullable(
+            _list(
+                {"type": "string", "pattern": "^" + model._ADVISORY_RE.pattern + "$"},
+                model.MAX_ADVISORY_IGNORES,
+                "advisory ids or aliases the owner accepts (PYSEC-, GHSA-, CVE-...)",
+            )
+        ),
+        "security.dependencies.max_data_age": {
+            "description": "older advisory data makes the check an error: '12h', '30d', '2w' "
+            "or a number of days, from 1h to 3650d; default: any age",
+            # minimum and maximum bind numbers only, pattern strings only
+            "type": ["integer", "string"],
+            "minimum": 1,
+            "maximum": model.MAX_DATA_AGE // 86400,
+            "pattern": _AGE_PATTERN,
+        },
+        "licence": _switchable("the open-licence check"),
+        "licence.enabled": _boolean("run the check"),
+        "licence.allowed": _nullable(
+            {
+                **_list(
+                    {
+                        "type": "string",
+                        "maxLength": model.MAX_LICENCE_ID_CHARS,
+                        "pattern": "^" + model._SPDX_ID_RE.pattern + "$",
+                        "examples": ["MIT", "Apache-2.0", "BSD-3-Clause", "LicenseRef-Owner"],
+                    },
+                    model.MAX_LICENCES,
+                    "SPDX licence ids; default (null): any OSI-approved licence",
+                ),
+                "minItems": 1,
+            }
+        ),
+        "licence.dependencies": {
+            **choice(
+                model.LICENCE_DEPENDENCY_MODES,
+                "judge the dependencies' licences (compatible), list them (report) or skip",
+            ),
+            # YAML reads an unquoted off/on as a boolean; the parser takes it as off/default.
+            "type": ["string", "boolean"],
+        },
+        "quality": _switchable("the linter check (ruff); off unless turned on"),
+        "quality.enabled": _boolean("run the check"),
+        "quality.rules": {
+            "description": "`default` (ruff's E4, E7, E9, F) or ruff rule codes or prefixes",
+            # pattern binds the string, the rest the list
+            "type": ["string", "array"],
+            "pattern": _case_insensitive(("default",)),
+            "minItems": 1,
+            "maxItems": model.MAX_QUALITY_RULES,
+            "uniqueItems": True,
+            "items": {
+                "type": "string",
+                "pattern": r"^\s*[A-Za-z0-9]{1,12}\s*$",
+                "examples": ["E", "F", "B", "S", "PLR0913"],
+            },
+        },
+        "quality.fail_on": choice(
+            (model.QUALITY_ANY, *_values(model.QualityLevel)), "the lowest level that fails"
+        ),
+        "quality.suppressions": choice(
+            model.QUALITY_SUPPRESSIONS, "which in-source suppressions count"
+        ),
+        "quality.exclude": _nullable(
+            _list(
+                {"type": "string", "$ref": "#/$defs/inside_path", "pattern": r"^[^,*?\[\]{}]*$"},
+                model.MAX_PATHS,
+                "plain paths not linted (no glob characters or commas)",
+            )
+        ),
+    }
+    if "accessibility" in _SECTION_KEYS:
+        fields.update(_accessibility_fields())
+    return fields
+
+
+def _accessibility_fields() -> dict[str, Schema]:
+    """axe-core on the delivery's static pages; off unless turned on, and then it needs pages."""
+    parser = vars(model)  # names the parser defines only once it reads the section
+    page = r"^[^*?\[\]{}#]*\.([Hh][Tt][Mm][Ll]?|[Xx][Hh][Tt][Mm][Ll])$"
+    return {
+        "accessibility": {
+            "description": "axe-core in Chromium on the delivery's HTML pages; off unless "
+            "turned on; a mapping with `pages`, or false (off)",
+            "type": ["object", "boolean", "null"],
+            # `true` alone names no page; on, the check needs `pages`
+            "not": {"const": True},
+            "anyOf": [
+                {"required": ["pages"], "properties": {"pages": {"minItems": 1}}},
+                {"required": ["enabled"], "properties": {"enabled": {"const": False}}},
+            ],
+        },
+        "accessibility.enabled": _boolean("run the check"),
+        "accessibility.pages": _list(
+            {"type": "string", "$ref": "#/$defs/inside_path", "pattern": page},
+            parser["MAX_ACCESSIBILITY_PAGES"],
+            "HTML files (.html, .htm, .xhtml) inside the checkout, opened as file://",
+        ),
+        "accessibility.serve": {"description": "not supported yet: list `pages`", "not": {}},
+        "accessibility.standard": _choice(
+            parser["ACCESSIBILITY_STANDARDS"],
+            "the WCAG version and level axe-core checks against",
+        ),
+        "accessibility.fail_on": _choice(
+            _values(parser["AccessibilityImpact"]),
+            "a violation at or above this impact fails",
+        ),
+        "accessibility.ignore": _list(
+            {"type": "string", "pattern": "^" + parser["_AXE_RULE_RE"].pattern + "$"},
+            parser["MAX_ACCESSIBILITY_IGNORES"],
+            "axe-core rule ids not judged",
+        ),
+    }
+
+
+def _title_pattern(max_chars: int) -> str:
+    """Non-blank, one line, at most ``max_chars`` once surrounding spaces are stripped."""
+    edge = r"[^\s\x00-\x1f\x7f]"
+    inner = r"[^\x00-\x1f\x7f]"
+    return rf"^\s*{edge}({inner}{{0,{max_chars - 2}}}{edge})?\s*$"
+
+
+def _object(path: str, fields: dict[str, Schema], required: Iterable[str] = ()) -> Schema:
+    """The mapping at ``path``: its keys in the parser's order, closed to any other key."""
+    properties: Schema = {}
+    for key in _SECTION_KEYS[path]:
+        dotted = f"{path}.{key}" if path else key
+        entry = dict(fields[dotted])
+        if dotted in _SECTION_KEYS:
+            entry = _with_mapping(entry, _object(dotted, fields))
+        else:
+            _set_default(entry, path, key, dotted)
+        properties[key] = entry
+    schema: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    required = list(required)
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _with_mapping(entry: Schema, mapping: Schema) -> Schema:
+    """A section's own description and types (object, and true, false or null) plus its keys.
+
+    One schema, no ``anyOf``: ``properties`` bind only a mapping, and an editor then names
+    the key at fault instead of "not valid under any of the given schemas".
+    """
+    return {**mapping, **entry}
+
+
+def _set_default(entry: Schema, path: str, key: str, dotted: str) -> None:
+    """The key's default as a spec would write it, when its section has a model."""
+    if dotted in _WRITTEN_DEFAULTS:
+        entry["default"] = _WRITTEN_DEFAULTS[dotted]
+        return
+    section = _SECTION_MODELS.get(path)
+    if section is None or dotted in _NO_WRITTEN_DEFAULT:
+        return
+    if not hasattr(section, key):
+        return  # a key the parser refuses or reads into no field (accessibility.serve)
+    value = getattr(section, key)
+    if isinstance(value, enum.Enum):
+        value = value.value
+    elif isinstance(value, tuple):
+        value = list(value)
+    entry["default"] = value
+
+
+# ---------------------------------------------------------------- building blocks
+
+
+def _defs() -> Schema:
+    """Paths: relative, POSIX, inside their folder (the parser's ``_path_problem``)."""
+    return {
+        "test_path": {
+            "description": "a relative POSIX path or pytest node id (path::name)",
+            "allOf": _path_rules(node_id=True),
+        },
+        "folder": {
+            "description": "a relative POSIX path to a folder",
+            "allOf": [*_path_rules(node_id=False), {"not": {"type": "string", "pattern": _HERE}}],
+        },
+        "inside_path": {
+            "description": "a relative POSIX path inside the checkout, not the checkout itself",
+            "allOf": [*_path_rules(node_id=False), {"not": {"type": "string", "pattern": _HERE}}],
+        },
+    }
+
+
+def _path_rules(*, node_id: bool) -> list[Schema]:
+    """A path that cannot leave its folder; for a node id only the part before ``::`` counts.
+
+    No ``type``: where a path may also be null, the field says so.
+    """
+    # The file part: everything, or up to the first `::` of a node id.
+    part = r"((?!::)[^\\])*" if node_id else r"[^\\]*"
+    end = r"(::|$)" if node_id else "$"
+    dots = r"^((?!::).)*(^|/)\.\.(/|::|$)" if node_id else r"(^|/)\.\.(/|$)"
+    drive = r"^[A-Za-z]:(?!:)" if node_id else r"^[A-Za-z]:"
+    return [
+        {"maxLength": model.MAX_PATH_CHARS, "pattern": _NOT_BLANK},
+        {"pattern": _NO_CONTROL},
+        # not an option, not absolute, not from home, no drive, no backslash, no `..`
+        {"pattern": r"^[^-/~]"},
+        {"not": {"type": "string", "pattern": drive}},
+        {"pattern": "^" + part + end},
+        {"not": {"type": "string", "pattern": dots}},
+    ]
+
+
+def _section(description: str) -> Schema:
+    return {"description": description, "type": ["object", "null"]}
+
+
+def _switchable(description: str) -> Schema:
+    return {
+        "description": f"{description}; true (on with defaults), false (off) or a mapping",
+        "type": ["object", "boolean", "null"],
+    }
+
+
+def _nullable(schema: Schema) -> Schema:
+    """``schema`` or null (the parser reads null as the default)."""
+    kinds = schema["type"]
+    return {**schema, "type": [*([kinds] if isinstance(kinds, str) else kinds), "null"]}
+
+
+def _list(items: Schema, max_items: int, description: str, *, unique: bool = True) -> Schema:
+    """A list; ``unique`` where the parser refuses duplicates (it also compares case-insensitively
+    or after stripping, so ``uniqueItems`` is the weaker rule)."""
+    schema: Schema = {"description": description, "type": "array", "maxItems": max_items}
+    if unique:
+        schema["uniqueItems"] = True
+    return {**schema, "items": items}
+
+
+def _integer(minimum: int, maximum: int, description: str) -> Schema:
+    return {"description": description, "type": "integer", "minimum": minimum, "maximum": maximum}
+
+
+def _boolean(description: str) -> Schema:
+    return {"description": description, "type": "boolean"}
+
+
+def _size(key: str) -> Schema:
+    minimum = _MIN_SIZES[key]
+    return {
+        "description": f"bytes, or a size such as '512m', '1g', '1.5GiB' (powers of 1024); "
+        f"from {model._format_size(minimum)} to {model._format_size(model.MAX_SIZE)}",
+        # minimum and maximum bind numbers only, pattern strings only
+        "type": ["integer", "string"],
+        "minimum": minimum,
+        "maximum": model.MAX_SIZE,
+        "pattern": _SIZE_PATTERN,
+    }
+
+
+def _choice(choices: Iterable[str], description: str) -> Schema:
+    """One of ``choices``; the parser ignores case and surrounding spaces."""
+    words = tuple(choices)
+    return {
+        "description": f"{description}: {', '.join(words)}",
+        "type": "string",
+        # `enum` is for editors' completion; the pattern is what the parser accepts.
+        "anyOf": [{"enum": list(words)}, {"pattern": _case_insensitive(words)}],
+    }
+
+
+def _case_insensitive(words: Iterable[str]) -> str:
+    """A pattern matching any of ``words`` in any case, with spaces around (no inline flags)."""
+
+    def letters(word: str) -> str:
+        return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+    return r"^\s*(" + "|".join(letters(word) for word in words) + r")\s*$"
+
+
+def _values(closed: type[enum.Enum]) -> tuple[str, ...]:
+    return tuple(str(member.value) for member in closed)
