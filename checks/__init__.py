@@ -70,3 +70,9 @@ def registered() -> tuple[Check, ...]:
 
 def is_builtin(check: Check) -> bool:
     return isinstance(check, BuiltinCheck)
+
+
+# Imported here, not at the top: the accessibility module reads this module's interface.
+from checks.accessibility import AccessibilityCheck  # noqa: E402 -- after register exists
+
+register(AccessibilityCheck())

@@ -52,7 +52,7 @@ def todo_check() -> Iterator[None]:
 
 def test_the_registry_lists_the_built_in_checks_in_report_order() -> None:
     ids = [c.id for c in checks.registered()]
-    assert ids == ["functional", "sast", "dependencies", "licence", "quality"]
+    assert ids == ["functional", "sast", "dependencies", "licence", "quality", "accessibility"]
     with pytest.raises(ValueError, match="already registered"):
         checks.register(TodoCheck(id="sast"))
     with pytest.raises(ValueError, match="built-in"):

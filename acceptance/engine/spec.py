@@ -69,6 +69,7 @@ _HINT = (
 
 _TOP_KEYS = (
     "version", "title", "functional", "install", "limits", "security", "licence", "quality",
+    "accessibility",
 )  # fmt: skip
 _FUNCTIONAL_KEYS = (
     "paths",
@@ -94,6 +95,16 @@ QUALITY_DEFAULT_RULES: tuple[str, ...] = ("E4", "E7", "E9", "F")
 QUALITY_SUPPRESSIONS: tuple[str, ...] = ("justified", "allowed", "forbidden")
 #: values of ``quality.fail_on`` besides the levels: ``any`` reads as the lowest level
 QUALITY_ANY = "any"
+_ACCESSIBILITY_KEYS = ("enabled", "pages", "serve", "standard", "fail_on", "ignore")
+#: ``accessibility.standard``: the WCAG version and level axe-core checks against
+ACCESSIBILITY_STANDARDS: tuple[str, ...] = ("wcag2a", "wcag2aa", "wcag21aa", "wcag22aa")
+#: pages one run opens at most: each one is a browser load and a screenshot
+MAX_ACCESSIBILITY_PAGES = 50
+#: ``accessibility.ignore`` entries at most (axe-core has about a hundred rules)
+MAX_ACCESSIBILITY_IGNORES = 200
+_ACCESSIBILITY_PAGE_SUFFIXES = (".html", ".htm", ".xhtml")
+# axe-core's rule ids: lower-case words joined by hyphens ("image-alt", "color-contrast").
+_AXE_RULE_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+){0,15}")
 
 # fullmatch only: `$` would also accept a trailing newline.
 _ADVISORY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{1,99}")
@@ -285,6 +296,36 @@ class QualitySpec:
     exclude: tuple[str, ...] = ()
 
 
+class AccessibilityImpact(str, enum.Enum):
+    """axe-core's impact of a violation, low to high."""
+
+    MINOR = "minor"
+    MODERATE = "moderate"
+    SERIOUS = "serious"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """0 for minor up to 3 for critical: for comparisons."""
+        return ("minor", "moderate", "serious", "critical").index(self.value)
+
+
+@dataclass(frozen=True)
+class AccessibilitySpec:
+    """axe-core in Chromium on the delivery's static pages; off unless the spec turns it on.
+
+    ``pages`` are HTML files of the checkout, opened as ``file://``; ``standard`` picks the
+    WCAG rules axe runs; a violation at or above ``fail_on`` fails the check unless its
+    rule is in ``ignore``.
+    """
+
+    enabled: bool = False
+    pages: tuple[str, ...] = ()
+    standard: str = "wcag21aa"
+    fail_on: AccessibilityImpact = AccessibilityImpact.SERIOUS
+    ignore: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Spec:
     """A validated acceptance spec plus the hashes that pin its exact content."""
@@ -300,6 +341,7 @@ class Spec:
     security: SecuritySpec = field(default_factory=SecuritySpec)
     licence: LicenceSpec = field(default_factory=LicenceSpec)
     quality: QualitySpec = field(default_factory=QualitySpec)
+    accessibility: AccessibilitySpec = field(default_factory=AccessibilitySpec)
     #: the hidden tests' node ids (without parameters), known when the spec is read:
     #: a run must report each of them and no other (checks/hidden_inventory.py)
     hidden_test_ids: tuple[str, ...] = ()
@@ -353,6 +395,7 @@ def parse_spec(text: str, base_dir: Path, *, origin: str = "<string>") -> Spec:
     security = _security(document.get("security"), problems)
     licence = _licence(document.get("licence"), problems)
     quality = _quality(document.get("quality"), problems)
+    accessibility = _accessibility(document.get("accessibility"), problems)
     hidden_sha = _hidden_hash(functional.hidden_tests, problems)
     hidden_ids = _hidden_inventory(functional.hidden_tests, problems) if hidden_sha else ()
     _json_problems(document, "", problems)
@@ -370,6 +413,7 @@ def parse_spec(text: str, base_dir: Path, *, origin: str = "<string>") -> Spec:
         security=security,
         licence=licence,
         quality=quality,
+        accessibility=accessibility,
         hidden_test_ids=hidden_ids,
     )
 
@@ -1179,6 +1223,107 @@ def _quality_exclude_problem(item: str) -> str | None:
     if reason is None and any(ch in item for ch in ",*?[]{}"):
         return "must be a plain path (no glob characters or commas)"
     return reason
+
+
+def _accessibility(value: object, problems: list[str]) -> AccessibilitySpec:
+    """Validate ``accessibility``: off when absent, null or false; on, it needs ``pages``."""
+    where = "accessibility"
+    default = AccessibilitySpec()
+    if value is None or value is False:
+        return default
+    if value is True:
+        problems.append(
+            "accessibility: list the HTML files to check, e.g. "
+            "`accessibility: {pages: [index.html]}`; to turn the check off write "
+            "`accessibility: false`"
+        )
+        return default
+    enabled, section = _switchable(value, where, _ACCESSIBILITY_KEYS, problems)
+    if section is None:
+        return default
+    if "serve" in section:
+        problems.append(
+            "accessibility.serve: not supported yet; the check opens static pages only: "
+            "list the delivery's HTML files under accessibility.pages"
+        )
+    pages = _string_list(
+        section,
+        "pages",
+        where,
+        problems,
+        expected="a list of HTML files inside the checkout",
+        example="[index.html, docs/contact.html]",
+        max_items=MAX_ACCESSIBILITY_PAGES,
+        item_problem=_accessibility_page_problem,
+        identity=lambda item: str(PurePosixPath(item)),
+    )
+    if enabled and "serve" not in section and pages is None:
+        problems.append(
+            "accessibility.pages: missing; list the HTML files to check, e.g. [index.html]; "
+            "to turn the check off write `accessibility: false`"
+        )
+    elif enabled and section.get("pages") == []:
+        problems.append(
+            "accessibility.pages: an empty list would check nothing; list at least one HTML "
+            "file; to turn the check off write `accessibility: false`"
+        )
+    ignore = _string_list(
+        section,
+        "ignore",
+        where,
+        problems,
+        expected="a list of axe-core rule ids",
+        example="[color-contrast, region]",
+        max_items=MAX_ACCESSIBILITY_IGNORES,
+        item_problem=_axe_rule_problem,
+        identity=lambda item: item,
+    )
+    return AccessibilitySpec(
+        enabled=enabled,
+        pages=pages or (),
+        standard=_choice_field(
+            section, "standard", where, default.standard, ACCESSIBILITY_STANDARDS, problems
+        ),
+        fail_on=_accessibility_impact(section, default.fail_on, problems),
+        ignore=ignore or (),
+    )
+
+
+def _accessibility_page_problem(item: str) -> str | None:
+    """Why ``item`` cannot be an ``accessibility.pages`` entry, or ``None``."""
+    reason = _path_problem(item, item)
+    if reason is not None:
+        return reason
+    if any(ch in item for ch in "*?[]{}#"):
+        return "must be a plain path to one file (no glob characters, no '#' fragment)"
+    parts = PurePosixPath(item).parts
+    if not parts or not parts[-1].lower().endswith(_ACCESSIBILITY_PAGE_SUFFIXES):
+        return "must name an HTML file (.html, .htm or .xhtml) inside the checkout"
+    return None
+
+
+def _axe_rule_problem(item: str) -> str | None:
+    """Why ``item`` is not written like an axe-core rule id, or ``None``."""
+    if _AXE_RULE_RE.fullmatch(item) is None:
+        return "must be an axe-core rule id such as image-alt or color-contrast"
+    return None
+
+
+def _accessibility_impact(
+    section: dict[str, object], default: AccessibilityImpact, problems: list[str]
+) -> AccessibilityImpact:
+    """``accessibility.fail_on``: an axe-core impact, case-insensitive."""
+    if "fail_on" not in section:
+        return default
+    value = section["fail_on"]
+    if isinstance(value, str):
+        try:
+            return AccessibilityImpact(value.strip().lower())
+        except ValueError:
+            pass
+    impacts = ", ".join(impact.value for impact in AccessibilityImpact)
+    problems.append(f"accessibility.fail_on: must be one of {impacts}, got {_describe(value)}")
+    return default
 
 
 def _switchable(
