@@ -31,11 +31,8 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "security.dependencies": model._AUDIT_KEYS,
     "licence": model._LICENCE_KEYS,
     "quality": model._QUALITY_KEYS,
+    "accessibility": model._ACCESSIBILITY_KEYS,
 }
-# The accessibility check is being added to the parser: described here from the moment
-# the parser reads it, and not before.
-if hasattr(model, "_ACCESSIBILITY_KEYS"):
-    _SECTION_KEYS["accessibility"] = model._ACCESSIBILITY_KEYS
 
 # What a section's keys default to: the dataclass the parser builds for it.
 _SECTION_MODELS: dict[str, object] = {
@@ -46,9 +43,8 @@ _SECTION_MODELS: dict[str, object] = {
     "security.dependencies": model.DependencyAuditSpec(),
     "licence": model.LicenceSpec(),
     "quality": model.QualitySpec(),
+    "accessibility": model.AccessibilitySpec(),
 }
-if hasattr(model, "AccessibilitySpec"):
-    _SECTION_MODELS["accessibility"] = model.AccessibilitySpec()
 
 # Where the written default differs from the model's (the parser maps one to the other):
 # a switchable section written as a mapping is on unless it says `enabled: false`, and
@@ -268,16 +264,11 @@ def _fields() -> dict[str, Schema]:
             )
         ),
     }
-    if "accessibility" in _SECTION_KEYS:
-        fields.update(_accessibility_fields())
-    return fields
+    return {**fields, **_accessibility_fields()}
 
 
 def _accessibility_fields() -> dict[str, Schema]:
     """axe-core on the delivery's static pages; off unless turned on, and then it needs pages."""
-    # Names the parser defines only once it reads the section, in lower case (upper-case
-    # words in the code read as reason codes to tests/test_reason_codes.py).
-    parser = {name.lower(): value for name, value in vars(model).items()}
     page = r"^[^*?\[\]{}#]*\.([Hh][Tt][Mm][Ll]?|[Xx][Hh][Tt][Mm][Ll])$"
     return {
         "accessibility": {
@@ -294,21 +285,21 @@ def _accessibility_fields() -> dict[str, Schema]:
         "accessibility.enabled": _boolean("run the check"),
         "accessibility.pages": _list(
             {"type": "string", "$ref": "#/$defs/inside_path", "pattern": page},
-            parser["max_accessibility_pages"],
+            model.MAX_ACCESSIBILITY_PAGES,
             "HTML files (.html, .htm, .xhtml) inside the checkout, opened as file://",
         ),
         "accessibility.serve": {"description": "not supported yet: list `pages`", "not": {}},
         "accessibility.standard": _choice(
-            parser["accessibility_standards"],
+            model.ACCESSIBILITY_STANDARDS,
             "the WCAG version and level axe-core checks against",
         ),
         "accessibility.fail_on": _choice(
-            _values(parser["accessibilityimpact"]),
+            _values(model.AccessibilityImpact),
             "a violation at or above this impact fails",
         ),
         "accessibility.ignore": _list(
-            {"type": "string", "pattern": "^" + parser["_axe_rule_re"].pattern + "$"},
-            parser["max_accessibility_ignores"],
+            {"type": "string", "pattern": "^" + model._AXE_RULE_RE.pattern + "$"},
+            model.MAX_ACCESSIBILITY_IGNORES,
             "axe-core rule ids not judged",
         ),
     }
