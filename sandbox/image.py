@@ -184,13 +184,18 @@ class ImageBuilder:
         self._progress(f"downloading the check tools for Python {python} (wheels only)")
         wheel_dir = self._cache_dir / "wheels"
         wheel_dir.mkdir(parents=True, exist_ok=True)
-        download_wheels(TOOL_REQUIREMENTS, wheel_dir, python_version=python)
-        download_wheels(HIDDEN_PYTEST_REQUIREMENTS, wheel_dir, python_version=python)
+        self._download_wheels(TOOL_REQUIREMENTS, wheel_dir, python)
+        self._download_wheels(HIDDEN_PYTEST_REQUIREMENTS, wheel_dir, python)
         self._progress("installing the check tools into the image (no network)")
         image = self._install_tools(base_id, wheel_dir, tag, python, base_image)
         self._client.images.get(image.id).tag(IMAGE_REPOSITORY, "latest")
         self._progress(f"built {tag} ({image.short_id})")
         return BuiltImage(tag, str(image.id), False, _tools(image))
+
+    def _download_wheels(
+        self, requirements: tuple[str, ...], wheel_dir: Path, python: str
+    ) -> None:
+        download_wheels(requirements, wheel_dir, python_version=python)
 
     def _existing(self, tag: str) -> Any:
         try:
@@ -208,10 +213,15 @@ class ImageBuilder:
                 hint="without a registry, build from Debian packages: omit --base-image",
             ) from exc
 
-    def _debootstrap(self, mirror: str) -> str:
+    def _debootstrap(
+        self,
+        mirror: str,
+        packages: tuple[str, ...] = DEBIAN_PACKAGES,
+        repository: str = f"{IMAGE_REPOSITORY}-base",
+    ) -> str:
         # Keyed by what debootstrap is given only, so tool changes reuse the root filesystem.
-        base_inputs = json.dumps([DEBIAN_SUITE, "minbase", DEBIAN_PACKAGES]).encode()
-        base_tag = f"{IMAGE_REPOSITORY}-base:{hashlib.sha256(base_inputs).hexdigest()[:16]}"
+        base_inputs = json.dumps([DEBIAN_SUITE, "minbase", packages]).encode()
+        base_tag = f"{repository}:{hashlib.sha256(base_inputs).hexdigest()[:16]}"
         existing = self._existing(base_tag)
         if existing is not None:
             self._progress(f"reusing the Debian root filesystem {base_tag}")
@@ -228,7 +238,7 @@ class ImageBuilder:
                 [
                     "debootstrap",
                     "--variant=minbase",
-                    f"--include={','.join(DEBIAN_PACKAGES)}",
+                    f"--include={','.join(packages)}",
                     DEBIAN_SUITE,
                     str(rootfs),
                     mirror,

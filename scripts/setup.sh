@@ -59,6 +59,9 @@ fi
 
 log "building the sandbox image (reused when up to date)"
 .venv/bin/acceptance image build
+# The accessibility check's variant: Debian's Chromium, Playwright, the axe-core installed above.
+log "building the browser image variant (reused when up to date)"
+.venv/bin/acceptance image build --browser
 
 # Offline vulnerability data: the PyPA advisory snapshot beside the project
 # (../shared/osv), imported once into the data directory's store.

@@ -94,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--base-image", help="build FROM this registry image instead of debootstrap")
     build.add_argument("--mirror", help="Debian mirror for debootstrap (default: from apt sources)")
     build.add_argument("--force", action="store_true", help="rebuild even if the image exists")
+    build.add_argument(
+        "--browser",
+        action="store_true",
+        help="build the browser variant (Chromium, Playwright, axe-core) for the accessibility check",
+    )
     build.set_defaults(handler=cmd_image_build)
 
     check = sub.add_parser(

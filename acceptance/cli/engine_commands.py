@@ -37,6 +37,16 @@ def cmd_image_build(args: argparse.Namespace, settings: Settings) -> int:
     from sandbox.docker import docker_client
     from sandbox.image import ImageBuilder
 
+    if getattr(args, "browser", False):
+        from sandbox.browser_image import BrowserImageBuilder
+
+        browser = BrowserImageBuilder(docker_client(), settings.cache_dir, progress=_say)
+        built = browser.build_browser(
+            mirror=args.mirror or settings.debian_mirror, force=args.force
+        )
+        print(f"{built.tag} {built.image_id}")
+        print("tools: " + ", ".join(f"{k} {v}" for k, v in sorted(built.tools.items())))
+        return 0
     builder = ImageBuilder(docker_client(), settings.cache_dir, progress=_say)
     built = builder.build(
         base_image=args.base_image or settings.sandbox_base_image,

@@ -1,0 +1,72 @@
+"""Runs axe-core on static pages in Debian's Chromium, inside the browser image variant.
+
+Usage: python acceptance_axe_runner.py <out dir> <standard tags, comma-separated> <page URL>...
+
+For page number N it writes ``page-N.json`` (axe's results, or ``{"error": ...}``) and
+``page-N.png`` (a screenshot) into the out dir. The host reads both with byte caps and
+trusts nothing in them: the page's own scripts run in the same browser and could
+rewrite what axe returns, which is why the host validates every field.
+No network: Chromium runs with the sandbox's none network, and routes other than
+``file://`` are aborted besides.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Route, sync_playwright
+
+AXE_SCRIPT = Path("/opt/acceptance/axe/axe.min.js")
+CHROMIUM = "/usr/bin/chromium"
+LOAD_TIMEOUT_MS = 30_000
+# Only the result fields the host reads: the rest (full DOM paths, check data) is bulk.
+_AXE_CALL = """async (tags) => {
+  const result = await axe.run(document, {runOnly: {type: 'tag', values: tags},
+                                          resultTypes: ['violations']});
+  const node = (n) => ({target: n.target, html: n.html});
+  const rule = (r) => ({id: r.id, impact: r.impact, tags: r.tags, help: r.help,
+                        helpUrl: r.helpUrl, nodes: r.nodes.slice(0, 50).map(node)});
+  return {violations: result.violations.map(rule), passes: result.passes.length,
+          incomplete: result.incomplete.length, inapplicable: result.inapplicable.length,
+          axe_version: axe.version};
+}"""
+
+
+def _offline(route: Route) -> None:
+    if route.request.url.startswith("file://"):
+        route.continue_()
+    else:
+        route.abort()
+
+
+def main(argv: list[str]) -> int:
+    out_dir = Path(argv[1])
+    tags = [tag for tag in argv[2].split(",") if tag]
+    axe_source = AXE_SCRIPT.read_text(encoding="utf-8")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        for number, url in enumerate(argv[3:]):
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.route("**/*", _offline)
+            result: dict[str, object]
+            try:
+                page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
+                page.add_script_tag(content=axe_source)
+                result = page.evaluate(_AXE_CALL, tags)
+                page.screenshot(path=str(out_dir / f"page-{number}.png"), full_page=False)
+            except PlaywrightError as exc:
+                result = {"error": str(exc)[:2000]}
+            finally:
+                page.close()
+            (out_dir / f"page-{number}.json").write_text(json.dumps(result), encoding="utf-8")
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
