@@ -236,12 +236,42 @@ def _quality(entry: Mapping[str, Any], _hidden: _Hidden) -> dict[str, Any]:
     }
 
 
+def _accessibility(entry: Mapping[str, Any], _hidden: _Hidden) -> dict[str, Any]:
+    """axe-core's findings on the supplier's own pages, with the owner's settings."""
+    violation_keys = ("rule", "impact", "tags", "help", "help_url", "blocking", "ignored")
+
+    def page(item: Mapping[str, Any]) -> dict[str, Any]:
+        shown = _pick(item, ("page", "passes", "incomplete", "error", "screenshot"))
+        shown["counts"] = _pick(_dict(item.get("counts")), _IMPACTS)
+        shown["violations"] = [
+            {
+                **_pick(v, violation_keys),
+                "nodes": [_pick(n, ("target", "html")) for n in map(_dict, _list(v.get("nodes")))],
+            }
+            for v in map(_dict, _list(item.get("violations")))
+        ]
+        return shown
+
+    shown = _pick(entry, ("standard", "tags", "fail_on", "ignore", "passes", "incomplete",
+                          "axe_version", "blocking_rules"))  # fmt: skip
+    shown["counts"] = _pick(_dict(entry.get("counts")), _IMPACTS)
+    shown["pages"] = [page(p) for p in map(_dict, _list(entry.get("pages")))]
+    shown["missing_pages"] = [
+        _pick(m, ("page", "reason")) for m in map(_dict, _list(entry.get("missing_pages")))
+    ]
+    return shown
+
+
+_IMPACTS = ("minor", "moderate", "serious", "critical")
+
+
 _EVIDENCE = {
     "functional": _functional,
     "sast": _sast,
     "dependencies": _dependencies,
     "licence": _licence,
     "quality": _quality,
+    "accessibility": _accessibility,
 }
 
 

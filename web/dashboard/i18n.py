@@ -140,6 +140,7 @@ CHECK_LABELS = {
     "dependencies": lazy_gettext("Dependency vulnerabilities"),
     "licence": lazy_gettext("Licence"),
     "quality": lazy_gettext("Code quality (linter)"),
+    "accessibility": lazy_gettext("Accessibility (axe-core in a browser)"),
 }
 ROLE_LABELS = {
     "admin": lazy_gettext("Administrator"),
@@ -155,6 +156,7 @@ STAGE_LABELS = {
     "prepare": lazy_gettext("preparing the sandbox"),
     "sast": lazy_gettext("static security analysis"),
     "quality": lazy_gettext("linting the code"),
+    "accessibility": lazy_gettext("checking the pages' accessibility"),
     "metadata": lazy_gettext("reading the project's metadata"),
     "download": lazy_gettext("downloading dependencies"),
     "install": lazy_gettext("installing"),
@@ -179,6 +181,15 @@ LEVEL_LABELS = {
     "error": lazy_gettext("Error"),
     "warning": lazy_gettext("Warning"),
     "style": lazy_gettext("Style"),
+}
+
+
+#: axe-core's impacts of an accessibility violation
+IMPACT_LABELS = {
+    "critical": lazy_gettext("Critical"),
+    "serious": lazy_gettext("Serious"),
+    "moderate": lazy_gettext("Moderate"),
+    "minor": lazy_gettext("Minor"),
 }
 
 
@@ -214,6 +225,7 @@ def template_helpers() -> dict[str, Any]:
         "ROLE_LABELS": ROLE_LABELS,
         "SEVERITY_LABELS": SEVERITY_LABELS,
         "LEVEL_LABELS": LEVEL_LABELS,
+        "IMPACT_LABELS": IMPACT_LABELS,
         "STAGE_STATUS_LABELS": STAGE_STATUS_LABELS,
         "ENGINE_SENTENCES": ENGINE_SENTENCES,
         "LANGUAGE_NAMES": LANGUAGE_NAMES,

@@ -118,6 +118,42 @@ class LicenceEvidence:
 
 
 @dataclass(frozen=True)
+class AxeNode:
+    """One element axe-core flagged: its CSS selector and HTML, shown as inert text."""
+
+    target: str
+    html: str
+
+
+@dataclass(frozen=True)
+class AxeViolation:
+    """One axe-core rule a page breaks."""
+
+    rule: str
+    impact: str
+    tags: list[str]
+    help: str
+    #: axe-core's own help page only (the engine and this view both check the address)
+    help_url: str | None
+    blocking: bool
+    ignored: bool
+    nodes: list[AxeNode]
+
+
+@dataclass(frozen=True)
+class AxePage:
+    """One page the accessibility check opened, and what axe-core found on it."""
+
+    page: str
+    violations: list[AxeViolation]
+    counts: dict[str, int]
+    passes: int | None
+    incomplete: int | None
+    error: str | None
+    screenshot: str | None
+
+
+@dataclass(frozen=True)
 class HiddenTests:
     """How the owner's hidden tests fared in their own run.
 
@@ -169,6 +205,10 @@ class Check:
     quality_settings: dict[str, Any] = field(default_factory=dict)
     #: the linter's name and version
     tool: dict[str, Any] = field(default_factory=dict)
+    #: the accessibility check's pages, and its settings as the report states them
+    pages: list[AxePage] = field(default_factory=list)
+    missing_pages: list[dict[str, str]] = field(default_factory=list)
+    accessibility_settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -378,7 +418,65 @@ def _check(entry: Mapping[str, Any]) -> Check:
             quality_settings=_dict(entry.get("settings")),
             tool=_dict(entry.get("tool")),
         )
+    if kind == "accessibility":
+        ignore = [_str(rule) for rule in _list(entry.get("ignore"))]
+        return Check(
+            **common,
+            pages=[_axe_page(p) for p in map(_dict, _list(entry.get("pages")))],
+            missing_pages=[
+                {"page": _str(m.get("page")), "reason": _str(m.get("reason"))}
+                for m in map(_dict, _list(entry.get("missing_pages")))
+            ],
+            accessibility_settings={
+                "standard": _str(entry.get("standard")),
+                "fail_on": _str(entry.get("fail_on")),
+                "ignore": ignore,
+                "axe_version": _str(entry.get("axe_version")),
+            },
+        )
     return Check(**common)
+
+
+_AXE_HELP_PREFIX = "https://dequeuniversity.com/rules/axe/"
+_AXE_IMPACTS = ("critical", "serious", "moderate", "minor")
+
+
+def _axe_page(item: Mapping[str, Any]) -> AxePage:
+    counts = _dict(item.get("counts"))
+    passes, incomplete = item.get("passes"), item.get("incomplete")
+    violations = [_axe_violation(v) for v in map(_dict, _list(item.get("violations")))]
+    # Blocking first, then by impact, as the owner reads them.
+    violations.sort(key=lambda v: (not v.blocking, _impact_rank(v.impact)))
+    return AxePage(
+        page=_str(item.get("page")),
+        violations=violations,
+        counts={k: counts[k] for k in _AXE_IMPACTS if _is_count(counts.get(k))},
+        passes=passes if _is_count(passes) else None,
+        incomplete=incomplete if _is_count(incomplete) else None,
+        error=_str(item.get("error")) or None,
+        screenshot=_str(item.get("screenshot")) or None,
+    )
+
+
+def _impact_rank(impact: str) -> int:
+    return _AXE_IMPACTS.index(impact) if impact in _AXE_IMPACTS else len(_AXE_IMPACTS)
+
+
+def _axe_violation(item: Mapping[str, Any]) -> AxeViolation:
+    url = _str(item.get("help_url"))
+    return AxeViolation(
+        rule=_str(item.get("rule")),
+        impact=_str(item.get("impact")),
+        tags=[_str(t) for t in _list(item.get("tags"))],
+        help=_str(item.get("help")),
+        help_url=url if url.startswith(_AXE_HELP_PREFIX) else None,
+        blocking=item.get("blocking") is True,
+        ignored=item.get("ignored") is True,
+        nodes=[
+            AxeNode(target=_str(n.get("target")), html=_str(n.get("html")))
+            for n in map(_dict, _list(item.get("nodes")))
+        ],
+    )
 
 
 def _lint_finding(item: Mapping[str, Any]) -> LintFinding:

@@ -30,7 +30,44 @@ def check_summary(check: Check) -> str | None:
         return sast_summary(check)
     if check.kind == "licence":
         return licence_summary(check)
+    if check.kind == "accessibility":
+        return accessibility_summary(check)
     return None
+
+
+def accessibility_summary(check: Check) -> str | None:
+    """Missing pages, or how many violations block acceptance, on how many pages."""
+    if check.missing_pages:
+        missing = len(check.missing_pages)
+        return str(
+            ngettext(
+                "%(count)s listed page cannot be opened.",
+                "%(count)s listed pages cannot be opened.",
+                missing,
+                count=number(missing),
+            )
+        )
+    if not check.pages or any(page.error for page in check.pages):
+        return None
+    blocking = sum(1 for page in check.pages for v in page.violations if v.blocking)
+    if blocking:
+        return str(
+            ngettext(
+                "%(count)s accessibility violation blocks acceptance.",
+                "%(count)s accessibility violations block acceptance.",
+                blocking,
+                count=number(blocking),
+            )
+        )
+    pages = len(check.pages)
+    return str(
+        ngettext(
+            "No accessibility violation blocks acceptance on the %(count)s page checked.",
+            "No accessibility violation blocks acceptance on the %(count)s pages checked.",
+            pages,
+            count=number(pages),
+        )
+    )
 
 
 def functional_summary(check: Check) -> str | None:
