@@ -15,7 +15,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
@@ -164,6 +164,10 @@ class BrowserToolError(RuntimeError):
     """The platform could not run the browser (no image, no output): never a pass."""
 
 
+class PagesDidNotFinish(RuntimeError):
+    """The pages kept the browser past its time, memory or process limit: the supplier's."""
+
+
 # ---------------------------------------------------------------- pages
 
 
@@ -212,7 +216,7 @@ def parse_results(page: str, raw: bytes) -> PageResult:
     if "error" in document:
         said = document["error"]
         text = _clean(said, MAX_ERROR_CHARS) if isinstance(said, str) else "no message"
-        return PageResult(page, error=f"the page did not load: {text}")
+        return PageResult(page, error=f"the browser could not check the page: {text}")
     violations = document.get("violations")
     if not isinstance(violations, list) or len(violations) > MAX_RULES_PER_PAGE:
         raise UntrustedResults(f"violations is not a list of at most {MAX_RULES_PER_PAGE} rules")
@@ -392,6 +396,9 @@ def evaluate(tree: Path, options: AccessibilityOptions, runner: BrowserRunner) -
         outputs = runner.run(tree, options.pages, tags)
     except BrowserToolError as exc:
         return _tool_error(options, str(exc))
+    except PagesDidNotFinish as exc:
+        stopped = [PageResult(page, error=str(exc)) for page in options.pages]
+        return CheckOutcome(judge(options, stopped))
     if len(outputs) != len(options.pages):
         return _tool_error(
             options, "the browser returned a result per page for fewer pages than listed"
@@ -441,10 +448,9 @@ class DockerBrowserRunner:
 
     image: str
     runtime: str | None = None
-    limits: SandboxLimits = field(
-        default_factory=lambda: SandboxLimits(memory=2 * 1024**3, pids=512, lifetime=600.0)
-    )
-    timeout: float = 300.0
+    #: the browser's time: its start, then this much per page (a page's scripts can hang it)
+    startup_seconds: float = 20.0
+    seconds_per_page: float = 35.0
 
     def run(self, tree: Path, pages: Sequence[str], tags: Sequence[str]) -> list[BrowserOutput]:
         from sandbox.browser_image import RUNNER_PATH
@@ -452,23 +458,33 @@ class DockerBrowserRunner:
         from sandbox.image import TOOLS_VENV
         from sandbox.interface import SandboxConfig, SandboxError
 
+        timeout = self.startup_seconds + self.seconds_per_page * len(pages)
+        limits = SandboxLimits(memory=2 * 1024**3, pids=512, lifetime=timeout + 60.0)
         config = SandboxConfig(
-            image=self.image,
-            limits=self.limits,
-            readonly_mounts={tree: SRC_MOUNT},
-            runtime=self.runtime,
+            image=self.image, limits=limits, readonly_mounts={tree: SRC_MOUNT}, runtime=self.runtime
         )
         try:
             with DockerSandbox(config) as sandbox:
                 sandbox.run(["mkdir", "-p", OUT_DIR], timeout=30)
                 argv = [f"{TOOLS_VENV}/bin/python", RUNNER_PATH, OUT_DIR, ",".join(tags)]
-                result = sandbox.run([*argv, *(page_url(p) for p in pages)], timeout=self.timeout)
+                result = sandbox.run([*argv, *(page_url(p) for p in pages)], timeout=timeout)
+                if result.timed_out or result.memory_limit_hit or result.process_limit_hit:
+                    limit = (
+                        f"time ({timeout:.0f} s for {len(pages)} page(s))"
+                        if result.timed_out
+                        else "memory limit"
+                        if result.memory_limit_hit
+                        else "process limit"
+                    )
+                    raise PagesDidNotFinish(f"the pages kept the browser past its {limit}")
                 if result.exit_code != 0:
                     said = _clean(result.text[-400:], 400)
                     raise BrowserToolError(
                         f"the browser runner exited with {result.exit_code}: {said}"
                     )
                 return _read_outputs(sandbox, len(pages))
+        except SandboxLimitError as exc:
+            raise PagesDidNotFinish(f"the pages kept the browser past a limit: {exc}") from exc
         except SandboxError as exc:
             raise BrowserToolError(str(exc)) from exc
 

@@ -110,3 +110,61 @@ def test_a_listed_page_the_delivery_lacks_is_a_failure(
     assert result["status"] == "failed"
     assert result["reason_code"] == "ACCESSIBILITY_PAGE_MISSING"
     assert "contact.html (no such file in the delivery)" in result["summary"]
+
+
+# ---------------------------------------------------------------- hostile pages, the check alone
+
+
+def _site(tmp_path: Path, html: str) -> Path:
+    """A one-page site the sandbox user can read (pytest's tmp_path is the host user's only)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(html)
+    for path in (tmp_path, site):
+        path.chmod(0o755)
+    (site / "index.html").chmod(0o644)
+    return site
+
+
+def _options(*pages: str) -> Any:
+    from acceptance.engine.spec import AccessibilitySpec
+
+    return AccessibilitySpec(enabled=True, pages=pages)
+
+
+def test_a_page_that_hangs_the_browser_fails_the_check_not_the_platform(
+    tmp_path: Path, browser_image: str
+) -> None:
+    from checks.accessibility import DockerBrowserRunner, evaluate
+
+    site = _site(
+        tmp_path,
+        '<!doctype html><html lang="en"><head><title>t</title></head><body><main>'
+        "<h1>Hi</h1><script>setTimeout(() => { for (;;) {} }, 0)</script></main></body></html>",
+    )
+    runner = DockerBrowserRunner(browser_image, startup_seconds=5, seconds_per_page=10)
+    result = evaluate(site, _options("index.html"), runner).result
+    assert result.status.value == "failed", result.summary
+    assert result.reason_code == "ACCESSIBILITY_PAGE_UNLOADABLE"
+    assert "past its time" in result.summary
+
+
+def test_a_page_that_fakes_axe_cannot_pass(tmp_path: Path, browser_image: str) -> None:
+    from checks.accessibility import DockerBrowserRunner, evaluate
+
+    # The page claims a clean result through a window.axe it locks, and breaks the
+    # built-ins axe uses: axe runs in an isolated world, so it still sees the bare image.
+    site = _site(
+        tmp_path,
+        '<!doctype html><html lang="en"><head><title>t</title></head><body><main>'
+        '<h1>Hi</h1><img src="a.png"><script>'
+        "Object.defineProperty(window, 'axe', {configurable: false, get() { return {"
+        " version: '4.14.1', run: async () => ({violations: [], passes: [],"
+        " incomplete: [], inapplicable: []}) }; }, set() {} });"
+        "Element.prototype.getAttribute = () => 'fine'; Array.prototype.map = () => [];"
+        "</script></main></body></html>",
+    )
+    result = evaluate(site, _options("index.html"), DockerBrowserRunner(browser_image)).result
+    assert result.status.value == "failed", result.summary
+    assert result.reason_code == "ACCESSIBILITY_VIOLATIONS"
+    assert result.details["blocking_rules"] == ["image-alt"]

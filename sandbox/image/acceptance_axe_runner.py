@@ -3,9 +3,11 @@
 Usage: python acceptance_axe_runner.py <out dir> <standard tags, comma-separated> <page URL>...
 
 For page number N it writes ``page-N.json`` (axe's results, or ``{"error": ...}``) and
-``page-N.png`` (a screenshot) into the out dir. The host reads both with byte caps and
-trusts nothing in them: the page's own scripts run in the same browser and could
-rewrite what axe returns, which is why the host validates every field.
+``page-N.png`` (a screenshot) into the out dir. axe-core runs in an isolated world of
+the page (Chromium's DevTools protocol, as an extension's content script): it shares
+the DOM with the page's scripts but not their globals or prototypes, so a page cannot
+replace ``axe`` or the built-ins it calls to claim a clean result. The host still reads
+both files with byte caps and trusts nothing in them.
 No network: Chromium runs with the sandbox's none network, and routes other than
 ``file://`` are aborted besides.
 """
@@ -17,12 +19,13 @@ import sys
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Route, sync_playwright
+from playwright.sync_api import Page, Route, sync_playwright
 
 AXE_SCRIPT = Path("/opt/acceptance/axe/axe.min.js")
 CHROMIUM = "/usr/bin/chromium"
 LOAD_TIMEOUT_MS = 30_000
 # Only the result fields the host reads: the rest (full DOM paths, check data) is bulk.
+WORLD_NAME = "acceptance-axe"
 _AXE_CALL = """async (tags) => {
   const result = await axe.run(document, {runOnly: {type: 'tag', values: tags},
                                           resultTypes: ['violations']});
@@ -42,6 +45,37 @@ def _offline(route: Route) -> None:
         route.abort()
 
 
+class AxeFailed(RuntimeError):
+    """axe-core did not load or run in the page's isolated world."""
+
+
+def axe_in_isolated_world(page: Page, axe_source: str, tags: list[str]) -> object:
+    """axe-core's results, computed in a world the page's scripts cannot reach."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        frame_id = cdp.send("Page.getFrameTree")["frameTree"]["frame"]["id"]
+        world = cdp.send("Page.createIsolatedWorld", {"frameId": frame_id, "worldName": WORLD_NAME})
+        context_id = world["executionContextId"]
+        loaded = cdp.send("Runtime.evaluate", {"expression": axe_source, "contextId": context_id})
+        if "exceptionDetails" in loaded:
+            raise AxeFailed("axe-core did not load in the page")
+        reply = cdp.send(
+            "Runtime.evaluate",
+            {
+                "expression": f"({_AXE_CALL})({json.dumps(tags)})",
+                "contextId": context_id,
+                "awaitPromise": True,
+                "returnByValue": True,
+            },
+        )
+        if "exceptionDetails" in reply:
+            said = str(reply["exceptionDetails"].get("text", ""))[:500]
+            raise AxeFailed(f"axe-core failed on the page: {said}")
+        return reply["result"].get("value")
+    finally:
+        cdp.detach()
+
+
 def main(argv: list[str]) -> int:
     out_dir = Path(argv[1])
     tags = [tag for tag in argv[2].split(",") if tag]
@@ -53,13 +87,12 @@ def main(argv: list[str]) -> int:
         for number, url in enumerate(argv[3:]):
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.route("**/*", _offline)
-            result: dict[str, object]
+            result: object
             try:
                 page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
-                page.add_script_tag(content=axe_source)
-                result = page.evaluate(_AXE_CALL, tags)
+                result = axe_in_isolated_world(page, axe_source, tags)
                 page.screenshot(path=str(out_dir / f"page-{number}.png"), full_page=False)
-            except PlaywrightError as exc:
+            except (PlaywrightError, AxeFailed) as exc:
                 result = {"error": str(exc)[:2000]}
             finally:
                 page.close()
