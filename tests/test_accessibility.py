@@ -326,3 +326,14 @@ def test_the_registered_check_reads_its_section_from_the_spec(site: Path) -> Non
     outcome = check.run(CheckContext(tree=site, spec=spec))
     assert outcome.result.id == "accessibility"
     assert outcome.result.reason_code == "ACCESSIBILITY_VIOLATIONS"
+
+
+def test_the_example_spec_uses_accessibility_and_quality() -> None:
+    from acceptance.engine.spec import load_spec
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    spec = load_spec(root / "specs" / "static-site" / "acceptance.yaml")
+    assert spec.accessibility.pages == ("index.html", "contact.html")
+    assert spec.quality.enabled
+    for page in spec.accessibility.pages:
+        assert page_problem(root / "static-site", page) is None
