@@ -13,17 +13,14 @@ import checks
 from acceptance.engine.spec import AccessibilityImpact, AccessibilitySpec, SpecError, parse_spec
 from acceptance.reasons import REASONS, Fault
 from checks.accessibility import (
-    MAX_PAGE_JSON_BYTES,
-    PNG_MAGIC,
     AccessibilityCheck,
     BrowserOutput,
     BrowserToolError,
-    UntrustedResults,
     evaluate,
     page_problem,
     page_url,
-    parse_results,
 )
+from checks.axe_results import MAX_PAGE_JSON_BYTES, PNG_MAGIC, UntrustedResults, parse_results
 from checks.interface import CheckContext, CheckStatus
 
 BASE = "version: 1\ntitle: t\nfunctional: {paths: [tests]}\n"
