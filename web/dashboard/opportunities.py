@@ -8,7 +8,7 @@ from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask_babel import gettext
 from werkzeug.datastructures import FileStorage
 
-from acceptance.engine.archives import ArchiveError
+from acceptance.engine.archive_rules import ArchiveError
 from acceptance.engine.checkout import validate_source
 from acceptance.engine.source_policy import check_public_source
 from acceptance.engine.spec import SpecError
