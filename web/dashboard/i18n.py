@@ -18,7 +18,7 @@ from flask_babel import (
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
-from acceptance.service.supplier_view import WITHHELD
+from acceptance.service.hidden_redaction import WITHHELD
 
 LANGUAGES = ("en", "fr")
 #: each language's name in itself, for the toggle
