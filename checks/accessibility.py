@@ -107,6 +107,9 @@ def page_url(page: str) -> str:
 
 def evaluate(tree: Path, options: AccessibilityOptions, runner: BrowserRunner) -> CheckOutcome:
     """Resolve the pages, run the browser, judge what came back."""
+    if getattr(options, "serve", None) is not None:
+        # Never a vacuous pass on zero pages: serving is not wired to the browser yet.
+        return _tool_error(options, "accessibility.serve is not run by this engine yet")
     missing = [(page, why) for page in options.pages if (why := page_problem(tree, page))]
     if missing:
         return CheckOutcome(judge(options, (), missing))

@@ -83,14 +83,68 @@ def test_defaults_and_every_field() -> None:
         ("accessibility: {pages: [a.html], colour: red}", "colour"),
         (
             "accessibility: {serve: {command: x, port: 8000}}",
-            "accessibility.serve: not supported yet",
+            "accessibility.serve.paths: missing; serve needs command, port and paths",
         ),
         ("accessibility: yes please", "must be a mapping of keys"),
+        ("accessibility: {serve: true}", "accessibility.serve: must be a mapping with command"),
+        (
+            "accessibility: {pages: [a.html], serve: {command: x, port: 8000, paths: [/]}}",
+            "give either pages (static HTML files opened as file://) or serve",
+        ),
+        (
+            "accessibility: {serve: {command: x, port: 80, paths: [/]}}",
+            "accessibility.serve.port: must be the port the app listens on, from 1024 to 65535",
+        ),
+        ("accessibility: {serve: {command: x, port: 65536, paths: [/]}}", "at most 65535"),
+        ("accessibility: {serve: {command: x, port: '8000', paths: [/]}}", "got string '8000'"),
+        ("accessibility: {serve: {command: x, port: true, paths: [/]}}", "got boolean true"),
+        ("accessibility: {serve: {command: '  ', port: 8000, paths: [/]}}", "must not be blank"),
+        ("accessibility: {serve: {command: [], port: 8000, paths: [/]}}", "a list of arguments"),
+        ("accessibility: {serve: {command: [a, 1], port: 8000, paths: [/]}}", "command[1]"),
+        (
+            'accessibility: {serve: {command: "a\\nb", port: 8000, paths: [/]}}',
+            "must not contain control characters",
+        ),
+        (
+            "accessibility: {serve: {command: [" + ", ".join(["a"] * 51) + "], port: 8000, "
+            "paths: [/]}}",
+            "at most 50 arguments",
+        ),
+        ("accessibility: {serve: {command: x, port: 8000, paths: []}}", "an empty list"),
+        ("accessibility: {serve: {command: x, port: 8000, paths: /}}", "write it in brackets"),
+        ("accessibility: {serve: {command: x, port: 8000, paths: [index.html]}}", "single /"),
+        ("accessibility: {serve: {command: x, port: 8000, paths: ['//evil.example/']}}", "single /"),
+        ("accessibility: {serve: {command: x, port: 8000, paths: ['/a#b']}}", "without '#'"),
+        ("accessibility: {serve: {command: x, port: 8000, paths: ['/a b']}}", "visible ASCII"),
+        ("accessibility: {serve: {command: x, port: 8000, paths: ['/\\x']}}", "backslashes"),
+        ("accessibility: {serve: {command: x, port: 8000, paths: [/a, /a]}}", "list it once"),
+        ("accessibility: {serve: {command: x, port: 8000, paths: [/], host: h}}", "serve.host"),
     ],
 )
 def test_invalid_sections_are_refused_with_a_clear_message(section: str, expected: str) -> None:
     problems = problems_of(section)
     assert any(expected in problem for problem in problems), problems
+
+
+def test_serve_reads_a_command_line_or_arguments_a_port_and_url_paths() -> None:
+    spec = spec_of(
+        "accessibility: {serve: {command: python3 -m http.server 8000, port: 8000, "
+        "paths: [/, /contact.html, '/search?q=parks']}}"
+    )
+    assert spec.enabled and spec.pages == () and spec.serve is not None
+    assert spec.serve.command == ("sh", "-c", "python3 -m http.server 8000")
+    assert spec.serve.shell and spec.serve.written == "python3 -m http.server 8000"
+    assert (spec.serve.port, spec.serve.paths) == (8000, ("/", "/contact.html", "/search?q=parks"))
+    spec = spec_of("accessibility: {serve: {command: [python3, app.py], port: 1024, paths: [/]}}")
+    assert spec.serve is not None and spec.serve.command == ("python3", "app.py")
+    assert not spec.serve.shell and spec.serve.written == ["python3", "app.py"]
+    long_path = "/" + "a" * 300
+    assert any("at most 300 characters" in p for p in problems_of(
+        f"accessibility: {{serve: {{command: x, port: 8000, paths: ['{long_path}']}}}}"
+    ))  # fmt: skip
+    assert any("at most 2000 characters in all" in p for p in problems_of(
+        f"accessibility: {{serve: {{command: [{'a' * 1500}, {'b' * 600}], port: 8000, paths: [/]}}}}"
+    ))  # fmt: skip
 
 
 def test_reason_codes_are_registered_with_whose_fault() -> None:

@@ -160,6 +160,14 @@ BAD_SPECS = {
     "quality: {suppressions: sometimes}": "quality.suppressions",
     "quality: {exclude: ['src/*.py']}": "quality.exclude.0",
     "quality: 3": "quality",
+    "accessibility: {serve: {command: x, port: 80, paths: [/]}}": "accessibility.serve.port",
+    "accessibility: {serve: {command: x, port: 8000, paths: [//evil.example]}}": (
+        "accessibility.serve.paths.0"
+    ),
+    "accessibility: {serve: {command: [], port: 8000, paths: [/]}}": "accessibility.serve.command",
+    "accessibility: {serve: {command: x, port: 8000, paths: [/], host: h}}": (
+        "accessibility.serve.host"
+    ),
 }
 
 
@@ -291,6 +299,8 @@ _COMPANIONS = {
     "functional.test_timeout": {
         "functional": {"timeout": MAX_TIMEOUT}, "limits": {"timeout": MAX_TIMEOUT},
     },
+    # serve needs all three keys: the port's bounds are probed beside a command and a path
+    "accessibility.serve.port": {"accessibility": {"serve": {"command": "x", "paths": ["/"]}}},
 }  # fmt: skip
 
 
@@ -306,9 +316,11 @@ def test_every_bound_the_schema_states_is_the_parsers(spec_folder: Path) -> None
                 value = entry[keyword] + offset
                 document = _document(dotted, value)
                 for section, keys in _COMPANIONS.get(dotted, {}).items():
-                    document.setdefault(section, {}).update(
-                        {k: v for k, v in keys.items() if f"{section}.{k}" != dotted}
-                    )
+                    for key, value_there in keys.items():
+                        if isinstance(value_there, dict):  # a nested section: merged
+                            document.setdefault(section, {}).setdefault(key, {}).update(value_there)
+                        elif f"{section}.{key}" != dotted:
+                            document.setdefault(section, {})[key] = value_there
                 parsed = _parses(document, spec_folder) is not None
                 assert parsed is accepted, f"{dotted} = {value}: parser says {parsed}"
     assert bounded >= 20

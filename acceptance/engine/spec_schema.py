@@ -32,6 +32,7 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "licence": model._LICENCE_KEYS,
     "quality": model._QUALITY_KEYS,
     "accessibility": model._ACCESSIBILITY_KEYS,
+    "accessibility.serve": model._ACCESSIBILITY_SERVE_KEYS,
 }
 
 # What a section's keys default to: the dataclass the parser builds for it.
@@ -268,17 +269,24 @@ def _fields() -> dict[str, Schema]:
 
 
 def _accessibility_fields() -> dict[str, Schema]:
-    """axe-core on the delivery's static pages; off unless turned on, and then it needs pages."""
+    """axe-core on the delivery's pages; off unless turned on, and then it needs pages or serve."""
     page = r"^[^*?\[\]{}#]*\.([Hh][Tt][Mm][Ll]?|[Xx][Hh][Tt][Mm][Ll])$"
+    visible = r"^[^\x00-\x1f\x7f]*$"
     return {
         "accessibility": {
-            "description": "axe-core in Chromium on the delivery's HTML pages; off unless "
-            "turned on; a mapping with `pages`, or false (off)",
+            "description": "axe-core in Chromium on the delivery's HTML pages or its served "
+            "app; off unless turned on; a mapping with `pages` or `serve`, or false (off)",
             "type": ["object", "boolean", "null"],
-            # `true` alone names no page; on, the check needs `pages`
-            "not": {"const": True},
+            # `true` alone names no page; on, the check needs `pages` or `serve`, not both
+            "not": {
+                "anyOf": [
+                    {"const": True},
+                    {"required": ["pages", "serve"], "properties": {"pages": {"type": "array"}}},
+                ]
+            },
             "anyOf": [
                 {"required": ["pages"], "properties": {"pages": {"minItems": 1}}},
+                {"required": ["serve"]},
                 {"required": ["enabled"], "properties": {"enabled": {"const": False}}},
             ],
         },
@@ -288,7 +296,49 @@ def _accessibility_fields() -> dict[str, Schema]:
             model.MAX_ACCESSIBILITY_PAGES,
             "HTML files (.html, .htm, .xhtml) inside the checkout, opened as file://",
         ),
-        "accessibility.serve": {"description": "not supported yet: list `pages`", "not": {}},
+        "accessibility.serve": {
+            "description": "the delivered app, started from the checkout in the sandbox and "
+            "visited on its loopback (instead of `pages`)",
+            "type": "object",
+            "required": list(model._ACCESSIBILITY_SERVE_KEYS),
+        },
+        "accessibility.serve.command": {
+            "description": "a command line (run by sh -c) or a list of arguments; at most "
+            f"{model.MAX_SERVE_COMMAND_CHARS} characters in all",
+            # minLength, maxLength and pattern bind the string, the rest the list
+            "type": ["string", "array"],
+            "minLength": 1,
+            "maxLength": model.MAX_SERVE_COMMAND_CHARS,
+            "pattern": r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$",
+            "minItems": 1,
+            "maxItems": model.MAX_SERVE_ARGS,
+            "prefixItems": [{"type": "string", "pattern": r"\S"}],
+            "items": {
+                "type": "string",
+                "maxLength": model.MAX_SERVE_COMMAND_CHARS,
+                "pattern": visible,
+            },
+            "examples": ["python3 -m http.server 8000", ["python3", "app.py"]],
+        },
+        "accessibility.serve.port": {
+            "description": "the loopback port the app listens on",
+            "type": "integer",
+            "minimum": model.MIN_SERVE_PORT,
+            "maximum": model.MAX_SERVE_PORT,
+        },
+        "accessibility.serve.paths": {
+            **_list(
+                {
+                    "type": "string",
+                    "maxLength": model.MAX_SERVE_PATH_CHARS,
+                    "pattern": "^" + model._SERVE_PATH_RE.pattern + "$",
+                    "examples": ["/", "/contact", "/search?q=parks"],
+                },
+                model.MAX_ACCESSIBILITY_PAGES,
+                "URL paths visited at http://127.0.0.1:<port>",
+            ),
+            "minItems": 1,
+        },
         "accessibility.standard": _choice(
             model.ACCESSIBILITY_STANDARDS,
             "the WCAG version and level axe-core checks against",
