@@ -1,20 +1,29 @@
-"""An offline store of OSV advisories for PyPI packages, in one SQLite file.
+"""An offline store of OSV advisories, one source per ecosystem, in one SQLite file.
 
-Two archive formats are imported, detected by their content:
+Three archive formats are imported, detected by their content:
 
 * the PyPA advisory database as a ``.tar.gz``: YAML records under
   ``vulns/<package>/<ID>.yaml`` (optionally below one top-level folder, as in
   a repository snapshot);
-* OSV's ``all.zip`` export: one JSON record per member.
+* OSV's ``all.zip`` export: one JSON record per member;
+* the Node.js Security Working Group's npm database as a ``.tar.gz``: JSON
+  reports under ``vuln/npm/<n>.json`` (optionally below one top-level folder),
+  each mapped to an OSV record by ``checks.nswg`` (ecosystem ``npm``).
 
-Archives are read in place (never extracted to disk), member by member, with
-caps on the size of each member, on the total decompressed size and on the
-number of members. Only ``affected`` entries of the ``PyPI`` ecosystem are
-indexed; a record without one is left out.
+The first two are the ``PyPI`` source, the third the ``npm`` source. Archives
+are read in place (never extracted to disk), member by member, with caps on
+the size of each member, on the total decompressed size and on the number of
+members. Only ``affected`` entries of the source's ecosystem are indexed; a
+record without one is left out.
 
-An import builds a new database beside the old one and renames it over it, so
-readers see either the old or the new data, never a mix. An archive without a
-single usable PyPI record is refused and the previous store is kept.
+An import adds or replaces one source: it builds a new database beside the old
+one holding the new source's records and a copy of every other source's, then
+renames it over the old one, so readers see either the old or the new data,
+never a mix. Imports into one folder take turns (a lock on the folder), so two
+imports of different sources cannot lose each other's data. An archive without
+a single usable record of its ecosystem is refused and the previous store is
+kept. A store written before sources existed (schema 1) is read as one PyPI
+source and carried over by the next import.
 
 Matching (``AdvisoryStore.query``) follows the OSV schema's evaluation rules:
 package names are compared after PEP 503 normalisation; a version is affected
@@ -26,12 +35,16 @@ are evaluated with Semantic Versioning 2.0 order when the queried version is a
 semantic version. ``GIT`` ranges name commits, not versions: they play no part
 (the commits' release versions are in the ``versions`` list). A range with an
 event version that does not parse is skipped and logged. Withdrawn records are
-never returned by ``query``.
+never returned by ``query``. ``npm`` entries are matched by their npm ranges
+with node-semver (``checks.npm_ranges``), or else by their ``versions`` and
+``SEMVER`` ranges as above.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import functools
 import gzip
 import hashlib
@@ -46,7 +59,7 @@ import tempfile
 import time
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Self
@@ -56,11 +69,16 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from acceptance.errors import PlatformError, UserInputError
+from checks import npm_ranges, nswg
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+#: the ecosystem the Python audit reads (and the default of every ecosystem argument)
 ECOSYSTEM = "PyPI"
+NPM = nswg.ECOSYSTEM
+#: each archive format, the ecosystem (the source) it fills
+FORMATS = {"pypa-yaml-tar": ECOSYSTEM, "osv-json-zip": ECOSYSTEM, "nswg-json-tar": NPM}
 
 #: one advisory file; the largest in the PyPA database is under 20 KB
 MAX_MEMBER_BYTES = 4 * 1024**2
@@ -74,6 +92,7 @@ MAX_ID_CHARS = 200
 MAX_RECORD_NODES = 200_000
 
 _TAR_MEMBER = re.compile(r"^(?:[^/]+/)?vulns/[^/]+/[^/]+\.ya?ml$")
+_NSWG_MEMBER = re.compile(r"^(?:[^/]+/)?vuln/npm/[0-9]+\.json$")
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _HINT_IMPORT = "import one with `acceptance advisories import ARCHIVE`"
 
@@ -104,6 +123,12 @@ class ImportSummary:
     newest_modified: str | None
     imported_at: str
     seconds: float
+    #: the source (ecosystem) the import added or replaced
+    ecosystem: str = ECOSYSTEM
+    #: the other sources, carried over unchanged
+    kept: tuple[str, ...] = ()
+    #: the store's size in bytes after the import
+    store_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,6 +143,9 @@ class StoreStatus:
     sha256: str | None = None
     imported_at: str | None = None
     newest_modified: str | None = None
+    ecosystem: str = ECOSYSTEM
+    #: records the import could not use (not in ``to_dict``: reports keep their fields)
+    skipped: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """The status as JSON-ready fields (what reports record as ``advisory_data``)."""
@@ -137,48 +165,58 @@ class StoreStatus:
 
 
 def import_archive(path: Path, store: Path) -> ImportSummary:
-    """Load every PyPI advisory in the archive at ``path`` into ``store``, replacing it."""
+    """Load every advisory in the archive at ``path`` into ``store``, replacing its source only.
+
+    The archive's format decides the source (``FORMATS``): a PyPI archive
+    replaces the PyPI records and keeps the npm ones, and the other way round.
+    """
     started = time.monotonic()
     try:
         with open(path, "rb") as handle:
             magic = handle.read(4)
     except OSError as exc:
         raise ArchiveError(f"cannot read the advisory archive {path}: {exc.strerror or exc}") from exc
+    records: Callable[[Path], Iterator[tuple[str, object]]]
     if magic[:2] == b"\x1f\x8b":
-        fmt, records = "pypa-yaml-tar", _tar_records
+        fmt = _tar_format(path)
+        records = _nswg_records if fmt == "nswg-json-tar" else _tar_records
     elif magic == b"PK\x03\x04":
         fmt, records = "osv-json-zip", _zip_records
     else:
         raise ArchiveError(
             f"{path} is neither a .tar.gz of YAML advisories nor a .zip of OSV JSON records",
-            hint="use the PyPA advisory-database archive or OSV's all.zip export",
+            hint="use the PyPA advisory-database archive, OSV's all.zip export or the "
+            "Node.js Security WG's npm database (.tar.gz)",
         )
+    ecosystem = FORMATS[fmt]
     digest = _sha256(path)
     store.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{store.name}.", suffix=".tmp", dir=store.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        builder = _Builder(tmp)
+    with _folder_lock(store.parent):
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{store.name}.", suffix=".tmp", dir=store.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         try:
-            for name, record in records(path):
-                builder.add(name, record)
-            imported_at = _now()
-            newest = builder.finish(
-                source=path.name, fmt=fmt, sha256=digest, imported_at=imported_at
-            )
-        finally:
-            builder.close()
-        if builder.records == 0:
-            raise ArchiveError(
-                f"{path} holds no usable {ECOSYSTEM} advisory ({builder.skipped} skipped); "
-                "the previous store was kept"
-            )
-        os.replace(tmp, store)
-        _fsync_dir(store.parent)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+            builder = _Builder(tmp, ecosystem)
+            try:
+                for name, record in records(path):
+                    builder.add(name, record)
+                imported_at = _now()
+                newest = builder.finish(
+                    source=path.name, fmt=fmt, sha256=digest, imported_at=imported_at
+                )
+                if builder.records == 0:
+                    raise ArchiveError(
+                        f"{path} holds no usable {ecosystem} advisory ({builder.skipped} skipped); "
+                        "the previous store was kept"
+                    )
+                kept = builder.carry_over(store)
+            finally:
+                builder.close()
+            os.replace(tmp, store)
+            _fsync_dir(store.parent)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return ImportSummary(
         source=path.name,
         format=fmt,
@@ -190,26 +228,63 @@ def import_archive(path: Path, store: Path) -> ImportSummary:
         newest_modified=newest,
         imported_at=imported_at,
         seconds=round(time.monotonic() - started, 3),
+        ecosystem=ecosystem,
+        kept=kept,
+        store_bytes=store.stat().st_size,
     )
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder``: imports of two sources must not interleave.
+
+    The lock is on the folder itself, so no lock file is left beside the store.
+    """
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _tar_format(path: Path) -> str:
+    """Which kind of .tar.gz this is, from its first advisory member (PyPA's when neither)."""
+    for name in _tar_names(path):
+        if _TAR_MEMBER.match(name):
+            return "pypa-yaml-tar"
+        if _NSWG_MEMBER.match(name):
+            return "nswg-json-tar"
+    return "pypa-yaml-tar"  # then refused as holding no usable record
 
 
 class _Builder:
     """Writes records into a fresh database file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ecosystem: str) -> None:
+        self.ecosystem = ecosystem
         self._db = sqlite3.connect(path)
         self._db.executescript(
             """
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+            CREATE TABLE sources (
+                ecosystem TEXT PRIMARY KEY,
+                source TEXT, format TEXT, sha256 TEXT,
+                records INTEGER, withdrawn INTEGER, packages INTEGER, skipped INTEGER,
+                imported_at TEXT, newest_modified TEXT
+            );
             CREATE TABLE vulns (
-                id TEXT PRIMARY KEY,
+                ecosystem TEXT NOT NULL,
+                id TEXT NOT NULL,
                 modified TEXT,
                 withdrawn TEXT,
-                record TEXT NOT NULL
+                record TEXT NOT NULL,
+                PRIMARY KEY (ecosystem, id)
             );
             CREATE TABLE affected (
+                ecosystem TEXT NOT NULL,
                 vuln_id TEXT NOT NULL,
                 package TEXT NOT NULL,
                 entry TEXT NOT NULL
@@ -221,10 +296,9 @@ class _Builder:
         self.skipped = 0
         self.withdrawn = 0
         self.records = 0
-        self._newest: tuple[datetime.datetime, str] | None = None
 
     def add(self, name: str, raw: object) -> None:
-        prepared = _prepare(name, raw)
+        prepared = _prepare(name, raw, self.ecosystem)
         if prepared is None:
             self.skipped += 1
             return
@@ -240,17 +314,16 @@ class _Builder:
             self._db.execute("DELETE FROM affected WHERE vuln_id = ?", (prepared.id,))
         self._modified[prepared.id] = modified
         self._db.execute(
-            "INSERT INTO vulns (id, modified, withdrawn, record) VALUES (?, ?, ?, ?)",
-            (prepared.id, prepared.modified, prepared.withdrawn, prepared.record),
+            "INSERT INTO vulns (ecosystem, id, modified, withdrawn, record) VALUES (?, ?, ?, ?, ?)",
+            (self.ecosystem, prepared.id, prepared.modified, prepared.withdrawn, prepared.record),
         )
         self._db.executemany(
-            "INSERT INTO affected (vuln_id, package, entry) VALUES (?, ?, ?)",
-            [(prepared.id, package, entry) for package, entry in prepared.entries],
+            "INSERT INTO affected (ecosystem, vuln_id, package, entry) VALUES (?, ?, ?, ?)",
+            [(self.ecosystem, prepared.id, package, entry) for package, entry in prepared.entries],
         )
 
     def finish(self, *, source: str, fmt: str, sha256: str, imported_at: str) -> str | None:
         db = self._db
-        db.execute("CREATE INDEX affected_package ON affected (package)")
         (self.records,) = db.execute("SELECT count(*) FROM vulns").fetchone()
         (self.withdrawn,) = db.execute(
             "SELECT count(*) FROM vulns WHERE withdrawn IS NOT NULL"
@@ -261,20 +334,83 @@ class _Builder:
             when = _parse_time(text)
             if when is not None and (newest is None or when > newest[0]):
                 newest = (when, text)
-        meta = {
-            "schema": SCHEMA_VERSION,
-            "source": source,
-            "format": fmt,
-            "sha256": sha256,
-            "records": str(self.records),
-            "withdrawn": str(self.withdrawn),
-            "packages": str(len(self.packages)),
-            "imported_at": imported_at,
-            "newest_modified": newest[1] if newest else None,
-        }
-        db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+        db.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.ecosystem, source, fmt, sha256, self.records, self.withdrawn,
+                len(self.packages), self.skipped, imported_at, newest[1] if newest else None,
+            ),
+        )  # fmt: skip
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
         db.commit()
         return newest[1] if newest else None
+
+    def carry_over(self, old: Path) -> tuple[str, ...]:
+        """Copy every other source of the store at ``old``; the ecosystems copied.
+
+        An unreadable old store is replaced (as a first import would) and logged:
+        its other sources must then be imported again.
+        """
+        db = self._db
+        kept: tuple[str, ...] = ()
+        if old.is_file():
+            try:
+                kept = self._copy_from(old)
+            except sqlite3.Error:
+                db.rollback()
+                log.warning(
+                    "the previous advisory store %s is unreadable: only the %s source is kept",
+                    old, self.ecosystem, exc_info=True,
+                )  # fmt: skip
+        db.execute("CREATE INDEX affected_package ON affected (ecosystem, package)")
+        db.commit()
+        return kept
+
+    def _copy_from(self, old: Path) -> tuple[str, ...]:
+        db = self._db
+        db.execute("ATTACH DATABASE ? AS old", (old.resolve().as_uri() + "?mode=ro",))
+        try:
+            schema = _schema(db, "old")
+            if schema == "1":
+                # a store from before sources existed: all of it is the PyPI source
+                if self.ecosystem == ECOSYSTEM:
+                    return ()
+                meta = dict(db.execute("SELECT key, value FROM old.meta").fetchall())
+                db.execute(
+                    "INSERT INTO vulns SELECT ?, id, modified, withdrawn, record FROM old.vulns",
+                    (ECOSYSTEM,),
+                )
+                db.execute(
+                    "INSERT INTO affected SELECT ?, vuln_id, package, entry FROM old.affected",
+                    (ECOSYSTEM,),
+                )
+                db.execute(
+                    "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                    (
+                        ECOSYSTEM, meta.get("source"), meta.get("format"), meta.get("sha256"),
+                        int(meta.get("records") or 0), int(meta.get("withdrawn") or 0),
+                        int(meta.get("packages") or 0), meta.get("imported_at"),
+                        meta.get("newest_modified"),
+                    ),
+                )  # fmt: skip
+                db.commit()
+                return (ECOSYSTEM,)
+            if schema != SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(f"unknown advisory store schema {schema!r}")
+            mine = (self.ecosystem,)
+            db.execute("INSERT INTO vulns SELECT * FROM old.vulns WHERE ecosystem != ?", mine)
+            db.execute("INSERT INTO affected SELECT * FROM old.affected WHERE ecosystem != ?", mine)
+            db.execute("INSERT INTO sources SELECT * FROM old.sources WHERE ecosystem != ?", mine)
+            kept = tuple(
+                row[0]
+                for row in db.execute(
+                    "SELECT ecosystem FROM sources WHERE ecosystem != ? ORDER BY ecosystem", mine
+                )
+            )
+            db.commit()
+            return kept
+        finally:
+            db.execute("DETACH DATABASE old")
 
     def close(self) -> None:
         self._db.close()
@@ -289,7 +425,7 @@ class _Prepared:
     entries: list[tuple[str, str]]
 
 
-def _prepare(origin: str, raw: object) -> _Prepared | None:
+def _prepare(origin: str, raw: object, ecosystem: str = ECOSYSTEM) -> _Prepared | None:
     """Validate one record; ``None`` when it is unusable (logged)."""
     if not isinstance(raw, dict):
         log.warning("skipping %s: not an OSV record (a mapping)", origin)
@@ -315,13 +451,13 @@ def _prepare(origin: str, raw: object) -> _Prepared | None:
     entries: list[tuple[str, str]] = []
     for entry in affected if isinstance(affected, list) else []:
         package = entry.get("package") if isinstance(entry, dict) else None
-        if not isinstance(package, dict) or package.get("ecosystem") != ECOSYSTEM:
+        if not isinstance(package, dict) or package.get("ecosystem") != ecosystem:
             continue
         name = package.get("name")
         if not isinstance(name, str) or not name.strip():
             log.warning("%s: an affected entry without a package name is ignored", vuln_id)
             continue
-        entries.append((canonicalize_name(name), json.dumps(entry, sort_keys=True)))
+        entries.append((package_key(name, ecosystem), json.dumps(entry, sort_keys=True)))
     modified = record.get("modified")
     withdrawn = record.get("withdrawn")
     return _Prepared(
@@ -331,6 +467,11 @@ def _prepare(origin: str, raw: object) -> _Prepared | None:
         record=text,
         entries=entries,
     )
+
+
+def package_key(name: str, ecosystem: str = ECOSYSTEM) -> str:
+    """How the store indexes a package name: PEP 503 for PyPI, npm names as they are."""
+    return canonicalize_name(name) if ecosystem == ECOSYSTEM else name.strip()
 
 
 class _TooBig(Exception):
@@ -362,6 +503,28 @@ def _plain(value: Any, budget: list[int] | None = None) -> Any:
 
 def _tar_records(path: Path) -> Iterator[tuple[str, object]]:
     """YAML records of a PyPA advisory-database tarball, read as a stream."""
+    return _tar_members(path, _TAR_MEMBER, _load_yaml)
+
+
+def _nswg_records(path: Path) -> Iterator[tuple[str, object]]:
+    """The Node.js Security WG's reports as OSV records (``None`` for unusable ones)."""
+    for name, report in _tar_members(path, _NSWG_MEMBER, _load_json):
+        yield name, (None if report is None else nswg.to_osv(name, report))
+
+
+def _tar_names(path: Path) -> Iterator[str]:
+    """The names of a .tar.gz's regular members, read as a stream (to tell formats apart)."""
+    for name, _ in _tar_members(path, None, _load_json):
+        yield name
+
+
+def _tar_members(
+    path: Path, pattern: re.Pattern[str] | None, load: Callable[[str, bytes], object]
+) -> Iterator[tuple[str, object]]:
+    """``(name, load(name, data))`` of each regular member whose name matches ``pattern``.
+
+    With no pattern, every regular member is named but none is read.
+    """
     with open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as gz:
         capped = _CappedReader(gz, MAX_TOTAL_BYTES, path)
         try:
@@ -369,7 +532,12 @@ def _tar_records(path: Path) -> Iterator[tuple[str, object]]:
                 for count, member in enumerate(tar, start=1):
                     if count > MAX_MEMBERS:
                         raise ArchiveError(f"{path} has more than {MAX_MEMBERS} members")
-                    if not member.isreg() or not _TAR_MEMBER.match(member.name):
+                    if not member.isreg():
+                        continue
+                    if pattern is None:
+                        yield member.name, None
+                        continue
+                    if not pattern.match(member.name):
                         continue
                     if member.size > MAX_MEMBER_BYTES:
                         log.warning("skipping %s: %d bytes", member.name, member.size)
@@ -378,7 +546,7 @@ def _tar_records(path: Path) -> Iterator[tuple[str, object]]:
                     handle = tar.extractfile(member)
                     if handle is None:
                         continue
-                    yield member.name, _load_yaml(member.name, handle.read(MAX_MEMBER_BYTES + 1))
+                    yield member.name, load(member.name, handle.read(MAX_MEMBER_BYTES + 1))
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise ArchiveError(f"{path} is not a readable .tar.gz: {exc}") from exc
 
@@ -501,37 +669,63 @@ class AdvisoryStore:
         """Whether an import has created the store."""
         return self.path.is_file()
 
-    def status(self) -> StoreStatus:
-        """What the store holds; ``records == 0`` when nothing was imported yet."""
-        if not self.exists():
-            return StoreStatus(records=0)
-        with self._connect() as db:
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        return StoreStatus(
-            records=int(meta.get("records") or 0),
-            withdrawn=int(meta.get("withdrawn") or 0),
-            packages=int(meta.get("packages") or 0),
-            source=meta.get("source"),
-            format=meta.get("format"),
-            sha256=meta.get("sha256"),
-            imported_at=meta.get("imported_at"),
-            newest_modified=meta.get("newest_modified"),
-        )
+    def status(self, ecosystem: str = ECOSYSTEM) -> StoreStatus:
+        """What the store holds for one ecosystem (PyPI: what the Python audit reads).
 
-    def query(self, name: str, version: str) -> list[dict[str, Any]]:
-        """The non-withdrawn records whose PyPI ``affected`` entries cover ``name`` ``version``."""
-        rows = self._rows(name)
+        ``records == 0`` when nothing was imported for it yet.
+        """
+        for status in self.sources():
+            if status.ecosystem == ecosystem:
+                return status
+        return StoreStatus(records=0, ecosystem=ecosystem)
+
+    def sources(self) -> list[StoreStatus]:
+        """Each imported source (one per ecosystem), by ecosystem name; empty before any import."""
+        if not self.exists():
+            return []
+        with self._connect() as db:
+            schema = db.schema()
+            if schema == "1":
+                meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+                return [
+                    StoreStatus(
+                        records=int(meta.get("records") or 0),
+                        withdrawn=int(meta.get("withdrawn") or 0),
+                        packages=int(meta.get("packages") or 0),
+                        source=meta.get("source"),
+                        format=meta.get("format"),
+                        sha256=meta.get("sha256"),
+                        imported_at=meta.get("imported_at"),
+                        newest_modified=meta.get("newest_modified"),
+                    )
+                ]
+            rows = db.execute(
+                "SELECT ecosystem, source, format, sha256, records, withdrawn, packages, skipped, "
+                "imported_at, newest_modified FROM sources ORDER BY ecosystem"
+            ).fetchall()
+        return [
+            StoreStatus(
+                ecosystem=row[0], source=row[1], format=row[2], sha256=row[3],
+                records=int(row[4] or 0), withdrawn=int(row[5] or 0), packages=int(row[6] or 0),
+                skipped=int(row[7] or 0), imported_at=row[8], newest_modified=row[9],
+            )
+            for row in rows
+        ]  # fmt: skip
+
+    def query(self, name: str, version: str, ecosystem: str = ECOSYSTEM) -> list[dict[str, Any]]:
+        """The non-withdrawn records whose ``affected`` entries of ``ecosystem`` cover ``name`` ``version``."""
+        rows = self._rows(name, ecosystem)
         matched: dict[str, str] = {}
         for vuln_id, record, entry in rows:
             if vuln_id in matched:
                 continue
-            if affects(json.loads(entry), version, vuln_id=vuln_id):
+            if _matches(json.loads(entry), version, ecosystem, vuln_id):
                 matched[vuln_id] = record
         return [json.loads(matched[key]) for key in sorted(matched)]
 
-    def for_package(self, name: str) -> list[dict[str, Any]]:
+    def for_package(self, name: str, ecosystem: str = ECOSYSTEM) -> list[dict[str, Any]]:
         """Every non-withdrawn record naming the package, whatever the version."""
-        records = {vuln_id: record for vuln_id, record, _ in self._rows(name)}
+        records = {vuln_id: record for vuln_id, record, _ in self._rows(name, ecosystem)}
         return [json.loads(records[key]) for key in sorted(records)]
 
     def get(self, vuln_id: str) -> dict[str, Any] | None:
@@ -552,13 +746,24 @@ class AdvisoryStore:
                     found[vuln_id] = row[0]
         return found
 
-    def _rows(self, name: str) -> list[tuple[str, str, str]]:
+    def _rows(self, name: str, ecosystem: str) -> list[tuple[str, str, str]]:
         self._require()
+        key = package_key(name, ecosystem)
         with self._connect() as db:
+            if db.schema() == "1":
+                if ecosystem != ECOSYSTEM:
+                    return []
+                return db.execute(
+                    "SELECT v.id, v.record, a.entry FROM affected a "
+                    "JOIN vulns v ON v.id = a.vuln_id "
+                    "WHERE a.package = ? AND v.withdrawn IS NULL ORDER BY v.id",
+                    (key,),
+                ).fetchall()
             return db.execute(
-                "SELECT v.id, v.record, a.entry FROM affected a JOIN vulns v ON v.id = a.vuln_id "
-                "WHERE a.package = ? AND v.withdrawn IS NULL ORDER BY v.id",
-                (canonicalize_name(name),),
+                "SELECT v.id, v.record, a.entry FROM affected a "
+                "JOIN vulns v ON v.ecosystem = a.ecosystem AND v.id = a.vuln_id "
+                "WHERE a.ecosystem = ? AND a.package = ? AND v.withdrawn IS NULL ORDER BY v.id",
+                (ecosystem, key),
             ).fetchall()
 
     def _require(self) -> None:
@@ -592,6 +797,15 @@ class _Connection:
                 f"the advisory store {self._path} is unreadable: {exc}", hint=_HINT_IMPORT
             ) from exc
 
+    def schema(self) -> str:
+        """The store's schema version ("1": before sources existed)."""
+        try:
+            return _schema(self._db, "main")
+        except sqlite3.Error as exc:
+            raise AdvisoryStoreError(
+                f"the advisory store {self._path} is unreadable: {exc}", hint=_HINT_IMPORT
+            ) from exc
+
     def __enter__(self) -> Self:
         return self
 
@@ -599,7 +813,22 @@ class _Connection:
         self._db.close()
 
 
+def _schema(db: sqlite3.Connection, name: str) -> str:
+    """The schema of database ``name`` (``main`` or an attached one); "1" when unstated."""
+    row = db.execute(f"SELECT value FROM {name}.meta WHERE key = 'schema'").fetchone()  # noqa: S608
+    return str(row[0]) if row and row[0] else "1"
+
+
 # ---------------------------------------------------------------- matching
+
+
+def _matches(entry: Mapping[str, Any], version: str, ecosystem: str, vuln_id: str) -> bool:
+    """Whether one ``affected`` entry covers ``version``, by its ecosystem's rules."""
+    if ecosystem == NPM:
+        decided = npm_ranges.npm_affects(entry, version)
+        if decided is not None:
+            return decided
+    return affects(entry, version, vuln_id=vuln_id)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -99,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="build the browser variant (Chromium, Playwright, axe-core) for the accessibility check",
     )
+    build.add_argument(
+        "--runtime",
+        choices=["python", "shell"],
+        default="python",
+        help="the runtime whose image to build: python (the main image, default) or shell "
+        "(bash, bats and shellcheck from Debian)",
+    )
     build.set_defaults(handler=cmd_image_build)
 
     check = sub.add_parser(
@@ -150,11 +157,15 @@ def _parser() -> argparse.ArgumentParser:
     advisories = sub.add_parser("advisories", help="manage the offline vulnerability advisories")
     advisories_sub = advisories.add_subparsers(required=True, metavar="ACTION")
     adv_import = advisories_sub.add_parser(
-        "import", help="replace the store with a PyPA advisory-database .tar.gz or OSV all.zip"
+        "import",
+        help="add or replace one source of the store: PyPI from a PyPA advisory-database .tar.gz "
+        "or OSV all.zip, npm from the Node.js Security WG's .tar.gz (the other sources are kept)",
     )
     adv_import.add_argument("archive", metavar="ARCHIVE", type=Path)
     adv_import.set_defaults(handler=cmd_advisories_import)
-    adv_status = advisories_sub.add_parser("status", help="say what the store holds")
+    adv_status = advisories_sub.add_parser(
+        "status", help="say what the store holds: each source, its ecosystem, records, newest record"
+    )
     adv_status.set_defaults(handler=cmd_advisories_status)
 
     web = sub.add_parser("web", help="serve the web app and API (gunicorn)")

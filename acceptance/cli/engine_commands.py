@@ -47,6 +47,14 @@ def cmd_image_build(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{built.tag} {built.image_id}")
         print("tools: " + ", ".join(f"{k} {v}" for k, v in sorted(built.tools.items())))
         return 0
+    if getattr(args, "runtime", "python") == "shell":
+        from sandbox.shell_image import ShellImageBuilder
+
+        shell = ShellImageBuilder(docker_client(), settings.cache_dir, progress=_say)
+        built = shell.build_shell(mirror=args.mirror or settings.debian_mirror, force=args.force)
+        print(f"{built.tag} {built.image_id}")
+        print("tools: " + ", ".join(f"{k} {v}" for k, v in sorted(built.tools.items())))
+        return 0
     builder = ImageBuilder(docker_client(), settings.cache_dir, progress=_say)
     built = builder.build(
         base_image=args.base_image or settings.sandbox_base_image,
@@ -300,23 +308,33 @@ def cmd_advisories_import(args: argparse.Namespace, settings: Settings) -> int:
     print(f"newest modified: {summary.newest_modified or 'unknown'}")
     if summary.skipped:
         print(f"skipped {summary.skipped} unreadable record(s)")
-    print(f"store: {settings.advisories_db}")
+    kept = ", ".join(summary.kept) or "none"
+    print(f"ecosystem: {summary.ecosystem} ({summary.format}) replaced; other sources kept: {kept}")
+    print(f"store: {settings.advisories_db} ({summary.store_bytes} bytes)")
     return 0
 
 
 def cmd_advisories_status(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance advisories status"""
-    from checks.advisories import AdvisoryStore
+    from checks.advisories import ECOSYSTEM, AdvisoryStore
 
-    status = AdvisoryStore(settings.advisories_db).status()
-    if status.records == 0:
+    sources = AdvisoryStore(settings.advisories_db).sources()
+    if not any(status.records for status in sources):
         print(f"no advisories imported (store: {settings.advisories_db})")
         print("import them with: acceptance advisories import ARCHIVE")
         return EXIT_PLATFORM
-    print(f"{status.records} advisories ({status.withdrawn} withdrawn) for {status.packages} packages")
-    print(f"source: {clean(status.source)} (sha256 {status.sha256})")
-    print(f"imported at: {status.imported_at}")
-    print(f"newest modified: {status.newest_modified or 'unknown'}")
+    for index, status in enumerate(sources):
+        if index:
+            print()
+        print(f"ecosystem: {clean(status.ecosystem)} ({clean(status.format)})")
+        print(f"{status.records} advisories ({status.withdrawn} withdrawn) for {status.packages} packages")
+        print(f"source: {clean(status.source)} (sha256 {status.sha256})")
+        print(f"imported at: {status.imported_at}")
+        print(f"newest modified: {status.newest_modified or 'unknown'}")
+        if status.skipped:
+            print(f"skipped at import: {status.skipped} unreadable record(s)")
+    if not any(status.ecosystem == ECOSYSTEM for status in sources):
+        print(f"\nno {ECOSYSTEM} advisories: Python dependencies cannot be audited")
     return 0
 
 
@@ -350,6 +368,7 @@ def _doctor_checks(settings: Settings) -> list[tuple[bool, str, str]]:
             results.append((True, f"sandbox image {image}", ""))
         except Exception:  # noqa: BLE001 - any failure means "not usable"
             results.append((False, f"sandbox image {image} is missing", "acceptance image build"))
+        results.append(_shell_image_check(client))
     except PlatformError as exc:
         results.append(
             (
@@ -373,6 +392,18 @@ def _doctor_checks(settings: Settings) -> list[tuple[bool, str, str]]:
     )
     results.append((pip.returncode == 0, "pip (downloads wheels on the host)", "install pip"))
     return results
+
+
+def _shell_image_check(client: Any) -> tuple[bool, str, str]:
+    """The shell runtime's image: needed only for shell deliveries, so its absence is named."""
+    from sandbox.shell_image import shell_image_tag
+
+    tag = shell_image_tag()
+    try:
+        client.images.get(tag)
+    except Exception:  # noqa: BLE001 - any failure means "not usable"
+        return False, f"shell runtime image {tag} is missing", "acceptance image build --runtime shell"
+    return True, f"shell runtime image {tag}", ""
 
 
 def _key_check(settings: Settings) -> tuple[bool, str, str]:
