@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import functools
-import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from acceptance.engine.checkout import validate_ref, validate_source
 from acceptance.engine.source_policy import check_public_source
-from acceptance.engine.spec import SpecError
-from acceptance.errors import PlatformError, UserInputError
+from acceptance.errors import PlatformError
 from acceptance.service.core import (
-    Conflict,
     Forbidden,
     NotFound,
     SpecUpload,
-    TokenRefused,
-    can_read,
     close_opportunity,
     create_run,
     current_spec,
@@ -33,104 +26,30 @@ from acceptance.service.core import (
     publish_spec,
     register_submission,
     run_to_json,
-    token_user,
 )
 from acceptance.service.decisions import current_decision, submission_state
 from acceptance.service.forge.credentials import forge_json, parse_forge, store_forge
 from acceptance.service.forge.delivery import attempts_json
 from acceptance.service.models import Opportunity, Role, Run, SpecVersion, Submission, User
 from acceptance.service.runs_export import MAX_EXPORT_RUNS, export_rows, to_csv
-from web.access import endpoint_allowed
+from web.api_auth import authenticated
+from web.api_errors import API_ERROR_HANDLERS, ApiError
+from web.api_paging import page
 from web.links import base_url
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
+for _error, _handler in API_ERROR_HANDLERS.items():
+    api.register_error_handler(_error, _handler)
 
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
 #: the longest ref a run records (runs.ref)
 MAX_REF_CHARS = 255
 RUN_FILTERS = ("opportunity", "submission", "supplier", "verdict", "status")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: Any) -> None:
-        super().__init__(detail)
-        self.status, self.error, self.detail = status, error, detail
-
-
-@api.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> Response:
-    response = jsonify(error=exc.error, detail=exc.detail)
-    response.status_code = exc.status
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="acceptance"'
-    return response
-
-
-@api.errorhandler(UserInputError)
-def _input_error(exc: UserInputError) -> Response:
-    detail: object
-    if isinstance(exc, SpecError):
-        status, error, detail = 422, "invalid_spec", list(exc.problems)
-    elif isinstance(exc, NotFound):
-        status, error, detail = 404, "not_found", exc.message
-    elif isinstance(exc, Forbidden):
-        status, error, detail = 403, "forbidden", exc.message
-    elif isinstance(exc, Conflict):
-        status, error, detail = 409, "conflict", exc.message
-    else:
-        status, error, detail = 422, "invalid_input", exc.diagnostics()
-    response = jsonify(error=error, detail=detail)
-    response.status_code = status
-    return response
-
-
-@api.errorhandler(PlatformError)
-def _platform_error(exc: PlatformError) -> Response:
-    response = jsonify(error="unavailable", detail=exc.message)
-    response.status_code = 503
-    return response
-
-
-#: for other /api/v1 blueprints (web.decisions): the same `{error, detail}` answers
-API_ERROR_HANDLERS: dict[type[Exception], Callable[[Any], Response]] = {
-    ApiError: _api_error, UserInputError: _input_error, PlatformError: _platform_error,
-}  # fmt: skip
 
 
 def _services() -> Any:
     from web.app import services
 
     return services()
-
-
-def authenticated(view: F) -> F:
-    """Require `Authorization: Bearer <token>`; the user is in `g.user`, the session in `g.db`."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "unauthenticated", "send Authorization: Bearer <token>")
-        g.after_commit = []
-        with _services().db.session() as session:
-            try:
-                user = token_user(session, token.strip())
-            except TokenRefused as exc:
-                raise ApiError(401, "unauthenticated", exc.message) from None
-            g.user, g.db = user, session
-            if not endpoint_allowed(user, request.endpoint):
-                raise ApiError(403, "forbidden", f"the {user.role} role may not use this route")
-            result = view(*args, **kwargs)
-        # Enqueue only once the rows are committed: a worker must find them.
-        for action in g.after_commit:
-            action()
-        return result
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _base_url() -> str:
@@ -262,7 +181,7 @@ def list_opportunities() -> Any:
     query = select(Opportunity)
     if g.user.role == Role.OWNER.value:
         query = query.where(Opportunity.owner_id == g.user.id)
-    items, next_cursor = _page(g.db, query, Opportunity.created_at, Opportunity.id)
+    items, next_cursor = page(g.db, query, Opportunity.created_at, Opportunity.id)
     return jsonify(items=[_opportunity_json(o) for o in items], next=next_cursor)
 
 
@@ -441,7 +360,7 @@ def list_runs() -> Any:
     # Each item names its supplier and spec version: load them for the whole page in
     # two queries, not two per run.
     query = query.options(selectinload(Run.submission), selectinload(Run.spec_version))
-    items, next_cursor = _page(g.db, query, Run.queued_at, Run.id)
+    items, next_cursor = page(g.db, query, Run.queued_at, Run.id)
     return jsonify(items=_with_decisions(items), next=next_cursor)
 
 
@@ -527,43 +446,6 @@ def openapi() -> Any:
     # Without a public URL, a server relative to where the document is served: it needs
     # no Host header, so any client (behind any proxy) can read it.
     return jsonify(document(_services().settings.public_url or "/"))
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _page(session: Session, query: Any, time_column: Any, id_column: Any) -> tuple[list[Any], str | None]:
-    """Keyset pagination, newest first: `{items, next}` with an opaque cursor."""
-    try:
-        limit = min(MAX_PAGE_SIZE, max(1, int(request.args.get("limit", PAGE_SIZE))))
-    except ValueError:
-        raise ApiError(422, "invalid_input", "limit: a whole number is required") from None
-    cursor = request.args.get("cursor")
-    if cursor:
-        moment, last_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(time_column < moment, and_(time_column == moment, id_column < last_id))
-        )
-    rows = list(session.scalars(query.order_by(time_column.desc(), id_column.desc()).limit(limit + 1)))
-    visible = [r for r in rows if not isinstance(r, Opportunity) or can_read(g.user, r)]
-    if len(rows) <= limit:
-        return visible, None
-    last = rows[limit - 1]
-    return visible[:limit], _encode_cursor(getattr(last, time_column.key), getattr(last, id_column.key))
-
-
-def _encode_cursor(moment: dt.datetime, last_id: str) -> str:
-    raw = json.dumps([moment.isoformat(), last_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        moment, last_id = json.loads(raw)
-        return dt.datetime.fromisoformat(moment), str(last_id)
-    except (ValueError, TypeError) as exc:
-        raise ApiError(422, "invalid_input", "cursor: not a cursor this API gave out") from exc
 
 
 def _iso(moment: dt.datetime | None) -> str | None:

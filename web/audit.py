@@ -8,7 +8,9 @@ from flask import Blueprint, g, jsonify, request
 
 from acceptance.service.audit import FILTERS, event_to_json, events_query, parse_filter
 from acceptance.service.models import AuditEvent, Role
-from web.api import API_ERROR_HANDLERS, ApiError, _page, authenticated
+from web.api_auth import authenticated
+from web.api_errors import API_ERROR_HANDLERS, ApiError
+from web.api_paging import page
 
 audit_api = Blueprint("audit_api", __name__, url_prefix="/api/v1")
 for _error, _handler in API_ERROR_HANDLERS.items():
@@ -28,5 +30,5 @@ def list_audit() -> Any:
             f"unknown filter(s): {', '.join(unknown)}; use {', '.join(FILTERS)}, cursor or limit",
         )  # fmt: skip
     query = events_query(parse_filter(request.args))
-    items, next_cursor = _page(g.db, query, AuditEvent.at, AuditEvent.id)
+    items, next_cursor = page(g.db, query, AuditEvent.at, AuditEvent.id)
     return jsonify(items=[event_to_json(e) for e in items], next=next_cursor)

@@ -20,7 +20,8 @@ from acceptance.engine.keyring import public_keys
 from acceptance.errors import PlatformError, UserInputError
 from acceptance.service.core import Conflict, can_manage, get_run
 from acceptance.service.models import Run, User
-from web.api import API_ERROR_HANDLERS, authenticated
+from web.api_auth import authenticated
+from web.api_errors import API_ERROR_HANDLERS
 from web.dashboard.reportview import load_predicate
 
 compare_api = Blueprint("compare_api", __name__, url_prefix="/api/v1")

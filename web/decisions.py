@@ -29,7 +29,9 @@ from acceptance.service.decisions import (
     withdraw,
 )
 from acceptance.service.models import Decision
-from web.api import API_ERROR_HANDLERS, ApiError, authenticated, submission_json
+from web.api import submission_json
+from web.api_auth import authenticated
+from web.api_errors import API_ERROR_HANDLERS, ApiError
 from web.links import base_url
 from web.messages import after_decision, after_state_change
 

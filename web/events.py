@@ -12,7 +12,8 @@ from acceptance.service.core import Forbidden, NotFound, can_manage, get_opportu
 from acceptance.service.events.delivery import delivery_json, resend
 from acceptance.service.events.endpoints import create_endpoint, endpoint_json, endpoints_of
 from acceptance.service.models import EventDelivery, EventEndpoint, Opportunity
-from web.api import API_ERROR_HANDLERS, ApiError, authenticated
+from web.api_auth import authenticated
+from web.api_errors import API_ERROR_HANDLERS, ApiError
 
 events_api = Blueprint("events_api", __name__, url_prefix="/api/v1")
 for _error, _handler in API_ERROR_HANDLERS.items():

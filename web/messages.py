@@ -16,7 +16,8 @@ from acceptance.service.decisions import SubmissionState
 from acceptance.service.events.delivery import EventPublisher
 from acceptance.service.models import Message, MessageState, Role
 from acceptance.service.notifications import Notifier
-from web.api import API_ERROR_HANDLERS, ApiError, authenticated
+from web.api_auth import authenticated
+from web.api_errors import API_ERROR_HANDLERS, ApiError
 
 messages_api = Blueprint("messages_api", __name__, url_prefix="/api/v1")
 for _error, _handler in API_ERROR_HANDLERS.items():
