@@ -95,7 +95,7 @@ _VERSION_RE = re.compile(r"ruff (\d+\.\d+\.\d+)")
 # itself; the driver writes the version, ruff's exit codes and the suppression-like
 # comments of every Python file ruff checked.
 _DRIVER = r"""
-import json, os, re, subprocess, sys, tokenize
+import codecs, importlib.machinery, io, json, os, re, subprocess, sys, tokenize
 ruff, target, out, select, exclude = sys.argv[1:6]
 os.makedirs(out, exist_ok=True)
 lint_json = os.path.join(out, "ruff.json")
@@ -132,20 +132,25 @@ status["files_exit"] = listing.returncode
 files = [line for line in listing.stdout.splitlines() if line.startswith("/")]
 status["files"] = len(files)
 pattern = re.compile(r"noqa|(?:ruff|flake8|isort)\s*:", re.I)
-comments, problems, encodings = [], [], []
+comments, problems, encodings, sources = [], [], [], {}
 # ruff reads every file as UTF-8 and ignores coding cookies; Python honours them. A file in
 # another encoding is either unlinted (ruff cannot decode it) or linted as other text than
 # Python runs (UTF-7 hides code in what ruff takes for a comment): the host blocks on both.
+# CPython ends a line at a bare CR too, tokenize's readline only at LF: the cookie and the
+# comments are read from the text with every line end made LF, as Python sees the lines.
 for name in files:
     if not name.endswith((".py", ".pyi")):
         continue
     try:
         with open(name, "rb") as handle:
-            declared = tokenize.detect_encoding(handle.readline)[0]
-            handle.seek(0)
-            handle.read().decode("utf-8")
-        if declared not in ("utf-8", "utf-8-sig", "ascii", "us-ascii"):
+            data = handle.read()
+        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        declared = tokenize.detect_encoding(io.BytesIO(lines).readline)[0]
+        data.decode("utf-8")
+        if codecs.lookup(declared).name not in ("utf-8", "utf-8-sig", "ascii"):
             encodings.append([name, "declares " + declared[:40]])
+        else:
+            sources[name] = lines
     except UnicodeDecodeError:
         encodings.append([name, "not UTF-8"])
     except Exception as exc:
@@ -153,25 +158,36 @@ for name in files:
     if len(encodings) >= 1000:
         break
 status["encodings"] = encodings
+# Files Python imports that are not source (bytecode, which an unchecked-hash .pyc makes run
+# instead of the linted .py, and extension modules): ruff never reads them.
+compiled_suffixes = tuple(importlib.machinery.BYTECODE_SUFFIXES + importlib.machinery.EXTENSION_SUFFIXES)
+skipped_dirs = set(exclude.split(","))
+compiled = []
+for folder, dirs, names in os.walk(target):
+    dirs[:] = sorted(d for d in dirs if os.path.join(folder, d) not in skipped_dirs)
+    in_cache = os.path.basename(folder) == "__pycache__"
+    compiled += [os.path.join(folder, n) for n in sorted(names) if in_cache or n.endswith(compiled_suffixes)]
+    if len(compiled) >= 1000:
+        break
+status["compiled"] = compiled[:1000]
 # Files ruff skipped with only a warning (its io-error rule is the owner's to select).
 status["unlinted"] = [line.split("Failed to lint ", 1)[1][:2000]
                       for line in lint.stderr.splitlines() if "Failed to lint " in line][:1000]
-# Past the cap, suppressions go unread and so silence nothing (stricter, never laxer).
+# Past the cap, or after a tokenize error, comments go unread: the host does not judge such
+# a delivery, since isort's action comments act whether or not the engine read them.
 status["comments_truncated"] = False
-for name in files:
-    if not name.endswith((".py", ".pyi")):
-        continue
+for name, lines in sources.items():
     try:
-        with open(name, "rb") as handle:
-            for token in tokenize.tokenize(handle.readline):
-                if token.type == tokenize.COMMENT and pattern.search(token.string):
-                    if len(comments) >= 50000:
-                        status["comments_truncated"] = True
-                        break
-                    comments.append([name, token.start[0], token.string[:2000]])
+        for token in tokenize.tokenize(io.BytesIO(lines).readline):
+            if token.type == tokenize.COMMENT and pattern.search(token.string):
+                if len(comments) >= 50000:
+                    status["comments_truncated"] = True
+                    break
+                comments.append([name, token.start[0], token.string[:2000]])
     except Exception as exc:
-        # Comments after the error go unread: their suppressions do not count (stricter).
         problems.append([name, type(exc).__name__])
+    if status["comments_truncated"]:
+        break
 status["comments"] = comments
 status["comment_errors"] = problems[:1000]
 with open(status_json + ".tmp", "w", encoding="utf-8") as handle:
@@ -228,6 +244,7 @@ class Finding:
 def excluded_paths(spec: QualitySpec, *, target: str) -> list[str]:
     """Absolute paths ruff skips: .git, the hidden tests' name, and the spec's."""
     root = target.rstrip("/")
+    # The pipeline refuses a delivery with the hidden tests' name: excluded only for safety.
     paths = [f"{root}/.git", f"{root}/{HIDDEN_DIR_NAME}"]
     for rel in spec.exclude:
         clean = rel.strip().strip("/")
@@ -319,6 +336,11 @@ def evaluate_quality(
         if status.lint_exit != 0 or lint_json is None:
             raise _Invalid(f"ruff exited with code {status.lint_exit}: {said}")
         raw = _parse_ruff(lint_json, root)
+        if status.comments_truncated:
+            raise _TooManyFindings(
+                "the delivered files hold more suppression-like comments than the engine reads "
+                "(isort's action comments act even when unread)"
+            )
     except _TooManyFindings as exc:
         return _unjudgeable(spec, str(exc))
     except _Invalid as exc:
@@ -395,6 +417,8 @@ class _DriverStatus:
     encodings: list[tuple[str, str]]
     #: files ruff skipped with a "Failed to lint" warning (as ruff named them)
     unlinted: list[str]
+    #: bytecode and extension modules (and anything in __pycache__): importable, never linted
+    compiled: list[str]
 
 
 def _load(data: bytes, limit: int, what: str) -> object:
@@ -462,6 +486,10 @@ def _parse_driver(data: bytes, root: str) -> _DriverStatus:
         for item in raw_unlinted[:1000]
         if isinstance(item, str)
     ]
+    raw_compiled = doc.get("compiled")
+    if not isinstance(raw_compiled, list) or not all(isinstance(i, str) for i in raw_compiled):
+        raise _Invalid("the driver's report has no list of compiled files")
+    compiled = [_relpath(item, root) for item in raw_compiled[:1000]]
     return _DriverStatus(
         match.group(1),
         lint_exit,
@@ -472,6 +500,7 @@ def _parse_driver(data: bytes, root: str) -> _DriverStatus:
         doc.get("comments_truncated") is True,
         encodings,
         unlinted,
+        compiled,
     )
 
 
@@ -642,7 +671,30 @@ def _unlinted_findings(status: _DriverStatus) -> list[Finding]:
         # a file already named for its encoding is the same problem said once
         if what.split(": ", 1)[0] not in {file for file, _ in status.encodings}
     ]
+    findings += [
+        _unlinted(
+            error["file"],
+            f"its comments could not be read ({error['error']}), so its suppressions cannot be "
+            "judged; make it valid Python",
+        )
+        for error in status.comment_errors
+    ]
+    findings += [
+        _unlinted(
+            file,
+            "compiled code Python can import instead of the linted source; deliver the source "
+            "only (remove bytecode, __pycache__ and extension modules from the repository)",
+        )
+        for file in status.compiled
+    ]
     return findings
+
+
+def _unlinted(file: str, why: str) -> Finding:
+    """A blocking finding for a file the linter did not judge."""
+    return Finding(
+        UNLINTED_FILE, "unlinted-file", QualityLevel.ERROR, file, 1, 1, _clean(why, 300), None
+    )
 
 
 def _unjudgeable(spec: QualitySpec, why: str) -> CheckOutcome:

@@ -13,7 +13,8 @@ The forms ruff knows, case-insensitive, anywhere in a comment:
 * ``# ruff: disable[E501]`` ... ``# ruff: enable[E501]``: the lines between (or to the end);
 * isort's action comments, which ruff honours whatever ``--ignore-noqa`` says, and so are
   suppressions of ``I001`` like any other: ``# isort: skip_file`` (the file), ``# isort: off``
-  ... ``# isort: on`` (the lines between), ``# isort: skip`` (the line), also after ``ruff:``.
+  ... ``# isort: on`` (the lines between), ``# isort: skip`` and ``# isort: split`` (the
+  line), also after ``ruff:``.
 
 A suppression is *justified* when it names the rules it silences and gives a reason of
 at least ``MIN_REASON_WORDS`` words after `` -- ``: ``# noqa: E501 -- the URL cannot be
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -45,7 +47,7 @@ _BRACKET_RE = re.compile(
 # isort's action comments, which ruff honours even with --ignore-noqa (alone or after `ruff:`):
 # they silence the import-sorting rule for the file, a block or one statement.
 _ISORT_RE = re.compile(
-    r"#\s*(?:ruff\s*:\s*)?isort\s*:\s*(?P<action>skip_file|skip-file|off|on|skip)\b",
+    r"#\s*(?:ruff\s*:\s*)?isort\s*:\s*(?P<action>skip_file|skip-file|off|on|split|skip)\b",
     re.IGNORECASE,
 )
 #: what an isort action comment silences: ruff's unsorted-imports rule
@@ -149,6 +151,8 @@ def parse_comment(text: str, line: int) -> list[_Directive]:
         action = match["action"].lower().replace("-", "_")
         scope = {
             "skip": Scope.LINE,
+            # cuts the import block in two: imports out of order across it raise nothing
+            "split": Scope.LINE,
             "skip_file": Scope.FILE,
             "off": Scope.RANGE,
             "on": None,
@@ -209,7 +213,14 @@ def _reason(rest: str) -> str | None:
     match = _REASON_RE.match(rest)
     if match is None:
         return None
-    reason = " ".join(match["reason"].split())
+    # The reason goes into the signed report and the dashboard: no surrogates (a
+    # raw-unicode-escape file makes them), controls or invisible format characters.
+    reason = " ".join(_printable(match["reason"]).split())
     if len(_WORD_RE.findall(reason)) < MIN_REASON_WORDS:
         return None
     return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 1] + "…"
+
+
+def _printable(text: str) -> str:
+    """``text`` without surrogate, control and format characters (each becomes a space)."""
+    return "".join(" " if unicodedata.category(c) in ("Cs", "Cc", "Cf") else c for c in text)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -278,6 +280,7 @@ def _driver(comments: list[list[object]] | None = None, **over: object) -> bytes
         "comment_errors": [],
         "encodings": [],
         "unlinted": [],
+        "compiled": [],
     }
     doc.update(over)
     return json.dumps(doc).encode()
@@ -600,4 +603,99 @@ def test_isort_action_comments_are_suppressions_of_unsorted_imports() -> None:
         (Scope.LINE, ("I001",), False),
     ]
     assert found[1].end_line == 9
-    assert parse_comment("# isort: split", 1) == []
+    assert parse_comment("# isort: splitting hairs", 1) == []
+
+
+def test_compiled_files_and_unreadable_comments_always_block() -> None:
+    driver = _driver(
+        compiled=["/work/src/lib/__pycache__/core.cpython-311.pyc", "/work/src/lib/fast.so"],
+        comment_errors=[["/work/src/lib/d.py", "TokenError"]],
+    )
+    spec = QualitySpec(enabled=True, fail_on=QualityLevel.ERROR)
+    outcome = evaluate_quality(b"[]", driver, spec)
+    assert (outcome.result.status, outcome.result.reason_code) == (
+        CheckStatus.FAILED,
+        "QUALITY_FINDINGS",
+    )
+    findings = outcome.result.details["findings"]
+    assert {(f["file"], f["rule"], f["blocking"]) for f in findings} == {  # type: ignore[union-attr]
+        ("lib/__pycache__/core.cpython-311.pyc", "UNLINTED", True),
+        ("lib/fast.so", "UNLINTED", True),
+        ("lib/d.py", "UNLINTED", True),
+    }
+
+
+def test_comments_past_the_cap_make_the_delivery_unjudgeable() -> None:
+    outcome = evaluate_quality(b"[]", _driver(comments_truncated=True), QualitySpec(enabled=True))
+    assert (outcome.result.status, outcome.result.reason_code) == (
+        CheckStatus.FAILED,
+        "QUALITY_UNJUDGEABLE",
+    )
+    assert "action comments" in outcome.result.summary
+
+
+def test_a_driver_report_without_the_compiled_list_is_an_error() -> None:
+    doc = json.loads(_driver())
+    del doc["compiled"]
+    outcome = evaluate_quality(b"[]", json.dumps(doc).encode(), QualitySpec(enabled=True))
+    assert (outcome.result.status, outcome.result.reason_code) == (
+        CheckStatus.ERROR,
+        "QUALITY_TOOL_ERROR",
+    )
+
+
+def test_isort_split_is_a_suppression_of_unsorted_imports() -> None:
+    found = suppressions_in_file(
+        "a.py", [(4, "# isort: split"), (7, "# ruff: isort: split -- the plugin must load first")]
+    )
+    assert [(s.line, s.scope, s.rules, s.justified) for s in found] == [
+        (4, Scope.LINE, ("I001",), False),
+        (7, Scope.LINE, ("I001",), True),
+    ]
+
+
+def test_a_reason_keeps_no_surrogate_control_or_format_character() -> None:
+    text = "# noqa: F401 -- kept \ud800 for the\u202e plugin\x07 loader"
+    (found,) = suppressions_in_file("a.py", [(1, text)])
+    assert found.reason == "kept for the plugin loader"
+    json.dumps(found.to_report(), ensure_ascii=False).encode("utf-8")
+
+
+def _run_driver(tree: Path, out: Path) -> dict[str, object]:
+    """The sandbox's driver run on the host, with the host's ruff."""
+    argv = quality_command(QualitySpec(enabled=True), target=str(tree), out_dir=str(out))
+    argv[0], argv[4] = sys.executable, str(Path(sys.executable).with_name("ruff"))
+    subprocess.run(argv, check=True, capture_output=True, timeout=120)
+    doc = json.loads((out / "quality" / "comments.json").read_text(encoding="utf-8"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def test_the_driver_reads_cookies_as_python_does_and_lists_compiled_files(tmp_path: Path) -> None:
+    tree = tmp_path / "src"
+    (tree / "lib" / "__pycache__").mkdir(parents=True)
+    files = {
+        # a bare CR ends line 1 for CPython: the cookie on line 2 counts
+        "lib/cr_utf7.py": b"\r# -*- coding: utf-7 -*-\r\nX = 1\r\n",
+        # other spellings of UTF-8 are UTF-8
+        "lib/utf8_cookie.py": b"# -*- coding: utf8 -*-\nX = 1  # noqa: F401 -- kept for the loader\n",
+        "lib/utf_8_cookie.py": b"# coding=UTF_8\nX = 1\n",
+        "lib/__pycache__/core.cpython-311.pyc": b"\x00",
+        "lib/fast.abi3.so": b"\x7fELF",
+        "lib/data.txt": b"not code",
+    }
+    for rel, data in files.items():
+        (tree / rel).write_bytes(data)
+    (tree / ".git").mkdir()
+    (tree / ".git" / "objects.pyc").write_bytes(b"\x00")
+
+    doc = _run_driver(tree, tmp_path / "out")
+
+    assert doc["encodings"] == [[str(tree / "lib/cr_utf7.py"), "declares utf-7"]]
+    assert sorted(doc["compiled"]) == [  # type: ignore[arg-type]
+        str(tree / "lib/__pycache__/core.cpython-311.pyc"),
+        str(tree / "lib/fast.abi3.so"),
+    ]
+    assert doc["comments"] == [
+        [str(tree / "lib/utf8_cookie.py"), 2, "# noqa: F401 -- kept for the loader"]
+    ]

@@ -266,9 +266,10 @@ class _Run:
             tree = self._checkout(scratch / "checkout")
         self.test_hooks = find_test_hooks(tree.path)
         self._run_registered_checks(tree.path)
-        if self.spec.functional.hidden_tests is not None and os.path.lexists(tree.path / HIDDEN_DIR_NAME):
-            # Results under this name are the owner's: a supplier's folder of that
-            # name is refused, never merged with or mistaken for them.
+        if os.path.lexists(tree.path / HIDDEN_DIR_NAME):
+            # Results under this name are the owner's: a supplier's folder of that name is
+            # refused, never merged with or mistaken for them; refused even without hidden
+            # tests, as the report's readers take test ids under that name for the owner's.
             raise SubmissionError(
                 "RESERVED_PATH",
                 f"the repository has a '{HIDDEN_DIR_NAME}' entry at its root, a name the engine "

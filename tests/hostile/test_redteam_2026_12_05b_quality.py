@@ -75,15 +75,6 @@ CR_UTF7_MODULE = (
 ).encode("ascii")
 
 
-@_hole(
-    "A coding cookie on line 2 after a bare '\\r' line is unseen: the driver's "
-    "tokenize.detect_encoding reads lines split on '\\n' only, takes '\\r# coding...\\r\\n' for "
-    "one blank line and answers utf-8, while CPython turns '\\r' into a line end and decodes "
-    "the file as UTF-7; ruff (UTF-8 always) sees 'import os' and 'taxe' inside a comment. "
-    "Fix: checks/quality.py _DRIVER, encoding loop: read the bytes, normalise newlines "
-    "(data.replace(b'\\r\\n', b'\\n').replace(b'\\r', b'\\n')) and call detect_encoding on "
-    "io.BytesIO(normalised).readline (the comment loop should tokenize the same bytes)."
-)
 def test_a_coding_cookie_after_a_carriage_return_line_cannot_hide_code(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
@@ -100,17 +91,7 @@ def test_a_coding_cookie_after_a_carriage_return_line_cannot_hide_code(
     assert outcome.verdict == "rejected", outcome.explain()
 
 
-@_hole(
-    "A root folder named like the hidden tests ('acceptance_hidden_tests') is never linted: "
-    "checks/quality.py excluded_paths always excludes {root}/acceptance_hidden_tests, but the "
-    "hidden tests live under /hidden, never in the checkout, and the pipeline refuses that "
-    "name (RESERVED_PATH, acceptance/engine/pipeline.py _judge) only when the spec has hidden "
-    "tests; without them the supplier's code there runs and is never read (checks/test_hooks.py "
-    "looks for the name in file contents only, so an import spelled in two parts passes). Fix: drop "
-    "HIDDEN_DIR_NAME from quality.excluded_paths (and from checks/sast.py, same list), or "
-    "refuse the name in _judge whatever the spec says."
-)
-def test_a_package_named_like_the_hidden_tests_folder_is_linted(
+def test_a_package_named_like_the_hidden_tests_folder_is_refused(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
     files = {
@@ -128,9 +109,9 @@ def test_a_package_named_like_the_hidden_tests_folder_is_linted(
     }
     outcome = hostile.run(make_repo(files), hostile.spec(ONLY_QUALITY + "quality: true\n"))
 
-    _precondition(outcome.check("functional")["status"] == "passed", outcome, "tests pass")
-    assert "acceptance_hidden_tests/core.py" in _blocking_files(outcome), outcome.explain()
-    assert outcome.verdict == "rejected", outcome.explain()
+    # The name is the owner's, with or without hidden tests: refused before anything runs
+    # (it was excluded from linting while the supplier's code in it ran).
+    judged(outcome, "RESERVED_PATH", says="keeps for the owner's hidden tests")
 
 
 #: what Python will run for lib/core.py: an unused import and an undefined name
@@ -141,17 +122,6 @@ DIRTY_CORE = (
 CLEAN_CORE = CLEAN_LIB + "\n\ndef total(prices):\n    return sum(prices)\n"
 
 
-@_hole(
-    "Bytecode is never judged: a lib/__pycache__/core.<tag>.pyc in 'unchecked-hash' mode (PEP "
-    "552) is what Python runs in the supplier's tests (only the hidden-test runner sets "
-    "check_hash_based_pycs='always' and loads source only), while ruff lints the clean "
-    "lib/core.py beside it; a sourceless lib/core.pyc or a compiled extension (.so, which even "
-    "the hidden-test runner loads) is code ruff never lists. Fix: checks/quality.py _DRIVER "
-    "walks the target for files Python imports that are not source "
-    "(importlib.machinery.BYTECODE_SUFFIXES + EXTENSION_SUFFIXES, anything in __pycache__) "
-    "and reports them; _unlinted_findings makes each a blocking UNLINTED finding (deliver the "
-    "source, not compiled code)."
-)
 def test_bytecode_python_runs_instead_of_the_delivered_source_is_not_a_pass(
     hostile: Hostile, make_repo: RepoFactory, tmp_path: Path
 ) -> None:
@@ -185,16 +155,6 @@ def test_bytecode_python_runs_instead_of_the_delivered_source_is_not_a_pass(
     assert outcome.verdict == "rejected", outcome.explain()
 
 
-@_hole(
-    "A suppression's reason reaches the signed report uncleaned: a file declaring "
-    "'raw-unicode-escape' turns '\\ud800' in a comment into a lone surrogate, the driver "
-    "tokenizes it with that codec and its JSON carries it, Suppression.reason keeps it, and "
-    "acceptance/engine/report.py serialize (ensure_ascii=False, .encode()) raises "
-    "UnicodeEncodeError: the file that should be rejected (ENCODING) breaks the run instead. "
-    "Fix: checks/quality.py _parse_driver cleans each comment text (drop Cs/Cc/Cf characters, "
-    "as _clean does) before parsing, or checks/suppressions.py _reason cleans the reason; "
-    "and the driver should skip collecting comments of a file it already lists in encodings."
-)
 def test_a_lone_surrogate_in_a_suppression_reason_does_not_break_the_rejection(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
@@ -219,14 +179,6 @@ def test_a_lone_surrogate_in_a_suppression_reason_does_not_break_the_rejection(
 UNSORTED_WITH_SPLIT = "import sys\n\n# isort: split\nimport abc\n\n\ndef add(a, b):\n    return (sys, abc) and a + b\n"
 
 
-@_hole(
-    "'# isort: split' (and '# ruff: isort: split') is an isort action comment ruff honours "
-    "whatever --ignore-noqa says: it cuts the import block in two, so imports out of order "
-    "across it raise no I001, and the engine does not count it as a suppression. Fix: "
-    "checks/suppressions.py _ISORT_RE accepts 'split' too and parse_comment maps it to a "
-    "LINE-scope suppression of ISORT_RULES (so it needs a reason under 'justified' and is "
-    "forbidden under 'forbidden')."
-)
 def test_isort_split_comments_cannot_hide_unsorted_imports(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
@@ -251,7 +203,8 @@ def test_isort_split_comments_cannot_hide_unsorted_imports(
     "there, so this is minor. Fix: the _DRIVER pattern also collects comments matching "
     "'type:\\s*ignore|pyright:|pylint:|nosec' with their line's width, and the host adds an "
     "E501 finding when E501 is among the selected rules and the width exceeds ruff's "
-    "line-length (88); or docs/checks.md says E501 ignores pragma-led comments."
+    "line-length (88); or docs/checks.md says E501 ignores pragma-led comments. Left open, "
+    "documented in docs/checks.md (only comment text can be that long unseen)."
 )
 def test_a_pragma_comment_cannot_hide_an_overlong_line(
     hostile: Hostile, make_repo: RepoFactory
@@ -271,16 +224,6 @@ def test_a_pragma_comment_cannot_hide_an_overlong_line(
 FLOOD = "# flake8: see the style guide\n" * 50_000
 
 
-@_hole(
-    "Comments past the driver's cap (50,000 matching comments) go unread, which is stricter "
-    "for noqa (ruff ignores those) but not for isort action comments, which ruff honours "
-    "anyway: 50,000 harmless '# flake8: ...' comments, then '# isort: skip_file', and the "
-    "unsorted imports pass with no suppression listed. A file tokenize cannot read "
-    "(comment_errors) has the same gap. Fix: checks/quality.py evaluate_quality fails the "
-    "check with QUALITY_UNJUDGEABLE when status.comments_truncated is true, and "
-    "_unlinted_findings adds a blocking UNLINTED finding for each file in "
-    "status.comment_errors."
-)
 def test_a_flood_of_comments_cannot_hide_an_isort_skip_file(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
