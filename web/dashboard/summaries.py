@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask_babel import gettext, ngettext
 
 from web.dashboard.i18n import number
-from web.dashboard.reportview import Check
+from web.dashboard.report_model import Check
 
 #: the functional check's counts, in the order the engine states them
 TEST_COUNTS = ("passed", "failed", "errors", "skipped")
