@@ -1,4 +1,4 @@
-"""Webhook verification and interpretation (web/webhooks.py), on real and documented payloads."""
+"""Webhook verification and interpretation (web/webhooks/), on real and documented payloads."""
 
 from __future__ import annotations
 
@@ -13,19 +13,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acceptance.errors import UserInputError
-from web import webhooks
-from web.webhooks import (
+from web.webhooks.decision import decide, repository_key
+from web.webhooks.delivery import (
+    MAX_BODY_BYTES,
+    MAX_MESSAGE_CHARS,
     Action,
+    Decision,
     Delivery,
     Provider,
     WebhookAuthError,
+    WebhookError,
     WebhookPayloadError,
     WebhookRepositoryMismatch,
-    decide,
-    parse,
-    repository_key,
-    verify,
 )
+from web.webhooks.payload import parse
+from web.webhooks.signature import verify
 
 #: the real octokit example payloads, in ../shared beside the project root
 GITHUB = Path(__file__).resolve().parents[1].parent / "shared" / "webhooks" / "github"
@@ -209,7 +211,7 @@ def test_errors_carry_their_http_status_and_are_user_errors() -> None:
     assert (WebhookAuthError.status, WebhookPayloadError.status) == (401, 400)
     assert WebhookRepositoryMismatch.status == 422
     assert WebhookPayloadError("x", status=413).status == 413
-    assert issubclass(webhooks.WebhookError, UserInputError)
+    assert issubclass(WebhookError, UserInputError)
 
 
 # ---------------------------------------------------------------- verify: Gitea, Forgejo, GitLab
@@ -315,7 +317,7 @@ def test_commit_message_is_capped_and_cleaned() -> None:
     payload = github_payload()
     head = dict(payload["head_commit"], message="fix\x00 the\x1b[31m form\n" + "x" * 5000)
     message = github_push(head_commit=head).commit_message
-    assert message is not None and len(message) == webhooks.MAX_MESSAGE_CHARS
+    assert message is not None and len(message) == MAX_MESSAGE_CHARS
     assert message.startswith("fix the[31m form\nxxx")
 
 
@@ -447,11 +449,11 @@ def test_gitlab_other_hooks_keep_their_names() -> None:
 
 
 def test_a_body_over_the_cap_is_413() -> None:
-    body = b" " * (webhooks.MAX_BODY_BYTES + 1)
+    body = b" " * (MAX_BODY_BYTES + 1)
     with pytest.raises(WebhookPayloadError) as caught:
         parse(Provider.GITHUB, github_headers(body), body)
     assert caught.value.status == 413
-    fits = b"{}" + b" " * (webhooks.MAX_BODY_BYTES - 2)
+    fits = b"{}" + b" " * (MAX_BODY_BYTES - 2)
     assert parse(Provider.GITHUB, github_headers(fits, event="ping"), fits).event == "ping"
 
 
@@ -627,7 +629,7 @@ def test_push_to_another_branch_is_ignored_with_the_reason() -> None:
     decision = decide(
         github_push(branch="feature"), registered_repo_url=REPO, followed_branch="main"
     )
-    assert decision == webhooks.Decision(
+    assert decision == Decision(
         Action.IGNORE, "branch feature is not followed (following main)"
     )
 
@@ -653,7 +655,7 @@ def test_real_tag_deletion_is_ignored() -> None:
 def test_branch_deletion_is_ignored() -> None:
     delivery = github_push(after="0" * 40, deleted=True, head_commit=None)
     decision = decide(delivery, registered_repo_url=REPO, followed_branch="master")
-    assert decision == webhooks.Decision(Action.IGNORE, "branch master deleted")
+    assert decision == Decision(Action.IGNORE, "branch master deleted")
 
 
 def test_refs_that_are_neither_branch_nor_tag_are_ignored() -> None:
@@ -667,7 +669,7 @@ def test_other_events_are_ignored_with_their_name(event: str) -> None:
     body = b"{}"
     delivery = parse(Provider.GITHUB, github_headers(body, event=event), body)
     decision = decide(delivery, registered_repo_url=REPO, followed_branch="main")
-    assert decision == webhooks.Decision(Action.IGNORE, f"event {event} does not trigger a run")
+    assert decision == Decision(Action.IGNORE, f"event {event} does not trigger a run")
 
 
 def test_another_repository_is_422() -> None:

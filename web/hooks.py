@@ -11,10 +11,19 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-import web.webhooks as webhooks
 from acceptance.service.core import OpportunityClosed, RateLimited, create_run, create_webhook_run
 from acceptance.service.core import _check_webhook_rate as check_webhook_rate
 from acceptance.service.models import Run, RunStatus, Submission
+from web.webhooks.decision import decide
+from web.webhooks.delivery import (
+    MAX_BODY_BYTES,
+    Provider,
+    WebhookAuthError,
+    WebhookPayloadError,
+    WebhookRepositoryMismatch,
+)
+from web.webhooks.payload import parse
+from web.webhooks.signature import verify
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +42,11 @@ def deliver(submission_id: str) -> Response:
 
     found = services()
     length = request.content_length
-    if length is not None and length > webhooks.MAX_BODY_BYTES:
-        return _reply(413, error="payload_too_large", detail=f"at most {webhooks.MAX_BODY_BYTES} bytes")
+    if length is not None and length > MAX_BODY_BYTES:
+        return _reply(413, error="payload_too_large", detail=f"at most {MAX_BODY_BYTES} bytes")
     body = request.get_data(cache=False)
-    if len(body) > webhooks.MAX_BODY_BYTES:
-        return _reply(413, error="payload_too_large", detail=f"at most {webhooks.MAX_BODY_BYTES} bytes")
+    if len(body) > MAX_BODY_BYTES:
+        return _reply(413, error="payload_too_large", detail=f"at most {MAX_BODY_BYTES} bytes")
     headers = {k.lower(): v for k, v in request.headers.items()}
     if headers.get("x-github-event") == "check_run":  # a GitHub App's check run (acceptance.service.forge)
         return _check_run_event(found, submission_id, headers, body)
@@ -49,18 +58,18 @@ def deliver(submission_id: str) -> Response:
             log.warning("webhook_unknown_submission", extra={"submission": submission_id[:64]})
             return _reply(401, error="unauthenticated", detail="signature or token missing or invalid")
         try:
-            provider = webhooks.verify(headers, body, found.box.open(submission.webhook_secret_encrypted))
-        except webhooks.WebhookAuthError as exc:
+            provider = verify(headers, body, found.box.open(submission.webhook_secret_encrypted))
+        except WebhookAuthError as exc:
             log.warning("webhook_bad_signature", extra={"submission": submission_id, "why": str(exc)})
             return _reply(401, error="unauthenticated", detail="signature or token missing or invalid")
         try:
-            delivery = webhooks.parse(provider, headers, body)
-            decision = webhooks.decide(
+            delivery = parse(provider, headers, body)
+            decision = decide(
                 delivery, registered_repo_url=submission.repo_url, followed_branch=submission.branch
             )
-        except webhooks.WebhookRepositoryMismatch as exc:
+        except WebhookRepositoryMismatch as exc:
             return _reply(422, error="repository_mismatch", detail=str(exc))
-        except webhooks.WebhookPayloadError as exc:
+        except WebhookPayloadError as exc:
             return _reply(exc.status, error="invalid_payload", detail=str(exc))
         if decision.action == "pong":
             return _reply(200, pong=True)
@@ -107,11 +116,11 @@ def _check_run_event(
         submission = session.get(Submission, submission_id)
         try:
             if submission is None:
-                raise webhooks.WebhookAuthError("unknown submission")
-            provider = webhooks.verify(
+                raise WebhookAuthError("unknown submission")
+            provider = verify(
                 headers, body, found.box.open(submission.webhook_secret_encrypted)
             )
-        except webhooks.WebhookAuthError:
+        except WebhookAuthError:
             log.warning(
                 "webhook_bad_signature",
                 extra={"submission": submission_id[:64], "event": "check_run"},
@@ -119,7 +128,7 @@ def _check_run_event(
             return _reply(
                 401, error="unauthenticated", detail="signature or token missing or invalid"
             )
-        if provider not in (webhooks.Provider.GITHUB, webhooks.Provider.GENERIC):
+        if provider not in (Provider.GITHUB, Provider.GENERIC):
             return _reply(401, error="unauthenticated", detail="check_run events come from GitHub")
         try:
             payload = json.loads(body)
