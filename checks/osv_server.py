@@ -3,14 +3,16 @@
 It answers what OSV clients such as pip-audit call, from ``AdvisoryStore``:
 
 * ``POST /v1/query`` with ``{"package": {"name", "ecosystem"}, "version"}``
-  (or ``{"package": {"purl": "pkg:pypi/name@version"}}``): ``{"vulns": [records]}``,
-  or ``{}`` when none apply, as OSV answers. Without a version, every record
-  naming the package. Only the ``PyPI`` ecosystem has data; others get ``{}``.
+  (or ``{"package": {"purl": "pkg:pypi/name@version"}}``, ``pkg:npm/...``):
+  ``{"vulns": [records]}``, or ``{}`` when none apply, as OSV answers. Without
+  a version, every record naming the package. The ``PyPI`` and ``npm``
+  ecosystems have data (each from its own source of the store); others get ``{}``.
 * ``POST /v1/querybatch`` with ``{"queries": [...]}`` (at most 1,000):
   ``{"results": [{"vulns": [{"id", "modified"}]} | {}]}``, as OSV answers.
 * ``GET /v1/vulns/<id>``: the record (withdrawn ones too) or 404.
-* ``GET /status``: what the store holds (not part of OSV; used by the check
-  to refuse auditing against an empty store and to record the data's age).
+* ``GET /status``: what the store holds for PyPI (not part of OSV; used by the
+  Python check to refuse auditing against an empty store and to record the
+  data's age).
 
 Bad bodies get 400 with ``{"code": 3, "message": ...}`` (OSV's error shape),
 bodies over the cap 413, unknown paths 404. The server binds 127.0.0.1 on an
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from checks.advisories import ECOSYSTEM, AdvisoryStore, AdvisoryStoreError
+from checks.advisories import ECOSYSTEM, NPM, AdvisoryStore, AdvisoryStoreError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,12 @@ MAX_FIELD_CHARS = 500
 #: seconds an idle keep-alive connection is kept
 IDLE_TIMEOUT = 30.0
 
-_PURL = re.compile(r"^pkg:pypi/(?P<name>[^@?#]+)(?:@(?P<version>[^?#]+))?(?:[?#].*)?$")
+_PURL = re.compile(
+    r"^pkg:(?P<type>pypi|npm)/(?P<name>[^@?#]+)(?:@(?P<version>[^?#]+))?(?:[?#].*)?$"
+)
+#: each purl type's OSV ecosystem
+_PURL_ECOSYSTEMS = {"pypi": ECOSYSTEM, "npm": NPM}
+SERVED_ECOSYSTEMS = frozenset(_PURL_ECOSYSTEMS.values())
 _INVALID_ARGUMENT = 3
 _NOT_FOUND = 5
 _INTERNAL = 13
@@ -110,10 +117,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _query(self, query: tuple[str, str, str | None]) -> dict[str, Any]:
         ecosystem, name, version = query
-        if ecosystem != ECOSYSTEM:
+        if ecosystem not in SERVED_ECOSYSTEMS:
             return {}
         store = self.server.store
-        vulns = store.for_package(name) if version is None else store.query(name, version)
+        vulns = (
+            store.for_package(name, ecosystem)
+            if version is None
+            else store.query(name, version, ecosystem)
+        )
         return {"vulns": vulns} if vulns else {}
 
     def _batch(self, body: object) -> dict[str, Any]:
@@ -216,7 +227,7 @@ def _as_query(body: object) -> tuple[str, str, str | None]:
         name, version = unquote(match["name"]), version or (
             unquote(match["version"]) if match["version"] else None
         )
-        ecosystem = ECOSYSTEM
+        ecosystem = _PURL_ECOSYSTEMS[match["type"]]
     else:
         given_name = package.get("name")
         given_ecosystem = package.get("ecosystem")

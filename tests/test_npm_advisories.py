@@ -416,3 +416,55 @@ def test_cli_import_and_status_list_each_source(
     assert blocks[1].startswith("ecosystem: npm (nswg-json-tar)\n1 advisories (0 withdrawn) for 1 packages")
     assert "newest modified: 2019-02-01T00:00:00Z" in blocks[1]
     assert "cannot be audited" not in out
+
+
+# ---------------------------------------------------------------- the OSV endpoint and concurrency
+
+
+def test_the_osv_endpoint_answers_npm_queries_from_the_npm_source(tmp_path: Path) -> None:
+    from checks.osv_server import serve_advisories
+    from tests.test_osv_server import request
+
+    store_path = tmp_path / "advisories.sqlite"
+    import_archive(write_tar(tmp_path / "py.tar.gz", [record("A-1", pypi("pkg", versions=["1.0"]))]), store_path)
+    import_archive(write_nswg(tmp_path / "wg.tar.gz", [report(1), report(2, "@scope/pkg")]), store_path)
+    with serve_advisories(store_path) as base:
+        by_name = {"package": {"name": "pkg", "ecosystem": "npm"}, "version": "1.0.0"}
+        status, body = request(base, "POST", "/v1/query", by_name)
+        assert status == 200 and [v["id"] for v in body["vulns"]] == ["NSWG-ECO-1"]
+        assert request(base, "POST", "/v1/query", {**by_name, "version": "1.2.0"}) == (200, {})
+        status, body = request(base, "POST", "/v1/query", {"package": {"purl": "pkg:npm/%40scope/pkg@1.1.0"}})
+        assert [v["id"] for v in body["vulns"]] == ["NSWG-ECO-2"]
+        status, body = request(base, "POST", "/v1/query", {"package": {"name": "pkg", "ecosystem": "PyPI"}, "version": "1.0"})
+        assert [v["id"] for v in body["vulns"]] == ["A-1"]  # the ecosystems stay apart
+        status, body = request(base, "GET", "/status")
+        assert body["source"] == "py.tar.gz"  # what the Python audit records: PyPI's
+
+
+def test_concurrent_imports_of_two_sources_keep_both(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store_path = tmp_path / "advisories.sqlite"
+    py = write_tar(tmp_path / "py.tar.gz", [record(f"A-{i}", pypi("pkg", versions=["1.0"])) for i in range(300)])
+    wg = write_nswg(tmp_path / "wg.tar.gz", [report(i) for i in range(1, 300)])
+    for _ in range(3):
+        store_path.unlink(missing_ok=True)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda archive: import_archive(archive, store_path), [py, wg]))
+        assert [(s.ecosystem, s.records) for s in AdvisoryStore(store_path).sources()] == [("PyPI", 300), ("npm", 299)]
+
+
+def test_an_import_waits_for_the_one_in_progress(tmp_path: Path) -> None:
+    """Two imports must not both copy the old store and then each rename over the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from checks.advisories import _folder_lock
+
+    store_path = tmp_path / "advisories.sqlite"
+    wg = write_nswg(tmp_path / "wg.tar.gz", [report(1)])
+    with ThreadPoolExecutor(1) as pool:
+        with _folder_lock(tmp_path):  # as an import in progress holds it
+            waiting = pool.submit(import_archive, wg, store_path)
+            time.sleep(0.5)
+            assert not waiting.done() and not store_path.exists()
+        assert waiting.result(timeout=30).records == 1
