@@ -258,7 +258,7 @@ def serve_advisories(
     store = AdvisoryStore(store_path)
     if store.status().records == 0:
         raise AdvisoryStoreError(
-            f"no advisories imported at {store_path}",
+            f"no advisories imported at {store_path} for {ECOSYSTEM}",
             hint="import them with `acceptance advisories import ARCHIVE`",
         )
     server = AdvisoryServer((host, port), store)
