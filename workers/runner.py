@@ -467,7 +467,8 @@ def _rejection(
         ref=ref,
         spec={},
         started=started,
-        reasons=[Reason("SOURCE_UNUSABLE", exc.diagnostics())],
+        # RUNTIME_UNDETECTED and the like carry their own code (acceptance.engine.runtime_choice)
+        reasons=[Reason(str(getattr(exc, "reason", "SOURCE_UNUSABLE")), exc.diagnostics())],
         run=context,
     )
     return build_statement(report)

@@ -53,6 +53,8 @@ class ReportInput:
     artifacts: dict[str, dict[str, object]] = field(default_factory=dict)
     #: the service's context (run id, opportunity, submission, the run it supersedes)
     run: Mapping[str, object] | None = None
+    #: `runtime` and `runtime_source` (acceptance.engine.runtime_choice); None before checkout
+    runtime: Mapping[str, object] | None = None
 
 
 def decide(report: ReportInput) -> str:
@@ -110,6 +112,8 @@ def build_statement(report: ReportInput) -> dict[str, Any]:
         ],
         "artifacts": dict(sorted(report.artifacts.items())),
     }
+    if report.runtime is not None:
+        predicate.update(report.runtime)
     if report.run is not None:
         predicate["run"] = dict(report.run)
     return {

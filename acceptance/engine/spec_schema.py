@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from acceptance.engine import spec as model
+from acceptance.engine.runtime_choice import SUPPORTED_RUNTIMES
 
 SCHEMA_ID = "urn:acceptance-service:acceptance-spec:v1"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -264,6 +265,14 @@ def _fields() -> dict[str, Schema]:
                 "plain paths not linted (no glob characters or commas)",
             )
         ),
+    }
+    fields["runtime"] = {
+        "description": "the runtime that judges the delivery (docs/runtimes.md); default: "
+        "detected from the repository (a root package.json: node, not supported yet; "
+        "pyproject.toml, setup.py, setup.cfg or requirements*.txt: python; otherwise *.bats "
+        "files: shell)",
+        "type": "string",
+        "enum": [r.value for r in SUPPORTED_RUNTIMES],
     }
     return {**fields, **_accessibility_fields()}
 

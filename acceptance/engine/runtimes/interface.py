@@ -1,0 +1,88 @@
+"""What a runtime is, and what the pipeline offers it (issue 15's runtime seam, issue 16).
+
+A runtime owns everything that depends on the delivery's language: the sandbox image,
+what is installed, how the tests run and are counted, which scanner reads the code, how
+dependencies are audited and whose licences are judged. The pipeline owns the rest:
+checkout, the runtime's choice, checks registered beside the sandbox, limits, stages,
+the report. A runtime reaches the run only through `RunSession`, so adding one (node,
+PowerShell) touches its module and the registry, not the pipeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from acceptance.engine.checkout import Checkout
+from acceptance.engine.report import ReportInput
+from acceptance.engine.runtime_choice import RuntimeName
+from acceptance.engine.spec import Spec
+from checks.interface import CheckOutcome
+from checks.licence import LicenceEvidence
+from sandbox.interface import CommandResult, Sandbox
+
+if TYPE_CHECKING:  # the pipeline's config type; the pipeline imports this module
+    from acceptance.engine.pipeline import EngineConfig
+
+
+class RunSession(Protocol):
+    """The run, as a runtime sees it (implemented by the pipeline's per-run state)."""
+
+    spec: Spec
+    config: EngineConfig
+    report: ReportInput
+
+    def stage(self, name: str) -> contextlib.AbstractContextManager[None]: ...
+
+    def timed(self, name: str, work: Callable[..., Any], *args: Any) -> Any: ...
+
+    def remaining(self) -> float: ...
+
+    def open_sandbox(self, tree: Checkout, image: str, mounts: Mapping[Path, str]) -> Sandbox:
+        """Create and start the run's sandbox with the spec's limits; record the image."""
+        ...
+
+    def sandbox_run(
+        self,
+        sandbox: Sandbox,
+        argv: list[str],
+        name: str,
+        *,
+        workdir: str = "/work",
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+        judge: bool = True,
+    ) -> CommandResult: ...
+
+    def copy_in(self, sandbox: Sandbox, script: str, name: str, what: str) -> None: ...
+
+    def detect_licence(self, tree: Checkout) -> LicenceEvidence | None: ...
+
+    def add(self, outcome: CheckOutcome) -> None: ...
+
+    def keep_artifact(self, name: str, data: bytes) -> None: ...
+
+    def judge_python(self, tree: Checkout, scratch: Path) -> None:
+        """The Python stages as they were before runtimes (pipeline.py)."""
+        ...
+
+
+class Runtime(Protocol):
+    """One language's way of judging a delivery."""
+
+    @property
+    def name(self) -> RuntimeName: ...
+
+    def image(self, config: EngineConfig) -> str:
+        """The sandbox image this runtime's stages run in."""
+        ...
+
+    def judge(self, session: RunSession, tree: Checkout, scratch: Path) -> None:
+        """Install, test, scan, audit and judge the licence; each check's outcome via `session.add`.
+
+        A failure of the delivery is a SubmissionError or a failed check; UserInputError
+        and PlatformError mean the run cannot be judged, as everywhere in the engine.
+        """
+        ...

@@ -1,0 +1,193 @@
+"""The functional check for shell deliveries: Debian's bats in the sandbox, judged here.
+
+bats runs the spec's `functional.paths` (default `tests/`) with its JUnit report
+formatter writing into a folder whose name is chosen per run. The report is read back
+as untrusted evidence through the same hardened parser as pytest's (checks/junit.py),
+then checked against what the supplier's tests cannot rewrite afterwards:
+
+* the number of tests `bats --count` found before any test ran (a forged or padded
+  report lists other tests than bats was given);
+* bats's own exit status, observed by the engine (0 only when every test passed).
+
+What they cannot stop is a test file that redefines bats's own functions (it is sourced
+into bats's shell, as a conftest.py is imported into pytest): docs/security.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from checks.functional import MAX_LISTED_FAILURES, MAX_RECORDED_CASES
+from checks.interface import CheckResult, CheckStatus
+from checks.junit import InvalidArtifact, JUnitResult, Outcome, parse_junit
+
+CHECK_ID = "functional"
+KIND = "functional"
+#: what bats runs when the spec names no paths
+DEFAULT_PATHS: tuple[str, ...] = ("tests",)
+REPORT_NAME = "report.xml"
+
+
+class BatsOptions(Protocol):
+    """What bats reads of the spec's `functional` (acceptance.engine.spec.BatsOptions)."""
+
+    @property
+    def paths(self) -> tuple[str, ...]: ...
+
+    @property
+    def min_passed(self) -> int: ...
+
+
+MAX_COUNT_OUTPUT = 4096
+
+
+@dataclass(frozen=True)
+class BatsRun:
+    """One bats run as the engine saw it: the exec's state and the report read back."""
+
+    exit_code: int | None
+    timed_out: bool
+    timeout: int
+    output_limit_hit: bool
+    memory_limit_hit: bool
+    process_limit_hit: bool
+    junit: bytes | None
+    #: tests `bats --count` found before the run; None when it could not count
+    expected: int | None
+    full_filesystems: tuple[str, ...] = ()
+    junit_problem: str | None = None
+    output_tail: str = ""
+
+
+def test_paths(spec: BatsOptions) -> list[str]:
+    """The spec's paths as bats arguments: `./` first, so none reads as an option."""
+    return [p if p.startswith("./") else f"./{p}" for p in spec.paths or DEFAULT_PATHS]
+
+
+def count_command(spec: BatsOptions) -> list[str]:
+    """`bats --count`: the tests the files define, read before any of them runs."""
+    return ["bats", "--count", "--recursive", *test_paths(spec)]
+
+
+def bats_command(spec: BatsOptions, out_dir: str) -> list[str]:
+    """bats with its JUnit formatter on stdout, into `out_dir`; its stderr is the run's log.
+
+    Not `--report-formatter`: bats writes that report in a background process that may
+    still be writing when bats exits (and the sandbox ends every process left then).
+    """
+    script = 'out="$1"; shift; exec bats --formatter junit "$@" > "$out"'
+    return ["sh", "-c", script, "sh", f"{out_dir}/{REPORT_NAME}", "--recursive", *test_paths(spec)]
+
+
+def parse_count(output: bytes) -> int | None:
+    """The number `bats --count` printed, or None if it printed anything else."""
+    text = output.decode("ascii", errors="replace").strip()
+    return int(text) if text.isdigit() and len(text) <= 9 else None
+
+
+def evaluate_bats(spec: BatsOptions, run: BatsRun) -> CheckResult:
+    """The functional verdict for a bats run; never raises for hostile input."""
+    limit = _limit(run)
+    if limit is not None:
+        return _result(CheckStatus.FAILED, limit[1], limit[0], None, run)
+    if run.junit_problem is not None:
+        return _result(CheckStatus.FAILED, run.junit_problem, "INVALID_ARTIFACT", None, run)
+    if run.expected is None:
+        why = f"bats could not count the tests (exit code {run.exit_code})"
+        tail = f": {run.output_tail}" if run.output_tail else ""
+        return _result(CheckStatus.FAILED, why + tail, "TESTS_FAILED", None, run)
+    if run.junit is None:
+        if run.expected == 0:
+            return _result(CheckStatus.FAILED, "no tests were found", "NO_TESTS", None, run)
+        why = f"bats wrote no test results (exit code {run.exit_code})"
+        tail = f": {run.output_tail}" if run.output_tail else ""
+        return _result(CheckStatus.FAILED, why + tail, "INVALID_ARTIFACT", None, run)
+    try:
+        junit = parse_junit(run.junit)
+    except InvalidArtifact as exc:
+        return _result(CheckStatus.FAILED, exc.message, "INVALID_ARTIFACT", None, run)
+    forged = _forgery(run, junit)
+    if forged is not None:
+        return _result(CheckStatus.FAILED, forged, "INVALID_ARTIFACT", junit, run)
+    counts = f"{junit.passed} passed, {junit.failed} failed, {junit.errors} errors, {junit.skipped} skipped"
+    problems: list[tuple[str, str]] = []
+    if not junit.cases:
+        problems.append(("NO_TESTS", "no tests were found"))
+    if junit.failed or junit.errors:
+        problems.append(
+            ("TESTS_FAILED", f"{junit.failed + junit.errors} test(s) failed or errored")
+        )
+    if junit.passed < spec.min_passed:
+        problems.append(
+            (
+                "TOO_FEW_PASSED",
+                f"{junit.passed} test(s) passed; the spec requires at least {spec.min_passed}",
+            )
+        )
+    status = CheckStatus.FAILED if problems else CheckStatus.PASSED
+    summary = counts if not problems else f"{counts}: " + "; ".join(m for _, m in problems)
+    return _result(status, summary, problems[0][0] if problems else None, junit, run)
+
+
+def _forgery(run: BatsRun, junit: JUnitResult) -> str | None:
+    """Why the report cannot be bats's own account of this run, or None."""
+    if len(junit.cases) != run.expected:
+        return (
+            f"the results list {len(junit.cases)} test(s) but bats counted {run.expected} in the "
+            "test files before they ran: the results were not written by bats for this run"
+        )
+    failing = junit.failed + junit.errors
+    if run.exit_code == 0 and failing:
+        return "bats reported success but its results list failures"
+    if run.exit_code != 0 and not failing:
+        return f"bats exited with {run.exit_code} but its results list no failure"
+    return None
+
+
+def _limit(run: BatsRun) -> tuple[str, str] | None:
+    """The limit the tests hit, root cause first (a fork bomb also runs out of time)."""
+    if run.process_limit_hit:
+        return "PROCESS_LIMIT", "the tests tried to start more processes than the limit allows"
+    if run.memory_limit_hit:
+        return "MEMORY_LIMIT", "the tests ran out of the memory limit"
+    if run.full_filesystems:
+        return (
+            "DISK_LIMIT",
+            f"the tests filled the scratch space ({', '.join(run.full_filesystems)})",
+        )
+    if run.output_limit_hit:
+        return "OUTPUT_LIMIT", "the tests printed more than the output limit"
+    if run.timed_out:
+        return "TIMEOUT", f"the tests did not finish within {run.timeout} s"
+    return None
+
+
+def _result(
+    status: CheckStatus, summary: str, code: str | None, junit: JUnitResult | None, run: BatsRun
+) -> CheckResult:
+    """The check with the same details as the pytest one, so every reader reads both."""
+    cases = junit.cases if junit else ()
+    failing = [c for c in cases if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
+    details: dict[str, object] = {
+        "tests": {
+            "passed": junit.passed if junit else 0,
+            "failed": junit.failed if junit else 0,
+            "errors": junit.errors if junit else 0,
+            "skipped": junit.skipped if junit else 0,
+        },
+        "failing_tests": [c.id for c in failing],
+        "failures": [{"id": c.id, "message": c.message} for c in failing[:MAX_LISTED_FAILURES]],
+        "results": [
+            {"id": c.id, "outcome": c.outcome.value, "duration": round(c.duration, 3)}
+            for c in cases[:MAX_RECORDED_CASES]
+        ],
+        "results_truncated": len(cases) > MAX_RECORDED_CASES,
+        "exit_code": run.exit_code,
+        "hidden_tests": 0,
+        "runner": "bats",
+        "expected_tests": run.expected,
+    }
+    if code in ("PROCESS_LIMIT", "MEMORY_LIMIT", "DISK_LIMIT", "OUTPUT_LIMIT", "TIMEOUT"):
+        details["partial"] = True
+    return CheckResult(CHECK_ID, KIND, status, summary, code, details)
