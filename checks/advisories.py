@@ -25,19 +25,9 @@ a single usable record of its ecosystem is refused and the previous store is
 kept. A store written before sources existed (schema 1) is read as one PyPI
 source and carried over by the next import.
 
-Matching (``AdvisoryStore.query``) follows the OSV schema's evaluation rules:
-package names are compared after PEP 503 normalisation; a version is affected
-when an entry's ``versions`` list names it (PEP 440 equality) or when an
-``ECOSYSTEM`` range covers it, its events sorted by PEP 440 order
-(``introduced`` opens, ``fixed`` closes exclusively, ``last_affected`` closes
-inclusively, ``limit`` bounds the whole range exclusively). ``SEMVER`` ranges
-are evaluated with Semantic Versioning 2.0 order when the queried version is a
-semantic version. ``GIT`` ranges name commits, not versions: they play no part
-(the commits' release versions are in the ``versions`` list). A range with an
-event version that does not parse is skipped and logged. Withdrawn records are
-never returned by ``query``. ``npm`` entries are matched by their npm ranges
-with node-semver (``checks.npm_ranges``), or else by their ``versions`` and
-``SEMVER`` ranges as above.
+Reading is ``checks.advisory_store`` (``AdvisoryStore``), matching
+``checks.osv_match``, the shared types ``checks.advisory_model``; this module
+re-exports what callers have always imported from it.
 """
 
 from __future__ import annotations
@@ -45,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
-import functools
 import gzip
 import hashlib
 import io
@@ -59,24 +48,45 @@ import tempfile
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, Any
 
 import yaml
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
-from acceptance.errors import PlatformError, UserInputError
-from checks import npm_ranges, nswg
+from checks import nswg
+from checks.advisory_model import (
+    ECOSYSTEM,
+    NPM,
+    AdvisoryStoreError,
+    ArchiveError,
+    ImportSummary,
+    StoreStatus,
+    package_key,
+)
+from checks.advisory_store import AdvisoryStore, schema
+from checks.osv_match import SemVer, affects
+
+# What callers have always imported from here.
+__all__ = [
+    "ECOSYSTEM",
+    "FORMATS",
+    "NPM",
+    "AdvisoryStore",
+    "AdvisoryStoreError",
+    "ArchiveError",
+    "ImportSummary",
+    "SemVer",
+    "StoreStatus",
+    "affects",
+    "import_archive",
+    "package_key",
+]
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "2"
-#: the ecosystem the Python audit reads (and the default of every ecosystem argument)
-ECOSYSTEM = "PyPI"
-NPM = nswg.ECOSYSTEM
 #: each archive format, the ecosystem (the source) it fills
 FORMATS = {"pypa-yaml-tar": ECOSYSTEM, "osv-json-zip": ECOSYSTEM, "nswg-json-tar": NPM}
 
@@ -95,70 +105,6 @@ _TAR_MEMBER = re.compile(r"^(?:[^/]+/)?vulns/[^/]+/[^/]+\.ya?ml$")
 _NSWG_MEMBER = re.compile(r"^(?:[^/]+/)?vuln/npm/[0-9]+\.json$")
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _HINT_IMPORT = "import one with `acceptance advisories import ARCHIVE`"
-
-
-class AdvisoryStoreError(PlatformError):
-    """The advisory store is missing or unreadable: the platform cannot audit."""
-
-    code = "advisories:unavailable"
-
-
-class ArchiveError(UserInputError):
-    """The archive given to ``import_archive`` cannot be used."""
-
-    code = "advisories:invalid-archive"
-
-
-@dataclass(frozen=True)
-class ImportSummary:
-    """What one import put into the store."""
-
-    source: str
-    format: str
-    sha256: str
-    records: int
-    withdrawn: int
-    packages: int
-    skipped: int
-    newest_modified: str | None
-    imported_at: str
-    seconds: float
-    #: the source (ecosystem) the import added or replaced
-    ecosystem: str = ECOSYSTEM
-    #: the other sources, carried over unchanged
-    kept: tuple[str, ...] = ()
-    #: the store's size in bytes after the import
-    store_bytes: int = 0
-
-
-@dataclass(frozen=True)
-class StoreStatus:
-    """What the store holds; ``records == 0`` means nothing was imported."""
-
-    records: int
-    withdrawn: int = 0
-    packages: int = 0
-    source: str | None = None
-    format: str | None = None
-    sha256: str | None = None
-    imported_at: str | None = None
-    newest_modified: str | None = None
-    ecosystem: str = ECOSYSTEM
-    #: records the import could not use (not in ``to_dict``: reports keep their fields)
-    skipped: int = 0
-
-    def to_dict(self) -> dict[str, object]:
-        """The status as JSON-ready fields (what reports record as ``advisory_data``)."""
-        return {
-            "records": self.records,
-            "withdrawn": self.withdrawn,
-            "packages": self.packages,
-            "source": self.source,
-            "format": self.format,
-            "sha256": self.sha256,
-            "imported_at": self.imported_at,
-            "newest_modified": self.newest_modified,
-        }
 
 
 # ---------------------------------------------------------------- import
@@ -370,8 +316,8 @@ class _Builder:
         db = self._db
         db.execute("ATTACH DATABASE ? AS old", (old.resolve().as_uri() + "?mode=ro",))
         try:
-            schema = _schema(db, "old")
-            if schema == "1":
+            old_schema = schema(db, "old")
+            if old_schema == "1":
                 # a store from before sources existed: all of it is the PyPI source
                 if self.ecosystem == ECOSYSTEM:
                     return ()
@@ -395,8 +341,8 @@ class _Builder:
                 )  # fmt: skip
                 db.commit()
                 return (ECOSYSTEM,)
-            if schema != SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(f"unknown advisory store schema {schema!r}")
+            if old_schema != SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(f"unknown advisory store schema {old_schema!r}")
             mine = (self.ecosystem,)
             db.execute("INSERT INTO vulns SELECT * FROM old.vulns WHERE ecosystem != ?", mine)
             db.execute("INSERT INTO affected SELECT * FROM old.affected WHERE ecosystem != ?", mine)
@@ -467,11 +413,6 @@ def _prepare(origin: str, raw: object, ecosystem: str = ECOSYSTEM) -> _Prepared 
         record=text,
         entries=entries,
     )
-
-
-def package_key(name: str, ecosystem: str = ECOSYSTEM) -> str:
-    """How the store indexes a package name: PEP 503 for PyPI, npm names as they are."""
-    return canonicalize_name(name) if ecosystem == ECOSYSTEM else name.strip()
 
 
 class _TooBig(Exception):
@@ -650,309 +591,3 @@ def _parse_time(text: object) -> datetime.datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
-
-
-# ---------------------------------------------------------------- reading
-
-
-class AdvisoryStore:
-    """Read-only access to an imported store; safe to share between threads.
-
-    Every call opens its own connection, so a re-import (a rename) is picked up
-    by the next call without restarting anything.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def exists(self) -> bool:
-        """Whether an import has created the store."""
-        return self.path.is_file()
-
-    def status(self, ecosystem: str = ECOSYSTEM) -> StoreStatus:
-        """What the store holds for one ecosystem (PyPI: what the Python audit reads).
-
-        ``records == 0`` when nothing was imported for it yet.
-        """
-        for status in self.sources():
-            if status.ecosystem == ecosystem:
-                return status
-        return StoreStatus(records=0, ecosystem=ecosystem)
-
-    def sources(self) -> list[StoreStatus]:
-        """Each imported source (one per ecosystem), by ecosystem name; empty before any import."""
-        if not self.exists():
-            return []
-        with self._connect() as db:
-            schema = db.schema()
-            if schema == "1":
-                meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-                return [
-                    StoreStatus(
-                        records=int(meta.get("records") or 0),
-                        withdrawn=int(meta.get("withdrawn") or 0),
-                        packages=int(meta.get("packages") or 0),
-                        source=meta.get("source"),
-                        format=meta.get("format"),
-                        sha256=meta.get("sha256"),
-                        imported_at=meta.get("imported_at"),
-                        newest_modified=meta.get("newest_modified"),
-                    )
-                ]
-            rows = db.execute(
-                "SELECT ecosystem, source, format, sha256, records, withdrawn, packages, skipped, "
-                "imported_at, newest_modified FROM sources ORDER BY ecosystem"
-            ).fetchall()
-        return [
-            StoreStatus(
-                ecosystem=row[0], source=row[1], format=row[2], sha256=row[3],
-                records=int(row[4] or 0), withdrawn=int(row[5] or 0), packages=int(row[6] or 0),
-                skipped=int(row[7] or 0), imported_at=row[8], newest_modified=row[9],
-            )
-            for row in rows
-        ]  # fmt: skip
-
-    def query(self, name: str, version: str, ecosystem: str = ECOSYSTEM) -> list[dict[str, Any]]:
-        """The non-withdrawn records whose ``affected`` entries of ``ecosystem`` cover ``name`` ``version``."""
-        rows = self._rows(name, ecosystem)
-        matched: dict[str, str] = {}
-        for vuln_id, record, entry in rows:
-            if vuln_id in matched:
-                continue
-            if _matches(json.loads(entry), version, ecosystem, vuln_id):
-                matched[vuln_id] = record
-        return [json.loads(matched[key]) for key in sorted(matched)]
-
-    def for_package(self, name: str, ecosystem: str = ECOSYSTEM) -> list[dict[str, Any]]:
-        """Every non-withdrawn record naming the package, whatever the version."""
-        records = {vuln_id: record for vuln_id, record, _ in self._rows(name, ecosystem)}
-        return [json.loads(records[key]) for key in sorted(records)]
-
-    def get(self, vuln_id: str) -> dict[str, Any] | None:
-        """One record by id (withdrawn ones too, as OSV serves them), or ``None``."""
-        self._require()
-        with self._connect() as db:
-            row = db.execute("SELECT record FROM vulns WHERE id = ?", (vuln_id,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def modified(self, vuln_ids: Sequence[str]) -> dict[str, str | None]:
-        """The ``modified`` time of each known id (for batch answers)."""
-        self._require()
-        found: dict[str, str | None] = {}
-        with self._connect() as db:
-            for vuln_id in vuln_ids:
-                row = db.execute("SELECT modified FROM vulns WHERE id = ?", (vuln_id,)).fetchone()
-                if row:
-                    found[vuln_id] = row[0]
-        return found
-
-    def _rows(self, name: str, ecosystem: str) -> list[tuple[str, str, str]]:
-        self._require()
-        key = package_key(name, ecosystem)
-        with self._connect() as db:
-            if db.schema() == "1":
-                if ecosystem != ECOSYSTEM:
-                    return []
-                return db.execute(
-                    "SELECT v.id, v.record, a.entry FROM affected a "
-                    "JOIN vulns v ON v.id = a.vuln_id "
-                    "WHERE a.package = ? AND v.withdrawn IS NULL ORDER BY v.id",
-                    (key,),
-                ).fetchall()
-            return db.execute(
-                "SELECT v.id, v.record, a.entry FROM affected a "
-                "JOIN vulns v ON v.ecosystem = a.ecosystem AND v.id = a.vuln_id "
-                "WHERE a.ecosystem = ? AND a.package = ? AND v.withdrawn IS NULL ORDER BY v.id",
-                (ecosystem, key),
-            ).fetchall()
-
-    def _require(self) -> None:
-        if not self.exists():
-            raise AdvisoryStoreError(f"no advisory store at {self.path}", hint=_HINT_IMPORT)
-
-    @functools.cached_property
-    def _uri(self) -> str:
-        return self.path.resolve().as_uri() + "?mode=ro"
-
-    def _connect(self) -> _Connection:
-        try:
-            db = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise AdvisoryStoreError(f"cannot open the advisory store {self.path}: {exc}") from exc
-        return _Connection(db, self.path)
-
-
-class _Connection:
-    """A connection closed on exit, SQLite failures turned into ``AdvisoryStoreError``."""
-
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
-        self._db = db
-        self._path = path
-
-    def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
-        try:
-            return self._db.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise AdvisoryStoreError(
-                f"the advisory store {self._path} is unreadable: {exc}", hint=_HINT_IMPORT
-            ) from exc
-
-    def schema(self) -> str:
-        """The store's schema version ("1": before sources existed)."""
-        try:
-            return _schema(self._db, "main")
-        except sqlite3.Error as exc:
-            raise AdvisoryStoreError(
-                f"the advisory store {self._path} is unreadable: {exc}", hint=_HINT_IMPORT
-            ) from exc
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._db.close()
-
-
-def _schema(db: sqlite3.Connection, name: str) -> str:
-    """The schema of database ``name`` (``main`` or an attached one); "1" when unstated."""
-    row = db.execute(f"SELECT value FROM {name}.meta WHERE key = 'schema'").fetchone()  # noqa: S608
-    return str(row[0]) if row and row[0] else "1"
-
-
-# ---------------------------------------------------------------- matching
-
-
-def _matches(entry: Mapping[str, Any], version: str, ecosystem: str, vuln_id: str) -> bool:
-    """Whether one ``affected`` entry covers ``version``, by its ecosystem's rules."""
-    if ecosystem == NPM:
-        decided = npm_ranges.npm_affects(entry, version)
-        if decided is not None:
-            return decided
-    return affects(entry, version, vuln_id=vuln_id)
-
-
-@functools.lru_cache(maxsize=65536)
-def _pep440(text: str) -> Version | None:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
-
-
-_SEMVER = re.compile(
-    r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?$"
-)
-
-
-@functools.total_ordering
-class SemVer:
-    """A Semantic Versioning 2.0 version, ordered by its rules (build metadata ignored)."""
-
-    def __init__(self, text: str) -> None:
-        match = _SEMVER.match(text)
-        if match is None:
-            raise ValueError(f"not a semantic version: {text!r}")
-        self.core = (int(match[1]), int(match[2]), int(match[3]))
-        self.pre: tuple[tuple[int, int | str], ...] = tuple(
-            (0, int(part)) if part.isdigit() else (1, part)
-            for part in (match[4].split(".") if match[4] else ())
-        )
-
-    def _key(self) -> tuple[tuple[int, int, int], int, tuple[tuple[int, int | str], ...]]:
-        # A release sorts after all of its pre-releases.
-        return (self.core, 0 if self.pre else 1, self.pre)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SemVer) and self._key() == other._key()
-
-    def __lt__(self, other: SemVer) -> bool:
-        return self._key() < other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-
-def _semver(text: str) -> SemVer | None:
-    try:
-        return SemVer(text)
-    except ValueError:
-        return None
-
-
-def affects(entry: Mapping[str, Any], version: str, *, vuln_id: str = "?") -> bool:
-    """Whether one OSV ``affected`` entry covers ``version`` (see the module docstring)."""
-    wanted = _pep440(version)
-    listed = entry.get("versions")
-    if isinstance(listed, list):
-        for item in listed:
-            if not isinstance(item, str):
-                continue
-            if item == version:
-                return True
-            parsed = _pep440(item)
-            if wanted is not None and parsed is not None and parsed == wanted:
-                return True
-    ranges = entry.get("ranges")
-    for rng in ranges if isinstance(ranges, list) else []:
-        if not isinstance(rng, dict):
-            continue
-        kind = rng.get("type")
-        if kind == "ECOSYSTEM":
-            if wanted is not None and _in_range(rng, wanted, _pep440, vuln_id):
-                return True
-        elif kind == "SEMVER":
-            semver = _semver(version)
-            if semver is not None and _in_range(rng, semver, _semver, vuln_id):
-                return True
-    return False
-
-
-def _in_range(rng: Mapping[str, Any], version: Any, parse: Any, vuln_id: str) -> bool:
-    """OSV's range evaluation for one ordered version type."""
-    events = rng.get("events")
-    if not isinstance(events, list) or not events:
-        return False
-    parsed: list[tuple[Any, str, object]] = []  # (sort key or None for "0", kind, value)
-    limits: list[Any] = []
-    for event in events:
-        if not isinstance(event, dict) or len(event) != 1:
-            log.warning("%s: skipping a range with a malformed event %r", vuln_id, event)
-            return False
-        ((kind, value),) = event.items()
-        if kind not in ("introduced", "fixed", "last_affected", "limit") or not isinstance(
-            value, str
-        ):
-            log.warning("%s: skipping a range with a malformed event %r", vuln_id, event)
-            return False
-        if kind == "introduced" and value == "0":
-            parsed.append((None, kind, value))
-            continue
-        if kind == "limit" and value == "*":
-            continue  # no limit
-        point = parse(value)
-        if point is None:
-            log.warning("%s: skipping a range with the unparsable version %r", vuln_id, value)
-            return False
-        if kind == "limit":
-            limits.append(point)
-        else:
-            parsed.append((point, kind, value))
-    if limits and not any(version < limit for limit in limits):
-        return False
-    # "0" sorts before everything; ties keep the file's order (a stable sort).
-    ordered = [item for item in parsed if item[0] is None] + sorted(
-        (item for item in parsed if item[0] is not None), key=lambda item: item[0]
-    )
-    vulnerable = False
-    for point, kind, _ in ordered:
-        if kind == "introduced":
-            if point is None or version >= point:
-                vulnerable = True
-        elif kind == "fixed":
-            if version >= point:
-                vulnerable = False
-        elif kind == "last_affected" and version > point:
-            vulnerable = False
-    return vulnerable

@@ -48,9 +48,15 @@ def _tool_identity() -> str:
     except importlib.metadata.PackageNotFoundError:
         parts.append("pip-audit==?")
     import checks.advisories
+    import checks.advisory_store
+    import checks.osv_match
     import checks.osv_server
 
-    for module in (checks.osv_server, checks.advisories, audit):
+    # every module whose code decides what the advisory service answers
+    modules = (
+        checks.osv_server, checks.advisories, checks.advisory_store, checks.osv_match, audit,
+    )  # fmt: skip
+    for module in modules:
         parts.append(hashlib.sha256(Path(str(module.__file__)).read_bytes()).hexdigest())
     return "|".join(parts)
 
