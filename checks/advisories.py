@@ -35,27 +35,21 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
-import gzip
 import hashlib
-import io
 import json
 import logging
 import os
 import re
 import sqlite3
-import tarfile
 import tempfile
 import time
-import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
-
-import yaml
+from typing import Any
 
 from checks import nswg
+from checks.advisory_archives import Caps, load_json, load_yaml, tar_members, zip_records
 from checks.advisory_model import (
     ECOSYSTEM,
     NPM,
@@ -103,7 +97,6 @@ MAX_RECORD_NODES = 200_000
 
 _TAR_MEMBER = re.compile(r"^(?:[^/]+/)?vulns/[^/]+/[^/]+\.ya?ml$")
 _NSWG_MEMBER = re.compile(r"^(?:[^/]+/)?vuln/npm/[0-9]+\.json$")
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _HINT_IMPORT = "import one with `acceptance advisories import ARCHIVE`"
 
 
@@ -442,120 +435,31 @@ def _plain(value: Any, budget: list[int] | None = None) -> Any:
     return value
 
 
+def _caps() -> Caps:
+    # read at each import, so the caps can be lowered (tests) without reloading anything
+    return Caps(MAX_MEMBER_BYTES, MAX_TOTAL_BYTES, MAX_MEMBERS)
+
+
 def _tar_records(path: Path) -> Iterator[tuple[str, object]]:
     """YAML records of a PyPA advisory-database tarball, read as a stream."""
-    return _tar_members(path, _TAR_MEMBER, _load_yaml)
+    return tar_members(path, _TAR_MEMBER, load_yaml, _caps())
+
+
+def _zip_records(path: Path) -> Iterator[tuple[str, object]]:
+    """JSON records of an OSV ``all.zip`` export."""
+    return zip_records(path, _caps())
 
 
 def _nswg_records(path: Path) -> Iterator[tuple[str, object]]:
     """The Node.js Security WG's reports as OSV records (``None`` for unusable ones)."""
-    for name, report in _tar_members(path, _NSWG_MEMBER, _load_json):
+    for name, report in tar_members(path, _NSWG_MEMBER, load_json, _caps()):
         yield name, (None if report is None else nswg.to_osv(name, report))
 
 
 def _tar_names(path: Path) -> Iterator[str]:
     """The names of a .tar.gz's regular members, read as a stream (to tell formats apart)."""
-    for name, _ in _tar_members(path, None, _load_json):
+    for name, _ in tar_members(path, None, load_json, _caps()):
         yield name
-
-
-def _tar_members(
-    path: Path, pattern: re.Pattern[str] | None, load: Callable[[str, bytes], object]
-) -> Iterator[tuple[str, object]]:
-    """``(name, load(name, data))`` of each regular member whose name matches ``pattern``.
-
-    With no pattern, every regular member is named but none is read.
-    """
-    with open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as gz:
-        capped = _CappedReader(gz, MAX_TOTAL_BYTES, path)
-        try:
-            with tarfile.open(fileobj=capped, mode="r|") as tar:
-                for count, member in enumerate(tar, start=1):
-                    if count > MAX_MEMBERS:
-                        raise ArchiveError(f"{path} has more than {MAX_MEMBERS} members")
-                    if not member.isreg():
-                        continue
-                    if pattern is None:
-                        yield member.name, None
-                        continue
-                    if not pattern.match(member.name):
-                        continue
-                    if member.size > MAX_MEMBER_BYTES:
-                        log.warning("skipping %s: %d bytes", member.name, member.size)
-                        yield member.name, None
-                        continue
-                    handle = tar.extractfile(member)
-                    if handle is None:
-                        continue
-                    yield member.name, load(member.name, handle.read(MAX_MEMBER_BYTES + 1))
-        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-            raise ArchiveError(f"{path} is not a readable .tar.gz: {exc}") from exc
-
-
-def _zip_records(path: Path) -> Iterator[tuple[str, object]]:
-    """JSON records of an OSV ``all.zip`` export."""
-    total = 0
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            if len(infos) > MAX_MEMBERS:
-                raise ArchiveError(f"{path} has more than {MAX_MEMBERS} members")
-            for info in infos:
-                if info.is_dir() or not info.filename.endswith(".json"):
-                    continue
-                if info.file_size > MAX_MEMBER_BYTES:
-                    log.warning("skipping %s: %d bytes", info.filename, info.file_size)
-                    yield info.filename, None
-                    continue
-                with archive.open(info) as handle:
-                    data = handle.read(MAX_MEMBER_BYTES + 1)
-                total += len(data)
-                if total > MAX_TOTAL_BYTES:
-                    raise ArchiveError(f"{path} decompresses to more than {MAX_TOTAL_BYTES} bytes")
-                yield info.filename, _load_json(info.filename, data)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error) as exc:
-        raise ArchiveError(f"{path} is not a readable .zip: {exc}") from exc
-
-
-def _load_yaml(name: str, data: bytes) -> object:
-    if len(data) > MAX_MEMBER_BYTES:
-        return None
-    try:
-        return yaml.load(data.decode("utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - safe loader
-    except (UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
-        log.warning("skipping %s: invalid YAML (%s)", name, str(exc).splitlines()[0][:200])
-        return None
-
-
-def _load_json(name: str, data: bytes) -> object:
-    if len(data) > MAX_MEMBER_BYTES:
-        return None
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        log.warning("skipping %s: invalid JSON (%s)", name, str(exc)[:200])
-        return None
-
-
-class _CappedReader(io.RawIOBase):
-    """A read-only stream that fails once more than ``cap`` bytes were read."""
-
-    def __init__(self, inner: IO[bytes] | gzip.GzipFile, cap: int, path: Path) -> None:
-        super().__init__()
-        self._inner = inner
-        self._cap = cap
-        self._path = path
-        self._read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        data = self._inner.read(-1 if size is None else size)
-        self._read += len(data)
-        if self._read > self._cap:
-            raise ArchiveError(f"{self._path} decompresses to more than {self._cap} bytes")
-        return data
 
 
 def _sha256(path: Path) -> str:
