@@ -63,14 +63,19 @@ log "building the sandbox image (reused when up to date)"
 log "building the browser image variant (reused when up to date)"
 .venv/bin/acceptance image build --browser
 
-# Offline vulnerability data: the PyPA advisory snapshot beside the project
-# (../shared/osv), imported once into the data directory's store.
-archive=../shared/osv/pypa-advisory-database.tar.gz
-if ! .venv/bin/acceptance advisories status >/dev/null 2>&1; then
-  if [ -f "$archive" ]; then
-    log "importing the offline advisories from $archive"
-    .venv/bin/acceptance advisories import "$archive" >/dev/null
-  else
-    log "no advisories imported: run \`acceptance advisories import ARCHIVE\` (an OSV or PyPA export)"
+# Offline vulnerability data: the PyPA and Node.js Security WG snapshots beside the
+# project (../shared/osv), each imported once as its own source of the data directory's
+# store (an import replaces only its ecosystem's source).
+sources=$(.venv/bin/acceptance advisories status 2>/dev/null || true)
+for pair in PyPI:pypa-advisory-database.tar.gz npm:nodejs-security-wg-npm.tar.gz; do
+  ecosystem=${pair%%:*}
+  archive=../shared/osv/${pair#*:}
+  if ! grep -q "^ecosystem: $ecosystem " <<<"$sources"; then
+    if [ -f "$archive" ]; then
+      log "importing the offline $ecosystem advisories from $archive"
+      .venv/bin/acceptance advisories import "$archive" >/dev/null
+    else
+      log "no $ecosystem advisories imported: run \`acceptance advisories import ARCHIVE\`"
+    fi
   fi
-fi
+done
