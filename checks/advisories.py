@@ -10,7 +10,10 @@ Three archive formats are imported, detected by their content:
   reports under ``vuln/npm/<n>.json`` (optionally below one top-level folder),
   each mapped to an OSV record by ``checks.nswg`` (ecosystem ``npm``).
 
-The first two are the ``PyPI`` source, the third the ``npm`` source. Archives
+The first two are the ``PyPI`` source, the third the ``npm`` source; an OSV
+export of the npm ecosystem (OSV publishes one ``all.zip`` per ecosystem) is
+imported as the ``npm`` source when asked (``ecosystem="npm"``), replacing the
+working group's data, whose reports stop in 2020. Archives
 are read in place (never extracted to disk), member by member, with caps on
 the size of each member, on the total decompressed size and on the number of
 members. Only ``affected`` entries of the source's ecosystem are indexed; a
@@ -65,6 +68,7 @@ from checks.osv_match import SemVer, affects
 # What callers have always imported from here.
 __all__ = [
     "ECOSYSTEM",
+    "ECOSYSTEMS",
     "FORMATS",
     "NPM",
     "AdvisoryStore",
@@ -81,7 +85,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "2"
-#: each archive format, the ecosystem (the source) it fills
+#: the ecosystems the store keeps a source for
+ECOSYSTEMS = (ECOSYSTEM, NPM)
+#: each archive format, the ecosystem (the source) it fills by default
 FORMATS = {"pypa-yaml-tar": ECOSYSTEM, "osv-json-zip": ECOSYSTEM, "nswg-json-tar": NPM}
 
 #: one advisory file; the largest in the PyPA database is under 20 KB
@@ -103,12 +109,19 @@ _HINT_IMPORT = "import one with `acceptance advisories import ARCHIVE`"
 # ---------------------------------------------------------------- import
 
 
-def import_archive(path: Path, store: Path) -> ImportSummary:
+def import_archive(path: Path, store: Path, ecosystem: str | None = None) -> ImportSummary:
     """Load every advisory in the archive at ``path`` into ``store``, replacing its source only.
 
     The archive's format decides the source (``FORMATS``): a PyPI archive
     replaces the PyPI records and keeps the npm ones, and the other way round.
+    ``ecosystem`` picks which ecosystem's records an OSV ``all.zip`` export
+    gives (``PyPI`` by default: OSV publishes one export per ecosystem); the
+    other formats hold one ecosystem only and refuse another.
     """
+    if ecosystem is not None and ecosystem not in ECOSYSTEMS:
+        raise ArchiveError(
+            f"unknown ecosystem {ecosystem!r}", hint=f"use one of: {', '.join(ECOSYSTEMS)}"
+        )
     started = time.monotonic()
     try:
         with open(path, "rb") as handle:
@@ -127,7 +140,12 @@ def import_archive(path: Path, store: Path) -> ImportSummary:
             hint="use the PyPA advisory-database archive, OSV's all.zip export or the "
             "Node.js Security WG's npm database (.tar.gz)",
         )
-    ecosystem = FORMATS[fmt]
+    if fmt != "osv-json-zip" and ecosystem not in (None, FORMATS[fmt]):
+        raise ArchiveError(
+            f"{path} holds {FORMATS[fmt]} advisories ({fmt}), not {ecosystem}",
+            hint="give --ecosystem only with an OSV all.zip export",
+        )
+    ecosystem = ecosystem or FORMATS[fmt]
     digest = _sha256(path)
     store.parent.mkdir(parents=True, exist_ok=True)
     with _folder_lock(store.parent):

@@ -468,3 +468,39 @@ def test_an_import_waits_for_the_one_in_progress(tmp_path: Path) -> None:
             time.sleep(0.5)
             assert not waiting.done() and not store_path.exists()
         assert waiting.result(timeout=30).records == 1
+
+
+def test_an_osv_npm_export_is_the_npm_source_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OSV's npm all.zip (GitHub's advisories, kept up to date) instead of the WG's, frozen in 2020."""
+    ghsa = record(
+        "GHSA-jf85-cpcp-j695",
+        {"package": {"name": "lodash", "ecosystem": "npm"},
+         "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "4.17.12"}]}]},
+        aliases=["CVE-2019-10744"],
+    )  # fmt: skip
+    export = write_zip(tmp_path / "npm-all.zip", [ghsa, record("A-1", pypi("pkg", versions=["1.0"]))])
+    store_path = tmp_path / "advisories.sqlite"
+    import_archive(write_nswg(tmp_path / "wg.tar.gz", [report(1, "lodash")]), store_path)
+    import_archive(write_tar(tmp_path / "py.tar.gz", [record("B-1", pypi("pkg", versions=["1.0"]))]), store_path)
+
+    summary = import_archive(export, store_path, "npm")
+    assert (summary.ecosystem, summary.format, summary.records, summary.kept) == ("npm", "osv-json-zip", 1, ("PyPI",))
+    store = AdvisoryStore(store_path)
+    found = lookup_npm(store, [("lodash", "4.17.4"), ("lodash", "4.17.12")]).findings
+    assert found == [{"package": "lodash", "version": "4.17.4", "id": "GHSA-jf85-cpcp-j695",
+                      "aliases": ["CVE-2019-10744"], "fix_versions": ["4.17.12"], "ignored": False}]
+    assert [r["id"] for r in store.query("pkg", "1.0")] == ["B-1"]  # PyPI kept, not the zip's A-1
+
+    with pytest.raises(ArchiveError, match="holds PyPI advisories"):
+        import_archive(tmp_path / "py.tar.gz", store_path, "npm")
+    with pytest.raises(ArchiveError, match="unknown ecosystem"):
+        import_archive(export, store_path, "crates.io")
+
+    monkeypatch.setenv("ACCEPTANCE_ADVISORIES_DB", str(store_path))
+    assert main(["advisories", "import", "--ecosystem", "npm", str(export)]) == 0
+    assert "ecosystem: npm (osv-json-zip) replaced; other sources kept: PyPI" in capsys.readouterr().out
+    assert main(["advisories", "import", str(export)]) == 0  # default: the zip's PyPI records
+    assert [r["id"] for r in store.query("pkg", "1.0")] == ["A-1"]
+    assert npm_ids(store, "lodash", "4.17.4") == ["GHSA-jf85-cpcp-j695"]

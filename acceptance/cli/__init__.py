@@ -155,6 +155,11 @@ def _parser() -> argparse.ArgumentParser:
         "or OSV all.zip, npm from the Node.js Security WG's .tar.gz (the other sources are kept)",
     )
     adv_import.add_argument("archive", metavar="ARCHIVE", type=Path)
+    adv_import.add_argument(
+        "--ecosystem",
+        choices=["PyPI", "npm"],
+        help="with an OSV all.zip export: the ecosystem whose records to import (default PyPI)",
+    )
     adv_import.set_defaults(handler=cmd_advisories_import)
     adv_status = advisories_sub.add_parser(
         "status", help="say what the store holds: each source, its ecosystem, records, newest record"

@@ -292,7 +292,7 @@ def cmd_advisories_import(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance advisories import ARCHIVE"""
     from checks.advisories import import_archive
 
-    summary = import_archive(args.archive, settings.advisories_db)
+    summary = import_archive(args.archive, settings.advisories_db, args.ecosystem)
     print(
         f"imported {summary.records} advisories ({summary.withdrawn} withdrawn) "
         f"for {summary.packages} packages from {clean(summary.source)} in {summary.seconds:.1f} s"
