@@ -16,15 +16,11 @@ import redis
 from acceptance.engine.keyring import ensure_signing_key
 from acceptance.engine.report import ReportInput, build_statement, serialize
 from acceptance.engine.signing import keyid_for, sign_envelope
-from acceptance.service.core import (
-    SpecUpload,
-    create_run,
-    create_user,
-    publish_spec,
-    register_submission,
-)
+from acceptance.service.accounts import create_user
 from acceptance.service.db import Database, upgrade
 from acceptance.service.models import Run, RunStatus, Submission, utcnow
+from acceptance.service.opportunities import SpecUpload, publish_spec, register_submission
+from acceptance.service.runs import create_run
 from acceptance.service.secretbox import SecretBox
 from acceptance.settings import Settings, load_settings
 from checks.interface import CheckResult, CheckStatus

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from acceptance.service.core import create_run, create_token, create_user
+from acceptance.service.accounts import create_token, create_user
 from acceptance.service.db import Database, upgrade
 from acceptance.service.models import Run, SpecVersion, Submission
+from acceptance.service.runs import create_run
 from acceptance.settings import load_settings
 from tests.conftest import ROOT
 from tests.support import Recorder, tar_gz

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from acceptance.errors import PlatformError, UserInputError
+from acceptance.service.accounts import create_user
 from acceptance.service.artifacts import LocalArtifactStore
 from acceptance.service.artifacts_s3 import S3ArtifactStore, artifact_store
-from acceptance.service.core import SpecUpload, create_user, publish_spec
 from acceptance.service.db import Database, upgrade
 from acceptance.service.models import SpecVersion
+from acceptance.service.opportunities import SpecUpload, publish_spec
 from acceptance.service.specfiles import ensure_spec_files
 from acceptance.settings import load_settings
 from tests.conftest import unavailable

@@ -20,10 +20,11 @@ from acceptance.cli import main
 from acceptance.engine.keyring import ensure_signing_key
 from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
 from acceptance.engine.signing import sign_envelope
+from acceptance.service.accounts import create_token, create_user
 from acceptance.service.audit import SYSTEM, Action, Subject, record
-from acceptance.service.core import create_run, create_token, create_user
 from acceptance.service.db import Database, alembic_config, upgrade
 from acceptance.service.models import AuditEvent, Submission, User
+from acceptance.service.runs import create_run
 from acceptance.settings import load_settings
 from tests.support import Recorder, tar_gz
 from web.app import create_app

@@ -12,7 +12,7 @@ from html import unescape
 import pytest
 from pypdf import PdfReader
 
-from acceptance.service.core import create_token, create_user, user_by_email
+from acceptance.service.accounts import create_token, create_user, user_by_email
 from acceptance.service.decisions import record_decision
 from acceptance.service.models import Decision, Run
 from tests.dashboard_support import COMMIT, OTHER, OWNER, PASSWORD, REVIEWER, Service

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from acceptance.engine.compare import compare_reports, fingerprint
 from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
 from acceptance.engine.signing import sign_envelope
-from acceptance.service.core import create_run
 from acceptance.service.models import Submission
+from acceptance.service.runs import create_run
 from tests.test_decisions import REPO, Env
 
 

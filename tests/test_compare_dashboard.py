@@ -11,8 +11,8 @@ from typing import Any
 from acceptance.engine.keyring import ensure_signing_key
 from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
 from acceptance.engine.signing import keyid_for, sign_envelope
-from acceptance.service.core import create_run
 from acceptance.service.models import Run, RunStatus, Submission
+from acceptance.service.runs import create_run
 from tests.dashboard_support import ADMIN, OWNER, REVIEWER, XSS_TEST, Service
 from tests.test_compare import dependencies, finding, functional, licence, predicate, sast, vuln
 from tests.test_dashboard import client_for, html, seeded, service

@@ -156,7 +156,7 @@ def test_a_copy_of_the_cookie_stops_working_after_sign_out(service: Service) -> 
 
 
 def test_a_disabled_user_is_signed_out_and_cannot_sign_in(service: Service) -> None:
-    from acceptance.service.core import disable_user, enable_user
+    from acceptance.service.accounts import disable_user, enable_user
 
     client = client_for(service, OWNER)
     assert client.get("/runs").status_code == 200

@@ -20,10 +20,11 @@ from acceptance.engine.keyring import ensure_signing_key
 from acceptance.engine.report import PREDICATE_TYPE as REPORT_PREDICATE_TYPE
 from acceptance.engine.report import STATEMENT_TYPE, serialize
 from acceptance.engine.signing import load_public_key, sign_envelope, verify_envelope
-from acceptance.service.core import create_run, create_token, create_user
+from acceptance.service.accounts import create_token, create_user
 from acceptance.service.db import Database, alembic_config, upgrade
 from acceptance.service.decision_statement import PREDICATE_TYPE, describe
 from acceptance.service.models import Decision, Submission
+from acceptance.service.runs import create_run
 from acceptance.settings import Settings, load_settings
 from tests.support import Recorder, tar_gz
 from web.app import create_app

@@ -462,7 +462,7 @@ def test_the_image_runs_web_and_a_worker_as_production_does(
 
 
 def _owner_token(database_url: str) -> str:
-    from acceptance.service.core import create_token, create_user
+    from acceptance.service.accounts import create_token, create_user
     from acceptance.service.db import Database
 
     with Database(database_url).session() as session:

@@ -20,10 +20,12 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from acceptance.service.core import create_run, create_token, create_user, get_submission
+from acceptance.service.access import get_submission
+from acceptance.service.accounts import create_token, create_user
 from acceptance.service.db import Database, upgrade
 from acceptance.service.events.delivery import GIVE_UP_AFTER, EventPublisher, deliver
 from acceptance.service.models import EventDelivery, EventEndpoint, utcnow
+from acceptance.service.runs import create_run
 from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
 from checks.hidden_inventory import HIDDEN_DIR_NAME

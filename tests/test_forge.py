@@ -13,19 +13,14 @@ from typing import Any
 import pytest
 
 from acceptance.errors import UserInputError
-from acceptance.service.core import (
-    SpecUpload,
-    create_run,
-    create_token,
-    create_user,
-    publish_spec,
-    register_submission,
-)
+from acceptance.service.accounts import create_token, create_user
 from acceptance.service.db import Database, upgrade
 from acceptance.service.forge.credentials import default_api_url, parse_forge, store_forge
 from acceptance.service.forge.delivery import MAX_ATTEMPTS, Delivery, ForgeFeedback, deliver
 from acceptance.service.forge.interface import ForgeKind
 from acceptance.service.models import ForgeAttempt, ForgeStatus, Run, Submission
+from acceptance.service.opportunities import SpecUpload, publish_spec, register_submission
+from acceptance.service.runs import create_run
 from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
 from checks.hidden_inventory import HIDDEN_DIR_NAME

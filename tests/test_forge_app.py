@@ -21,17 +21,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import update
 
 from acceptance.errors import UserInputError
-from acceptance.service.core import (
-    SpecUpload,
-    create_run,
-    create_user,
-    publish_spec,
-    register_submission,
-)
+from acceptance.service.accounts import create_user
 from acceptance.service.db import Database, upgrade
 from acceptance.service.forge.credentials import parse_forge, store_forge
 from acceptance.service.forge.delivery import Delivery, ForgeFeedback, deliver
 from acceptance.service.models import ForgeAttempt, Run
+from acceptance.service.opportunities import SpecUpload, publish_spec, register_submission
+from acceptance.service.runs import create_run
 from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
 from checks.hidden_inventory import HIDDEN_DIR_NAME

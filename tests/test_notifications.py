@@ -16,18 +16,14 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from acceptance.errors import UserInputError
-from acceptance.service.core import (
-    SpecUpload,
-    create_run,
-    create_user,
-    publish_spec,
-    register_submission,
-)
+from acceptance.service.accounts import create_user
 from acceptance.service.db import Database, upgrade
 from acceptance.service.mailer import MAX_ATTEMPTS, deliver
 from acceptance.service.models import Message, Run, RunStatus, Submission
 from acceptance.service.notifications import Notifier
+from acceptance.service.opportunities import SpecUpload, publish_spec, register_submission
 from acceptance.service.recipients import check_contact_email
+from acceptance.service.runs import create_run
 from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
 from checks.hidden_inventory import HIDDEN_DIR_NAME
@@ -177,7 +173,7 @@ def test_a_decision_is_emailed_with_its_reason_and_the_new_state(
     tmp_path: Path, database_url: str, smtp: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through the API, as tests/test_decisions.py does: the email leaves after the commit."""
-    from acceptance.service.core import create_token
+    from acceptance.service.accounts import create_token
     from tests.support import Recorder
     from web.app import create_app
 
@@ -231,7 +227,7 @@ def test_an_smtp_server_that_is_down_leaves_the_run_finished_and_the_message_ret
 def test_a_decision_stands_when_the_mail_cannot_even_be_queued(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from acceptance.service.core import create_token
+    from acceptance.service.accounts import create_token
     from tests.support import Recorder
     from web.app import create_app
 
@@ -266,7 +262,7 @@ def test_without_an_smtp_url_nothing_is_kept_or_sent(tmp_path: Path, database_ur
 
 
 def test_admins_list_messages_and_others_are_refused(world: World) -> None:
-    from acceptance.service.core import create_token
+    from acceptance.service.accounts import create_token
     from tests.support import Recorder
     from web.app import create_app
 
@@ -298,7 +294,7 @@ def test_the_api_registers_a_contact_and_its_language_and_refuses_a_bad_one(
 ) -> None:
     import io
 
-    from acceptance.service.core import create_token
+    from acceptance.service.accounts import create_token
     from tests.support import Recorder
     from web.app import create_app
 

@@ -23,15 +23,11 @@ from acceptance.logs import (
     configure_logging,
     run_context,
 )
-from acceptance.service.core import (
-    SpecUpload,
-    create_run,
-    create_user,
-    publish_spec,
-    register_submission,
-)
+from acceptance.service.accounts import create_user
 from acceptance.service.db import Database, upgrade
 from acceptance.service.models import Run, RunStatus, utcnow
+from acceptance.service.opportunities import SpecUpload, publish_spec, register_submission
+from acceptance.service.runs import create_run
 from acceptance.service.secretbox import SecretBox
 from acceptance.settings import Settings, load_settings
 from web.app import create_app

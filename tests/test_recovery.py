@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from acceptance.errors import UserInputError
-from acceptance.service.core import create_run
 from acceptance.service.db import Database, upgrade
 from acceptance.service.models import Run, RunStatus, utcnow
 from acceptance.service.readiness import (
@@ -29,6 +28,7 @@ from acceptance.service.readiness import (
     note_reconciler_pass,
     redis_client,
 )
+from acceptance.service.runs import create_run
 from acceptance.settings import Settings, load_settings
 from tests.test_runner import queued_run, state
 from web.app import create_app

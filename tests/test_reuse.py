@@ -19,17 +19,13 @@ from acceptance.engine.report import serialize
 from acceptance.engine.signing import sign_envelope
 from acceptance.engine.spec import Spec, load_spec
 from acceptance.errors import UserInputError
+from acceptance.service.accounts import create_user
 from acceptance.service.artifacts import LocalArtifactStore
-from acceptance.service.core import (
-    SpecUpload,
-    create_run,
-    create_user,
-    publish_spec,
-    register_submission,
-)
 from acceptance.service.db import Database, upgrade
 from acceptance.service.models import Submission, utcnow
+from acceptance.service.opportunities import SpecUpload, publish_spec, register_submission
 from acceptance.service.reuse import ReuseInputs, TreeReuse, evidence_record
+from acceptance.service.runs import create_run
 from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
 from tests.conftest import RepoFactory, git, write_spec

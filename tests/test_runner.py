@@ -9,15 +9,11 @@ from typing import Any
 
 import pytest
 
-from acceptance.service.core import (
-    SpecUpload,
-    create_run,
-    create_user,
-    publish_spec,
-    register_submission,
-)
+from acceptance.service.accounts import create_user
 from acceptance.service.db import Database, upgrade
 from acceptance.service.models import Run, RunStatus, utcnow
+from acceptance.service.opportunities import SpecUpload, publish_spec, register_submission
+from acceptance.service.runs import create_run
 from acceptance.service.secretbox import SecretBox
 from acceptance.settings import load_settings
 from workers import runner as runner_module

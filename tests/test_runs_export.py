@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from acceptance.service.core import create_token, user_by_email
+from acceptance.service.accounts import create_token, user_by_email
 from acceptance.service.decisions import record_decision
 from acceptance.service.models import Run, Submission
 from acceptance.service.runs_export import COLUMNS, safe_cell

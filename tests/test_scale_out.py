@@ -112,9 +112,9 @@ class Deployment(AcceptanceProcesses):
 
     def create_runs(self, count: int) -> list[str]:
         """Record `count` manual runs, then enqueue them after the commit (as the API does)."""
-        from acceptance.service.core import create_run
         from acceptance.service.db import Database
         from acceptance.service.models import Submission
+        from acceptance.service.runs import create_run
         from workers.celery_app import enqueue_run, make_celery
 
         settings = self.settings()
@@ -170,8 +170,9 @@ def deployment(
     # One key for every worker, made before they start (as compose's secret is).
     found.cli("keygen", "--out", str(tmp_path / "data" / "keys"))
 
-    from acceptance.service.core import SpecUpload, create_user, publish_spec, register_submission
+    from acceptance.service.accounts import create_user
     from acceptance.service.db import Database
+    from acceptance.service.opportunities import SpecUpload, publish_spec, register_submission
     from acceptance.service.secretbox import SecretBox
 
     settings = found.settings()

@@ -22,9 +22,9 @@ from markupsafe import escape
 from acceptance.engine.keyring import ensure_signing_key
 from acceptance.engine.report import Reason, ReportInput, build_statement, serialize
 from acceptance.engine.signing import keyid_for, sign_envelope
-from acceptance.service.core import create_run
 from acceptance.service.hidden_redaction import HIDDEN_TEST, WITHHELD
 from acceptance.service.models import Run, RunStatus, SpecVersion, Submission
+from acceptance.service.runs import create_run
 from acceptance.service.supplier_view import supplier_run, supplier_view_of_report
 from checks.interface import CheckResult, CheckStatus
 from tests.dashboard_support import COMMIT, REVIEWER, Service

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from acceptance.errors import UserInputError
-from acceptance.service.core import create_token, create_user
+from acceptance.service.accounts import create_token, create_user
 from acceptance.service.db import Database, upgrade
 from acceptance.service.models import Run, RunStatus, Submission
 from acceptance.settings import LOOPBACK_HOSTS, load_settings

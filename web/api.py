@@ -13,24 +13,19 @@ from sqlalchemy.orm import selectinload
 from acceptance.engine.checkout import validate_ref, validate_source
 from acceptance.engine.source_policy import check_public_source
 from acceptance.errors import PlatformError
-from acceptance.service.core import (
-    Forbidden,
-    NotFound,
-    SpecUpload,
-    close_opportunity,
-    create_run,
-    current_spec,
-    get_opportunity,
-    get_run,
-    get_submission,
-    publish_spec,
-    register_submission,
-    run_to_json,
-)
+from acceptance.service.access import Forbidden, NotFound, get_opportunity, get_run, get_submission
 from acceptance.service.decisions import current_decision, submission_state
 from acceptance.service.forge.credentials import forge_json, parse_forge, store_forge
 from acceptance.service.forge.delivery import attempts_json
 from acceptance.service.models import Opportunity, Role, Run, SpecVersion, Submission, User
+from acceptance.service.opportunities import (
+    SpecUpload,
+    close_opportunity,
+    current_spec,
+    publish_spec,
+    register_submission,
+)
+from acceptance.service.runs import create_run, run_to_json
 from acceptance.service.runs_export import MAX_EXPORT_RUNS, export_rows, to_csv
 from web.api_auth import authenticated
 from web.api_errors import API_ERROR_HANDLERS, ApiError

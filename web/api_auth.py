@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from flask import g, request
 
-from acceptance.service.core import TokenRefused, token_user
+from acceptance.service.accounts import TokenRefused, token_user
 from web.access import endpoint_allowed
 from web.api_errors import ApiError
 

@@ -9,7 +9,7 @@ from flask import Response, jsonify
 
 from acceptance.engine.spec import SpecError
 from acceptance.errors import PlatformError, UserInputError
-from acceptance.service.core import Conflict, Forbidden, NotFound
+from acceptance.service.access import Conflict, Forbidden, NotFound
 
 
 class ApiError(Exception):

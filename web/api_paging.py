@@ -11,7 +11,7 @@ from flask import g, request
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import Session
 
-from acceptance.service.core import can_read
+from acceptance.service.access import can_read
 from acceptance.service.models import Opportunity
 from web.api_errors import ApiError
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from acceptance.engine.compare import Comparison, compare_reports
 from acceptance.engine.keyring import public_keys
 from acceptance.errors import PlatformError, UserInputError
-from acceptance.service.core import Conflict, can_manage, get_run
+from acceptance.service.access import Conflict, can_manage, get_run
 from acceptance.service.models import Run, User
 from web.api_auth import authenticated
 from web.api_errors import API_ERROR_HANDLERS

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from acceptance.engine.report import serialize
 from acceptance.errors import PlatformError
-from acceptance.service.core import get_run, get_submission
+from acceptance.service.access import get_run, get_submission
 from acceptance.service.decisions import (
     current_decision,
     decision_statement,

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 
-from acceptance.service.core import Forbidden, NotFound, can_manage, get_opportunity
+from acceptance.service.access import Forbidden, NotFound, can_manage, get_opportunity
 from acceptance.service.events.delivery import delivery_json, resend
 from acceptance.service.events.endpoints import create_endpoint, endpoint_json, endpoints_of
 from acceptance.service.models import EventDelivery, EventEndpoint, Opportunity

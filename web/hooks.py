@@ -11,9 +11,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from acceptance.service.core import OpportunityClosed, RateLimited, create_run, create_webhook_run
-from acceptance.service.core import _check_webhook_rate as check_webhook_rate
+from acceptance.service.access import OpportunityClosed
 from acceptance.service.models import Run, RunStatus, Submission
+from acceptance.service.runs import RateLimited, check_webhook_rate, create_run, create_webhook_run
 from web.webhooks.decision import decide
 from web.webhooks.delivery import (
     MAX_BODY_BYTES,

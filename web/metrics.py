@@ -31,7 +31,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from acceptance.service.core import user_for_token
+from acceptance.service.accounts import user_for_token
 from acceptance.service.models import Role, Run, RunStatus, utcnow
 
 log = logging.getLogger(__name__)

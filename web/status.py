@@ -16,8 +16,8 @@ from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
 from acceptance.engine.keyring import public_keys
-from acceptance.service.core import submission_for_status_token
 from acceptance.service.models import Run, Submission
+from acceptance.service.opportunities import submission_for_status_token
 from acceptance.service.supplier_view import supplier_run, supplier_submission
 from web.dashboard.errors import error_page
 from web.dashboard.presenting import live_entry

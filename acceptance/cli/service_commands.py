@@ -149,8 +149,8 @@ def _safe_url(url: str) -> str:
 
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance users create EMAIL --role ROLE [--language en|fr]"""
+    from acceptance.service.accounts import create_user
     from acceptance.service.audit import CLI
-    from acceptance.service.core import create_user
 
     database = _require_schema(settings)
     password = _read_password()
@@ -173,8 +173,8 @@ def _read_password() -> str:
 
 def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance users disable EMAIL"""
+    from acceptance.service.accounts import disable_user
     from acceptance.service.audit import CLI
-    from acceptance.service.core import disable_user
 
     with _require_schema(settings).session() as session:
         user = disable_user(session, args.email, actor=CLI)
@@ -184,8 +184,8 @@ def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_users_enable(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance users enable EMAIL"""
+    from acceptance.service.accounts import enable_user
     from acceptance.service.audit import CLI
-    from acceptance.service.core import enable_user
 
     with _require_schema(settings).session() as session:
         user = enable_user(session, args.email, actor=CLI)
@@ -195,8 +195,8 @@ def cmd_users_enable(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance tokens create EMAIL [--expires LIFETIME]"""
+    from acceptance.service.accounts import issue_token, parse_lifetime
     from acceptance.service.audit import CLI
-    from acceptance.service.core import issue_token, parse_lifetime
 
     lifetime = parse_lifetime(args.expires) if args.expires is not None else None
     with _require_schema(settings).session() as session:
@@ -211,7 +211,7 @@ def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance tokens list EMAIL"""
-    from acceptance.service.core import list_tokens, token_state
+    from acceptance.service.accounts import list_tokens, token_state
 
     with _require_schema(settings).session() as session:
         tokens = list_tokens(session, args.email)
@@ -228,8 +228,8 @@ def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance tokens revoke TOKEN_ID | --all EMAIL"""
+    from acceptance.service.accounts import revoke_token, revoke_tokens
     from acceptance.service.audit import CLI
-    from acceptance.service.core import revoke_token, revoke_tokens
 
     with _require_schema(settings).session() as session:
         if args.all_of is not None:

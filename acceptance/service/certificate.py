@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from acceptance.service.core import NotFound, can_read
+from acceptance.service.access import NotFound, can_read
 from acceptance.service.decision_statement import ACCEPTED
 from acceptance.service.decisions import current_decision, current_decisions
 from acceptance.service.models import Decision, Opportunity, Role, Submission, User

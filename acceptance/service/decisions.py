@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from acceptance.engine.report import Verdict
 from acceptance.errors import UserInputError
+from acceptance.service.access import Conflict, Forbidden, NotFound, can_manage, can_read
 from acceptance.service.audit import Action, Subject, record
-from acceptance.service.core import Conflict, Forbidden, NotFound, can_manage, can_read
 from acceptance.service.decision_statement import (
     ACCEPTED,
     DECISIONS,

@@ -25,8 +25,8 @@ from flask_babel import gettext, ngettext
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from acceptance.service.accounts import authenticate, end_sessions
 from acceptance.service.audit import Action, Subject, record
-from acceptance.service.core import authenticate, end_sessions
 from acceptance.service.models import User
 from web.access import endpoint_allowed
 from web.dashboard.errors import error_page, install_error_pages

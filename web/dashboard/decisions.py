@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from acceptance.engine.report import Verdict
-from acceptance.service.core import Forbidden, can_manage, get_run
+from acceptance.service.access import Forbidden, can_manage, get_run
 from acceptance.service.decisions import (
     ENDED,
     MIN_OVERRIDE_REASON,

@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from acceptance.errors import PlatformError
-from acceptance.service.core import Forbidden, NotFound
+from acceptance.service.access import Forbidden, NotFound
 
 
 def error_page(status: int, title: str, message: str) -> Any:

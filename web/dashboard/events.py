@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from acceptance.service.core import Forbidden, can_manage, get_opportunity
+from acceptance.service.access import Forbidden, can_manage, get_opportunity
 from acceptance.service.events.delivery import resend
 from acceptance.service.events.endpoints import endpoints_of
 from acceptance.service.models import EventDelivery, EventEndpoint

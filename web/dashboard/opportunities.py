@@ -13,18 +13,16 @@ from acceptance.engine.checkout import validate_source
 from acceptance.engine.source_policy import check_public_source
 from acceptance.engine.spec import SpecError
 from acceptance.errors import UserInputError
-from acceptance.service.core import (
-    Forbidden,
+from acceptance.service.access import Forbidden, can_manage, get_opportunity
+from acceptance.service.forge.credentials import ForgeCredentials, parse_forge, store_forge
+from acceptance.service.models import Opportunity, Role, User
+from acceptance.service.opportunities import (
     SpecUpload,
-    can_manage,
     close_opportunity,
     current_spec,
-    get_opportunity,
     publish_spec,
     register_submission,
 )
-from acceptance.service.forge.credentials import ForgeCredentials, parse_forge, store_forge
-from acceptance.service.models import Opportunity, Role, User
 from web.dashboard.auth import signed_in
 from web.dashboard.errors import error_page, install_error_pages
 from web.dashboard.forms import ActionForm, SpecForm, SubmissionForm

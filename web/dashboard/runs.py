@@ -25,10 +25,11 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from acceptance.engine.keyring import public_keys
 from acceptance.errors import PlatformError
-from acceptance.service.core import Forbidden, can_manage, create_run, get_run
+from acceptance.service.access import Forbidden, can_manage, get_run
 from acceptance.service.forge.credentials import forge_json
 from acceptance.service.forge.delivery import attempts_json
 from acceptance.service.models import Run
+from acceptance.service.runs import create_run
 from acceptance.service.runs_export import MAX_EXPORT_RUNS, export_rows, to_csv
 from web.api import csv_download
 from web.dashboard.auth import signed_in, signed_in_json
