@@ -11,31 +11,36 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from urllib.parse import quote
 
 from checks.axe_results import (
     CHECK_ID,
     MAX_PAGE_JSON_BYTES,
-    MAX_SCREENSHOT_BYTES,
     STANDARD_TAGS,
     PageResult,
     UntrustedResults,
     check_result,
-    clean,
     impact_word,
     judge,
     mark,
     parse_results,
     screenshot_artifact,
 )
+from checks.browser_run import (
+    SRC_MOUNT,
+    BrowserOutput,
+    BrowserToolError,
+    PagesDidNotFinish,
+    ServeOptions,
+    ServerNotListening,
+    Timing,
+    visit_served,
+    visit_static,
+)
 from checks.interface import CheckContext, CheckOutcome, CheckStatus, Stage
-from sandbox.interface import Sandbox, SandboxLimitError, SandboxLimits
-
-SRC_MOUNT = "/src"
-OUT_DIR = "/work/axe"
 
 
 class AccessibilityOptions(Protocol):
@@ -48,6 +53,9 @@ class AccessibilityOptions(Protocol):
     def pages(self) -> tuple[str, ...]: ...
 
     @property
+    def serve(self) -> ServeOptions | None: ...
+
+    @property
     def standard(self) -> str: ...
 
     @property
@@ -57,28 +65,19 @@ class AccessibilityOptions(Protocol):
     def ignore(self) -> tuple[str, ...]: ...
 
 
-@dataclass(frozen=True)
-class BrowserOutput:
-    """The raw files the browser wrote for one page (None: not written)."""
-
-    results: bytes | None
-    screenshot: bytes | None
-    #: the file was over its cap (or not a regular file)
-    too_large: bool = False
-
-
 class BrowserRunner(Protocol):
     """Opens pages of a checkout in a browser with axe-core; one output per page, in order."""
 
     def run(self, tree: Path, pages: Sequence[str], tags: Sequence[str]) -> list[BrowserOutput]: ...
 
 
-class BrowserToolError(RuntimeError):
-    """The platform could not run the browser (no image, no output): never a pass."""
+@runtime_checkable
+class ServedRunner(Protocol):
+    """Starts the delivered app and visits its paths; one output per path, in order."""
 
-
-class PagesDidNotFinish(RuntimeError):
-    """The pages kept the browser past its time, memory or process limit: the supplier's."""
+    def serve(
+        self, tree: Path, serve: ServeOptions, tags: Sequence[str]
+    ) -> list[BrowserOutput]: ...
 
 
 # ---------------------------------------------------------------- pages
@@ -106,10 +105,11 @@ def page_url(page: str) -> str:
 
 
 def evaluate(tree: Path, options: AccessibilityOptions, runner: BrowserRunner) -> CheckOutcome:
-    """Resolve the pages, run the browser, judge what came back."""
-    if getattr(options, "serve", None) is not None:
-        # Never a vacuous pass on zero pages: serving is not wired to the browser yet.
-        return _tool_error(options, "accessibility.serve is not run by this engine yet")
+    """Resolve the pages (or start the app), run the browser, judge what came back."""
+    if options.serve is not None:
+        if not isinstance(runner, ServedRunner):
+            return _tool_error(options, "this browser runner cannot start an app")
+        return evaluate_served(tree, options, options.serve, runner)
     missing = [(page, why) for page in options.pages if (why := page_problem(tree, page))]
     if missing:
         return CheckOutcome(judge(options, (), missing))
@@ -121,14 +121,44 @@ def evaluate(tree: Path, options: AccessibilityOptions, runner: BrowserRunner) -
     except PagesDidNotFinish as exc:
         stopped = [PageResult(page, error=str(exc)) for page in options.pages]
         return CheckOutcome(judge(options, stopped))
-    if len(outputs) != len(options.pages):
+    return _judge_outputs(options, options.pages, outputs)
+
+
+def evaluate_served(
+    tree: Path, options: AccessibilityOptions, serve: ServeOptions, runner: ServedRunner
+) -> CheckOutcome:
+    """Start the delivered app, visit its URL paths, judge what came back."""
+    served: dict[str, object] = {
+        "command": serve.written, "port": serve.port, "paths": list(serve.paths),
+    }  # fmt: skip
+    tags = STANDARD_TAGS[options.standard]
+    try:
+        outputs = runner.serve(tree, serve, tags)
+    except BrowserToolError as exc:
+        return _tool_error(options, str(exc), served)
+    except ServerNotListening as exc:
+        outcome = CheckOutcome(judge(options, (), server_problem=str(exc)))
+    except PagesDidNotFinish as exc:
+        stopped = [PageResult(path, error=str(exc)) for path in serve.paths]
+        outcome = CheckOutcome(judge(options, stopped))
+    else:
+        outcome = _judge_outputs(options, serve.paths, outputs)
+    details = {**outcome.result.details, "serve": served}
+    return CheckOutcome(replace(outcome.result, details=details), outcome.artifacts)
+
+
+def _judge_outputs(
+    options: AccessibilityOptions, pages: Sequence[str], outputs: Sequence[BrowserOutput]
+) -> CheckOutcome:
+    """Each page's output read through its caps, marked against fail_on, then the verdict."""
+    if len(outputs) != len(pages):
         return _tool_error(
             options, "the browser returned a result per page for fewer pages than listed"
         )
     results: list[PageResult] = []
     artifacts: dict[str, bytes] = {}
     fail_on = impact_word(options.fail_on)
-    for number, (page, output) in enumerate(zip(options.pages, outputs, strict=True)):
+    for number, (page, output) in enumerate(zip(pages, outputs, strict=True)):
         if output.too_large:
             results.append(
                 PageResult(page, error=f"its results exceeded {MAX_PAGE_JSON_BYTES} bytes")
@@ -144,16 +174,17 @@ def evaluate(tree: Path, options: AccessibilityOptions, runner: BrowserRunner) -
         shot = screenshot_artifact(number, output.screenshot)
         if shot is not None:
             artifacts[shot[0]] = shot[1]
-            parsed = PageResult(
-                parsed.page, parsed.violations, parsed.passes, parsed.incomplete,
-                parsed.error, shot[0], parsed.axe_version,
-            )  # fmt: skip
+            parsed = replace(parsed, screenshot=shot[0])
         results.append(mark(parsed, fail_on, options.ignore))
     return CheckOutcome(judge(options, results), artifacts)
 
 
-def _tool_error(options: AccessibilityOptions, message: str) -> CheckOutcome:
+def _tool_error(
+    options: AccessibilityOptions, message: str, served: dict[str, object] | None = None
+) -> CheckOutcome:
     details: dict[str, object] = {"standard": options.standard, "pages": [], "missing_pages": []}
+    if served is not None:
+        details["serve"] = served
     return CheckOutcome(
         check_result(
             CheckStatus.ERROR,
@@ -166,67 +197,25 @@ def _tool_error(options: AccessibilityOptions, message: str) -> CheckOutcome:
 
 @dataclass(frozen=True)
 class DockerBrowserRunner:
-    """Runs the in-image runner in a fresh sandbox of the browser image variant."""
+    """Runs the in-image runner in sandboxes of the browser image variant (checks/browser_run.py)."""
 
     image: str
     runtime: str | None = None
     #: the browser's time: its start, then this much per page (a page's scripts can hang it)
     startup_seconds: float = 20.0
     seconds_per_page: float = 35.0
+    #: how long a served app has to accept connections on its port
+    listen_seconds: float = 30.0
+
+    def _timing(self) -> Timing:
+        return Timing(self.startup_seconds, self.seconds_per_page, self.listen_seconds)
 
     def run(self, tree: Path, pages: Sequence[str], tags: Sequence[str]) -> list[BrowserOutput]:
-        from sandbox.browser_image import RUNNER_PATH
-        from sandbox.docker import DockerSandbox
-        from sandbox.image import TOOLS_VENV
-        from sandbox.interface import SandboxConfig, SandboxError
+        urls = [page_url(page) for page in pages]
+        return visit_static(self.image, self.runtime, tree, urls, tags, self._timing())
 
-        timeout = self.startup_seconds + self.seconds_per_page * len(pages)
-        limits = SandboxLimits(memory=2 * 1024**3, pids=512, lifetime=timeout + 60.0)
-        config = SandboxConfig(
-            image=self.image, limits=limits, readonly_mounts={tree: SRC_MOUNT}, runtime=self.runtime
-        )
-        try:
-            with DockerSandbox(config) as sandbox:
-                sandbox.run(["mkdir", "-p", OUT_DIR], timeout=30)
-                argv = [f"{TOOLS_VENV}/bin/python", RUNNER_PATH, OUT_DIR, ",".join(tags)]
-                result = sandbox.run([*argv, *(page_url(p) for p in pages)], timeout=timeout)
-                if result.timed_out or result.memory_limit_hit or result.process_limit_hit:
-                    limit = (
-                        f"time ({timeout:.0f} s for {len(pages)} page(s))"
-                        if result.timed_out
-                        else "memory limit"
-                        if result.memory_limit_hit
-                        else "process limit"
-                    )
-                    raise PagesDidNotFinish(f"the pages kept the browser past its {limit}")
-                if result.exit_code != 0:
-                    said = clean(result.text[-400:], 400)
-                    raise BrowserToolError(
-                        f"the browser runner exited with {result.exit_code}: {said}"
-                    )
-                return _read_outputs(sandbox, len(pages))
-        except SandboxLimitError as exc:
-            raise PagesDidNotFinish(f"the pages kept the browser past a limit: {exc}") from exc
-        except SandboxError as exc:
-            raise BrowserToolError(str(exc)) from exc
-
-
-def _read_outputs(sandbox: Sandbox, count: int) -> list[BrowserOutput]:
-    requests: list[tuple[str, int]] = []
-    for number in range(count):
-        requests.append((f"{OUT_DIR}/page-{number}.json", MAX_PAGE_JSON_BYTES))
-        requests.append((f"{OUT_DIR}/page-{number}.png", MAX_SCREENSHOT_BYTES))
-    answers = sandbox.read_files(requests)
-    outputs: list[BrowserOutput] = []
-    for number in range(count):
-        results, shot = answers[2 * number], answers[2 * number + 1]
-        too_large = isinstance(results.error, SandboxLimitError)
-        outputs.append(BrowserOutput(
-            results=results.data if results.error is None else None,
-            screenshot=shot.data if shot.error is None else None,
-            too_large=too_large,
-        ))  # fmt: skip
-    return outputs
+    def serve(self, tree: Path, serve: ServeOptions, tags: Sequence[str]) -> list[BrowserOutput]:
+        return visit_served(self.image, self.runtime, tree, serve, tags, self._timing())
 
 
 @dataclass

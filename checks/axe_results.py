@@ -245,8 +245,11 @@ def judge(
     options: JudgedOptions,
     pages: Sequence[PageResult],
     missing: Sequence[tuple[str, str]] = (),
+    *,
+    server_problem: str | None = None,
 ) -> CheckResult:
-    """The verdict: missing pages, then unloadable pages, then blocking violations fail it."""
+    """The verdict: an app that did not listen, missing pages, then unloadable pages, then
+    blocking violations fail it."""
     fail_on = impact_word(options.fail_on)
     details: dict[str, object] = {
         "standard": options.standard,
@@ -266,6 +269,10 @@ def judge(
     versions = {p.axe_version for p in pages if p.axe_version}
     if versions:
         details["axe_version"] = sorted(versions)[0]
+    if server_problem is not None:
+        return check_result(
+            CheckStatus.FAILED, server_problem, "ACCESSIBILITY_SERVER_NOT_LISTENING", details
+        )
     if missing:
         listed = ", ".join(f"{page} ({why})" for page, why in missing[:5])
         return check_result(

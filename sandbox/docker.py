@@ -164,7 +164,9 @@ class DockerSandbox(Sandbox):
                 user=SANDBOX_USER,
                 environment=dict(_BASE_ENV),
                 working_dir="/work",
-                network_mode="none",
+                network_mode=(
+                    f"container:{self._config.network_of}" if self._config.network_of else "none"
+                ),
                 read_only=True,
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges:true"],

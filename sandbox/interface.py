@@ -35,6 +35,9 @@ class SandboxConfig:
     readonly_mounts: Mapping[Path, str] = field(default_factory=dict)
     runtime: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: another sandbox's name whose network namespace this one joins: its loopback, never
+    #: a network (that one has none); None: a loopback of its own
+    network_of: str | None = None
 
 
 @dataclass(frozen=True)

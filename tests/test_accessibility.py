@@ -113,7 +113,10 @@ def test_defaults_and_every_field() -> None:
         ("accessibility: {serve: {command: x, port: 8000, paths: []}}", "an empty list"),
         ("accessibility: {serve: {command: x, port: 8000, paths: /}}", "write it in brackets"),
         ("accessibility: {serve: {command: x, port: 8000, paths: [index.html]}}", "single /"),
-        ("accessibility: {serve: {command: x, port: 8000, paths: ['//evil.example/']}}", "single /"),
+        (
+            "accessibility: {serve: {command: x, port: 8000, paths: ['//evil.example/']}}",
+            "single /",
+        ),
         ("accessibility: {serve: {command: x, port: 8000, paths: ['/a#b']}}", "without '#'"),
         ("accessibility: {serve: {command: x, port: 8000, paths: ['/a b']}}", "visible ASCII"),
         ("accessibility: {serve: {command: x, port: 8000, paths: ['/\\x']}}", "backslashes"),
@@ -388,3 +391,87 @@ def test_the_example_spec_uses_accessibility_and_quality() -> None:
     assert spec.quality.enabled
     for page in spec.accessibility.pages:
         assert page_problem(root / "static-site", page) is None
+
+
+# ---------------------------------------------------------------- serve, without Docker
+
+SERVED = (
+    "accessibility: {serve: {command: python3 -m http.server 8000, port: 8000, "
+    "paths: [/, /contact]}}"
+)
+
+
+class FakeServedRunner(FakeRunner):
+    def __init__(self, outputs: Sequence[BrowserOutput] | Exception) -> None:
+        super().__init__([])
+        self.served: Sequence[BrowserOutput] | Exception = outputs
+        self.serve_calls: list[tuple[Path, object, tuple[str, ...]]] = []
+
+    def serve(self, tree: Path, serve: object, tags: Sequence[str]) -> list[BrowserOutput]:
+        self.serve_calls.append((tree, serve, tuple(tags)))
+        if isinstance(self.served, Exception):
+            raise self.served
+        return list(self.served)
+
+
+def test_served_paths_are_judged_by_url_path_and_the_report_names_the_app(site: Path) -> None:
+    options = spec_of(SERVED)
+    runner = FakeServedRunner([
+        BrowserOutput(axe_json(axe_rule()), PNG_MAGIC + b"x"), BrowserOutput(axe_json(), None),
+    ])  # fmt: skip
+    outcome = evaluate(site, options, runner)
+    result = outcome.result
+    assert runner.calls == [] and runner.serve_calls[0][1] is options.serve
+    assert result.reason_code == "ACCESSIBILITY_VIOLATIONS"
+    assert [page["page"] for page in result.details["pages"]] == ["/", "/contact"]  # type: ignore[index, union-attr]
+    assert result.details["serve"] == {
+        "command": "python3 -m http.server 8000", "port": 8000, "paths": ["/", "/contact"],
+    }  # fmt: skip
+    assert outcome.artifacts == {"accessibility-page-0.png": PNG_MAGIC + b"x"}
+
+
+def test_an_app_that_does_not_listen_is_the_suppliers_failure(site: Path) -> None:
+    from checks.browser_run import ServerNotListening
+
+    said = "the app started by accessibility.serve.command 'x' ended before listening"
+    result = evaluate(site, spec_of(SERVED), FakeServedRunner(ServerNotListening(said))).result
+    assert result.status is CheckStatus.FAILED
+    assert result.reason_code == "ACCESSIBILITY_SERVER_NOT_LISTENING"
+    assert result.summary == said
+    assert REASONS["ACCESSIBILITY_SERVER_NOT_LISTENING"] is Fault.SUPPLIER
+    assert result.details["serve"]["port"] == 8000  # type: ignore[index]
+
+
+def test_a_served_check_never_passes_without_a_browser_that_can_serve(site: Path) -> None:
+    options = spec_of(SERVED)
+    result = evaluate(site, options, FakeRunner([])).result
+    assert result.status is CheckStatus.ERROR and result.reason_code == "ACCESSIBILITY_TOOL_ERROR"
+    result = evaluate(site, options, FakeServedRunner(BrowserToolError("no image"))).result
+    assert result.status is CheckStatus.ERROR and "no image" in result.summary
+    result = evaluate(site, options, FakeServedRunner([BrowserOutput(axe_json(), None)])).result
+    assert result.status is CheckStatus.ERROR, "fewer outputs than paths"
+
+
+def test_the_apps_output_is_capped_and_cleaned_in_the_failure() -> None:
+    from checks.browser_run import SERVER_OUTPUT_CAP, _server_failure
+    from sandbox.interface import CommandResult
+
+    serve = spec_of(SERVED).serve
+    assert serve is not None
+    hostile = ("x" * 5000 + "\x1b[2J\u202eevil\x00 <img src=x onerror=alert(1)>\r\nend").encode()
+    result = CommandResult(exit_code=1, output=hostile, output_truncated=False, seconds=1.0)
+    message = _server_failure(serve, result, "ended before listening on port 8000")
+    assert message.startswith(
+        "the app started by accessibility.serve.command 'python3 -m http.server 8000' ended "
+        "before listening on port 8000 (exit code 1); its last output: "
+    )
+    assert message.endswith("[2Jevil <img src=x onerror=alert(1)> end")
+    assert not any(ch in message for ch in "\x1b\u202e\x00\r\n")
+    assert len(message) < 900
+    flood = CommandResult(1, b"y\n" * 10, True, 1.0, output_limit_hit=True)
+    assert f"passed {SERVER_OUTPUT_CAP // 1024} KiB, so it was stopped" in _server_failure(
+        serve, flood, "stopped while its pages were visited"
+    )
+    killed = CommandResult(137, b"", False, 1.0)
+    message = _server_failure(serve, killed, "did not listen", killed=True)
+    assert message.endswith("did not listen; it printed nothing")

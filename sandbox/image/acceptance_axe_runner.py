@@ -1,6 +1,7 @@
 """Runs axe-core on static pages in Debian's Chromium, inside the browser image variant.
 
-Usage: python acceptance_axe_runner.py <out dir> <standard tags, comma-separated> <page URL>...
+Usage: python acceptance_axe_runner.py [--origin http://127.0.0.1:<port>] <out dir>
+       <standard tags, comma-separated> <page URL>...
 
 For page number N it writes ``page-N.json`` (axe's results, or ``{"error": ...}``) and
 ``page-N.png`` (a screenshot) into the out dir. axe-core runs in an isolated world of
@@ -9,14 +10,19 @@ the DOM with the page's scripts but not their globals or prototypes, so a page c
 replace ``axe`` or the built-ins it calls to claim a clean result. The host still reads
 both files with byte caps and trusts nothing in them.
 No network: Chromium runs with the sandbox's none network, and routes other than
-``file://`` are aborted besides.
+``file://`` are aborted besides. With ``--origin`` (a served app, reached on the
+loopback the sandbox shares with the app's), only that origin's requests go through,
+a page that ends on another origin (a redirect) is not judged, and an answer outside
+2xx is the page's error with its status.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Route, sync_playwright
@@ -43,6 +49,41 @@ def _offline(route: Route) -> None:
         route.continue_()
     else:
         route.abort()
+
+
+def _origin_of(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+    except ValueError:
+        return ""
+
+
+def _only(origin: str) -> Callable[[Route], None]:
+    """Requests to the served app's origin go through; any other is aborted."""
+
+    def route_handler(route: Route) -> None:
+        if _origin_of(route.request.url) == origin:
+            route.continue_()
+        else:
+            route.abort()
+
+    return route_handler
+
+
+class PageRefused(RuntimeError):
+    """The served app answered with an error status, or sent the browser elsewhere."""
+
+
+def _check_served(page: Page, response: object, origin: str) -> None:
+    """The page a served path ended on: the app's own origin, answered with a 2xx status."""
+    if _origin_of(page.url) != origin:
+        raise PageRefused(f"the app sent the browser to another origin ({page.url[:200]})")
+    status = getattr(response, "status", None)
+    if not isinstance(status, int):
+        raise PageRefused("the app gave no HTTP answer")
+    if not 200 <= status < 300:
+        raise PageRefused(f"the app answered HTTP {status}")
 
 
 class AxeFailed(RuntimeError):
@@ -77,6 +118,10 @@ def axe_in_isolated_world(page: Page, axe_source: str, tags: list[str]) -> objec
 
 
 def main(argv: list[str]) -> int:
+    origin = ""
+    if len(argv) > 2 and argv[1] == "--origin":
+        origin = _origin_of(argv[2])
+        argv = [argv[0], *argv[3:]]
     out_dir = Path(argv[1])
     tags = [tag for tag in argv[2].split(",") if tag]
     axe_source = AXE_SCRIPT.read_text(encoding="utf-8")
@@ -86,13 +131,15 @@ def main(argv: list[str]) -> int:
         )
         for number, url in enumerate(argv[3:]):
             page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.route("**/*", _offline)
+            page.route("**/*", _only(origin) if origin else _offline)
             result: object
             try:
-                page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
+                response = page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
+                if origin:
+                    _check_served(page, response, origin)
                 result = axe_in_isolated_world(page, axe_source, tags)
                 page.screenshot(path=str(out_dir / f"page-{number}.png"), full_page=False)
-            except (PlaywrightError, AxeFailed) as exc:
+            except (PlaywrightError, AxeFailed, PageRefused) as exc:
                 result = {"error": str(exc)[:2000]}
             finally:
                 page.close()
