@@ -16,15 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acceptance.engine.checkout import (
-    Checkout,
-    GitLimits,
-    _Killer,
-    _watch,
-    checkout,
-    validate_ref,
-    validate_source,
-)
+from acceptance.engine.checkout import Checkout, checkout
+from acceptance.engine.git_runner import GitLimits, _Killer, _watch
+from acceptance.engine.git_source import validate_ref, validate_source
 from acceptance.errors import SubmissionError, UserInputError
 from tests.support import free_port
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from acceptance.engine.checkout import validate_ref, validate_source
+from acceptance.engine.git_source import validate_ref, validate_source
 from acceptance.engine.source_policy import check_public_source
 from acceptance.errors import PlatformError
 from acceptance.service.access import Forbidden, NotFound, get_opportunity, get_run, get_submission

@@ -9,7 +9,7 @@ from flask_babel import gettext
 from werkzeug.datastructures import FileStorage
 
 from acceptance.engine.archive_rules import ArchiveError
-from acceptance.engine.checkout import validate_source
+from acceptance.engine.git_source import validate_source
 from acceptance.engine.source_policy import check_public_source
 from acceptance.engine.spec import SpecError
 from acceptance.errors import UserInputError

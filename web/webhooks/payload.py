@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from acceptance.engine.checkout import ref_problem
+from acceptance.engine.git_source import ref_problem
 from web.webhooks.delivery import (
     MAX_BODY_BYTES,
     MAX_DELIVERY_ID_CHARS,
