@@ -62,6 +62,9 @@ log "building the sandbox image (reused when up to date)"
 # The accessibility check's variant: Debian's Chromium, Playwright, the axe-core installed above.
 log "building the browser image variant (reused when up to date)"
 .venv/bin/acceptance image build --browser
+# The shell runtime's variant: Debian's bash, bats and shellcheck (docs/runtimes.md).
+log "building the shell runtime image (reused when up to date)"
+.venv/bin/acceptance image build --runtime shell
 
 # Offline vulnerability data: the PyPA and Node.js Security WG snapshots beside the
 # project (../shared/osv), each imported once as its own source of the data directory's

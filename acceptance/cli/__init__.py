@@ -99,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="build the browser variant (Chromium, Playwright, axe-core) for the accessibility check",
     )
+    build.add_argument(
+        "--runtime",
+        choices=["python", "shell"],
+        default="python",
+        help="the runtime whose image to build: python (the main image, default) or shell "
+        "(bash, bats and shellcheck from Debian)",
+    )
     build.set_defaults(handler=cmd_image_build)
 
     check = sub.add_parser(

@@ -47,6 +47,14 @@ def cmd_image_build(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{built.tag} {built.image_id}")
         print("tools: " + ", ".join(f"{k} {v}" for k, v in sorted(built.tools.items())))
         return 0
+    if getattr(args, "runtime", "python") == "shell":
+        from sandbox.shell_image import ShellImageBuilder
+
+        shell = ShellImageBuilder(docker_client(), settings.cache_dir, progress=_say)
+        built = shell.build_shell(mirror=args.mirror or settings.debian_mirror, force=args.force)
+        print(f"{built.tag} {built.image_id}")
+        print("tools: " + ", ".join(f"{k} {v}" for k, v in sorted(built.tools.items())))
+        return 0
     builder = ImageBuilder(docker_client(), settings.cache_dir, progress=_say)
     built = builder.build(
         base_image=args.base_image or settings.sandbox_base_image,
@@ -360,6 +368,7 @@ def _doctor_checks(settings: Settings) -> list[tuple[bool, str, str]]:
             results.append((True, f"sandbox image {image}", ""))
         except Exception:  # noqa: BLE001 - any failure means "not usable"
             results.append((False, f"sandbox image {image} is missing", "acceptance image build"))
+        results.append(_shell_image_check(client))
     except PlatformError as exc:
         results.append(
             (
@@ -383,6 +392,18 @@ def _doctor_checks(settings: Settings) -> list[tuple[bool, str, str]]:
     )
     results.append((pip.returncode == 0, "pip (downloads wheels on the host)", "install pip"))
     return results
+
+
+def _shell_image_check(client: Any) -> tuple[bool, str, str]:
+    """The shell runtime's image: needed only for shell deliveries, so its absence is named."""
+    from sandbox.shell_image import shell_image_tag
+
+    tag = shell_image_tag()
+    try:
+        client.images.get(tag)
+    except Exception:  # noqa: BLE001 - any failure means "not usable"
+        return False, f"shell runtime image {tag} is missing", "acceptance image build --runtime shell"
+    return True, f"shell runtime image {tag}", ""
 
 
 def _key_check(settings: Settings) -> tuple[bool, str, str]:
