@@ -39,7 +39,9 @@ def accessibility_check(failing: bool) -> CheckResult:
         "nodes": [{"target": "<b>p</b>", "html": "<p>text</p>"}],
     }  # fmt: skip
     page_entry = {
-        "page": "index.html",
+        # the accepted run's check served the app (accessibility.serve), the rejected one's
+        # opened files
+        "page": "index.html" if failing else "/index.html",
         "violations": [region, violation] if failing else [],
         "counts": {"minor": 0, "moderate": 1 if failing else 0, "serious": 0,
                    "critical": 1 if failing else 0},
@@ -56,8 +58,12 @@ def accessibility_check(failing: bool) -> CheckResult:
             "fail_on": "serious", "ignore": ["region"], "pages": [page_entry],
             "missing_pages": [], "counts": page_entry["counts"], "passes": 14, "incomplete": 2,
             "axe_version": "4.14.1",
+            **({} if failing else {"serve": SERVED}),
         },
     )  # fmt: skip
+
+
+SERVED = {"command": ["python3", "serve.py", "<b>8000</b>"], "port": 8000, "paths": ["/index.html"]}
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +103,55 @@ def test_the_run_page_in_french(seeded: Service) -> None:
     assert "Violations d’accessibilité sur cette page, les bloquantes d’abord" in section
     assert "Critique" in section and "règles respectées\u00a0: 14" in section
     assert '<span lang="en">1 violation(s) at or above serious' in section
+
+
+def test_a_served_check_shows_the_app_its_port_and_url_paths(seeded: Service) -> None:
+    text = html(client_for(seeded, OWNER), f"/runs/{seeded.ids.accepted}")
+    section = text[text.index("Accessibility (axe-core in a browser)") :]
+    assert "App started by the check" in section
+    assert "<code>python3 serve.py &lt;b&gt;8000&lt;/b&gt;</code> listening on port 8000" in section
+    assert "URL paths visited</dt><dd><code>/index.html</code>" in section
+    assert "<h4><code>/index.html</code></h4>" in section
+    text = html(client_for(seeded, OWNER, "fr"), f"/runs/{seeded.ids.accepted}")
+    section = text[text.index("Accessibilité (axe-core dans un navigateur)") :]
+    assert "Application démarrée par la vérification" in section
+    assert "à l’écoute sur le port 8000" in section and "Chemins d’URL visités" in section
+    # The rejected run opened files: no served app is shown.
+    text = html(client_for(seeded, OWNER), f"/runs/{seeded.ids.rejected}")
+    assert "App started by the check" not in text
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("en", "The delivered app did not listen on port 8000 in time."),
+        ("fr", "L’application livrée n’a pas écouté sur le port 8000 dans le délai."),
+    ],
+)
+def test_an_app_that_did_not_listen_is_summarised_in_both_languages(
+    seeded: Service, lang: str, said: str
+) -> None:
+    from web.dashboard.report_checks import check_from
+    from web.dashboard.summaries import accessibility_summary
+
+    entry = {
+        "id": "accessibility", "kind": "accessibility", "status": "failed",
+        "summary": "the app started by accessibility.serve.command ... did not listen",
+        "reason_code": "ACCESSIBILITY_SERVER_NOT_LISTENING", "standard": "wcag21aa",
+        "pages": [], "missing_pages": [], "serve": SERVED,
+    }  # fmt: skip
+    with seeded.app.test_request_context(headers={"Accept-Language": lang}):
+        assert accessibility_summary(check_from(entry)) == said
+
+
+def test_the_supplier_sees_the_served_app() -> None:
+    check = accessibility_check(False).to_report()
+    (shown,) = supplier_view_of_report({"checks": [check]})["checks"]
+    assert shown["serve"] == SERVED
+    (shown,) = supplier_view_of_report({"checks": [accessibility_check(True).to_report()]})[
+        "checks"
+    ]
+    assert "serve" not in shown
 
 
 def test_the_supplier_sees_the_findings_on_their_own_pages() -> None:

@@ -226,6 +226,8 @@ def _accessibility(entry: Mapping[str, Any], _hidden: HiddenTests) -> dict[str, 
     shown["missing_pages"] = [
         pick(m, ("page", "reason")) for m in map(as_dict, as_list(entry.get("missing_pages")))
     ]
+    if "serve" in entry:  # the owner's command, port and paths: what the supplier's app must do
+        shown["serve"] = pick(as_dict(entry.get("serve")), ("command", "port", "paths"))
     return shown
 
 

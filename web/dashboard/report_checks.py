@@ -130,9 +130,25 @@ def check_from(entry: Mapping[str, Any]) -> Check:
                 "fail_on": as_str(entry.get("fail_on")),
                 "ignore": ignore,
                 "axe_version": as_str(entry.get("axe_version")),
+                "serve": _served(entry.get("serve")),
             },
         )
     return Check(**common)
+
+
+def _served(value: object) -> dict[str, Any] | None:
+    """The app ``accessibility.serve`` started: its command as one line, port and URL paths."""
+    if not isinstance(value, Mapping):
+        return None
+    command = value.get("command")
+    if isinstance(command, list):
+        command = " ".join(as_str(part) for part in command)
+    port = value.get("port")
+    return {
+        "command": as_str(command),
+        "port": port if isinstance(port, int) and not isinstance(port, bool) else None,
+        "paths": [as_str(path) for path in as_list(value.get("paths"))],
+    }
 
 
 _AXE_HELP_PREFIX = "https://dequeuniversity.com/rules/axe/"

@@ -36,7 +36,16 @@ def check_summary(check: Check) -> str | None:
 
 
 def accessibility_summary(check: Check) -> str | None:
-    """Missing pages, or how many violations block acceptance, on how many pages."""
+    """An app that did not listen, missing pages, or how many violations block acceptance."""
+    if check.reason_code == "ACCESSIBILITY_SERVER_NOT_LISTENING":
+        served = check.accessibility_settings.get("serve") or {}
+        port = served.get("port")
+        if port:
+            # A port is a name, not a quantity: never grouped like 8 000.
+            return str(
+                gettext("The delivered app did not listen on port %(port)s in time.", port=port)
+            )
+        return str(gettext("The delivered app did not listen on its port in time."))
     if check.missing_pages:
         missing = len(check.missing_pages)
         return str(
