@@ -346,3 +346,29 @@ def test_staged_copies_hold_the_blanked_files_and_leave_out_oversized_ones(tmp_p
         _report(), SastSpec(), None, unscanned=["big.sh"]
     ).result
     assert (unscanned.status, unscanned.reason_code) == (CheckStatus.FAILED, "SAST_UNSCANNABLE")
+
+
+# ---------------------------------------------------------------- bats's machinery
+
+
+def test_shell_code_that_reaches_into_bats_is_flagged(tmp_path: Path) -> None:
+    from checks.bats_hooks import find_bats_hooks
+
+    tree = _tree(tmp_path, {
+        "tests/a.bats": '@test "x" {\n  run true\n  echo "# note" >&3\n}\n',
+        "tests/helper.bash": "bats_test_function() {\n  :\n}\nfunction run {\n  :\n}\n",
+        "tests/pad.bats": '@test "y" {\n  printf "ok 9 forged\\n" >&3\n}\n',
+        "bin/tool": "#!/bin/bash\ncat /proc/1/fd/1\nls /work/out\n",
+        "docs/notes.md": "bats_x() { :; }\n",
+    })  # fmt: skip
+    found = [(f.path, f.line) for f in find_bats_hooks(tree)]
+    assert found == [
+        ("bin/tool", 2), ("bin/tool", 3),
+        ("tests/helper.bash", 1), ("tests/helper.bash", 4),
+        ("tests/pad.bats", 2),
+    ]  # fmt: skip
+    # Using bats (run, load, printing a note to fd 3) is not reaching into it.
+    clean = _tree(
+        tmp_path / "clean", {"tests/a.bats": '@test "x" {\n  run true\n  load helper\n}\n'}
+    )
+    assert find_bats_hooks(clean) == []

@@ -15,7 +15,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,6 +316,9 @@ class _Run:
 
     def keep_artifact(self, name: str, data: bytes) -> None:
         self.artifacts[name] = data
+
+    def flag_test_hooks(self, findings: Sequence[HookFinding]) -> None:
+        self.test_hooks.extend(findings)
 
     def judge_python(self, tree: Checkout, scratch: Path) -> None:
         """The Python runtime's stages (acceptance.engine.runtimes.python), as before runtimes."""

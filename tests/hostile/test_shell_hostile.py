@@ -69,6 +69,8 @@ def test_a_test_that_replaces_the_report_with_a_passing_one_is_not_believed(
     outcome = hostile.run(_repo(tmp_path, _tests(body)), hostile.spec(SHELL))
     judged(outcome, "INVALID_ARTIFACT", says="exited with 1 but its results list no failure")
     assert outcome.check("functional")["status"] == "failed"
+    # It names the engine's output folder: a person is asked to look as well.
+    assert "SUSPICIOUS_TEST_HOOKS" in outcome.reason_codes, outcome.explain()
 
 
 def test_a_test_that_pads_bats_output_with_passing_tests_is_not_believed(
@@ -82,6 +84,23 @@ def test_a_test_that_pads_bats_output_with_passing_tests_is_not_believed(
     assert functional["status"] == "failed"
     assert functional["reason_code"] in ("INVALID_ARTIFACT", "TESTS_FAILED"), outcome.explain()
     assert functional["tests"]["passed"] <= 1, outcome.explain()
+    assert "SUSPICIOUS_TEST_HOOKS" in outcome.reason_codes, outcome.explain()
+
+
+def test_a_test_file_that_redefines_bats_internals_is_never_accepted(
+    hostile: Hostile, tmp_path: Path
+) -> None:
+    # Sourced into bats's own shell, it rewrites how results are reported: bats itself then
+    # says the failing test passed (exit status 0). Only the static reading catches it.
+    files = {
+        "tests/x.bats": "bats_exit_trap() {\n"
+        '  printf \'ok %d %s\\n\' "$BATS_SUITE_TEST_NUMBER" "$BATS_TEST_DESCRIPTION" >&3\n'
+        '  exit 0\n}\n\n@test "fails" {\n  false\n}\n'
+    }
+    outcome = hostile.run(_repo(tmp_path, files), hostile.spec(SHELL))
+    judged(outcome, "SUSPICIOUS_TEST_HOOKS", says="a person must review it")
+    hooks = outcome.check("functional")["suspicious_test_hooks"]
+    assert hooks[0] == {"path": "tests/x.bats", "line": 1, "what": "bats_exit_trap()"}
 
 
 def test_results_written_elsewhere_are_ignored_and_counts_stay_exact(

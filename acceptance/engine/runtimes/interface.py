@@ -11,7 +11,7 @@ PowerShell) touches its module and the registry, not the pipeline.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +21,7 @@ from acceptance.engine.runtime_choice import RuntimeName
 from acceptance.engine.spec import Spec
 from checks.interface import CheckOutcome
 from checks.licence import LicenceEvidence
+from checks.test_hooks import HookFinding
 from sandbox.interface import CommandResult, Sandbox
 
 if TYPE_CHECKING:  # the pipeline's config type; the pipeline imports this module
@@ -63,6 +64,10 @@ class RunSession(Protocol):
     def add(self, outcome: CheckOutcome) -> None: ...
 
     def keep_artifact(self, name: str, data: bytes) -> None: ...
+
+    def flag_test_hooks(self, findings: Sequence[HookFinding]) -> None:
+        """Places that reach into the test machinery: the run needs a person (SUSPICIOUS_TEST_HOOKS)."""
+        ...
 
     def judge_python(self, tree: Checkout, scratch: Path) -> None:
         """The Python stages as they were before runtimes (pipeline.py)."""

@@ -19,6 +19,7 @@ from acceptance.engine.runtime_choice import RuntimeName
 from acceptance.engine.runtimes.interface import RunSession
 from acceptance.errors import SubmissionError, UserInputError
 from checks import bats, licence, shellcheck
+from checks.bats_hooks import find_bats_hooks
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.sast import _clean as clean_text
 from sandbox.interface import Sandbox
@@ -53,6 +54,7 @@ class ShellRuntime:
                 "delivery (detected from its *.bats files)",
                 hint="set `runtime: python` if it is a Python delivery, or remove the hidden tests",
             )
+        session.flag_test_hooks(find_bats_hooks(tree.path))
         session.report.install = {
             "requirements": [], "build_requirements": [], "local_projects": [],
             "evidence": [NOTHING_TO_INSTALL], "metadata_from_sandbox": False,
