@@ -12,7 +12,8 @@ import pytest
 from acceptance.engine import envcache
 from acceptance.engine.dependencies import InstallPlan, LocalProject
 from acceptance.engine.prepared import PreparedEnvironments, _without, download_list
-from checks import audit_cache, licence, licence_cache
+from checks import audit_cache, licence_cache, licence_detection
+from checks.licence_evidence import LicenceEvidence
 from tests.conftest import MIT_LICENSE
 
 REQS = ["pytest>=8", "attrs>=23"]
@@ -259,13 +260,13 @@ def test_a_linked_licence_file_gets_no_digest(tmp_path: Path) -> None:
 
 def test_detection_runs_once_per_distinct_licence_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Path] = []
-    evidence = licence.LicenceEvidence("MIT", "LICENSE", 100.0, project_name="demo")
+    evidence = LicenceEvidence("MIT", "LICENSE", 100.0, project_name="demo")
 
-    def detect(path: Path, *, timeout: float) -> licence.LicenceEvidence:
+    def detect(path: Path, *, timeout: float) -> LicenceEvidence:
         calls.append(path)
         return evidence
 
-    monkeypatch.setattr(licence, "detect_repo_licence_isolated", detect)
+    monkeypatch.setattr(licence_detection, "detect_repo_licence_isolated", detect)
     root = checkout(tmp_path, PROJECT)
     assert licence_cache.detect(root, tmp_path / "cache", timeout=10) == evidence
     (root / "demo.py").write_text("X = 3\n")
@@ -277,8 +278,8 @@ def test_detection_runs_once_per_distinct_licence_input(tmp_path: Path, monkeypa
 
 
 def test_unsafe_evidence_is_never_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    unsafe = licence.LicenceEvidence(None, None, None, unsafe="LICENSE is a symbolic link")
-    monkeypatch.setattr(licence, "detect_repo_licence_isolated", lambda path, *, timeout: unsafe)
+    unsafe = LicenceEvidence(None, None, None, unsafe="LICENSE is a symbolic link")
+    monkeypatch.setattr(licence_detection, "detect_repo_licence_isolated", lambda path, *, timeout: unsafe)
     root = checkout(tmp_path, PROJECT)
     licence_cache.detect(root, tmp_path / "cache", timeout=10)
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())

@@ -13,18 +13,12 @@ import pytest
 
 from acceptance.engine.spec import LicenceSpec
 from acceptance.errors import PlatformError
+from checks.dependency_licences import dependency_licence_command, parse_dependency_licences
 from checks.interface import CheckStatus
-from checks.licence import (
-    DependencyLicence,
-    LicenceEvidence,
-    dependency_licence_command,
-    detect_repo_licence,
-    detect_repo_licence_isolated,
-    judge_licence,
-    judge_with_dependencies,
-    licence_allowed,
-    parse_dependency_licences,
-)
+from checks.licence import judge_licence, judge_with_dependencies
+from checks.licence_detection import detect_repo_licence, detect_repo_licence_isolated
+from checks.licence_evidence import DependencyLicence, LicenceEvidence
+from checks.licence_expressions import licence_allowed
 from sandbox.interface import CommandResult, Sandbox
 from tests.conftest import unavailable
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from checks import licence, licence_texts
-from checks.licence import detect_repo_licence_isolated, detect_text
+from checks import licence_scancode, licence_texts
+from checks.licence_detection import detect_repo_licence_isolated
+from checks.licence_scancode import TextMatch, detect_text
 
 CORPUS = Path(__file__).parent / "fixtures" / "licences"
 MIT = (CORPUS / "MIT.six.txt").read_text(encoding="utf-8")
@@ -38,7 +39,7 @@ def _corpus() -> list[Path]:
 @pytest.mark.parametrize("path", _corpus(), ids=lambda p: p.name)
 def test_a_verbatim_match_is_what_scancode_reads(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    fast = licence._verbatim(text)
+    fast = licence_scancode.verbatim(text)
     assert (fast is not None) == (path.name in VERBATIM)
     if fast is not None:
         scancode = detect_text(text)
@@ -93,7 +94,7 @@ def test_title_numbering_and_copyright_lines_do_not_matter() -> None:
 @pytest.mark.parametrize("classifier", sorted(licence_texts.CLASSIFIERS))
 def test_the_classifier_table_is_what_scancode_reads(classifier: str) -> None:
     spdx, score, rule = licence_texts.CLASSIFIERS[classifier]
-    assert detect_text(classifier) == licence.TextMatch(spdx, score, 0, (rule,))
+    assert detect_text(classifier) == TextMatch(spdx, score, 0, (rule,))
 
 
 def test_a_verbatim_repository_starts_no_child_and_loads_no_index(
@@ -109,7 +110,7 @@ def test_a_verbatim_repository_starts_no_child_and_loads_no_index(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("ScanCode or its child process was used")
 
-    monkeypatch.setattr(licence, "_scancode_api", refuse)
+    monkeypatch.setattr(licence_scancode, "_scancode_api", refuse)
     monkeypatch.setattr(subprocess, "run", refuse)
     evidence = detect_repo_licence_isolated(tmp_path)
     assert (evidence.spdx, evidence.source_file, evidence.score) == ("MIT", "LICENSE", 100.0)
@@ -125,7 +126,7 @@ def test_a_text_only_scancode_reads_is_read_in_the_child_not_here(
     def refuse() -> None:
         raise AssertionError("ScanCode's index was loaded in the worker's own process")
 
-    monkeypatch.setattr(licence, "_scancode_api", refuse)
+    monkeypatch.setattr(licence_scancode, "_scancode_api", refuse)
     evidence = detect_repo_licence_isolated(tmp_path, timeout=120)
     candidate = evidence.candidates[0]
     assert candidate.spdx == "MIT" and candidate.extra_words > 5 and candidate.problem

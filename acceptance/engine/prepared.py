@@ -30,8 +30,9 @@ from packaging.version import InvalidVersion, Version
 from acceptance.engine import envcache
 from acceptance.engine.dependencies import InstallPlan, LocalProject
 from acceptance.engine.spec import LicenceSpec
-from checks import licence
+from checks import dependency_licences, licence
 from checks.interface import CheckOutcome, CheckStatus
+from checks.licence_evidence import LicenceEvidence
 from sandbox.interface import CommandResult, Sandbox
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,7 @@ class PreparedEnvironments:
     def judge_licence(
         self,
         sandbox: Sandbox,
-        evidence: licence.LicenceEvidence,
+        evidence: LicenceEvidence,
         spec: LicenceSpec,
         *,
         timeout: float,
@@ -277,7 +278,7 @@ class PreparedEnvironments:
         cached = self.environments.licences(self.repository, found.key, evidence.spdx)
         if cached is not None:
             try:
-                listed = licence.parse_dependency_licences(cached)
+                listed = dependency_licences.parse_dependency_licences(cached)
             except ValueError:
                 listed = None
             found_set = (

@@ -18,13 +18,9 @@ import pytest
 from acceptance.engine.spec import LicenceSpec
 from checks import licence_texts
 from checks.interface import CheckStatus
-from checks.licence import (
-    LICENCE_EXTRA_TERMS,
-    LicenceEvidence,
-    detect_repo_licence,
-    detect_repo_licence_isolated,
-    judge_licence,
-)
+from checks.licence import LICENCE_EXTRA_TERMS, judge_licence
+from checks.licence_detection import detect_repo_licence, detect_repo_licence_isolated
+from checks.licence_evidence import LicenceEvidence
 from tests.conftest import MIT_LICENSE, ROOT, RepoFactory
 from tests.hostile.conftest import Hostile, judged
 
