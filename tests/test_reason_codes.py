@@ -13,7 +13,8 @@ _NOT_CODES_PREFIXES = (
     "ACCEPTANCE_", "PIP_", "GIT_", "PYTEST_", "PYTHON", "XDG_", "SSL_", "HTTP", "LC_", "O_",
     "DEBIAN_", "SCANCODE_", "BATS_",
 )  # fmt: skip
-_NOT_CODES = {"ALL_PROXY", "NO_PROXY", "FETCH_HEAD", "TOKEN_ID"}
+# CVSS_V3: an OSV severity type, written into imported advisory records
+_NOT_CODES = {"ALL_PROXY", "NO_PROXY", "FETCH_HEAD", "TOKEN_ID", "CVSS_V3"}
 _SINGLE_WORD_CODES = {"TIMEOUT"}
 
 
