@@ -27,6 +27,8 @@ KIND = "functional"
 #: what bats runs when the spec names no paths
 DEFAULT_PATHS: tuple[str, ...] = ("tests",)
 REPORT_NAME = "report.xml"
+#: what bats (1.7 and later) writes in the failure of a test it stopped at BATS_TEST_TIMEOUT
+TIMEOUT_MESSAGE = "failed due to timeout"
 
 
 class BatsOptions(Protocol):
@@ -37,6 +39,9 @@ class BatsOptions(Protocol):
 
     @property
     def min_passed(self) -> int: ...
+
+    @property
+    def test_timeout(self) -> int | None: ...
 
 
 MAX_COUNT_OUTPUT = 4096
@@ -114,6 +119,13 @@ def evaluate_bats(spec: BatsOptions, run: BatsRun) -> CheckResult:
     problems: list[tuple[str, str]] = []
     if not junit.cases:
         problems.append(("NO_TESTS", "no tests were found"))
+    timed_out = _timed_out(spec, junit)
+    if timed_out:
+        problems.append((
+            "TEST_TIMEOUT",
+            f"{len(timed_out)} test(s) ran longer than the per-test limit and were stopped, "
+            f"first {timed_out[0]}",
+        ))  # fmt: skip
     if junit.failed or junit.errors:
         problems.append(
             ("TESTS_FAILED", f"{junit.failed + junit.errors} test(s) failed or errored")
@@ -127,7 +139,21 @@ def evaluate_bats(spec: BatsOptions, run: BatsRun) -> CheckResult:
         )
     status = CheckStatus.FAILED if problems else CheckStatus.PASSED
     summary = counts if not problems else f"{counts}: " + "; ".join(m for _, m in problems)
-    return _result(status, summary, problems[0][0] if problems else None, junit, run)
+    result = _result(status, summary, problems[0][0] if problems else None, junit, run)
+    return CheckResult(
+        result.id, result.kind, result.status, result.summary, result.reason_code,
+        {**result.details, "timed_out_tests": timed_out},
+    )  # fmt: skip
+
+
+def _timed_out(spec: BatsOptions, junit: JUnitResult) -> list[str]:
+    """Tests bats stopped at `BATS_TEST_TIMEOUT` (its failure message says so)."""
+    if not spec.test_timeout:
+        return []
+    return [
+        c.id for c in junit.cases
+        if c.outcome is Outcome.FAILED and TIMEOUT_MESSAGE in c.message
+    ]  # fmt: skip
 
 
 def _forgery(run: BatsRun, junit: JUnitResult) -> str | None:

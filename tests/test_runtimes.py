@@ -372,3 +372,14 @@ def test_shell_code_that_reaches_into_bats_is_flagged(tmp_path: Path) -> None:
         tmp_path / "clean", {"tests/a.bats": '@test "x" {\n  run true\n  load helper\n}\n'}
     )
     assert find_bats_hooks(clean) == []
+
+
+def test_a_test_bats_stopped_at_the_per_test_limit_is_named() -> None:
+    junit = FAILING.replace(b"boom", b"`@test` failed due to timeout\nTerminated")
+    result = bats.evaluate_bats(FunctionalSpec(test_timeout=5), _run(junit, exit_code=1))
+    assert (result.status, result.reason_code) == (CheckStatus.FAILED, "TEST_TIMEOUT")
+    assert result.details["timed_out_tests"] == ["a.bats::two"]
+    assert "first a.bats::two" in result.summary
+    # Without a per-test limit the same words are only a failure message.
+    plain = bats.evaluate_bats(FunctionalSpec(), _run(junit, exit_code=1))
+    assert (plain.reason_code, plain.details["timed_out_tests"]) == ("TESTS_FAILED", [])
