@@ -71,6 +71,14 @@ def test_a_served_path_the_app_does_not_have_fails_with_its_status(
     assert "the app answered HTTP 404" in pages["/missing.html"]["error"]
 
 
+def test_a_redirect_within_the_app_is_followed(tmp_path: Path, browser_image: str) -> None:
+    # http.server answers /docs with a 301 to /docs/: the same origin, so the page is judged.
+    result = _serve(tmp_path, browser_image, "exec python3 -m http.server 8000", "/docs",
+                    files={"docs/index.html": SITE_PAGE})  # fmt: skip
+    assert result.reason_code == "ACCESSIBILITY_VIOLATIONS", result.summary
+    assert result.details["pages"][0]["page"] == "/docs"
+
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -85,6 +93,9 @@ def site(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
     root = tmp_path / "site"
     root.mkdir()
     for name, text in {"index.html": SITE_PAGE, **(files or {})}.items():
+        if (root / name).parent != root:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).parent.chmod(0o755)
         (root / name).write_text(text)
         (root / name).chmod(0o644)
     for path in (tmp_path, root):

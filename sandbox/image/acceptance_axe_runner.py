@@ -71,6 +71,10 @@ def _only(origin: str) -> Callable[[Route], None]:
     return route_handler
 
 
+def _without_fragment(url: str) -> str:
+    return url.split("#", 1)[0]
+
+
 class PageRefused(RuntimeError):
     """The served app answered with an error status, or sent the browser elsewhere."""
 
@@ -84,6 +88,14 @@ def _check_served(page: Page, response: object, origin: str) -> None:
         raise PageRefused("the app gave no HTTP answer")
     if not 200 <= status < 300:
         raise PageRefused(f"the app answered HTTP {status}")
+    _check_stayed(page, response)
+
+
+def _check_stayed(page: Page, response: object) -> None:
+    """The page is still the document the path answered (HTTP redirects followed)."""
+    answered = getattr(response, "url", None)
+    if not isinstance(answered, str) or _without_fragment(page.url) != _without_fragment(answered):
+        raise PageRefused("the page moved to another address while it was checked")
 
 
 class AxeFailed(RuntimeError):
@@ -139,6 +151,11 @@ def main(argv: list[str]) -> int:
                     _check_served(page, response, origin)
                 result = axe_in_isolated_world(page, axe_source, tags)
                 page.screenshot(path=str(out_dir / f"page-{number}.png"), full_page=False)
+                if origin:
+                    # A script may send the page to another of the app's pages (the route
+                    # lets the origin through) before or while axe runs: the results would
+                    # be that page's, so none are judged.
+                    _check_stayed(page, response)
             except (PlaywrightError, AxeFailed, PageRefused) as exc:
                 result = {"error": str(exc)[:2000]}
             finally:

@@ -122,6 +122,26 @@ def test_a_redirect_elsewhere_is_never_judged(
     assert said in page["error"] and page["violations"] == [] and page["screenshot"] is None
 
 
+def test_a_page_that_moves_to_a_clean_page_of_the_app_is_never_judged_clean(
+    tmp_path: Path, browser_image: str
+) -> None:
+    # The listed page has an image without alt, and its script sends the browser to a clean
+    # page of the same origin (which the route lets through) before or while axe runs.
+    moving = (
+        '<!doctype html><html lang="en"><head><title>Parks</title></head><body><main>'
+        '<h1>Parks</h1><img src="map.svg"><script>setTimeout(() => '
+        "{ location.href = '/clean.html'; }, 0)</script></main></body></html>"
+    )
+    clean = (
+        '<!doctype html><html lang="en"><head><title>Clean</title></head><body><main>'
+        "<h1>Clean</h1></main></body></html>"
+    )
+    result = _serve(tmp_path, browser_image, "exec python3 -m http.server 8000",
+                    files={"index.html": moving, "clean.html": clean})  # fmt: skip
+    assert result.status.value == "failed", result.summary
+    assert result.reason_code in {"ACCESSIBILITY_VIOLATIONS", "ACCESSIBILITY_PAGE_UNLOADABLE"}
+
+
 def test_an_app_that_never_listens_fails_within_the_limit(
     tmp_path: Path, browser_image: str
 ) -> None:
