@@ -168,3 +168,42 @@ def test_a_page_that_fakes_axe_cannot_pass(tmp_path: Path, browser_image: str) -
     assert result.status.value == "failed", result.summary
     assert result.reason_code == "ACCESSIBILITY_VIOLATIONS"
     assert result.details["blocking_rules"] == ["image-alt"]
+
+
+def test_a_page_that_moves_to_a_clean_file_is_never_judged_clean(
+    tmp_path: Path, browser_image: str
+) -> None:
+    from checks.accessibility import DockerBrowserRunner, evaluate
+
+    # The listed page has an image without alt; its script opens a clean file of the
+    # checkout (file:// is routed) before or while axe runs.
+    site = _site(
+        tmp_path,
+        '<!doctype html><html lang="en"><head><title>t</title></head><body><main>'
+        '<h1>Hi</h1><img src="a.png"><script>setTimeout(() => '
+        "{ location.href = 'clean.html'; }, 0)</script></main></body></html>",
+    )
+    (site / "clean.html").write_text(
+        '<!doctype html><html lang="en"><head><title>c</title></head><body><main>'
+        "<h1>Clean</h1></main></body></html>"
+    )
+    (site / "clean.html").chmod(0o644)
+    result = evaluate(site, _options("index.html"), DockerBrowserRunner(browser_image)).result
+    assert result.status.value == "failed", result.summary
+    assert result.reason_code in {"ACCESSIBILITY_VIOLATIONS", "ACCESSIBILITY_PAGE_UNLOADABLE"}
+
+
+def test_a_page_name_with_spaces_and_a_hash_sign_still_loads(
+    tmp_path: Path, browser_image: str
+) -> None:
+    from checks.accessibility import DockerBrowserRunner, evaluate
+
+    site = _site(tmp_path, "<html></html>")
+    name = "a b#c é.html"
+    (site / name).write_text(
+        '<!doctype html><html lang="en"><head><title>t</title></head><body><main>'
+        '<h1>Hi</h1><img src="a.png"></main></body></html>'
+    )
+    (site / name).chmod(0o644)
+    result = evaluate(site, _options(name), DockerBrowserRunner(browser_image)).result
+    assert result.reason_code == "ACCESSIBILITY_VIOLATIONS", result.summary

@@ -22,7 +22,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Route, sync_playwright
@@ -149,13 +149,17 @@ def main(argv: list[str]) -> int:
                 response = page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
                 if origin:
                     _check_served(page, response, origin)
+                elif unquote(_without_fragment(page.url)) != unquote(_without_fragment(url)):
+                    raise PageRefused("the page moved to another address before it was checked")
                 result = axe_in_isolated_world(page, axe_source, tags)
                 page.screenshot(path=str(out_dir / f"page-{number}.png"), full_page=False)
+                # A script may send the page to another of the app's pages or the
+                # checkout's files (the route lets them through) before or while axe runs:
+                # the results would be that page's, so none are judged.
                 if origin:
-                    # A script may send the page to another of the app's pages (the route
-                    # lets the origin through) before or while axe runs: the results would
-                    # be that page's, so none are judged.
                     _check_stayed(page, response)
+                elif unquote(_without_fragment(page.url)) != unquote(_without_fragment(url)):
+                    raise PageRefused("the page moved to another address while it was checked")
             except (PlaywrightError, AxeFailed, PageRefused) as exc:
                 result = {"error": str(exc)[:2000]}
             finally:
