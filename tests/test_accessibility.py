@@ -393,6 +393,18 @@ def test_the_example_spec_uses_accessibility_and_quality() -> None:
         assert page_problem(root / "static-site", page) is None
 
 
+def test_the_served_example_spec_serves_the_same_pages() -> None:
+    from acceptance.engine.spec import load_spec
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    spec = load_spec(root / "specs" / "static-site-served" / "acceptance.yaml")
+    serve = spec.accessibility.serve
+    assert serve is not None and spec.accessibility.pages == ()
+    assert serve.port == 8000 and f"http.server {serve.port}" in serve.command[-1]
+    for path in serve.paths:  # http.server serves the checkout: each path is one of its files
+        assert page_problem(root / "static-site", path.lstrip("/")) is None
+
+
 # ---------------------------------------------------------------- serve, without Docker
 
 SERVED = (
