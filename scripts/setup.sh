@@ -65,6 +65,9 @@ log "building the browser image variant (reused when up to date)"
 # The shell runtime's variant: Debian's bash, bats and shellcheck (docs/runtimes.md).
 log "building the shell runtime image (reused when up to date)"
 .venv/bin/acceptance image build --runtime shell
+# The node runtime's variant: Debian's nodejs and npm (docs/runtimes.md).
+log "building the node runtime image (reused when up to date)"
+.venv/bin/acceptance image build --runtime node
 
 # Offline vulnerability data: the PyPA and Node.js Security WG snapshots beside the
 # project (../shared/osv), each imported once as its own source of the data directory's

@@ -101,10 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--runtime",
-        choices=["python", "shell"],
+        choices=["python", "shell", "node"],
         default="python",
-        help="the runtime whose image to build: python (the main image, default) or shell "
-        "(bash, bats and shellcheck from Debian)",
+        help="the runtime whose image to build: python (the main image, default), shell "
+        "(bash, bats and shellcheck from Debian) or node (nodejs and npm from Debian)",
     )
     build.set_defaults(handler=cmd_image_build)
 

@@ -55,6 +55,14 @@ def cmd_image_build(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{built.tag} {built.image_id}")
         print("tools: " + ", ".join(f"{k} {v}" for k, v in sorted(built.tools.items())))
         return 0
+    if getattr(args, "runtime", "python") == "node":
+        from sandbox.node_image import NodeImageBuilder
+
+        node = NodeImageBuilder(docker_client(), settings.cache_dir, progress=_say)
+        built = node.build_node(mirror=args.mirror or settings.debian_mirror, force=args.force)
+        print(f"{built.tag} {built.image_id}")
+        print("tools: " + ", ".join(f"{k} {v}" for k, v in sorted(built.tools.items())))
+        return 0
     builder = ImageBuilder(docker_client(), settings.cache_dir, progress=_say)
     built = builder.build(
         base_image=args.base_image or settings.sandbox_base_image,
@@ -369,6 +377,7 @@ def _doctor_checks(settings: Settings) -> list[tuple[bool, str, str]]:
         except Exception:  # noqa: BLE001 - any failure means "not usable"
             results.append((False, f"sandbox image {image} is missing", "acceptance image build"))
         results.append(_shell_image_check(client))
+        results.append(_node_image_check(client))
     except PlatformError as exc:
         results.append(
             (
@@ -404,6 +413,18 @@ def _shell_image_check(client: Any) -> tuple[bool, str, str]:
     except Exception:  # noqa: BLE001 - any failure means "not usable"
         return False, f"shell runtime image {tag} is missing", "acceptance image build --runtime shell"
     return True, f"shell runtime image {tag}", ""
+
+
+def _node_image_check(client: Any) -> tuple[bool, str, str]:
+    """The node runtime's image: needed only for Node.js deliveries, so its absence is named."""
+    from sandbox.node_image import node_image_tag
+
+    tag = node_image_tag()
+    try:
+        client.images.get(tag)
+    except Exception:  # noqa: BLE001 - any failure means "not usable"
+        return False, f"node runtime image {tag} is missing", "acceptance image build --runtime node"
+    return True, f"node runtime image {tag}", ""
 
 
 def _key_check(settings: Settings) -> tuple[bool, str, str]:
