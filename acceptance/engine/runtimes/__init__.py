@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from acceptance.engine.runtime_choice import RuntimeName
 from acceptance.engine.runtimes.interface import RunSession, Runtime
+from acceptance.engine.runtimes.node import NodeRuntime
 from acceptance.engine.runtimes.python import PythonRuntime
 from acceptance.engine.runtimes.shell import ShellRuntime
 
 _RUNTIMES: dict[RuntimeName, Runtime] = {
     RuntimeName.PYTHON: PythonRuntime(),
     RuntimeName.SHELL: ShellRuntime(),
+    RuntimeName.NODE: NodeRuntime(),
 }
 
 

@@ -1,0 +1,202 @@
+"""The Node.js runtime: locked npm packages fetched on the host, node:test, the npm audit.
+
+Runs in the node image variant (sandbox/node_image.py: Debian's nodejs and npm). The
+lockfile is required and checked (acceptance/engine/npm_lockfile.py); the packages are
+fetched on the host with no script run (acceptance/engine/npm_fetch.py), checked folder
+by folder against the lockfile, copied into the sandbox in place of any node_modules the
+delivery carries, and `npm rebuild` runs their install scripts there, offline, as the
+sandbox user. Tests: checks/node_tests.py. The audit: checks/npm_audit.py. ESLint is not
+in the image yet: `sast` is not_run when asked for, never passed; so are the licences
+of npm dependencies (the repository's own licence is judged).
+"""
+
+from __future__ import annotations
+
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from acceptance.engine.checkout import Checkout
+from acceptance.engine.npm_fetch import FetchedModules, fetch_node_modules
+from acceptance.engine.npm_lockfile import NPM_REGISTRY, read_project
+from acceptance.engine.runtime_choice import RuntimeName
+from acceptance.engine.runtimes.interface import RunSession
+from acceptance.engine.spec import LicenceSpec
+from acceptance.errors import SubmissionError, UserInputError
+from checks import licence, node_tests, npm_audit
+from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.sast import _clean as clean_text
+from sandbox.interface import Sandbox
+from sandbox.node_image import node_image_tag
+
+if TYPE_CHECKING:
+    from acceptance.engine.pipeline import EngineConfig
+
+SRC_MOUNT = "/src"
+DEPS_MOUNT = "/deps"
+WORK_SRC = "/work/src"
+OUT_DIR = "/work/out"
+MAX_REPORT_BYTES = 20 * 1024**2
+UNAVAILABLE = "RUNTIME_CHECK_UNAVAILABLE"
+
+
+class NodeRuntime:
+    """Judges Node.js deliveries tested with node:test."""
+
+    @property
+    def name(self) -> RuntimeName:
+        return RuntimeName.NODE
+
+    def image(self, config: EngineConfig) -> str:
+        return getattr(config, "node_image", None) or node_image_tag()
+
+    def judge(self, session: RunSession, tree: Checkout, scratch: Path) -> None:
+        spec = session.spec
+        if spec.functional.hidden_tests is not None:
+            raise UserInputError(
+                "the spec has hidden tests, which run with pytest, but the repository is a "
+                "Node.js delivery",
+                hint="set `runtime: python` if it is a Python delivery, or remove the hidden tests",
+            )
+        with session.stage("plan"):
+            project = read_project(tree.path)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run")
+        try:
+            evidence = pool.submit(session.timed, "licence-detect", session.detect_licence, tree)
+            with session.stage("download"):
+                fetched = fetch_node_modules(
+                    project, scratch / "npm", session.config.cache_dir,
+                    timeout=max(30.0, session.remaining()), max_bytes=spec.limits.disk,
+                )  # fmt: skip
+            session.report.install = _install_record(project.lockfile_name, fetched)
+            modules = fetched.project_dir / "node_modules"
+            mounts = {tree.path: SRC_MOUNT}
+            if modules.is_dir():
+                mounts[modules] = DEPS_MOUNT
+            with session.stage("sandbox"):
+                sandbox = session.open_sandbox(tree, self.image(session.config), mounts)
+            try:
+                self._prepare(session, sandbox, modules.is_dir())
+                session.add(_sast_unavailable(spec.security.sast.enabled))
+                if spec.quality.enabled:
+                    session.add(_unavailable("quality", "quality", "the quality check lints Python code with ruff"))
+                with session.stage("audit"):
+                    pairs = [(p.name, p.version) for p in fetched.installed]
+                    session.add(npm_audit.audit_npm(
+                        pairs, spec.security.dependencies, session.config.advisories_db
+                    ))  # fmt: skip
+                found = evidence.result() or licence.LicenceEvidence(None, None, None)
+                with session.stage("licence"):
+                    session.add(CheckOutcome(_licence(found, spec.licence, len(pairs))))
+                with session.stage("functional"):
+                    session.add(self._tests(session, sandbox, project.test_script))
+            finally:
+                sandbox.close()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _prepare(self, session: RunSession, sandbox: Sandbox, has_modules: bool) -> None:
+        """The checkout copied without its node_modules, the fetched one instead, then rebuilt."""
+        with session.stage("prepare"):
+            # A delivered node_modules (or a link of that name) is never used: the engine's
+            # fetched and checked folder replaces it.
+            copy = f"cp -a {DEPS_MOUNT} {WORK_SRC}/node_modules; " if has_modules else ""
+            session.copy_in(
+                sandbox,
+                f"set -e; mkdir -p {OUT_DIR}; cp -a {SRC_MOUNT}/. {WORK_SRC}/; "
+                f"rm -rf {WORK_SRC}/node_modules; {copy}",
+                "prepare", "the checkout and its npm packages",
+            )  # fmt: skip
+        if not has_modules:
+            return
+        with session.stage("install"):
+            # Install scripts run here only: in the sandbox, offline, as the sandbox user.
+            result = session.sandbox_run(
+                sandbox, ["npm", "rebuild", "--no-audit", "--no-fund", "--offline"],
+                "install-rebuild", workdir=WORK_SRC,
+            )  # fmt: skip
+            if result.exit_code != 0:
+                raise SubmissionError(
+                    "INSTALL_FAILED",
+                    "the npm packages' install scripts failed (npm rebuild, in the sandbox, "
+                    f"offline): {clean_text(result.text[-1200:], 1200)}",
+                )
+
+    def _tests(self, session: RunSession, sandbox: Sandbox, test_script: str | None) -> CheckOutcome:
+        """node:test (directly or through `npm test`), its TAP report read back and checked."""
+        spec = session.spec.functional
+        budget = min(float(spec.timeout), session.remaining())
+        # A name chosen now: nothing the delivery ran before can have put a report there.
+        out_dir = f"{OUT_DIR}/node-{secrets.token_hex(8)}"
+        session.sandbox_run(sandbox, ["mkdir", out_dir], "functional-prepare")
+        report_path = f"{out_dir}/{node_tests.REPORT_NAME}"
+        runner, argv, env = node_tests.test_command(test_script, spec.paths, report_path)
+        result = session.sandbox_run(
+            sandbox, argv, "functional", workdir=WORK_SRC, env=env, timeout=budget, judge=False
+        )
+        report: bytes | None = None
+        problem: str | None = None
+        if not result.timed_out:
+            try:
+                report = sandbox.read_files([(report_path, MAX_REPORT_BYTES)])[0].value()
+            except SubmissionError as exc:  # a link, a special file, too large
+                problem = f"the TAP results file is unusable: {exc.message}"
+        run = node_tests.NodeTestRun(
+            runner=runner,
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            timeout=int(budget),
+            output_limit_hit=result.output_limit_hit,
+            memory_limit_hit=result.memory_limit_hit,
+            process_limit_hit=result.process_limit_hit,
+            report=report,
+            full_filesystems=sandbox.full_filesystems() if result.exit_code != 0 or not report else (),
+            report_problem=problem,
+            output_tail=clean_text(result.text[-300:], 300) if not report else "",
+        )
+        return CheckOutcome(
+            node_tests.evaluate(spec.min_passed, run), {"results.tap": report} if report else {}
+        )
+
+
+def _install_record(lockfile: str, fetched: FetchedModules) -> dict[str, object]:
+    return {
+        "requirements": [f"{p.name}@{p.version}" for p in fetched.installed],
+        "build_requirements": [], "local_projects": [],
+        "evidence": [
+            f"{lockfile}: {len(fetched.installed)} package(s) fetched from {NPM_REGISTRY} by npm "
+            f"{fetched.npm_version} on the host with scripts off ({fetched.seconds:.1f} s, "
+            f"{fetched.size} bytes), install scripts run by npm rebuild in the sandbox, offline"
+        ],
+        "metadata_from_sandbox": False,
+    }  # fmt: skip
+
+
+def _licence(found: licence.LicenceEvidence, spec: LicenceSpec, packages: int) -> CheckResult:
+    """The repository's licence; npm dependencies' licences are not judged yet: not_run, never passed."""
+    result = licence.judge_licence(found, spec, None)
+    if result.status is not CheckStatus.PASSED or packages == 0 or spec.dependencies == "off":
+        return result
+    return CheckResult(
+        result.id, result.kind, CheckStatus.NOT_RUN,
+        f"{result.summary}; but the licences of the {packages} installed npm package(s) are not "
+        "judged yet for Node.js deliveries (docs/runtimes.md)",
+        UNAVAILABLE, result.details,
+    )  # fmt: skip
+
+
+def _sast_unavailable(enabled: bool) -> CheckOutcome:
+    if not enabled:
+        return CheckOutcome(CheckResult("sast", "sast", CheckStatus.SKIPPED, "not checked: turned off in the spec"))
+    return _unavailable(
+        "sast", "sast",
+        "the Node.js SAST scanner (ESLint with eslint-plugin-security) is not in the node image yet",
+    )  # fmt: skip
+
+
+def _unavailable(check_id: str, kind: str, why: str) -> CheckOutcome:
+    return CheckOutcome(CheckResult(
+        check_id, kind, CheckStatus.NOT_RUN, f"not run: {why}, and this is a Node.js delivery",
+        UNAVAILABLE,
+    ))  # fmt: skip

@@ -1,0 +1,147 @@
+"""The functional check for Node.js deliveries: node:test's TAP report, read and checked.
+
+The engine asks Node's test runner to write its TAP report into a file whose folder is
+named at random for the run (`--test-reporter=tap --test-reporter-destination=...`);
+Debian bookworm's Node 18 has no JUnit reporter. With no `test` script in package.json
+the engine runs `node --test` itself; with one, it runs `npm test` with the same reporter
+options in NODE_OPTIONS, so a `node --test` script reports into the engine's file and any
+other test runner writes nothing there (the check then fails, saying why: the engine
+never counts a runner's free-form output). The report is believed only when Node's
+summary in it agrees with its test points and the exit status the engine observed
+agrees with its failures (0 with none, non-zero with some).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from checks.bats import _limit as limit_hit
+from checks.functional import MAX_LISTED_FAILURES, MAX_RECORDED_CASES
+from checks.interface import CheckResult, CheckStatus
+from checks.junit import InvalidArtifact, JUnitResult, Outcome
+from checks.node_tap import TapReport, parse_tap
+
+CHECK_ID = "functional"
+KIND = "functional"
+REPORT_NAME = "results.tap"
+#: npm's placeholder script: no tests, and an exit status of 1
+NPM_PLACEHOLDER = 'echo "Error: no test specified" && exit 1'
+
+
+@dataclass(frozen=True)
+class NodeTestRun:
+    """One test run as the engine saw it."""
+
+    runner: str
+    exit_code: int | None
+    timed_out: bool
+    timeout: int
+    output_limit_hit: bool
+    memory_limit_hit: bool
+    process_limit_hit: bool
+    report: bytes | None
+    full_filesystems: tuple[str, ...] = ()
+    report_problem: str | None = None
+    output_tail: str = ""
+
+
+def reporter_options(report_path: str) -> list[str]:
+    """Node's TAP reporter into the engine's file."""
+    return ["--test-reporter=tap", f"--test-reporter-destination={report_path}"]
+
+
+def test_command(test_script: str | None, paths: tuple[str, ...], report_path: str) -> tuple[str, list[str], dict[str, str]]:
+    """(runner, argv, extra environment): `npm test` for a test script, else `node --test`."""
+    if test_script is not None and test_script.strip() != NPM_PLACEHOLDER:
+        return "npm test", ["npm", "test"], {"NODE_OPTIONS": " ".join(reporter_options(report_path))}
+    files = [p if p.startswith("./") else f"./{p}" for p in paths]
+    return "node --test", ["node", "--test", *reporter_options(report_path), *files], {}
+
+
+def evaluate(min_passed: int, run: NodeTestRun) -> CheckResult:
+    """The functional verdict for a node:test run; never raises for hostile input."""
+    limit = limit_hit(run)  # type: ignore[arg-type]  # the same limit fields as bats's run
+    if limit is not None:
+        return _result(CheckStatus.FAILED, limit[1], limit[0], None, run)
+    if run.report_problem is not None:
+        return _result(CheckStatus.FAILED, run.report_problem, "INVALID_ARTIFACT", None, run)
+    if not run.report:
+        why = (
+            f"`{run.runner}` wrote no node:test results (exit code {run.exit_code}); the engine "
+            "counts tests from Node's own test runner (node:test) only"
+        )
+        tail = f": {run.output_tail}" if run.output_tail else ""
+        return _result(CheckStatus.FAILED, why + tail, "NO_TESTS", None, run)
+    try:
+        tap = parse_tap(run.report)
+    except InvalidArtifact as exc:
+        return _result(CheckStatus.FAILED, exc.message, "INVALID_ARTIFACT", None, run)
+    forged = _forgery(run, tap)
+    if forged is not None:
+        return _result(CheckStatus.FAILED, forged, "INVALID_ARTIFACT", tap.result, run)
+    junit = tap.result
+    counts = f"{junit.passed} passed, {junit.failed} failed, {junit.errors} errors, {junit.skipped} skipped"
+    problems: list[tuple[str, str]] = []
+    if not junit.cases:
+        problems.append(("NO_TESTS", "no tests were found"))
+    if junit.failed or junit.errors:
+        problems.append(("TESTS_FAILED", f"{junit.failed + junit.errors} test(s) failed or errored"))
+    if junit.passed < min_passed:
+        problems.append(
+            ("TOO_FEW_PASSED", f"{junit.passed} test(s) passed; the spec requires at least {min_passed}")
+        )
+    status = CheckStatus.FAILED if problems else CheckStatus.PASSED
+    summary = counts if not problems else f"{counts}: " + "; ".join(m for _, m in problems)
+    return _result(status, summary, problems[0][0] if problems else None, junit, run)
+
+
+def _forgery(run: NodeTestRun, tap: TapReport) -> str | None:
+    """Why the report cannot be Node's own account of this run, or None."""
+    junit = tap.result
+    summary = tap.summary
+    if "tests" not in summary or "pass" not in summary or "fail" not in summary:
+        return "the TAP report has no summary from Node's test runner (# tests, # pass, # fail)"
+    failing = junit.failed + junit.errors
+    if summary["pass"] != junit.passed:
+        return (
+            f"Node's summary counts {summary['pass']} passed test(s) but the report lists "
+            f"{junit.passed}: the results were not written by Node for this run"
+        )
+    if summary["fail"] + summary.get("cancelled", 0) == 0 and failing:
+        return "Node's summary counts no failure but the report lists failing tests"
+    if summary["fail"] + summary.get("cancelled", 0) > 0 and not failing:
+        return "Node's summary counts failures but the report lists none"
+    if run.exit_code == 0 and failing:
+        return "the test runner reported success but its results list failures"
+    if run.exit_code != 0 and not failing:
+        return f"the test runner exited with {run.exit_code} but its results list no failure"
+    return None
+
+
+def _result(
+    status: CheckStatus, summary: str, code: str | None, junit: JUnitResult | None, run: NodeTestRun
+) -> CheckResult:
+    """The check with the same details as the pytest and bats ones."""
+    cases = junit.cases if junit else ()
+    failing = [c for c in cases if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
+    details: dict[str, object] = {
+        "tests": {
+            "passed": junit.passed if junit else 0,
+            "failed": junit.failed if junit else 0,
+            "errors": junit.errors if junit else 0,
+            "skipped": junit.skipped if junit else 0,
+        },
+        "failing_tests": [c.id for c in failing],
+        "failures": [{"id": c.id, "message": c.message} for c in failing[:MAX_LISTED_FAILURES]],
+        "results": [
+            {"id": c.id, "outcome": c.outcome.value, "duration": round(c.duration, 3)}
+            for c in cases[:MAX_RECORDED_CASES]
+        ],
+        "results_truncated": len(cases) > MAX_RECORDED_CASES,
+        "exit_code": run.exit_code,
+        "hidden_tests": 0,
+        "runner": run.runner,
+    }
+    if code in ("PROCESS_LIMIT", "MEMORY_LIMIT", "DISK_LIMIT", "OUTPUT_LIMIT", "TIMEOUT"):
+        details["partial"] = True
+    return CheckResult(CHECK_ID, KIND, status, summary, code, details)
