@@ -31,12 +31,12 @@ def test_the_spec_names_a_runtime_or_leaves_it_to_detection(tmp_path: Path) -> N
     assert _spec("", tmp_path).runtime is None  # type: ignore[attr-defined]
     assert _spec("runtime: shell\n", tmp_path).runtime is RuntimeName.SHELL  # type: ignore[attr-defined]
     assert _spec("runtime: python\n", tmp_path).runtime is RuntimeName.PYTHON  # type: ignore[attr-defined]
+    assert _spec("runtime: node\n", tmp_path).runtime is RuntimeName.NODE  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
     ("value", "says"),
     [
-        ("node", "runtime: node is not supported yet"),
         ("ruby", "runtime: must be one of python, node, shell, got 'ruby'"),
         ("[shell]", "runtime: must be one of python, node, shell, got list"),
         ("Shell", "runtime: must be one of python, node, shell, got 'Shell'"),
@@ -80,8 +80,10 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
         ({"tests/a.bats": "", "helper.py": ""}, RuntimeName.SHELL, ("tests/a.bats",)),
         # Python sources without a marker stay Python, as before runtimes existed
         ({"tests/test_a.py": ""}, RuntimeName.PYTHON, ("tests/test_a.py",)),
-        # a package.json beside Python markers keeps the Python judgement while node is missing
+        # a package.json beside Python markers keeps the Python judgement it had before node
         ({"package.json": "{}", "pyproject.toml": ""}, RuntimeName.PYTHON, ("pyproject.toml",)),
+        # a root package.json alone: node, even with *.bats files beside it
+        ({"package.json": "{}", "test/a.bats": ""}, RuntimeName.NODE, ("package.json",)),
     ],
 )
 def test_the_runtime_is_detected_from_the_repository(
@@ -113,10 +115,16 @@ def test_an_undetectable_repository_names_the_files_looked_for(tmp_path: Path) -
     assert "runtime: shell" in (caught.value.hint or "")
 
 
-def test_a_node_repository_is_refused_as_not_supported_yet(tmp_path: Path) -> None:
+def test_a_detected_runtime_that_is_not_built_is_refused_as_not_supported_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from acceptance.engine import runtime_choice
+
+    monkeypatch.setattr(runtime_choice, "SUPPORTED_RUNTIMES", (RuntimeName.PYTHON, RuntimeName.SHELL))
     with pytest.raises(RuntimeUnavailable) as caught:
         choose_runtime(_tree(tmp_path, {"package.json": "{}", "test/a.bats": ""}), None)
     assert caught.value.reason == "RUNTIME_UNSUPPORTED"
+    assert "package.json, so it is a node delivery" in caught.value.message
     assert "cannot be judged yet" in caught.value.message
 
 

@@ -70,7 +70,8 @@ def read_project(tree: Path) -> NpmProject:
         raise SubmissionError(
             LOCKFILE_REQUIRED,
             "a Node.js delivery must include its lockfile (package-lock.json or "
-            "npm-shrinkwrap.json) so the judged dependencies are the ones delivered",
+            "npm-shrinkwrap.json) so the judged dependencies are the ones delivered: "
+            + HOW_TO_LOCK,
             hint=HOW_TO_LOCK,
         )
     lock_name, lock_bytes = present[0]  # npm itself prefers npm-shrinkwrap.json

@@ -24,8 +24,11 @@ class RuntimeName(str, enum.Enum):
     SHELL = "shell"
 
 
-#: what the engine can judge today; node is named by the spec grammar but not built yet
-SUPPORTED_RUNTIMES: tuple[RuntimeName, ...] = (RuntimeName.PYTHON, RuntimeName.SHELL)
+#: what the engine can judge today; a name added to RuntimeName before its runtime is built
+#: stays out of this tuple, and is refused when named or detected (RUNTIME_UNSUPPORTED)
+SUPPORTED_RUNTIMES: tuple[RuntimeName, ...] = (
+    RuntimeName.PYTHON, RuntimeName.SHELL, RuntimeName.NODE,
+)  # fmt: skip
 #: `runtime_source` in the report
 SOURCE_SPEC = "spec"
 SOURCE_DETECTED = "detected"
@@ -94,29 +97,35 @@ def choose_runtime(tree: Path, declared: RuntimeName | None) -> RuntimeChoice:
         return RuntimeChoice(declared, SOURCE_SPEC)
     python = _python_markers(tree)
     node = (tree / NODE_MARKER).is_file() and not (tree / NODE_MARKER).is_symlink()
-    if node and not python:
-        raise RuntimeUnavailable(
-            "RUNTIME_UNSUPPORTED",
-            f"the repository has a root {NODE_MARKER}, so it is a Node.js delivery, and Node.js "
-            "deliveries cannot be judged yet",
-            hint="if it is a Python or shell project, set `runtime: python` or `runtime: shell` "
-            "in the acceptance spec",
-        )
     if python:
         # A package.json beside Python markers (front-end tooling) keeps the Python
-        # judgement it had before runtimes existed, while node is not supported.
-        return RuntimeChoice(RuntimeName.PYTHON, SOURCE_DETECTED, tuple(python))
+        # judgement it had before the node runtime existed; `runtime: node` says otherwise.
+        return _supported(RuntimeChoice(RuntimeName.PYTHON, SOURCE_DETECTED, tuple(python)))
+    if node:
+        return _supported(RuntimeChoice(RuntimeName.NODE, SOURCE_DETECTED, (NODE_MARKER,)))
     bats, py = _sources(tree)
     if bats:
-        return RuntimeChoice(RuntimeName.SHELL, SOURCE_DETECTED, (bats,))
+        return _supported(RuntimeChoice(RuntimeName.SHELL, SOURCE_DETECTED, (bats,)))
     if py:
-        return RuntimeChoice(RuntimeName.PYTHON, SOURCE_DETECTED, (py,))
+        return _supported(RuntimeChoice(RuntimeName.PYTHON, SOURCE_DETECTED, (py,)))
     raise RuntimeUnavailable(
         "RUNTIME_UNDETECTED",
         f"the runtime of the repository could not be detected: the engine looked for {LOOKED_FOR} "
         "and found none",
-        hint="set `runtime: python` or `runtime: shell` in the acceptance spec, or add the "
-        "project's files",
+        hint="set `runtime: python`, `runtime: node` or `runtime: shell` in the acceptance "
+        "spec, or add the project's files",
+    )
+
+
+def _supported(choice: RuntimeChoice) -> RuntimeChoice:
+    """The detected choice, or RUNTIME_UNSUPPORTED for a runtime that is named but not built."""
+    if choice.name in SUPPORTED_RUNTIMES:
+        return choice
+    raise RuntimeUnavailable(
+        "RUNTIME_UNSUPPORTED",
+        f"the repository has {', '.join(choice.evidence)}, so it is a {choice.name.value} "
+        "delivery, and those cannot be judged yet",
+        hint="set `runtime:` in the acceptance spec if the repository is another kind of project",
     )
 
 

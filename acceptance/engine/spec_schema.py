@@ -268,8 +268,8 @@ def _fields() -> dict[str, Schema]:
     }
     fields["runtime"] = {
         "description": "the runtime that judges the delivery (docs/runtimes.md); default: "
-        "detected from the repository (a root package.json: node, not supported yet; "
-        "pyproject.toml, setup.py, setup.cfg or requirements*.txt: python; otherwise *.bats "
+        "detected from the repository (pyproject.toml, setup.py, setup.cfg or "
+        "requirements*.txt: python; otherwise a root package.json: node; otherwise *.bats "
         "files: shell)",
         "type": "string",
         "enum": [r.value for r in SUPPORTED_RUNTIMES],
