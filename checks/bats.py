@@ -15,6 +15,7 @@ into bats's shell, as a conftest.py is imported into pytest): docs/security.md.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,6 +30,9 @@ DEFAULT_PATHS: tuple[str, ...] = ("tests",)
 REPORT_NAME = "report.xml"
 #: what bats (1.7 and later) writes in the failure of a test it stopped at BATS_TEST_TIMEOUT
 TIMEOUT_MESSAGE = "failed due to timeout"
+#: the name given to bats's report of a file that failed as a whole
+FILE_FAILURE = "(the whole file)"
+_UNNAMED = re.compile(rb'(<testcase\s[^<>]*?\bname=)""')
 
 
 class BatsOptions(Protocol):
@@ -109,7 +113,7 @@ def evaluate_bats(spec: BatsOptions, run: BatsRun) -> CheckResult:
         tail = f": {run.output_tail}" if run.output_tail else ""
         return _result(CheckStatus.FAILED, why + tail, "INVALID_ARTIFACT", None, run)
     try:
-        junit = parse_junit(run.junit)
+        junit = parse_junit(_name_file_failures(run.junit))
     except InvalidArtifact as exc:
         return _result(CheckStatus.FAILED, exc.message, "INVALID_ARTIFACT", None, run)
     forged = _forgery(run, junit)
@@ -130,6 +134,12 @@ def evaluate_bats(spec: BatsOptions, run: BatsRun) -> CheckResult:
         problems.append(
             ("TESTS_FAILED", f"{junit.failed + junit.errors} test(s) failed or errored")
         )
+    if run.expected is not None and len(junit.cases) < run.expected:
+        problems.append((
+            "TESTS_FAILED",
+            f"bats ran {len(junit.cases)} of the {run.expected} tests it counted (a test file "
+            "that does not parse, or a failing setup_file, stops the tests after it)",
+        ))  # fmt: skip
     if junit.passed < spec.min_passed:
         problems.append(
             (
@@ -146,6 +156,12 @@ def evaluate_bats(spec: BatsOptions, run: BatsRun) -> CheckResult:
     )  # fmt: skip
 
 
+def _name_file_failures(data: bytes) -> bytes:
+    """bats reports a file that failed as a whole (a syntax error, a failing setup_file) as
+    a test case with an empty name, which the JUnit parser refuses: give it a name."""
+    return _UNNAMED.sub(b'\\1"' + FILE_FAILURE.encode() + b'"', data)
+
+
 def _timed_out(spec: BatsOptions, junit: JUnitResult) -> list[str]:
     """Tests bats stopped at `BATS_TEST_TIMEOUT` (its failure message says so)."""
     if not spec.test_timeout:
@@ -158,12 +174,16 @@ def _timed_out(spec: BatsOptions, junit: JUnitResult) -> list[str]:
 
 def _forgery(run: BatsRun, junit: JUnitResult) -> str | None:
     """Why the report cannot be bats's own account of this run, or None."""
-    if len(junit.cases) != run.expected:
+    failing = junit.failed + junit.errors
+    # Fewer results than counted is what a file that does not parse, or a failing
+    # setup_file, gives (bats then reports one failure for the file): never more, and
+    # never fewer from a run bats says passed.
+    counted = run.expected or 0
+    if len(junit.cases) > counted or (run.exit_code == 0 and len(junit.cases) != counted):
         return (
             f"the results list {len(junit.cases)} test(s) but bats counted {run.expected} in the "
             "test files before they ran: the results were not written by bats for this run"
         )
-    failing = junit.failed + junit.errors
     if run.exit_code == 0 and failing:
         return "bats reported success but its results list failures"
     if run.exit_code != 0 and not failing:

@@ -35,6 +35,8 @@ KIND = "sast"
 ARTIFACT_NAME = "shellcheck.sarif"
 SHELL_SUFFIXES = (".sh", ".bash", ".bats", ".ksh")
 MAX_FILES = 5_000
+#: the file names passed to one ShellCheck run, in all (the kernel's limit is 2 MiB)
+MAX_ARGV_BYTES = 1024**2
 MAX_FILE_BYTES = 2 * 1024**2
 MAX_REPORT_BYTES = 20 * 1024**2
 MAX_COMMENTS = 50_000
@@ -166,12 +168,18 @@ def neutralise(data: bytes) -> tuple[bytes, bool]:
 def stage_copies(tree: Path, files: Sequence[str], dest: Path) -> tuple[list[str], list[str]]:
     """Write the neutralised copies under `dest`: (files staged, files that had directives).
 
-    A file too large to scan is left out of the copies and reported by the caller as
-    not scanned (never as clean).
+    A file too large to scan, and every file past MAX_FILES, is left out of the copies
+    and reported by the caller as not scanned (never as clean).
     """
     staged: list[str] = []
     with_directives: list[str] = []
+    argv_bytes = 0
     for rel in files:
+        # ShellCheck gets the files as arguments: past these caps the rest is reported
+        # as not scanned (the check fails), never as clean.
+        argv_bytes += len(rel.encode()) + 3
+        if len(staged) >= MAX_FILES or argv_bytes > MAX_ARGV_BYTES:
+            break
         source = tree / rel
         try:
             if source.is_symlink() or source.stat().st_size > MAX_FILE_BYTES:

@@ -120,7 +120,9 @@ def test_a_detected_runtime_that_is_not_built_is_refused_as_not_supported_yet(
 ) -> None:
     from acceptance.engine import runtime_choice
 
-    monkeypatch.setattr(runtime_choice, "SUPPORTED_RUNTIMES", (RuntimeName.PYTHON, RuntimeName.SHELL))
+    monkeypatch.setattr(
+        runtime_choice, "SUPPORTED_RUNTIMES", (RuntimeName.PYTHON, RuntimeName.SHELL)
+    )
     with pytest.raises(RuntimeUnavailable) as caught:
         choose_runtime(_tree(tmp_path, {"package.json": "{}", "test/a.bats": ""}), None)
     assert caught.value.reason == "RUNTIME_UNSUPPORTED"
@@ -179,6 +181,9 @@ def test_bats_results_are_counted_exactly() -> None:
         # more or fewer tests than bats counted before they ran: not bats's account
         (_run(PASSING, expected=1), "INVALID_ARTIFACT", "bats counted 1"),
         (_run(PASSING, expected=3), "INVALID_ARTIFACT", "bats counted 3"),
+        (_run(FAILING, exit_code=1, expected=1), "INVALID_ARTIFACT", "bats counted 1"),
+        # fewer results from a failing run: a file that does not parse stops the rest
+        (_run(FAILING, exit_code=1, expected=4), "TESTS_FAILED", "bats ran 2 of the 4 tests"),
         # a passing report from a run bats says failed
         (_run(PASSING, exit_code=1), "INVALID_ARTIFACT", "exited with 1"),
         (_run(FAILING, exit_code=0), "INVALID_ARTIFACT", "reported success"),
@@ -391,3 +396,23 @@ def test_a_test_bats_stopped_at_the_per_test_limit_is_named() -> None:
     # Without a per-test limit the same words are only a failure message.
     plain = bats.evaluate_bats(FunctionalSpec(), _run(junit, exit_code=1))
     assert (plain.reason_code, plain.details["timed_out_tests"]) == ("TESTS_FAILED", [])
+
+
+def test_files_past_the_cap_are_not_scanned_never_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shellcheck, "MAX_FILES", 2)
+    tree = _tree(tmp_path / "repo", {"a.sh": "echo\n", "b.sh": "echo\n", "c.sh": "echo\n"})
+    staged, _ = shellcheck.stage_copies(tree, ["a.sh", "b.sh", "c.sh"], tmp_path / "scan")
+    assert staged == ["a.sh", "b.sh"]
+
+
+def test_a_file_bats_could_not_run_is_one_named_failure() -> None:
+    # What bats 1.8 writes for a .bats file with a syntax error, or a failing setup_file.
+    junit = PASSING.replace(
+        b'name="two" time="0.01" />', b'name="" time="0"><failure>syntax error</failure></testcase>'
+    )
+    result = bats.evaluate_bats(FunctionalSpec(), _run(junit, exit_code=1, expected=3))
+    assert (result.status, result.reason_code) == (CheckStatus.FAILED, "TESTS_FAILED")
+    assert result.details["failing_tests"] == ["a.bats::(the whole file)"]
+    assert "bats ran 2 of the 3 tests it counted" in result.summary

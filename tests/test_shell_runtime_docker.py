@@ -170,3 +170,16 @@ def test_image_build_for_the_shell_runtime_is_idempotent_and_doctor_reports_it(
     assert "up to date" in out.err
     main(["doctor"])
     assert f"[ok  ] shell runtime image {shell_image}" in capsys.readouterr().out
+
+
+def test_a_test_file_that_does_not_parse_fails_the_tests_not_the_evidence(
+    tmp_path: Path, shell_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = '@test "half" {\n  if true; }\n'
+    repo = _delivery(tmp_path, {"tests/broken.bats": broken})
+    code, statement = check(str(repo), SPEC, capsys=capsys)
+    functional = next(c for c in statement["predicate"]["checks"] if c["id"] == "functional")
+    assert (code, functional["reason_code"]) == (1, "TESTS_FAILED")
+    assert functional["failing_tests"] == ["broken.bats::(the whole file)"]
+    assert functional["tests"] == {"passed": 5, "failed": 1, "errors": 0, "skipped": 0}
+    assert functional["tests"] == by_hand(repo, shell_image)

@@ -64,7 +64,8 @@ class ShellRuntime:
         scan.mkdir(parents=True)
         files = shellcheck.shell_files(tree.path, sast.exclude) if sast.enabled else []
         staged, with_directives = shellcheck.stage_copies(tree.path, files, scan)
-        unscanned = [f for f in files if f not in set(staged)]
+        kept = set(staged)
+        unscanned = [f for f in files if f not in kept]
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run")
         try:
             evidence = pool.submit(session.timed, "licence-detect", session.detect_licence, tree)
