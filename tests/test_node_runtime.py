@@ -21,6 +21,7 @@ from checks.interface import CheckStatus
 from checks.junit import InvalidArtifact
 from checks.node_tap import parse_tap
 from checks.npm_audit import audit_npm
+from checks.npm_licences import declared_licence, judge_npm_licences
 from tests.conftest import PYPA_ARCHIVE, unavailable
 
 NSWG_ARCHIVE = PYPA_ARCHIVE.parent / "nodejs-security-wg-npm.tar.gz"
@@ -143,7 +144,7 @@ def test_lodash_4_17_4_is_fetched_with_scripts_off_and_reported_with_its_advisor
     fetched = fetch_node_modules(
         read_project(root), tmp_path / "work", tmp_path / "cache", timeout=120, max_bytes=1024**3
     )
-    assert [(p.name, p.version) for p in fetched.installed] == [("lodash", "4.17.4")]
+    assert [(p.name, p.version, p.licence) for p in fetched.installed] == [("lodash", "4.17.4", "MIT")]
     outcome = audit_npm([("lodash", "4.17.4")], DependencyAuditSpec(), nswg_store)
     result = outcome.result
     assert (result.status, result.reason_code) == (CheckStatus.FAILED, "VULNERABLE_DEPENDENCIES")
@@ -262,3 +263,47 @@ def test_tap_parser_on_shuffled_node_lines(lines: list[str]) -> None:
     except InvalidArtifact:
         return
     assert all(c.id for c in report.result.cases)
+
+
+# ---------------------------------------------------------------- npm licences
+
+
+@pytest.mark.parametrize(
+    ("manifest", "declared"),
+    [
+        ({"license": "MIT"}, "MIT"),
+        ({"license": {"type": "ISC", "url": "x"}}, "ISC"),
+        ({"licenses": [{"type": "MIT"}, {"type": "Apache-2.0"}]}, "(MIT) OR (Apache-2.0)"),
+        ({"licenses": ["BSD-3-Clause"]}, "BSD-3-Clause"),
+        ({"license": ["MIT"]}, ""),
+        ({}, ""),
+        ({"license": "MIT\u0000\nGPL"}, "MIT??GPL"),
+    ],
+)
+def test_every_form_of_the_npm_license_field_is_read(manifest: dict[str, object], declared: str) -> None:
+    assert declared_licence(manifest) == declared
+
+
+def test_npm_licences_are_normalised_and_judged_like_python_ones() -> None:
+    judged = {
+        d.name: (d.licence, d.compatible)
+        for d in judge_npm_licences(
+            [("a", "1", "MIT"), ("b", "1", "UNLICENSED"), ("c", "1", "SEE LICENSE IN LICENSE.md"),
+             ("d", "1", "GPL-3.0-only"), ("e", "1", ""), ("f", "1", "(mit OR Apache-2.0)")],
+            "MIT",
+        )  # fmt: skip
+    }
+    assert judged["a"] == ("MIT", True)
+    # npm's UNLICENSED is "all rights reserved", not the Unlicense: never compatible
+    assert judged["b"] == ("UNLICENSED", None)
+    assert judged["c"][1] is None and judged["e"][1] is None
+    assert judged["d"] == ("GPL-3.0-only", False)
+    assert judged["f"] == ("(MIT OR Apache-2.0)", True)  # canonical case, PEP 639 rules
+
+
+def test_the_checked_install_records_each_package_licence(tmp_path: Path) -> None:
+    _installed(tmp_path, "node_modules/left-pad", "left-pad", "1.3.0")
+    manifest = tmp_path / "node_modules/left-pad/package.json"
+    manifest.write_text(json.dumps({"name": "left-pad", "version": "1.3.0", "license": "WTFPL"}))
+    (found,) = check_installed(tmp_path, (LockedPackage("node_modules/left-pad", "left-pad", "1.3.0"),))
+    assert found.licence == "WTFPL"

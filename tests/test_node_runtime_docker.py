@@ -147,3 +147,72 @@ def test_image_build_for_the_node_runtime_is_idempotent_and_doctor_reports_it(
     assert "up to date" in out.err
     main(["doctor"])
     assert f"[ok  ] node runtime image {node_image}" in capsys.readouterr().out
+
+
+LODASH_4_17_4 = {
+    "version": "4.17.4",
+    "resolved": "https://registry.npmjs.org/lodash/-/lodash-4.17.4.tgz",
+    "integrity": "sha512-6X37Sq9KCpLSXEh8uM12AKYlviHPNNk4RxiGBn4cmKGJinbXBneWIV7iE/nXkM928O7ytHcHb6+X6Svl0f4hXg==",
+    "license": "MIT",
+}
+
+
+@pytest.fixture(scope="module")
+def npm_and_pypi_store(advisories_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's PyPI store with the Node.js Security WG data imported beside it."""
+    from checks.advisories import import_archive
+    from tests.test_node_runtime import NSWG_ARCHIVE
+
+    if not NSWG_ARCHIVE.is_file():
+        unavailable(f"the Node.js Security WG archive is not at {NSWG_ARCHIVE}")
+    store = tmp_path_factory.mktemp("both") / "advisories.sqlite"
+    shutil.copyfile(advisories_db, store)
+    import_archive(NSWG_ARCHIVE, store)
+    return store
+
+
+def test_lodash_4_17_4_in_the_lockfile_is_reported_with_its_advisories_and_its_licence(
+    tmp_path: Path, npm_and_pypi_store: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    monkeypatch.setenv("ACCEPTANCE_ADVISORIES_DB", str(npm_and_pypi_store))
+    repo = tmp_path / "uses-lodash"
+    shutil.copytree(EXAMPLE, repo)
+    manifest = json.loads((repo / "package.json").read_text())
+    lock = json.loads((repo / "package-lock.json").read_text())
+    manifest["dependencies"] = lock["packages"][""]["dependencies"] = {"lodash": "4.17.4"}
+    lock["packages"]["node_modules/lodash"] = LODASH_4_17_4
+    (repo / "package.json").write_text(json.dumps(manifest))
+    (repo / "package-lock.json").write_text(json.dumps(lock))
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "deliver", cwd=repo)
+    code, statement = check(str(repo), SPEC, capsys=capsys)
+    predicate = statement["predicate"]
+    assert (code, predicate["verdict"]) == (1, "rejected")
+    checks = {c["id"]: c for c in predicate["checks"]}
+    deps = checks["dependencies"]
+    assert (deps["status"], deps["reason_code"]) == ("failed", "VULNERABLE_DEPENDENCIES")
+    assert {(v["package"], v["version"], v["id"]) for v in deps["vulnerabilities"]} == {
+        ("lodash", "4.17.4", "NSWG-ECO-368"), ("lodash", "4.17.4", "NSWG-ECO-493"),
+    }  # fmt: skip
+    assert checks["licence"]["status"] == "passed", checks["licence"]
+    assert checks["licence"]["dependencies"] == [
+        {"name": "lodash", "version": "4.17.4", "licence": "MIT", "compatible": True}
+    ]
+    assert checks["functional"]["tests"]["passed"] == 6
+    assert predicate["install"]["requirements"] == ["lodash@4.17.4"]
+
+
+def test_a_root_package_json_is_detected_as_node(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec" / "acceptance.yaml"
+    spec.parent.mkdir()
+    spec.write_text(SPEC.read_text().replace("runtime: node", "# runtime detected"))
+    code, statement = check(str(_delivery(tmp_path)), spec, capsys=capsys)
+    assert code == 0, statement["predicate"]["reasons"]
+    predicate = statement["predicate"]
+    assert (predicate["runtime"], predicate["runtime_source"]) == ("node", "detected")

@@ -17,11 +17,12 @@ import shutil
 import stat
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from acceptance.engine.npm_lockfile import NPM_REGISTRY, LockedPackage, NpmProject
 from acceptance.errors import PlatformError, SubmissionError
+from checks.npm_licences import declared_licence
 
 MAX_PACKAGE_JSON_BYTES = 1024**2
 MAX_ENTRIES = 400_000
@@ -128,7 +129,7 @@ def check_installed(
                 f"{package.path} holds {_show(name)}@{_show(version)} but the lockfile says "
                 f"{package.name}@{package.version}",
             )
-        installed.append(package)
+        installed.append(replace(package, licence=declared_licence(manifest)))
     for found in _package_folders(project_dir / "node_modules", project_dir):
         if found not in wanted:
             raise SubmissionError(

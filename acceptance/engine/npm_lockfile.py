@@ -46,6 +46,8 @@ class LockedPackage:
     name: str
     version: str
     optional: bool = False
+    #: the licence its installed package.json declares (set once the folder is checked)
+    licence: str = ""
 
 
 @dataclass(frozen=True)

@@ -5,27 +5,30 @@ lockfile is required and checked (acceptance/engine/npm_lockfile.py); the packag
 fetched on the host with no script run (acceptance/engine/npm_fetch.py), checked folder
 by folder against the lockfile, copied into the sandbox in place of any node_modules the
 delivery carries, and `npm rebuild` runs their install scripts there, offline, as the
-sandbox user. Tests: checks/node_tests.py. The audit: checks/npm_audit.py. ESLint is not
-in the image yet: `sast` is not_run when asked for, never passed; so are the licences
-of npm dependencies (the repository's own licence is judged).
+sandbox user. Tests: checks/node_tests.py. The audit: checks/npm_audit.py. Licences: the
+repository's, and each npm package's (checks/npm_licences.py). ESLint is not in the
+image yet: `sast` is not_run when asked for, never passed.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from acceptance.engine.checkout import Checkout
 from acceptance.engine.npm_fetch import FetchedModules, fetch_node_modules
-from acceptance.engine.npm_lockfile import NPM_REGISTRY, read_project
+from acceptance.engine.npm_lockfile import NPM_REGISTRY, LockedPackage, read_project
 from acceptance.engine.runtime_choice import RuntimeName
 from acceptance.engine.runtimes.interface import RunSession
 from acceptance.engine.spec import LicenceSpec
 from acceptance.errors import SubmissionError, UserInputError
 from checks import licence, node_tests, npm_audit
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.npm_licences import judge_npm_licences
 from checks.sast import _clean as clean_text
 from sandbox.interface import Sandbox
 from sandbox.node_image import node_image_tag
@@ -88,7 +91,7 @@ class NodeRuntime:
                     ))  # fmt: skip
                 found = evidence.result() or licence.LicenceEvidence(None, None, None)
                 with session.stage("licence"):
-                    session.add(CheckOutcome(_licence(found, spec.licence, len(pairs))))
+                    session.add(_licence(found, spec.licence, fetched.installed))
                 with session.stage("functional"):
                     session.add(self._tests(session, sandbox, project.test_script))
             finally:
@@ -173,17 +176,17 @@ def _install_record(lockfile: str, fetched: FetchedModules) -> dict[str, object]
     }  # fmt: skip
 
 
-def _licence(found: licence.LicenceEvidence, spec: LicenceSpec, packages: int) -> CheckResult:
-    """The repository's licence; npm dependencies' licences are not judged yet: not_run, never passed."""
-    result = licence.judge_licence(found, spec, None)
-    if result.status is not CheckStatus.PASSED or packages == 0 or spec.dependencies == "off":
-        return result
-    return CheckResult(
-        result.id, result.kind, CheckStatus.NOT_RUN,
-        f"{result.summary}; but the licences of the {packages} installed npm package(s) are not "
-        "judged yet for Node.js deliveries (docs/runtimes.md)",
-        UNAVAILABLE, result.details,
-    )  # fmt: skip
+def _licence(
+    found: licence.LicenceEvidence, spec: LicenceSpec, installed: tuple[LockedPackage, ...]
+) -> CheckOutcome:
+    """The repository's licence, and each installed npm package's judged against it."""
+    if not installed or spec.dependencies == "off" or found.spdx is None or found.unsafe:
+        return CheckOutcome(licence.judge_licence(found, spec, None))
+    judged = judge_npm_licences([(p.name, p.version, p.licence) for p in installed], found.spdx)
+    listing = json.dumps([asdict(d) for d in judged], indent=1).encode()
+    return CheckOutcome(
+        licence.judge_licence(found, spec, judged), {"dependency-licences.json": listing}
+    )
 
 
 def _sast_unavailable(enabled: bool) -> CheckOutcome:
