@@ -162,3 +162,30 @@ def test_a_lockfile_naming_another_registry_is_refused_before_any_fetch(
     repo = _repo(tmp_path, {"test/a.test.js": _test("")}, packages={"node_modules/lodash": elsewhere})
     outcome = hostile.run(repo, hostile.spec(NODE))
     judged(outcome, "NPM_SOURCE_REFUSED", says="every package must come from the registry")
+
+
+def test_a_fork_bomb_in_a_test_hits_the_process_limit(hostile: Hostile, tmp_path: Path) -> None:
+    body = (
+        "  const { spawn } = require('node:child_process');\n"
+        "  for (let i = 0; i < 500; i++) {\n"
+        "    try { spawn('sleep', ['30'], { detached: true }); } catch {}\n"
+        "  }\n  require('node:child_process').execSync('sleep 30');"
+    )
+    outcome = hostile.run(_repo(tmp_path, {"test/a.test.js": _test(body)}), hostile.spec(NODE))
+    assert outcome.verdict == "rejected", outcome.explain()
+    functional = outcome.check("functional")
+    assert functional["status"] == "failed"
+    assert functional["reason_code"] in ("PROCESS_LIMIT", "TIMEOUT"), outcome.explain()
+
+
+def test_an_output_flood_in_a_test_is_stopped(hostile: Hostile, tmp_path: Path) -> None:
+    # Node 18's runner keeps what a test file writes until the file ends: the flood runs
+    # into the memory limit first here (or the output, disk or time limit): never a pass.
+    body = "  const line = 'x'.repeat(4096);\n  for (;;) { process.stderr.write(line); }"
+    outcome = hostile.run(_repo(tmp_path, {"test/a.test.js": _test(body)}), hostile.spec(NODE))
+    assert outcome.verdict == "rejected", outcome.explain()
+    functional = outcome.check("functional")
+    assert functional["status"] == "failed"
+    limits = ("OUTPUT_LIMIT", "MEMORY_LIMIT", "TIMEOUT", "DISK_LIMIT")
+    assert functional["reason_code"] in limits, outcome.explain()
+    assert functional["tests"]["passed"] == 0
