@@ -307,3 +307,23 @@ def test_the_checked_install_records_each_package_licence(tmp_path: Path) -> Non
     manifest.write_text(json.dumps({"name": "left-pad", "version": "1.3.0", "license": "WTFPL"}))
     (found,) = check_installed(tmp_path, (LockedPackage("node_modules/left-pad", "left-pad", "1.3.0"),))
     assert found.licence == "WTFPL"
+
+
+def test_a_second_fetch_of_the_same_lockfile_reuses_the_prepared_folder(tmp_path: Path) -> None:
+    root = project(tmp_path, {"lodash": "4.17.4"}, {"node_modules/lodash": LODASH_4_17_4})
+    cache = tmp_path / "cache"
+    first = fetch_node_modules(read_project(root), tmp_path / "w1", cache, timeout=120, max_bytes=1024**3)
+    assert not first.reused
+    # A re-push that changes only code and scripts: same lockfile, same dependencies.
+    manifest = json.loads((root / "package.json").read_text())
+    (root / "package.json").write_text(json.dumps({**manifest, "scripts": {"test": "node --test"}}))
+    second = fetch_node_modules(read_project(root), tmp_path / "w2", cache, timeout=120, max_bytes=1024**3)
+    assert second.reused and second.installed == first.installed
+    assert (second.project_dir / "node_modules" / "lodash" / "package.json").is_file()
+    # A prepared folder tampered with since is checked again, not trusted.
+    (second.project_dir / "node_modules" / "lodash" / "package.json").write_text(
+        json.dumps({"name": "lodash", "version": "4.17.21"})
+    )
+    with pytest.raises(SubmissionError) as caught:
+        fetch_node_modules(read_project(root), tmp_path / "w3", cache, timeout=120, max_bytes=1024**3)
+    assert caught.value.reason == "NPM_INSTALL_MISMATCH"

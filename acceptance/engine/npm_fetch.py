@@ -1,5 +1,8 @@
 """Fetching a Node.js delivery's packages on the host, with no supplier code run (issue 16).
 
+A folder prepared for an earlier run from the same lockfile is reused (prepared_key) and
+checked again, so a re-push that changes only code fetches nothing.
+
 Only the delivery's package.json and lockfile are copied into a clean folder; npm runs
 there with lifecycle scripts off, an engine-written empty config (the delivery's .npmrc
 is never read), the engine's registry, and its cache under the engine's cache folder
@@ -11,8 +14,10 @@ install scripts offline as the sandbox user.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import shutil
 import stat
 import subprocess
@@ -27,6 +32,14 @@ from checks.npm_licences import declared_licence
 MAX_PACKAGE_JSON_BYTES = 1024**2
 MAX_ENTRIES = 400_000
 INSTALL_MISMATCH = "NPM_INSTALL_MISMATCH"
+#: prepared node_modules, one folder per prepared_key, under the engine's cache folder
+PREPARED_DIR = "node-modules"
+_READY = ".acceptance-ready"
+#: the package.json fields `npm ci` reads besides the lockfile
+_KEY_FIELDS = (
+    "dependencies", "devDependencies", "optionalDependencies", "peerDependencies",
+    "peerDependenciesMeta", "bundleDependencies", "bundledDependencies", "overrides",
+)  # fmt: skip
 #: npm's error codes for a registry it cannot reach: the platform's fault, not the supplier's
 _NETWORK_ERRORS = ("ENOTFOUND", "ECONNREFUSED", "ETIMEDOUT", "EAI_AGAIN", "ECONNRESET", "E5")
 #: the host's npm with a fixed PATH, HOME in the work folder, and no npm_config_* variables
@@ -45,6 +58,8 @@ class FetchedModules:
     npm_version: str
     seconds: float
     size: int
+    #: prepared for an earlier run from the same lockfile, and checked again now
+    reused: bool = False
 
 
 def npm_ci_command(project_dir: Path, empty_configs: tuple[Path, Path], cache: Path) -> list[str]:
@@ -62,11 +77,28 @@ def npm_ci_command(project_dir: Path, empty_configs: tuple[Path, Path], cache: P
 def fetch_node_modules(
     project: NpmProject, work: Path, cache_dir: Path, *, timeout: float, max_bytes: int
 ) -> FetchedModules:
-    """Run `npm ci` on the host in `work` and check what it wrote against the lockfile."""
+    """The checked node_modules for the project's lockfile: prepared before, or fetched now.
+
+    `npm ci` runs on the host in `work`; what it wrote is checked against the lockfile and
+    kept under `cache_dir`, keyed by what it was made from (prepared_key), so a re-push
+    that changes only code reuses it. A reused folder is checked again as a fresh one is.
+    """
     project_dir = work / "project"
     home = work / "home"
     project_dir.mkdir(parents=True)
     home.mkdir()
+    env = {"PATH": _PATH, "HOME": str(home), "LANG": "C.UTF-8", "NO_COLOR": "1"}
+    if shutil.which("npm", path=_PATH) is None:
+        raise PlatformError("npm is not installed on the host", hint="apt-get install -y npm")
+    version = subprocess.run(
+        ["npm", "--version"], capture_output=True, env=env, cwd=project_dir, timeout=60, check=False
+    ).stdout.decode(errors="replace").strip()[:40]
+    prepared = cache_dir / PREPARED_DIR / prepared_key(project, version)
+    started = time.monotonic()
+    if (prepared / _READY).is_file():
+        size = _check_tree(prepared / "node_modules", max_bytes)
+        installed = check_installed(prepared, project.packages)
+        return FetchedModules(prepared, installed, version, time.monotonic() - started, size, True)
     (project_dir / "package.json").write_bytes(project.manifest)
     (project_dir / project.lockfile_name).write_bytes(project.lockfile)
     # npm refuses one file as both: two empty files, written by the engine
@@ -75,13 +107,6 @@ def fetch_node_modules(
         path.write_bytes(b"")
     cache = cache_dir / "npm"
     cache.mkdir(parents=True, exist_ok=True)
-    env = {"PATH": _PATH, "HOME": str(home), "LANG": "C.UTF-8", "NO_COLOR": "1"}
-    if shutil.which("npm", path=_PATH) is None:
-        raise PlatformError("npm is not installed on the host", hint="apt-get install -y npm")
-    version = subprocess.run(
-        ["npm", "--version"], capture_output=True, env=env, cwd=project_dir, timeout=60, check=False
-    ).stdout.decode(errors="replace").strip()[:40]
-    started = time.monotonic()
     try:
         done = subprocess.run(
             npm_ci_command(project_dir, empty, cache), cwd=project_dir, env=env,
@@ -99,7 +124,35 @@ def fetch_node_modules(
         raise SubmissionError("INSTALL_FAILED", f"npm ci failed on the locked packages: {tail}")
     size = _check_tree(project_dir / "node_modules", max_bytes)
     installed = check_installed(project_dir, project.packages)
+    _keep(project_dir, prepared)
     return FetchedModules(project_dir, installed, version, seconds, size)
+
+
+def prepared_key(project: NpmProject, npm_version: str) -> str:
+    """What a prepared node_modules depends on: the lockfile, package.json's dependency
+    fields (not its scripts or version), the registry and the host's npm."""
+    manifest = json.loads(project.manifest)
+    fields = {k: manifest.get(k) for k in _KEY_FIELDS if k in manifest}
+    inputs = {
+        "format": 1,
+        "lockfile": [project.lockfile_name, hashlib.sha256(project.lockfile).hexdigest()],
+        "manifest": fields,
+        "registry": NPM_REGISTRY,
+        "npm": npm_version,
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _keep(project_dir: Path, prepared: Path) -> None:
+    """Copy the checked folder into the cache, whole or not at all (a rename publishes it)."""
+    prepared.parent.mkdir(parents=True, exist_ok=True)
+    staging = prepared.parent / f".{prepared.name}-{secrets.token_hex(6)}"
+    try:
+        shutil.copytree(project_dir, staging, symlinks=True)
+        (staging / _READY).write_bytes(b"")
+        os.rename(staging, prepared)
+    except OSError:  # another run published it first, or the cache is full: not needed
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def check_installed(

@@ -168,9 +168,13 @@ def _install_record(lockfile: str, fetched: FetchedModules) -> dict[str, object]
         "requirements": [f"{p.name}@{p.version}" for p in fetched.installed],
         "build_requirements": [], "local_projects": [],
         "evidence": [
-            f"{lockfile}: {len(fetched.installed)} package(s) fetched from {NPM_REGISTRY} by npm "
-            f"{fetched.npm_version} on the host with scripts off ({fetched.seconds:.1f} s, "
-            f"{fetched.size} bytes), install scripts run by npm rebuild in the sandbox, offline"
+            f"{lockfile}: {len(fetched.installed)} package(s) "
+            + ("prepared for an earlier run from the same lockfile and checked again"
+               if fetched.reused else
+               f"fetched from {NPM_REGISTRY} by npm {fetched.npm_version} on the host with "
+               "scripts off")
+            + f" ({fetched.seconds:.1f} s, {fetched.size} bytes), install scripts run by npm "
+            "rebuild in the sandbox, offline"
         ],
         "metadata_from_sandbox": False,
     }  # fmt: skip
