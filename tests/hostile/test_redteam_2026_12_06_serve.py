@@ -1,0 +1,127 @@
+"""Red team, 2026-12-06: a supplier's served app against accessibility.serve (issue 17).
+
+Each case is an app whose pages have a serious violation (an image without alt) and that
+would like the check to pass anyway, run in the real sandboxes with Debian's Chromium as
+the other served cases are. A hole still open is a strict `xfail` whose reason says what
+lets it through and the fix suggested; its safe outcome is asserted, so it turns into a
+failure (XPASS) once the hole is closed. The defences that held are ordinary tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_accessibility_docker import browser_image
+from tests.test_accessibility_serve_docker import _serve
+
+pytestmark = [pytest.mark.docker, pytest.mark.hostile, pytest.mark.usefixtures("browser_image")]
+
+__all__ = ["browser_image"]
+
+HEAD = '<!doctype html><html lang="en"><head><title>Parks</title></head><body><main><h1>Parks</h1>'
+FOOT = "</main></body></html>"
+#: the violation every case hides: axe's image-alt, serious
+BAD_IMAGE = '<img src="map.svg">'
+
+
+def _hole(reason: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
+
+
+def _not_passed(result: Any) -> None:
+    assert result.status.value == "failed", result.summary
+    assert result.reason_code in {"ACCESSIBILITY_VIOLATIONS", "ACCESSIBILITY_PAGE_UNLOADABLE"}, (
+        result.summary
+    )
+
+
+#: answers a clean page to a browser that says it is headless, the violation to anyone else
+CLOAKING_APP = r"""
+import http.server
+
+CLEAN = b'<!doctype html><html lang="en"><head><title>Parks</title></head><body><main><h1>Parks</h1></main></body></html>'
+BAD = b'<!doctype html><html lang="en"><head><title>Parks</title></head><body><main><h1>Parks</h1><img src="map.svg"></main></body></html>'
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        agent = self.headers.get("User-Agent", "")
+        body = CLEAN if "Headless" in agent else BAD
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+http.server.HTTPServer(("127.0.0.1", 8000), Handler).serve_forever()
+"""
+
+
+@_hole(
+    "Chromium announces itself as 'HeadlessChrome' in its User-Agent, so the app answers "
+    "the checker a clean page and its visitors the violating one, and the check passes. "
+    "Fix: open pages with a plain Chrome User-Agent (Playwright new_page(user_agent=...), "
+    "the same headers a visitor's browser sends), and say in docs/checks.md that a served "
+    "app can still tell a checker apart (timing, order of requests), so serve proves what "
+    "the app answered the checker."
+)
+def test_an_app_that_answers_the_headless_browser_differently_is_not_judged_clean(
+    tmp_path: Path, browser_image: str
+) -> None:
+    result = _serve(tmp_path, browser_image, "exec python3 app.py", files={"app.py": CLOAKING_APP})
+    _not_passed(result)
+
+
+def test_the_violation_every_case_hides_is_found_in_plain_sight(
+    tmp_path: Path, browser_image: str
+) -> None:
+    # The control: without a trick, the same page fails, so a pass below is the trick's.
+    result = _serve(tmp_path, browser_image, "exec python3 -m http.server 8000",
+                    files={"index.html": HEAD + BAD_IMAGE + FOOT})  # fmt: skip
+    _not_passed(result)
+    assert result.details["blocking_rules"] == ["image-alt"], result.summary
+
+
+@_hole(
+    "axe-core is loaded into an isolated world of the top frame only, so the content of an "
+    "<iframe> (axe would need its own copy there) is never checked, and a page that is a "
+    "titled frame around the real one passes. Fix: evaluate axe in an isolated world of "
+    "every frame (page.frames; CDP Page.createIsolatedWorld per frame id) and merge the "
+    "results, or fail a page whose frames axe did not reach (axe's frame-tested rule is "
+    "'incomplete' then) as ACCESSIBILITY_PAGE_UNLOADABLE."
+)
+def test_a_page_whose_content_is_in_a_frame_is_judged_with_the_frame(
+    tmp_path: Path, browser_image: str
+) -> None:
+    # The listed page is only a titled frame; the violating content is the framed page.
+    outer = HEAD + '<iframe title="the page" src="/inner.html"></iframe>' + FOOT
+    inner = HEAD + BAD_IMAGE + FOOT
+    result = _serve(tmp_path, browser_image, "exec python3 -m http.server 8000",
+                    files={"index.html": outer, "inner.html": inner})  # fmt: skip
+    _not_passed(result)
+
+
+#: the violation inside a closed shadow root, which no script but the page's can open
+CLOSED_SHADOW = (
+    HEAD + '<div id="host"></div><script>document.getElementById("host")'
+    ".attachShadow({mode: 'closed'}).innerHTML = '<img src=\"map.svg\">';</script>" + FOOT
+)
+
+
+@_hole(
+    "content in a closed shadow root ('attachShadow({mode: \"closed\"})') is invisible to "
+    "axe-core (element.shadowRoot is null), so an image without alt there is never seen and "
+    "the page passes. Fix: an init script (page.add_init_script, run before any script of "
+    "the page) that makes Element.prototype.attachShadow open every root, so axe in its "
+    "isolated world walks them; or refuse pages with closed roots (CDP DOM.getDocument "
+    "with pierce lists them) as not judgeable."
+)
+def test_a_violation_inside_a_closed_shadow_root_is_not_judged_clean(
+    tmp_path: Path, browser_image: str
+) -> None:
+    result = _serve(tmp_path, browser_image, "exec python3 -m http.server 8000",
+                    files={"index.html": CLOSED_SHADOW})  # fmt: skip
+    _not_passed(result)
