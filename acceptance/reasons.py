@@ -80,6 +80,7 @@ REASONS: Mapping[str, Fault] = MappingProxyType(
         "LOCKFILE_REQUIRED": Fault.SUPPLIER,
         "NPM_SOURCE_REFUSED": Fault.SUPPLIER,
         "NPM_INSTALL_MISMATCH": Fault.SUPPLIER,
+        "NODE_TEST_SCRIPT_UNSUPPORTED": Fault.SUPPLIER,
         "SPEC_UNUSABLE": Fault.OWNER,
         "PLATFORM_ERROR": Fault.PLATFORM,
         "SIGNER_UNAVAILABLE": Fault.PLATFORM,

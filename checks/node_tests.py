@@ -1,18 +1,19 @@
 """The functional check for Node.js deliveries: node:test's TAP report, read and checked.
 
-The engine asks Node's test runner to write its TAP report into a file whose folder is
-named at random for the run (`--test-reporter=tap --test-reporter-destination=...`);
-Debian bookworm's Node 18 has no JUnit reporter. With no `test` script in package.json
-the engine runs `node --test` itself; with one, it runs `npm test` with the same reporter
-options in NODE_OPTIONS, so a `node --test` script reports into the engine's file and any
-other test runner writes nothing there (the check then fails, saying why: the engine
-never counts a runner's free-form output). The report is believed only when Node's
-summary in it agrees with its test points and the exit status the engine observed
-agrees with its failures (0 with none, non-zero with some).
+The engine runs Node's test runner itself, never the delivery's `npm test`: a script the
+supplier writes could write the very report the engine reads. It asks for the TAP report
+in a file whose folder is named at random for the run (`--test-reporter=tap
+--test-reporter-destination=...`); Debian bookworm's Node 18 has no JUnit reporter. The
+files are the spec's `functional.paths`, else those of a `node --test [paths]` test
+script, else Node's own discovery; any other test script fails the check, saying so
+(`NODE_TEST_SCRIPT_UNSUPPORTED`). The report is believed only when Node's summary in it
+agrees with its test points and the exit status the engine observed agrees with its
+failures (0 with none, non-zero with some).
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from checks.bats import _limit as limit_hit
@@ -50,12 +51,68 @@ def reporter_options(report_path: str) -> list[str]:
     return ["--test-reporter=tap", f"--test-reporter-destination={report_path}"]
 
 
-def test_command(test_script: str | None, paths: tuple[str, ...], report_path: str) -> tuple[str, list[str], dict[str, str]]:
-    """(runner, argv, extra environment): `npm test` for a test script, else `node --test`."""
-    if test_script is not None and test_script.strip() != NPM_PLACEHOLDER:
-        return "npm test", ["npm", "test"], {"NODE_OPTIONS": " ".join(reporter_options(report_path))}
-    files = [p if p.startswith("./") else f"./{p}" for p in paths]
-    return "node --test", ["node", "--test", *reporter_options(report_path), *files], {}
+class UnsupportedScript(ValueError):
+    """package.json's test script is not one the engine can run itself."""
+
+
+def test_command(test_script: str | None, paths: tuple[str, ...], report_path: str) -> tuple[str, list[str]]:
+    """(runner, argv): `node --test`, run by the engine with its reporter, never `npm test`.
+
+    The spec's `functional.paths` win; else the arguments of a `node --test ...` test
+    script; else Node's own discovery. Any other test script raises UnsupportedScript:
+    a script the supplier writes can write the report itself, so it is never what runs.
+    """
+    flags: list[str] = []
+    files = list(paths)
+    runner = "node --test"
+    if not paths and test_script is not None and test_script.strip() != NPM_PLACEHOLDER:
+        flags, files = _node_test_script(test_script)
+        runner = "node --test (package.json's test script)"
+    files = [p if p.startswith(("./", "/")) else f"./{p}" for p in files]
+    return runner, ["node", "--test", *flags, *reporter_options(report_path), "--", *files]
+
+
+def _node_test_script(script: str) -> tuple[list[str], list[str]]:
+    """The flags and paths of a `node --test [flags] [paths]` script; UnsupportedScript otherwise."""
+    refused = UnsupportedScript(
+        f"package.json's test script is {_show(script)}: the engine runs node:test itself and "
+        "reads scripts of the form `node --test [paths]` only (another runner, a build step or "
+        "shell syntax could write the results the engine reads); name the test files in the "
+        "spec's functional.paths or use that form"
+    )
+    try:
+        tokens = shlex.split(script)
+    except ValueError as exc:
+        raise refused from exc
+    if len(tokens) < 2 or tokens[0] != "node" or "--test" not in tokens[1:] or len(tokens) > 50:
+        raise refused
+    flags: list[str] = []
+    files: list[str] = []
+    for token in tokens[1:]:
+        if token == "--test" or token.startswith("--test-reporter"):
+            continue  # the engine's own reporter replaces the script's
+        if token in _ALLOWED_FLAGS or token.startswith(_ALLOWED_FLAG_PREFIXES):
+            flags.append(token)
+        elif token.startswith("-") or any(ch in token for ch in _SHELL_CHARACTERS):
+            raise refused
+        else:
+            files.append(token)
+    return flags, files
+
+
+_ALLOWED_FLAGS = ("--test-only",)
+_ALLOWED_FLAG_PREFIXES = ("--test-name-pattern=",)
+_SHELL_CHARACTERS = set(";&|<>$`(){}\\\n")
+
+
+def _show(text: str) -> str:
+    return repr("".join(ch if ch.isprintable() else "?" for ch in text)[:120])
+
+
+def unsupported_script(why: str) -> CheckResult:
+    """The functional check when the test script is not one the engine runs."""
+    run = NodeTestRun("npm test", None, False, 0, False, False, False, None)
+    return _result(CheckStatus.FAILED, why, "NODE_TEST_SCRIPT_UNSUPPORTED", None, run)
 
 
 def evaluate(min_passed: int, run: NodeTestRun) -> CheckResult:

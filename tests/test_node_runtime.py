@@ -236,12 +236,27 @@ def test_no_report_is_no_tests_saying_why() -> None:
     assert result.reason_code == "NO_TESTS" and "node:test" in result.summary
 
 
-def test_npm_test_runs_with_the_engine_reporter_else_node_test() -> None:
-    runner, argv, env = node_tests.test_command("mocha", (), "/work/out/x/results.tap")
-    assert (runner, argv) == ("npm test", ["npm", "test"])
-    assert "--test-reporter-destination=/work/out/x/results.tap" in env["NODE_OPTIONS"]
-    runner, argv, env = node_tests.test_command(node_tests.NPM_PLACEHOLDER, ("test",), "/o/r.tap")
-    assert argv[:2] == ["node", "--test"] and argv[-1] == "./test" and env == {}
+def test_the_engine_runs_node_test_itself_never_the_script() -> None:
+    runner, argv = node_tests.test_command("node --test test/ --test-reporter=spec", (), "/o/r.tap")
+    assert argv == ["node", "--test", "--test-reporter=tap", "--test-reporter-destination=/o/r.tap",
+                    "--", "./test/"]  # fmt: skip
+    assert runner == "node --test (package.json's test script)"
+    # the spec's paths win over the script; npm's placeholder is no script
+    assert node_tests.test_command("mocha", ("spec",), "/o/r.tap")[1][-1] == "./spec"
+    assert node_tests.test_command(node_tests.NPM_PLACEHOLDER, (), "/o/r.tap")[1][-1] == "--"
+
+
+@pytest.mark.parametrize(
+    "script",
+    ["mocha", "jest --ci", "node --test && node forge.js", "node --test; echo", "npm run build",
+     "node --require ./forge.js --test", "node --test $(ls)", "node --test 'unclosed"],
+)  # fmt: skip
+def test_any_other_test_script_fails_saying_why(script: str) -> None:
+    with pytest.raises(node_tests.UnsupportedScript) as caught:
+        node_tests.test_command(script, (), "/o/r.tap")
+    result = node_tests.unsupported_script(str(caught.value))
+    assert (result.status, result.reason_code) == (CheckStatus.FAILED, "NODE_TEST_SCRIPT_UNSUPPORTED")
+    assert "node --test [paths]" in result.summary
 
 
 @settings(max_examples=200, deadline=None)

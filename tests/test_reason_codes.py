@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 _CODE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 _NOT_CODES_PREFIXES = (
     "ACCEPTANCE_", "PIP_", "GIT_", "PYTEST_", "PYTHON", "XDG_", "SSL_", "HTTP", "LC_", "O_",
-    "DEBIAN_", "SCANCODE_", "BATS_", "NODE_", "EAI_",
+    "DEBIAN_", "SCANCODE_", "BATS_", "EAI_",
 )  # fmt: skip
 # CVSS_V3: an OSV severity type, written into imported advisory records
 _NOT_CODES = {"ALL_PROXY", "NO_PROXY", "FETCH_HEAD", "TOKEN_ID", "CVSS_V3", "NO_COLOR"}

@@ -189,3 +189,18 @@ def test_an_output_flood_in_a_test_is_stopped(hostile: Hostile, tmp_path: Path) 
     limits = ("OUTPUT_LIMIT", "MEMORY_LIMIT", "TIMEOUT", "DISK_LIMIT")
     assert functional["reason_code"] in limits, outcome.explain()
     assert functional["tests"]["passed"] == 0
+
+
+def test_a_test_script_that_writes_the_report_itself_is_never_run(
+    hostile: Hostile, tmp_path: Path
+) -> None:
+    # `npm test` would run this: it writes an all-passing report wherever it is asked to.
+    forge = (
+        "node -e \"const fs=require('fs'); for (const d of fs.readdirSync('/work/out')) "
+        "fs.writeFileSync('/work/out/'+d+'/results.tap', 'TAP version 13\\\\nok 1 - x\\\\n"
+        "1..1\\\\n# tests 1\\\\n# pass 1\\\\n# fail 0\\\\n')\""
+    )
+    repo = _repo(tmp_path, {"test/a.test.js": _test("  assert.fail('no');")}, scripts={"test": forge})
+    outcome = hostile.run(repo, hostile.spec(NODE))
+    judged(outcome, "NODE_TEST_SCRIPT_UNSUPPORTED", says="the engine runs node:test itself")
+    assert outcome.check("functional")["tests"]["passed"] == 0

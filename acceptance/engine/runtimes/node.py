@@ -127,16 +127,19 @@ class NodeRuntime:
                 )
 
     def _tests(self, session: RunSession, sandbox: Sandbox, test_script: str | None) -> CheckOutcome:
-        """node:test (directly or through `npm test`), its TAP report read back and checked."""
+        """node:test run by the engine, its TAP report read back and checked."""
         spec = session.spec.functional
         budget = min(float(spec.timeout), session.remaining())
         # A name chosen now: nothing the delivery ran before can have put a report there.
         out_dir = f"{OUT_DIR}/node-{secrets.token_hex(8)}"
         session.sandbox_run(sandbox, ["mkdir", out_dir], "functional-prepare")
         report_path = f"{out_dir}/{node_tests.REPORT_NAME}"
-        runner, argv, env = node_tests.test_command(test_script, spec.paths, report_path)
+        try:
+            runner, argv = node_tests.test_command(test_script, spec.paths, report_path)
+        except node_tests.UnsupportedScript as exc:
+            return CheckOutcome(node_tests.unsupported_script(str(exc)))
         result = session.sandbox_run(
-            sandbox, argv, "functional", workdir=WORK_SRC, env=env, timeout=budget, judge=False
+            sandbox, argv, "functional", workdir=WORK_SRC, timeout=budget, judge=False
         )
         report: bytes | None = None
         problem: str | None = None
