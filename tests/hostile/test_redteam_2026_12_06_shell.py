@@ -1,0 +1,150 @@
+"""Red team, 2026-12-06: a supplier against the shell runtime (issue 16).
+
+Each case is a bash delivery that would like a signed "accepted" (or an error instead of
+a rejection), judged through the real CLI and Docker sandbox. A hole still open is a
+strict `xfail` whose reason says what lets it through and the fix suggested; its safe
+outcome is asserted, so it turns into a failure (XPASS) once the hole is closed. What the
+attack needs to work at all (the supplier's tests pass) is a precondition: when it fails
+the case errors out loudly instead of counting as the hole. The defences that held are
+ordinary tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.hostile.conftest import FUNCTIONAL_ONLY, Hostile, Outcome, judged
+from tests.hostile.test_shell_hostile import _repo, _shell_image
+
+pytestmark = [pytest.mark.docker, pytest.mark.hostile]
+
+__all__ = ["_shell_image"]
+
+SHELL = FUNCTIONAL_ONLY + "runtime: shell\n"
+#: ShellCheck on, nothing else but the tests
+SHELL_SAST = "licence: false\nruntime: shell\n"
+#: what ShellCheck flags (SC2115, a warning: medium, blocking by default)
+UNQUOTED_RM = "clean_dir() {\n  rm -rf $1/*\n}\n"
+#: a test the library passes, loaded through bats's `load`, which ShellCheck does not follow
+LOADS_TIDY = (
+    "setup() {\n  load '../lib/tidy'\n}\n\n"
+    '@test "clean_dir empties a folder" {\n'
+    '  d="$BATS_TEST_TMPDIR/d"\n  mkdir -p "$d"\n  touch "$d/a"\n  clean_dir "$d"\n'
+    '  [ ! -e "$d/a" ]\n}\n'
+)
+
+
+def _hole(reason: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
+
+
+def _precondition(holds: bool, outcome: Outcome, what: str) -> None:
+    if not holds:
+        pytest.fail(f"the attack's precondition does not hold ({what}): {outcome.explain()}")
+
+
+# ---------------------------------------------------------------- holes
+
+
+@_hole(
+    "ShellCheck reads only *.sh, *.bash, *.bats, *.ksh and files with a shell shebang, and "
+    "never reports on what they source (not even with -x): a library named lib/tidy, "
+    "loaded by the tests (bats `load`, `source`, `.`) or run as `bash FILE`, runs unread "
+    "and the check passes. Fix: add to ShellCheck's input (--shell=bash) every regular "
+    "file of the checkout that a shell file sources, loads or runs by a constant path "
+    "(the SC1091 'Not following' comments name them), blank `source=` directives as "
+    "well as `disable=` (source=/dev/null hides a library), and keep a non-constant "
+    "source (SC1090) blocking; or fail the check, as quality's UNLINTED does, for shell "
+    "code the tests ran that was not scanned."
+)
+def test_a_library_without_a_shell_name_is_scanned_too(hostile: Hostile, tmp_path: Path) -> None:
+    files = {"lib/tidy": UNQUOTED_RM, "tests/x.bats": LOADS_TIDY}
+    outcome = hostile.run(_repo(tmp_path, files), hostile.spec(SHELL_SAST))
+
+    _precondition(outcome.check("functional")["status"] == "passed", outcome, "the test passes")
+    assert outcome.check("sast")["status"] == "failed", outcome.check("sast")
+    assert outcome.verdict == "rejected", outcome.explain()
+
+
+@_hole(
+    "with no `runtime` in the spec the delivery chooses its runtime: an empty "
+    "requirements.txt and one passing tests/test_ok.py make a bash delivery 'python', so "
+    "bats never runs its failing test and ShellCheck never reads its scripts (bandit reads "
+    "Python only), and it is accepted. Fix: run every scanner whose files are present "
+    "whatever the runtime (ShellCheck on a Python delivery's shell files), and refuse a "
+    "tree with *.bats tests beside Python markers as ambiguous unless the spec names the "
+    "runtime (or pin the runtime the opportunity's first run detected)."
+)
+def test_a_bash_delivery_cannot_choose_the_python_runtime_to_skip_its_checks(
+    hostile: Hostile, tmp_path: Path
+) -> None:
+    files = {
+        "bin/tidy.sh": "#!/bin/bash\n" + UNQUOTED_RM + 'clean_dir "$1"\n',
+        "tests/tidy.bats": '@test "tidy is broken" {\n  false\n}\n',
+        "requirements.txt": "",
+        "tests/test_ok.py": "def test_ok():\n    assert True\n",
+    }
+    outcome = hostile.run(_repo(tmp_path, files), hostile.spec("licence: false\n"))
+
+    runtime = outcome.predicate.get("runtime")
+    _precondition(runtime == "python", outcome, f"detected as python, got {runtime!r}")
+    assert outcome.verdict == "rejected", outcome.explain()
+
+
+# ---------------------------------------------------------------- closed here
+
+
+def test_a_failing_test_that_marks_itself_completed_is_never_accepted(
+    hostile: Hostile, tmp_path: Path
+) -> None:
+    # bats's exit trap reads BATS_TEST_COMPLETED and BATS_TEARDOWN_COMPLETED: set before
+    # `exit 0`, the failing test reads "ok" and bats exits 0 (shown in the image). No
+    # function is redefined and nothing is written to fd 3; the static reading now names
+    # bats's internal state variables.
+    body = '@test "fails" {\n  [ "$(echo 1)" = 2 ] || { BATS_TEST_COMPLETED=1 BATS_TEARDOWN_COMPLETED=1; exit 0; }\n}\n'
+    outcome = hostile.run(_repo(tmp_path, {"tests/x.bats": body}), hostile.spec(SHELL))
+    judged(outcome, "SUSPICIOUS_TEST_HOOKS", says="a person must review it")
+    hooks: list[dict[str, Any]] = outcome.check("functional")["suspicious_test_hooks"]
+    assert {"path": "tests/x.bats", "line": 2, "what": "BATS_TEST_COMPLETED"} in hooks, hooks
+
+
+# ---------------------------------------------------------------- defences that held
+
+
+@pytest.mark.parametrize(
+    ("files", "code"),
+    [
+        # a .bats file that defines no test: bats counts 0
+        ({"tests/x.bats": "# nothing to see\ntrue\n"}, "NO_TESTS"),
+        # every test skipped (in setup): nothing passed, against the default min_passed 1
+        (
+            {"tests/x.bats": 'setup() {\n  skip "later"\n}\n\n@test "a" {\n  false\n}\n'},
+            "TOO_FEW_PASSED",
+        ),
+        # the tests live outside functional.paths (default tests/): bats finds no folder
+        ({"spec/x.bats": '@test "a" {\n  true\n}\n'}, "TESTS_FAILED"),
+    ],
+    ids=["no-test-defined", "all-skipped", "outside-paths"],
+)
+def test_deliveries_with_nothing_tested_are_rejected(
+    hostile: Hostile, tmp_path: Path, files: dict[str, str], code: str
+) -> None:
+    outcome = hostile.run(_repo(tmp_path, files), hostile.spec(SHELL))
+    judged(outcome, code)
+    assert outcome.check("functional")["tests"]["passed"] == 0, outcome.explain()
+
+
+def test_a_test_that_kills_bats_is_not_a_pass(hostile: Hostile, tmp_path: Path) -> None:
+    # Every bats process but the test's own shell is killed, then the test fails.
+    body = (
+        '@test "fine" {\n  true\n}\n\n@test "killer" {\n'
+        "  pkill -9 -f bats-format || true\n  pkill -9 -f bats-exec-suite || true\n  false\n}\n"
+    )
+    outcome = hostile.run(_repo(tmp_path, {"tests/x.bats": body}), hostile.spec(SHELL))
+    assert outcome.verdict == "rejected", outcome.explain()
+    functional = outcome.check("functional")
+    assert functional["status"] == "failed", outcome.explain()
+    assert functional["tests"]["passed"] <= 1, outcome.explain()
