@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.hostile.conftest import FUNCTIONAL_ONLY, Hostile, Outcome, judged
+from tests.hostile.conftest import FUNCTIONAL_ONLY, Hostile, Outcome, commit_all, judged
 from tests.hostile.test_shell_hostile import _repo, _shell_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.hostile]
@@ -55,14 +55,36 @@ def _precondition(holds: bool, outcome: Outcome, what: str) -> None:
     "loaded by the tests (bats `load`, `source`, `.`) or run as `bash FILE`, runs unread "
     "and the check passes. Fix: add to ShellCheck's input (--shell=bash) every regular "
     "file of the checkout that a shell file sources, loads or runs by a constant path "
-    "(the SC1091 'Not following' comments name them), blank `source=` directives as "
+    "(the SC1091 'Not following' comments name them) and every file whose shebang names a "
+    "shell after env's options (`env -S -i bash`), blank `source=` directives as "
     "well as `disable=` (source=/dev/null hides a library), and keep a non-constant "
     "source (SC1090) blocking; or fail the check, as quality's UNLINTED does, for shell "
     "code the tests ran that was not scanned."
 )
-def test_a_library_without_a_shell_name_is_scanned_too(hostile: Hostile, tmp_path: Path) -> None:
-    files = {"lib/tidy": UNQUOTED_RM, "tests/x.bats": LOADS_TIDY}
-    outcome = hostile.run(_repo(tmp_path, files), hostile.spec(SHELL_SAST))
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"lib/tidy": UNQUOTED_RM, "tests/x.bats": LOADS_TIDY},
+        # a script whose shebang passes env an option first: the kernel runs it with bash,
+        # the engine's shebang pattern (env, then -S at most, then the shell) misses it
+        {
+            "bin/tidy": "#!/usr/bin/env -S -i bash\n" + UNQUOTED_RM + 'clean_dir "$1"\n',
+            "tests/x.bats": '@test "tidy empties a folder" {\n'
+            '  d="$BATS_TEST_TMPDIR/d"\n  mkdir -p "$d"\n  touch "$d/a"\n'
+            '  "$BATS_TEST_DIRNAME/../bin/tidy" "$d"\n  [ ! -e "$d/a" ]\n}\n',
+        },
+    ],
+    ids=["loaded-library", "env-option-shebang"],
+)
+def test_shell_code_the_tests_run_is_scanned_too(
+    hostile: Hostile, tmp_path: Path, files: dict[str, str]
+) -> None:
+    repo = _repo(tmp_path, files)
+    for name in files:
+        if name.startswith("bin/"):
+            (repo / name).chmod(0o755)
+    commit_all(repo, "executable scripts")
+    outcome = hostile.run(repo, hostile.spec(SHELL_SAST))
 
     _precondition(outcome.check("functional")["status"] == "passed", outcome, "the test passes")
     assert outcome.check("sast")["status"] == "failed", outcome.check("sast")
@@ -76,21 +98,42 @@ def test_a_library_without_a_shell_name_is_scanned_too(hostile: Hostile, tmp_pat
     "Python only), and it is accepted. Fix: run every scanner whose files are present "
     "whatever the runtime (ShellCheck on a Python delivery's shell files), and refuse a "
     "tree with *.bats tests beside Python markers as ambiguous unless the spec names the "
-    "runtime (or pin the runtime the opportunity's first run detected)."
+    "runtime (or pin the runtime the opportunity's first run detected). The mirror: a "
+    "Python delivery with no packaging file adds one passing .bats file and is judged as "
+    "shell, so pytest and bandit never run."
 )
-def test_a_bash_delivery_cannot_choose_the_python_runtime_to_skip_its_checks(
-    hostile: Hostile, tmp_path: Path
+@pytest.mark.parametrize(
+    ("files", "chosen"),
+    [
+        (
+            {
+                "bin/tidy.sh": "#!/bin/bash\n" + UNQUOTED_RM + 'clean_dir "$1"\n',
+                "tests/tidy.bats": '@test "tidy is broken" {\n  false\n}\n',
+                "requirements.txt": "",
+                "tests/test_ok.py": "def test_ok():\n    assert True\n",
+            },
+            "python",
+        ),
+        # the mirror: a Python delivery with no packaging file (judged as Python before
+        # runtimes) adds one passing .bats file, and pytest and bandit never run
+        (
+            {
+                "app.py": "def answer():\n    return eval(input())\n",
+                "tests/test_app.py": "def test_app():\n    assert False\n",
+                "tests/ok.bats": '@test "ok" {\n  true\n}\n',
+            },
+            "shell",
+        ),
+    ],
+    ids=["bash-as-python", "python-as-shell"],
+)
+def test_a_delivery_cannot_choose_its_runtime_to_skip_its_checks(
+    hostile: Hostile, tmp_path: Path, files: dict[str, str], chosen: str
 ) -> None:
-    files = {
-        "bin/tidy.sh": "#!/bin/bash\n" + UNQUOTED_RM + 'clean_dir "$1"\n',
-        "tests/tidy.bats": '@test "tidy is broken" {\n  false\n}\n',
-        "requirements.txt": "",
-        "tests/test_ok.py": "def test_ok():\n    assert True\n",
-    }
     outcome = hostile.run(_repo(tmp_path, files), hostile.spec("licence: false\n"))
 
     runtime = outcome.predicate.get("runtime")
-    _precondition(runtime == "python", outcome, f"detected as python, got {runtime!r}")
+    _precondition(runtime == chosen, outcome, f"detected as {chosen}, got {runtime!r}")
     assert outcome.verdict == "rejected", outcome.explain()
 
 
@@ -148,3 +191,29 @@ def test_a_test_that_kills_bats_is_not_a_pass(hostile: Hostile, tmp_path: Path) 
     functional = outcome.check("functional")
     assert functional["status"] == "failed", outcome.explain()
     assert functional["tests"]["passed"] <= 1, outcome.explain()
+
+
+#: each file hides the unquoted rm in its own way; ShellCheck must still report each
+DIRECTIVE_TRICKS = {
+    ".shellcheckrc": "disable=all\n",
+    "bin/a.sh": "#!/bin/bash\n#shellcheck disable=all\n" + UNQUOTED_RM,
+    "bin/b.sh": "#!/bin/bash\n# shellcheck disable=SC2115 disable=SC2086 source=/dev/null\n"
+    + UNQUOTED_RM,
+    "bin/c.sh": "#!/bin/bash\ncat <<'EOF'\n# shellcheck disable=SC2115\nEOF\n" + UNQUOTED_RM,
+    "bin/d.bash": "# caf\u00e9 \u00ff\n" + UNQUOTED_RM,
+    "bin/e": "#!/bin/sh -e\n" + UNQUOTED_RM,
+}
+
+
+def test_directives_an_rc_file_and_odd_bytes_hide_no_finding(
+    hostile: Hostile, tmp_path: Path
+) -> None:
+    repo = _repo(tmp_path, {**DIRECTIVE_TRICKS, "tests/x.bats": '@test "ok" {\n  true\n}\n'})
+    # Latin-1 bytes, not UTF-8, in one file: ShellCheck reads them (the image's C.UTF-8)
+    latin = repo / "bin/d.bash"
+    latin.write_bytes(latin.read_text(encoding="utf-8").encode("latin-1"))
+    commit_all(repo, "latin-1")
+    outcome = hostile.run(repo, hostile.spec(SHELL_SAST))
+    judged(outcome, "SAST_FINDINGS")
+    blocking = {f["filename"] for f in outcome.check("sast")["findings"] if f["blocking"]}
+    assert blocking == {"bin/a.sh", "bin/b.sh", "bin/c.sh", "bin/d.bash", "bin/e"}, blocking
