@@ -1,7 +1,7 @@
 """The SAST check for shell deliveries: Debian's ShellCheck in the sandbox, judged here.
 
 ShellCheck runs on the checkout's shell files (`*.sh`, `*.bash`, `*.bats`, `*.ksh`, and
-files whose first line names sh, bash, dash, ksh or bats) with `--norc`, so no
+files whose shebang runs sh, bash, dash, ksh or bats, through env too) with `--norc`, so no
 `.shellcheckrc` of the delivery turns checks off, and `-f json1`. Its severities map to
 the spec's levels: error -> high, warning -> medium, info and style -> low.
 
@@ -41,9 +41,8 @@ MAX_FILE_BYTES = 2 * 1024**2
 MAX_REPORT_BYTES = 20 * 1024**2
 MAX_COMMENTS = 50_000
 WIKI = "https://www.shellcheck.net/wiki/SC"
-_SHEBANG = re.compile(
-    rb"#![ \t]*\S*/(?:env[ \t]+(?:-S[ \t]+)?)?(?:sh|bash|dash|ksh|bats)(?:[ \t]|$)"
-)
+#: the shells a shebang may name (ShellCheck reads these dialects; bats files are bash)
+_SHELLS = frozenset({b"sh", b"bash", b"dash", b"ksh", b"bats"})
 _DIRECTIVE = re.compile(rb"#[ \t]*shellcheck[ \t]+([^\n]*)")
 _DISABLE = re.compile(rb"disable=\S*")
 #: ShellCheck's level -> the spec's severity (high, medium, low)
@@ -142,7 +141,22 @@ def _has_shell_shebang(path: str) -> bool:
             first = handle.read(128).split(b"\n", 1)[0]
     except OSError:
         return False
-    return bool(_SHEBANG.match(first))
+    return _names_a_shell(first)
+
+
+def _names_a_shell(first: bytes) -> bool:
+    """Whether a first line is a shebang that runs a shell: directly (`#!/bin/bash -e`) or
+    through env, whatever options or assignments come first (`#!/usr/bin/env -S -i bash`)."""
+    if not first.startswith(b"#!"):
+        return False
+    words = first[2:].split()
+    if not words:
+        return False
+    program = words[0].rsplit(b"/", 1)[-1]
+    if program in _SHELLS:
+        return True
+    # env's options may carry the shell itself (-S 'bash -e'), so any word may be it
+    return program == b"env" and any(w.rsplit(b"/", 1)[-1] in _SHELLS for w in words[1:])
 
 
 def neutralise(data: bytes) -> tuple[bytes, bool]:
