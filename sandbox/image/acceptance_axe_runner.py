@@ -32,6 +32,10 @@ CHROMIUM = "/usr/bin/chromium"
 LOAD_TIMEOUT_MS = 30_000
 # Only the result fields the host reads: the rest (full DOM paths, check data) is bulk.
 WORLD_NAME = "acceptance-axe"
+_VISITOR_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/{version} Safari/537.36"
+)
 _AXE_CALL = """async (tags) => {
   const result = await axe.run(document, {runOnly: {type: 'tag', values: tags},
                                           resultTypes: ['violations']});
@@ -141,8 +145,11 @@ def main(argv: list[str]) -> int:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
         )
+        # A visitor's Chrome, not "HeadlessChrome": a served app must not be able to tell
+        # the checker from its visitors by the request (and answer it a cleaner page).
+        agent = _VISITOR_AGENT.format(version=browser.version)
         for number, url in enumerate(argv[3:]):
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(viewport={"width": 1280, "height": 800}, user_agent=agent)
             page.route("**/*", _only(origin) if origin else _offline)
             result: object
             try:
