@@ -102,6 +102,29 @@ def _check_stayed(page: Page, response: object) -> None:
         raise PageRefused("the page moved to another address while it was checked")
 
 
+def _refuse_closed_shadow_roots(page: Page) -> None:
+    """PageRefused when the page holds a closed shadow root: axe-core cannot enter one
+    (its host's shadowRoot is null to every script), so what is inside would go unjudged.
+    The DevTools protocol sees every root, however it was made (script or markup)."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        document = cdp.send("DOM.getDocument", {"depth": -1, "pierce": True})
+    finally:
+        cdp.detach()
+    stack = [document.get("root") or {}]
+    while stack:
+        node = stack.pop()
+        for root in node.get("shadowRoots") or ():
+            if root.get("shadowRootType") == "closed":
+                raise PageRefused(
+                    "the page has a closed shadow root, whose content axe-core cannot check"
+                )
+            stack.append(root)
+        stack.extend(node.get("children") or ())
+        if node.get("contentDocument"):
+            stack.append(node["contentDocument"])
+
+
 class AxeFailed(RuntimeError):
     """axe-core did not load or run in the page's isolated world."""
 
@@ -159,6 +182,7 @@ def main(argv: list[str]) -> int:
                 elif unquote(_without_fragment(page.url)) != unquote(_without_fragment(url)):
                     raise PageRefused("the page moved to another address before it was checked")
                 result = axe_in_isolated_world(page, axe_source, tags)
+                _refuse_closed_shadow_roots(page)
                 page.screenshot(path=str(out_dir / f"page-{number}.png"), full_page=False)
                 # A script may send the page to another of the app's pages or the
                 # checkout's files (the route lets them through) before or while axe runs:
