@@ -2,7 +2,7 @@
 
 ruff parses supplier files, so it only ever runs inside the sandbox, from the image's tools
 venv (pinned in sandbox/image.py, never the supplier's), through a small driver
-(``_DRIVER``):
+(``checks/quality_driver.py``):
 
 * **No supplier configuration.** ``--isolated`` ignores every ``pyproject.toml``,
   ``ruff.toml`` and ``.ruff.toml`` of the delivery (``select``, ``ignore``,
@@ -24,17 +24,25 @@ never a pass.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-import unicodedata
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from acceptance.engine.spec import QualityLevel, QualitySpec
-from checks import ruff_rules
 from checks.hidden_inventory import HIDDEN_DIR_NAME
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.quality_driver import DRIVER
+from checks.quality_output import (
+    MAX_DRIVER_BYTES,
+    MAX_RUFF_BYTES,
+    SYNTAX_ERROR,
+    DriverStatus,
+    Finding,
+    InvalidOutput,
+    TooManyFindings,
+    parse_driver,
+    parse_ruff,
+    ruff_crashed,
+)
 from checks.sast import MAX_PATH_CHARS, _clean
 from checks.suppressions import Suppression, covering, suppressions_in_file
 from sandbox.interface import Sandbox, SandboxLimitError
@@ -47,195 +55,23 @@ OUT_SUBDIR = "quality"
 RUFF_REPORT = "ruff.json"
 DRIVER_REPORT = "comments.json"
 ARTIFACT_NAME = "quality.sarif"
-MAX_RUFF_BYTES = 20 * 1024**2
-MAX_DRIVER_BYTES = 20 * 1024**2
-MAX_RESULTS = 100_000
-MAX_COMMENTS = 50_000
-MAX_COMMENT_CHARS = 2_000
-MAX_FILES = 200_000
 MAX_LISTED_FINDINGS = 500
 MAX_LISTED_SUPPRESSIONS = 500
 MAX_SUMMARY_LOCATIONS = 5
-MAX_MESSAGE_CHARS = 300
-RULE_URL_PREFIX = "https://docs.astral.sh/ruff/rules/"
 #: finding rules the engine adds for suppressions the spec does not let stand
 UNJUSTIFIED = "UNJUSTIFIED_SUPPRESSION"
 FORBIDDEN = "FORBIDDEN_SUPPRESSION"
-#: ruff's code for a file it cannot parse
-SYNTAX_ERROR = "invalid-syntax"
 #: finding rules the engine adds for files ruff did not lint as Python reads them
 SOURCE_ENCODING = "ENCODING"
 UNLINTED_FILE = "UNLINTED"
 #: the check's reason when a delivered file keeps ruff from judging (crash, flood of findings)
 UNJUDGEABLE = "QUALITY_UNJUDGEABLE"
-#: Rust's exit code for a panic; a negative code is a signal (a stack overflow aborts)
-RUST_PANIC_EXIT = 101
-_CRASH_WORDS = ("panicked", "overflowed its stack", "stack overflow", "fatal runtime error")
-#: characters a displayed path spells as an escape, so that two different files never look alike
-_PATH_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-
-#: ruff's rule categories, ranked: what is wrong outright, what is likely wrong, what is taste
-LEVEL_OF_CATEGORY: Mapping[str, QualityLevel] = {
-    "correctness": QualityLevel.ERROR,
-    "security": QualityLevel.ERROR,
-    "suspicious": QualityLevel.WARNING,
-    "performance": QualityLevel.WARNING,
-    "complexity": QualityLevel.WARNING,
-    "style": QualityLevel.STYLE,
-    "formatting": QualityLevel.STYLE,
-    "pedantic": QualityLevel.STYLE,
-    "restriction": QualityLevel.STYLE,
-}
-_RUFF_CODE_RE = re.compile(r"[A-Z]{1,6}[0-9]{1,5}")
-_RUFF_NAME_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_VERSION_RE = re.compile(r"ruff (\d+\.\d+\.\d+)")
-
-# Runs as `python -I -c _DRIVER RUFF TARGET OUT SELECT EXCLUDE` with the tools venv.
-# argv only: nothing from the checkout is read as configuration. ruff writes its JSON
-# itself; the driver writes the version, ruff's exit codes and the suppression-like
-# comments of every Python file ruff checked.
-_DRIVER = r"""
-import codecs, importlib.machinery, io, json, os, re, subprocess, sys, tokenize
-ruff, target, out, select, exclude = sys.argv[1:6]
-os.makedirs(out, exist_ok=True)
-lint_json = os.path.join(out, "ruff.json")
-status_json = os.path.join(out, "comments.json")
-for stale in (lint_json, lint_json + ".tmp", status_json, status_json + ".tmp"):
-    try:
-        os.unlink(stale)
-    except FileNotFoundError:
-        pass
-status = {}
-common = [ruff, "check", "--isolated", "--no-cache", "--no-respect-gitignore", "--force-exclude",
-          "--select", select, "--exclude", exclude]
-version = subprocess.run([ruff, "--version"], capture_output=True, text=True, timeout=120)
-status["version"] = version.stdout.strip()[:100]
-lint = subprocess.run(
-    common + ["--ignore-noqa", "--exit-zero", "--output-format", "json", "--output-file", lint_json, target],
-    cwd=target, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
-)
-status["lint_exit"] = lint.returncode
-status["lint_stderr"] = lint.stderr[-2000:]
-# Only what the host reads, so that many findings still fit the byte cap.
-keep = ("code", "filename", "location", "message", "name", "noqa_row", "url")
-try:
-    with open(lint_json, encoding="utf-8") as handle:
-        found = json.load(handle)
-    with open(lint_json + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump([{k: item.get(k) for k in keep} for item in found], handle)
-    os.replace(lint_json + ".tmp", lint_json)
-except Exception as exc:
-    status["compact_error"] = repr(exc)[:300]
-listing = subprocess.run(common + ["--show-files", target], cwd=target, stdin=subprocess.DEVNULL,
-                         capture_output=True, text=True, errors="replace")
-status["files_exit"] = listing.returncode
-files = [line for line in listing.stdout.splitlines() if line.startswith("/")]
-status["files"] = len(files)
-pattern = re.compile(r"noqa|(?:ruff|flake8|isort)\s*:", re.I)
-comments, problems, encodings, sources = [], [], [], {}
-# ruff reads every file as UTF-8 and ignores coding cookies; Python honours them. A file in
-# another encoding is either unlinted (ruff cannot decode it) or linted as other text than
-# Python runs (UTF-7 hides code in what ruff takes for a comment): the host blocks on both.
-# CPython ends a line at a bare CR too, tokenize's readline only at LF: the cookie and the
-# comments are read from the text with every line end made LF, as Python sees the lines.
-for name in files:
-    if not name.endswith((".py", ".pyi")):
-        continue
-    try:
-        with open(name, "rb") as handle:
-            data = handle.read()
-        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        declared = tokenize.detect_encoding(io.BytesIO(lines).readline)[0]
-        data.decode("utf-8")
-        if codecs.lookup(declared).name not in ("utf-8", "utf-8-sig", "ascii"):
-            encodings.append([name, "declares " + declared[:40]])
-        else:
-            sources[name] = lines
-    except UnicodeDecodeError:
-        encodings.append([name, "not UTF-8"])
-    except Exception as exc:
-        encodings.append([name, type(exc).__name__])
-    if len(encodings) >= 1000:
-        break
-status["encodings"] = encodings
-# Files Python imports that are not source (bytecode, which an unchecked-hash .pyc makes run
-# instead of the linted .py, and extension modules): ruff never reads them.
-compiled_suffixes = tuple(importlib.machinery.BYTECODE_SUFFIXES + importlib.machinery.EXTENSION_SUFFIXES)
-skipped_dirs = set(exclude.split(","))
-compiled = []
-for folder, dirs, names in os.walk(target):
-    dirs[:] = sorted(d for d in dirs if os.path.join(folder, d) not in skipped_dirs)
-    in_cache = os.path.basename(folder) == "__pycache__"
-    compiled += [os.path.join(folder, n) for n in sorted(names) if in_cache or n.endswith(compiled_suffixes)]
-    if len(compiled) >= 1000:
-        break
-status["compiled"] = compiled[:1000]
-# Files ruff skipped with only a warning (its io-error rule is the owner's to select).
-status["unlinted"] = [line.split("Failed to lint ", 1)[1][:2000]
-                      for line in lint.stderr.splitlines() if "Failed to lint " in line][:1000]
-# Past the cap, or after a tokenize error, comments go unread: the host does not judge such
-# a delivery, since isort's action comments act whether or not the engine read them.
-status["comments_truncated"] = False
-for name, lines in sources.items():
-    try:
-        for token in tokenize.tokenize(io.BytesIO(lines).readline):
-            if token.type == tokenize.COMMENT and pattern.search(token.string):
-                if len(comments) >= 50000:
-                    status["comments_truncated"] = True
-                    break
-                comments.append([name, token.start[0], token.string[:2000]])
-    except Exception as exc:
-        problems.append([name, type(exc).__name__])
-    if status["comments_truncated"]:
-        break
-status["comments"] = comments
-status["comment_errors"] = problems[:1000]
-with open(status_json + ".tmp", "w", encoding="utf-8") as handle:
-    json.dump(status, handle)
-os.replace(status_json + ".tmp", status_json)
-"""
 
 
-class _Invalid(Exception):
-    """The output is not what ruff or the driver writes."""
 
 
-class _TooManyFindings(Exception):
-    """ruff found more than the engine reads: the delivery, not the platform, is the cause."""
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One ruff finding (or a suppression the spec does not let stand), sanitised."""
-
-    rule: str
-    name: str
-    level: QualityLevel
-    file: str
-    line: int
-    column: int
-    message: str
-    url: str | None
-    #: the suppression that silences it, when the spec lets that suppression stand
-    suppressed_by: Suppression | None = None
-
-    def to_report(self, blocking: bool) -> dict[str, object]:
-        """The finding as listed in the check's details."""
-        entry: dict[str, object] = {
-            "rule": self.rule,
-            "name": self.name,
-            "level": self.level.value,
-            "file": self.file,
-            "line": self.line,
-            "column": self.column,
-            "message": self.message,
-            "url": self.url,
-            "suppressed": self.suppressed_by is not None,
-            "blocking": blocking,
-        }
-        if self.suppressed_by is not None:
-            entry["suppression_reason"] = self.suppressed_by.reason
-        return entry
 
 
 # ---------------------------------------------------------------- sandbox side
@@ -261,7 +97,7 @@ def quality_command(spec: QualitySpec, *, target: str, out_dir: str) -> list[str
         TOOLS_PYTHON,
         "-I",
         "-c",
-        _DRIVER,
+        DRIVER,
         TOOLS_RUFF,
         target,
         f"{out_dir.rstrip('/')}/{OUT_SUBDIR}",
@@ -327,23 +163,23 @@ def evaluate_quality(
         return _skipped()
     root = target.rstrip("/") + "/"
     try:
-        status = _parse_driver(driver_json, root)
+        status = parse_driver(driver_json, root)
         said = _clean(status.stderr, 300) or "no message"
-        if status.lint_exit != 0 and _crashed(status.lint_exit, status.stderr):
+        if status.lint_exit != 0 and ruff_crashed(status.lint_exit, status.stderr):
             return _unjudgeable(
                 spec, f"ruff crashed on the delivered files (exit code {status.lint_exit}): {said}"
             )
         if status.lint_exit != 0 or lint_json is None:
-            raise _Invalid(f"ruff exited with code {status.lint_exit}: {said}")
-        raw = _parse_ruff(lint_json, root)
+            raise InvalidOutput(f"ruff exited with code {status.lint_exit}: {said}")
+        raw = parse_ruff(lint_json, root)
         if status.comments_truncated:
-            raise _TooManyFindings(
+            raise TooManyFindings(
                 "the delivered files hold more suppression-like comments than the engine reads "
                 "(isort's action comments act even when unread)"
             )
-    except _TooManyFindings as exc:
+    except TooManyFindings as exc:
         return _unjudgeable(spec, str(exc))
-    except _Invalid as exc:
+    except InvalidOutput as exc:
         return _failed(
             spec, CheckStatus.ERROR, "QUALITY_TOOL_ERROR", f"the linter could not judge: {exc}"
         )
@@ -404,161 +240,16 @@ def evaluate_quality(
     )
 
 
-@dataclass(frozen=True)
-class _DriverStatus:
-    version: str
-    lint_exit: int
-    stderr: str
-    files: int
-    comments: dict[str, list[tuple[int, str]]]
-    comment_errors: list[dict[str, str]]
-    comments_truncated: bool
-    #: (file, what is wrong) for each Python file not in UTF-8 or declaring another encoding
-    encodings: list[tuple[str, str]]
-    #: files ruff skipped with a "Failed to lint" warning (as ruff named them)
-    unlinted: list[str]
-    #: bytecode and extension modules (and anything in __pycache__): importable, never linted
-    compiled: list[str]
 
 
-def _load(data: bytes, limit: int, what: str) -> object:
-    if not isinstance(data, bytes | bytearray):
-        raise _Invalid(f"{what} is not bytes")
-    if len(data) > limit:
-        raise _Invalid(f"{what} is larger than {limit} bytes")
-    try:
-        return json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise _Invalid(f"{what} is not valid JSON ({type(exc).__name__})") from None
 
 
-def _parse_driver(data: bytes, root: str) -> _DriverStatus:
-    doc = _load(data, MAX_DRIVER_BYTES, "the driver's report")
-    if not isinstance(doc, dict):
-        raise _Invalid("the driver's report is not an object")
-    version_text = doc.get("version")
-    match = _VERSION_RE.search(version_text) if isinstance(version_text, str) else None
-    if match is None:
-        raise _Invalid("ruff did not report its version (is it installed in the image?)")
-    lint_exit, files, stderr = doc.get("lint_exit"), doc.get("files"), doc.get("lint_stderr", "")
-    if not isinstance(lint_exit, int) or isinstance(lint_exit, bool):
-        raise _Invalid("the driver's report has no ruff exit code")
-    if not isinstance(files, int) or isinstance(files, bool) or not 0 <= files <= MAX_FILES:
-        raise _Invalid("the driver's report has no file count")
-    raw_comments, raw_errors = doc.get("comments"), doc.get("comment_errors", [])
-    if not isinstance(raw_comments, list) or len(raw_comments) > MAX_COMMENTS:
-        raise _Invalid("the driver's comments are not a list (or too many)")
-    if not isinstance(raw_errors, list):
-        raise _Invalid("the driver's comment errors are not a list")
-    comments: dict[str, list[tuple[int, str]]] = {}
-    for index, item in enumerate(raw_comments):
-        if not (
-            isinstance(item, list)
-            and len(item) == 3
-            and isinstance(item[0], str)
-            and isinstance(item[1], int)
-            and not isinstance(item[1], bool)
-            and 0 < item[1] < 10**9
-            and isinstance(item[2], str)
-        ):
-            raise _Invalid(f"comments[{index}] is not [file, line, text]")
-        # The comment's own text is parsed, not shown: only cap it; reasons are cleaned later.
-        comments.setdefault(_relpath(item[0], root), []).append(
-            (item[1], item[2][:MAX_COMMENT_CHARS])
-        )
-    errors = [
-        {"file": _relpath(str(item[0]), root), "error": _clean(str(item[1]), 100)}
-        for item in raw_errors[:100]
-        if isinstance(item, list) and len(item) == 2
-    ]
-    raw_encodings, raw_unlinted = doc.get("encodings"), doc.get("unlinted")
-    if not isinstance(raw_encodings, list) or not isinstance(raw_unlinted, list):
-        raise _Invalid("the driver's report has no encoding or skipped-file list")
-    encodings = [
-        (_relpath(item[0], root), _clean(item[1], 100))
-        for item in raw_encodings[:1000]
-        if isinstance(item, list) and len(item) == 2 and all(isinstance(i, str) for i in item)
-    ]
-    if len(encodings) != min(len(raw_encodings), 1000):
-        raise _Invalid("the driver's encodings are not [file, problem] pairs")
-    unlinted = [
-        _clean(item, MAX_PATH_CHARS).removeprefix(root)
-        for item in raw_unlinted[:1000]
-        if isinstance(item, str)
-    ]
-    raw_compiled = doc.get("compiled")
-    if not isinstance(raw_compiled, list) or not all(isinstance(i, str) for i in raw_compiled):
-        raise _Invalid("the driver's report has no list of compiled files")
-    compiled = [_relpath(item, root) for item in raw_compiled[:1000]]
-    return _DriverStatus(
-        match.group(1),
-        lint_exit,
-        stderr if isinstance(stderr, str) else "",
-        files,
-        comments,
-        errors,
-        doc.get("comments_truncated") is True,
-        encodings,
-        unlinted,
-        compiled,
-    )
 
 
-def _parse_ruff(data: bytes, root: str) -> list[Finding]:
-    doc = _load(data, MAX_RUFF_BYTES, "ruff's report")
-    if not isinstance(doc, list):
-        raise _Invalid("ruff's report is not a list")
-    if len(doc) > MAX_RESULTS:
-        raise _TooManyFindings(
-            f"ruff found more than {MAX_RESULTS} problems in the delivered files, more than "
-            "the engine reads"
-        )
-    return [_finding(item, index, root) for index, item in enumerate(doc)]
 
 
-def _finding(item: object, index: int, root: str) -> Finding:
-    where = f"ruff's report[{index}]"
-    if not isinstance(item, dict):
-        raise _Invalid(f"{where} is not an object")
-    code, filename, message = item.get("code"), item.get("filename"), item.get("message")
-    if code is None:
-        code = SYNTAX_ERROR
-    if not isinstance(code, str) or not (code == SYNTAX_ERROR or _RUFF_CODE_RE.fullmatch(code)):
-        raise _Invalid(f"{where}.code is not a ruff rule code")
-    if not isinstance(filename, str) or not isinstance(message, str):
-        raise _Invalid(f"{where} lacks a filename or message")
-    location = item.get("location")
-    row = location.get("row") if isinstance(location, dict) else None
-    column = location.get("column") if isinstance(location, dict) else None
-    if not _line_number(row) or not _line_number(column):
-        raise _Invalid(f"{where}.location is not a row and column")
-    noqa_row = item.get("noqa_row")
-    line = noqa_row if _line_number(noqa_row) else row
-    name = item.get("name")
-    known = ruff_rules.RULES.get(code)
-    if code == SYNTAX_ERROR:
-        level, rule_name = QualityLevel.ERROR, SYNTAX_ERROR
-    elif known is not None:
-        level, rule_name = LEVEL_OF_CATEGORY.get(known[1], QualityLevel.WARNING), known[0]
-    else:
-        # A rule this engine's table does not know: ranked in the middle, never dropped.
-        level = QualityLevel.WARNING
-        rule_name = name if isinstance(name, str) and _RUFF_NAME_RE.fullmatch(name) else ""
-    url = item.get("url")
-    return Finding(
-        rule=code,
-        name=rule_name[:100],
-        level=level,
-        file=_relpath(filename, root),
-        line=int(line),  # type: ignore[arg-type]
-        column=int(column),  # type: ignore[arg-type]
-        message=_clean(message, MAX_MESSAGE_CHARS),
-        url=_clean(url, 200) if isinstance(url, str) and url.startswith(RULE_URL_PREFIX) else None,
-    )
 
 
-def _line_number(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**9
 
 
 def _with_suppression(
@@ -613,34 +304,11 @@ def _counts(findings: Sequence[Finding]) -> dict[str, int]:
     }
 
 
-def _relpath(path: str, root: str) -> str:
-    """The path under the checkout, spelled so that two different files never read the same.
-
-    Suppressions are matched to findings by this string: dropping a zero-width character
-    (as text cleaning does) would let a justified ``noqa`` in ``core\u200b.py`` silence
-    ``core.py``. Invisible characters and backslashes are escaped instead, and a path too
-    long to show keeps a digest of the whole.
-    """
-    rel = path[len(root) :] if path.startswith(root) else path
-    shown = "".join(
-        "\\\\" if ch == "\\"
-        else f"\\u{ord(ch):04x}" if unicodedata.category(ch) in _PATH_ESCAPED_CATEGORIES
-        else ch
-        for ch in rel[: MAX_PATH_CHARS * 8]
-    )  # fmt: skip
-    if len(shown) <= MAX_PATH_CHARS and len(rel) <= MAX_PATH_CHARS * 8:
-        return shown
-    digest = hashlib.sha256(rel.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return f"{shown[: MAX_PATH_CHARS - 20]}…{digest}"
 
 
-def _crashed(exit_code: int, stderr: str) -> bool:
-    """ruff died on what it read (a panic, a signal such as a stack overflow's abort)."""
-    lowered = stderr.lower()
-    return exit_code < 0 or exit_code == RUST_PANIC_EXIT or any(w in lowered for w in _CRASH_WORDS)
 
 
-def _unlinted_findings(status: _DriverStatus) -> list[Finding]:
+def _unlinted_findings(status: DriverStatus) -> list[Finding]:
     """A blocking finding per Python file ruff did not read as Python does."""
     findings = [
         Finding(

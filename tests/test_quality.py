@@ -540,9 +540,9 @@ def test_a_delivery_that_crashes_ruff_fails_the_check_as_the_suppliers_to_fix(
 def test_more_findings_than_the_engine_reads_fail_the_check(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from checks import quality
+    from checks import quality_output
 
-    monkeypatch.setattr(quality, "MAX_RESULTS", 3)
+    monkeypatch.setattr(quality_output, "MAX_RESULTS", 3)
     items = [_ruff_item(location={"row": n, "column": 1}) for n in range(1, 6)]
     outcome = evaluate_quality(json.dumps(items).encode(), _driver(), QualitySpec(enabled=True))
     assert outcome.result.status is CheckStatus.FAILED

@@ -200,7 +200,7 @@ def test_isort_split_comments_cannot_hide_unsorted_imports(
     "'# pyright: ignore', '# pylint:', '# nosec', '# noqa'), even with --ignore-noqa, however "
     "long the comment: an overlong line the owner selected E501 for passes, and the engine "
     "counts no suppression ('# type: ignore' is not one it reads). Only comment text can hide "
-    "there, so this is minor. Fix: the _DRIVER pattern also collects comments matching "
+    "there, so this is minor. Fix: the driver's pattern (checks/quality_driver.py) also collects comments matching "
     "'type:\\s*ignore|pyright:|pylint:|nosec' with their line's width, and the host adds an "
     "E501 finding when E501 is among the selected rules and the width exceeds ruff's "
     "line-length (88); or docs/checks.md says E501 ignores pragma-led comments. Left open, "
