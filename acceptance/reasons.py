@@ -76,6 +76,7 @@ REASONS: Mapping[str, Fault] = MappingProxyType(
         "SOURCE_UNUSABLE": Fault.SUPPLIER,
         "RUNTIME_UNDETECTED": Fault.SUPPLIER,
         "RUNTIME_UNSUPPORTED": Fault.SUPPLIER,
+        "RUNTIME_MISMATCH": Fault.SUPPLIER,
         "RUNTIME_CHECK_UNAVAILABLE": Fault.OWNER,
         "LOCKFILE_REQUIRED": Fault.SUPPLIER,
         "NPM_SOURCE_REFUSED": Fault.SUPPLIER,

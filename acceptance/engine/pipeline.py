@@ -33,7 +33,7 @@ from acceptance.engine.dependencies import (
 )
 from acceptance.engine.prepared import PreparedEnvironments
 from acceptance.engine.report import Reason, ReportInput, Verdict, build_statement, decide
-from acceptance.engine.runtime_choice import choose_runtime
+from acceptance.engine.runtime_choice import SOURCE_DETECTED, RuntimeName, choose_runtime
 from acceptance.engine.runtimes import runtime_for
 from acceptance.engine.spec import Spec, SpecError, hash_tree
 from acceptance.engine.wheels import download_wheels
@@ -271,6 +271,19 @@ class _Run:
         self.test_hooks = find_test_hooks(tree.path)
         choice = choose_runtime(tree.path, self.spec.runtime)
         self.report.runtime = choice.to_report()
+        if (
+            choice.source == SOURCE_DETECTED
+            and choice.name is not RuntimeName.PYTHON
+            and self.spec.functional.hidden_tests is not None
+        ):
+            # The owner's hidden tests are pytest: a delivery that stops looking like Python
+            # must not be judged by a runtime that cannot run them.
+            raise SubmissionError(
+                "RUNTIME_MISMATCH",
+                f"the repository looks like a {choice.name.value} delivery "
+                f"({', '.join(choice.evidence) or 'no Python project file'}), but the "
+                "opportunity's hidden tests are Python tests: deliver the Python project",
+            )
         self._run_registered_checks(tree.path)
         runtime_for(choice.name).judge(self, tree, scratch)
 
@@ -322,9 +335,10 @@ class _Run:
 
     def judge_python(self, tree: Checkout, scratch: Path) -> None:
         """The Python runtime's stages (acceptance.engine.runtimes.python), as before runtimes."""
-        if self.spec.functional.hidden_tests is not None and os.path.lexists(tree.path / HIDDEN_DIR_NAME):
-            # Results under this name are the owner's: a supplier's folder of that
-            # name is refused, never merged with or mistaken for them.
+        if os.path.lexists(tree.path / HIDDEN_DIR_NAME):
+            # Results under this name are the owner's: a supplier's folder of that name is
+            # refused, never merged with or mistaken for them; refused even without hidden
+            # tests, as the report's readers take test ids under that name for the owner's.
             raise SubmissionError(
                 "RESERVED_PATH",
                 f"the repository has a '{HIDDEN_DIR_NAME}' entry at its root, a name the engine "
