@@ -22,6 +22,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from playwright.sync_api import Error as PlaywrightError
@@ -129,31 +130,91 @@ class AxeFailed(RuntimeError):
     """axe-core did not load or run in the page's isolated world."""
 
 
+#: frames of one page axe runs in, at most (each gets its own isolated world)
+MAX_FRAMES = 20
+
+
 def axe_in_isolated_world(page: Page, axe_source: str, tags: list[str]) -> object:
-    """axe-core's results, computed in a world the page's scripts cannot reach."""
+    """axe-core's results, computed in a world the page's scripts cannot reach.
+
+    Every frame gets its own world and its own axe-core (a copy in the top frame cannot
+    enter the others), so a page that frames its content is judged with that content.
+    """
     cdp = page.context.new_cdp_session(page)
     try:
-        frame_id = cdp.send("Page.getFrameTree")["frameTree"]["frame"]["id"]
-        world = cdp.send("Page.createIsolatedWorld", {"frameId": frame_id, "worldName": WORLD_NAME})
-        context_id = world["executionContextId"]
-        loaded = cdp.send("Runtime.evaluate", {"expression": axe_source, "contextId": context_id})
-        if "exceptionDetails" in loaded:
-            raise AxeFailed("axe-core did not load in the page")
-        reply = cdp.send(
-            "Runtime.evaluate",
-            {
-                "expression": f"({_AXE_CALL})({json.dumps(tags)})",
-                "contextId": context_id,
-                "awaitPromise": True,
-                "returnByValue": True,
-            },
-        )
-        if "exceptionDetails" in reply:
-            said = str(reply["exceptionDetails"].get("text", ""))[:500]
-            raise AxeFailed(f"axe-core failed on the page: {said}")
-        return reply["result"].get("value")
+        frames = _frames(cdp.send("Page.getFrameTree")["frameTree"])
+        if len(frames) > MAX_FRAMES:
+            raise AxeFailed(f"the page has more than {MAX_FRAMES} frames")
+        results: list[object] = []
+        for number, frame in enumerate(frames):
+            if number and str(frame.get("url", "")).startswith("chrome-error:"):
+                continue  # a frame whose load was refused: Chromium's error page, nothing else
+            results.append(_axe_in_frame(cdp, str(frame.get("id")), axe_source, tags))
+        return _merged(results)
     finally:
         cdp.detach()
+
+
+def _frames(tree: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every frame of a DevTools frame tree, the top one first."""
+    found: list[dict[str, Any]] = []
+    queue = [tree]
+    while queue and len(found) <= MAX_FRAMES:
+        node = queue.pop(0)
+        found.append(node.get("frame") or {})
+        queue.extend(node.get("childFrames") or ())
+    return found
+
+
+def _axe_in_frame(cdp: Any, frame_id: str, axe_source: str, tags: list[str]) -> object:
+    world = cdp.send("Page.createIsolatedWorld", {"frameId": frame_id, "worldName": WORLD_NAME})
+    context_id = world["executionContextId"]
+    loaded = cdp.send("Runtime.evaluate", {"expression": axe_source, "contextId": context_id})
+    if "exceptionDetails" in loaded:
+        raise AxeFailed("axe-core did not load in the page")
+    reply = cdp.send(
+        "Runtime.evaluate",
+        {
+            "expression": f"({_AXE_CALL})({json.dumps(tags)})",
+            "contextId": context_id,
+            "awaitPromise": True,
+            "returnByValue": True,
+        },
+    )
+    if "exceptionDetails" in reply:
+        said = str(reply["exceptionDetails"].get("text", ""))[:500]
+        raise AxeFailed(f"axe-core failed on the page: {said}")
+    return reply["result"].get("value")
+
+
+def _merged(results: list[object]) -> object:
+    """One page's results from its frames': violations by rule, the frame named in targets."""
+    if len(results) == 1:
+        return results[0]
+    merged: dict[str, Any] = {"violations": [], "passes": 0, "incomplete": 0, "inapplicable": 0}
+    rules: dict[str, dict[str, Any]] = {}
+    for number, result in enumerate(results):
+        if not isinstance(result, dict):
+            raise AxeFailed("axe-core gave no results in one of the page's frames")
+        merged.setdefault("axe_version", result.get("axe_version"))
+        for key in ("passes", "incomplete", "inapplicable"):
+            count = result.get(key)
+            merged[key] += count if isinstance(count, int) else 0
+        for rule in result.get("violations") or ():
+            if not isinstance(rule, dict):
+                raise AxeFailed("axe-core gave malformed results in one of the page's frames")
+            nodes = [
+                {**node, "target": [f"(frame {number})", *node.get("target", [])]}
+                if number and isinstance(node, dict) and isinstance(node.get("target"), list)
+                else node
+                for node in rule.get("nodes") or ()
+            ]
+            kept = rules.get(str(rule.get("id")))
+            if kept is None:
+                rules[str(rule.get("id"))] = kept = {**rule, "nodes": []}
+                merged["violations"].append(kept)
+            kept["nodes"] = (kept["nodes"] + nodes)[:50]
+    return merged
 
 
 def main(argv: list[str]) -> int:
