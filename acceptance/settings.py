@@ -18,7 +18,9 @@ SIGNIN_ADDRESS_FACTOR = 6
 #: is set: this machine only, on any port
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 #: `host`, `host:port`, `[v6]` or `[v6]:port`, as a Host header carries them
-_HOST_ENTRY = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+_HOST_ENTRY = re.compile(
+    r"(?:[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?"
+)
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,12 @@ def _smtp_url(env: Mapping[str, str]) -> str | None:
         port = parts.port
     except ValueError:
         port = -1
-    if parts.scheme not in SMTP_SCHEMES or not parts.hostname or port == -1 or parts.path not in ("", "/"):
+    if (
+        parts.scheme not in SMTP_SCHEMES
+        or not parts.hostname
+        or port == -1
+        or parts.path not in ("", "/")
+    ):
         raise UserInputError(
             "ACCEPTANCE_SMTP_URL is not an SMTP server's URL",
             hint="write smtp://host:port, smtps://user@host:465 or smtp+starttls://user@host:587",
@@ -258,8 +265,12 @@ def _mail_from(env: Mapping[str, str]) -> str | None:
         return None
     address = parseaddr(raw)[1]
     if "@" not in address or any(c in raw for c in "\r\n"):
-        raise UserInputError(f"ACCEPTANCE_MAIL_FROM is {raw!r}: give an email address such as acceptance@example.org")
+        raise UserInputError(
+            f"ACCEPTANCE_MAIL_FROM is {raw!r}: give an email address such as acceptance@example.org"
+        )
     return raw
+
+
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 

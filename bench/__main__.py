@@ -54,7 +54,9 @@ def _stage_sums(stages: list[dict[str, Any]]) -> dict[str, float]:
     sums: dict[str, float] = {}
     for stage in stages or []:
         if isinstance(stage, dict) and isinstance(stage.get("seconds"), int | float):
-            sums[str(stage["name"])] = round(sums.get(str(stage["name"]), 0.0) + stage["seconds"], 3)
+            sums[str(stage["name"])] = round(
+                sums.get(str(stage["name"]), 0.0) + stage["seconds"], 3
+            )
     return sums
 
 
@@ -83,7 +85,10 @@ def e2e(deployment: Deployment, samples: dict[str, Sample], repeat: int) -> dict
         warm = []
         for _ in range(repeat):
             warm.append(one_run(deployment, sample, sample.push_code_change()))
-            print(f"  {name} warm (re-push, code only): {warm[-1]['total']} s ({warm[-1]['verdict']})", flush=True)
+            print(
+                f"  {name} warm (re-push, code only): {warm[-1]['total']} s ({warm[-1]['verdict']})",
+                flush=True,
+            )
         results[name] = {"cold": cold, "warm": warm, "warm_median": _median_run(warm)}
     return results
 
@@ -167,7 +172,9 @@ def print_tables(result: dict[str, Any]) -> None:
                          _f(run["intake"], 3), _f(run["queue"], 2)]  # fmt: skip
                 cells += [_f(run["stages"].get(c), 2) for c in columns]
                 print("| " + " | ".join(cells) + " |")
-        print(f"(host-side stages beside the sandbox, not on the critical path: {', '.join(PARALLEL)})")
+        print(
+            f"(host-side stages beside the sandbox, not on the critical path: {', '.join(PARALLEL)})"
+        )
     if hand:
         print("\n## By hand on the host, sequential, warm venv (median seconds)")
         print("| sample | pytest | bandit | pip-audit | licensecheck | total |")
@@ -178,7 +185,9 @@ def print_tables(result: dict[str, Any]) -> None:
                   f"| {_f(m['licensecheck'], 2)} | {_f(m['total'], 2)} |")  # fmt: skip
     if "throughput" in result:
         print("\n## Throughput (burst of pushes of the tiny sample, warm cache)")
-        print("| workers | runs | span s | runs/min | queue wait p50 / p95 / max s | latency p50 / max s |")
+        print(
+            "| workers | runs | span s | runs/min | queue wait p50 / p95 / max s | latency p50 / max s |"
+        )
         print("|---|---|---|---|---|---|")
         for row in result["throughput"]:
             print(f"| {row['workers']} | {row['runs']} | {row['span_s']} | {row['runs_per_minute']} "
@@ -193,10 +202,14 @@ def print_tables(result: dict[str, Any]) -> None:
                   f"| {i['p99_ms']} | {i['max_ms']} | {i['statuses']} |")  # fmt: skip
     if "dashboard" in result:
         d = result["dashboard"]
-        print(f"\n## Runs pages with {d.get('runs')} runs in the database ({d.get('requests')} requests each)")
+        print(
+            f"\n## Runs pages with {d.get('runs')} runs in the database ({d.get('requests')} requests each)"
+        )
         for name, page in d.get("pages", {}).items():
             if isinstance(page, dict):
-                print(f"- {name}: p50 {page['p50_ms']} ms, p95 {page['p95_ms']} ms (HTTP {page['statuses']})")
+                print(
+                    f"- {name}: p50 {page['p50_ms']} ms, p95 {page['p95_ms']} ms (HTTP {page['statuses']})"
+                )
             else:
                 print(f"- {name}")
     if "memory" in result:
@@ -210,7 +223,9 @@ def print_tables(result: dict[str, Any]) -> None:
                 print(f"- {name} {when.replace('_', ' ')}, per process (main first): {listed}")
         for name, value in m.get("peak_tree", {}).items():
             process = m.get("peak_process", {}).get(name, [0, ""])
-            print(f"- {name} peak: whole tree {value:.0f}; largest process {process[0]:.0f} ({process[1][:70]})")
+            print(
+                f"- {name} peak: whole tree {value:.0f}; largest process {process[0]:.0f} ({process[1][:70]})"
+            )
 
 
 # ---------------------------------------------------------------- main
@@ -218,16 +233,30 @@ def print_tables(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated: {','.join(SECTIONS)}")
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated: {','.join(SECTIONS)}"
+    )
     parser.add_argument("--samples", default=",".join(SAMPLES))
-    parser.add_argument("--repeat", type=int, default=3, help="warm runs per sample, by-hand repetitions")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="warm runs per sample, by-hand repetitions"
+    )
     parser.add_argument("--burst", type=int, default=50, help="pushes in the throughput burst")
-    parser.add_argument("--deliveries", type=int, default=3000, help="webhook deliveries in the intake burst")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients in the intake burst")
-    parser.add_argument("--rate", type=float, default=300.0, help="deliveries per second, open loop")
-    parser.add_argument("--runs", type=int, default=10_000, help="runs in the database for the page timings")
+    parser.add_argument(
+        "--deliveries", type=int, default=3000, help="webhook deliveries in the intake burst"
+    )
+    parser.add_argument(
+        "--clients", type=int, default=16, help="concurrent clients in the intake burst"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=300.0, help="deliveries per second, open loop"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=10_000, help="runs in the database for the page timings"
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/acceptance-bench"))
-    parser.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results/<time>.json)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON file (default bench/results/<time>.json)"
+    )
     parser.add_argument("--engine", type=Path, default=None,
                         help="put this source tree first on PYTHONPATH (to measure another version)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -294,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
                 # one client, one delivery at a time: the latency is the service time
                 load.intake_burst(deployment, sample, max(200, args.deliveries // 6), 1),
                 load.intake_burst(deployment, sample, args.deliveries, args.clients),
-                load.intake_burst(deployment, sample, args.deliveries, args.clients, rate=args.rate),
+                load.intake_burst(
+                    deployment, sample, args.deliveries, args.clients, rate=args.rate
+                ),
             ]
             for row in result["intake"]:
                 print(f"  {row}", flush=True)
@@ -309,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if sampler is not None:
             sampler.stop()
-            result.setdefault("memory", {})["peak_tree"] = {k: round(v, 1) for k, v in sampler.peak_tree.items()}
+            result.setdefault("memory", {})["peak_tree"] = {
+                k: round(v, 1) for k, v in sampler.peak_tree.items()
+            }
             result["memory"]["peak_process"] = {
                 k: [round(v[0], 1), v[1]] for k, v in sampler.peak_process.items()
             }

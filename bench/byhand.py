@@ -54,7 +54,13 @@ print("\n".join(sorted(out)))
 def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, int, str]:
     started = time.monotonic()
     done = subprocess.run(
-        argv, cwd=cwd, capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL
+        argv,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     return time.monotonic() - started, done.returncode, (done.stdout + done.stderr)[-600:]
 
@@ -70,7 +76,14 @@ def prepare(name: str, repo: Path, work: Path, spec_dir: Path) -> dict[str, Any]
     shutil.copytree(spec_dir / "hidden", checkout / "acceptance_hidden_tests")
     venv = folder / "venv"
     subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    pip = [
+        str(venv / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+    ]
     subprocess.run([*pip, *TOOLS, "pytest>=8"], check=True, capture_output=True)
     subprocess.run([*pip, str(checkout)], check=True, capture_output=True)
     pyproject = (checkout / "pyproject.toml").read_text(encoding="utf-8")

@@ -120,7 +120,9 @@ class Deployment:
             "ACCEPTANCE_INSECURE_COOKIES": "1",
         }
         self.cli("db", "upgrade")
-        self.cli("users", "create", "owner@example.org", "--role", "owner", stdin="bench password 1\n")
+        self.cli(
+            "users", "create", "owner@example.org", "--role", "owner", stdin="bench password 1\n"
+        )
         self.token = self.cli("tokens", "create", "owner@example.org").strip()
 
     def advisories(self) -> Path:
@@ -171,20 +173,28 @@ class Deployment:
 
     def start_web(self, workers: int = 2) -> subprocess.Popen[bytes]:
         port = free_port()
-        proc = self.start("web", "web", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers))
+        proc = self.start(
+            "web", "web", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)
+        )
         self.base = f"http://127.0.0.1:{port}"
         wait_for(lambda: http_status(f"{self.base}/healthz") == 200, 60, "the web app")
         return proc
 
     def start_worker(self, concurrency: int) -> subprocess.Popen[bytes]:
         proc = self.start("worker", "worker", "--concurrency", str(concurrency), "--queues", "runs")
-        wait_for(lambda: "ready" in (self.logs / "worker.log").read_text(errors="replace"), 60, "the worker")
+        wait_for(
+            lambda: "ready" in (self.logs / "worker.log").read_text(errors="replace"),
+            60,
+            "the worker",
+        )
         return proc
 
     # -- the domain ------------------------------------------------------------
 
     def api(self, method: str, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
-        return request(method, self.base + path, body, {"Authorization": f"Bearer {self.token}"}, **kw)
+        return request(
+            method, self.base + path, body, {"Authorization": f"Bearer {self.token}"}, **kw
+        )
 
     def add_sample(self, name: str) -> Sample:
         """Serve sample NAME, publish its spec, register its submission."""
@@ -218,15 +228,15 @@ class Deployment:
         )  # fmt: skip
         if status != 201:
             raise RuntimeError(f"registering the submission failed: {status} {submission}")
-        return Sample(
-            name, repo, url, submission["id"], submission["webhook_secret"], [commit]
-        )
+        return Sample(name, repo, url, submission["id"], submission["webhook_secret"], [commit])
 
     def deliver(self, sample: Sample, commit: str) -> tuple[float, str]:
         """POST a signed push for COMMIT; returns (seconds to the 202, run id)."""
         body, headers = signed_push(sample.secret, sample.url, commit, uuid.uuid4().hex)
         started = time.monotonic()
-        status, reply = request("POST", f"{self.base}/hooks/{sample.submission}", raw=body, headers=headers)
+        status, reply = request(
+            "POST", f"{self.base}/hooks/{sample.submission}", raw=body, headers=headers
+        )
         seconds = time.monotonic() - started
         if status != 202 or not reply.get("run_id"):
             raise RuntimeError(f"the webhook was refused: {status} {reply}")

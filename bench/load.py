@@ -50,7 +50,9 @@ def intake_burst(
     begin = time.monotonic() + 0.5
 
     def client() -> None:
-        connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=30)
+        connection = http.client.HTTPConnection(
+            parsed.hostname or "127.0.0.1", parsed.port, timeout=30
+        )
         while True:
             with lock:
                 if not queue:
@@ -89,7 +91,9 @@ def intake_burst(
         thread.join()
     elapsed = time.monotonic() - started
     return {
-        "mode": f"open loop at {rate:g}/s" if rate is not None else "closed loop (as fast as answered)",
+        "mode": f"open loop at {rate:g}/s"
+        if rate is not None
+        else "closed loop (as fast as answered)",
         "deliveries": total,
         "clients": clients,
         "seconds": round(elapsed, 3),
@@ -176,10 +180,14 @@ def _analyze(deployment: Deployment) -> None:
 
 
 def _opener() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    return urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
 
 
-def _timed_get(opener: urllib.request.OpenerDirector, url: str, headers: dict[str, str]) -> tuple[int, float]:
+def _timed_get(
+    opener: urllib.request.OpenerDirector, url: str, headers: dict[str, str]
+) -> tuple[int, float]:
     request = urllib.request.Request(url, headers=headers)
     started = time.monotonic()
     try:
@@ -192,7 +200,9 @@ def _timed_get(opener: urllib.request.OpenerDirector, url: str, headers: dict[st
     return status, time.monotonic() - started
 
 
-def sign_in(deployment: Deployment, email: str, password: str) -> urllib.request.OpenerDirector | None:
+def sign_in(
+    deployment: Deployment, email: str, password: str
+) -> urllib.request.OpenerDirector | None:
     """A cookie-keeping opener signed in to the dashboard; None when there is no dashboard."""
     opener = _opener()
     try:

@@ -70,7 +70,9 @@ def tiny() -> dict[str, str]:
 
 
 def tiny_hidden() -> dict[str, str]:
-    return {"test_owner.py": "from tinyapp import add\n\n\ndef test_owner():\n    assert add(2, 2) == 4\n"}
+    return {
+        "test_owner.py": "from tinyapp import add\n\n\ndef test_owner():\n    assert add(2, 2) == 4\n"
+    }
 
 
 _MONEY = '''\
@@ -454,7 +456,9 @@ def cext() -> dict[str, str]:
 
 
 def cext_hidden() -> dict[str, str]:
-    return {"test_owner.py": "from fastsum import fast_sum\n\n\ndef test_owner():\n    assert fast_sum([1, 2]) == 3\n"}
+    return {
+        "test_owner.py": "from fastsum import fast_sum\n\n\ndef test_owner():\n    assert fast_sum([1, 2]) == 3\n"
+    }
 
 
 SAMPLES = {

@@ -127,7 +127,9 @@ def import_archive(path: Path, store: Path, ecosystem: str | None = None) -> Imp
         with open(path, "rb") as handle:
             magic = handle.read(4)
     except OSError as exc:
-        raise ArchiveError(f"cannot read the advisory archive {path}: {exc.strerror or exc}") from exc
+        raise ArchiveError(
+            f"cannot read the advisory archive {path}: {exc.strerror or exc}"
+        ) from exc
     records: Callable[[Path], Iterator[tuple[str, object]]]
     if magic[:2] == b"\x1f\x8b":
         fmt = _tar_format(path)

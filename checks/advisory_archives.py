@@ -71,7 +71,10 @@ def tar_members(
                     if handle is None:
                         continue
                     data = handle.read(caps.member_bytes + 1)
-                    yield member.name, None if len(data) > caps.member_bytes else load(member.name, data)
+                    yield (
+                        member.name,
+                        None if len(data) > caps.member_bytes else load(member.name, data),
+                    )
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise ArchiveError(f"{path} is not a readable .tar.gz: {exc}") from exc
 

@@ -144,7 +144,9 @@ def _from_cache(entry: Path, spec: DependencyAuditSpec) -> CheckOutcome | None:
     if skipped:
         return None
     details["reused"] = True
-    return CheckOutcome(audit._verdict(vulnerabilities, spec, details), {FINDINGS: findings, SBOM: sbom})
+    return CheckOutcome(
+        audit._verdict(vulnerabilities, spec, details), {FINDINGS: findings, SBOM: sbom}
+    )
 
 
 def _unavailable(why: str) -> CheckOutcome:

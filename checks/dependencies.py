@@ -168,7 +168,9 @@ def local_names(output: bytes) -> frozenset[str]:
     return frozenset(
         canonicalize_name(item["name"])
         for item in listing
-        if isinstance(item, dict) and item.get("local") is True and isinstance(item.get("name"), str)
+        if isinstance(item, dict)
+        and item.get("local") is True
+        and isinstance(item.get("name"), str)
     )
 
 
@@ -259,7 +261,9 @@ def _pip_audit_env(osv_host: str, work_dir: Path) -> dict[str, str]:
     }
 
 
-def pip_audit_command(requirements: Path, query_url: str, fmt: str, out: Path, cache: Path) -> list[str]:
+def pip_audit_command(
+    requirements: Path, query_url: str, fmt: str, out: Path, cache: Path
+) -> list[str]:
     """The exact pip-audit invocation (also what an auditor re-runs by hand)."""
     return [
         sys.executable, "-I", "-m", "pip_audit",
@@ -334,9 +338,7 @@ def _service_status(base: str) -> dict[str, Any] | str:
     return data
 
 
-def _findings(
-    output: bytes, ignore: Sequence[str]
-) -> tuple[list[dict[str, object]], list[str]]:
+def _findings(output: bytes, ignore: Sequence[str]) -> tuple[list[dict[str, object]], list[str]]:
     document = json.loads(output)
     if not isinstance(document, dict) or not isinstance(document.get("dependencies"), list):
         raise ValueError('no "dependencies" list')

@@ -203,7 +203,9 @@ def evaluate(
     try:
         junit = parse_junit(run.junit)
     except InvalidArtifact as exc:
-        return _result(CheckStatus.FAILED, exc.message, "INVALID_ARTIFACT", None, events, run.exit_code)
+        return _result(
+            CheckStatus.FAILED, exc.message, "INVALID_ARTIFACT", None, events, run.exit_code
+        )
     forged = forgery(run, junit, events)
     if forged is None:
         again, forged = read_reruns(reruns)
@@ -317,7 +319,9 @@ def forgery(
     # Ids that do not map back to a node id (rare class names) are only counted above.
     contradicted = [i for i in passed if events.outcomes.get(i, "passed") != "passed"]
     if contradicted:
-        return f"the results file lists {contradicted[0]} as passed but pytest reported it otherwise"
+        return (
+            f"the results file lists {contradicted[0]} as passed but pytest reported it otherwise"
+        )
     return None
 
 
@@ -347,23 +351,36 @@ def _judge(
             f"stopped, first {events.timed_out_tests[0]}",
         ))  # fmt: skip
     if junit.failed or junit.errors:
-        problems.append(("TESTS_FAILED", f"{junit.failed + junit.errors} test(s) failed or errored"))
+        problems.append(
+            ("TESTS_FAILED", f"{junit.failed + junit.errors} test(s) failed or errored")
+        )
     passed = junit.passed + (hidden_passed or 0)
     if passed < spec.min_passed:
         problems.append(
-            ("TOO_FEW_PASSED", f"{passed} test(s) passed; the spec requires at least {spec.min_passed}")
+            (
+                "TOO_FEW_PASSED",
+                f"{passed} test(s) passed; the spec requires at least {spec.min_passed}",
+            )
         )
     if run.exit_code not in (0, 1, 5):
-        problems.append(("TESTS_FAILED", f"pytest exited with {run.exit_code}: {exit_meaning(run.exit_code)}"))
+        problems.append(
+            ("TESTS_FAILED", f"pytest exited with {run.exit_code}: {exit_meaning(run.exit_code)}")
+        )
     if run.exit_code == 0 and (first.failed or first.errors):
-        problems.append(("INVALID_ARTIFACT", "pytest reported success but its results list failures"))
+        problems.append(
+            ("INVALID_ARTIFACT", "pytest reported success but its results list failures")
+        )
     if run.exit_code == 1 and not (first.failed or first.errors):
-        problems.append(("INVALID_ARTIFACT", "pytest reported failures that its results do not list"))
+        problems.append(
+            ("INVALID_ARTIFACT", "pytest reported failures that its results do not list")
+        )
     # Results that contradict pytest's own exit status cannot be trusted: that leads.
     problems.sort(key=lambda problem: problem[0] != "INVALID_ARTIFACT")
     status = CheckStatus.FAILED if problems else CheckStatus.PASSED
     summary = counts if not problems else f"{counts}: " + "; ".join(m for _, m in problems)
-    result = _result(status, summary, problems[0][0] if problems else None, junit, events, run.exit_code)
+    result = _result(
+        status, summary, problems[0][0] if problems else None, junit, events, run.exit_code
+    )
     details = dict(result.details)
     details["flaky"] = [f.to_report() for f in flaky]
     details["reruns"] = attempts
@@ -383,10 +400,13 @@ def _limit_result(code: str, message: str, events: EventSummary) -> CheckResult:
             "tests": partial,
             "partial": True,
             "running_test": events.running,
-            "failing_tests": sorted(n for n, o in events.outcomes.items() if o == "failed")[:MAX_LISTED_FAILURES],
+            "failing_tests": sorted(n for n, o in events.outcomes.items() if o == "failed")[
+                :MAX_LISTED_FAILURES
+            ],
             # Every test that finished before the limit, with its outcome: partial, not lost.
             "results": [
-                {"id": n, "outcome": o} for n, o in list(events.outcomes.items())[:MAX_RECORDED_CASES]
+                {"id": n, "outcome": o}
+                for n, o in list(events.outcomes.items())[:MAX_RECORDED_CASES]
             ],
         },
     )
@@ -431,7 +451,12 @@ def failing_ids(result: CheckResult) -> Sequence[str]:
 def junit_counts(junit: JUnitResult | None) -> dict[str, int]:
     if junit is None:
         return {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-    return {"passed": junit.passed, "failed": junit.failed, "errors": junit.errors, "skipped": junit.skipped}
+    return {
+        "passed": junit.passed,
+        "failed": junit.failed,
+        "errors": junit.errors,
+        "skipped": junit.skipped,
+    }
 
 
 def event_counts(outcomes: dict[str, str]) -> dict[str, int]:

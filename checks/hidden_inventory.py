@@ -49,7 +49,9 @@ def hidden_test_inventory(root: Path) -> tuple[str, ...]:
 
 def _tests_in(body: Sequence[ast.stmt]) -> Iterable[str]:
     for node in body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
+            "test"
+        ):
             yield node.name
         elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
             if any(

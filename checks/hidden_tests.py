@@ -215,14 +215,29 @@ def _hidden_problems(
             "with test_* functions): the owner must publish them again",
         ))  # fmt: skip
     if run.exit_code == 0 and first_failing:
-        problems.append(("INVALID_ARTIFACT", "pytest reported success but the hidden tests' results list failures"))
+        problems.append(
+            (
+                "INVALID_ARTIFACT",
+                "pytest reported success but the hidden tests' results list failures",
+            )
+        )
     if run.exit_code == 1 and not first_failing:
-        problems.append(("INVALID_ARTIFACT", "pytest reported failures that the hidden tests' results do not list"))
+        problems.append(
+            (
+                "INVALID_ARTIFACT",
+                "pytest reported failures that the hidden tests' results do not list",
+            )
+        )
     if failing:
         problems.append(("TESTS_FAILED", f"{len(failing)} hidden test(s) failed or errored"))
     if skipped:
         # Code under test can raise pytest's skip or xfail: a hidden test must pass.
-        problems.append(("HIDDEN_TESTS_NOT_RUN", f"{len(skipped)} hidden test(s) were skipped instead of passing"))
+        problems.append(
+            (
+                "HIDDEN_TESTS_NOT_RUN",
+                f"{len(skipped)} hidden test(s) were skipped instead of passing",
+            )
+        )
     if missing or unexpected:
         problems.append((
             "HIDDEN_TESTS_NOT_RUN",
@@ -231,7 +246,12 @@ def _hidden_problems(
             + " (named in the report)",
         ))  # fmt: skip
     if run.exit_code not in (0, 1):
-        problems.append(("TESTS_FAILED", f"pytest exited with {run.exit_code} on the hidden tests: {exit_meaning(run.exit_code)}"))
+        problems.append(
+            (
+                "TESTS_FAILED",
+                f"pytest exited with {run.exit_code} on the hidden tests: {exit_meaning(run.exit_code)}",
+            )
+        )
     problems.sort(key=lambda problem: problem[0] != "INVALID_ARTIFACT")
     return problems
 
@@ -240,7 +260,11 @@ def hidden_not_run(why: str, expected: Sequence[str]) -> HiddenOutcome:
     """The hidden tests could not be started (e.g. no time left): that fails the check."""
     return HiddenOutcome(
         (("HIDDEN_TESTS_NOT_RUN", f"the hidden tests did not run: {why}"),),
-        {"expected": len(expected), "tests": junit_counts(None), "missing": list(expected)[:MAX_LISTED_FAILURES]},
+        {
+            "expected": len(expected),
+            "tests": junit_counts(None),
+            "missing": list(expected)[:MAX_LISTED_FAILURES],
+        },
     )
 
 

@@ -74,13 +74,18 @@ def inputs_digest(checkout: Path) -> str | None:
                 if safefs.is_directory(checkout, name):
                     inputs.append([name, "dir"])
                 else:
-                    inputs.append([name, _file_digest(checkout, name, licence_detection.MAX_LICENCE_BYTES)])
+                    inputs.append(
+                        [name, _file_digest(checkout, name, licence_detection.MAX_LICENCE_BYTES)]
+                    )
         if safefs.is_directory(checkout, "LICENSES"):
             for name in safefs.list_dir(checkout, "LICENSES"):
                 if licence_detection.REUSE_FILE_NAME.match(name):
                     relpath = f"LICENSES/{name}"
                     inputs.append(
-                        [relpath, _file_digest(checkout, relpath, licence_detection.MAX_LICENCE_BYTES)]
+                        [
+                            relpath,
+                            _file_digest(checkout, relpath, licence_detection.MAX_LICENCE_BYTES),
+                        ]
                     )
         inputs.append(
             [
@@ -90,7 +95,9 @@ def inputs_digest(checkout: Path) -> str | None:
         )
         target = _licence_file_reference(checkout)
         if target is not None:
-            inputs.append(["->", target, _file_digest(checkout, target, licence_detection.MAX_LICENCE_BYTES)])
+            inputs.append(
+                ["->", target, _file_digest(checkout, target, licence_detection.MAX_LICENCE_BYTES)]
+            )
     except safefs.UnsafePathError:
         return None
     except (SubmissionError, ValueError, OSError):

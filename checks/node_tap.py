@@ -21,7 +21,9 @@ MAX_LINES = 500_000
 MAX_DEPTH = 64
 MAX_NAME = 300
 MAX_MESSAGE = 2000
-_POINT = re.compile(r"^(?P<indent>(?:    )*)(?P<ok>ok|not ok) (?P<num>\d{1,9})(?: - (?P<desc>.*))?$")
+_POINT = re.compile(
+    r"^(?P<indent>(?:    )*)(?P<ok>ok|not ok) (?P<num>\d{1,9})(?: - (?P<desc>.*))?$"
+)
 _SUMMARY = re.compile(r"^# (?P<key>tests|pass|fail|cancelled|skipped|todo) (?P<n>\d{1,9})$")
 _DIRECTIVE = re.compile(r"\s#\s*(?P<kind>SKIP|TODO)\b.*$", re.IGNORECASE)
 _ERROR = re.compile(r"^\s+error: ?(?P<text>.*)$")
@@ -75,7 +77,9 @@ def parse_tap(data: bytes, *, max_bytes: int = MAX_BYTES) -> TapReport:
             node.children = pending.pop(depth + 1, [])
             for deeper in [d for d in pending if d > depth + 1]:
                 # points left deeper than a child: a malformed report
-                raise InvalidArtifact(f"the TAP report has test points at depth {deeper} with no parent")
+                raise InvalidArtifact(
+                    f"the TAP report has test points at depth {deeper} with no parent"
+                )
             if depth == 0:
                 roots.append(node)
             else:

@@ -55,7 +55,9 @@ class UnsupportedScript(ValueError):
     """package.json's test script is not one the engine can run itself."""
 
 
-def test_command(test_script: str | None, paths: tuple[str, ...], report_path: str) -> tuple[str, list[str]]:
+def test_command(
+    test_script: str | None, paths: tuple[str, ...], report_path: str
+) -> tuple[str, list[str]]:
     """(runner, argv): `node --test`, run by the engine with its reporter, never `npm test`.
 
     The spec's `functional.paths` win; else the arguments of a `node --test ...` test
@@ -142,10 +144,15 @@ def evaluate(min_passed: int, run: NodeTestRun) -> CheckResult:
     if not junit.cases:
         problems.append(("NO_TESTS", "no tests were found"))
     if junit.failed or junit.errors:
-        problems.append(("TESTS_FAILED", f"{junit.failed + junit.errors} test(s) failed or errored"))
+        problems.append(
+            ("TESTS_FAILED", f"{junit.failed + junit.errors} test(s) failed or errored")
+        )
     if junit.passed < min_passed:
         problems.append(
-            ("TOO_FEW_PASSED", f"{junit.passed} test(s) passed; the spec requires at least {min_passed}")
+            (
+                "TOO_FEW_PASSED",
+                f"{junit.passed} test(s) passed; the spec requires at least {min_passed}",
+            )
         )
     status = CheckStatus.FAILED if problems else CheckStatus.PASSED
     summary = counts if not problems else f"{counts}: " + "; ".join(m for _, m in problems)

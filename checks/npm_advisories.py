@@ -55,10 +55,12 @@ def lookup_npm(
             or len(version) > npm_ranges.MAX_VERSION_CHARS
             or npm_ranges.satisfies(version, "*") is None
         ):
-            unjudged.append(f"{name[:MAX_NAME_CHARS]}@{version[:npm_ranges.MAX_VERSION_CHARS]}")
+            unjudged.append(f"{name[:MAX_NAME_CHARS]}@{version[: npm_ranges.MAX_VERSION_CHARS]}")
             continue
         for record in store.query(name, version, NPM):
-            findings.append(finding(name, version, record, _fix_versions(record, name), ignored_ids))
+            findings.append(
+                finding(name, version, record, _fix_versions(record, name), ignored_ids)
+            )
     findings.sort(key=lambda v: (str(v["package"]), str(v["id"])))
     return NpmLookup(findings=findings, audited=len(pairs), unjudged=unjudged)
 

@@ -83,9 +83,16 @@ def sbom(pairs: Sequence[tuple[str, str]]) -> bytes:
         }
         for name, version in pairs
     ]
-    document = {"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": components}
+    document = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "version": 1,
+        "components": components,
+    }
     return json.dumps(document, indent=1).encode()
 
 
 def _error(summary: str, details: dict[str, object]) -> CheckOutcome:
-    return CheckOutcome(CheckResult(CHECK_ID, KIND, CheckStatus.ERROR, summary, ERROR_REASON, details))
+    return CheckOutcome(
+        CheckResult(CHECK_ID, KIND, CheckStatus.ERROR, summary, ERROR_REASON, details)
+    )

@@ -55,7 +55,9 @@ def judge_npm_licences(
     """(name, version, declared licence) of each package, judged against `project_licence`."""
     judged: list[DependencyLicence] = []
     for name, version, declared in packages:
-        spdx = canonical_expression(declared) if declared and declared.upper() != UNLICENSED else None
+        spdx = (
+            canonical_expression(declared) if declared and declared.upper() != UNLICENSED else None
+        )
         shown = spdx or declared
         compatible = _compatible(spdx, project_licence) if spdx else None
         judged.append(DependencyLicence(name, version, shown, compatible))

@@ -68,7 +68,8 @@ def to_osv(origin: str, report: object) -> dict[str, Any] | None:
         log.warning("skipping %s: unreadable vulnerable_versions %.100r", vuln_id, vulnerable)
         return None
     if patched is not None and (
-        not isinstance(patched, str) or (patched.strip() and npm_ranges.parse_range(patched) is None)
+        not isinstance(patched, str)
+        or (patched.strip() and npm_ranges.parse_range(patched) is None)
     ):
         log.warning("skipping %s: unreadable patched_versions %.100r", vuln_id, patched)
         return None
@@ -80,7 +81,11 @@ def to_osv(origin: str, report: object) -> dict[str, Any] | None:
     }
     # The SEMVER form is for other OSV readers; it is exact only when nothing is patched
     # inside the vulnerable range, so it is left out otherwise (the npm ranges decide).
-    exact = npm_ranges.osv_ranges(vulnerable) if patched is None or _disjoint(vulnerable, patched) else None
+    exact = (
+        npm_ranges.osv_ranges(vulnerable)
+        if patched is None or _disjoint(vulnerable, patched)
+        else None
+    )
     if exact is not None:
         ranges, versions = exact
         if ranges:

@@ -159,7 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
         if size < 0 or size > cap:
             self.close_connection = True
             self._error(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, _INVALID_ARGUMENT,
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                _INVALID_ARGUMENT,
                 f"the body must be at most {cap} bytes",
             )
             return
@@ -224,8 +225,9 @@ def _as_query(body: object) -> tuple[str, str, str | None]:
             return "", "", None  # another ecosystem (or unusable): no data
         if match["version"] and version is not None:
             raise _BadRequest('give the version either in "version" or in the purl')
-        name, version = unquote(match["name"]), version or (
-            unquote(match["version"]) if match["version"] else None
+        name, version = (
+            unquote(match["name"]),
+            version or (unquote(match["version"]) if match["version"] else None),
         )
         ecosystem = _PURL_ECOSYSTEMS[match["type"]]
     else:
@@ -248,9 +250,7 @@ def _as_query(body: object) -> tuple[str, str, str | None]:
 
 
 @contextlib.contextmanager
-def serve_advisories(
-    store_path: Path, *, host: str = "127.0.0.1", port: int = 0
-) -> Iterator[str]:
+def serve_advisories(store_path: Path, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve the store at ``store_path`` while the block runs; yields the base URL.
 
     Raises ``AdvisoryStoreError`` when nothing was imported into the store.
@@ -263,7 +263,9 @@ def serve_advisories(
         )
     server = AdvisoryServer((host, port), store)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.1},
+        daemon=True,
         name="osv-server",
     )
     thread.start()

@@ -68,12 +68,6 @@ UNLINTED_FILE = "UNLINTED"
 UNJUDGEABLE = "QUALITY_UNJUDGEABLE"
 
 
-
-
-
-
-
-
 # ---------------------------------------------------------------- sandbox side
 
 
@@ -240,18 +234,6 @@ def evaluate_quality(
     )
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 def _with_suppression(
     finding: Finding, suppressions: Sequence[Suppression], policy: str
 ) -> Finding:
@@ -302,10 +284,6 @@ def _counts(findings: Sequence[Finding]) -> dict[str, int]:
     return {
         level.value: sum(1 for f in live if f.level is level) for level in reversed(QualityLevel)
     }
-
-
-
-
 
 
 def _unlinted_findings(status: DriverStatus) -> list[Finding]:

@@ -305,8 +305,7 @@ def evaluate_sast(
     details: dict[str, object] = {
         # `blocking`: at or above fail_on and not a suppression the owner allowed.
         "findings": [
-            {**f.to_report(), "blocking": id(f) in blocking_ids}
-            for f in kept[:MAX_LISTED_FINDINGS]
+            {**f.to_report(), "blocking": id(f) in blocking_ids} for f in kept[:MAX_LISTED_FINDINGS]
         ],
         "findings_truncated": len(kept) > MAX_LISTED_FINDINGS,
         "errors": errors[:MAX_LISTED_ERRORS],
@@ -326,7 +325,9 @@ def evaluate_sast(
     # Fail closed: valid Python the scanner could not read would run unexamined.
     unscanned = [str(e["filename"]) for e in errors if e["valid_python"]]
     if unscanned:
-        shown = ", ".join(unscanned[:MAX_SUMMARY_LOCATIONS]) + (", ..." if len(unscanned) > MAX_SUMMARY_LOCATIONS else "")
+        shown = ", ".join(unscanned[:MAX_SUMMARY_LOCATIONS]) + (
+            ", ..." if len(unscanned) > MAX_SUMMARY_LOCATIONS else ""
+        )
         summary = (
             f"{len(unscanned)} file(s) of valid Python could not be scanned by bandit ({shown}); "
             "code the scanner cannot read is not accepted. " + summary
@@ -335,7 +336,9 @@ def evaluate_sast(
             CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, summary, "SAST_UNSCANNABLE", details),
             artifacts,
         )
-    return CheckOutcome(CheckResult(CHECK_ID, KIND, CheckStatus.PASSED, summary, None, details), artifacts)
+    return CheckOutcome(
+        CheckResult(CHECK_ID, KIND, CheckStatus.PASSED, summary, None, details), artifacts
+    )
 
 
 def _parse_report(

@@ -149,10 +149,15 @@ def _debian_uris(text: str) -> list[str]:
         fields = {
             key.strip().lower(): value.strip()
             for key, _, value in (
-                ln.partition(":") for ln in stanza.splitlines() if ":" in ln and not ln.startswith("#")
+                ln.partition(":")
+                for ln in stanza.splitlines()
+                if ":" in ln and not ln.startswith("#")
             )
         }
-        if "deb" in fields.get("types", "").split() and DEBIAN_SUITE in fields.get("suites", "").split():
+        if (
+            "deb" in fields.get("types", "").split()
+            and DEBIAN_SUITE in fields.get("suites", "").split()
+        ):
             found.extend(fields.get("uris", "").split())
     return [uri for uri in found if uri.startswith(("http://", "https://"))]
 
@@ -192,9 +197,7 @@ class ImageBuilder:
         self._progress(f"built {tag} ({image.short_id})")
         return BuiltImage(tag, str(image.id), False, _tools(image))
 
-    def _download_wheels(
-        self, requirements: tuple[str, ...], wheel_dir: Path, python: str
-    ) -> None:
+    def _download_wheels(self, requirements: tuple[str, ...], wheel_dir: Path, python: str) -> None:
         download_wheels(requirements, wheel_dir, python_version=python)
 
     def _existing(self, tag: str) -> Any:

@@ -94,7 +94,9 @@ class NodeImageBuilder(ImageBuilder):
             return str(existing.id)
         for tool in ("debootstrap", "chroot"):
             if shutil.which(tool) is None:
-                raise PlatformError(f"{tool} is not installed", hint="apt-get install -y debootstrap")
+                raise PlatformError(
+                    f"{tool} is not installed", hint="apt-get install -y debootstrap"
+                )
         self._cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self._cache_dir, prefix="rootfs-node-") as tmp:
             rootfs = Path(tmp) / "rootfs"

@@ -209,7 +209,9 @@ def make_repo(tmp_path: Path) -> RepoFactory:
     """Create a git repository from {relative path: text} and commit it on `main`."""
     counter = iter(range(1000))
 
-    def factory(files: dict[str, str], *, name: str | None = None, message: str = "deliver") -> Path:
+    def factory(
+        files: dict[str, str], *, name: str | None = None, message: str = "deliver"
+    ) -> Path:
         repo = tmp_path / (name or f"repo{next(counter)}")
         repo.mkdir(parents=True)
         for relpath, text in files.items():
@@ -232,8 +234,14 @@ def git_server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     port = free_port()
     proc = subprocess.Popen(
         [
-            "git", "daemon", "--reuseaddr", "--export-all", f"--base-path={base}",
-            "--listen=127.0.0.1", f"--port={port}", str(base),
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            f"--base-path={base}",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            str(base),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -263,6 +271,7 @@ def cli_env(
     monkeypatch.setenv("ACCEPTANCE_DATA_DIR", str(cli_data_dir))
     monkeypatch.setenv("ACCEPTANCE_SANDBOX_IMAGE", sandbox_image)
     monkeypatch.setenv("ACCEPTANCE_ADVISORIES_DB", str(advisories_db))
+
 
 def write_spec(folder: Path, body: str = "", *, hidden: dict[str, str] | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)

@@ -76,8 +76,12 @@ def eco(*events: dict[str, str], kind: str = "ECOSYSTEM") -> dict[str, Any]:
     return {"type": kind, "events": list(events)}
 
 
-def write_tar(path: Path, records: list[dict[str, Any]], extra: Iterator[tarfile.TarInfo] | None = None,
-              prefix: str = "") -> Path:
+def write_tar(
+    path: Path,
+    records: list[dict[str, Any]],
+    extra: Iterator[tarfile.TarInfo] | None = None,
+    prefix: str = "",
+) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         for rec in records:
             name = rec["affected"][0]["package"]["name"] if rec["affected"] else "none"
@@ -118,7 +122,9 @@ def ids(store: AdvisoryStore, name: str, version: str) -> list[str]:
 
 
 def test_introduced_zero_and_fixed(tmp_path: Path) -> None:
-    store = store_of(tmp_path, record("A-1", pypi("pkg", eco({"introduced": "0"}, {"fixed": "2.0"}))))
+    store = store_of(
+        tmp_path, record("A-1", pypi("pkg", eco({"introduced": "0"}, {"fixed": "2.0"})))
+    )
     assert ids(store, "pkg", "0.0.1") == ["A-1"]
     assert ids(store, "pkg", "1.9.9") == ["A-1"]
     assert ids(store, "pkg", "2.0rc1") == ["A-1"]  # PEP 440: a pre-release sorts before 2.0
@@ -129,7 +135,9 @@ def test_introduced_zero_and_fixed(tmp_path: Path) -> None:
 
 
 def test_introduced_later_version(tmp_path: Path) -> None:
-    store = store_of(tmp_path, record("A-1", pypi("pkg", eco({"introduced": "1.5"}, {"fixed": "1.10"}))))
+    store = store_of(
+        tmp_path, record("A-1", pypi("pkg", eco({"introduced": "1.5"}, {"fixed": "1.10"})))
+    )
     assert ids(store, "pkg", "1.4") == []
     assert ids(store, "pkg", "1.5") == ["A-1"]  # introduced is inclusive
     assert ids(store, "pkg", "1.9") == ["A-1"]
@@ -137,7 +145,9 @@ def test_introduced_later_version(tmp_path: Path) -> None:
 
 
 def test_last_affected_is_inclusive(tmp_path: Path) -> None:
-    store = store_of(tmp_path, record("A-1", pypi("pkg", eco({"introduced": "0"}, {"last_affected": "1.11.0"}))))
+    store = store_of(
+        tmp_path, record("A-1", pypi("pkg", eco({"introduced": "0"}, {"last_affected": "1.11.0"})))
+    )
     assert ids(store, "pkg", "1.11.0") == ["A-1"]
     assert ids(store, "pkg", "1.11") == ["A-1"]
     assert ids(store, "pkg", "1.11.0.post1") == []
@@ -166,8 +176,17 @@ def test_limit_bounds_the_range(tmp_path: Path) -> None:
 def test_several_introduced_fixed_pairs_in_one_range(tmp_path: Path) -> None:
     events = [{"introduced": "1.0"}, {"fixed": "1.5"}, {"introduced": "2.0"}, {"fixed": "2.5"}]
     store = store_of(tmp_path, record("A-1", pypi("pkg", eco(*events))))
-    expected = {"0.9": [], "1.0": ["A-1"], "1.4.9": ["A-1"], "1.5": [], "1.9": [],
-                "2.0": ["A-1"], "2.4": ["A-1"], "2.5": [], "3.0": []}
+    expected = {
+        "0.9": [],
+        "1.0": ["A-1"],
+        "1.4.9": ["A-1"],
+        "1.5": [],
+        "1.9": [],
+        "2.0": ["A-1"],
+        "2.4": ["A-1"],
+        "2.5": [],
+        "3.0": [],
+    }
     assert {v: ids(store, "pkg", v) for v in expected} == expected
 
 
@@ -212,7 +231,9 @@ def test_withdrawn_records_are_excluded_but_still_served_by_id(tmp_path: Path) -
     assert store.status().withdrawn == 1
 
 
-def test_invalid_versions_skip_only_that_range(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_invalid_versions_skip_only_that_range(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     entry = pypi(
         "pkg",
         eco({"introduced": "0"}, {"fixed": "not a version!"}),
@@ -243,7 +264,11 @@ def test_malformed_events_skip_the_range() -> None:
 
 
 def test_git_ranges_are_not_version_ranges(tmp_path: Path) -> None:
-    git = {"type": "GIT", "repo": "https://example.invalid/r", "events": [{"introduced": "0"}, {"fixed": "abc123"}]}
+    git = {
+        "type": "GIT",
+        "repo": "https://example.invalid/r",
+        "events": [{"introduced": "0"}, {"fixed": "abc123"}],
+    }
     store = store_of(tmp_path, record("A-1", pypi("pkg", git, versions=["1.0"])))
     assert ids(store, "pkg", "1.0") == ["A-1"]
     assert ids(store, "pkg", "1.1") == []
@@ -369,7 +394,9 @@ def test_hostile_tar_members_are_skipped(tmp_path: Path) -> None:
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     device = tarfile.TarInfo("vulns/pkg/DEV.yaml")
     device.type = tarfile.CHRTYPE
-    outside = b"id: EVIL-1\naffected: [{package: {name: pkg, ecosystem: PyPI}, versions: ['1.0']}]\n"
+    outside = (
+        b"id: EVIL-1\naffected: [{package: {name: pkg, ecosystem: PyPI}, versions: ['1.0']}]\n"
+    )
     traversal = tarfile.TarInfo("../../vulns/pkg/EVIL-1.yaml")
     traversal.size = len(outside)
     deep = tarfile.TarInfo("a/b/vulns/pkg/EVIL-2.yaml")
@@ -377,16 +404,26 @@ def test_hostile_tar_members_are_skipped(tmp_path: Path) -> None:
     bad_yaml = b"id: [unclosed\n"
     broken = tarfile.TarInfo("vulns/pkg/BROKEN.yaml")
     broken.size = len(bad_yaml)
-    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
-        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
-    ) + "id: BOMB-1\naffected: [{package: {name: pkg, ecosystem: PyPI}, versions: ['1.0']}]\n"
+    laughs = (
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+        + "id: BOMB-1\naffected: [{package: {name: pkg, ecosystem: PyPI}, versions: ['1.0']}]\n"
+    )
     bomb = tarfile.TarInfo("vulns/pkg/BOMB-1.yaml")
     bomb.size = len(laughs)
     add_members(
         archive,
-        [(link, None), (device, None), (traversal, outside), (deep, outside), (broken, bad_yaml),
-         (bomb, laughs.encode())],
+        [
+            (link, None),
+            (device, None),
+            (traversal, outside),
+            (deep, outside),
+            (broken, bad_yaml),
+            (bomb, laughs.encode()),
+        ],
     )
     started = time.monotonic()
     summary = import_archive(archive, tmp_path / "advisories.sqlite")
@@ -395,10 +432,14 @@ def test_hostile_tar_members_are_skipped(tmp_path: Path) -> None:
     assert summary.skipped == 2  # the invalid YAML and the bomb
     assert ids(AdvisoryStore(tmp_path / "advisories.sqlite"), "pkg", "1.0") == ["A-1"]
     assert not (tmp_path / "etc").exists() and sorted(p.name for p in tmp_path.iterdir()) == [
-        "advisories.sqlite", "db.tar.gz"]
+        "advisories.sqlite",
+        "db.tar.gz",
+    ]
 
 
-def test_oversized_member_is_skipped_without_reading_it_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_oversized_member_is_skipped_without_reading_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import checks.advisories as advisories
 
     monkeypatch.setattr(advisories, "MAX_MEMBER_BYTES", 1000)
@@ -412,7 +453,9 @@ def test_decompression_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     import checks.advisories as advisories
 
     monkeypatch.setattr(advisories, "MAX_TOTAL_BYTES", 4096)
-    archive = write_tar(tmp_path / "db.tar.gz", [record(f"A-{i}", pypi("pkg", versions=["1"])) for i in range(50)])
+    archive = write_tar(
+        tmp_path / "db.tar.gz", [record(f"A-{i}", pypi("pkg", versions=["1"])) for i in range(50)]
+    )
     with pytest.raises(ArchiveError, match="decompresses to more than"):
         import_archive(archive, tmp_path / "advisories.sqlite")
 
@@ -483,7 +526,9 @@ def test_real_snapshot_requests(real_store: AdvisoryStore) -> None:
 def test_real_snapshot_other_packages(real_store: AdvisoryStore) -> None:
     urllib3 = [r["id"] for r in real_store.query("urllib3", "1.23")]
     assert "PYSEC-2019-132" in urllib3 and "PYSEC-2018-32" not in urllib3  # fixed in 1.23
-    assert [r["id"] for r in real_store.query("py", "1.11.0")] == ["PYSEC-2022-42969"]  # last_affected
+    assert [r["id"] for r in real_store.query("py", "1.11.0")] == [
+        "PYSEC-2022-42969"
+    ]  # last_affected
     assert real_store.query("redis", "4.5.5") == [] or all(
         "withdrawn" not in r for r in real_store.query("redis", "4.5.5")
     )
@@ -507,7 +552,9 @@ def test_cli_import_prints_count_source_and_newest() -> None:
     assert f"newest modified: {status.newest_modified}" in snapshot.output
 
 
-def test_cli_status(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_cli_status(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     monkeypatch.setenv("ACCEPTANCE_DATA_DIR", str(tmp_path))
     assert main(["advisories", "status"]) == 3
     out = capsys.readouterr().out
@@ -522,7 +569,9 @@ def test_cli_status(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtu
     assert f"imported at: {status.imported_at}" in out and REAL_ARCHIVE.name in out
 
 
-def test_cli_import_of_a_bad_archive_is_bad_input(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_cli_import_of_a_bad_archive_is_bad_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     monkeypatch.setenv("ACCEPTANCE_DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "x.tar.gz").write_bytes(b"nope")
     assert main(["advisories", "import", str(tmp_path / "x.tar.gz")]) == 2

@@ -62,7 +62,9 @@ def test_the_field_reaches_the_dependency_spec(tmp_path: Path) -> None:
 def test_a_bad_age_is_a_spec_error_naming_the_field(tmp_path: Path, value: str, says: str) -> None:
     with pytest.raises(SpecError) as info:
         parse_spec(SPEC_HEAD + f"security: {{dependencies: {{max_data_age: {value}}}}}\n", tmp_path)
-    problems = [p for p in info.value.problems if p.startswith("security.dependencies.max_data_age:")]
+    problems = [
+        p for p in info.value.problems if p.startswith("security.dependencies.max_data_age:")
+    ]
     assert problems and says in problems[0], info.value.problems
 
 
@@ -106,7 +108,9 @@ def test_data_older_than_the_spec_allows_is_an_error_not_a_pass() -> None:
 
 def test_stale_data_that_still_finds_a_vulnerability_lists_it_as_evidence() -> None:
     spec = DependencyAuditSpec(max_data_age=12 * 3600)
-    result = audit._verdict([dict(VULN)], spec, details(newest_modified="2026-12-04T08:00:00Z"), NOW)
+    result = audit._verdict(
+        [dict(VULN)], spec, details(newest_modified="2026-12-04T08:00:00Z"), NOW
+    )
     assert result.status is CheckStatus.ERROR and result.reason_code == "ADVISORIES_STALE"
     assert "24 hours old" in result.summary and "older than the 12 hours" in result.summary
     assert "1 known vulnerability in 1 of 6 installed package(s): py" in result.summary
@@ -115,15 +119,21 @@ def test_stale_data_that_still_finds_a_vulnerability_lists_it_as_evidence() -> N
 
 def test_fresh_enough_data_judges_as_before() -> None:
     spec = DependencyAuditSpec(max_data_age=30 * DAY)
-    result = audit._verdict([dict(VULN)], spec, details(newest_modified="2026-12-01T00:00:00Z"), NOW)
+    result = audit._verdict(
+        [dict(VULN)], spec, details(newest_modified="2026-12-01T00:00:00Z"), NOW
+    )
     assert result.status is CheckStatus.FAILED and result.reason_code == "VULNERABLE_DEPENDENCIES"
     assert result.summary == (
         "1 known vulnerability in 1 of 6 installed package(s): py; advisory data as of 2026-12-01 (4 days old)"
     )
 
 
-@pytest.mark.parametrize("advisory_data", [{}, {"newest_modified": "yesterday"}, {"imported_at": 5}])
-def test_an_unknown_age_fails_closed_only_when_the_spec_sets_a_limit(advisory_data: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    "advisory_data", [{}, {"newest_modified": "yesterday"}, {"imported_at": 5}]
+)
+def test_an_unknown_age_fails_closed_only_when_the_spec_sets_a_limit(
+    advisory_data: dict[str, object],
+) -> None:
     data = {"audited": 6, "excluded": [], "advisory_data": advisory_data}
     unlimited = audit._verdict([], DependencyAuditSpec(), dict(data), NOW)
     assert unlimited.status is CheckStatus.PASSED and "advisory data as of" not in unlimited.summary
@@ -151,9 +161,13 @@ def osv_url(store: Path) -> Iterator[str]:
 def test_the_real_snapshot_is_too_old_for_a_30_day_limit(osv_url: str, tmp_path: Path) -> None:
     # Its newest record is from 2024-10-10: stale for any run since November 2024.
     pins = [("requests", "2.32.3")]
-    outcome = audit.audit(pins, DependencyAuditSpec(max_data_age=30 * DAY), osv_url=osv_url, work_dir=tmp_path)
+    outcome = audit.audit(
+        pins, DependencyAuditSpec(max_data_age=30 * DAY), osv_url=osv_url, work_dir=tmp_path
+    )
     result = outcome.result
-    assert result.status is CheckStatus.ERROR and result.reason_code == "ADVISORIES_STALE", result.summary
+    assert result.status is CheckStatus.ERROR and result.reason_code == "ADVISORIES_STALE", (
+        result.summary
+    )
     assert "(as of 2024-10-10)" in result.summary and "no known vulnerabilities" in result.summary
     relaxed = audit.audit(pins, DependencyAuditSpec(), osv_url=osv_url, work_dir=tmp_path / "again")
     assert relaxed.result.status is CheckStatus.PASSED
@@ -163,10 +177,15 @@ def test_the_real_snapshot_is_too_old_for_a_30_day_limit(osv_url: str, tmp_path:
 def test_a_cached_audit_is_judged_against_the_runs_own_limit(store: Path, tmp_path: Path) -> None:
     pins = [("requests", "2.32.3")]
     kwargs = {"store": store, "cache_dir": tmp_path / "cache", "timeout": 120.0}
-    first = audit_cache.audit_offline(pins, DependencyAuditSpec(), work_dir=tmp_path / "a", **kwargs)  # type: ignore[arg-type]
+    first = audit_cache.audit_offline(
+        pins, DependencyAuditSpec(), work_dir=tmp_path / "a", **kwargs
+    )  # type: ignore[arg-type]
     assert first.result.status is CheckStatus.PASSED
     again = audit_cache.audit_offline(
-        pins, DependencyAuditSpec(max_data_age=7 * DAY), work_dir=tmp_path / "b", **kwargs  # type: ignore[arg-type]
+        pins,
+        DependencyAuditSpec(max_data_age=7 * DAY),
+        work_dir=tmp_path / "b",
+        **kwargs,  # type: ignore[arg-type]
     )
     assert again.result.details.get("reused") is True
     assert again.result.reason_code == "ADVISORIES_STALE"

@@ -46,7 +46,9 @@ class Env:
                             ("reviewer@example.org", "reviewer")]:  # fmt: skip
             with self.db.session() as session:
                 create_user(session, email, role, "a long password 1")
-                self.tokens[role if email.startswith(role) else "other"] = create_token(session, email)
+                self.tokens[role if email.startswith(role) else "other"] = create_token(
+                    session, email
+                )
 
     def auth(self, who: str = "owner") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -127,11 +129,15 @@ def test_publishing_an_opportunity_with_hidden_tests(env: Env) -> None:
 
 
 def test_a_bad_spec_is_422_listing_the_problems_and_nothing_is_kept(env: Env) -> None:
-    reply = env.publish(spec=b"version: 1\ntitle: x\nlimits: {timeout: -5}\nsurprise: 1\n", hidden=None)
+    reply = env.publish(
+        spec=b"version: 1\ntitle: x\nlimits: {timeout: -5}\nsurprise: 1\n", hidden=None
+    )
     assert reply.status_code == 422
     body = reply.get_json()
     assert body["error"] == "invalid_spec"
-    assert any("limits.timeout" in p for p in body["detail"]) and any("surprise" in p for p in body["detail"])
+    assert any("limits.timeout" in p for p in body["detail"]) and any(
+        "surprise" in p for p in body["detail"]
+    )
     with env.db.session() as session:
         assert session.query(SpecVersion).count() == 0
     assert [p.name for p in env.settings.specs_dir.iterdir()] == []
@@ -151,7 +157,9 @@ def test_hidden_tests_the_spec_names_must_be_uploaded_and_the_reverse(env: Env) 
     reply = env.publish(hidden=None)
     assert reply.status_code == 422 and "no hidden_tests archive" in reply.get_json()["detail"][0]
     reply = env.publish(spec=b"version: 1\ntitle: x\n")
-    assert reply.status_code == 422 and "does not name their folder" in reply.get_json()["detail"][0]
+    assert (
+        reply.status_code == 422 and "does not name their folder" in reply.get_json()["detail"][0]
+    )
 
 
 def test_a_hostile_archive_is_refused_and_nothing_is_kept(env: Env) -> None:
@@ -194,13 +202,31 @@ def test_a_hidden_tests_value_that_is_no_folder_name_is_422_never_500(
     ("field", "spec", "says"),
     [
         ("title", b'version: 1\ntitle: "Contact\\0form"\n', "control characters"),
-        ("install.requirements[0]", b'version: 1\ntitle: x\ninstall: {requirements: ["fl\\0ask"]}\n', "NUL"),
-        ("install.requirements[0]", b"version: 1\ntitle: x\ninstall: {requirements: [" + b"a" * 100_000 + b"]}\n", "at most 4096"),
-        ("functional.paths[0]", b'version: 1\ntitle: x\nfunctional: {paths: ["tests\\0"]}\n', "NUL"),
-        ("licence.allowed[0]", b"version: 1\ntitle: x\nlicence: {allowed: [" + b"M" * 100_000 + b"]}\n", "at most 100"),
+        (
+            "install.requirements[0]",
+            b'version: 1\ntitle: x\ninstall: {requirements: ["fl\\0ask"]}\n',
+            "NUL",
+        ),
+        (
+            "install.requirements[0]",
+            b"version: 1\ntitle: x\ninstall: {requirements: [" + b"a" * 100_000 + b"]}\n",
+            "at most 4096",
+        ),
+        (
+            "functional.paths[0]",
+            b'version: 1\ntitle: x\nfunctional: {paths: ["tests\\0"]}\n',
+            "NUL",
+        ),
+        (
+            "licence.allowed[0]",
+            b"version: 1\ntitle: x\nlicence: {allowed: [" + b"M" * 100_000 + b"]}\n",
+            "at most 100",
+        ),
     ],
 )
-def test_nul_bytes_and_oversized_spec_values_are_422(env: Env, field: str, spec: bytes, says: str) -> None:
+def test_nul_bytes_and_oversized_spec_values_are_422(
+    env: Env, field: str, spec: bytes, says: str
+) -> None:
     reply = env.publish(spec=spec, hidden=None)
     assert reply.status_code == 422, reply.get_data(as_text=True)[:300]
     assert [p for p in reply.get_json()["detail"] if p.startswith(f"{field}:") and says in p]
@@ -213,27 +239,38 @@ def test_a_licence_id_not_on_the_spdx_list_is_422_with_a_suggestion(env: Env) ->
     assert reply.status_code == 422
     detail = reply.get_json()["detail"]
     assert any(p.startswith("licence.allowed[1]: did you mean Apache-2.0?") for p in detail), detail
-    assert any(p.startswith("licence.allowed[2]: did you mean GPL-3.0-only or GPL-3.0-or-later?") for p in detail)
+    assert any(
+        p.startswith("licence.allowed[2]: did you mean GPL-3.0-only or GPL-3.0-or-later?")
+        for p in detail
+    )
     # a new version of an existing opportunity goes through the same check
     opportunity = env.publish().get_json()
     data = {"spec": (io.BytesIO(spec), "acceptance.yaml")}
-    reply = env.client.post(f"/api/v1/opportunities/{opportunity['id']}/specs", data=data, headers=env.auth())
+    reply = env.client.post(
+        f"/api/v1/opportunities/{opportunity['id']}/specs", data=data, headers=env.auth()
+    )
     assert reply.status_code == 422 and "did you mean Apache-2.0?" in json.dumps(reply.get_json())
 
 
 def test_a_new_spec_version_keeps_old_runs_on_theirs(env: Env) -> None:
     submission = env.submission()
-    first = env.client.post(f"/api/v1/submissions/{submission['id']}/runs", json={}, headers=env.auth())
+    first = env.client.post(
+        f"/api/v1/submissions/{submission['id']}/runs", json={}, headers=env.auth()
+    )
     assert first.status_code == 201 and first.get_json()["spec_version"] == 1
     reply = env.client.post(
         f"/api/v1/opportunities/{submission['opportunity']}/specs",
-        data={"spec": (io.BytesIO(SPEC.replace(b"Contact form", b"Contact form v2")), "a.yaml"),
-              "hidden_tests": (io.BytesIO(HIDDEN), "h.tgz")},  # fmt: skip
+        data={
+            "spec": (io.BytesIO(SPEC.replace(b"Contact form", b"Contact form v2")), "a.yaml"),
+            "hidden_tests": (io.BytesIO(HIDDEN), "h.tgz"),
+        },  # fmt: skip
         headers=env.auth(),
     )
     assert reply.status_code == 201, reply.get_json()
     assert reply.get_json()["spec_version"] == 2
-    second = env.client.post(f"/api/v1/submissions/{submission['id']}/runs", json={}, headers=env.auth())
+    second = env.client.post(
+        f"/api/v1/submissions/{submission['id']}/runs", json={}, headers=env.auth()
+    )
     assert second.get_json()["spec_version"] == 2
     again = env.client.get(f"/api/v1/runs/{first.get_json()['id']}", headers=env.auth()).get_json()
     assert again["spec_version"] == 1
@@ -256,7 +293,9 @@ def _ended_run(env: Env, submission_id: str, commit: str, status: str = "finishe
 
 def _manual_run(env: Env, submission_id: str, ref: str | None) -> dict[str, Any]:
     body = {"ref": ref} if ref else {}
-    reply = env.client.post(f"/api/v1/submissions/{submission_id}/runs", json=body, headers=env.auth())
+    reply = env.client.post(
+        f"/api/v1/submissions/{submission_id}/runs", json=body, headers=env.auth()
+    )
     assert reply.status_code == 201, reply.get_json()
     return dict(reply.get_json())
 
@@ -300,11 +339,15 @@ def test_a_rerun_supersedes_the_latest_ended_run_of_its_commit_and_spec_version(
                                delivery_id="d-again")  # fmt: skip
         assert pushed.supersedes_id is None
 
-    opportunity = env.client.get(f"/api/v1/submissions/{submission_id}", headers=env.auth()).get_json()["opportunity"]
+    opportunity = env.client.get(
+        f"/api/v1/submissions/{submission_id}", headers=env.auth()
+    ).get_json()["opportunity"]
     reply = env.client.post(
         f"/api/v1/opportunities/{opportunity}/specs",
-        data={"spec": (io.BytesIO(SPEC.replace(b"Contact form", b"Contact form v2")), "a.yaml"),
-              "hidden_tests": (io.BytesIO(HIDDEN), "h.tgz")},  # fmt: skip
+        data={
+            "spec": (io.BytesIO(SPEC.replace(b"Contact form", b"Contact form v2")), "a.yaml"),
+            "hidden_tests": (io.BytesIO(HIDDEN), "h.tgz"),
+        },  # fmt: skip
         headers=env.auth(),
     )
     assert reply.status_code == 201, reply.get_json()
@@ -315,7 +358,10 @@ def test_a_rerun_supersedes_the_latest_ended_run_of_its_commit_and_spec_version(
 def test_owners_see_only_their_own_and_reviewers_see_all(env: Env) -> None:
     mine = env.publish().get_json()["id"]
     theirs = env.publish(who="other").get_json()["id"]
-    listed = {o["id"] for o in env.client.get("/api/v1/opportunities", headers=env.auth()).get_json()["items"]}
+    listed = {
+        o["id"]
+        for o in env.client.get("/api/v1/opportunities", headers=env.auth()).get_json()["items"]
+    }
     assert listed == {mine}
     assert env.client.get(f"/api/v1/opportunities/{theirs}", headers=env.auth()).status_code == 404
     reviewer = env.client.get("/api/v1/opportunities", headers=env.auth("reviewer")).get_json()
@@ -336,7 +382,13 @@ def test_registering_a_submission_shows_the_secret_once(env: Env) -> None:
 
 
 @pytest.mark.parametrize(
-    "repo", ["ext::sh -c touch% /tmp/pwned", "file:///etc", "/srv/git/repo", "https://user:pw@example.org/r"]
+    "repo",
+    [
+        "ext::sh -c touch% /tmp/pwned",
+        "file:///etc",
+        "/srv/git/repo",
+        "https://user:pw@example.org/r",
+    ],
 )
 def test_dangerous_repository_urls_are_refused(env: Env, repo: str) -> None:
     opportunity = env.publish().get_json()["id"]
@@ -350,12 +402,22 @@ def test_dangerous_repository_urls_are_refused(env: Env, repo: str) -> None:
 
 def test_manual_run_is_recorded_then_enqueued_and_listed(env: Env) -> None:
     submission = env.submission()
-    reply = env.client.post(f"/api/v1/submissions/{submission['id']}/runs", json={"ref": "v1.0"}, headers=env.auth())
+    reply = env.client.post(
+        f"/api/v1/submissions/{submission['id']}/runs", json={"ref": "v1.0"}, headers=env.auth()
+    )
     assert reply.status_code == 201
     run = reply.get_json()
     assert run["status"] == "queued" and run["ref"] == "v1.0" and run["report_url"] is None
-    assert env.celery.sent == [("acceptance.run", [run["id"]], {"queue": "runs", "soft_time_limit": 1020, "time_limit": 1080, "ignore_result": True})]
-    listed = env.client.get(f"/api/v1/runs?submission={submission['id']}", headers=env.auth()).get_json()
+    assert env.celery.sent == [
+        (
+            "acceptance.run",
+            [run["id"]],
+            {"queue": "runs", "soft_time_limit": 1020, "time_limit": 1080, "ignore_result": True},
+        )
+    ]
+    listed = env.client.get(
+        f"/api/v1/runs?submission={submission['id']}", headers=env.auth()
+    ).get_json()
     assert [r["id"] for r in listed["items"]] == [run["id"]] and listed["next"] is None
     assert env.client.get("/api/v1/runs?colour=red", headers=env.auth()).status_code == 422
     assert env.client.get(f"/api/v1/runs/{run['id']}/report", headers=env.auth()).status_code == 404
@@ -364,7 +426,9 @@ def test_manual_run_is_recorded_then_enqueued_and_listed(env: Env) -> None:
 def test_run_listing_pages_with_a_cursor(env: Env) -> None:
     submission = env.submission()
     ids = [
-        env.client.post(f"/api/v1/submissions/{submission['id']}/runs", json={}, headers=env.auth()).get_json()["id"]
+        env.client.post(
+            f"/api/v1/submissions/{submission['id']}/runs", json={}, headers=env.auth()
+        ).get_json()["id"]
         for _ in range(5)
     ]
     seen: list[str] = []
@@ -387,7 +451,12 @@ def test_signed_push_records_one_run_and_enqueues_it(env: Env) -> None:
     assert reply.status_code == 202, reply.get_json()
     run_id = reply.get_json()["run_id"]
     [run] = env.runs()
-    assert (run.id, run.commit, run.trigger, run.delivery_id) == (run_id, "a" * 40, "webhook", "d-1")
+    assert (run.id, run.commit, run.trigger, run.delivery_id) == (
+        run_id,
+        "a" * 40,
+        "webhook",
+        "d-1",
+    )
     assert [sent[1] for sent in env.celery.sent] == [[run_id]]
 
     again = env.client.post(f"/hooks/{submission['id']}", data=body, headers=headers)
@@ -419,7 +488,9 @@ def test_ping_other_branch_and_other_repository(env: Env) -> None:
     ping = (GITHUB / "ping-payload.json").read_bytes()
     headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "p-1", "Content-Type": "application/json",
                "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), ping, hashlib.sha256).hexdigest()}  # fmt: skip
-    assert env.client.post(f"/hooks/{submission['id']}", data=ping, headers=headers).status_code == 200
+    assert (
+        env.client.post(f"/hooks/{submission['id']}", data=ping, headers=headers).status_code == 200
+    )
 
     body, headers = github_push(secret, branch="feature", delivery="d-2")
     reply = env.client.post(f"/hooks/{submission['id']}", data=body, headers=headers)
@@ -427,7 +498,9 @@ def test_ping_other_branch_and_other_repository(env: Env) -> None:
     assert "feature" in reply.get_json()["reason"]
 
     body, headers = github_push(secret, repo="https://github.com/someone/else", delivery="d-3")
-    assert env.client.post(f"/hooks/{submission['id']}", data=body, headers=headers).status_code == 422
+    assert (
+        env.client.post(f"/hooks/{submission['id']}", data=body, headers=headers).status_code == 422
+    )
     assert env.runs() == []
 
 
@@ -440,5 +513,7 @@ def test_malformed_and_oversized_payloads(env: Env) -> None:
     reply = env.client.post(f"/hooks/{submission['id']}", data=body, headers=headers)
     assert 400 <= reply.status_code < 500 and reply.get_json()["error"] == "invalid_payload"
     big = b"x" * (5 * 1024**2)
-    assert env.client.post(f"/hooks/{submission['id']}", data=big, headers=headers).status_code == 413
+    assert (
+        env.client.post(f"/hooks/{submission['id']}", data=big, headers=headers).status_code == 413
+    )
     assert env.runs() == []

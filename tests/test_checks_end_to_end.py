@@ -20,11 +20,11 @@ PYPROJECT = (
     '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
 )
 RUNNER = (
-    "import subprocess\n\n\n"
-    "def run(cmd):\n"
-    "    return subprocess.call(cmd, shell=True){marker}\n"
+    "import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True){marker}\n"
 )
-TESTS = {"tests/test_runner.py": "from runner import run\n\ndef test_true():\n    assert run('true') == 0\n"}
+TESTS = {
+    "tests/test_runner.py": "from runner import run\n\ndef test_true():\n    assert run('true') == 0\n"
+}
 
 
 def project(*, licence: str | None = "MIT", deps: str = "", marker: str = "") -> dict[str, str]:
@@ -56,7 +56,9 @@ MEDIUM = "security: {sast: {fail_on: medium}}\n"
 def test_shell_true_is_rejected_naming_file_and_line(
     make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, statement = check(str(make_repo(project())), write_spec(tmp_path / "s", MEDIUM), capsys=capsys)
+    code, statement = check(
+        str(make_repo(project())), write_spec(tmp_path / "s", MEDIUM), capsys=capsys
+    )
 
     assert code == 1
     assert statuses(statement) == {
@@ -65,7 +67,9 @@ def test_shell_true_is_rejected_naming_file_and_line(
     sast = check_of(statement, "sast")
     assert sast["reason_code"] == "SAST_FINDINGS"
     blocking = [f for f in sast["findings"] if f["blocking"]]
-    assert [(f["test_id"], f["filename"], f["line"]) for f in blocking] == [("B602", "runner/__init__.py", 5)]
+    assert [(f["test_id"], f["filename"], f["line"]) for f in blocking] == [
+        ("B602", "runner/__init__.py", 5)
+    ]
     assert blocking[0]["severity"] == "high" and blocking[0]["cwe"] == "CWE-78"
     assert "runner/__init__.py:5" in sast["summary"]
     assert statement["predicate"]["reason_codes"] == ["SAST_FINDINGS"]
@@ -84,7 +88,11 @@ def test_a_spec_of_only_version_and_title_rejects_eval_of_input(
     assert statement["predicate"]["verdict"] == "rejected"
     assert statement["predicate"]["reason_codes"] == ["SAST_FINDINGS"]
     sast = check_of(statement, "sast")
-    blocking = [(f["test_id"], f["severity"], f["filename"], f["line"]) for f in sast["findings"] if f["blocking"]]
+    blocking = [
+        (f["test_id"], f["severity"], f["filename"], f["line"])
+        for f in sast["findings"]
+        if f["blocking"]
+    ]
     assert blocking == [("B307", "medium", "runner/__init__.py", 2)]
     assert sast["settings"]["fail_on"] == "medium" and sast["settings"]["confidence"] == "medium"
 
@@ -116,7 +124,9 @@ def test_old_requests_is_rejected_offline_and_ignoring_every_id_turns_it_green(
 ) -> None:
     files = project(deps='"requests==2.19.0"')
     files["runner/__init__.py"] = "import requests\n\nSESSION = requests.Session\n"
-    files["tests/test_runner.py"] = "from runner import SESSION\n\ndef test_session():\n    assert SESSION\n"
+    files["tests/test_runner.py"] = (
+        "from runner import SESSION\n\ndef test_session():\n    assert SESSION\n"
+    )
     repo = str(make_repo(files))
     # LGPL chardet comes with requests 2.19; the licence check is not what this is about.
     body = "licence: {dependencies: report}\n"
@@ -178,8 +188,12 @@ def test_mit_repo_with_permissive_dependencies_passes_every_check(
     make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     files = project(deps='"iniconfig==2.1.0", "packaging==24.2"')
-    files["runner/__init__.py"] = "import iniconfig\nimport packaging\n\ndef run(cmd):\n    return 0\n"
-    spec = write_spec(tmp_path / "s", MEDIUM + "licence: {allowed: [MIT, Apache-2.0, BSD-3-Clause]}\n")
+    files["runner/__init__.py"] = (
+        "import iniconfig\nimport packaging\n\ndef run(cmd):\n    return 0\n"
+    )
+    spec = write_spec(
+        tmp_path / "s", MEDIUM + "licence: {allowed: [MIT, Apache-2.0, BSD-3-Clause]}\n"
+    )
     report = tmp_path / "report.dsse.json"
     code, statement = check(
         str(make_repo(files)), spec, "--artifacts", str(tmp_path / "art"), "--out", str(report),
@@ -197,12 +211,21 @@ def test_mit_repo_with_permissive_dependencies_passes_every_check(
     assert audit["excluded"] == ["runner"] and audit["vulnerabilities"] == []
     written = {p.name for p in (tmp_path / "art").iterdir()}
     assert written == set(statement["predicate"]["artifacts"])
-    assert {"junit.xml", "bandit.sarif", "sbom.cdx.json", "pip-audit.json", "dependency-licences.json"} <= written
+    assert {
+        "junit.xml",
+        "bandit.sarif",
+        "sbom.cdx.json",
+        "pip-audit.json",
+        "dependency-licences.json",
+    } <= written
     # What a verifier does with the files it downloaded: each matches the signed report.
     from acceptance.cli import main
 
     assert main(["verify", str(report), "--artifacts", str(tmp_path / "art")]) == 0
-    assert f"Artifacts: all {len(written)} files in {tmp_path / 'art'} match" in capsys.readouterr().out
+    assert (
+        f"Artifacts: all {len(written)} files in {tmp_path / 'art'} match"
+        in capsys.readouterr().out
+    )
     (tmp_path / "art" / "junit.xml").write_text("<testsuites/>", encoding="utf-8")
     assert main(["verify", str(report), "--artifacts", str(tmp_path / "art")]) == 1
     assert "changed: junit.xml" in capsys.readouterr().err
@@ -211,14 +234,20 @@ def test_mit_repo_with_permissive_dependencies_passes_every_check(
 def test_checks_turned_off_are_listed_as_not_checked(
     make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = write_spec(tmp_path / "s", "security: {sast: false, dependencies: false}\nlicence: false\n")
+    spec = write_spec(
+        tmp_path / "s", "security: {sast: false, dependencies: false}\nlicence: false\n"
+    )
     code, statement = check(str(make_repo(project(licence=None))), spec, capsys=capsys)
 
     assert code == 0, statement["predicate"]["reasons"]
     assert statuses(statement) == {
         "functional": "passed", "sast": "skipped", "dependencies": "skipped", "licence": "skipped",
     }  # fmt: skip
-    assert [n["id"] for n in statement["predicate"]["not_checked"]] == ["sast", "dependencies", "licence"]
+    assert [n["id"] for n in statement["predicate"]["not_checked"]] == [
+        "sast",
+        "dependencies",
+        "licence",
+    ]
 
 
 def test_no_advisory_data_means_could_not_judge(

@@ -27,14 +27,18 @@ def signed_report(key_dir: Path, out: Path, statement: dict[str, object] | None 
     out.write_text(json.dumps(envelope))
 
 
-def test_keygen_writes_a_private_key_only_the_owner_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_keygen_writes_a_private_key_only_the_owner_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["keygen", "--out", str(tmp_path / "k")]) == 0
     assert stat.S_IMODE((tmp_path / "k" / "signing.key").stat().st_mode) == 0o600
     assert "key id: sha256:" in capsys.readouterr().out
     assert main(["keygen", "--out", str(tmp_path / "k")]) == 2  # never overwrites
 
 
-def test_verify_accepts_the_right_key_and_refuses_another(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_accepts_the_right_key_and_refuses_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     main(["keygen", "--out", str(tmp_path / "a")])
     main(["keygen", "--out", str(tmp_path / "b")])
     report = tmp_path / "report.json"
@@ -45,21 +49,29 @@ def test_verify_accepts_the_right_key_and_refuses_another(tmp_path: Path, capsys
     assert "FAILED" in capsys.readouterr().err
 
 
-def test_verify_refuses_a_signed_payload_that_is_not_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_refuses_a_signed_payload_that_is_not_a_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     main(["keygen", "--out", str(tmp_path / "a")])
     report = tmp_path / "report.json"
     signed_report(tmp_path / "a", report, {"_type": "something-else"})
     assert main(["verify", str(report), "--pubkey", str(tmp_path / "a" / "signing.pub")]) == 1
 
 
-def test_verify_of_a_missing_file_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_of_a_missing_file_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     main(["keygen", "--out", str(tmp_path / "a")])
-    code = main(["verify", str(tmp_path / "nope.json"), "--pubkey", str(tmp_path / "a" / "signing.pub")])
+    code = main(
+        ["verify", str(tmp_path / "nope.json"), "--pubkey", str(tmp_path / "a" / "signing.pub")]
+    )
     assert code == 2
     assert "error:" in capsys.readouterr().err
 
 
-def test_check_with_a_missing_spec_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_with_a_missing_spec_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["check", str(tmp_path), "--spec", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
 
@@ -67,7 +79,10 @@ def test_check_with_a_missing_spec_is_bad_input(tmp_path: Path, capsys: pytest.C
 @pytest.mark.parametrize(
     ("body", "says"),
     [
-        ("functional: {hidden_tests: acceptance.yaml}\n", "'acceptance.yaml' is a file, not a folder"),
+        (
+            "functional: {hidden_tests: acceptance.yaml}\n",
+            "'acceptance.yaml' is a file, not a folder",
+        ),
         ('functional: {hidden_tests: "hid\\0den"}\n', "must not contain NUL characters"),
         ("licence: {allowed: [Apache2]}\n", "did you mean Apache-2.0?"),
         ("install: {requirements: [" + "a" * 5000 + "]}\n", "at most 4096 characters"),
@@ -280,8 +295,16 @@ def test_revoke_all_ends_every_token_of_that_user_only(
     assert first_id in out and second_id in out
     api = _api(service_db, tmp_path)
     for token in (first, second):
-        assert api.get("/api/v1/opportunities", headers={"Authorization": f"Bearer {token}"}).status_code == 401
-    assert api.get("/api/v1/opportunities", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+        assert (
+            api.get(
+                "/api/v1/opportunities", headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 401
+        )
+    assert (
+        api.get("/api/v1/opportunities", headers={"Authorization": f"Bearer {other}"}).status_code
+        == 200
+    )
 
 
 def test_an_expired_token_is_refused_with_when_it_expired(
@@ -311,7 +334,9 @@ def test_an_expired_token_is_refused_with_when_it_expired(
     )
     assert reply.headers["WWW-Authenticate"] == 'Bearer realm="acceptance"'
     assert main(["tokens", "list", "owner@example.org"]) == 0
-    assert re.search(rf"^{token_id}  expired .* expires 2026-01-02 03:04 UTC", capsys.readouterr().out, re.M)
+    assert re.search(
+        rf"^{token_id}  expired .* expires 2026-01-02 03:04 UTC", capsys.readouterr().out, re.M
+    )
 
 
 @pytest.mark.parametrize("lifetime", ["30", "0d", "-1d", "1y", "d", "3651d", "1.5h"])
@@ -342,7 +367,10 @@ def test_a_token_can_be_revoked_by_the_token_itself(
     assert main(["tokens", "revoke", token]) == 0
     assert token_id in capsys.readouterr().out
     api = _api(service_db, tmp_path)
-    assert api.get("/api/v1/opportunities", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert (
+        api.get("/api/v1/opportunities", headers={"Authorization": f"Bearer {token}"}).status_code
+        == 401
+    )
 
 
 def test_a_disabled_user_cannot_use_a_token_until_enabled(
@@ -354,7 +382,10 @@ def test_a_disabled_user_cannot_use_a_token_until_enabled(
     assert main(["users", "disable", "Owner@Example.org"]) == 0
     assert "disabled owner@example.org" in capsys.readouterr().out
     reply = api.get("/api/v1/opportunities", headers=headers)
-    assert (reply.status_code, reply.get_json()["detail"]) == (401, "the token's account is disabled")
+    assert (reply.status_code, reply.get_json()["detail"]) == (
+        401,
+        "the token's account is disabled",
+    )
     assert main(["users", "enable", "owner@example.org"]) == 0
     assert api.get("/api/v1/opportunities", headers=headers).status_code == 200
     assert main(["users", "disable", "nobody@example.org"]) == 2
@@ -381,7 +412,10 @@ def test_verify_without_a_key_says_where_the_public_key_comes_from(
     capsys.readouterr()
     assert main(["verify", str(report)]) == 1
     err = capsys.readouterr().err
-    assert "FAILED" in err and f"checked with this machine's key {tmp_path / 'mine' / 'keys' / 'signing.pub'}" in err
+    assert (
+        "FAILED" in err
+        and f"checked with this machine's key {tmp_path / 'mine' / 'keys' / 'signing.pub'}" in err
+    )
     assert "GET /api/v1/keys" in err
 
 
@@ -422,7 +456,9 @@ def _download(folder: Path, files: dict[str, bytes]) -> Path:
     return folder
 
 
-def test_verify_artifacts_that_all_match(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_artifacts_that_all_match(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     report, pub = _report_with_artifacts(tmp_path, ARTIFACTS)
     folder = _download(tmp_path / "dl", ARTIFACTS)
     capsys.readouterr()
@@ -439,7 +475,9 @@ def test_verify_artifacts_names_each_missing_changed_and_extra_file(
         "bandit.sarif": b'{"runs": [1]}\n'[:-3] + b"\n",        # same size, other bytes
         "notes.txt": b"mine\n",
     })  # fmt: skip
-    (folder / "bandit.sarif").write_bytes(b'{"runs": [] }'[: len(ARTIFACTS["bandit.sarif"]) - 1] + b"\n")
+    (folder / "bandit.sarif").write_bytes(
+        b'{"runs": [] }'[: len(ARTIFACTS["bandit.sarif"]) - 1] + b"\n"
+    )
     assert (folder / "bandit.sarif").stat().st_size == len(ARTIFACTS["bandit.sarif"])
     capsys.readouterr()
     assert main(["verify", str(report), "--pubkey", str(pub), "--artifacts", str(folder)]) == 1
@@ -461,7 +499,10 @@ def test_verify_artifacts_beside_the_report_and_in_json_mode(
     beside = folder / "report.dsse.json"
     beside.write_bytes(report.read_bytes())  # as `acceptance check --out DIR/... --artifacts DIR`
     capsys.readouterr()
-    assert main(["verify", str(beside), "--pubkey", str(pub), "--artifacts", str(folder), "--json"]) == 0
+    assert (
+        main(["verify", str(beside), "--pubkey", str(pub), "--artifacts", str(folder), "--json"])
+        == 0
+    )
     captured = capsys.readouterr()
     assert json.loads(captured.out)["predicate"]["verdict"] == "accepted"  # stdout stays JSON
     assert "match the signed report" in captured.err

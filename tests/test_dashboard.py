@@ -166,7 +166,9 @@ def test_a_disabled_user_is_signed_out_and_cannot_sign_in(service: Service) -> N
     live = client.get("/runs/live")
     assert (live.status_code, live.get_json()["error"]) == (401, "unauthenticated")
     token = csrf_token(client, "/sign-in")
-    reply = client.post("/sign-in", data={"email": OWNER, "password": PASSWORD, "csrf_token": token})
+    reply = client.post(
+        "/sign-in", data={"email": OWNER, "password": PASSWORD, "csrf_token": token}
+    )
     assert reply.status_code == 422  # the same answer as a wrong password: nothing is revealed
     assert "The email address or the password is not right." in reply.get_data(as_text=True)
     with service.db.session() as session:

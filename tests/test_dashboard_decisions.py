@@ -26,17 +26,26 @@ def _decide(service: Service, run_id: str, lang: str = "en", **form: str) -> tup
 def test_the_owner_accepts_a_run_with_the_consequences_spelled_out_first(service: Service) -> None:
     run = service.ids.accepted
     page = html(client_for(service, OWNER), f"/runs/{run}")
-    assert "Record your decision" in page and "Accepting makes this run the accepted delivery" in page
-    assert "Asking for changes tells the supplier" in page and "No decision on this run yet." in page
+    assert (
+        "Record your decision" in page and "Accepting makes this run the accepted delivery" in page
+    )
+    assert (
+        "Asking for changes tells the supplier" in page and "No decision on this run yet." in page
+    )
     status, page = _decide(service, run, decision="accepted")
     assert status == 303
-    assert "Your decision is recorded and signed." in page and "this run is the accepted delivery." in page
+    assert (
+        "Your decision is recorded and signed." in page
+        and "this run is the accepted delivery." in page
+    )
     assert re.search(r"<strong>Accepted</strong>\s*— by owner@example.org", page)
     opportunity = html(client_for(service, OWNER), f"/opportunities/{service.ids.opportunity}")
     assert "<td>accepted</td>" in opportunity
 
 
-def test_an_override_is_refused_without_a_long_reason_and_marked_once_made_in_french(service: Service) -> None:
+def test_an_override_is_refused_without_a_long_reason_and_marked_once_made_in_french(
+    service: Service,
+) -> None:
     run = service.ids.rejected
     page = html(client_for(service, OWNER, "fr"), f"/runs/{run}")
     assert "Accepter passe outre les contrôles" in page and "Enregistrer la décision" in page
@@ -51,7 +60,9 @@ def test_an_override_is_refused_without_a_long_reason_and_marked_once_made_in_fr
 def test_a_reason_is_required_to_ask_for_changes(service: Service) -> None:
     status, page = _decide(service, service.ids.rejected, decision="changes_requested", reason=" ")
     assert status == 303 and "Give a reason for this decision." in page
-    status, page = _decide(service, service.ids.rejected, decision="changes_requested", reason="Two tests fail.")
+    status, page = _decide(
+        service, service.ids.rejected, decision="changes_requested", reason="Two tests fail."
+    )
     assert "Changes requested" in page and "Two tests fail." in page
 
 
@@ -61,7 +72,9 @@ def test_reviewers_see_decisions_but_no_form_and_cannot_post(service: Service, l
     page = html(client, f"/runs/{service.ids.accepted}")
     assert 'action="/runs/' + service.ids.accepted + '/decision"' not in page
     token = csrf_token(client, "/runs")
-    reply = client.post(f"/runs/{service.ids.accepted}/decision", data={"csrf_token": token, "decision": "accepted"})
+    reply = client.post(
+        f"/runs/{service.ids.accepted}/decision", data={"csrf_token": token, "decision": "accepted"}
+    )
     assert reply.status_code == 403
 
 

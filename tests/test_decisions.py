@@ -47,7 +47,12 @@ class Env:
         self.client: FlaskClient = self.app.test_client()
         self.key = ensure_signing_key(self.settings)
         self.tokens: dict[str, str] = {}
-        for who, role in [("owner", "owner"), ("other", "owner"), ("reviewer", "reviewer"), ("admin", "admin")]:
+        for who, role in [
+            ("owner", "owner"),
+            ("other", "owner"),
+            ("reviewer", "reviewer"),
+            ("admin", "admin"),
+        ]:
             with self.db.session() as session:
                 create_user(session, f"{who}@example.org", role, "a long password 1")
                 self.tokens[who] = create_token(session, f"{who}@example.org")
@@ -56,8 +61,13 @@ class Env:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
     def submission(self) -> str:
-        data = {"spec": (io.BytesIO(SPEC), "acceptance.yaml"), "hidden_tests": (io.BytesIO(HIDDEN), "h.tar.gz")}
-        opportunity = self.client.post("/api/v1/opportunities", data=data, headers=self.auth()).get_json()
+        data = {
+            "spec": (io.BytesIO(SPEC), "acceptance.yaml"),
+            "hidden_tests": (io.BytesIO(HIDDEN), "h.tar.gz"),
+        }
+        opportunity = self.client.post(
+            "/api/v1/opportunities", data=data, headers=self.auth()
+        ).get_json()
         reply = self.client.post(
             f"/api/v1/opportunities/{opportunity['id']}/submissions",
             json={"repo_url": REPO, "supplier": "Supplier Ltd", "branch": "main"}, headers=self.auth(),
@@ -65,7 +75,13 @@ class Env:
         assert reply.status_code == 201, reply.get_json()
         return str(reply.get_json()["id"])
 
-    def run(self, submission_id: str, commit: str, verdict: str | None = "accepted", status: str = "finished") -> str:
+    def run(
+        self,
+        submission_id: str,
+        commit: str,
+        verdict: str | None = "accepted",
+        status: str = "finished",
+    ) -> str:
         """A run as a worker leaves it: ended with a signed report in the artifact store."""
         with self.db.session() as session:
             submission = session.get(Submission, submission_id)
@@ -84,11 +100,15 @@ class Env:
             session.flush()
             return run.id
 
-    def decide(self, run_id: str, decision: str, reason: str | None = None, who: str = "owner") -> Any:
+    def decide(
+        self, run_id: str, decision: str, reason: str | None = None, who: str = "owner"
+    ) -> Any:
         body: dict[str, Any] = {"decision": decision}
         if reason is not None:
             body["reason"] = reason
-        return self.client.post(f"/api/v1/runs/{run_id}/decision", json=body, headers=self.auth(who))
+        return self.client.post(
+            f"/api/v1/runs/{run_id}/decision", json=body, headers=self.auth(who)
+        )
 
     def state(self, submission_id: str) -> dict[str, Any]:
         reply = self.client.get(f"/api/v1/submissions/{submission_id}", headers=self.auth())
@@ -120,8 +140,15 @@ def test_accepting_an_accepted_run_needs_no_reason_and_is_signed_on_its_report(e
         report_sha = decision.run.report_sha256
     assert body["report_sha256"] == report_sha
 
-    assert env.client.get(f"/api/v1/decisions/{body['id']}", headers=env.auth("reviewer")).get_json()["id"] == body["id"]
-    envelope = env.client.get(f"/api/v1/decisions/{body['id']}/attestation", headers=env.auth()).get_json()
+    assert (
+        env.client.get(f"/api/v1/decisions/{body['id']}", headers=env.auth("reviewer")).get_json()[
+            "id"
+        ]
+        == body["id"]
+    )
+    envelope = env.client.get(
+        f"/api/v1/decisions/{body['id']}/attestation", headers=env.auth()
+    ).get_json()
     verified = verify_envelope(envelope, [load_public_key(env.settings.public_key)])
     statement = json.loads(verified.payload)
     assert statement["predicateType"] == PREDICATE_TYPE
@@ -130,13 +157,17 @@ def test_accepting_an_accepted_run_needs_no_reason_and_is_signed_on_its_report(e
     assert predicate["decision"] == "accepted" and predicate["override"] is False
     assert predicate["decided_by"]["email"] == "owner@example.org"
     (link,) = predicate["inputAttestations"]
-    assert link["digest"] == {"sha256": report_sha} and link["uri"].endswith(f"/api/v1/runs/{run}/report")
+    assert link["digest"] == {"sha256": report_sha} and link["uri"].endswith(
+        f"/api/v1/runs/{run}/report"
+    )
     report = env.client.get(link["uri"].split("localhost", 1)[-1], headers=env.auth()).data
     assert hashlib.sha256(report).hexdigest() == report_sha
 
     state = env.state(submission)
     assert state["state"] == "accepted" and state["accepted_run_id"] == run
-    listed = env.client.get(f"/api/v1/runs?submission={submission}", headers=env.auth()).get_json()["items"]
+    listed = env.client.get(f"/api/v1/runs?submission={submission}", headers=env.auth()).get_json()[
+        "items"
+    ]
     assert listed[0]["decision"] == "accepted" and listed[0]["accepted_delivery"] is True
     assert listed[0]["submission_state"] == "accepted"
 
@@ -167,7 +198,10 @@ def test_accepting_a_rejected_run_is_an_override_marked_everywhere(env: Env) -> 
     assert reply.status_code == 201 and reply.get_json()["override"] is True
     envelope = env.client.get(reply.get_json()["attestation_url"], headers=env.auth()).get_json()
     statement = json.loads(base64.b64decode(envelope["payload"]))
-    assert statement["predicate"]["override"] is True and statement["predicate"]["reason"] == OVERRIDE_REASON
+    assert (
+        statement["predicate"]["override"] is True
+        and statement["predicate"]["reason"] == OVERRIDE_REASON
+    )
     assert "OVERRIDE" in describe(statement)[0]
 
 
@@ -184,7 +218,10 @@ def test_nobody_decides_on_a_run_that_has_not_finished(env: Env, status: str) ->
     run = env.run(env.submission(), "e" * 40, verdict=None, status=status)
     reply = env.decide(run, "accepted", who="admin")
     assert reply.status_code == 409
-    assert reply.get_json() == {"error": "conflict", "detail": f"run {run} is {status}: decide once it has finished"}
+    assert reply.get_json() == {
+        "error": "conflict",
+        "detail": f"run {run} is {status}: decide once it has finished",
+    }
 
 
 def test_bad_bodies_are_4xx_never_500(env: Env) -> None:
@@ -192,10 +229,19 @@ def test_bad_bodies_are_4xx_never_500(env: Env) -> None:
     url = f"/api/v1/runs/{run}/decision"
     assert env.client.post(url, data="nope", headers=env.auth()).status_code == 400
     assert env.client.post(url, json=["accepted"], headers=env.auth()).status_code == 400
-    for body in ({"decision": 1}, {"decision": "rejected", "reason": 7}, {"decision": "rejected", "reason": "x" * 5000}):
+    for body in (
+        {"decision": 1},
+        {"decision": "rejected", "reason": 7},
+        {"decision": "rejected", "reason": "x" * 5000},
+    ):
         reply = env.client.post(url, json=body, headers=env.auth())
         assert reply.status_code == 422, body
-    assert env.client.post("/api/v1/runs/nope/decision", json={"decision": "accepted"}, headers=env.auth()).status_code == 404
+    assert (
+        env.client.post(
+            "/api/v1/runs/nope/decision", json={"decision": "accepted"}, headers=env.auth()
+        ).status_code
+        == 404
+    )
     assert env.client.get("/api/v1/decisions/nope", headers=env.auth()).status_code == 404
 
 
@@ -206,9 +252,14 @@ def test_a_later_decision_supersedes_and_both_are_kept(env: Env) -> None:
     assert env.state(submission)["state"] == "changes_requested"
     second = env.decide(run, "accepted").get_json()
     assert second["supersedes"] == first["id"]
-    listed = env.client.get(f"/api/v1/submissions/{submission}/decisions", headers=env.auth()).get_json()["items"]
+    listed = env.client.get(
+        f"/api/v1/submissions/{submission}/decisions", headers=env.auth()
+    ).get_json()["items"]
     assert [d["id"] for d in listed] == [second["id"], first["id"]]
-    assert env.client.get(f"/api/v1/runs/{run}/decision", headers=env.auth()).get_json()["id"] == second["id"]
+    assert (
+        env.client.get(f"/api/v1/runs/{run}/decision", headers=env.auth()).get_json()["id"]
+        == second["id"]
+    )
     assert env.state(submission)["state"] == "accepted"
 
 
@@ -328,15 +379,25 @@ def test_acceptance_verify_prints_the_decision_and_checks_its_report(
 
     assert main(["verify", str(decision), *pub]) == 0
     out = capsys.readouterr().out
-    assert "Decision: accepted (OVERRIDE" in out and "owner@example.org" in out and OVERRIDE_REASON in out
+    assert (
+        "Decision: accepted (OVERRIDE" in out
+        and "owner@example.org" in out
+        and OVERRIDE_REASON in out
+    )
     assert main(["verify", str(decision), *pub, "--with-report", str(report)]) == 0
     assert "is the report this decision rests on" in capsys.readouterr().out
 
     other = tmp_path / "other.dsse.json"
-    other.write_bytes(env.client.get(f"/api/v1/runs/{env.run(env.submission(), '9' * 40)}/report", headers=env.auth()).data)
+    other.write_bytes(
+        env.client.get(
+            f"/api/v1/runs/{env.run(env.submission(), '9' * 40)}/report", headers=env.auth()
+        ).data
+    )
     assert main(["verify", str(decision), *pub, "--with-report", str(other)]) == 1
     assert "is not the report this decision rests on" in capsys.readouterr().err
-    assert main(["verify", str(report), *pub, "--with-report", str(other)]) == 1  # a report is no decision
+    assert (
+        main(["verify", str(report), *pub, "--with-report", str(other)]) == 1
+    )  # a report is no decision
 
 
 # ---------------------------------------------------------------- the migration
@@ -372,10 +433,16 @@ def test_a_decision_stands_unsigned_while_the_signer_is_down_and_is_signed_when_
     monkeypatch.setattr(services, "settings", _with(local, signer="queue", sign_timeout=0.1))
     run = env.run(env.submission(), "a1" * 20)
     body = env.decide(run, "accepted").get_json()
-    assert env.client.get(f"/api/v1/decisions/{body['id']}", headers=env.auth()).get_json()["signed"] is False
+    assert (
+        env.client.get(f"/api/v1/decisions/{body['id']}", headers=env.auth()).get_json()["signed"]
+        is False
+    )
     unavailable = env.client.get(body["attestation_url"], headers=env.auth())
     assert unavailable.status_code == 503 and unavailable.get_json()["error"] == "unavailable"
     monkeypatch.setattr(services, "settings", local)  # the signer is back
     envelope = env.client.get(body["attestation_url"], headers=env.auth()).get_json()
     verify_envelope(envelope, [load_public_key(env.settings.public_key)])
-    assert env.client.get(f"/api/v1/decisions/{body['id']}", headers=env.auth()).get_json()["signed"] is True
+    assert (
+        env.client.get(f"/api/v1/decisions/{body['id']}", headers=env.auth()).get_json()["signed"]
+        is True
+    )

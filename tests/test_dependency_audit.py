@@ -72,7 +72,9 @@ def test_parse_installed_accepts_pip_list_json() -> None:
     ]
     assert parse_installed(b"[]") == []
     # the same distribution twice (two site directories) collapses
-    assert parse_installed(listing({"name": "a", "version": "1"}, {"name": "A", "version": "1.0"})) == [("a", "1")]
+    assert parse_installed(
+        listing({"name": "a", "version": "1"}, {"name": "A", "version": "1.0"})
+    ) == [("a", "1")]
 
 
 @pytest.mark.parametrize(
@@ -102,7 +104,13 @@ def test_parse_installed_accepts_pip_list_json() -> None:
         listing({"name": "a", "version": "1\n--index-url=http://evil"}),
         listing({"name": "a", "version": "latest"}),
         listing({"name": "a", "version": ""}),
-        listing({"name": "a", "version": "1", }, {"name": "A", "version": "2"}),
+        listing(
+            {
+                "name": "a",
+                "version": "1",
+            },
+            {"name": "A", "version": "2"},
+        ),
         listing({"name": "a" * 201, "version": "1"}),
         listing({"name": "a", "version": "1." + "0" * 200}),
         listing(*({"name": f"p{i}", "version": "1"} for i in range(MAX_ENTRIES + 1))),
@@ -135,12 +143,19 @@ def test_installed_command_lists_a_real_venv_like_pip_list() -> None:
     assert set(listed) == set(parse_installed(pips.stdout))
 
 
-def test_installed_command_lists_every_metadata_folder_so_none_can_shadow_another(tmp_path: Path) -> None:
+def test_installed_command_lists_every_metadata_folder_so_none_can_shadow_another(
+    tmp_path: Path,
+) -> None:
     """A second folder claiming an installed package is listed too, and the listing refused."""
-    for where, version in (("lib/python3.0/site-packages", "2.2.3"), ("lib/python3.11/site-packages", "1.23")):
+    for where, version in (
+        ("lib/python3.0/site-packages", "2.2.3"),
+        ("lib/python3.11/site-packages", "1.23"),
+    ):
         folder = tmp_path / where / f"urllib3-{version}.dist-info"
         folder.mkdir(parents=True)
-        (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: urllib3\nVersion: {version}\n")
+        (folder / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: urllib3\nVersion: {version}\n"
+        )
     argv = [sys.executable, *INSTALLED_COMMAND[1:-1], str(tmp_path)]
     output = subprocess.run(argv, capture_output=True, check=True, timeout=60).stdout
     assert sorted(entry["version"] for entry in json.loads(output)) == ["1.23", "2.2.3"]
@@ -163,7 +178,9 @@ def test_installed_command_inside_the_sandbox(sandbox_image: str) -> None:
             ["/opt/acceptance/tools/bin/python", "-m", "pip", "--python", "/work/venv/bin/python",
              "list", "--format", "json"], timeout=120,
         )  # fmt: skip
-    print(f"in the sandbox: INSTALLED_COMMAND {result.seconds:.2f} s, pip list {pip_list.seconds:.2f} s")
+    print(
+        f"in the sandbox: INSTALLED_COMMAND {result.seconds:.2f} s, pip list {pip_list.seconds:.2f} s"
+    )
     listed = parse_installed(result.output)
     assert "pip" in {name for name, _ in listed}  # the venv's own, from ensurepip
     assert set(listed) == set(parse_installed(pip_list.output))
@@ -182,7 +199,9 @@ def osv_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def failing(osv_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[CheckOutcome, float]:
     started = time.monotonic()
-    outcome = audit(PINS, DependencyAuditSpec(), osv_url=osv_url, work_dir=tmp_path_factory.mktemp("audit"))
+    outcome = audit(
+        PINS, DependencyAuditSpec(), osv_url=osv_url, work_dir=tmp_path_factory.mktemp("audit")
+    )
     return outcome, time.monotonic() - started
 
 
@@ -192,12 +211,18 @@ def vulns_of(outcome: CheckOutcome) -> list[dict[str, Any]]:
     return found
 
 
-def test_old_requests_fails_with_requests_and_urllib3_advisories(failing: tuple[CheckOutcome, float]) -> None:
+def test_old_requests_fails_with_requests_and_urllib3_advisories(
+    failing: tuple[CheckOutcome, float],
+) -> None:
     outcome, seconds = failing
     print(f"audit (two pip-audit runs) {seconds:.2f} s")
     result = outcome.result
     assert result.status is CheckStatus.FAILED, result.summary
-    assert (result.id, result.kind, result.reason_code) == ("dependencies", "dependencies", "VULNERABLE_DEPENDENCIES")
+    assert (result.id, result.kind, result.reason_code) == (
+        "dependencies",
+        "dependencies",
+        "VULNERABLE_DEPENDENCIES",
+    )
     by_package: dict[str, set[str]] = {}
     for vuln in vulns_of(outcome):
         by_package.setdefault(vuln["package"], set()).add(vuln["id"])
@@ -216,7 +241,9 @@ def test_old_requests_fails_with_requests_and_urllib3_advisories(failing: tuple[
     assert "in 4 of 5 installed package(s)" in result.summary and "requests" in result.summary
 
 
-def test_artifacts_hold_the_raw_json_and_a_cyclonedx_sbom(failing: tuple[CheckOutcome, float]) -> None:
+def test_artifacts_hold_the_raw_json_and_a_cyclonedx_sbom(
+    failing: tuple[CheckOutcome, float],
+) -> None:
     outcome, _ = failing
     raw = json.loads(outcome.artifacts["pip-audit.json"])
     assert sorted(d["name"] for d in raw["dependencies"]) == sorted(n for n, _ in PINS)
@@ -250,7 +277,8 @@ def test_findings_equal_pip_audit_by_hand_which_only_talks_to_the_loopback_servi
     assert by_hand == checked
     flat = {
         (d["name"], d["version"], v["id"], tuple(sorted(v["aliases"])), tuple(v["fix_versions"]))
-        for d in by_hand["dependencies"] for v in d["vulns"]
+        for d in by_hand["dependencies"]
+        for v in d["vulns"]
     }
     ours = {
         (v["package"], v["version"], v["id"], tuple(v["aliases"]), tuple(v["fix_versions"]))
@@ -261,7 +289,9 @@ def test_findings_equal_pip_audit_by_hand_which_only_talks_to_the_loopback_servi
     port = int(osv_url.rsplit(":", 1)[1])
     logged = [json.loads(line) for line in events.read_text().splitlines()]
     connects = [args for event, args in logged if event == "socket.connect"]
-    lookups = [args for event, args in logged if event in ("socket.getaddrinfo", "socket.gethostbyname")]
+    lookups = [
+        args for event, args in logged if event in ("socket.getaddrinfo", "socket.gethostbyname")
+    ]
     assert connects and all(address == ["127.0.0.1", port] for address in connects), connects
     assert all(host == "127.0.0.1" for host in lookups), lookups
     processes = [args for event, args in logged if event == "subprocess.Popen"]
@@ -333,7 +363,9 @@ def test_pip_audit_runs_with_every_proxy_dead_except_the_service(tmp_path: Path)
     assert "PYTHONPATH" not in env and env["HOME"].startswith(str(tmp_path))
 
 
-def test_ignoring_every_reported_id_passes(failing: tuple[CheckOutcome, float], osv_url: str, tmp_path: Path) -> None:
+def test_ignoring_every_reported_id_passes(
+    failing: tuple[CheckOutcome, float], osv_url: str, tmp_path: Path
+) -> None:
     found = vulns_of(failing[0])
     # some by their own id, the rest by an alias (CVE/GHSA), plus one that matches nothing
     ignore = [v["aliases"][0] if i % 2 and v["aliases"] else v["id"] for i, v in enumerate(found)]
@@ -347,7 +379,9 @@ def test_ignoring_every_reported_id_passes(failing: tuple[CheckOutcome, float], 
     assert f"{len(found)} ignored by the spec" in result.summary
     assert result.details["unused_ignores"] == ["CVE-0000-0000"]
 
-    partly = audit(PINS, DependencyAuditSpec(ignore=("cve-2018-18074",)), osv_url=osv_url, work_dir=tmp_path)
+    partly = audit(
+        PINS, DependencyAuditSpec(ignore=("cve-2018-18074",)), osv_url=osv_url, work_dir=tmp_path
+    )
     assert partly.result.status is CheckStatus.FAILED
     assert [v["id"] for v in vulns_of(partly) if v["ignored"]] == ["PYSEC-2018-28"]
 
@@ -360,7 +394,9 @@ def test_not_failing_on_vulnerabilities_passes_but_lists_them(osv_url: str, tmp_
 
 
 def test_current_requests_passes(osv_url: str, tmp_path: Path) -> None:
-    outcome = audit([("requests", "2.32.3")], DependencyAuditSpec(), osv_url=osv_url, work_dir=tmp_path)
+    outcome = audit(
+        [("requests", "2.32.3")], DependencyAuditSpec(), osv_url=osv_url, work_dir=tmp_path
+    )
     assert outcome.result.status is CheckStatus.PASSED, outcome.result.summary
     assert vulns_of(outcome) == [] and outcome.result.details["audited"] == 1
     # the snapshot's newest record is from 2024-10-10; its age depends on today's date
@@ -371,14 +407,23 @@ def test_current_requests_passes(osv_url: str, tmp_path: Path) -> None:
 
 
 def test_excluded_local_projects_are_not_audited(osv_url: str, tmp_path: Path) -> None:
-    outcome = audit(PINS[:2], DependencyAuditSpec(), osv_url=osv_url + "/v1/query", work_dir=tmp_path,
-                    exclude=["Requests"])
+    outcome = audit(
+        PINS[:2],
+        DependencyAuditSpec(),
+        osv_url=osv_url + "/v1/query",
+        work_dir=tmp_path,
+        exclude=["Requests"],
+    )
     assert {v["package"] for v in vulns_of(outcome)} == {"urllib3"}
-    assert outcome.result.details["audited"] == 1 and outcome.result.details["excluded"] == ["requests"]
+    assert outcome.result.details["audited"] == 1 and outcome.result.details["excluded"] == [
+        "requests"
+    ]
 
 
 def test_turned_off_is_skipped(tmp_path: Path) -> None:
-    outcome = audit(PINS, DependencyAuditSpec(enabled=False), osv_url="http://127.0.0.1:9", work_dir=tmp_path)
+    outcome = audit(
+        PINS, DependencyAuditSpec(enabled=False), osv_url="http://127.0.0.1:9", work_dir=tmp_path
+    )
     assert outcome.result.status is CheckStatus.SKIPPED
     assert outcome.result.summary == "not checked: turned off in the spec"
     assert not (tmp_path / "pins.txt").exists()
@@ -429,7 +474,9 @@ def stub() -> Iterator[tuple[str, type[_Stub]]]:
         server.server_close()
 
 
-def test_service_failing_mid_audit_is_an_error_not_a_pass(stub: tuple[str, type[_Stub]], tmp_path: Path) -> None:
+def test_service_failing_mid_audit_is_an_error_not_a_pass(
+    stub: tuple[str, type[_Stub]], tmp_path: Path
+) -> None:
     url, _ = stub
     outcome = audit(PINS, DependencyAuditSpec(), osv_url=url, work_dir=tmp_path)
     result = outcome.result
@@ -438,7 +485,9 @@ def test_service_failing_mid_audit_is_an_error_not_a_pass(stub: tuple[str, type[
     assert "pip-audit (json) failed with exit code 1" in result.summary  # exit 1, but no output
 
 
-def test_an_empty_advisory_service_is_an_error(stub: tuple[str, type[_Stub]], tmp_path: Path) -> None:
+def test_an_empty_advisory_service_is_an_error(
+    stub: tuple[str, type[_Stub]], tmp_path: Path
+) -> None:
     url, handler = stub
     handler.status_body = {"records": 0}
     outcome = audit(PINS, DependencyAuditSpec(), osv_url=url, work_dir=tmp_path)

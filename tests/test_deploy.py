@@ -63,9 +63,16 @@ def test_compose_file_validates_with_docker_compose(path: Path, tmp_path: Path) 
 
 def test_compose_has_the_services_the_issue_names_each_with_a_health_check() -> None:
     services = compose(ROOT / "compose.yaml")["services"]
-    assert {"web", "worker", "signer", "scheduler", "redis", "postgres", "engine", "migrate"} <= set(
-        services
-    )
+    assert {
+        "web",
+        "worker",
+        "signer",
+        "scheduler",
+        "redis",
+        "postgres",
+        "engine",
+        "migrate",
+    } <= set(services)
     for name, service in services.items():
         check = service.get("healthcheck", {})
         if check.get("disable"):
@@ -79,7 +86,12 @@ def test_compose_has_the_services_the_issue_names_each_with_a_health_check() -> 
     assert "--beat" in services["scheduler"]["command"] and "--beat" not in worker["command"]
     assert services["web"]["command"][0] == "web"  # gunicorn: `acceptance web`
     assert services["signer"]["command"][0] == "signer"
-    assert services["signer"]["healthcheck"]["test"][1:] == ["acceptance", "worker-health", "--signer", "--ping"]
+    assert services["signer"]["healthcheck"]["test"][1:] == [
+        "acceptance",
+        "worker-health",
+        "--signer",
+        "--ping",
+    ]
     for name in ("web", "worker", "signer", "scheduler"):
         assert services[name]["image"] == services["web"]["image"]
         assert services[name]["build"]["context"] == "."

@@ -11,7 +11,12 @@ from sandbox.image import _debian_uris, default_image_tag
 
 
 @pytest.mark.docker
-def test_image_build_is_idempotent(sandbox_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_image_build_is_idempotent(
+    sandbox_image: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("ACCEPTANCE_DATA_DIR", str(tmp_path))
     assert main(["image", "build"]) == 0
     captured = capsys.readouterr()
@@ -21,12 +26,20 @@ def test_image_build_is_idempotent(sandbox_image: str, tmp_path: Path, monkeypat
 
 
 @pytest.mark.docker
-def test_doctor_is_ready_before_the_key_exists_and_names_an_unusable_one(sandbox_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_is_ready_before_the_key_exists_and_names_an_unusable_one(
+    sandbox_image: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # As the README says: the signing key is created on first use, so its absence is no fault.
     monkeypatch.setenv("ACCEPTANCE_DATA_DIR", str(tmp_path))
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert f"[ok  ] signing key {tmp_path / 'keys' / 'signing.key'}: not created yet (created on first use" in out
+    assert (
+        f"[ok  ] signing key {tmp_path / 'keys' / 'signing.key'}: not created yet (created on first use"
+        in out
+    )
     assert "[ok  ] Docker engine" in out and f"[ok  ] sandbox image {sandbox_image}" in out
 
     assert main(["keygen", "--out", str(tmp_path / "keys")]) == 0
@@ -34,12 +47,16 @@ def test_doctor_is_ready_before_the_key_exists_and_names_an_unusable_one(sandbox
     capsys.readouterr()
     assert main(["doctor"]) == 3
     out = capsys.readouterr().out
-    assert "[MISS] signing key" in out and f"fix: chmod 600 {tmp_path / 'keys' / 'signing.key'}" in out
+    assert (
+        "[MISS] signing key" in out and f"fix: chmod 600 {tmp_path / 'keys' / 'signing.key'}" in out
+    )
     (tmp_path / "keys" / "signing.key").chmod(0o600)
     assert main(["doctor"]) == 0
 
 
-def test_doctor_explains_how_to_start_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_explains_how_to_start_docker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ACCEPTANCE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
     assert main(["doctor"]) == 3

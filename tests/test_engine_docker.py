@@ -55,7 +55,9 @@ def test_accepted_repo_gets_a_report_that_verifies_and_tampering_fails(
     assert predicate["verdict"] == "accepted"
     assert predicate["source"]["commit"] == commit
     assert predicate["environment"]["image"]["id"].startswith("sha256:")
-    assert {"bandit", "pip-audit", "licensecheck", "pytest"} <= set(predicate["environment"]["tools"])
+    assert {"bandit", "pip-audit", "licensecheck", "pytest"} <= set(
+        predicate["environment"]["tools"]
+    )
     result = functional(statement)
     assert result["status"] == "passed"
     assert result["tests"] == {"passed": 2, "failed": 0, "errors": 0, "skipped": 0}
@@ -65,7 +67,9 @@ def test_accepted_repo_gets_a_report_that_verifies_and_tampering_fails(
     }  # fmt: skip
     assert check_of(statement, "licence")["licence"]["spdx"] == "MIT"
     assert predicate["not_checked"] == []
-    assert {"junit.xml", "bandit.sarif", "sbom.cdx.json", "pip-audit.json"} <= set(predicate["artifacts"])
+    assert {"junit.xml", "bandit.sarif", "sbom.cdx.json", "pip-audit.json"} <= set(
+        predicate["artifacts"]
+    )
 
     assert main(["verify", str(report)]) == 0
     envelope = json.loads(report.read_text())
@@ -81,7 +85,9 @@ def test_failing_test_is_rejected_naming_it(
     make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     files = dict(PASSING)
-    files["tests/test_broken.py"] = "def test_wrong():\n    assert 1 + 1 == 3, 'arithmetic is off'\n"
+    files["tests/test_broken.py"] = (
+        "def test_wrong():\n    assert 1 + 1 == 3, 'arithmetic is off'\n"
+    )
     code, statement = check(str(make_repo(files)), write_spec(tmp_path / "s"), capsys=capsys)
 
     assert code == 1
@@ -142,8 +148,12 @@ def test_hanging_test_times_out_and_names_the_running_test(
 def test_hidden_tests_always_run_and_cannot_be_deselected(
     make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    hidden = {"test_owner.py": "from demo import add\n\ndef test_owner_checks_add():\n    assert add(2, 2) == 4\n"}
-    spec = write_spec(tmp_path / "s", "functional: {paths: [tests], hidden_tests: hidden}\n", hidden=hidden)
+    hidden = {
+        "test_owner.py": "from demo import add\n\ndef test_owner_checks_add():\n    assert add(2, 2) == 4\n"
+    }
+    spec = write_spec(
+        tmp_path / "s", "functional: {paths: [tests], hidden_tests: hidden}\n", hidden=hidden
+    )
     code, statement = check(str(make_repo(PASSING)), spec, capsys=capsys)
     assert code == 0, statement["predicate"]["reasons"]
     result = functional(statement)
@@ -154,7 +164,10 @@ def test_hidden_tests_always_run_and_cannot_be_deselected(
     assert result["hidden"]["expected"] == 1
     assert result["hidden_tests"] == 1
     assert statement["predicate"]["spec"]["hidden_tests_sha256"]
-    assert [s["name"] for s in statement["predicate"]["stages"]][-2:] == ["functional", "hidden-tests"]
+    assert [s["name"] for s in statement["predicate"]["stages"]][-2:] == [
+        "functional",
+        "hidden-tests",
+    ]
 
     # The project's configuration no longer reaches the hidden tests: they still run.
     sneaky = dict(PASSING)
@@ -167,7 +180,9 @@ def test_hidden_tests_always_run_and_cannot_be_deselected(
 def test_memory_bomb_hits_the_memory_limit(
     make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    files = {"tests/test_bomb.py": "def test_bomb():\n    blocks = [bytearray(64 * 1024**2) for _ in range(64)]\n    assert blocks\n"}
+    files = {
+        "tests/test_bomb.py": "def test_bomb():\n    blocks = [bytearray(64 * 1024**2) for _ in range(64)]\n    assert blocks\n"
+    }
     spec = write_spec(tmp_path / "s", "limits: {memory: 256m}\n")
     code, statement = check(str(make_repo(files)), spec, capsys=capsys)
     assert code == 1
@@ -187,7 +202,13 @@ def test_setup_py_project_metadata_is_computed_inside_the_sandbox(
         "legacy.py": "import iniconfig\n\ndef parser():\n    return iniconfig.IniConfig\n",
         "tests/test_legacy.py": "from legacy import parser\n\ndef test_parser():\n    assert parser().__name__ == 'IniConfig'\n",
     }
-    code, statement = check(str(make_repo(files)), write_spec(tmp_path / "s"), "--logs", str(tmp_path / "logs"), capsys=capsys)
+    code, statement = check(
+        str(make_repo(files)),
+        write_spec(tmp_path / "s"),
+        "--logs",
+        str(tmp_path / "logs"),
+        capsys=capsys,
+    )
     assert code == 0, statement["predicate"]["reasons"]
     stages = [s["name"] for s in statement["predicate"]["stages"]]
     assert "metadata" in stages
@@ -203,7 +224,9 @@ def test_source_served_by_git_daemon(
     base, url = git_server
     repo = make_repo(PASSING)
     git("clone", "-q", "--bare", str(repo), str(base / "demo.git"), cwd=tmp_path)
-    code, statement = check(f"{url}/demo.git", write_spec(tmp_path / "s"), "--ref", "main", capsys=capsys)
+    code, statement = check(
+        f"{url}/demo.git", write_spec(tmp_path / "s"), "--ref", "main", capsys=capsys
+    )
     assert code == 0, statement["predicate"]["reasons"]
     assert statement["predicate"]["source"] == {
         "url": f"{url}/demo.git",
@@ -236,14 +259,21 @@ def test_broken_spec_is_bad_input(
     assert "limits.timeout" in err and "surprise" in err
 
 
-def test_unreachable_source_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["check", "git://127.0.0.1:9/nothing.git", "--spec", str(write_spec(tmp_path / "s"))])
+def test_unreachable_source_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["check", "git://127.0.0.1:9/nothing.git", "--spec", str(write_spec(tmp_path / "s"))]
+    )
     assert code == 2
     assert "error:" in capsys.readouterr().err
 
 
 def test_docker_down_means_could_not_judge(
-    make_repo: RepoFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    make_repo: RepoFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     code, statement = check(str(make_repo(PASSING)), write_spec(tmp_path / "s"), capsys=capsys)
@@ -253,7 +283,10 @@ def test_docker_down_means_could_not_judge(
 
 
 def test_missing_image_means_could_not_judge(
-    make_repo: RepoFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    make_repo: RepoFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("ACCEPTANCE_SANDBOX_IMAGE", "acceptance-sandbox:does-not-exist")
     code, statement = check(str(make_repo(PASSING)), write_spec(tmp_path / "s"), capsys=capsys)

@@ -50,7 +50,10 @@ def key(**changes: object) -> str:
 
 def test_a_resolution_is_reused_while_fresh_and_its_wheels_are_cached(tmp_path: Path) -> None:
     cache = envcache.ResolutionCache(tmp_path / "res", tmp_path / "wheels", ttl=60)
-    files = [wheel(tmp_path / "wheels", "attrs-23.2.0-py3-none-any.whl"), wheel(tmp_path / "wheels", "pytest-8.0-py3-none-any.whl", 20)]
+    files = [
+        wheel(tmp_path / "wheels", "attrs-23.2.0-py3-none-any.whl"),
+        wheel(tmp_path / "wheels", "pytest-8.0-py3-none-any.whl", 20),
+    ]
     stored = cache.put(REQS, "3.11", files)
 
     found = cache.get(REQS, "3.11")
@@ -81,8 +84,14 @@ def test_a_corrupt_resolution_record_is_a_miss(tmp_path: Path) -> None:
     (tmp_path / "res").mkdir()
     (tmp_path / "res" / f"{envcache.resolution_key(REQS, '3.11')}.json").write_text("{not json")
     assert cache.get(REQS, "3.11") is None
-    record = {"format": envcache.FORMAT, "created": time.time(), "wheels": [["../../etc/passwd", 1]]}
-    (tmp_path / "res" / f"{envcache.resolution_key(REQS, '3.11')}.json").write_text(json.dumps(record))
+    record = {
+        "format": envcache.FORMAT,
+        "created": time.time(),
+        "wheels": [["../../etc/passwd", 1]],
+    }
+    (tmp_path / "res" / f"{envcache.resolution_key(REQS, '3.11')}.json").write_text(
+        json.dumps(record)
+    )
     assert cache.get(REQS, "3.11") is None
 
 
@@ -102,7 +111,9 @@ def test_the_environment_key_covers_everything_that_decides_the_environment() ->
     }
     assert len(variants) == 7
     # When the resolution was made does not matter, only what it resolved to.
-    assert key(resolution=envcache.Resolution((("attrs-23.2.0-py3-none-any.whl", 10),), 99.0)) == key()
+    assert (
+        key(resolution=envcache.Resolution((("attrs-23.2.0-py3-none-any.whl", 10),), 99.0)) == key()
+    )
 
 
 def test_the_repository_identity_separates_sources_and_submissions() -> None:
@@ -203,13 +214,18 @@ def test_the_sandbox_commands_unpack_only_inside_the_sandbox(tmp_path: Path) -> 
 
 
 def test_the_download_list_is_the_engines(tmp_path: Path) -> None:
-    plan = InstallPlan(("pytest", "attrs"), ("setuptools>=68", "pytest"), (LocalProject("."),), False, ())
+    plan = InstallPlan(
+        ("pytest", "attrs"), ("setuptools>=68", "pytest"), (LocalProject("."),), False, ()
+    )
     assert download_list(plan) == ["setuptools>=68", "pytest", "attrs"]
 
 
 def test_a_stored_licence_listing_leaves_out_the_local_projects() -> None:
     listing = json.dumps(
-        {"format": 1, "packages": [{"name": "Demo_App", "version": "1"}, {"name": "attrs", "version": "23"}]}
+        {
+            "format": 1,
+            "packages": [{"name": "Demo_App", "version": "1"}, {"name": "attrs", "version": "23"}],
+        }
     ).encode()
     kept = _without(b"noise\n" + listing, {"demo-app"})
     assert kept is not None
@@ -228,7 +244,11 @@ def checkout(tmp_path: Path, files: dict[str, str]) -> Path:
     return root
 
 
-PROJECT = {"LICENSE": MIT_LICENSE, "pyproject.toml": '[project]\nname = "demo"\nlicense = "MIT"\n', "demo.py": "X = 1\n"}
+PROJECT = {
+    "LICENSE": MIT_LICENSE,
+    "pyproject.toml": '[project]\nname = "demo"\nlicense = "MIT"\n',
+    "demo.py": "X = 1\n",
+}
 
 
 def test_the_licence_digest_follows_the_licence_inputs_only(tmp_path: Path) -> None:
@@ -246,7 +266,13 @@ def test_the_licence_digest_follows_the_licence_inputs_only(tmp_path: Path) -> N
 
 
 def test_a_licence_file_named_by_pyproject_is_part_of_the_digest(tmp_path: Path) -> None:
-    root = checkout(tmp_path, {"pyproject.toml": '[project]\nname = "d"\nlicense = {file = "docs/TERMS.txt"}\n', "docs/TERMS.txt": "a"})
+    root = checkout(
+        tmp_path,
+        {
+            "pyproject.toml": '[project]\nname = "d"\nlicense = {file = "docs/TERMS.txt"}\n',
+            "docs/TERMS.txt": "a",
+        },
+    )
     first = licence_cache.inputs_digest(root)
     (root / "docs" / "TERMS.txt").write_text("b")
     assert licence_cache.inputs_digest(root) != first
@@ -258,7 +284,9 @@ def test_a_linked_licence_file_gets_no_digest(tmp_path: Path) -> None:
     assert licence_cache.inputs_digest(root) is None
 
 
-def test_detection_runs_once_per_distinct_licence_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_detection_runs_once_per_distinct_licence_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[Path] = []
     evidence = LicenceEvidence("MIT", "LICENSE", 100.0, project_name="demo")
 
@@ -279,7 +307,9 @@ def test_detection_runs_once_per_distinct_licence_input(tmp_path: Path, monkeypa
 
 def test_unsafe_evidence_is_never_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     unsafe = LicenceEvidence(None, None, None, unsafe="LICENSE is a symbolic link")
-    monkeypatch.setattr(licence_detection, "detect_repo_licence_isolated", lambda path, *, timeout: unsafe)
+    monkeypatch.setattr(
+        licence_detection, "detect_repo_licence_isolated", lambda path, *, timeout: unsafe
+    )
     root = checkout(tmp_path, PROJECT)
     licence_cache.detect(root, tmp_path / "cache", timeout=10)
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())

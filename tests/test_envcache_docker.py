@@ -25,7 +25,9 @@ PROJECT = {
 }
 
 
-def run(source: Path, config: EngineConfig, spec: Any, submission: str) -> tuple[dict[str, Any], list[str]]:
+def run(
+    source: Path, config: EngineConfig, spec: Any, submission: str
+) -> tuple[dict[str, Any], list[str]]:
     messages: list[str] = []
     result = run_acceptance(
         str(source), None, spec, config, progress=lambda stage, text: messages.append(f"{stage}: {text}"),
@@ -51,7 +53,9 @@ def test_a_code_only_repush_installs_nothing_and_other_repositories_get_nothing(
     assert {"install", "export", "install-project"} <= set(stages(cold))
     wheels = sorted(p.name for p in (config.cache_dir / "wheels").iterdir())
 
-    (repo / "demo" / "__init__.py").write_text("import iniconfig\n\ndef add(a, b):\n    return b + a\n")
+    (repo / "demo" / "__init__.py").write_text(
+        "import iniconfig\n\ndef add(a, b):\n    return b + a\n"
+    )
     git("commit", "-qam", "code only", cwd=repo)
     warm, messages = run(repo, config, spec, "s1")
 
@@ -63,7 +67,9 @@ def test_a_code_only_repush_installs_nothing_and_other_repositories_get_nothing(
     assert any("nothing fetched" in m for m in messages if m.startswith("download:"))
     assert sorted(p.name for p in (config.cache_dir / "wheels").iterdir()) == wheels
     # The audit and the licences were judged again from the same data: same verdicts.
-    assert {c["id"]: c["status"] for c in warm["checks"]} == {c["id"]: c["status"] for c in cold["checks"]}
+    assert {c["id"]: c["status"] for c in warm["checks"]} == {
+        c["id"]: c["status"] for c in cold["checks"]
+    }
     assert next(c for c in warm["checks"] if c["id"] == "functional")["tests"]["passed"] == 1
 
     # Another repository with the same dependencies: prepared for itself, never handed s1's.

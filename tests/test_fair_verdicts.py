@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.docker]
 OFF = "security: false\nlicence: false\n"
 CODE = {"demo/__init__.py": "def add(a, b):\n    return a + b\n"}
 PASSING_TESTS = "".join(
-    f"def test_pass_{i}():\n    from demo import add\n    assert add({i}, 1) == {i + 1}\n\n" for i in range(3)
+    f"def test_pass_{i}():\n    from demo import add\n    assert add({i}, 1) == {i + 1}\n\n"
+    for i in range(3)
 )
 # Fails on the first attempt of each pytest process tree, passes afterwards: a flaky test
 # whose luck is decided by a file in /tmp, deterministic for the test suite.
@@ -54,7 +55,9 @@ def test_a_flaky_test_is_named_and_fails_unless_the_spec_lets_it_pass(
     assert code == 0, statement["predicate"]["reasons"]
     assert result["tests"]["passed"] == 4 and "1 flaky" in result["summary"]
 
-    never = write_spec(tmp_path / "never", OFF + "functional: {timeout: 60, reruns: 0, flaky: pass}\n")
+    never = write_spec(
+        tmp_path / "never", OFF + "functional: {timeout: 60, reruns: 0, flaky: pass}\n"
+    )
     code, statement = check(str(repo), never, capsys=capsys)
     assert code == 1 and functional(statement)["flaky"] == []
 
@@ -77,7 +80,9 @@ def test_a_hanging_test_is_cut_off_alone_and_the_suite_goes_on(
     hang = "import time\n\ndef test_hangs():\n    time.sleep(3600)\n"
     repo = make_repo({**CODE, "tests/test_a.py": PASSING_TESTS, "tests/test_b_hang.py": hang,
                       "tests/test_c.py": PASSING_TESTS.replace("test_pass_", "test_after_")})  # fmt: skip
-    spec = write_spec(tmp_path / "s", OFF + "functional: {timeout: 60, test_timeout: 2, reruns: 0}\n")
+    spec = write_spec(
+        tmp_path / "s", OFF + "functional: {timeout: 60, test_timeout: 2, reruns: 0}\n"
+    )
     code, statement = check(str(repo), spec, capsys=capsys)
     result = functional(statement)
     assert code == 1

@@ -235,7 +235,9 @@ def test_check_summaries_are_said_in_french_from_the_reports_fields(seeded: Serv
     dependencies = check_section(page, "Vulnérabilités des dépendances")
     assert ("Aucune vulnérabilité connue dans les 12 paquets installés\u00a0; "
             "1 ignorée par la spécification.") in dependencies  # fmt: skip
-    assert "1 constat de sécurité bloque l’acceptation." in check_section(page, "Analyse statique de sécurité")
+    assert "1 constat de sécurité bloque l’acceptation." in check_section(
+        page, "Analyse statique de sécurité"
+    )
     assert ("Licence MIT, trouvée dans LICENSE\u00a0: autorisée par la spécification\u00a0; "
             "1 dépendance sous une licence incompatible.") in page  # fmt: skip
     accepted = french.get(f"/runs/{seeded.ids.accepted}").get_data(as_text=True)

@@ -40,7 +40,9 @@ def plugin_events(
 
     `seen`: the results the tests really had, when `data` is a forgery.
     """
-    events: list[dict[str, object]] = [{"event": "collected", "count": 0, "hidden": 0, "pytest": "9.2.0"}]
+    events: list[dict[str, object]] = [
+        {"event": "collected", "count": 0, "hidden": 0, "pytest": "9.2.0"}
+    ]
     ran = data if seen is None else seen
     for case in parse_junit(ran).cases if ran else ():
         outcome = {Outcome.ERROR: "failed"}.get(case.outcome, case.outcome.value)
@@ -166,7 +168,7 @@ def test_failing_and_skipped_hidden_tests_fail_without_their_messages_in_the_sum
     assert isinstance(failures, list)
     assert failures[0]["id"] == "acceptance_hidden_tests/test_h.py::test_owner"
     assert "CANARY owner detail" in failures[0]["message"]  # kept for the owner
-    skipped = HIDDEN.replace("/>", "><skipped message=\"x\"/></testcase>")
+    skipped = HIDDEN.replace("/>", '><skipped message="x"/></testcase>')
     outcome = evaluate_hidden(hidden_run(0, junit(skipped)), EXPECTED, LAYOUT)
     assert [c for c, _ in outcome.problems] == ["HIDDEN_TESTS_NOT_RUN"]
 
@@ -178,7 +180,9 @@ def test_hidden_results_written_elsewhere_or_changed_are_invalid() -> None:
     outcome = evaluate_hidden(wrong_path, EXPECTED, LAYOUT)
     assert [c for c, _ in outcome.problems] == ["INVALID_ARTIFACT"]
     changed = run(0, data, events=plugin_events(junit(HIDDEN_FAIL), 0, junit_path=LAYOUT.junit))
-    assert [c for c, _ in evaluate_hidden(changed, EXPECTED, LAYOUT).problems] == ["INVALID_ARTIFACT"]
+    assert [c for c, _ in evaluate_hidden(changed, EXPECTED, LAYOUT).problems] == [
+        "INVALID_ARTIFACT"
+    ]
 
 
 def test_hidden_tests_that_could_not_start_fail_the_check() -> None:
@@ -269,9 +273,7 @@ def test_passes_the_plugin_never_saw_are_caught() -> None:
 
 
 def test_limits_name_the_root_cause_before_the_timeout() -> None:
-    bomb = evaluate(
-        FunctionalSpec(), run(None, None, timed_out=True, process_limit_hit=True)
-    )
+    bomb = evaluate(FunctionalSpec(), run(None, None, timed_out=True, process_limit_hit=True))
     assert bomb.reason_code == "PROCESS_LIMIT"
     full = evaluate(FunctionalSpec(), run(1, None, full_filesystems=("/tmp",)))
     assert full.reason_code == "DISK_LIMIT" and "/tmp" in full.summary

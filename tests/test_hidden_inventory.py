@@ -51,11 +51,19 @@ def test_inventory_follows_pytests_default_collection_rules(tmp_path: Path) -> N
 
 
 def test_parametrized_results_map_to_their_function() -> None:
-    assert base_id("acceptance_hidden_tests/t.py::test_x[a-[b]]") == "acceptance_hidden_tests/t.py::test_x"
-    assert base_id("acceptance_hidden_tests/t.py::T::test_y") == "acceptance_hidden_tests/t.py::T::test_y"
+    assert (
+        base_id("acceptance_hidden_tests/t.py::test_x[a-[b]]")
+        == "acceptance_hidden_tests/t.py::test_x"
+    )
+    assert (
+        base_id("acceptance_hidden_tests/t.py::T::test_y")
+        == "acceptance_hidden_tests/t.py::T::test_y"
+    )
 
 
-def test_the_spec_carries_the_inventory_and_refuses_hidden_files_that_are_not_python(tmp_path: Path) -> None:
+def test_the_spec_carries_the_inventory_and_refuses_hidden_files_that_are_not_python(
+    tmp_path: Path,
+) -> None:
     from acceptance.engine.spec import load_spec
 
     spec = load_spec(write_spec(tmp_path / "ok", "functional: {hidden_tests: hidden}\n",

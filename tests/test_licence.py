@@ -238,7 +238,9 @@ def test_incompatible_dependency_fails() -> None:
 
 
 def test_the_headline_names_the_licence_file(tmp_path: Path) -> None:
-    evidence = detect_repo_licence(repo(tmp_path, {"LICENSE": MIT, "pyproject.toml": pyproject('"MIT"')}))
+    evidence = detect_repo_licence(
+        repo(tmp_path, {"LICENSE": MIT, "pyproject.toml": pyproject('"MIT"')})
+    )
     result = judge_licence(evidence, LicenceSpec(), PERMISSIVE_DEPS)
     assert result.summary == "licensed MIT (from LICENSE); 2 dependency licences listed"
 
@@ -251,7 +253,9 @@ def test_the_headline_names_the_metadata_field_when_only_declared(tmp_path: Path
 
 
 def test_the_headline_names_every_licence_file_of_a_reuse_layout(tmp_path: Path) -> None:
-    evidence = detect_repo_licence(repo(tmp_path, {"LICENSES/MIT.txt": MIT, "LICENSES/Apache-2.0.txt": APACHE}))
+    evidence = detect_repo_licence(
+        repo(tmp_path, {"LICENSES/MIT.txt": MIT, "LICENSES/Apache-2.0.txt": APACHE})
+    )
     result = judge_licence(evidence, LicenceSpec(), None)
     assert result.status is CheckStatus.PASSED, result.summary
     assert "(from LICENSES/Apache-2.0.txt, LICENSES/MIT.txt)" in result.summary
@@ -264,7 +268,9 @@ def test_failing_headlines_name_the_file_too(tmp_path: Path) -> None:
     deps = [DependencyLicence("proprietary", "1.0", "LicenseRef-Proprietary", False)]
     mit = detect_repo_licence(repo(tmp_path / "mit", {"LICENSE": MIT}))
     incompatible = judge_licence(mit, LicenceSpec(), deps).summary
-    assert incompatible.startswith("1 installed dependencies have licences not compatible with MIT (from LICENSE): ")
+    assert incompatible.startswith(
+        "1 installed dependencies have licences not compatible with MIT (from LICENSE): "
+    )
 
 
 class _ListingFails:

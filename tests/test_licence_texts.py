@@ -48,7 +48,9 @@ def test_a_verbatim_match_is_what_scancode_reads(path: Path) -> None:
             scancode.score,
             scancode.extra_words,
         )
-        assert fast.spdx is not None and fast.spdx.removesuffix("-only") == path.name.rsplit(".", 2)[0]
+        assert (
+            fast.spdx is not None and fast.spdx.removesuffix("-only") == path.name.rsplit(".", 2)[0]
+        )
 
 
 @pytest.mark.parametrize(

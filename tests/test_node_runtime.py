@@ -32,7 +32,9 @@ LODASH_4_17_4 = {
 }
 
 
-def project(tmp_path: Path, deps: dict[str, str], packages: dict[str, object], **manifest: object) -> Path:
+def project(
+    tmp_path: Path, deps: dict[str, str], packages: dict[str, object], **manifest: object
+) -> Path:
     root = tmp_path / "delivery"
     root.mkdir(exist_ok=True)
     (root / "package.json").write_text(
@@ -69,7 +71,16 @@ def test_a_lockfile_that_is_a_link_counts_as_absent(tmp_path: Path) -> None:
         ({"x": "file:../x"}, {}, "file:"),
         ({"x": "git+https://example.invalid/x.git"}, {}, "git"),
         ({"x": "owner/repo"}, {}, "owner/repo"),
-        ({}, {"node_modules/x": {"version": "1.0.0", "resolved": "https://evil.example.invalid/x.tgz"}}, "evil"),
+        (
+            {},
+            {
+                "node_modules/x": {
+                    "version": "1.0.0",
+                    "resolved": "https://evil.example.invalid/x.tgz",
+                }
+            },
+            "evil",
+        ),
         ({}, {"node_modules/x": {"version": "1.0.0", "link": True, "resolved": "../x"}}, "link"),
         ({}, {"../outside": {"version": "1.0.0"}}, "not installed under node_modules"),
         ({}, {"node_modules/x": {"version": "file:../x"}}, "file:"),
@@ -85,7 +96,9 @@ def test_packages_named_by_place_are_refused(
 
 
 def test_registry_packages_are_read_with_their_versions(tmp_path: Path) -> None:
-    read = read_project(project(tmp_path, {"lodash": "4.17.4"}, {"node_modules/lodash": LODASH_4_17_4}))
+    read = read_project(
+        project(tmp_path, {"lodash": "4.17.4"}, {"node_modules/lodash": LODASH_4_17_4})
+    )
     assert read.packages == (LockedPackage("node_modules/lodash", "lodash", "4.17.4"),)
     assert read.test_script is None
 
@@ -114,7 +127,9 @@ def test_a_package_folder_the_lockfile_does_not_list_is_a_mismatch(tmp_path: Pat
         check_installed(tmp_path, (LockedPackage("node_modules/lodash", "lodash", "4.17.4"),))
 
 
-def test_a_missing_optional_package_is_skipped_and_a_missing_required_one_refused(tmp_path: Path) -> None:
+def test_a_missing_optional_package_is_skipped_and_a_missing_required_one_refused(
+    tmp_path: Path,
+) -> None:
     optional = LockedPackage("node_modules/fsevents", "fsevents", "2.3.3", optional=True)
     assert check_installed(tmp_path, (optional,)) == ()
     with pytest.raises(SubmissionError, match="was not installed"):
@@ -144,7 +159,9 @@ def test_lodash_4_17_4_is_fetched_with_scripts_off_and_reported_with_its_advisor
     fetched = fetch_node_modules(
         read_project(root), tmp_path / "work", tmp_path / "cache", timeout=120, max_bytes=1024**3
     )
-    assert [(p.name, p.version, p.licence) for p in fetched.installed] == [("lodash", "4.17.4", "MIT")]
+    assert [(p.name, p.version, p.licence) for p in fetched.installed] == [
+        ("lodash", "4.17.4", "MIT")
+    ]
     outcome = audit_npm([("lodash", "4.17.4")], DependencyAuditSpec(), nswg_store)
     result = outcome.result
     assert (result.status, result.reason_code) == (CheckStatus.FAILED, "VULNERABLE_DEPENDENCIES")
@@ -208,7 +225,12 @@ ok 4 - suite
 def test_node_tap_counts_leaves_and_reads_the_last_summary() -> None:
     report = parse_tap(NODE_18_TAP)
     cases = {c.id: c.outcome.value for c in report.result.cases}
-    assert cases == {"adds": "passed", "breaks": "failed", "later": "skipped", "suite > inner": "passed"}
+    assert cases == {
+        "adds": "passed",
+        "breaks": "failed",
+        "later": "skipped",
+        "suite > inner": "passed",
+    }
     assert report.summary["pass"] == 2
     assert report.result.cases[1].message == "expected 3"
 
@@ -255,7 +277,10 @@ def test_any_other_test_script_fails_saying_why(script: str) -> None:
     with pytest.raises(node_tests.UnsupportedScript) as caught:
         node_tests.test_command(script, (), "/o/r.tap")
     result = node_tests.unsupported_script(str(caught.value))
-    assert (result.status, result.reason_code) == (CheckStatus.FAILED, "NODE_TEST_SCRIPT_UNSUPPORTED")
+    assert (result.status, result.reason_code) == (
+        CheckStatus.FAILED,
+        "NODE_TEST_SCRIPT_UNSUPPORTED",
+    )
     assert "node --test [paths]" in result.summary
 
 
@@ -269,9 +294,24 @@ def test_tap_parser_never_raises_anything_but_invalid_artifact(data: bytes) -> N
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(["ok 1 - a", "not ok 2 - b", "    ok 1 - c", "        not ok 1 - d",
-                                 "# pass 3", "# fail 1", "1..2", "  error: 'x'", "ok 3 - e # TODO"]),
-                max_size=40))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "ok 1 - a",
+                "not ok 2 - b",
+                "    ok 1 - c",
+                "        not ok 1 - d",
+                "# pass 3",
+                "# fail 1",
+                "1..2",
+                "  error: 'x'",
+                "ok 3 - e # TODO",
+            ]
+        ),
+        max_size=40,
+    )
+)
 def test_tap_parser_on_shuffled_node_lines(lines: list[str]) -> None:
     try:
         report = parse_tap(("TAP version 13\n" + "\n".join(lines)).encode())
@@ -295,7 +335,9 @@ def test_tap_parser_on_shuffled_node_lines(lines: list[str]) -> None:
         ({"license": "MIT\u0000\nGPL"}, "MIT??GPL"),
     ],
 )
-def test_every_form_of_the_npm_license_field_is_read(manifest: dict[str, object], declared: str) -> None:
+def test_every_form_of_the_npm_license_field_is_read(
+    manifest: dict[str, object], declared: str
+) -> None:
     assert declared_licence(manifest) == declared
 
 
@@ -303,8 +345,14 @@ def test_npm_licences_are_normalised_and_judged_like_python_ones() -> None:
     judged = {
         d.name: (d.licence, d.compatible)
         for d in judge_npm_licences(
-            [("a", "1", "MIT"), ("b", "1", "UNLICENSED"), ("c", "1", "SEE LICENSE IN LICENSE.md"),
-             ("d", "1", "GPL-3.0-only"), ("e", "1", ""), ("f", "1", "(mit OR Apache-2.0)")],
+            [
+                ("a", "1", "MIT"),
+                ("b", "1", "UNLICENSED"),
+                ("c", "1", "SEE LICENSE IN LICENSE.md"),
+                ("d", "1", "GPL-3.0-only"),
+                ("e", "1", ""),
+                ("f", "1", "(mit OR Apache-2.0)"),
+            ],
             "MIT",
         )  # fmt: skip
     }
@@ -320,19 +368,25 @@ def test_the_checked_install_records_each_package_licence(tmp_path: Path) -> Non
     _installed(tmp_path, "node_modules/left-pad", "left-pad", "1.3.0")
     manifest = tmp_path / "node_modules/left-pad/package.json"
     manifest.write_text(json.dumps({"name": "left-pad", "version": "1.3.0", "license": "WTFPL"}))
-    (found,) = check_installed(tmp_path, (LockedPackage("node_modules/left-pad", "left-pad", "1.3.0"),))
+    (found,) = check_installed(
+        tmp_path, (LockedPackage("node_modules/left-pad", "left-pad", "1.3.0"),)
+    )
     assert found.licence == "WTFPL"
 
 
 def test_a_second_fetch_of_the_same_lockfile_reuses_the_prepared_folder(tmp_path: Path) -> None:
     root = project(tmp_path, {"lodash": "4.17.4"}, {"node_modules/lodash": LODASH_4_17_4})
     cache = tmp_path / "cache"
-    first = fetch_node_modules(read_project(root), tmp_path / "w1", cache, timeout=120, max_bytes=1024**3)
+    first = fetch_node_modules(
+        read_project(root), tmp_path / "w1", cache, timeout=120, max_bytes=1024**3
+    )
     assert not first.reused
     # A re-push that changes only code and scripts: same lockfile, same dependencies.
     manifest = json.loads((root / "package.json").read_text())
     (root / "package.json").write_text(json.dumps({**manifest, "scripts": {"test": "node --test"}}))
-    second = fetch_node_modules(read_project(root), tmp_path / "w2", cache, timeout=120, max_bytes=1024**3)
+    second = fetch_node_modules(
+        read_project(root), tmp_path / "w2", cache, timeout=120, max_bytes=1024**3
+    )
     assert second.reused and second.installed == first.installed
     assert (second.project_dir / "node_modules" / "lodash" / "package.json").is_file()
     # A prepared folder tampered with since is checked again, not trusted.
@@ -340,5 +394,7 @@ def test_a_second_fetch_of_the_same_lockfile_reuses_the_prepared_folder(tmp_path
         json.dumps({"name": "lodash", "version": "4.17.21"})
     )
     with pytest.raises(SubmissionError) as caught:
-        fetch_node_modules(read_project(root), tmp_path / "w3", cache, timeout=120, max_bytes=1024**3)
+        fetch_node_modules(
+            read_project(root), tmp_path / "w3", cache, timeout=120, max_bytes=1024**3
+        )
     assert caught.value.reason == "NPM_INSTALL_MISMATCH"

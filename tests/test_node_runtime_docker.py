@@ -172,7 +172,9 @@ def npm_and_pypi_store(advisories_db: Path, tmp_path_factory: pytest.TempPathFac
 
 
 def test_lodash_4_17_4_in_the_lockfile_is_reported_with_its_advisories_and_its_licence(
-    tmp_path: Path, npm_and_pypi_store: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    npm_and_pypi_store: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import json

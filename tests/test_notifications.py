@@ -164,7 +164,8 @@ def test_a_finished_run_is_emailed_to_the_supplier_in_english_and_the_owner_in_f
 
     kept = world.messages()
     assert [(m.audience, m.language, m.state, m.attempts) for m in kept] == [
-        ("owner", "fr", "sent", 1), ("supplier", "en", "sent", 1)
+        ("owner", "fr", "sent", 1),
+        ("supplier", "en", "sent", 1),
     ]
     assert all(m.event == "run_finished" and m.run_id == world.run_id and m.sent_at for m in kept)
 
@@ -200,7 +201,9 @@ def test_a_decision_is_emailed_with_its_reason_and_the_new_state(
     owner_text, _ = parts(owner[0])
     assert "Le propriétaire demande des modifications de cette livraison." in owner_text
     assert "La soumission est désormais\u00a0: modifications demandées." in owner_text
-    events = {(m.event, m.decision_id is not None) for m in world.messages() if m.event != "run_finished"}
+    events = {
+        (m.event, m.decision_id is not None) for m in world.messages() if m.event != "run_finished"
+    }
     assert events == {("decision_recorded", True)}
 
 
@@ -211,7 +214,9 @@ def test_an_smtp_server_that_is_down_leaves_the_run_finished_and_the_message_ret
     world.finish("accepted")
     with world.db.session() as session:
         run = session.get(Run, world.run_id)
-        assert run is not None and run.status == RunStatus.FINISHED.value and run.verdict == "accepted"
+        assert (
+            run is not None and run.status == RunStatus.FINISHED.value and run.verdict == "accepted"
+        )
     kept = world.messages()
     assert len(kept) == 2
     assert all(m.state == "retrying" and m.attempts == 1 and m.last_error for m in kept)
@@ -248,13 +253,18 @@ def test_a_decision_stands_when_the_mail_cannot_even_be_queued(
     )  # fmt: skip
     assert reply.status_code == 201
     with world.db.session() as session:
-        assert session.get(Submission, next(iter([m.submission_id for m in world.messages()]))) is not None
+        assert (
+            session.get(Submission, next(iter([m.submission_id for m in world.messages()])))
+            is not None
+        )
     queued = [m for m in world.messages() if m.event == "decision_recorded"]
     assert len(queued) == 2 and all(m.state == "queued" and m.attempts == 0 for m in queued)
 
 
 def test_without_an_smtp_url_nothing_is_kept_or_sent(tmp_path: Path, database_url: str) -> None:
-    settings = load_settings({"ACCEPTANCE_DATA_DIR": str(tmp_path / "d"), "ACCEPTANCE_DATABASE_URL": database_url})
+    settings = load_settings(
+        {"ACCEPTANCE_DATA_DIR": str(tmp_path / "d"), "ACCEPTANCE_DATABASE_URL": database_url}
+    )
     upgrade(settings.database_url)
     handed: list[str] = []
     notifier = Notifier(settings, Database(settings.database_url), handed.append)
@@ -270,20 +280,29 @@ def test_admins_list_messages_and_others_are_refused(world: World) -> None:
     app = create_app(world.settings, celery=Recorder())
     with world.db.session() as session:
         create_user(session, "admin@buyer.example", "admin", "a long password 1")
-        admin, owner = create_token(session, "admin@buyer.example"), create_token(session, "owner@buyer.example")
+        admin, owner = (
+            create_token(session, "admin@buyer.example"),
+            create_token(session, "owner@buyer.example"),
+        )
     client = app.test_client()
     reply = client.get("/api/v1/messages?state=sent", headers={"Authorization": f"Bearer {admin}"})
     assert reply.status_code == 200
     items = reply.get_json()["items"]
     assert {(i["recipient"], i["state"], i["attempts"]) for i in items} == {
-        ("bids@supplier.example", "sent", 1), ("owner@buyer.example", "sent", 1)
+        ("bids@supplier.example", "sent", 1),
+        ("owner@buyer.example", "sent", 1),
     }
-    assert client.get("/api/v1/messages", headers={"Authorization": f"Bearer {owner}"}).status_code == 403
+    assert (
+        client.get("/api/v1/messages", headers={"Authorization": f"Bearer {owner}"}).status_code
+        == 403
+    )
     bad = client.get("/api/v1/messages?state=lost", headers={"Authorization": f"Bearer {admin}"})
     assert bad.status_code == 422
 
 
-@pytest.mark.parametrize("address", ["not an email", "a@b", "x@example.org, y@example.org", "a\n@b.example"])
+@pytest.mark.parametrize(
+    "address", ["not an email", "a@b", "x@example.org, y@example.org", "a\n@b.example"]
+)
 def test_a_contact_email_must_be_one_address(address: str) -> None:
     with pytest.raises(UserInputError):
         check_contact_email(address)
@@ -309,8 +328,13 @@ def test_the_api_registers_a_contact_and_its_language_and_refuses_a_bad_one(
     opportunity = client.post("/api/v1/opportunities", data=data, headers=auth).get_json()["id"]
     url = f"/api/v1/opportunities/{opportunity}/submissions"
     body = {"repo_url": "https://github.com/Codertocat/Hello-World", "supplier": "S"}
-    made = client.post(url, json={**body, "contact_email": "team@s.example", "language": "fr"}, headers=auth)
+    made = client.post(
+        url, json={**body, "contact_email": "team@s.example", "language": "fr"}, headers=auth
+    )
     assert made.status_code == 201, made.get_json()
-    assert (made.get_json()["contact_email"], made.get_json()["language"]) == ("team@s.example", "fr")
+    assert (made.get_json()["contact_email"], made.get_json()["language"]) == (
+        "team@s.example",
+        "fr",
+    )
     assert client.post(url, json={**body, "contact_email": "nope"}, headers=auth).status_code == 422
     assert client.post(url, json={**body, "language": "de"}, headers=auth).status_code == 422

@@ -26,7 +26,9 @@ from tests.test_advisories import pypi, record, write_tar, write_zip
 NSWG_ARCHIVE = PYPA_ARCHIVE.parent / "nodejs-security-wg-npm.tar.gz"
 
 
-def report(number: int, name: str = "pkg", vulnerable: object = "<1.2.0", **extra: Any) -> dict[str, Any]:
+def report(
+    number: int, name: str = "pkg", vulnerable: object = "<1.2.0", **extra: Any
+) -> dict[str, Any]:
     return {
         "id": number,
         "created_at": "2019-01-01",
@@ -77,7 +79,9 @@ def real_nswg(tmp_path: Path) -> AdvisoryStore:
 # ---------------------------------------------------------------- the real data
 
 
-def test_real_lodash_below_4_17_11_is_reported_with_its_ids_and_cves(real_nswg: AdvisoryStore) -> None:
+def test_real_lodash_below_4_17_11_is_reported_with_its_ids_and_cves(
+    real_nswg: AdvisoryStore,
+) -> None:
     old = lookup_npm(real_nswg, [("lodash", "4.17.4"), ("lodash", "4.17.21")])
     assert old.audited == 2 and old.unjudged == []
     by_id = {f["id"]: f for f in old.findings}
@@ -108,8 +112,21 @@ def test_ignore_by_id_or_cve_alias(real_nswg: AdvisoryStore) -> None:
 
 
 def test_findings_have_exactly_the_python_audits_shape(real_nswg: AdvisoryStore) -> None:
-    pip_audit = {"dependencies": [{"name": "requests", "version": "2.19.0", "vulns": [
-        {"id": "PYSEC-2018-28", "aliases": ["CVE-2018-18074"], "fix_versions": ["2.20.0"]}]}]}
+    pip_audit = {
+        "dependencies": [
+            {
+                "name": "requests",
+                "version": "2.19.0",
+                "vulns": [
+                    {
+                        "id": "PYSEC-2018-28",
+                        "aliases": ["CVE-2018-18074"],
+                        "fix_versions": ["2.20.0"],
+                    }
+                ],
+            }
+        ]
+    }
     python, _ = _findings(json.dumps(pip_audit).encode(), [])
     npm = lookup_npm(real_nswg, [("lodash", "4.17.4")]).findings
     assert list(npm[0]) == list(python[0])
@@ -120,17 +137,26 @@ def test_findings_have_exactly_the_python_audits_shape(real_nswg: AdvisoryStore)
 
 
 def test_a_report_maps_to_an_osv_record(tmp_path: Path) -> None:
-    rec = nswg.to_osv("x", report(7, "left-pad", ">=1.0.0 <1.2.0 || =0.9.0", cves=["CVE-2019-1", "CVE-2019-1234", 5]))
+    rec = nswg.to_osv(
+        "x",
+        report(7, "left-pad", ">=1.0.0 <1.2.0 || =0.9.0", cves=["CVE-2019-1", "CVE-2019-1234", 5]),
+    )
     assert rec is not None
     assert rec["id"] == "NSWG-ECO-7" and rec["aliases"] == ["CVE-2019-1234"]
     assert rec["modified"] == "2019-02-01T00:00:00Z" and rec["published"] == "2018-12-30T00:00:00Z"
     (entry,) = rec["affected"]
     assert entry["package"] == {"ecosystem": "npm", "name": "left-pad", "purl": "pkg:npm/left-pad"}
-    assert entry["ranges"] == [{"type": "SEMVER", "events": [{"introduced": "1.0.0"}, {"fixed": "1.2.0"}]}]
+    assert entry["ranges"] == [
+        {"type": "SEMVER", "events": [{"introduced": "1.0.0"}, {"fixed": "1.2.0"}]}
+    ]
     assert entry["versions"] == ["0.9.0"]
-    assert entry["database_specific"] == {"vulnerable_versions": ">=1.0.0 <1.2.0 || =0.9.0",
-                                          "patched_versions": ">=1.2.0"}
-    assert rec["severity"] == [{"type": "CVSS_V3", "score": "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]
+    assert entry["database_specific"] == {
+        "vulnerable_versions": ">=1.0.0 <1.2.0 || =0.9.0",
+        "patched_versions": ">=1.2.0",
+    }
+    assert rec["severity"] == [
+        {"type": "CVSS_V3", "score": "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -158,7 +184,9 @@ def test_a_report_maps_to_an_osv_record(tmp_path: Path) -> None:
 def test_npm_ranges_mean_what_they_mean_to_npm(
     tmp_path: Path, vulnerable: str, patched: str | None, version: str, affected: bool
 ) -> None:
-    archive = write_nswg(tmp_path / "wg.tar.gz", [report(1, "pkg", vulnerable, patched_versions=patched)])
+    archive = write_nswg(
+        tmp_path / "wg.tar.gz", [report(1, "pkg", vulnerable, patched_versions=patched)]
+    )
     summary = import_archive(archive, tmp_path / "advisories.sqlite")
     assert (summary.records, summary.skipped) == (1, 0)
     store = AdvisoryStore(tmp_path / "advisories.sqlite")
@@ -167,7 +195,9 @@ def test_npm_ranges_mean_what_they_mean_to_npm(
 
 def test_an_unparsable_installed_version_is_unjudged_not_clean(tmp_path: Path) -> None:
     import_archive(write_nswg(tmp_path / "wg.tar.gz", [report(1)]), tmp_path / "s.sqlite")
-    found = lookup_npm(AdvisoryStore(tmp_path / "s.sqlite"), [("pkg", "latest"), ("pkg", "1.0.0"), ("", "1.0.0")])
+    found = lookup_npm(
+        AdvisoryStore(tmp_path / "s.sqlite"), [("pkg", "latest"), ("pkg", "1.0.0"), ("", "1.0.0")]
+    )
     assert [f["id"] for f in found.findings] == ["NSWG-ECO-1"]
     assert found.unjudged == ["@1.0.0", "pkg@latest"]
 
@@ -180,8 +210,14 @@ def test_fix_versions_come_from_the_patched_range() -> None:
 
 def test_npm_names_are_exact_and_pypi_names_stay_normalised(tmp_path: Path) -> None:
     store_path = tmp_path / "advisories.sqlite"
-    import_archive(write_nswg(tmp_path / "wg.tar.gz", [report(1, "JSONStream"), report(2, "@scope/pkg")]), store_path)
-    import_archive(write_tar(tmp_path / "py.tar.gz", [record("A-1", pypi("Foo_Bar", versions=["1.0"]))]), store_path)
+    import_archive(
+        write_nswg(tmp_path / "wg.tar.gz", [report(1, "JSONStream"), report(2, "@scope/pkg")]),
+        store_path,
+    )
+    import_archive(
+        write_tar(tmp_path / "py.tar.gz", [record("A-1", pypi("Foo_Bar", versions=["1.0"]))]),
+        store_path,
+    )
     store = AdvisoryStore(store_path)
     assert npm_ids(store, "JSONStream", "1.0.0") == ["NSWG-ECO-1"]
     assert npm_ids(store, "jsonstream", "1.0.0") == []  # another npm package
@@ -218,20 +254,27 @@ def test_importing_npm_keeps_pypi_and_the_other_way_round(tmp_path: Path) -> Non
     assert npm_ids(store, "pkg", "1.0.0") == ["NSWG-ECO-2"]
     assert [r["id"] for r in store.query("pkg", "1.0")] == ["B-1"]
     assert [(s.ecosystem, s.records, s.source) for s in store.sources()] == [
-        ("PyPI", 1, "py2.zip"), ("npm", 2, "wg2.tar.gz")]
+        ("PyPI", 1, "py2.zip"),
+        ("npm", 2, "wg2.tar.gz"),
+    ]
     assert store.status().to_dict()["source"] == "py2.zip"  # what reports record: PyPI's
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def test_a_failed_import_leaves_that_sources_previous_data(tmp_path: Path) -> None:
     store_path = tmp_path / "advisories.sqlite"
-    import_archive(write_tar(tmp_path / "py.tar.gz", [record("A-1", pypi("pkg", versions=["1.0"]))]), store_path)
+    import_archive(
+        write_tar(tmp_path / "py.tar.gz", [record("A-1", pypi("pkg", versions=["1.0"]))]),
+        store_path,
+    )
     good = write_nswg(tmp_path / "wg.tar.gz", [report(1)])
     import_archive(good, store_path)
     before = store_path.read_bytes()
     store = AdvisoryStore(store_path)
 
-    nothing_usable = write_nswg(tmp_path / "bad.tar.gz", [report(5, vulnerable=">>>nope"), "not an object"])
+    nothing_usable = write_nswg(
+        tmp_path / "bad.tar.gz", [report(5, vulnerable=">>>nope"), "not an object"]
+    )
     with pytest.raises(ArchiveError, match="no usable npm advisory"):
         import_archive(nothing_usable, store_path)
     (tmp_path / "cut.tar.gz").write_bytes(good.read_bytes()[:80])
@@ -255,20 +298,38 @@ def test_a_store_from_before_sources_is_read_and_carried_over(tmp_path: Path) ->
         """
     )
     rec = record("OLD-1", pypi("pkg", versions=["1.0"]))
-    db.execute("INSERT INTO vulns VALUES ('OLD-1', '2024-01-01T00:00:00Z', NULL, ?)", (json.dumps(rec),))
+    db.execute(
+        "INSERT INTO vulns VALUES ('OLD-1', '2024-01-01T00:00:00Z', NULL, ?)", (json.dumps(rec),)
+    )
     db.execute("INSERT INTO affected VALUES ('OLD-1', 'pkg', ?)", (json.dumps(rec["affected"][0]),))
-    meta = {"schema": "1", "source": "old.tar.gz", "format": "pypa-yaml-tar", "sha256": "ab" * 32,
-            "records": "1", "withdrawn": "0", "packages": "1", "imported_at": "2026-01-01T00:00:00Z",
-            "newest_modified": "2024-01-01T00:00:00Z"}
+    meta = {
+        "schema": "1",
+        "source": "old.tar.gz",
+        "format": "pypa-yaml-tar",
+        "sha256": "ab" * 32,
+        "records": "1",
+        "withdrawn": "0",
+        "packages": "1",
+        "imported_at": "2026-01-01T00:00:00Z",
+        "newest_modified": "2024-01-01T00:00:00Z",
+    }
     db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
     db.commit()
     db.close()
     store = AdvisoryStore(store_path)
     old_status = store.status()
-    assert (old_status.records, old_status.source, old_status.ecosystem) == (1, "old.tar.gz", "PyPI")
-    assert [r["id"] for r in store.query("pkg", "1.0")] == ["OLD-1"] and npm_ids(store, "pkg", "1.0.0") == []
+    assert (old_status.records, old_status.source, old_status.ecosystem) == (
+        1,
+        "old.tar.gz",
+        "PyPI",
+    )
+    assert [r["id"] for r in store.query("pkg", "1.0")] == ["OLD-1"] and npm_ids(
+        store, "pkg", "1.0.0"
+    ) == []
 
-    assert import_archive(write_nswg(tmp_path / "wg.tar.gz", [report(1)]), store_path).kept == ("PyPI",)
+    assert import_archive(write_nswg(tmp_path / "wg.tar.gz", [report(1)]), store_path).kept == (
+        "PyPI",
+    )
     assert store.status().to_dict() == old_status.to_dict()  # the PyPI source, unchanged
     assert [r["id"] for r in store.query("pkg", "1.0")] == ["OLD-1"]
     assert npm_ids(store, "pkg", "1.0.0") == ["NSWG-ECO-1"]
@@ -286,7 +347,10 @@ def test_lookup_without_an_npm_source_is_a_platform_error(tmp_path: Path) -> Non
     store_path = tmp_path / "advisories.sqlite"
     with pytest.raises(AdvisoryStoreError):
         lookup_npm(AdvisoryStore(store_path), [("lodash", "4.17.4")])
-    import_archive(write_tar(tmp_path / "py.tar.gz", [record("A-1", pypi("pkg", versions=["1.0"]))]), store_path)
+    import_archive(
+        write_tar(tmp_path / "py.tar.gz", [record("A-1", pypi("pkg", versions=["1.0"]))]),
+        store_path,
+    )
     with pytest.raises(AdvisoryStoreError, match="no npm advisories"):
         lookup_npm(AdvisoryStore(store_path), [("lodash", "4.17.4")])
 
@@ -314,8 +378,16 @@ def test_hostile_reports_are_counted_and_skipped_never_crash(tmp_path: Path) -> 
         None,
     ]
     odd_fields = report(
-        20, "odd", cves="CVE-2020-1", title=None, overview={"x": 1}, references=[1, None, "javascript:alert(1)"],
-        cvss_vector="<script>", cvss_score="9.8", updated_at="yesterday", publish_date=20200101,
+        20,
+        "odd",
+        cves="CVE-2020-1",
+        title=None,
+        overview={"x": 1},
+        references=[1, None, "javascript:alert(1)"],
+        cvss_vector="<script>",
+        cvss_score="9.8",
+        updated_at="yesterday",
+        publish_date=20200101,
     )
     dup_old = {**report(30, "dup"), "updated_at": "2019-01-01", "vulnerable_versions": "<9.0.0"}
     dup_new = {**report(30, "dup"), "updated_at": "2020-01-01", "vulnerable_versions": "<1.0.0"}
@@ -323,7 +395,9 @@ def test_hostile_reports_are_counted_and_skipped_never_crash(tmp_path: Path) -> 
         "security-wg/vuln/npm/900.json": b"{not json",
         "security-wg/vuln/npm/901.json": b"\xff\xfe",
         "security-wg/vuln/npm/902.json": b"[" * 100_000 + b"]" * 100_000,  # deep nesting
-        "security-wg/vuln/npm/903.json": json.dumps(report(903, overview=huge)).encode(),  # huge text
+        "security-wg/vuln/npm/903.json": json.dumps(
+            report(903, overview=huge)
+        ).encode(),  # huge text
         "security-wg/vuln/npm/904.json": json.dumps(odd_fields).encode(),
         "security-wg/vuln/npm/905.json": json.dumps(dup_old).encode(),
         "security-wg/vuln/npm/906.json": json.dumps(dup_new).encode(),
@@ -340,14 +414,21 @@ def test_hostile_reports_are_counted_and_skipped_never_crash(tmp_path: Path) -> 
     assert store.status("npm").skipped == summary.skipped
     odd = store.query("odd", "1.0.0", "npm")[0]
     assert odd["id"] == "NSWG-ECO-20" and "aliases" not in odd and "summary" not in odd
-    assert odd["references"] == [{"type": "ADVISORY", "url": "https://github.com/nodejs/security-wg/blob/main/vuln/npm/20.json"}]
+    assert odd["references"] == [
+        {
+            "type": "ADVISORY",
+            "url": "https://github.com/nodejs/security-wg/blob/main/vuln/npm/20.json",
+        }
+    ]
     assert "severity" not in odd and odd["modified"] == "2019-01-01T00:00:00Z"  # created_at
     assert len(store.query("pkg", "1.0.0", "npm")[0]["details"]) <= nswg.MAX_TEXT_CHARS
     assert npm_ids(store, "dup", "2.0.0") == []  # the newer copy (<1.0.0) was kept
     assert npm_ids(store, "dup", "0.5.0") == ["NSWG-ECO-30"]
 
 
-def test_an_oversized_report_is_skipped_without_reading_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_oversized_report_is_skipped_without_reading_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import checks.advisories as advisories
 
     monkeypatch.setattr(advisories, "MAX_MEMBER_BYTES", 2000)
@@ -359,10 +440,29 @@ def test_an_oversized_report_is_skipped_without_reading_it(tmp_path: Path, monke
 @settings(max_examples=300, deadline=None)
 @given(
     st.dictionaries(
-        st.sampled_from(["id", "module_name", "vulnerable_versions", "patched_versions", "cves",
-                         "updated_at", "references", "cvss_vector", "cvss_score", "title"]),
-        st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=80),
-                  st.lists(st.text(max_size=20), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)),
+        st.sampled_from(
+            [
+                "id",
+                "module_name",
+                "vulnerable_versions",
+                "patched_versions",
+                "cves",
+                "updated_at",
+                "references",
+                "cvss_vector",
+                "cvss_score",
+                "title",
+            ]
+        ),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.floats(),
+            st.text(max_size=80),
+            st.lists(st.text(max_size=20), max_size=3),
+            st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        ),
     )
 )
 def test_any_report_maps_or_is_refused(raw: dict[str, object]) -> None:
@@ -373,7 +473,10 @@ def test_any_report_maps_or_is_refused(raw: dict[str, object]) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="<>=~^|x*-. 0123456789abv", max_size=120), st.text(alphabet="0123456789.-abv", max_size=20))
+@given(
+    st.text(alphabet="<>=~^|x*-. 0123456789abv", max_size=120),
+    st.text(alphabet="0123456789.-abv", max_size=20),
+)
 def test_any_range_and_version_answer_or_refuse(range_text: str, version: str) -> None:
     assert npm_ranges.satisfies(version, range_text) in (True, False, None)
     npm_ranges.lower_bounds(range_text)
@@ -412,8 +515,13 @@ def test_cli_import_and_status_list_each_source(
     assert main(["advisories", "status"]) == 0
     out = capsys.readouterr().out
     blocks = out.strip().split("\n\n")
-    assert blocks[0].splitlines()[:2] == ["ecosystem: PyPI (pypa-yaml-tar)", "1 advisories (0 withdrawn) for 1 packages"]
-    assert blocks[1].startswith("ecosystem: npm (nswg-json-tar)\n1 advisories (0 withdrawn) for 1 packages")
+    assert blocks[0].splitlines()[:2] == [
+        "ecosystem: PyPI (pypa-yaml-tar)",
+        "1 advisories (0 withdrawn) for 1 packages",
+    ]
+    assert blocks[1].startswith(
+        "ecosystem: npm (nswg-json-tar)\n1 advisories (0 withdrawn) for 1 packages"
+    )
     assert "newest modified: 2019-02-01T00:00:00Z" in blocks[1]
     assert "cannot be audited" not in out
 
@@ -426,16 +534,28 @@ def test_the_osv_endpoint_answers_npm_queries_from_the_npm_source(tmp_path: Path
     from tests.test_osv_server import request
 
     store_path = tmp_path / "advisories.sqlite"
-    import_archive(write_tar(tmp_path / "py.tar.gz", [record("A-1", pypi("pkg", versions=["1.0"]))]), store_path)
-    import_archive(write_nswg(tmp_path / "wg.tar.gz", [report(1), report(2, "@scope/pkg")]), store_path)
+    import_archive(
+        write_tar(tmp_path / "py.tar.gz", [record("A-1", pypi("pkg", versions=["1.0"]))]),
+        store_path,
+    )
+    import_archive(
+        write_nswg(tmp_path / "wg.tar.gz", [report(1), report(2, "@scope/pkg")]), store_path
+    )
     with serve_advisories(store_path) as base:
         by_name = {"package": {"name": "pkg", "ecosystem": "npm"}, "version": "1.0.0"}
         status, body = request(base, "POST", "/v1/query", by_name)
         assert status == 200 and [v["id"] for v in body["vulns"]] == ["NSWG-ECO-1"]
         assert request(base, "POST", "/v1/query", {**by_name, "version": "1.2.0"}) == (200, {})
-        status, body = request(base, "POST", "/v1/query", {"package": {"purl": "pkg:npm/%40scope/pkg@1.1.0"}})
+        status, body = request(
+            base, "POST", "/v1/query", {"package": {"purl": "pkg:npm/%40scope/pkg@1.1.0"}}
+        )
         assert [v["id"] for v in body["vulns"]] == ["NSWG-ECO-2"]
-        status, body = request(base, "POST", "/v1/query", {"package": {"name": "pkg", "ecosystem": "PyPI"}, "version": "1.0"})
+        status, body = request(
+            base,
+            "POST",
+            "/v1/query",
+            {"package": {"name": "pkg", "ecosystem": "PyPI"}, "version": "1.0"},
+        )
         assert [v["id"] for v in body["vulns"]] == ["A-1"]  # the ecosystems stay apart
         status, body = request(base, "GET", "/status")
         assert body["source"] == "py.tar.gz"  # what the Python audit records: PyPI's
@@ -445,13 +565,19 @@ def test_concurrent_imports_of_two_sources_keep_both(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     store_path = tmp_path / "advisories.sqlite"
-    py = write_tar(tmp_path / "py.tar.gz", [record(f"A-{i}", pypi("pkg", versions=["1.0"])) for i in range(300)])
+    py = write_tar(
+        tmp_path / "py.tar.gz",
+        [record(f"A-{i}", pypi("pkg", versions=["1.0"])) for i in range(300)],
+    )
     wg = write_nswg(tmp_path / "wg.tar.gz", [report(i) for i in range(1, 300)])
     for _ in range(3):
         store_path.unlink(missing_ok=True)
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda archive: import_archive(archive, store_path), [py, wg]))
-        assert [(s.ecosystem, s.records) for s in AdvisoryStore(store_path).sources()] == [("PyPI", 300), ("npm", 299)]
+        assert [(s.ecosystem, s.records) for s in AdvisoryStore(store_path).sources()] == [
+            ("PyPI", 300),
+            ("npm", 299),
+        ]
 
 
 def test_an_import_waits_for_the_one_in_progress(tmp_path: Path) -> None:
@@ -480,17 +606,35 @@ def test_an_osv_npm_export_is_the_npm_source_when_asked(
          "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "4.17.12"}]}]},
         aliases=["CVE-2019-10744"],
     )  # fmt: skip
-    export = write_zip(tmp_path / "npm-all.zip", [ghsa, record("A-1", pypi("pkg", versions=["1.0"]))])
+    export = write_zip(
+        tmp_path / "npm-all.zip", [ghsa, record("A-1", pypi("pkg", versions=["1.0"]))]
+    )
     store_path = tmp_path / "advisories.sqlite"
     import_archive(write_nswg(tmp_path / "wg.tar.gz", [report(1, "lodash")]), store_path)
-    import_archive(write_tar(tmp_path / "py.tar.gz", [record("B-1", pypi("pkg", versions=["1.0"]))]), store_path)
+    import_archive(
+        write_tar(tmp_path / "py.tar.gz", [record("B-1", pypi("pkg", versions=["1.0"]))]),
+        store_path,
+    )
 
     summary = import_archive(export, store_path, "npm")
-    assert (summary.ecosystem, summary.format, summary.records, summary.kept) == ("npm", "osv-json-zip", 1, ("PyPI",))
+    assert (summary.ecosystem, summary.format, summary.records, summary.kept) == (
+        "npm",
+        "osv-json-zip",
+        1,
+        ("PyPI",),
+    )
     store = AdvisoryStore(store_path)
     found = lookup_npm(store, [("lodash", "4.17.4"), ("lodash", "4.17.12")]).findings
-    assert found == [{"package": "lodash", "version": "4.17.4", "id": "GHSA-jf85-cpcp-j695",
-                      "aliases": ["CVE-2019-10744"], "fix_versions": ["4.17.12"], "ignored": False}]
+    assert found == [
+        {
+            "package": "lodash",
+            "version": "4.17.4",
+            "id": "GHSA-jf85-cpcp-j695",
+            "aliases": ["CVE-2019-10744"],
+            "fix_versions": ["4.17.12"],
+            "ignored": False,
+        }
+    ]
     assert [r["id"] for r in store.query("pkg", "1.0")] == ["B-1"]  # PyPI kept, not the zip's A-1
 
     with pytest.raises(ArchiveError, match="holds PyPI advisories"):
@@ -500,7 +644,10 @@ def test_an_osv_npm_export_is_the_npm_source_when_asked(
 
     monkeypatch.setenv("ACCEPTANCE_ADVISORIES_DB", str(store_path))
     assert main(["advisories", "import", "--ecosystem", "npm", str(export)]) == 0
-    assert "ecosystem: npm (osv-json-zip) replaced; other sources kept: PyPI" in capsys.readouterr().out
+    assert (
+        "ecosystem: npm (osv-json-zip) replaced; other sources kept: PyPI"
+        in capsys.readouterr().out
+    )
     assert main(["advisories", "import", str(export)]) == 0  # default: the zip's PyPI records
     assert [r["id"] for r in store.query("pkg", "1.0")] == ["A-1"]
     assert npm_ids(store, "lodash", "4.17.4") == ["GHSA-jf85-cpcp-j695"]

@@ -135,7 +135,11 @@ SCRAPE_TOKEN = "scrape-token-for-tests"
 
 def make_settings(tmp_path: Path, **env: str) -> Settings:
     return load_settings(
-        {"ACCEPTANCE_DATA_DIR": str(tmp_path / "data"), "ACCEPTANCE_METRICS_TOKEN": SCRAPE_TOKEN, **env}
+        {
+            "ACCEPTANCE_DATA_DIR": str(tmp_path / "data"),
+            "ACCEPTANCE_METRICS_TOKEN": SCRAPE_TOKEN,
+            **env,
+        }
     )
 
 
@@ -178,7 +182,9 @@ def finish(
 
 
 def scrape(client: Any, **headers: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    response = client.get("/metrics", headers=headers or {"Authorization": f"Bearer {SCRAPE_TOKEN}"})
+    response = client.get(
+        "/metrics", headers=headers or {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
+    )
     assert response.status_code == 200, response.data
     assert response.content_type.startswith("text/plain")
     found: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}

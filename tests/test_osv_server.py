@@ -18,7 +18,9 @@ from checks.osv_server import MAX_QUERY_BODY, serve_advisories
 from tests.test_advisories import eco, pypi, record, write_tar
 
 RECORDS = [
-    record("PYSEC-1", pypi("Foo_Bar", eco({"introduced": "0"}, {"fixed": "2.0"})), aliases=["CVE-1"]),
+    record(
+        "PYSEC-1", pypi("Foo_Bar", eco({"introduced": "0"}, {"fixed": "2.0"})), aliases=["CVE-1"]
+    ),
     record("PYSEC-2", pypi("foo-bar", eco({"introduced": "1.5"}, {"fixed": "1.6"}))),
     record("PYSEC-3", pypi("foo-bar", versions=["1.5"]), withdrawn="2024-01-01T00:00:00Z"),
     record("PYSEC-4", pypi("other", versions=["0.1"])),
@@ -39,7 +41,12 @@ def base_url(store_path: Path) -> Iterator[str]:
 
 
 def request(
-    base: str, method: str, path: str, body: object = None, *, raw: bytes | None = None,
+    base: str,
+    method: str,
+    path: str,
+    body: object = None,
+    *,
+    raw: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     parts = urlsplit(base)
@@ -86,25 +93,35 @@ def test_query_without_version_lists_the_package(base_url: str) -> None:
 
 
 def test_query_by_purl(base_url: str) -> None:
-    status, body = request(base_url, "POST", "/v1/query", {"package": {"purl": "pkg:pypi/foo-bar@1.0"}})
+    status, body = request(
+        base_url, "POST", "/v1/query", {"package": {"purl": "pkg:pypi/foo-bar@1.0"}}
+    )
     assert status == 200 and [v["id"] for v in body["vulns"]] == ["PYSEC-1"]
     assert request(base_url, "POST", "/v1/query", {"package": {"purl": "pkg:npm/x@1"}}) == (200, {})
 
 
 def test_querybatch_returns_ids_and_modified_per_query(base_url: str) -> None:
-    body = {"queries": [
-        {"package": {"name": "foo-bar", "ecosystem": "PyPI"}, "version": "1.5"},
-        {"package": {"name": "foo-bar", "ecosystem": "PyPI"}, "version": "9"},
-        {"package": {"name": "other", "ecosystem": "PyPI"}, "version": "0.1"},
-    ]}
+    body = {
+        "queries": [
+            {"package": {"name": "foo-bar", "ecosystem": "PyPI"}, "version": "1.5"},
+            {"package": {"name": "foo-bar", "ecosystem": "PyPI"}, "version": "9"},
+            {"package": {"name": "other", "ecosystem": "PyPI"}, "version": "0.1"},
+        ]
+    }
     status, answer = request(base_url, "POST", "/v1/querybatch", body)
     assert status == 200
-    assert answer == {"results": [
-        {"vulns": [{"id": "PYSEC-1", "modified": "2024-01-01T00:00:00Z"},
-                   {"id": "PYSEC-2", "modified": "2024-01-01T00:00:00Z"}]},
-        {},
-        {"vulns": [{"id": "PYSEC-4", "modified": "2024-01-01T00:00:00Z"}]},
-    ]}
+    assert answer == {
+        "results": [
+            {
+                "vulns": [
+                    {"id": "PYSEC-1", "modified": "2024-01-01T00:00:00Z"},
+                    {"id": "PYSEC-2", "modified": "2024-01-01T00:00:00Z"},
+                ]
+            },
+            {},
+            {"vulns": [{"id": "PYSEC-4", "modified": "2024-01-01T00:00:00Z"}]},
+        ]
+    }
 
 
 def test_get_vuln_by_id(base_url: str) -> None:
@@ -163,7 +180,9 @@ def test_body_size_cap_and_length_required(base_url: str) -> None:
         sock.sendall(b"POST /v1/query HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n")
         assert b" 413 " in sock.recv(4096).split(b"\r\n")[0]
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(b"POST /v1/query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        sock.sendall(
+            b"POST /v1/query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        )
         assert b" 411 " in sock.recv(4096).split(b"\r\n")[0]
 
 
@@ -177,8 +196,11 @@ def test_keep_alive_and_concurrent_clients(base_url: str) -> None:
     parts = urlsplit(base_url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
     for _ in range(3):  # one connection, several requests (what requests' session does)
-        conn.request("POST", "/v1/query", body=json.dumps(
-            {"package": {"name": "other", "ecosystem": "PyPI"}, "version": "0.1"}))
+        conn.request(
+            "POST",
+            "/v1/query",
+            body=json.dumps({"package": {"name": "other", "ecosystem": "PyPI"}, "version": "0.1"}),
+        )
         assert json.loads(conn.getresponse().read())["vulns"][0]["id"] == "PYSEC-4"
     conn.close()
     with ThreadPoolExecutor(16) as pool:
@@ -196,8 +218,9 @@ def test_shuts_down_cleanly(store_path: Path) -> None:
 
 
 def test_refuses_to_serve_a_missing_store(tmp_path: Path) -> None:
-    with pytest.raises(AdvisoryStoreError, match="no advisories imported"), serve_advisories(
-        tmp_path / "advisories.sqlite"
+    with (
+        pytest.raises(AdvisoryStoreError, match="no advisories imported"),
+        serve_advisories(tmp_path / "advisories.sqlite"),
     ):
         pass
 

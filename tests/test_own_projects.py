@@ -44,7 +44,9 @@ def read_metadata(folder: Path) -> str:
     ).stdout  # fmt: skip
 
 
-def test_the_reader_takes_the_wheels_own_dist_info_not_one_among_its_data_files(tmp_path: Path) -> None:
+def test_the_reader_takes_the_wheels_own_dist_info_not_one_among_its_data_files(
+    tmp_path: Path,
+) -> None:
     wheel(tmp_path, [
         ("runner-1.0.data/data/lib/python3.11/site-packages/py-1.11.0.dist-info/METADATA", FORGED),
         ("runner/__init__.py", ""),
@@ -58,7 +60,9 @@ def test_a_wheel_without_its_own_dist_info_is_the_submissions_fault(tmp_path: Pa
     with pytest.raises(SubmissionError) as info:
         pipeline._built_metadata(read_metadata(tmp_path), "libs/x")
     assert info.value.reason == "INVALID_ARTIFACT"
-    assert "'libs/x'" in info.value.message and "no wheel with readable metadata" in info.value.message
+    assert (
+        "'libs/x'" in info.value.message and "no wheel with readable metadata" in info.value.message
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,4 +122,3 @@ def test_the_prepared_environments_remember_the_projects_they_installed(tmp_path
     )  # fmt: skip
     assert before == () and installed == [plan]
     assert prepared.projects == projects
-

@@ -137,9 +137,18 @@ def unpacked_sdist(tmp_path_factory: pytest.TempPathFactory) -> Callable[[RealPr
         _must(
             _run(
                 [
-                    sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                    "--progress-bar", "off", f"{project.name}=={project.version}",
-                    "-d", str(download),
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-binary",
+                    ":all:",
+                    "--no-deps",
+                    "--progress-bar",
+                    "off",
+                    f"{project.name}=={project.version}",
+                    "-d",
+                    str(download),
                 ],
                 cwd=folder,
                 timeout=DOWNLOAD_TIMEOUT,

@@ -109,7 +109,9 @@ def sandboxes(docker_engine: Any) -> Iterator[Any]:
 
         def of(self, run_id: str) -> list[str]:
             """Names of the containers, running or exited, labelled with `run_id`."""
-            found = docker_engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+            found = docker_engine.containers.list(
+                all=True, filters={"label": f"{RUN_LABEL}={run_id}"}
+            )
             return sorted(c.name for c in found)
 
     yield Sandboxes()

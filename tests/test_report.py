@@ -16,7 +16,9 @@ from acceptance.engine.report import (
 from checks.interface import CheckResult, CheckStatus
 
 
-def report(*checks: CheckResult, reasons: list[Reason] | None = None, platform_failed: bool = False) -> ReportInput:
+def report(
+    *checks: CheckResult, reasons: list[Reason] | None = None, platform_failed: bool = False
+) -> ReportInput:
     return ReportInput(
         source_url="https://example.org/repo.git",
         ref="main",
@@ -45,12 +47,18 @@ def test_statement_shape() -> None:
     statement = build_statement(report(FAILED))
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
     assert statement["predicateType"] == PREDICATE_TYPE
-    assert statement["subject"] == [{"name": "https://example.org/repo.git", "digest": {"gitCommit": "c" * 40}}]
+    assert statement["subject"] == [
+        {"name": "https://example.org/repo.git", "digest": {"gitCommit": "c" * 40}}
+    ]
     predicate = statement["predicate"]
     assert predicate["verdict"] == "rejected"
     assert predicate["reason_codes"] == ["TESTS_FAILED"]
     assert predicate["reasons"] == ["functional: 1 failed"]
-    assert predicate["source"] == {"url": "https://example.org/repo.git", "ref": "main", "commit": "c" * 40}
+    assert predicate["source"] == {
+        "url": "https://example.org/repo.git",
+        "ref": "main",
+        "commit": "c" * 40,
+    }
     assert predicate["started"] == "2026-01-01T00:00:00.000000Z"
     assert predicate["checks"][0] == {
         "id": "functional",

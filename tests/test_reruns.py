@@ -70,7 +70,10 @@ def test_only_failed_tests_are_rerun_and_not_when_too_many_failed() -> None:
 
 def test_a_timed_out_test_fails_the_check_with_its_name() -> None:
     data = junit(PASS, FAIL)
-    events = plugin_events(data, 1) + b'\n{"event": "timeout", "nodeid": "tests/test_a.py::test_bad", "seconds": 2}'
+    events = (
+        plugin_events(data, 1)
+        + b'\n{"event": "timeout", "nodeid": "tests/test_a.py::test_bad", "seconds": 2}'
+    )
     result = evaluate(FunctionalSpec(), run(1, data, events=events))
     assert result.reason_code == "TEST_TIMEOUT"
     assert "tests/test_a.py::test_bad" in result.summary

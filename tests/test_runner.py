@@ -37,7 +37,9 @@ def queued_run(executor: RunExecutor, delivery: str | None = None) -> str:
             session, owner, version.opportunity, repo_url="https://example.org/r.git",
             supplier="S", branch=None, box=SecretBox(settings.secrets_key),
         )  # fmt: skip
-        run, created = create_run(session, submission, trigger="webhook", ref="main", delivery_id=delivery)
+        run, created = create_run(
+            session, submission, trigger="webhook", ref="main", delivery_id=delivery
+        )
         assert created
         return run.id
 
@@ -103,7 +105,9 @@ def test_an_expired_lease_is_taken_over_even_from_another_host(executor: RunExec
     assert executor.claim(run_id) == Claim(run_id, 2)
 
 
-def test_only_the_current_claim_may_finish_the_run(executor: RunExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_the_current_claim_may_finish_the_run(
+    executor: RunExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_id = queued_run(executor)
     stale = executor.claim(run_id)
     assert isinstance(stale, Claim)
@@ -138,7 +142,9 @@ def test_platform_failures_are_retried_then_recorded_as_error(executor: RunExecu
     assert run.status == RunStatus.ERROR.value and run.error
 
 
-def test_reconciler_requeues_stale_and_orphaned_runs(executor: RunExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reconciler_requeues_stale_and_orphaned_runs(
+    executor: RunExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from workers import tasks
 
     sent: list[str] = []

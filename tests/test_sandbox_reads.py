@@ -48,7 +48,9 @@ def test_a_file_over_its_limit_is_refused_and_the_next_one_still_read() -> None:
 def test_past_the_first_unreadable_answer_nothing_is_trusted(
     out: bytes, exit_code: int, timed_out: bool
 ) -> None:
-    reads = _parse_file_reads(_ran(out, exit_code=exit_code, timed_out=timed_out), [("/a", 9), ("/b", 9)])
+    reads = _parse_file_reads(
+        _ran(out, exit_code=exit_code, timed_out=timed_out), [("/a", 9), ("/b", 9)]
+    )
     readable = [read.data for read in reads if read.error is None]
     assert len(readable) <= 1 and reads[-1].error is not None
     assert reads[-1].error.message == "could not read /b from the sandbox"

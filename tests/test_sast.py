@@ -118,11 +118,15 @@ def test_confidence_filter_drops_findings() -> None:
     result = evaluate_sast(_report([SQL_ITEM]), spec).result
     assert result.status is CheckStatus.PASSED
     assert result.details["findings"] == []
-    low = evaluate_sast(_report([SQL_ITEM]), SastSpec(fail_on=Severity.MEDIUM, confidence=Severity.LOW)).result
+    low = evaluate_sast(
+        _report([SQL_ITEM]), SastSpec(fail_on=Severity.MEDIUM, confidence=Severity.LOW)
+    ).result
     assert low.status is CheckStatus.FAILED
 
 
-@pytest.mark.parametrize(("allow", "status"), [(False, CheckStatus.FAILED), (True, CheckStatus.PASSED)])
+@pytest.mark.parametrize(
+    ("allow", "status"), [(False, CheckStatus.FAILED), (True, CheckStatus.PASSED)]
+)
 def test_suppressed_findings_count_unless_allowed(allow: bool, status: CheckStatus) -> None:
     report = _report([_item(suppressed_by_nosec=True)])
     result = evaluate_sast(report, SastSpec(allow_suppressions=allow)).result
@@ -134,17 +138,29 @@ def test_suppressed_findings_count_unless_allowed(allow: bool, status: CheckStat
 
 
 def test_errors_are_evidence_not_failures() -> None:
-    errors = [{"filename": "/work/src/app/bad.py", "reason": "syntax error while parsing AST from file"}]
+    errors = [
+        {"filename": "/work/src/app/bad.py", "reason": "syntax error while parsing AST from file"}
+    ]
     result = evaluate_sast(_report([], errors), SastSpec()).result
     assert result.status is CheckStatus.PASSED
     assert result.details["errors"] == [
-        {"filename": "app/bad.py", "reason": "syntax error while parsing AST from file", "valid_python": False}
+        {
+            "filename": "app/bad.py",
+            "reason": "syntax error while parsing AST from file",
+            "valid_python": False,
+        }
     ]
     assert "1 file(s) could not be scanned" in result.summary
 
 
 def test_valid_python_the_scanner_could_not_read_fails_closed() -> None:
-    errors = [{"filename": "/work/src/app/deep.py", "reason": "exception while scanning file", "valid_python": True}]
+    errors = [
+        {
+            "filename": "/work/src/app/deep.py",
+            "reason": "exception while scanning file",
+            "valid_python": True,
+        }
+    ]
     result = evaluate_sast(_report([], errors), SastSpec()).result
     assert result.status is CheckStatus.FAILED
     assert result.reason_code == "SAST_UNSCANNABLE"
@@ -196,7 +212,7 @@ BAD_REPORTS: dict[str, bytes] = {
     "results not a list": b'{"results": 5, "errors": []}',
     "no results": b'{"errors": []}',
     "nesting bomb": b'{"results": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-    "huge number": b'{"results": [' + b"9" * 10_000 + b"], \"errors\": []}",
+    "huge number": b'{"results": [' + b"9" * 10_000 + b'], "errors": []}',
     "result not an object": _report(["B602"]),
     "unknown severity": _report([_item(issue_severity="CRITICAL")]),
     "undefined confidence": _report([_item(issue_confidence="UNDEFINED")]),
@@ -264,9 +280,15 @@ def test_a_spec_of_only_version_and_title_rejects_eval_of_input(tmp_path: Path) 
     assert result.status is CheckStatus.FAILED and result.reason_code == "SAST_FINDINGS"
     [finding] = [f for f in _findings(result.details) if f["blocking"]]
     # bandit rates B307 (eval) medium severity, high confidence: the default must catch it
-    assert (finding["test_id"], finding["severity"], finding["confidence"]) == ("B307", "medium", "high")
+    assert (finding["test_id"], finding["severity"], finding["confidence"]) == (
+        "B307",
+        "medium",
+        "high",
+    )
     assert (finding["filename"], finding["line"]) == ("calc/__init__.py", 2)
-    assert result.summary.startswith("1 finding at or above medium (1 medium) in calc/__init__.py:2")
+    assert result.summary.startswith(
+        "1 finding at or above medium (1 medium) in calc/__init__.py:2"
+    )
     assert result.details["settings"] == {
         "fail_on": "medium", "confidence": "medium", "exclude": [], "allow_suppressions": False,
     }  # fmt: skip
@@ -369,7 +391,9 @@ def test_run_sast_failures(result: CommandResult, files: dict[str, FileContent],
 
 def test_run_sast_disabled_runs_nothing() -> None:
     sandbox = started(_ran())
-    assert run_sast(sandbox, SastSpec(enabled=False), timeout=5).result.status is CheckStatus.SKIPPED
+    assert (
+        run_sast(sandbox, SastSpec(enabled=False), timeout=5).result.status is CheckStatus.SKIPPED
+    )
     assert sandbox.calls == []
 
 
@@ -398,7 +422,7 @@ SUPPLIER_CONFIG = {
 REPOS: dict[str, dict[str, str]] = {
     "plain": {
         "app/run.py": RUN_PY.format(nosec=""),
-        "app/db.py": 'def q(name):\n    return "SELECT * FROM t WHERE n = \'%s\'" % name\n',
+        "app/db.py": "def q(name):\n    return \"SELECT * FROM t WHERE n = '%s'\" % name\n",
         "app/bad.py": "def broken(:\n    pass\n",
         "tests/test_run.py": "def test_run():\n    assert True\n",
         "tests/helper.py": "import subprocess\nsubprocess.Popen('ls', shell=True)\n",
@@ -417,7 +441,10 @@ REPOS: dict[str, dict[str, str]] = {
         ),
         **SUPPLIER_CONFIG,
     },
-    "eval": {"calc/__init__.py": EVAL_INPUT, "tests/test_calc.py": "def test_calc():\n    assert True\n"},
+    "eval": {
+        "calc/__init__.py": EVAL_INPUT,
+        "tests/test_calc.py": "def test_calc():\n    assert True\n",
+    },
 }
 
 
@@ -443,7 +470,9 @@ def sast_sandbox(sandbox_image: str, repos: Path) -> Iterator[Sandbox]:
     sandbox = DockerSandbox(SandboxConfig(image=sandbox_image, readonly_mounts={repos: "/src"}))
     try:
         sandbox.start()
-        done = sandbox.run(["sh", "-c", "mkdir -p /work/out /work/repos && cp -a /src/. /work/repos/"], timeout=60)
+        done = sandbox.run(
+            ["sh", "-c", "mkdir -p /work/out /work/repos && cp -a /src/. /work/repos/"], timeout=60
+        )
         assert done.exit_code == 0, done.text
         yield sandbox
     finally:
@@ -486,10 +515,16 @@ def test_shell_true_fails_despite_supplier_config(sast_sandbox: Sandbox) -> None
     run = next(f for f in _findings(details) if f["filename"] == "app/run.py" and f["line"] == 5)
     assert run["cwe"] == "CWE-78" and run["severity"] == "high" and run["suppressed"] is False
     # .git and the owner's hidden tests are never scanned
-    assert not any(str(f["filename"]).startswith((".git/", "acceptance_hidden")) for f in _findings(details))
+    assert not any(
+        str(f["filename"]).startswith((".git/", "acceptance_hidden")) for f in _findings(details)
+    )
     # the syntax error is evidence, not a crash
     assert details["errors"] == [
-        {"filename": "app/bad.py", "reason": "syntax error while parsing AST from file", "valid_python": False}
+        {
+            "filename": "app/bad.py",
+            "reason": "syntax error while parsing AST from file",
+            "valid_python": False,
+        }
     ]
     sarif = json.loads(outcome.artifacts["bandit.sarif"])
     assert sarif["version"] == "2.1.0"
@@ -536,7 +571,9 @@ def test_eval_of_input_fails_a_spec_of_only_version_and_title_in_the_sandbox(
     spec = parse_spec("version: 1\ntitle: Calculator\n", tmp_path).security.sast
     status, details, outcome = _scan(sast_sandbox, "eval", spec)
     assert status is CheckStatus.FAILED and outcome.result.reason_code == "SAST_FINDINGS"
-    blocking = [(f["test_id"], f["filename"], f["line"]) for f in _findings(details) if f["blocking"]]
+    blocking = [
+        (f["test_id"], f["filename"], f["line"]) for f in _findings(details) if f["blocking"]
+    ]
     assert blocking == [("B307", "calc/__init__.py", 2)]
     assert "calc/__init__.py:2" in outcome.result.summary
 
@@ -547,7 +584,19 @@ def _host_bandit(directory: Path, *extra: str) -> set[tuple[str, str, int]]:
     ini.write_text("[bandit]\n", encoding="utf-8")
     excluded = ",".join(str(directory / p) for p in (".git", "acceptance_hidden_tests"))
     proc = subprocess.run(
-        [HOST_BANDIT, "-q", "-r", str(directory), "-f", "json", "--ini", str(ini), "-x", excluded, *extra],
+        [
+            HOST_BANDIT,
+            "-q",
+            "-r",
+            str(directory),
+            "-f",
+            "json",
+            "--ini",
+            str(ini),
+            "-x",
+            excluded,
+            *extra,
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -563,10 +612,14 @@ def _host_bandit(directory: Path, *extra: str) -> set[tuple[str, str, int]]:
 @pytest.mark.docker
 @pytest.mark.parametrize("repo", sorted(REPOS))
 def test_findings_match_bandit_by_hand(sast_sandbox: Sandbox, repos: Path, repo: str) -> None:
-    _, details, _ = _scan(sast_sandbox, repo, SastSpec(fail_on=Severity.LOW, confidence=Severity.LOW))
+    _, details, _ = _scan(
+        sast_sandbox, repo, SastSpec(fail_on=Severity.LOW, confidence=Severity.LOW)
+    )
     ours = {(f["test_id"], f["filename"], f["line"]) for f in _findings(details)}
     everything = _host_bandit(repos / repo, "--ignore-nosec")
     assert ours == everything
     honoured = _host_bandit(repos / repo)
-    suppressed = {(f["test_id"], f["filename"], f["line"]) for f in _findings(details) if f["suppressed"]}
+    suppressed = {
+        (f["test_id"], f["filename"], f["line"]) for f in _findings(details) if f["suppressed"]
+    }
     assert suppressed == everything - honoured

@@ -28,7 +28,9 @@ def test_processes_starting_together_share_one_whole_key(tmp_path: Path, round_:
     context = multiprocessing.get_context("fork")
     start, answers = context.Event(), context.Queue()
     path = tmp_path / "keys" / "secrets.key"
-    workers = [context.Process(target=_open_box, args=(str(path), start, answers)) for _ in range(8)]
+    workers = [
+        context.Process(target=_open_box, args=(str(path), start, answers)) for _ in range(8)
+    ]
     for worker in workers:
         worker.start()
     start.set()

@@ -46,7 +46,11 @@ limits: {timeout: 240}
 """
 
 
-HIDDEN = tar_gz({"test_owner.py": "from contact import valid\n\ndef test_rejects():\n    assert not valid('nope')\n"})
+HIDDEN = tar_gz(
+    {
+        "test_owner.py": "from contact import valid\n\ndef test_rejects():\n    assert not valid('nope')\n"
+    }
+)
 
 
 # ---------------------------------------------------------------- infrastructure
@@ -68,7 +72,9 @@ class Service(AcceptanceProcesses):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
 
-    def api(self, method: str, path: str, token: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+    def api(
+        self, method: str, path: str, token: str, body: Any = None, **kw: Any
+    ) -> tuple[int, Any]:
         return request(method, self.base + path, body, {"Authorization": f"Bearer {token}"}, **kw)
 
 
@@ -104,7 +110,9 @@ def setup_submission(
     spec: bytes = SPEC,
 ) -> tuple[str, dict[str, Any], str, str]:  # fmt: skip
     """Owner, token, opportunity with hidden tests, a served repository and its submission."""
-    service.cli("users", "create", "owner@example.org", "--role", "owner", stdin="correct horse battery\n")
+    service.cli(
+        "users", "create", "owner@example.org", "--role", "owner", stdin="correct horse battery\n"
+    )
     token = service.cli("tokens", "create", "owner@example.org").strip()
     status, opportunity = service.api(
         "POST", "/api/v1/opportunities", token, files={"spec": spec, "hidden_tests": HIDDEN}
@@ -122,7 +130,9 @@ def setup_submission(
     return token, submission, repo_url, git("rev-parse", "HEAD", cwd=repo)
 
 
-def wait_finished(service: Service, token: str, run_id: str, seconds: float = 240) -> dict[str, Any]:
+def wait_finished(
+    service: Service, token: str, run_id: str, seconds: float = 240
+) -> dict[str, Any]:
     found: dict[str, Any] = {}
 
     def finished() -> bool:
@@ -158,7 +168,9 @@ def test_push_to_signed_verified_report(
 
     # The same delivery again: the same run. A forged one: 401 and nothing recorded.
     assert request("POST", service.base + hook, raw=body, headers=headers)[1]["run_id"] == run_id
-    forged = dict(headers, **{"X-Hub-Signature-256": "sha256=" + "0" * 64, "X-GitHub-Delivery": "delivery-2"})
+    forged = dict(
+        headers, **{"X-Hub-Signature-256": "sha256=" + "0" * 64, "X-GitHub-Delivery": "delivery-2"}
+    )
     assert request("POST", service.base + hook, raw=body, headers=forged)[0] == 401
 
     run = wait_finished(service, token, run_id)
@@ -202,7 +214,9 @@ def test_worker_killed_mid_run_still_finishes_exactly_once(
     service.start_web()
     token, submission, repo_url, commit = setup_submission(service, make_repo, git_server, files)
     body, headers = signed_push(submission["webhook_secret"], repo_url, commit, "kill-1")
-    status, reply = request("POST", service.base + f"/hooks/{submission['id']}", raw=body, headers=headers)
+    status, reply = request(
+        "POST", service.base + f"/hooks/{submission['id']}", raw=body, headers=headers
+    )
     assert status == 202
     run_id = reply["run_id"]
 
@@ -220,7 +234,11 @@ def test_worker_killed_mid_run_still_finishes_exactly_once(
     report_url, finished_at = run["report_url"], run["finished_at"]
     time.sleep(5)  # any duplicate delivery would have finished it a second time by now
     again = service.api("GET", f"/api/v1/runs/{run_id}", token)[1]
-    assert (again["report_url"], again["finished_at"], again["attempts"]) == (report_url, finished_at, 2)
+    assert (again["report_url"], again["finished_at"], again["attempts"]) == (
+        report_url,
+        finished_at,
+        2,
+    )
     status, runs = service.api("GET", f"/api/v1/runs?submission={submission['id']}", token)
     assert len(runs["items"]) == 1
     # The killed worker's sandbox was removed when the run was taken over.
@@ -249,7 +267,9 @@ def test_a_worker_killed_mid_run_is_recovered_by_restarting_it_alone(
     service.start_web()
     token, submission, repo_url, commit = setup_submission(service, make_repo, git_server, files)
     body, headers = signed_push(submission["webhook_secret"], repo_url, commit, "restart-1")
-    status, reply = request("POST", service.base + f"/hooks/{submission['id']}", raw=body, headers=headers)
+    status, reply = request(
+        "POST", service.base + f"/hooks/{submission['id']}", raw=body, headers=headers
+    )
     assert status == 202
     run_id = reply["run_id"]
 

@@ -735,7 +735,9 @@ def test_the_readme_securesystemslib_snippet_refuses_what_we_refuse(
     else:
         other = Ed25519PrivateKey.generate().public_key()
         (tmp_path / "signing.pub").write_bytes(
-            other.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            other.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         )
     monkeypatch.chdir(tmp_path)
     with pytest.raises(VerificationError):

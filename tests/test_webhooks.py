@@ -629,9 +629,7 @@ def test_push_to_another_branch_is_ignored_with_the_reason() -> None:
     decision = decide(
         github_push(branch="feature"), registered_repo_url=REPO, followed_branch="main"
     )
-    assert decision == Decision(
-        Action.IGNORE, "branch feature is not followed (following main)"
-    )
+    assert decision == Decision(Action.IGNORE, "branch feature is not followed (following main)")
 
 
 def test_branch_names_are_compared_exactly() -> None:

@@ -105,7 +105,10 @@ def test_a_project_the_index_does_not_have_is_named_as_such() -> None:
 
 def test_a_version_the_index_does_not_have_lists_what_it_has() -> None:
     error = classify(["2.1", "2.0", "1.1rc1", "not a version"])
-    assert error.message == "no published version of foo matches ==1.0 (the package index has 2.1, 2.0, 1.1rc1)"
+    assert (
+        error.message
+        == "no published version of foo matches ==1.0 (the package index has 2.1, 2.0, 1.1rc1)"
+    )
 
 
 def test_a_published_version_without_a_wheel_says_so() -> None:
@@ -200,7 +203,9 @@ def test_sdist_only_package(tmp_path: Path) -> None:
     with pytest.raises(DependencyError) as info:
         download_wheels(["docopt==0.6.2"], tmp_path / "cache")
     assert info.value.reason == "DEPENDENCY_UNAVAILABLE"
-    assert info.value.message.startswith("docopt is published on the package index (matching: 0.6.2)")
+    assert info.value.message.startswith(
+        "docopt is published on the package index (matching: 0.6.2)"
+    )
     assert "not as a wheel" in info.value.message and "only as source" in info.value.message
 
 
@@ -208,5 +213,7 @@ def test_sdist_only_package(tmp_path: Path) -> None:
 def test_an_unpublished_version_of_a_real_project(tmp_path: Path) -> None:
     with pytest.raises(DependencyError) as info:
         download_wheels(["six==99.0"], tmp_path / "cache", python_version="3.11")
-    assert info.value.message.startswith("no published version of six matches ==99.0 (the package index has ")
+    assert info.value.message.startswith(
+        "no published version of six matches ==99.0 (the package index has "
+    )
     assert "1.16.0" in info.value.message

@@ -54,7 +54,9 @@ def _base_url() -> str:
 def _json_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "send a JSON object with Content-Type: application/json")
+        raise ApiError(
+            400, "invalid_json", "send a JSON object with Content-Type: application/json"
+        )
     return body
 
 
@@ -75,7 +77,9 @@ def _upload(previous: SpecVersion | None = None) -> SpecUpload:
     spec = request.files.get("spec")
     if spec is None:
         raise ApiError(
-            422, "invalid_input", "spec: upload the acceptance spec as a multipart file field `spec`"
+            422,
+            "invalid_input",
+            "spec: upload the acceptance spec as a multipart file field `spec`",
         )
     archive = request.files.get("hidden_tests")
     keep = request.form.get("keep_hidden_tests", "false").strip().lower()
@@ -105,7 +109,9 @@ def _upload(previous: SpecVersion | None = None) -> SpecUpload:
         raise PlatformError(
             f"the hidden tests of spec version {previous.version} are missing from the artifact store"
         )
-    return SpecUpload(spec=spec.read(), hidden_archive=kept, hidden_tests_kept_from=previous.version)
+    return SpecUpload(
+        spec=spec.read(), hidden_archive=kept, hidden_tests_kept_from=previous.version
+    )
 
 
 def _opportunity_json(opportunity: Opportunity) -> dict[str, Any]:
@@ -233,12 +239,16 @@ def create_submission(opportunity_id: str) -> Any:
     branch = _string_field(body, "branch", required=False)
     assert repo_url is not None and supplier is not None
     settings = _services().settings
-    normalised = validate_source(repo_url, allow_local=False, allowed_hosts=settings.git_allowed_hosts)
+    normalised = validate_source(
+        repo_url, allow_local=False, allowed_hosts=settings.git_allowed_hosts
+    )
     if settings.git_allowed_hosts is None:
         check_public_source(normalised)
     opportunity = get_opportunity(g.db, g.user, opportunity_id)
     forge = body.get("forge")
-    credentials = parse_forge(forge, normalised, settings.git_allowed_hosts) if forge is not None else None
+    credentials = (
+        parse_forge(forge, normalised, settings.git_allowed_hosts) if forge is not None else None
+    )
     submission, secret = register_submission(
         g.db, g.user, opportunity, repo_url=normalised, supplier=supplier, branch=branch,
         box=_services().box, contact_email=body.get("contact_email"), language=body.get("language"),
@@ -253,7 +263,9 @@ def create_submission(opportunity_id: str) -> Any:
 def set_forge(submission_id: str) -> Any:
     """Set (or replace) where the submission's runs send commit statuses; the token is sealed."""
     submission = _managed_submission(submission_id)
-    credentials = parse_forge(_json_body(), submission.repo_url, _services().settings.git_allowed_hosts)
+    credentials = parse_forge(
+        _json_body(), submission.repo_url, _services().settings.git_allowed_hosts
+    )
     store_forge(submission, credentials, _services().box)
     return jsonify(submission_json(submission))
 
@@ -286,7 +298,7 @@ def show_submission(submission_id: str) -> Any:
 def start_run(submission_id: str) -> Any:
     body = request.get_json(silent=True) or {}
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "send a JSON object such as {\"ref\": \"main\"}")
+        raise ApiError(400, "invalid_json", 'send a JSON object such as {"ref": "main"}')
     ref = _string_field(body, "ref", required=False)
     if ref is not None:
         validate_ref(ref)  # the one grammar of refs the checkout accepts: a clear 422 now
@@ -391,7 +403,11 @@ def _runs_query(extra_args: tuple[str, ...]) -> Any:
     args = request.args
     unknown = sorted(set(args) - {*RUN_FILTERS, *extra_args})
     if unknown:
-        raise ApiError(422, "invalid_input", f"unknown filter(s): {', '.join(unknown)}; use {', '.join(RUN_FILTERS)}")
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"unknown filter(s): {', '.join(unknown)}; use {', '.join(RUN_FILTERS)}",
+        )
     if args.get("opportunity"):
         query = query.where(Submission.opportunity_id == args["opportunity"])
     if args.get("submission"):

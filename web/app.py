@@ -100,7 +100,10 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask
     app.register_blueprint(compare_api)
     from web.audit import audit_api
     from web.messages import messages_api
-    app.register_blueprint(messages_api)  # GET /api/v1/messages: emails and their delivery, for admins
+
+    app.register_blueprint(
+        messages_api
+    )  # GET /api/v1/messages: emails and their delivery, for admins
     app.register_blueprint(audit_api)  # GET /api/v1/audit: the audit trail, for admins
     from web.events import events_api
 
@@ -112,13 +115,17 @@ def create_app(settings: Settings | None = None, *, celery: Any = None) -> Flask
     app.register_blueprint(hooks)
     app.register_blueprint(health)
     from web.metrics import metrics
+
     app.register_blueprint(metrics)  # /metrics (Prometheus)
     from web.dashboard import init_app as init_dashboard
+
     init_dashboard(app)  # the HTML dashboard: sign-in, runs, reports, opportunities (issue 5)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
-        response = jsonify(error=(exc.name or "error").lower().replace(" ", "_"), detail=exc.description)
+        response = jsonify(
+            error=(exc.name or "error").lower().replace(" ", "_"), detail=exc.description
+        )
         response.status_code = exc.code or 500
         return response
 

@@ -99,7 +99,11 @@ def sign_decision(decision_id: str, base: str) -> str | None:
 def _body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", 'send a JSON object such as {"decision": "accepted", "reason": "..."}')
+        raise ApiError(
+            400,
+            "invalid_json",
+            'send a JSON object such as {"decision": "accepted", "reason": "..."}',
+        )
     return body
 
 
@@ -160,7 +164,9 @@ def decision_vsa_envelope(decision_id: str) -> Any:
         # Ed25519 signatures are deterministic: the envelope is the same until the key changes.
         signed = report_signer(services.settings, services.celery).sign(decision.id, 0, payload)
     except (SignerUnavailable, SigningRefused) as exc:
-        raise PlatformError(f"the VSA of decision {decision_id} cannot be signed now: {exc}") from exc
+        raise PlatformError(
+            f"the VSA of decision {decision_id} cannot be signed now: {exc}"
+        ) from exc
     return Response(json.dumps(signed.envelope, sort_keys=True), mimetype="application/json")
 
 
@@ -169,7 +175,9 @@ def decision_vsa_envelope(decision_id: str) -> Any:
 def list_decisions(submission_id: str) -> Any:
     submission = get_submission(g.db, g.user, submission_id)
     base = base_url()
-    return jsonify(items=[decision_json(d, base) for d in submission_decisions(g.db, submission.id)])
+    return jsonify(
+        items=[decision_json(d, base) for d in submission_decisions(g.db, submission.id)]
+    )
 
 
 @decisions_api.post("/submissions/<submission_id>/withdraw")

@@ -48,7 +48,9 @@ def deliver(submission_id: str) -> Response:
     if len(body) > MAX_BODY_BYTES:
         return _reply(413, error="payload_too_large", detail=f"at most {MAX_BODY_BYTES} bytes")
     headers = {k.lower(): v for k, v in request.headers.items()}
-    if headers.get("x-github-event") == "check_run":  # a GitHub App's check run (acceptance.service.forge)
+    if (
+        headers.get("x-github-event") == "check_run"
+    ):  # a GitHub App's check run (acceptance.service.forge)
         return _check_run_event(found, submission_id, headers, body)
     after_commit: list[functools.partial[None]] = []
     with found.db.session() as session:
@@ -56,12 +58,18 @@ def deliver(submission_id: str) -> Response:
         if submission is None:
             # The same answer as a bad signature: ids are not confirmed to strangers.
             log.warning("webhook_unknown_submission", extra={"submission": submission_id[:64]})
-            return _reply(401, error="unauthenticated", detail="signature or token missing or invalid")
+            return _reply(
+                401, error="unauthenticated", detail="signature or token missing or invalid"
+            )
         try:
             provider = verify(headers, body, found.box.open(submission.webhook_secret_encrypted))
         except WebhookAuthError as exc:
-            log.warning("webhook_bad_signature", extra={"submission": submission_id, "why": str(exc)})
-            return _reply(401, error="unauthenticated", detail="signature or token missing or invalid")
+            log.warning(
+                "webhook_bad_signature", extra={"submission": submission_id, "why": str(exc)}
+            )
+            return _reply(
+                401, error="unauthenticated", detail="signature or token missing or invalid"
+            )
         try:
             delivery = parse(provider, headers, body)
             decision = decide(
@@ -117,9 +125,7 @@ def _check_run_event(
         try:
             if submission is None:
                 raise WebhookAuthError("unknown submission")
-            provider = verify(
-                headers, body, found.box.open(submission.webhook_secret_encrypted)
-            )
+            provider = verify(headers, body, found.box.open(submission.webhook_secret_encrypted))
         except WebhookAuthError:
             log.warning(
                 "webhook_bad_signature",

@@ -30,7 +30,11 @@ def document(base_url: str) -> dict[str, Any]:
                     "type": "object",
                     "required": ["spec"],
                     "properties": {
-                        "spec": {"type": "string", "format": "binary", "description": "acceptance spec (YAML)"},
+                        "spec": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "acceptance spec (YAML)",
+                        },
                         "hidden_tests": {
                             "type": "string",
                             "format": "binary",
@@ -57,21 +61,34 @@ def document(base_url: str) -> dict[str, Any]:
                 "post": {
                     "summary": "Publish an opportunity with its acceptance spec",
                     "requestBody": upload,
-                    "responses": {"201": json_response(opportunity_ref, "created"), **error_responses(401, 403, 413, 422)},
+                    "responses": {
+                        "201": json_response(opportunity_ref, "created"),
+                        **error_responses(401, 403, 413, 422),
+                    },
                 },
                 "get": {
                     "summary": "List opportunities",
                     "parameters": [
                         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "maximum": 200},
+                        },
                     ],
-                    "responses": {"200": json_response(list_of(opportunity_ref), "a page"), **error_responses(401, 422)},
+                    "responses": {
+                        "200": json_response(list_of(opportunity_ref), "a page"),
+                        **error_responses(401, 422),
+                    },
                 },
             },
             "/api/v1/opportunities/{id}": {
                 "get": {
                     "parameters": [path_id("id")],
-                    "responses": {"200": json_response(opportunity_ref, "the opportunity"), **error_responses(401, 404)},
+                    "responses": {
+                        "200": json_response(opportunity_ref, "the opportunity"),
+                        **error_responses(401, 404),
+                    },
                 }
             },
             "/api/v1/opportunities/{id}/specs": {
@@ -79,7 +96,10 @@ def document(base_url: str) -> dict[str, Any]:
                     "summary": "Publish a new spec version; earlier runs keep theirs",
                     "parameters": [path_id("id")],
                     "requestBody": upload,
-                    "responses": {"201": json_response(opportunity_ref, "created"), **error_responses(401, 403, 404, 409, 422)},
+                    "responses": {
+                        "201": json_response(opportunity_ref, "created"),
+                        **error_responses(401, 403, 404, 409, 422),
+                    },
                 }
             },
             "/api/v1/opportunities/{id}/close": {
@@ -129,8 +149,12 @@ def document(base_url: str) -> dict[str, Any]:
                     "summary": "One published spec version, as its owner uploaded it",
                     "parameters": [
                         path_id("id"),
-                        {"name": "version", "in": "path", "required": True,
-                         "schema": {"type": "integer", "minimum": 1}},
+                        {
+                            "name": "version",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
                     ],  # fmt: skip
                     "responses": {
                         "200": {
@@ -146,7 +170,9 @@ def document(base_url: str) -> dict[str, Any]:
                     "summary": "A submission with its webhook and status links (never its secret)",
                     "parameters": [path_id("id")],
                     "responses": {
-                        "200": json_response({"$ref": "#/components/schemas/Submission"}, "the submission"),
+                        "200": json_response(
+                            {"$ref": "#/components/schemas/Submission"}, "the submission"
+                        ),
                         **error_responses(400, 401, 404),
                     },
                 }
@@ -159,16 +185,27 @@ def document(base_url: str) -> dict[str, Any]:
                     "parameters": [path_id("id")],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["url", "events"],
-                            "properties": {
-                                "url": {"type": "string"},
-                                "events": {"type": "array", "minItems": 1, "items": {"enum": list(EVENTS)}},
-                            },
-                        }}},
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["url", "events"],
+                                    "properties": {
+                                        "url": {"type": "string"},
+                                        "events": {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "items": {"enum": list(EVENTS)},
+                                        },
+                                    },
+                                }
+                            }
+                        },
                     },  # fmt: skip
                     "responses": {
-                        "201": json_response({"$ref": "#/components/schemas/NewEventEndpoint"}, "created"),
+                        "201": json_response(
+                            {"$ref": "#/components/schemas/NewEventEndpoint"}, "created"
+                        ),
                         **error_responses(400, 401, 403, 404, 422),
                     },
                 },
@@ -185,7 +222,10 @@ def document(base_url: str) -> dict[str, Any]:
                 "delete": {
                     "summary": "Remove an event endpoint and its delivery log",
                     "parameters": [path_id("id")],
-                    "responses": {"204": {"description": "removed"}, **error_responses(401, 403, 404)},
+                    "responses": {
+                        "204": {"description": "removed"},
+                        **error_responses(401, 403, 404),
+                    },
                 }
             },
             "/api/v1/endpoints/{id}/deliveries": {
@@ -194,7 +234,11 @@ def document(base_url: str) -> dict[str, Any]:
                     "retrying, delivered, failed), attempts, last HTTP status and error",
                     "parameters": [
                         path_id("id"),
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                        },
                     ],  # fmt: skip
                     "responses": {
                         "200": json_response({"type": "object"}, "{endpoint, items: [delivery]}"),
@@ -207,7 +251,10 @@ def document(base_url: str) -> dict[str, Any]:
                     "summary": "Send a delivery again (same webhook-id, signed anew; re-enables a "
                     "disabled endpoint)",
                     "parameters": [path_id("id"), path_id("delivery_id")],
-                    "responses": {"202": json_response({"type": "object"}, "queued"), **error_responses(401, 403, 404)},
+                    "responses": {
+                        "202": json_response({"type": "object"}, "queued"),
+                        **error_responses(401, 403, 404),
+                    },
                 }
             },
             "/api/v1/submissions/{id}/forge": {
@@ -217,10 +264,16 @@ def document(base_url: str) -> dict[str, Any]:
                     "parameters": [path_id("id")],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ForgeInput"}}},
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ForgeInput"}
+                            }
+                        },
                     },
                     "responses": {
-                        "200": json_response({"$ref": "#/components/schemas/Submission"}, "the submission"),
+                        "200": json_response(
+                            {"$ref": "#/components/schemas/Submission"}, "the submission"
+                        ),
                         **error_responses(400, 401, 403, 404, 422),
                     },
                 },
@@ -228,7 +281,9 @@ def document(base_url: str) -> dict[str, Any]:
                     "summary": "Stop sending commit statuses for the submission (its token is deleted)",
                     "parameters": [path_id("id")],
                     "responses": {
-                        "200": json_response({"$ref": "#/components/schemas/Submission"}, "the submission"),
+                        "200": json_response(
+                            {"$ref": "#/components/schemas/Submission"}, "the submission"
+                        ),
                         **error_responses(401, 403, 404),
                     },
                 },
@@ -240,11 +295,17 @@ def document(base_url: str) -> dict[str, Any]:
                     "requestBody": {
                         "content": {
                             "application/json": {
-                                "schema": {"type": "object", "properties": {"ref": {"type": "string"}}}
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"ref": {"type": "string"}},
+                                }
                             }
                         }
                     },
-                    "responses": {"201": json_response(run_ref, "queued"), **error_responses(400, 401, 403, 404, 409, 422)},
+                    "responses": {
+                        "201": json_response(run_ref, "queued"),
+                        **error_responses(400, 401, 403, 404, 409, 422),
+                    },
                 }
             },
             "/api/v1/runs": {
@@ -252,10 +313,26 @@ def document(base_url: str) -> dict[str, Any]:
                     "summary": "List runs, newest first",
                     "parameters": [
                         {"name": name, "in": "query", "schema": {"type": "string"}}
-                        for name in ("opportunity", "submission", "supplier", "verdict", "status", "cursor")
+                        for name in (
+                            "opportunity",
+                            "submission",
+                            "supplier",
+                            "verdict",
+                            "status",
+                            "cursor",
+                        )
                     ]
-                    + [{"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}}],
-                    "responses": {"200": json_response(list_of(run_ref), "a page"), **error_responses(401, 422)},
+                    + [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "maximum": 200},
+                        }
+                    ],
+                    "responses": {
+                        "200": json_response(list_of(run_ref), "a page"),
+                        **error_responses(401, 422),
+                    },
                 }
             },
             "/api/v1/runs.csv": {
@@ -268,7 +345,10 @@ def document(base_url: str) -> dict[str, Any]:
                         for name in ("opportunity", "submission", "supplier", "verdict", "status")
                     ],
                     "responses": {
-                        "200": {"description": "the CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                        "200": {
+                            "description": "the CSV",
+                            "content": {"text/csv": {"schema": {"type": "string"}}},
+                        },
                         **error_responses(401, 403, 422),
                     },
                 }
@@ -276,14 +356,20 @@ def document(base_url: str) -> dict[str, Any]:
             "/api/v1/runs/{id}": {
                 "get": {
                     "parameters": [path_id("id")],
-                    "responses": {"200": json_response(run_ref, "the run"), **error_responses(401, 404)},
+                    "responses": {
+                        "200": json_response(run_ref, "the run"),
+                        **error_responses(401, 404),
+                    },
                 }
             },
             "/api/v1/runs/{id}/report": {
                 "get": {
                     "summary": "The signed report (DSSE envelope of an in-toto Statement)",
                     "parameters": [path_id("id")],
-                    "responses": {"200": json_response({"type": "object"}, "the envelope"), **error_responses(401, 404)},
+                    "responses": {
+                        "200": json_response({"type": "object"}, "the envelope"),
+                        **error_responses(401, 404),
+                    },
                 }
             },
             "/api/v1/runs/{id}/artifacts/{name}": {
@@ -293,13 +379,20 @@ def document(base_url: str) -> dict[str, Any]:
                     "(e.g. `logs/functional.log`). The report's predicate holds each file's sha256.",
                     "parameters": [
                         path_id("id"),
-                        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {
+                            "name": "name",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
                     ],
                     "responses": {
                         "200": {
                             "description": "the file's bytes",
                             "content": {
-                                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                                "application/octet-stream": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                },
                                 "application/json": {"schema": {}},
                                 "text/plain": {"schema": {"type": "string"}},
                             },
@@ -321,8 +414,12 @@ def document(base_url: str) -> dict[str, Any]:
                     "`# yaml-language-server: $schema=<this URL>`) or the report predicate's",
                     "security": [],
                     "parameters": [
-                        {"name": "name", "in": "path", "required": True,
-                         "schema": {"type": "string", "enum": list(SCHEMAS)}},
+                        {
+                            "name": "name",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": list(SCHEMAS)},
+                        },
                     ],  # fmt: skip
                     "responses": {
                         "200": {
@@ -338,7 +435,9 @@ def document(base_url: str) -> dict[str, Any]:
                 "get": {
                     "summary": "Public keys that sign reports",
                     "security": [],
-                    "responses": {"200": json_response({"type": "object"}, "keys with their key ids")},
+                    "responses": {
+                        "200": json_response({"type": "object"}, "keys with their key ids")
+                    },
                 }
             },
             **decision_paths(),
@@ -347,11 +446,21 @@ def document(base_url: str) -> dict[str, Any]:
                     "summary": "Admins only: the service's emails, newest first, with their "
                     "delivery state (queued, retrying, sent, failed), attempts and last error",
                     "parameters": [
-                        {"name": "state", "in": "query",
-                         "schema": {"type": "string", "enum": ["queued", "retrying", "sent", "failed"]}},
+                        {
+                            "name": "state",
+                            "in": "query",
+                            "schema": {
+                                "type": "string",
+                                "enum": ["queued", "retrying", "sent", "failed"],
+                            },
+                        },
                         {"name": "submission", "in": "query", "schema": {"type": "string"}},
                         {"name": "run", "in": "query", "schema": {"type": "string"}},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                        },
                     ],  # fmt: skip
                     "responses": {
                         "200": json_response({"type": "object"}, "{items: [message]}"),
@@ -365,20 +474,41 @@ def document(base_url: str) -> dict[str, Any]:
                     "and id, or cli, webhook, system) did what (the action) to which record, when; "
                     "append-only, recorded in the same transaction as the change",
                     "parameters": [
-                        {"name": "action", "in": "query",
-                         "schema": {"type": "string", "enum": [a.value for a in Action]}},
-                        {"name": "actor", "in": "query", "schema": {"type": "string"},
-                         "description": "an email, a user id, or cli, webhook, system"},
-                        {"name": "subject", "in": "query", "schema": {"type": "string"},
-                         "description": "a record's id, or type:id (opportunity, submission, run, "
-                                        "decision, user, token)"},
-                        {"name": "since", "in": "query", "schema": {"type": "string"},
-                         "description": "ISO 8601 date or time (UTC unless it says)"},
+                        {
+                            "name": "action",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": [a.value for a in Action]},
+                        },
+                        {
+                            "name": "actor",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "an email, a user id, or cli, webhook, system",
+                        },
+                        {
+                            "name": "subject",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "a record's id, or type:id (opportunity, submission, run, "
+                            "decision, user, token)",
+                        },
+                        {
+                            "name": "since",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "ISO 8601 date or time (UTC unless it says)",
+                        },
                         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                        },
                     ],  # fmt: skip
                     "responses": {
-                        "200": json_response(list_of({"$ref": "#/components/schemas/AuditEvent"}), "a page of events"),
+                        "200": json_response(
+                            list_of({"$ref": "#/components/schemas/AuditEvent"}), "a page of events"
+                        ),
                         **error_responses(401, 403, 422),
                     },
                 }
@@ -399,7 +529,12 @@ def document(base_url: str) -> dict[str, Any]:
                         ),
                         "429": {
                             **json_response(ERROR_REF, ERROR_MEANING[429]),
-                            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+                            "headers": {
+                                "Retry-After": {
+                                    "schema": {"type": "integer"},
+                                    "description": "seconds",
+                                }
+                            },
                         },
                         **error_responses(400, 401, 404, 410, 413, 415, 422),
                     },

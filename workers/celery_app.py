@@ -60,7 +60,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
         beat_schedule={
             # the interval goes along, so the pass is noted with the scheduler's own
             "reconcile": {
-                "task": RECONCILE_TASK, "schedule": settings.reconcile_every,
+                "task": RECONCILE_TASK,
+                "schedule": settings.reconcile_every,
                 "kwargs": {"every": settings.reconcile_every},
             },  # fmt: skip
         },

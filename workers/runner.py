@@ -318,12 +318,15 @@ class RunExecutor:
             {"name": "sign", "seconds": round(signed - started, 3), "status": "ok"},
             {"name": "store", "seconds": round(time.monotonic() - signed, 3), "status": "ok"},
         ]
-        status = RunStatus.ERROR.value if predicate["verdict"] == Verdict.ERROR else RunStatus.FINISHED.value
+        status = (
+            RunStatus.ERROR.value
+            if predicate["verdict"] == Verdict.ERROR
+            else RunStatus.FINISHED.value
+        )
         before = self._state_before(claim)
         with self.db.session() as session:
             done = session.execute(
-                _still_held(claim)
-                .values(
+                _still_held(claim).values(
                     status=status,
                     verdict=predicate["verdict"],
                     reason_codes=predicate["reason_codes"],
@@ -366,8 +369,7 @@ class RunExecutor:
         before = self._state_before(claim)
         with self.db.session() as session:
             done = session.execute(
-                _still_held(claim)
-                .values(
+                _still_held(claim).values(
                     status=RunStatus.ERROR.value,
                     verdict=Verdict.ERROR,
                     reason_codes=[code],
@@ -448,11 +450,13 @@ def _spec_unusable(
         ref=ref,
         spec={},
         started=started,
-        reasons=[Reason(
-            "SPEC_UNUSABLE",
-            f"the opportunity's spec version cannot be used, so nothing was judged: "
-            f"{exc.diagnostics()}; the owner must publish a corrected spec",
-        )],  # fmt: skip
+        reasons=[
+            Reason(
+                "SPEC_UNUSABLE",
+                f"the opportunity's spec version cannot be used, so nothing was judged: "
+                f"{exc.diagnostics()}; the owner must publish a corrected spec",
+            )
+        ],  # fmt: skip
         platform_failed=True,
         run=context,
     )

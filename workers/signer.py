@@ -173,9 +173,15 @@ class Signer:
         )
         return {"envelope": envelope, "key_id": self.key_id}
 
-    def _sign_decision(self, decision_id: str, payload: bytes, statement: dict[str, Any]) -> dict[str, Any]:
+    def _sign_decision(
+        self, decision_id: str, payload: bytes, statement: dict[str, Any]
+    ) -> dict[str, Any]:
         """Sign a decision statement or VSA that says what the database recorded, nothing else."""
-        check = vsa_claim_problem if statement.get("predicateType") == VSA_PREDICATE_TYPE else claim_problem
+        check = (
+            vsa_claim_problem
+            if statement.get("predicateType") == VSA_PREDICATE_TYPE
+            else claim_problem
+        )
         with self.db.session() as session:
             problem = check(session, decision_id, statement)
         if problem is not None:

@@ -63,9 +63,7 @@ def _executor() -> RunExecutor:
     notifier = Notifier(settings, db, functools.partial(enqueue_message, app))
     forge = ForgeFeedback(db, functools.partial(enqueue_forge_status, app))
     events = EventPublisher(db, functools.partial(enqueue_event, app))
-    return RunExecutor(
-        settings, db, signer=signer, notifier=notifier, forge=forge, events=events
-    )
+    return RunExecutor(settings, db, signer=signer, notifier=notifier, forge=forge, events=events)
 
 
 @cache

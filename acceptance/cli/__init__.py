@@ -85,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     keygen = sub.add_parser("keygen", help="create an Ed25519 signing key pair")
-    keygen.add_argument("--out", required=True, type=Path, help="directory for signing.key and signing.pub")
+    keygen.add_argument(
+        "--out", required=True, type=Path, help="directory for signing.key and signing.pub"
+    )
     keygen.set_defaults(handler=cmd_keygen)
 
     image = sub.add_parser("image", help="manage the sandbox image")
@@ -114,13 +116,17 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    check.add_argument("source", metavar="SOURCE", help="https/http/git URL or a local git repository")
+    check.add_argument(
+        "source", metavar="SOURCE", help="https/http/git URL or a local git repository"
+    )
     check.add_argument("--spec", required=True, type=Path, help="the acceptance spec (YAML)")
     check.add_argument("--ref", help="branch, tag or commit (default: the default branch)")
     check.add_argument("--out", type=Path, help="write the signed report (DSSE envelope) here")
     check.add_argument("--key", type=Path, help="signing key (default: ACCEPTANCE_SIGNING_KEY)")
     check.add_argument("--json", action="store_true", help="print the report statement as JSON")
-    check.add_argument("--logs", type=Path, help="write each stage's sandbox output into this folder")
+    check.add_argument(
+        "--logs", type=Path, help="write each stage's sandbox output into this folder"
+    )
     check.add_argument(
         "--artifacts", type=Path,
         help="write the checks' files (JUnit, SARIF, SBOM, pip-audit, licences) into this folder",
@@ -169,7 +175,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     adv_import.set_defaults(handler=cmd_advisories_import)
     adv_status = advisories_sub.add_parser(
-        "status", help="say what the store holds: each source, its ecosystem, records, newest record"
+        "status",
+        help="say what the store holds: each source, its ecosystem, records, newest record",
     )
     adv_status.set_defaults(handler=cmd_advisories_status)
 
@@ -203,11 +210,18 @@ def _parser() -> argparse.ArgumentParser:
 
     users = sub.add_parser("users", help="service accounts")
     users_sub = users.add_subparsers(required=True, metavar="ACTION")
-    users_create = users_sub.add_parser("create", help="create an account (password from a prompt or stdin)")
+    users_create = users_sub.add_parser(
+        "create", help="create an account (password from a prompt or stdin)"
+    )
     users_create.add_argument("email", metavar="EMAIL")
-    users_create.add_argument("--role", required=True, choices=["admin", "owner", "reviewer", "finance"])
     users_create.add_argument(
-        "--language", default="en", choices=["en", "fr"], help="the language of the emails this person receives"
+        "--role", required=True, choices=["admin", "owner", "reviewer", "finance"]
+    )
+    users_create.add_argument(
+        "--language",
+        default="en",
+        choices=["en", "fr"],
+        help="the language of the emails this person receives",
     )
     users_create.set_defaults(handler=cmd_users_create)
     users_disable = users_sub.add_parser(
@@ -226,15 +240,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     tokens_create.add_argument("email", metavar="EMAIL")
     tokens_create.add_argument(
-        "--expires", metavar="LIFETIME", help="refused after this long: 90m, 12h, 30d, 2w (default: never)"
+        "--expires",
+        metavar="LIFETIME",
+        help="refused after this long: 90m, 12h, 30d, 2w (default: never)",
     )
     tokens_create.set_defaults(handler=cmd_tokens_create)
     tokens_list = tokens_sub.add_parser("list", help="a user's tokens: id, state, dates")
     tokens_list.add_argument("email", metavar="EMAIL")
     tokens_list.set_defaults(handler=cmd_tokens_list)
-    tokens_revoke = tokens_sub.add_parser("revoke", help="revoke one token, or every token of a user")
+    tokens_revoke = tokens_sub.add_parser(
+        "revoke", help="revoke one token, or every token of a user"
+    )
     which = tokens_revoke.add_mutually_exclusive_group(required=True)
-    which.add_argument("token_id", metavar="TOKEN_ID", nargs="?", help="the id (or the token itself)")
+    which.add_argument(
+        "token_id", metavar="TOKEN_ID", nargs="?", help="the id (or the token itself)"
+    )
     which.add_argument("--all", metavar="EMAIL", dest="all_of", help="every token of this user")
     tokens_revoke.set_defaults(handler=cmd_tokens_revoke)
 

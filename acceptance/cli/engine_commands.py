@@ -155,7 +155,10 @@ def _print_summary(statement: dict[str, Any], envelope: Path | None, out: TextIO
     source = predicate["source"]
     print(f"Verdict: {predicate['verdict'].upper()}", file=out)
     print(f"Source:  {clean(source['url'])} @ {source.get('commit') or '(no commit)'}", file=out)
-    print(f"Spec:    {clean(predicate['spec']['title'])} (sha256 {predicate['spec']['sha256'][:16]}…)", file=out)
+    print(
+        f"Spec:    {clean(predicate['spec']['title'])} (sha256 {predicate['spec']['sha256'][:16]}…)",
+        file=out,
+    )
     for check in predicate["checks"]:
         print(f"Check:   {check['id']}: {check['status']} - {clean(check['summary'])}", file=out)
         for line in _evidence_lines(check)[:20]:
@@ -180,13 +183,17 @@ def _evidence_lines(check: dict[str, Any]) -> list[str]:
     for vuln in check.get("vulnerabilities", []):
         ignored = " (ignored by the spec)" if vuln.get("ignored") else ""
         fixes = ", ".join(vuln.get("fix_versions") or []) or "no fix"
-        lines.append(f"{vuln.get('package')} {vuln.get('version')}: {vuln.get('id')} (fix: {fixes}){ignored}")
+        lines.append(
+            f"{vuln.get('package')} {vuln.get('version')}: {vuln.get('id')} (fix: {fixes}){ignored}"
+        )
     own = check.get("licence")
     if isinstance(own, dict) and own.get("spdx"):
         lines.append(f"licence: {own['spdx']} from {own.get('source_file')}")
     for dep in check.get("dependencies", []):
         if isinstance(dep, dict) and dep.get("compatible") is not True:
-            lines.append(f"dependency {dep.get('name')} {dep.get('version')}: {dep.get('licence')} (not compatible)")
+            lines.append(
+                f"dependency {dep.get('name')} {dep.get('version')}: {dep.get('licence')} (not compatible)"
+            )
     return lines
 
 
@@ -204,8 +211,12 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         statement = json.loads(verified.payload)
         if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
             raise SignatureError("the signed payload is not an in-toto Statement v1")
-        if statement.get("predicateType") != PREDICATE_TYPE and not (is_decision(statement) or is_vsa(statement)):
-            raise SignatureError(f"the signed payload is not an acceptance report ({PREDICATE_TYPE})")
+        if statement.get("predicateType") != PREDICATE_TYPE and not (
+            is_decision(statement) or is_vsa(statement)
+        ):
+            raise SignatureError(
+                f"the signed payload is not an acceptance report ({PREDICATE_TYPE})"
+            )
     except SignatureError as exc:
         print(f"FAILED: {exc.message}", file=sys.stderr)
         if args.pubkey is None:  # perhaps this machine's key is not the one that signed
@@ -229,7 +240,9 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         subject = (statement.get("subject") or [{}])[0]
         print(f"OK: signature valid (key {verified.keyid})")
         print(f"Verdict: {clean(predicate.get('verdict'))}")
-        print(f"Subject: {clean(subject.get('name'))} @ {clean(subject.get('digest', {}).get('gitCommit'))}")
+        print(
+            f"Subject: {clean(subject.get('name'))} @ {clean(subject.get('digest', {}).get('gitCommit'))}"
+        )
         print(f"Spec:    {clean(predicate.get('spec', {}).get('sha256'))}")
         reused = predicate.get("reused_from")
         if isinstance(reused, dict):  # the evidence of a run of another commit of the same tree
@@ -239,7 +252,9 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             )
     if files is None:
         return 0
-    return _print_artifact_comparison(files, args.artifacts, stream=sys.stderr if args.json else sys.stdout)
+    return _print_artifact_comparison(
+        files, args.artifacts, stream=sys.stderr if args.json else sys.stdout
+    )
 
 
 def _verified_decision(statement: dict[str, Any], keyid: str, args: argparse.Namespace) -> int:
@@ -253,7 +268,10 @@ def _verified_decision(statement: dict[str, Any], keyid: str, args: argparse.Nam
     from acceptance.service.decision_statement import describe, is_decision, report_link_problem
 
     if not (is_decision(statement) or vsa.is_vsa(statement)):
-        print("FAILED: --with-report needs a signed decision or VSA, this is a report", file=sys.stderr)
+        print(
+            "FAILED: --with-report needs a signed decision or VSA, this is a report",
+            file=sys.stderr,
+        )
         return EXIT_REJECTED
     if args.json:
         json.dump(statement, sys.stdout, indent=2, sort_keys=True)
@@ -267,7 +285,10 @@ def _verified_decision(statement: dict[str, Any], keyid: str, args: argparse.Nam
     read_envelope(args.with_report)  # unreadable or not JSON: bad input (exit 2)
     problem = report_link_problem(statement, args.with_report.read_bytes())
     if problem is not None:
-        print(f"FAILED: {args.with_report} is not the report this decision rests on: {problem}", file=sys.stderr)
+        print(
+            f"FAILED: {args.with_report} is not the report this decision rests on: {problem}",
+            file=sys.stderr,
+        )
         return EXIT_REJECTED
     stream = sys.stderr if args.json else sys.stdout
     print(f"Report link: {args.with_report} is the report this decision rests on", file=stream)
@@ -283,7 +304,7 @@ def _verifying_key(pubkey: Path | None, settings: Settings) -> Any:
             f"no --pubkey given and no public key at {settings.public_key}",
             hint="the service publishes its public keys at GET /api/v1/keys (no token needed; "
             "save the `pem` of the key whose `keyid` the report's signature names) and on each "
-            "run's page of the dashboard (\"Download the public key\"); then pass --pubkey FILE",
+            'run\'s page of the dashboard ("Download the public key"); then pass --pubkey FILE',
         )
     return load_public_key(pubkey or settings.public_key)
 
@@ -296,7 +317,10 @@ def _compare_artifacts(predicate: object, args: argparse.Namespace) -> ArtifactC
 
 def _print_artifact_comparison(files: ArtifactComparison, folder: Path, stream: TextIO) -> int:
     if files.ok:
-        print(f"Artifacts: all {len(files.matching)} files in {folder} match the signed report", file=stream)
+        print(
+            f"Artifacts: all {len(files.matching)} files in {folder} match the signed report",
+            file=stream,
+        )
         return 0
     print(f"FAILED: the files in {folder} do not match the signed report", file=sys.stderr)
     for problem in files.problems:
@@ -335,7 +359,9 @@ def cmd_advisories_status(args: argparse.Namespace, settings: Settings) -> int:
         if index:
             print()
         print(f"ecosystem: {clean(status.ecosystem)} ({clean(status.format)})")
-        print(f"{status.records} advisories ({status.withdrawn} withdrawn) for {status.packages} packages")
+        print(
+            f"{status.records} advisories ({status.withdrawn} withdrawn) for {status.packages} packages"
+        )
         print(f"source: {clean(status.source)} (sha256 {status.sha256})")
         print(f"imported at: {status.imported_at}")
         print(f"newest modified: {status.newest_modified or 'unknown'}")
@@ -386,7 +412,9 @@ def _doctor_checks(settings: Settings) -> list[tuple[bool, str, str]]:
                 "apt-get install -y docker.io && dockerd --bridge=none --iptables=false &",
             )
         )
-        results.append((False, f"sandbox image {image} (cannot check without Docker)", "start Docker first"))
+        results.append(
+            (False, f"sandbox image {image} (cannot check without Docker)", "start Docker first")
+        )
     debootstrap = shutil.which("debootstrap")
     results.append(
         (
@@ -411,7 +439,11 @@ def _shell_image_check(client: Any) -> tuple[bool, str, str]:
     try:
         client.images.get(tag)
     except Exception:  # noqa: BLE001 - any failure means "not usable"
-        return False, f"shell runtime image {tag} is missing", "acceptance image build --runtime shell"
+        return (
+            False,
+            f"shell runtime image {tag} is missing",
+            "acceptance image build --runtime shell",
+        )
     return True, f"shell runtime image {tag}", ""
 
 
@@ -423,7 +455,11 @@ def _node_image_check(client: Any) -> tuple[bool, str, str]:
     try:
         client.images.get(tag)
     except Exception:  # noqa: BLE001 - any failure means "not usable"
-        return False, f"node runtime image {tag} is missing", "acceptance image build --runtime node"
+        return (
+            False,
+            f"node runtime image {tag} is missing",
+            "acceptance image build --runtime node",
+        )
     return True, f"node runtime image {tag}", ""
 
 
@@ -440,6 +476,10 @@ def _key_check(settings: Settings) -> tuple[bool, str, str]:
         load_private_key(key)
     except KeyFileError as exc:
         shared = key.stat().st_mode & 0o077
-        fix = f"chmod 600 {key}" if shared else f"move it away, then `acceptance keygen --out {key.parent}`"
+        fix = (
+            f"chmod 600 {key}"
+            if shared
+            else f"move it away, then `acceptance keygen --out {key.parent}`"
+        )
         return False, f"signing key {key}: {exc.message.splitlines()[0][:160]}", fix
     return True, f"signing key {key}", ""

@@ -239,7 +239,9 @@ def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"  {token.id}")
             return 0
         token, changed = revoke_token(session, args.token_id, actor=CLI)
-        print(f"{'revoked' if changed else 'already revoked:'} token {token.id} of {token.user.email}")
+        print(
+            f"{'revoked' if changed else 'already revoked:'} token {token.id} of {token.user.email}"
+        )
     return 0
 
 

@@ -69,7 +69,9 @@ def compare_artifacts(
     """
     files, problems = recorded
     if not folder.is_dir():
-        raise UserInputError(f"{folder} is not a folder", hint="pass the folder the files were saved in")
+        raise UserInputError(
+            f"{folder} is not a folder", hint="pass the folder the files were saved in"
+        )
     skipped = {path.resolve() for path in skip}
     present = {entry.name: entry for entry in folder.iterdir() if entry.resolve() not in skipped}
     matching: list[str] = []

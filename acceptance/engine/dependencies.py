@@ -539,7 +539,9 @@ def _static_name(
     if project is not None:
         raw = project.get("name") if isinstance(project, dict) else None
     elif _is_poetry_package(pyproject):
-        raw = _table(_table(pyproject.get("tool"), "[tool]").get("poetry"), "[tool.poetry]").get("name")
+        raw = _table(_table(pyproject.get("tool"), "[tool]").get("poetry"), "[tool.poetry]").get(
+            "name"
+        )
     elif files["setup.cfg"] and not files["setup.py"]:
         raw = _setup_cfg_name(_join(path, "setup.cfg"), plan)
     else:
@@ -552,15 +554,15 @@ def _static_name(
 def _setup_cfg_name(where: str, plan: _Plan) -> str | None:
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
-        parser.read_string(safefs.read_text(plan.checkout, where, MAX_FILE_BYTES) or "", source=where)
+        parser.read_string(
+            safefs.read_text(plan.checkout, where, MAX_FILE_BYTES) or "", source=where
+        )
     except configparser.Error:
         return None  # reported when its dependencies are read
     return parser.get("metadata", "name", fallback=None)
 
 
-def own_project_names(
-    projects: Sequence[LocalProject], built: Mapping[str, str]
-) -> frozenset[str]:
+def own_project_names(projects: Sequence[LocalProject], built: Mapping[str, str]) -> frozenset[str]:
     """Canonical names of the local projects the engine installs from the checkout.
 
     A project's static name when it has one, else the name the engine's own

@@ -90,9 +90,18 @@ def fetch_node_modules(
     env = {"PATH": _PATH, "HOME": str(home), "LANG": "C.UTF-8", "NO_COLOR": "1"}
     if shutil.which("npm", path=_PATH) is None:
         raise PlatformError("npm is not installed on the host", hint="apt-get install -y npm")
-    version = subprocess.run(
-        ["npm", "--version"], capture_output=True, env=env, cwd=project_dir, timeout=60, check=False
-    ).stdout.decode(errors="replace").strip()[:40]
+    version = (
+        subprocess.run(
+            ["npm", "--version"],
+            capture_output=True,
+            env=env,
+            cwd=project_dir,
+            timeout=60,
+            check=False,
+        )
+        .stdout.decode(errors="replace")
+        .strip()[:40]
+    )
     prepared = cache_dir / PREPARED_DIR / prepared_key(project, version)
     started = time.monotonic()
     if (prepared / _READY).is_file():

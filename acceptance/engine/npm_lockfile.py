@@ -159,7 +159,9 @@ def _locked_packages(lock: dict[str, Any], lock_name: str) -> tuple[LockedPackag
             hint=HOW_TO_LOCK + " with npm 7 or later",
         )
     if len(entries) > MAX_PACKAGES + 1:
-        raise SubmissionError("INSTALL_FAILED", f"{lock_name} lists more than {MAX_PACKAGES} packages")
+        raise SubmissionError(
+            "INSTALL_FAILED", f"{lock_name} lists more than {MAX_PACKAGES} packages"
+        )
     found: list[LockedPackage] = []
     for path, entry in entries.items():
         if path == "":

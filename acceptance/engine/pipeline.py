@@ -221,9 +221,14 @@ class _Run:
         }
         self.report.finished = dt.datetime.now(dt.UTC)
         statement = build_statement(self.report)
-        reasons = tuple(Reason(c, m) for c, m in zip(
-            statement["predicate"]["reason_codes"], statement["predicate"]["reasons"], strict=False
-        ))
+        reasons = tuple(
+            Reason(c, m)
+            for c, m in zip(
+                statement["predicate"]["reason_codes"],
+                statement["predicate"]["reasons"],
+                strict=False,
+            )
+        )
         return RunResult(statement, decide(self.report), reasons, self.logs, self.artifacts)
 
     def _flag_test_hooks(self) -> None:
@@ -239,7 +244,10 @@ class _Run:
         ))  # fmt: skip
         result = self.outcomes.get("functional")
         if result is not None:
-            details = {**result.details, "suspicious_test_hooks": [f.to_report() for f in self.test_hooks]}
+            details = {
+                **result.details,
+                "suspicious_test_hooks": [f.to_report() for f in self.test_hooks],
+            }
             self.outcomes["functional"] = dataclasses.replace(result, details=details)
 
     def _run_registered_checks(self, tree: Path) -> None:
@@ -258,7 +266,9 @@ class _Run:
         check = next((c for c in registered_checks() if c.id == name), None)
         enabled = check.enabled(self.spec) if check is not None else True
         if not enabled:
-            return CheckResult(name, name, CheckStatus.SKIPPED, "not checked: turned off in the spec")
+            return CheckResult(
+                name, name, CheckStatus.SKIPPED, "not checked: turned off in the spec"
+            )
         cause = self.report.reasons[0] if self.report.reasons else None
         why = f"an earlier stage failed ({cause.code})" if cause else "the run ended before it"
         return CheckResult(name, name, CheckStatus.NOT_RUN, f"not run: {why}", "NOT_RUN")
@@ -316,7 +326,9 @@ class _Run:
         self, sandbox: Sandbox, argv: list[str], name: str, *, workdir: str = "/work",
         env: dict[str, str] | None = None, timeout: float | None = None, judge: bool = True,
     ) -> CommandResult:  # fmt: skip
-        return self._sandbox_run(sandbox, argv, name, workdir=workdir, env=env, timeout=timeout, judge=judge)
+        return self._sandbox_run(
+            sandbox, argv, name, workdir=workdir, env=env, timeout=timeout, judge=judge
+        )
 
     def copy_in(self, sandbox: Sandbox, script: str, name: str, what: str) -> None:
         self._copy_in(sandbox, script, name, what)
@@ -370,7 +382,9 @@ class _Run:
         # in these threads while the sandbox works; sandbox stages stay in order.
         pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="run")
         try:
-            licence_evidence = pool.submit(self._timed, "licence-detect", self._detect_licence, tree)
+            licence_evidence = pool.submit(
+                self._timed, "licence-detect", self._detect_licence, tree
+            )
             with self._stage("sandbox"):
                 sandbox = self.sandbox_factory(sandbox_config)
                 info = sandbox.start()
@@ -469,7 +483,10 @@ class _Run:
         with self._stage("licence"):
             self._add(
                 self.prepared.judge_licence(
-                    sandbox, evidence, self.spec.licence, timeout=min(300.0, self._remaining()),
+                    sandbox,
+                    evidence,
+                    self.spec.licence,
+                    timeout=min(300.0, self._remaining()),
                     installed_listing=self.installed_listing,
                 )
             )
@@ -527,7 +544,9 @@ class _Run:
         # Left out only when the engine itself installed a project of that name from the
         # checkout: a direct_url.json saying "file:" is a file any build can write.
         projects = self.prepared.projects if self.prepared is not None else ()
-        exclude = dependency_audit.local_names(listing) & own_project_names(projects, self.built_names)
+        exclude = dependency_audit.local_names(listing) & own_project_names(
+            projects, self.built_names
+        )
         work = scratch / "audit"
         timeout = max(30.0, self._remaining())
         if self.config.osv_url:
@@ -594,7 +613,9 @@ class _Run:
         wanted = list(dict.fromkeys(requirements))
         cached = self.prepared.cached_resolution(wanted, python) if self.prepared else None
         if cached is not None:
-            self.progress("download", f"resolution cached: {len(cached.wheels)} wheel(s), nothing fetched")
+            self.progress(
+                "download", f"resolution cached: {len(cached.wheels)} wheel(s), nothing fetched"
+            )
             return
         result = download_wheels(
             wanted, wheels, python_version=python, timeout=max(30.0, self._remaining())
@@ -638,7 +659,9 @@ class _Run:
         try:
             self.hidden_expected = hidden_test_inventory(dest)
         except InventoryError as exc:
-            raise UserInputError(str(exc), hint="fix the hidden tests and publish the spec again") from None
+            raise UserInputError(
+                str(exc), hint="fix the hidden tests and publish the spec again"
+            ) from None
         self.report.spec = {
             **self.report.spec,
             "hidden_tests_expected": len(self.hidden_expected),
@@ -683,7 +706,9 @@ class _Run:
         """
         done = self._sandbox_run(sandbox, ["sh", "-c", script], name, user=_engine_user())
         if done.exit_code != 0:
-            raise SubmissionError("DISK_LIMIT" if "No space" in done.text else "PREPARE_FAILED", failure)
+            raise SubmissionError(
+                "DISK_LIMIT" if "No space" in done.text else "PREPARE_FAILED", failure
+            )
 
     def _hidden_tests(
         self, sandbox: Sandbox, layout: hidden_tests.HiddenLayout
@@ -700,7 +725,9 @@ class _Run:
             f"cp -R {HIDDEN_MOUNT}/. {layout.tests}/; chmod -R a+rX {layout.tests}; "
             f"chmod 0777 {layout.out}"
         )
-        self._as_engine(sandbox, script, "hidden-copy", "could not copy the hidden tests into the sandbox")
+        self._as_engine(
+            sandbox, script, "hidden-copy", "could not copy the hidden tests into the sandbox"
+        )
         budget = Budget(timeout)
         argv = hidden_tests.hidden_pytest_command(layout, original_src=WORK_SRC)
         env = {
@@ -712,10 +739,15 @@ class _Run:
             sandbox, argv, "hidden-tests", workdir=layout.src, env=env, timeout=budget.left(),
             judge=False,
         )  # fmt: skip
-        run = self._read_results(sandbox, result, layout.junit, layout.events, timeout, "hidden-junit.xml")
+        run = self._read_results(
+            sandbox, result, layout.junit, layout.events, timeout, "hidden-junit.xml"
+        )
 
         def again(attempt: int, targets: list[str]) -> tuple[functional.FunctionalRun, str]:
-            junit, events = f"{layout.out}/rerun-{attempt}.xml", f"{layout.out}/events-rerun-{attempt}.jsonl"
+            junit, events = (
+                f"{layout.out}/rerun-{attempt}.xml",
+                f"{layout.out}/events-rerun-{attempt}.jsonl",
+            )
             argv = hidden_tests.hidden_pytest_command(
                 layout, original_src=WORK_SRC, junit=junit, targets=targets
             )
@@ -751,9 +783,19 @@ class _Run:
             build = self._sandbox_run(
                 sandbox,
                 [
-                    f"{TOOLS_VENV}/bin/python", "-m", "pip", "wheel", "--no-deps", "--no-index",
-                    "--find-links", WHEELS_MOUNT, "--progress-bar", "off", "--use-pep517",
-                    "--wheel-dir", out,
+                    f"{TOOLS_VENV}/bin/python",
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "--no-deps",
+                    "--no-index",
+                    "--find-links",
+                    WHEELS_MOUNT,
+                    "--progress-bar",
+                    "off",
+                    "--use-pep517",
+                    "--wheel-dir",
+                    out,
                     _project_path(project),
                 ],
                 f"metadata-{index}",
@@ -775,12 +817,24 @@ class _Run:
 
     def _install(self, sandbox: Sandbox, plan: InstallPlan) -> None:
         argv = [
-            f"{TOOLS_VENV}/bin/python", "-m", "pip", "--python", f"{VENV}/bin/python",
-            "install", "--no-index", "--find-links", WHEELS_MOUNT, "--progress-bar", "off",
-            "--no-cache-dir", "--use-pep517",
+            f"{TOOLS_VENV}/bin/python",
+            "-m",
+            "pip",
+            "--python",
+            f"{VENV}/bin/python",
+            "install",
+            "--no-index",
+            "--find-links",
+            WHEELS_MOUNT,
+            "--progress-bar",
+            "off",
+            "--no-cache-dir",
+            "--use-pep517",
         ]
         for project in plan.local_projects:
-            argv.extend(["-e", _project_path(project)] if project.editable else [_project_path(project)])
+            argv.extend(
+                ["-e", _project_path(project)] if project.editable else [_project_path(project)]
+            )
         if plan.requirements:
             argv.append("--")
             argv.extend(plan.requirements)
@@ -802,7 +856,12 @@ class _Run:
             workdir=WORK_SRC, env=env, timeout=budget.left(), judge=False,
         )  # fmt: skip
         run = self._read_results(
-            sandbox, result, functional.JUNIT_PATH, functional.EVENTS_PATH, budget.total, "junit.xml"
+            sandbox,
+            result,
+            functional.JUNIT_PATH,
+            functional.EVENTS_PATH,
+            budget.total,
+            "junit.xml",
         )
         summary = functional.parse_events(run.events)
         if summary.pytest_version:
@@ -839,7 +898,12 @@ class _Run:
         not run again, one that keeps failing is tried each time.
         """
         reruns: Reruns = []
-        if first.timed_out or first.process_limit_hit or first.memory_limit_hit or first.output_limit_hit:
+        if (
+            first.timed_out
+            or first.process_limit_hit
+            or first.memory_limit_hit
+            or first.output_limit_hit
+        ):
             return reruns
         latest = first
         for attempt in range(1, self.spec.functional.reruns + 1):
@@ -919,7 +983,9 @@ class _Run:
         """Run one stage; with ``judge``, a limit it hit rejects the run with its reason code."""
         limit = self._remaining() if timeout is None else timeout
         if limit <= 0:
-            raise SubmissionError("TIMEOUT", f"the run exceeded its {self.spec.limits.timeout} s limit")
+            raise SubmissionError(
+                "TIMEOUT", f"the run exceeded its {self.spec.limits.timeout} s limit"
+            )
         if user is None:
             result = sandbox.run(argv, timeout=limit, workdir=workdir, env=env)
         else:
@@ -987,7 +1053,6 @@ class _Run:
             self.progress(name, f"{status} in {seconds:.1f} s")
 
 
-
 # What each sandbox stage does, for the sentence in a limit's reason.
 _STAGE_DOING = {
     "prepare": "copying the checkout into the sandbox",
@@ -1018,7 +1083,9 @@ def _install_failure(output: str) -> SubmissionError:
     """Why the install in the sandbox failed, from pip's output, pointing at the cause."""
     missing = _MISSING.search(output)
     if missing is None:
-        return SubmissionError("INSTALL_FAILED", f"installing the project failed: {_tail(output, 1500)}")
+        return SubmissionError(
+            "INSTALL_FAILED", f"installing the project failed: {_tail(output, 1500)}"
+        )
     # The host resolved and downloaded every declared requirement before the install
     # (an unpublished one fails there, named as such): a requirement missing here was
     # asked for only by a build, so no wheel of it was ever fetched.
@@ -1032,6 +1099,7 @@ def _install_failure(output: str) -> SubmissionError:
             "own needs) or in the project's dependencies, then push again."
         ),
     )
+
 
 # Runs inside the sandbox with the tools' Python: the built wheel's Name and Requires-Dist,
 # as one JSON object per wheel. Only the wheel's own, top-level .dist-info counts: its
@@ -1055,7 +1123,11 @@ def _built_metadata(output: str, path: str) -> tuple[str, list[str]]:
     well-formed record is the submission's fault.
     """
     records = [line for line in output.splitlines() if line.startswith("{")]
-    problem = "no wheel with readable metadata was built" if not records else "more than one wheel was built"
+    problem = (
+        "no wheel with readable metadata was built"
+        if not records
+        else "more than one wheel was built"
+    )
     if len(records) == 1:
         try:
             record = json.loads(records[0])

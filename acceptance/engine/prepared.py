@@ -147,7 +147,11 @@ class PreparedEnvironments:
         self.notes = {
             "environment": "prepared" if stored is not None else "not cached",
             "key": key[:16],
-            **({"bytes": stored.size} if stored is not None else {"why": "export failed or too large"}),
+            **(
+                {"bytes": stored.size}
+                if stored is not None
+                else {"why": "export failed or too large"}
+            ),
         }
         self._install_projects(plan, python_version, has_build_env, run, stage, install)
 
@@ -214,14 +218,18 @@ class PreparedEnvironments:
         with stage("install-project"):
             if has_build_env:
                 argv = self.project_command(plan.local_projects, python_version)
-                env = {"PYTHONPATH": f"{envcache.PIP_SHIM}:{envcache.build_env_path(python_version)}"}
+                env = {
+                    "PYTHONPATH": f"{envcache.PIP_SHIM}:{envcache.build_env_path(python_version)}"
+                }
                 if run(argv, "install-project", env).exit_code == 0:
                     return
                 log.info("fast_project_install_failed_falling_back")
             # The engine's isolated install: the dependencies are there, only the projects build.
             install(plan)
 
-    def project_command(self, projects: Sequence[LocalProject], python_version: str | None) -> list[str]:
+    def project_command(
+        self, projects: Sequence[LocalProject], python_version: str | None
+    ) -> list[str]:
         """The image's pip code, run by the venv's Python: one interpreter start.
 
         The build sees the build environment on PYTHONPATH instead of an isolated
@@ -397,7 +405,9 @@ def _without(listing: bytes, names: set[str]) -> bytes | None:
             document["packages"] = [
                 item
                 for item in document["packages"]
-                if not (isinstance(item, dict) and canonicalize_name(str(item.get("name"))) in names)
+                if not (
+                    isinstance(item, dict) and canonicalize_name(str(item.get("name"))) in names
+                )
             ]
             return (json.dumps(document) + "\n").encode()
     return None

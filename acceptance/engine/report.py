@@ -78,7 +78,9 @@ def all_reasons(report: ReportInput) -> list[Reason]:
     reasons = list(report.reasons)
     for check in report.checks:
         if check.status in (CheckStatus.FAILED, CheckStatus.ERROR):
-            reasons.append(Reason(check.reason_code or "CHECK_FAILED", f"{check.id}: {check.summary}"))
+            reasons.append(
+                Reason(check.reason_code or "CHECK_FAILED", f"{check.id}: {check.summary}")
+            )
     return reasons
 
 

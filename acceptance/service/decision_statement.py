@@ -110,7 +110,11 @@ def describe(statement: Mapping[str, Any]) -> list[str]:
     run = predicate.get("run")
     run = run if isinstance(run, Mapping) else {}
     subjects = statement.get("subject")
-    subject = subjects[0] if isinstance(subjects, list) and subjects and isinstance(subjects[0], Mapping) else {}
+    subject = (
+        subjects[0]
+        if isinstance(subjects, list) and subjects and isinstance(subjects[0], Mapping)
+        else {}
+    )
     digest = subject.get("digest")
     commit = digest.get("gitCommit") if isinstance(digest, Mapping) else None
     decision = str(predicate.get("decision"))

@@ -59,7 +59,9 @@ class StateOfSubmission:
 # ---------------------------------------------------------------- recording
 
 
-def record_decision(session: Session, user: User, run: Run, decision: object, reason: object) -> Decision:
+def record_decision(
+    session: Session, user: User, run: Run, decision: object, reason: object
+) -> Decision:
     """Record `user`'s decision on `run`, after every rule below; the caller commits."""
     kind, text = _checked_input(decision, reason)
     submission = run.submission
@@ -68,7 +70,9 @@ def record_decision(session: Session, user: User, run: Run, decision: object, re
     _check_decidable(session, run, submission)
     override = kind == ACCEPTED and run.verdict != Verdict.ACCEPTED
     if text is None and not (kind == ACCEPTED and not override):
-        raise UserInputError("reason: say why (required unless accepting a run the machine accepted)")
+        raise UserInputError(
+            "reason: say why (required unless accepting a run the machine accepted)"
+        )
     if override and len(text or "") < MIN_OVERRIDE_REASON:
         raise UserInputError(
             f"reason: accepting a run whose verdict is {run.verdict} overrides the machine; "
@@ -177,7 +181,9 @@ def submission_state(session: Session, submission: Submission) -> StateOfSubmiss
     current = current_decisions(submission_decisions(session, submission.id))
     accepted = [d for d in current.values() if d.decision == ACCEPTED]
     if accepted:
-        return StateOfSubmission(SubmissionState.ACCEPTED, max(accepted, key=lambda d: d.decided_at).run_id)
+        return StateOfSubmission(
+            SubmissionState.ACCEPTED, max(accepted, key=lambda d: d.decided_at).run_id
+        )
     latest = session.scalars(
         select(Run)
         .where(Run.submission_id == submission.id, Run.status.in_(ENDED))

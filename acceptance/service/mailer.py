@@ -85,7 +85,10 @@ def deliver(db: Database, settings: Settings, message_id: str) -> Attempt:
         if message.state in (MessageState.SENT.value, MessageState.FAILED.value):
             return Attempt(message.state)
         if not settings.smtp_url:
-            message.state, message.last_error = MessageState.FAILED.value, "ACCEPTANCE_SMTP_URL is not set"
+            message.state, message.last_error = (
+                MessageState.FAILED.value,
+                "ACCEPTANCE_SMTP_URL is not set",
+            )
             return Attempt(message.state)
         message.attempts += 1
         message.last_attempt_at = utcnow()
@@ -94,7 +97,9 @@ def deliver(db: Database, settings: Settings, message_id: str) -> Attempt:
         except (OSError, smtplib.SMTPException) as exc:
             lasting = _refused_for_good(exc)
             out_of_tries = message.attempts >= MAX_ATTEMPTS
-            message.state = (MessageState.FAILED if lasting or out_of_tries else MessageState.RETRYING).value
+            message.state = (
+                MessageState.FAILED if lasting or out_of_tries else MessageState.RETRYING
+            ).value
             message.last_error = _describe(exc)[:_MAX_ERROR]
             log.warning(
                 "mail_not_sent",
@@ -103,7 +108,10 @@ def deliver(db: Database, settings: Settings, message_id: str) -> Attempt:
             )  # fmt: skip
             return Attempt(message.state, retry=message.state == MessageState.RETRYING.value)
         message.state, message.sent_at, message.last_error = MessageState.SENT.value, utcnow(), None
-        log.info("mail_sent", extra={"mail_id": message.id, "attempt": message.attempts, "event": message.event})
+        log.info(
+            "mail_sent",
+            extra={"mail_id": message.id, "attempt": message.attempts, "event": message.event},
+        )
         return Attempt(message.state)
 
 
@@ -117,6 +125,10 @@ def _refused_for_good(exc: Exception) -> bool:
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
-        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        text = (
+            exc.smtp_error.decode("utf-8", "replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
         return f"SMTP {exc.smtp_code}: {text}"
     return f"{type(exc).__name__}: {exc}"

@@ -414,7 +414,9 @@ class EventEndpoint(Base):
     __tablename__ = "event_endpoints"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    opportunity_id: Mapped[str] = mapped_column(ForeignKey("opportunities.id", ondelete="CASCADE"), index=True)
+    opportunity_id: Mapped[str] = mapped_column(
+        ForeignKey("opportunities.id", ondelete="CASCADE"), index=True
+    )
     url: Mapped[str] = mapped_column(String(2000))
     #: the event types it receives (`run.finished`, `decision.recorded`, `submission.state_changed`)
     events: Mapped[list[Any]] = mapped_column(default=list)

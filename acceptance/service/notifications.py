@@ -49,7 +49,11 @@ CATALOGUES = Path(__file__).resolve().parents[2] / "web" / "dashboard" / "transl
 _MAX_ITEMS = 30
 _MAX_LINE = 500
 
-RUN_FINISHED, DECISION_RECORDED, STATE_CHANGED = "run_finished", "decision_recorded", "state_changed"
+RUN_FINISHED, DECISION_RECORDED, STATE_CHANGED = (
+    "run_finished",
+    "decision_recorded",
+    "state_changed",
+)
 #: an owner's event endpoint took nothing for a day and was disabled (acceptance.service.events)
 ENDPOINT_DISABLED = "endpoint_disabled"
 SUPPLIER, OWNER = "supplier", "owner"
@@ -79,10 +83,12 @@ class Mail:
     def html(self, language: str) -> str:
         body = [f"<p>{html.escape(p)}</p>" for p in self.paragraphs]
         if self.items:
-            body.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in self.items) + "</ul>")
+            body.append(
+                "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in self.items) + "</ul>"
+            )
         if self.link:
             body.append(
-                f'<p>{html.escape(self.link_label or "")} '
+                f"<p>{html.escape(self.link_label or '')} "
                 f'<a href="{html.escape(self.link, quote=True)}">{html.escape(self.link)}</a></p>'
             )
         return (
@@ -111,7 +117,9 @@ def _verdict(t: NullTranslations, verdict: str | None) -> str:
     words = {
         "accepted": t.gettext("The checks accepted this delivery."),
         "rejected": t.gettext("The checks rejected this delivery."),
-        "error": t.gettext("The platform could not judge this delivery; this is not the supplier's fault."),
+        "error": t.gettext(
+            "The platform could not judge this delivery; this is not the supplier's fault."
+        ),
     }
     return words.get(verdict or "", t.gettext("No verdict."))
 
@@ -163,21 +171,35 @@ class Links:
             return None
         if audience == SUPPLIER:
             return f"{self.base}/status/{submission.status_token}"
-        return f"{self.base}/runs/{run_id}" if run_id else f"{self.base}/opportunities/{submission.opportunity_id}"
+        return (
+            f"{self.base}/runs/{run_id}"
+            if run_id
+            else f"{self.base}/opportunities/{submission.opportunity_id}"
+        )
 
 
-def _state_line(t: NullTranslations, before: SubmissionState | None, after: SubmissionState) -> list[str]:
+def _state_line(
+    t: NullTranslations, before: SubmissionState | None, after: SubmissionState
+) -> list[str]:
     if before is None or before == after:
         return []
     return [t.gettext("The submission is now: %(state)s.") % {"state": _state(t, after)}]
 
 
 def run_finished_mail(
-    t: NullTranslations, audience: str, run: Run, view: Mapping[str, Any], state_lines: list[str], link: str | None
+    t: NullTranslations,
+    audience: str,
+    run: Run,
+    view: Mapping[str, Any],
+    state_lines: list[str],
+    link: str | None,
 ) -> Mail:
     """`view` is what this audience may see of the run: the supplier view for the supplier."""
     submission = run.submission
-    names = {"opportunity": _line(submission.opportunity.title), "supplier": _line(submission.supplier)}
+    names = {
+        "opportunity": _line(submission.opportunity.title),
+        "supplier": _line(submission.supplier),
+    }
     items = [
         f"{_line(check.get('id'))}: {_status(t, str(check.get('status')))}"
         + (f" — {_line(check['summary'])}" if check.get("summary") else "")
@@ -187,7 +209,10 @@ def run_finished_mail(
     return Mail(
         subject=t.gettext("%(opportunity)s: a run of %(supplier)s has finished") % names,
         paragraphs=[
-            t.gettext("The acceptance run of %(supplier)s's delivery to “%(opportunity)s” has finished.") % names,
+            t.gettext(
+                "The acceptance run of %(supplier)s's delivery to “%(opportunity)s” has finished."
+            )
+            % names,
             t.gettext("Commit: %(commit)s") % {"commit": _line(run.commit or run.ref or "?")},
             _verdict(t, run.verdict),
             *reasons,
@@ -203,9 +228,13 @@ def decision_mail(
     t: NullTranslations, decision: Decision, state_lines: list[str], link: str | None
 ) -> Mail:
     submission = decision.submission
-    names = {"opportunity": _line(submission.opportunity.title), "supplier": _line(submission.supplier)}
+    names = {
+        "opportunity": _line(submission.opportunity.title),
+        "supplier": _line(submission.supplier),
+    }
     paragraphs = [
-        t.gettext("A decision was recorded on %(supplier)s's delivery to “%(opportunity)s”.") % names,
+        t.gettext("A decision was recorded on %(supplier)s's delivery to “%(opportunity)s”.")
+        % names,
         t.gettext("Commit: %(commit)s") % {"commit": _line(decision.run.commit or "?")},
         _decision(t, decision.decision),
     ]
@@ -221,8 +250,13 @@ def decision_mail(
     )
 
 
-def state_mail(t: NullTranslations, submission: Submission, after: SubmissionState, link: str | None) -> Mail:
-    names = {"opportunity": _line(submission.opportunity.title), "supplier": _line(submission.supplier)}
+def state_mail(
+    t: NullTranslations, submission: Submission, after: SubmissionState, link: str | None
+) -> Mail:
+    names = {
+        "opportunity": _line(submission.opportunity.title),
+        "supplier": _line(submission.supplier),
+    }
     return Mail(
         subject=t.gettext("%(opportunity)s: the submission of %(supplier)s is %(state)s")
         % {**names, "state": _state(t, after)},
@@ -235,12 +269,16 @@ def state_mail(t: NullTranslations, submission: Submission, after: SubmissionSta
     )
 
 
-def endpoint_disabled_mail(t: NullTranslations, opportunity: Opportunity, url: str, link: str | None) -> Mail:
+def endpoint_disabled_mail(
+    t: NullTranslations, opportunity: Opportunity, url: str, link: str | None
+) -> Mail:
     names = {"opportunity": _line(opportunity.title), "url": _line(url)}
     return Mail(
         subject=t.gettext("%(opportunity)s: an event endpoint was disabled") % names,
         paragraphs=[
-            t.gettext("No event reached %(url)s for a day, so it was disabled: nothing more is sent to it.")
+            t.gettext(
+                "No event reached %(url)s for a day, so it was disabled: nothing more is sent to it."
+            )
             % names,
             t.gettext("Once it answers again, send one of its events again: that enables it."),
         ],
@@ -284,19 +322,26 @@ class Notifier:
                 return []
             after = submission_state(session, run.submission).state
             supplier_view = supplier_run(run, predicate)
-            owner_view = {"checks": (run.summary or {}).get("checks") or [], "reasons": run.reasons or []}
+            owner_view = {
+                "checks": (run.summary or {}).get("checks") or [],
+                "reasons": run.reasons or [],
+            }
             made = []
             for who in recipients(session, run.submission):
                 t = translations(who.language)
                 view = supplier_view if who.audience == SUPPLIER else owner_view
                 link = self._links().of(who.audience, run.submission, run.id)
-                mail = run_finished_mail(t, who.audience, run, view, _state_line(t, before, after), link)
+                mail = run_finished_mail(
+                    t, who.audience, run, view, _state_line(t, before, after), link
+                )
                 made.append(_message(who, mail, RUN_FINISHED, run.submission, run_id=run.id))
             return made
 
         return self._record("run_finished", run_id, compose)
 
-    def decision_recorded(self, decision_id: str, before: SubmissionState | None, base: str | None) -> list[str]:
+    def decision_recorded(
+        self, decision_id: str, before: SubmissionState | None, base: str | None
+    ) -> list[str]:
         def compose(session: Any) -> list[Message]:
             decision = session.get(Decision, decision_id)
             if decision is None:
@@ -315,7 +360,9 @@ class Notifier:
 
         return self._record("decision_recorded", decision_id, compose)
 
-    def state_changed(self, submission_id: str, before: SubmissionState | None, base: str | None) -> list[str]:
+    def state_changed(
+        self, submission_id: str, before: SubmissionState | None, base: str | None
+    ) -> list[str]:
         """Emails for a change of state no run or decision caused (a withdrawal)."""
 
         def compose(session: Any) -> list[Message]:
@@ -347,7 +394,9 @@ class Notifier:
                 return []
             base = self.settings.public_url
             link = f"{base}/opportunities/{opportunity.id}/endpoints" if base else None
-            mail = endpoint_disabled_mail(translations(owner.language), opportunity, endpoint.url, link)
+            mail = endpoint_disabled_mail(
+                translations(owner.language), opportunity, endpoint.url, link
+            )
             who = Recipient(OWNER, owner.email, owner.language)
             return [Message(
                 event=ENDPOINT_DISABLED, audience=OWNER, recipient=who.address, language=who.language,
@@ -365,7 +414,10 @@ class Notifier:
         if not self.settings.smtp_url:
             if not Notifier._said_disabled:
                 Notifier._said_disabled = True
-                log.info("mail_disabled", extra={"why": "ACCEPTANCE_SMTP_URL is not set: no email is sent"})
+                log.info(
+                    "mail_disabled",
+                    extra={"why": "ACCEPTANCE_SMTP_URL is not set: no email is sent"},
+                )
             return []
         try:
             with self.db.session() as session:
@@ -408,5 +460,7 @@ def state_before(
             submission = session.get(Submission, submission_id) if submission_id else None
             return submission_state(session, submission).state if submission else None
     except Exception:  # noqa: BLE001 - only an email's wording depends on it
-        log.warning("state_unknown", extra={"submission": submission_id, "run": run_id}, exc_info=True)
+        log.warning(
+            "state_unknown", extra={"submission": submission_id, "run": run_id}, exc_info=True
+        )
         return None

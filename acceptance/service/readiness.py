@@ -99,7 +99,9 @@ def signing_key(settings: Settings, *, created_on_first_use: bool) -> Check:
 
     if created_on_first_use and not settings.signing_key.exists():
         return Check(
-            "signing key", True, f"not created yet: `acceptance worker` creates {settings.signing_key}"
+            "signing key",
+            True,
+            f"not created yet: `acceptance worker` creates {settings.signing_key}",
         )
     if not settings.signing_key.exists():
         return Check(

@@ -110,7 +110,9 @@ def _trusted_imports_only(trusted: Sequence[str]) -> None:
         (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES),
         (importlib.machinery.SourceFileLoader, importlib.machinery.SOURCE_SUFFIXES),
     )
-    sys.path_hooks[:] = [h for h in sys.path_hooks if "FileFinder" not in getattr(h, "__qualname__", "")]
+    sys.path_hooks[:] = [
+        h for h in sys.path_hooks if "FileFinder" not in getattr(h, "__qualname__", "")
+    ]
     sys.path_hooks.append(source_only)
     sys.path_importer_cache.clear()
     image = {name.partition(".")[0] for name in os.listdir(HIDDEN_PYTEST_DIR)}

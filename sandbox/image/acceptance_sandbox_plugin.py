@@ -97,7 +97,9 @@ def pytest_runtest_call(item: Any) -> Iterator[None]:
 
     def stop(signum: int, frame: Any) -> None:
         _emit(event="timeout", nodeid=item.nodeid, seconds=_test_timeout)
-        pytest.fail(f"{TIMEOUT_MARK}: ran longer than the {_test_timeout:g} s per-test limit", pytrace=False)
+        pytest.fail(
+            f"{TIMEOUT_MARK}: ran longer than the {_test_timeout:g} s per-test limit", pytrace=False
+        )
 
     previous = signal.signal(signal.SIGALRM, stop)
     signal.setitimer(signal.ITIMER_REAL, _test_timeout)

@@ -187,7 +187,10 @@ class Hostile:
             artifacts=_read_bytes(artifacts),
             seconds=seconds,
             envelope=json.loads(envelope.read_text()) if envelope.exists() else None,
-            records=[r.getMessage() + " " + json.dumps(r.__dict__, default=str) for r in self.caplog.records],
+            records=[
+                r.getMessage() + " " + json.dumps(r.__dict__, default=str)
+                for r in self.caplog.records
+            ],
         )
         self._assert_contained(outcome, before, children)
         return outcome
@@ -199,7 +202,9 @@ class Hostile:
             state[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
         return state
 
-    def _assert_contained(self, outcome: Outcome, before: dict[str, str], children: set[int]) -> None:
+    def _assert_contained(
+        self, outcome: Outcome, before: dict[str, str], children: set[int]
+    ) -> None:
         secret = self.canary.value
         assert secret not in json.dumps(outcome.statement), "the canary leaked into the report"
         assert secret not in outcome.stderr, "the canary leaked into the progress output"
@@ -214,7 +219,9 @@ class Hostile:
             from acceptance.engine.signing import load_public_key, verify_envelope
 
             public = load_public_key(self.data_dir / "keys" / "signing.pub")
-            assert json.loads(verify_envelope(outcome.envelope, [public]).payload) == outcome.statement
+            assert (
+                json.loads(verify_envelope(outcome.envelope, [public]).payload) == outcome.statement
+            )
         assert not any(secret in record for record in outcome.records), "the canary was logged"
         # The host is unharmed: key folder and canaries untouched...
         assert self._host_state() == before, "files beside the signing key changed"
@@ -278,7 +285,9 @@ def commit_all(repo: Path, message: str = "deliver") -> str:
 def _read_texts(folder: Path) -> dict[str, str]:
     if not folder.is_dir():
         return {}
-    return {p.name: p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.iterdir())}
+    return {
+        p.name: p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.iterdir())
+    }
 
 
 def _read_bytes(folder: Path) -> dict[str, bytes]:

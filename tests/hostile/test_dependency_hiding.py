@@ -27,7 +27,9 @@ PY_ADVISORY = "PYSEC-2022-42969"
 LOCAL: dict[str, object] = {"url": "file:///work/src", "dir_info": {}}
 EDITABLE: dict[str, object] = {"url": "file:///work/src", "dir_info": {"editable": True}}
 
-TESTS = {"tests/test_runner.py": "from runner import run\n\ndef test_run():\n    assert run() == 1\n"}
+TESTS = {
+    "tests/test_runner.py": "from runner import run\n\ndef test_run():\n    assert run() == 1\n"
+}
 CODE = {"runner/__init__.py": "def run():\n    return 1\n"}
 
 
@@ -77,7 +79,9 @@ def assert_audited(outcome: Outcome, package: str, advisory: str | None = None) 
     assert outcome.check("functional")["status"] == "passed"
 
 
-def test_py_dist_info_written_by_data_files_is_audited(hostile: Hostile, make_repo: RepoFactory) -> None:
+def test_py_dist_info_written_by_data_files_is_audited(
+    hostile: Hostile, make_repo: RepoFactory
+) -> None:
     files = {
         "LICENSE": MIT_LICENSE,
         "pyproject.toml": pyproject("runner", [("py", "1.11.0")]),
@@ -181,7 +185,11 @@ def test_a_newer_dist_info_cannot_shadow_a_vulnerable_dependency(
             "[tool.setuptools.data-files]\n"
             f'"lib/python3.0/site-packages/urllib3-2.2.3.dist-info" = ["{forged}/METADATA", "{forged}/INSTALLER"]\n'
         ),
-        **{k: v for k, v in forged_dist_info("urllib3", "2.2.3", LOCAL).items() if "direct_url" not in k},
+        **{
+            k: v
+            for k, v in forged_dist_info("urllib3", "2.2.3", LOCAL).items()
+            if "direct_url" not in k
+        },
         **CODE,
         **TESTS,
     }

@@ -40,7 +40,12 @@ def test_licence_linked_to_the_signing_key_is_refused_with_every_check_on(
 
     judged(outcome, "UNSAFE_REPOSITORY", says="LICENSE is a symbolic link")
     statuses = {c["id"]: c["status"] for c in outcome.predicate["checks"]}
-    assert statuses == {"functional": "passed", "sast": "passed", "dependencies": "passed", "licence": "failed"}
+    assert statuses == {
+        "functional": "passed",
+        "sast": "passed",
+        "dependencies": "passed",
+        "licence": "failed",
+    }
     assert outcome.reason_codes == ["UNSAFE_REPOSITORY"]
     key = (cli_data_dir / "keys" / "signing.key").read_text()
     assert key.splitlines()[1] not in outcome.explain() + str(outcome.statement)
@@ -58,7 +63,10 @@ def test_project_files_linked_to_host_files_are_refused(
     hostile: Hostile, make_repo: RepoFactory, relpath: str, target: str
 ) -> None:
     repo = make_repo(PROJECT)
-    places = {"canary beside the key": hostile.canary.files[0], "canary in the host's home": hostile.canary.files[1]}
+    places = {
+        "canary beside the key": hostile.canary.files[0],
+        "canary in the host's home": hostile.canary.files[1],
+    }
     with_link(repo, relpath, places.get(target, Path(target)))
 
     outcome = hostile.run(repo, hostile.spec(FUNCTIONAL_ONLY))
@@ -73,10 +81,19 @@ OWNER_TESTS = {"test_owner.py": "def test_owner():\n    pass\n"}
 
 @pytest.mark.parametrize(
     ("trick", "folder"),
-    [("dot-dot path", "hidden/../../keys"), ("link inside", "hidden"), ("folder is a link", "hidden")],
+    [
+        ("dot-dot path", "hidden/../../keys"),
+        ("link inside", "hidden"),
+        ("folder is a link", "hidden"),
+    ],
 )
 def test_hidden_tests_that_leave_their_folder_are_bad_input(
-    hostile: Hostile, make_repo: RepoFactory, tmp_path: Path, cli_data_dir: Path, trick: str, folder: str
+    hostile: Hostile,
+    make_repo: RepoFactory,
+    tmp_path: Path,
+    cli_data_dir: Path,
+    trick: str,
+    folder: str,
 ) -> None:
     functional = f"functional: {{timeout: 10, hidden_tests: {folder}}}\n"
     spec = hostile.spec(FUNCTIONAL_ONLY, functional=functional, hidden=OWNER_TESTS)

@@ -19,7 +19,9 @@ FORGED = (
     "</testsuite></testsuites>"
 )
 # The real code is wrong: without a forgery the verdict is TESTS_FAILED.
-FAILING = {"tests/test_code.py": "def test_one():\n    assert False, 'wrong'\n\ndef test_two():\n    assert False\n"}
+FAILING = {
+    "tests/test_code.py": "def test_one():\n    assert False, 'wrong'\n\ndef test_two():\n    assert False\n"
+}
 LAUGHS = (
     '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
     + "".join(f'<!ENTITY lol{i} "{("&lol%s;" % (i - 1 or "")) * 10}">' for i in range(1, 10))
@@ -38,8 +40,11 @@ def at_exit(body: str) -> dict[str, str]:
 
 CASES = {
     "own report, then os._exit(0) at import": (
-        {**FAILING, "tests/conftest.py": f"import os\nos.makedirs('/work/out', exist_ok=True)\n"
-                                         f"open({JUNIT!r}, 'w').write({FORGED!r})\nos._exit(0)\n"},
+        {
+            **FAILING,
+            "tests/conftest.py": f"import os\nos.makedirs('/work/out', exist_ok=True)\n"
+            f"open({JUNIT!r}, 'w').write({FORGED!r})\nos._exit(0)\n",
+        },
         "did not finish its session normally",
     ),
     "overwrite after pytest wrote it": (
@@ -47,11 +52,14 @@ CASES = {
         "changed after pytest wrote it",
     ),
     "redirect pytest's report, forge the expected one": (
-        {**FAILING, "tests/conftest.py": "def pytest_configure(config):\n"
-                                         "    config.option.xmlpath = '/tmp/real.xml'\n"
-                                         f"    open({JUNIT!r}, 'w').write({FORGED!r})\n"
-                                         "def pytest_sessionfinish(session):\n"
-                                         "    session.exitstatus = 0\n"},
+        {
+            **FAILING,
+            "tests/conftest.py": "def pytest_configure(config):\n"
+            "    config.option.xmlpath = '/tmp/real.xml'\n"
+            f"    open({JUNIT!r}, 'w').write({FORGED!r})\n"
+            "def pytest_sessionfinish(session):\n"
+            "    session.exitstatus = 0\n",
+        },
         "redirected",
     ),
     "symlink to a host-looking file": (
@@ -67,16 +75,21 @@ CASES = {
         "pytest wrote no test results",
     ),
     "exit status forced to 0 over failures": (
-        {**FAILING, "tests/conftest.py": "import pytest\n\n@pytest.hookimpl(trylast=True)\n"
-                                         "def pytest_sessionfinish(session):\n"
-                                         "    session.exitstatus = 0\n"},
+        {
+            **FAILING,
+            "tests/conftest.py": "import pytest\n\n@pytest.hookimpl(trylast=True)\n"
+            "def pytest_sessionfinish(session):\n"
+            "    session.exitstatus = 0\n",
+        },
         "pytest reported success but its results list failures",
     ),
     "killing pytest's parent and init": (
-        {"tests/test_code.py": "import os, signal\n\ndef test_kill():\n"
-                               "    for signum in (signal.SIGTERM, signal.SIGALRM, signal.SIGKILL):\n"
-                               "        os.kill(1, signum)\n"
-                               "    os.kill(os.getppid(), signal.SIGKILL)\n"},
+        {
+            "tests/test_code.py": "import os, signal\n\ndef test_kill():\n"
+            "    for signum in (signal.SIGTERM, signal.SIGALRM, signal.SIGKILL):\n"
+            "        os.kill(1, signum)\n"
+            "    os.kill(os.getppid(), signal.SIGKILL)\n"
+        },
         "pytest was killed by signal 9",
     ),
 }
@@ -94,7 +107,9 @@ def test_forged_results_are_never_believed(
     assert outcome.check("functional")["reason_code"] == "INVALID_ARTIFACT"
 
 
-def test_a_gigabyte_results_file_is_refused_unread(hostile: Hostile, make_repo: RepoFactory) -> None:
+def test_a_gigabyte_results_file_is_refused_unread(
+    hostile: Hostile, make_repo: RepoFactory
+) -> None:
     # Sparse: a gigabyte costs no memory, so the disk limit is raised for the case.
     files = at_exit(f"os.truncate({JUNIT!r}, 1 << 30)")
     limits = "limits: {timeout: 60, memory: 256m, pids: 64, disk: 2g, output: 1m}\n"
@@ -104,7 +119,9 @@ def test_a_gigabyte_results_file_is_refused_unread(hostile: Hostile, make_repo: 
     assert "junit.xml" not in outcome.artifacts
 
 
-def test_a_conftest_that_hangs_at_import_times_out(hostile: Hostile, make_repo: RepoFactory) -> None:
+def test_a_conftest_that_hangs_at_import_times_out(
+    hostile: Hostile, make_repo: RepoFactory
+) -> None:
     files = {**FAILING, "tests/conftest.py": "import time\nwhile True:\n    time.sleep(1)\n"}
     spec = hostile.spec(FUNCTIONAL_ONLY, functional="functional: {timeout: 5}\n")
     outcome = hostile.run(make_repo(files), spec)
@@ -112,7 +129,9 @@ def test_a_conftest_that_hangs_at_import_times_out(hostile: Hostile, make_repo: 
     judged(outcome, "TIMEOUT", says="had not finished collecting", limit=5)
 
 
-def test_forging_the_events_as_well_needs_a_persons_review(hostile: Hostile, make_repo: RepoFactory) -> None:
+def test_forging_the_events_as_well_needs_a_persons_review(
+    hostile: Hostile, make_repo: RepoFactory
+) -> None:
     # Was a strict xfail: a forgery consistent with the plugin's format is still believed
     # as evidence, but code naming the engine's files is flagged and never accepted alone.
     forge = (
@@ -129,7 +148,9 @@ def test_forging_the_events_as_well_needs_a_persons_review(hostile: Hostile, mak
         "open(os.environ['ACCEPTANCE_EVENTS'], 'w').write('\\n'.join(map(json.dumps, events)))\n"
         "os._exit(0)\n"
     )
-    outcome = hostile.run(make_repo({**FAILING, "tests/conftest.py": forge}), hostile.spec(FUNCTIONAL_ONLY))
+    outcome = hostile.run(
+        make_repo({**FAILING, "tests/conftest.py": forge}), hostile.spec(FUNCTIONAL_ONLY)
+    )
 
     judged(outcome, "SUSPICIOUS_TEST_HOOKS", says="a person must review it")
     assert outcome.check("functional")["suspicious_test_hooks"][0]["path"] == "tests/conftest.py"

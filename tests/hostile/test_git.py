@@ -56,11 +56,15 @@ class Objects:
 
     def tree(self, entries: Iterable[tuple[str, str, str]]) -> str:
         """entries: (mode, name, sha), in git's order."""
-        return self.put("tree", b"".join(f"{m} {n}\0".encode() + bytes.fromhex(s) for m, n, s in entries))
+        return self.put(
+            "tree", b"".join(f"{m} {n}\0".encode() + bytes.fromhex(s) for m, n, s in entries)
+        )
 
     def commit_on_main(self, tree: str) -> str:
         who = "Supplier <supplier@example.invalid> 0 +0000"
-        sha = self.put("commit", f"tree {tree}\nauthor {who}\ncommitter {who}\n\ndeliver\n".encode())
+        sha = self.put(
+            "commit", f"tree {tree}\nauthor {who}\ncommitter {who}\n\ndeliver\n".encode()
+        )
         (self.repo / ".git" / "refs" / "heads" / "main").write_text(sha + "\n")
         return sha
 
@@ -72,9 +76,7 @@ def bare_repo(tmp_path: Path) -> Objects:
     return Objects(repo)
 
 
-def test_commands_in_git_metadata_never_run(
-    hostile: Hostile, tmp_path: Path, marker: Path
-) -> None:
+def test_commands_in_git_metadata_never_run(hostile: Hostile, tmp_path: Path, marker: Path) -> None:
     """Hooks, core.fsmonitor, filter drivers and other configured commands in the source
     repository, .gitattributes conversions and an embedded bare repository: each would
     leave a marker on the host and change a file the tests look at, had it run."""
@@ -111,7 +113,13 @@ def test_commands_in_git_metadata_never_run(
         (repo / relpath).write_text(text)
     commit_all(repo)
     # Only now arm the source repository, so this test's own git never runs any of it.
-    for name in ("post-checkout", "post-merge", "reference-transaction", "pre-auto-gc", "post-index-change"):
+    for name in (
+        "post-checkout",
+        "post-merge",
+        "reference-transaction",
+        "pre-auto-gc",
+        "post-index-change",
+    ):
         hook = repo / ".git" / "hooks" / name
         hook.write_text(f"#!/bin/sh\n{run.replace('$0', 'hook')}\n")
         hook.chmod(0o755)
@@ -133,7 +141,9 @@ def test_commands_in_git_metadata_never_run(
 
     judged(outcome, "TESTS_FAILED")
     functional = outcome.check("functional")
-    assert functional["tests"] == {"passed": 0, "failed": 4, "errors": 0, "skipped": 0}, outcome.explain()
+    assert functional["tests"] == {"passed": 0, "failed": 4, "errors": 0, "skipped": 0}, (
+        outcome.explain()
+    )
     assert pwned(marker) == []
 
 
@@ -186,9 +196,13 @@ def test_a_million_tiny_files_are_refused_before_checkout(hostile: Hostile, tmp_
     judged(outcome, "REPO_TOO_LARGE", says="200000 files")
 
 
-def test_a_very_deep_tree_is_refused_and_leaves_nothing_behind(hostile: Hostile, tmp_path: Path) -> None:
+def test_a_very_deep_tree_is_refused_and_leaves_nothing_behind(
+    hostile: Hostile, tmp_path: Path
+) -> None:
     objects = bare_repo(tmp_path)
-    tree = objects.tree([("100644", "test_deep.py", objects.put("blob", b"def test_deep():\n    pass\n"))])
+    tree = objects.tree(
+        [("100644", "test_deep.py", objects.put("blob", b"def test_deep():\n    pass\n"))]
+    )
     for _ in range(3000):  # 'a/' * 3000: past PATH_MAX, and past Python's recursion limit
         tree = objects.tree([("40000", "a", tree)])
     objects.commit_on_main(tree)
@@ -213,7 +227,9 @@ def test_a_ref_that_looks_like_an_option_is_refused(
     git("clone", "-q", "--bare", str(repo), str(served), cwd=tmp_path)
     # git itself will not name a branch like an option; a hostile server will.
     name = ref.format(marker=marker)
-    (served / "refs" / "heads" / name.replace("/", "_")).write_text(git("rev-parse", "HEAD", cwd=repo) + "\n")
+    (served / "refs" / "heads" / name.replace("/", "_")).write_text(
+        git("rev-parse", "HEAD", cwd=repo) + "\n"
+    )
 
     outcome = hostile.run(f"{url}/hostile.git", hostile.spec(FUNCTIONAL_ONLY), f"--ref={name}")
 

@@ -84,7 +84,10 @@ def hidden_spec(hostile: Hostile, owner: dict[str, str] = OWNER) -> Path:
 
 def stdlib_probe(name: str) -> str:
     """A module the interpreter only tries to import (Windows, Jython): the patch, then "absent"."""
-    return HIDDEN_PATCH + f"\nraise ModuleNotFoundError({'No module named ' + name!r}, name={name!r})\n"
+    return (
+        HIDDEN_PATCH
+        + f"\nraise ModuleNotFoundError({'No module named ' + name!r}, name={name!r})\n"
+    )
 
 
 PROBED = {
@@ -114,7 +117,9 @@ def test_a_module_named_like_one_the_interpreter_probes_never_runs_with_the_hidd
     outcome = hostile.run(make_repo(delivery(probed)), hidden_spec(hostile, OWNER_OUT_OF_PROCESS))
 
     assert_hidden_test_ran_and_failed(outcome)
-    assert "SUSPICIOUS_TEST_HOOKS" not in outcome.reason_codes  # the runner, not the scan, stopped it
+    assert (
+        "SUSPICIOUS_TEST_HOOKS" not in outcome.reason_codes
+    )  # the runner, not the scan, stopped it
 
 
 # -- compiled code the reviewer, bandit and the scan never see
@@ -123,7 +128,9 @@ def test_a_module_named_like_one_the_interpreter_probes_never_runs_with_the_hidd
 def unchecked_pyc(source: str) -> bytes:
     """Bytecode of `source` in an "unchecked hash" .pyc: Python never compares it with the .py."""
     code = compile(source, "contact.py", "exec")
-    return bytes(_code_to_hash_pyc(code, importlib.util.source_hash(source.encode()), checked=False))
+    return bytes(
+        _code_to_hash_pyc(code, importlib.util.source_hash(source.encode()), checked=False)
+    )
 
 
 def test_bytecode_that_differs_from_the_delivered_source_is_never_run_with_the_hidden_tests(
@@ -159,7 +166,9 @@ def test_sourceless_bytecode_is_never_imported_by_the_hidden_tests(
 def test_the_delivered_code_patching_pytest_the_plain_way_needs_a_persons_review(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
-    outcome = hostile.run(make_repo(delivery({"contact.py": PLAIN_PATCH + WRONG})), hidden_spec(hostile))
+    outcome = hostile.run(
+        make_repo(delivery({"contact.py": PLAIN_PATCH + WRONG})), hidden_spec(hostile)
+    )
 
     judged(outcome, "SUSPICIOUS_TEST_HOOKS", says="a person must review it")
     hooks = outcome.check("functional")["suspicious_test_hooks"]
@@ -174,7 +183,9 @@ def test_the_delivered_code_patching_pytest_the_plain_way_needs_a_persons_review
 def test_the_delivered_code_patching_pytest_under_built_names(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
-    outcome = hostile.run(make_repo(delivery({"contact.py": HIDDEN_PATCH + WRONG})), hidden_spec(hostile))
+    outcome = hostile.run(
+        make_repo(delivery({"contact.py": HIDDEN_PATCH + WRONG})), hidden_spec(hostile)
+    )
 
     assert outcome.verdict != "accepted", outcome.explain()
 
@@ -190,7 +201,9 @@ def test_the_suppliers_tests_rewrite_the_code_under_test_before_the_hidden_tests
         "    with open(contact.__file__, 'a') as handle:\n"
         "        handle.write('\\n' + PATCH)\n"
     )
-    outcome = hostile.run(make_repo(delivery({"tests/test_contact.py": rewrite})), hidden_spec(hostile))
+    outcome = hostile.run(
+        make_repo(delivery({"tests/test_contact.py": rewrite})), hidden_spec(hostile)
+    )
 
     assert outcome.verdict != "accepted", outcome.explain()
 
@@ -199,8 +212,10 @@ def test_the_delivered_code_ending_the_hidden_process_at_import_does_not_pass(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
     ending = "import os\n\nos._exit(0)\n" + WRONG
-    outcome = hostile.run(make_repo(delivery({"contact.py": ending, "tests/test_contact.py": ""})),
-                          hidden_spec(hostile))
+    outcome = hostile.run(
+        make_repo(delivery({"contact.py": ending, "tests/test_contact.py": ""})),
+        hidden_spec(hostile),
+    )
 
     judged(outcome, "HIDDEN_TESTS_NOT_RUN")
 
@@ -223,10 +238,13 @@ def test_a_hidden_test_that_times_out_is_not_named_in_the_sentences(
     }
     hanging = "import time\n\ndef validate(address):\n    time.sleep(3600)\n"
     spec = hostile.spec(
-        FUNCTIONAL_ONLY, functional="functional: {timeout: 8, paths: [tests], hidden_tests: hidden}\n",
+        FUNCTIONAL_ONLY,
+        functional="functional: {timeout: 8, paths: [tests], hidden_tests: hidden}\n",
         hidden=owner,
     )
-    outcome = hostile.run(make_repo(delivery({"contact.py": hanging, "tests/test_contact.py": ""})), spec)
+    outcome = hostile.run(
+        make_repo(delivery({"contact.py": hanging, "tests/test_contact.py": ""})), spec
+    )
 
     judged(outcome, "TIMEOUT")
     # The owner sees which test hung...

@@ -40,7 +40,9 @@ def assert_hidden_test_ran_and_failed(outcome: Outcome) -> None:
     judged(outcome, "TESTS_FAILED", says="hidden test(s) failed")
     hidden = outcome.check("functional")["hidden"]
     assert hidden["tests"]["failed"] + hidden["tests"]["errors"] == 1, outcome.explain()
-    assert hidden["failing_tests"] == ["acceptance_hidden_tests/test_owner.py::test_owner_rejects_a_bad_address"]
+    assert hidden["failing_tests"] == [
+        "acceptance_hidden_tests/test_owner.py::test_owner_rejects_a_bad_address"
+    ]
 
 
 # Hole 1 and its variants: every pytest setting the supplier controls.
@@ -106,7 +108,12 @@ def test_a_supplier_folder_named_like_the_hidden_tests_is_refused(
     judged(outcome, "RESERVED_PATH", says="keeps for the owner's hidden tests")
     # Every enabled check is listed with what became of it, none as passed.
     statuses = {c["id"]: c["status"] for c in outcome.predicate["checks"]}
-    assert statuses == {"functional": "not_run", "sast": "skipped", "dependencies": "skipped", "licence": "skipped"}
+    assert statuses == {
+        "functional": "not_run",
+        "sast": "skipped",
+        "dependencies": "skipped",
+        "licence": "skipped",
+    }
 
 
 def test_hidden_tests_replaced_in_process(hostile: Hostile, make_repo: RepoFactory) -> None:
@@ -128,7 +135,9 @@ def test_a_hidden_test_skipped_by_the_code_under_test_does_not_pass(
 ) -> None:
     skipping = "import pytest\n\ndef validate(address):\n    pytest.skip('not today')\n"
     spec = hostile.spec(FUNCTIONAL_ONLY, functional=HIDDEN_SPEC, hidden=OWNER)
-    files = delivery({"contact.py": skipping, "tests/test_contact.py": "def test_nothing():\n    pass\n"})
+    files = delivery(
+        {"contact.py": skipping, "tests/test_contact.py": "def test_nothing():\n    pass\n"}
+    )
     outcome = hostile.run(make_repo(files), spec)
 
     judged(outcome, "HIDDEN_TESTS_NOT_RUN", says="skipped instead of passing")
@@ -150,7 +159,9 @@ def shadow_plugin() -> str:
 
 SHADOWS = {
     "module at the checkout root": lambda: {"acceptance_sandbox_plugin.py": shadow_plugin()},
-    "package at the checkout root": lambda: {"acceptance_sandbox_plugin/__init__.py": shadow_plugin()},
+    "package at the checkout root": lambda: {
+        "acceptance_sandbox_plugin/__init__.py": shadow_plugin()
+    },
     "module installed into the venv": lambda: {
         "pyproject.toml": (
             "[build-system]\nrequires = ['setuptools>=61']\nbuild-backend = 'setuptools.build_meta'\n"
@@ -166,7 +177,10 @@ SHADOWS = {
 def test_a_module_named_like_the_engines_plugin_is_never_loaded(
     hostile: Hostile, make_repo: RepoFactory, shadow: object
 ) -> None:
-    files = {"contact.py": WRONG, "tests/test_contact.py": "def test_wrong():\n    assert False, 'wrong'\n"}
+    files = {
+        "contact.py": WRONG,
+        "tests/test_contact.py": "def test_wrong():\n    assert False, 'wrong'\n",
+    }
     files.update(shadow())  # type: ignore[operator]
     outcome = hostile.run(make_repo(files), hostile.spec(FUNCTIONAL_ONLY))
 

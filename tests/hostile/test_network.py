@@ -26,7 +26,7 @@ from tests.hostile.conftest import FUNCTIONAL_ONLY, Hostile, judged
 pytestmark = [pytest.mark.docker, pytest.mark.hostile]
 
 # Runs on the host (the controls) and inside the sandbox (the attacks).
-PROBES = r'''
+PROBES = r"""
 import json, os, socket, urllib.request
 
 TARGETS = json.load(open(os.path.join(os.path.dirname(__file__), "targets.json")))
@@ -81,9 +81,9 @@ def resolve(name):
 
 def sweep(probe, ports, *args):
     return {f"{host}:{port}": probe(host, port, *args) for host in TARGETS["hosts"] for port in ports}
-'''
+"""
 
-TESTS = r'''
+TESTS = r"""
 import socket
 from probes import LOOT, TARGETS, http, resolve, sweep, tcp, udp, unix
 
@@ -144,7 +144,7 @@ def test_listen_for_the_host():
             peer = None
             result = f"listened on port {TARGETS['listen']} for 4 s; {type(exc).__name__}: {exc}"
     attack({"listener": "connected" if peer else result})
-'''
+"""
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
@@ -247,14 +247,18 @@ def test_no_way_out_of_the_sandbox(
     knocker = threading.Thread(target=knock, args=(targets["listen"], hosts, stop, reached))
     knocker.start()
     try:
-        outcome = hostile.run(repo, hostile.spec(FUNCTIONAL_ONLY, functional="functional: {timeout: 45}\n"))
+        outcome = hostile.run(
+            repo, hostile.spec(FUNCTIONAL_ONLY, functional="functional: {timeout: 45}\n")
+        )
     finally:
         stop.set()
         knocker.join()
 
     judged(outcome, "TESTS_FAILED")
     functional = outcome.check("functional")
-    assert functional["tests"]["passed"] == 0 and functional["tests"]["failed"] == 8, outcome.explain()
+    assert functional["tests"]["passed"] == 0 and functional["tests"]["failed"] == 8, (
+        outcome.explain()
+    )
     messages = {f["id"].rsplit("::", 1)[1]: f["message"] for f in functional["failures"]}
     for name, message in messages.items():
         assert "attack failed" in message, f"{name} failed for another reason: {message}"

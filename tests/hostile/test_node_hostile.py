@@ -114,7 +114,9 @@ def test_install_scripts_run_only_in_the_sandbox_offline_and_the_npmrc_is_ignore
 def test_a_test_that_replaces_the_engine_report_with_a_passing_one_is_not_believed(
     hostile: Hostile, tmp_path: Path
 ) -> None:
-    forged = "TAP version 13\\nok 1 - fine\\nok 2 - forger\\n1..2\\n# tests 2\\n# pass 2\\n# fail 0\\n"
+    forged = (
+        "TAP version 13\\nok 1 - fine\\nok 2 - forger\\n1..2\\n# tests 2\\n# pass 2\\n# fail 0\\n"
+    )
     body = (
         "  for (const d of fs.readdirSync('/work/out')) {\n"
         "    try { fs.writeFileSync(`/work/out/${d}/results.tap`, '" + forged + "'); } catch {}\n"
@@ -159,7 +161,9 @@ def test_a_lockfile_naming_another_registry_is_refused_before_any_fetch(
     hostile: Hostile, tmp_path: Path
 ) -> None:
     elsewhere = {**LODASH, "resolved": "http://127.0.0.1:9/lodash/-/lodash-4.17.21.tgz"}
-    repo = _repo(tmp_path, {"test/a.test.js": _test("")}, packages={"node_modules/lodash": elsewhere})
+    repo = _repo(
+        tmp_path, {"test/a.test.js": _test("")}, packages={"node_modules/lodash": elsewhere}
+    )
     outcome = hostile.run(repo, hostile.spec(NODE))
     judged(outcome, "NPM_SOURCE_REFUSED", says="every package must come from the registry")
 
@@ -200,7 +204,9 @@ def test_a_test_script_that_writes_the_report_itself_is_never_run(
         "fs.writeFileSync('/work/out/'+d+'/results.tap', 'TAP version 13\\\\nok 1 - x\\\\n"
         "1..1\\\\n# tests 1\\\\n# pass 1\\\\n# fail 0\\\\n')\""
     )
-    repo = _repo(tmp_path, {"test/a.test.js": _test("  assert.fail('no');")}, scripts={"test": forge})
+    repo = _repo(
+        tmp_path, {"test/a.test.js": _test("  assert.fail('no');")}, scripts={"test": forge}
+    )
     outcome = hostile.run(repo, hostile.spec(NODE))
     judged(outcome, "NODE_TEST_SCRIPT_UNSUPPORTED", says="the engine runs node:test itself")
     assert outcome.check("functional")["tests"]["passed"] == 0

@@ -70,7 +70,9 @@ def test_fork_bomb_hits_the_process_limit_and_is_stopped_at_once(
         "tests/test_bomb.py": "from bomb import bomb\n\ndef test_fine():\n    pass\n\n"
                               "def test_bomb():\n    bomb()\n",
     })  # fmt: skip
-    outcome = hostile.run(repo, hostile.spec(FUNCTIONAL_ONLY, functional="functional: {timeout: 30}\n"))
+    outcome = hostile.run(
+        repo, hostile.spec(FUNCTIONAL_ONLY, functional="functional: {timeout: 30}\n")
+    )
 
     judged(outcome, "PROCESS_LIMIT", says="more processes than the limit")
     functional = outcome.check("functional")
@@ -79,7 +81,9 @@ def test_fork_bomb_hits_the_process_limit_and_is_stopped_at_once(
     assert outcome.seconds < 25, outcome.explain()
 
 
-def test_fork_bomb_in_setup_py_is_named_with_its_stage(hostile: Hostile, make_repo: RepoFactory) -> None:
+def test_fork_bomb_in_setup_py_is_named_with_its_stage(
+    hostile: Hostile, make_repo: RepoFactory
+) -> None:
     repo = make_repo({
         "bomb.py": FORK_BOMB,
         "setup.py": "import sys\nsys.path.insert(0, '.')\nimport bomb\nbomb.bomb()\n",

@@ -63,12 +63,16 @@ def test_code_nested_past_the_scanners_recursion_limit_fails_closed(
     files = {
         **PROJECT,
         "runner/__init__.py": f"import subprocess\n\nPAD = {padding}\n\n\n"
-                              "def run(cmd):\n    return subprocess.call(cmd, shell=True)\n",
+        "def run(cmd):\n    return subprocess.call(cmd, shell=True)\n",
     }
     outcome = hostile.run(make_repo(files), hostile.spec("licence: false\n"))
 
     judged(outcome, "SAST_UNSCANNABLE", says="runner/__init__.py")
     assert outcome.check("functional")["status"] == "passed"  # the code does run
     assert outcome.check("sast")["errors"] == [
-        {"filename": "runner/__init__.py", "reason": "exception while scanning file", "valid_python": True}
+        {
+            "filename": "runner/__init__.py",
+            "reason": "exception while scanning file",
+            "valid_python": True,
+        }
     ]

@@ -15,7 +15,7 @@ from tests.hostile.conftest import CANARY_PREFIX, FUNCTIONAL_ONLY, Hostile, judg
 
 pytestmark = [pytest.mark.docker, pytest.mark.hostile]
 
-ATTACKS = r'''
+ATTACKS = r"""
 import ctypes, errno, glob, os, subprocess
 
 PREFIX = "@PREFIX@".encode()
@@ -125,18 +125,22 @@ def test_host_kernel_and_cgroup_settings():
         except OSError as exc:
             tried[path] = f"{type(exc).__name__}: {exc.strerror}"
     attack([p for p, v in tried.items() if v == "written"], tried)
-'''.replace("@PREFIX@", CANARY_PREFIX)
+""".replace("@PREFIX@", CANARY_PREFIX)
 
 
 def test_no_secret_and_no_privilege_inside_the_sandbox(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
     repo = make_repo({"tests/test_attacks.py": ATTACKS})
-    outcome = hostile.run(repo, hostile.spec(FUNCTIONAL_ONLY, functional="functional: {timeout: 45}\n"))
+    outcome = hostile.run(
+        repo, hostile.spec(FUNCTIONAL_ONLY, functional="functional: {timeout: 45}\n")
+    )
 
     judged(outcome, "TESTS_FAILED")
     functional = outcome.check("functional")
-    assert functional["tests"]["passed"] == 0 and functional["tests"]["failed"] == 8, outcome.explain()
+    assert functional["tests"]["passed"] == 0 and functional["tests"]["failed"] == 8, (
+        outcome.explain()
+    )
     messages = {f["id"].rsplit("::", 1)[1]: f["message"] for f in functional["failures"]}
     for name, message in messages.items():
         assert "attack failed" in message, f"{name} failed for another reason: {message}"

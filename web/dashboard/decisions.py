@@ -89,13 +89,19 @@ def _problem(form: DecisionForm, run: Run) -> str | None:
         return str(gettext("This submission is withdrawn: no decision can be recorded."))
     accepted = accepted_run_id(g.db, run.submission_id)
     if accepted is not None and accepted != run.id:
-        return str(gettext("Another run of this submission is the accepted delivery: change the decision on that run first."))
+        return str(
+            gettext(
+                "Another run of this submission is the accepted delivery: change the decision on that run first."
+            )
+        )
     override = form.decision.data == "accepted" and run.verdict != Verdict.ACCEPTED
     if override and len(reason) < MIN_OVERRIDE_REASON:
-        return str(gettext(
-            "Accepting a run the checks did not accept overrides them: explain why in at least %(count)s characters.",
-            count=MIN_OVERRIDE_REASON,
-        ))
+        return str(
+            gettext(
+                "Accepting a run the checks did not accept overrides them: explain why in at least %(count)s characters.",
+                count=MIN_OVERRIDE_REASON,
+            )
+        )
     if not reason and not (form.decision.data == "accepted" and not override):
         return str(gettext("Give a reason for this decision."))
     if "\x00" in reason:
@@ -116,8 +122,10 @@ def decision_panel(run: Run) -> dict[str, Any]:
         "accepted_run_id": accepted,
         "after_acceptance": accepted is not None and accepted != run.id,
         "may_decide": can_manage(g.user, run.submission.opportunity)
-        and run.status in ENDED and bool(run.report_sha256)
-        and run.submission.withdrawn_at is None and accepted in (None, run.id),
+        and run.status in ENDED
+        and bool(run.report_sha256)
+        and run.submission.withdrawn_at is None
+        and accepted in (None, run.id),
         "override_if_accepted": run.verdict != Verdict.ACCEPTED,
         "form": DecisionForm(),
         "min_override": MIN_OVERRIDE_REASON,
@@ -133,5 +141,3 @@ def submission_state_words(submission: Submission) -> str:
 @decisions.app_template_global("decision_words")
 def decision_words(decision: str) -> str:
     return str(DECISION_WORDS.get(decision, decision))
-
-

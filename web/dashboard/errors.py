@@ -91,7 +91,9 @@ def bad_form_page(status: int) -> Any:
     return error_page(
         status,
         gettext("The form could not be read"),
-        gettext("It contains characters this service does not accept. Correct it and send it again."),
+        gettext(
+            "It contains characters this service does not accept. Correct it and send it again."
+        ),
     )
 
 

@@ -94,7 +94,12 @@ class SubmissionForm(FlaskForm):
     # Where each run's verdict goes as a commit status (acceptance.service.forge); a GitHub App: the API.
     forge_kind = SelectField(
         _l("Forge for commit statuses (optional)"),
-        choices=[("", _l("None")), ("github", "GitHub"), ("gitlab", "GitLab"), ("gitea", "Gitea / Forgejo")],
+        choices=[
+            ("", _l("None")),
+            ("github", "GitHub"),
+            ("gitlab", "GitLab"),
+            ("gitea", "Gitea / Forgejo"),
+        ],
         default="",
         description=_l("Each run then shows its verdict next to the commit, as a commit status."),
     )
@@ -115,7 +120,9 @@ class SubmissionForm(FlaskForm):
     forge_repository = StringField(
         _l("Repository on the forge (optional)"),
         validators=[Optional(), Length(max=500)],
-        description=_l("owner/name (on GitLab, the project's path); empty: from the repository URL."),
+        description=_l(
+            "owner/name (on GitLab, the project's path); empty: from the repository URL."
+        ),
         render_kw={"spellcheck": "false"},
     )
 
@@ -139,5 +146,7 @@ class DecisionForm(FlaskForm):
     reason = TextAreaField(
         _l("Reason"),
         validators=[Length(max=MAX_REASON_CHARS, message=_l("The reason is too long."))],
-        description=_l("The supplier and the record keep it. Required unless you accept a run the checks accepted."),
+        description=_l(
+            "The supplier and the record keep it. Required unless you accept a run the checks accepted."
+        ),
     )

@@ -49,7 +49,9 @@ def closed_page() -> Any:
     return error_page(
         409,
         gettext("This opportunity is closed"),
-        gettext("It takes no new submissions, runs or spec versions. Its runs and decisions stay readable."),
+        gettext(
+            "It takes no new submissions, runs or spec versions. Its runs and decisions stay readable."
+        ),
     )
 
 
@@ -188,7 +190,10 @@ def _publish(opportunity: Opportunity | None) -> Any:
 
 
 def _forge(
-    form: SubmissionForm, repo_url: str, allowed_hosts: frozenset[str] | None, details: dict[str, list[str]]
+    form: SubmissionForm,
+    repo_url: str,
+    allowed_hosts: frozenset[str] | None,
+    details: dict[str, list[str]],
 ) -> ForgeCredentials | None:
     """The form's forge, checked (None without one); a problem goes on the field it is about."""
     if not form.forge_kind.data:
@@ -198,7 +203,9 @@ def _forge(
         "api_url": form.forge_api_url.data or None, "repository": form.forge_repository.data or None,
     }  # fmt: skip
     try:
-        return parse_forge({k: v for k, v in given.items() if v is not None}, repo_url, allowed_hosts)
+        return parse_forge(
+            {k: v for k, v in given.items() if v is not None}, repo_url, allowed_hosts
+        )
     except UserInputError as exc:
         field = next(
             (name for prefix, name in _FORGE_FIELDS if exc.message.startswith(prefix)), "forge_kind"
@@ -254,7 +261,9 @@ def new_submission(opportunity_id: str) -> Any:
                 raise
             except UserInputError as exc:
                 if exc.message.startswith("contact_email"):
-                    form.contact_email.errors = [gettext("Enter one email address, such as bids@supplier.example.")]
+                    form.contact_email.errors = [
+                        gettext("Enter one email address, such as bids@supplier.example.")
+                    ]
                 else:
                     field = "branch" if exc.message.startswith("branch") else "supplier"
                     form[field].errors = [gettext("Check this field.")]

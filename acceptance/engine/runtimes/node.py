@@ -83,7 +83,11 @@ class NodeRuntime:
                 self._prepare(session, sandbox, modules.is_dir())
                 session.add(_sast_unavailable(spec.security.sast.enabled))
                 if spec.quality.enabled:
-                    session.add(_unavailable("quality", "quality", "the quality check lints Python code with ruff"))
+                    session.add(
+                        _unavailable(
+                            "quality", "quality", "the quality check lints Python code with ruff"
+                        )
+                    )
                 with session.stage("audit"):
                     pairs = [(p.name, p.version) for p in fetched.installed]
                     session.add(npm_audit.audit_npm(
@@ -126,7 +130,9 @@ class NodeRuntime:
                     f"offline): {clean_text(result.text[-1200:], 1200)}",
                 )
 
-    def _tests(self, session: RunSession, sandbox: Sandbox, test_script: str | None) -> CheckOutcome:
+    def _tests(
+        self, session: RunSession, sandbox: Sandbox, test_script: str | None
+    ) -> CheckOutcome:
         """node:test run by the engine, its TAP report read back and checked."""
         spec = session.spec.functional
         budget = min(float(spec.timeout), session.remaining())
@@ -157,7 +163,9 @@ class NodeRuntime:
             memory_limit_hit=result.memory_limit_hit,
             process_limit_hit=result.process_limit_hit,
             report=report,
-            full_filesystems=sandbox.full_filesystems() if result.exit_code != 0 or not report else (),
+            full_filesystems=sandbox.full_filesystems()
+            if result.exit_code != 0 or not report
+            else (),
             report_problem=problem,
             output_tail=clean_text(result.text[-300:], 300) if not report else "",
         )
@@ -198,7 +206,9 @@ def _licence(
 
 def _sast_unavailable(enabled: bool) -> CheckOutcome:
     if not enabled:
-        return CheckOutcome(CheckResult("sast", "sast", CheckStatus.SKIPPED, "not checked: turned off in the spec"))
+        return CheckOutcome(
+            CheckResult("sast", "sast", CheckStatus.SKIPPED, "not checked: turned off in the spec")
+        )
     return _unavailable(
         "sast", "sast",
         "the Node.js SAST scanner (ESLint with eslint-plugin-security) is not in the node image yet",

@@ -26,7 +26,9 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("password_hash", sa.String(length=256), nullable=False),
-        sa.Column("created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
     )
@@ -35,8 +37,12 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("token_sha256", sa.String(length=64), nullable=False),
-        sa.Column("created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "last_used_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("token_sha256"),
@@ -46,7 +52,9 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("owner_id", sa.String(length=32), nullable=False),
         sa.Column("title", sa.String(length=500), nullable=False),
-        sa.Column("created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["owner_id"],
             ["users.id"],
@@ -67,7 +75,9 @@ def upgrade() -> None:
         sa.Column("run_timeout", sa.Integer(), nullable=False),
         sa.Column("folder", sa.String(length=200), nullable=False),
         sa.Column("created_by", sa.String(length=32), nullable=False),
-        sa.Column("created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["created_by"],
             ["users.id"],
@@ -86,7 +96,9 @@ def upgrade() -> None:
         sa.Column("webhook_secret_encrypted", sa.LargeBinary(), nullable=False),
         sa.Column("status_token", sa.String(length=64), nullable=False),
         sa.Column("created_by", sa.String(length=32), nullable=False),
-        sa.Column("created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["created_by"],
             ["users.id"],
@@ -112,11 +124,21 @@ def upgrade() -> None:
         sa.Column("reasons", sa.JSON(), nullable=False),
         sa.Column("stage", sa.String(length=64), nullable=True),
         sa.Column("stages", sa.JSON(), nullable=False),
-        sa.Column("queued_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("enqueued_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("started_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("lease_until", acceptance.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "queued_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "enqueued_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "started_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "finished_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "lease_until", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("worker", sa.String(length=200), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("platform_failures", sa.Integer(), nullable=False),

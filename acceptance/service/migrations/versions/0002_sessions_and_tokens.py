@@ -21,17 +21,23 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(
-            sa.Column("disabled_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "disabled_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+            )
         )
         batch.add_column(
             sa.Column("session_generation", sa.Integer(), nullable=False, server_default="0")
         )
     with op.batch_alter_table("api_tokens") as batch:
         batch.add_column(
-            sa.Column("expires_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "expires_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+            )
         )
         batch.add_column(
-            sa.Column("revoked_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "revoked_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+            )
         )
 
 

@@ -21,7 +21,9 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("submissions") as batch:
         batch.add_column(
-            sa.Column("withdrawn_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "withdrawn_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+            )
         )
         batch.add_column(sa.Column("withdrawn_by", sa.String(length=32), nullable=True))
         batch.create_foreign_key("fk_submissions_withdrawn_by", "users", ["withdrawn_by"], ["id"])
@@ -34,7 +36,9 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("override", sa.Boolean(), nullable=False),
         sa.Column("decided_by", sa.String(length=32), nullable=False),
-        sa.Column("decided_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "decided_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("report_sha256", sa.String(length=64), nullable=False),
         sa.Column("supersedes_id", sa.String(length=32), nullable=True),
         sa.Column("envelope_sha256", sa.String(length=64), nullable=True),

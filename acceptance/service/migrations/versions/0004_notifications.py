@@ -20,10 +20,14 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("language", sa.String(length=8), server_default="en", nullable=False))
+        batch.add_column(
+            sa.Column("language", sa.String(length=8), server_default="en", nullable=False)
+        )
     with op.batch_alter_table("submissions") as batch:
         batch.add_column(sa.Column("contact_email", sa.String(length=320), nullable=True))
-        batch.add_column(sa.Column("language", sa.String(length=8), server_default="en", nullable=False))
+        batch.add_column(
+            sa.Column("language", sa.String(length=8), server_default="en", nullable=False)
+        )
     op.create_table(
         "messages",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -40,8 +44,12 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_attempt_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "last_attempt_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("sent_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )

@@ -38,7 +38,9 @@ $$ LANGUAGE plpgsql
 def upgrade() -> None:
     with op.batch_alter_table("opportunities") as batch:
         batch.add_column(
-            sa.Column("closed_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "closed_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+            )
         )
         batch.add_column(sa.Column("closed_by", sa.String(length=32), nullable=True))
         batch.create_foreign_key("fk_opportunities_closed_by", "users", ["closed_by"], ["id"])

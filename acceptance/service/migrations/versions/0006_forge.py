@@ -32,7 +32,9 @@ def upgrade() -> None:
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("wanted", sa.String(length=64), nullable=True),
         sa.Column("delivered", sa.String(length=64), nullable=True),
-        sa.Column("delivered_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "delivered_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
@@ -63,8 +65,12 @@ def upgrade() -> None:
         sa.Column("events", sa.JSON(), nullable=False),
         sa.Column("secret_encrypted", sa.LargeBinary(), nullable=False),
         sa.Column("created_by", sa.String(length=32), nullable=False),
-        sa.Column("created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("disabled_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "disabled_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("disabled_reason", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(["opportunity_id"], ["opportunities.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["created_by"], ["users.id"]),
@@ -81,9 +87,15 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_status", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_attempt_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("delivered_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "last_attempt_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "delivered_at", acceptance.service.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.ForeignKeyConstraint(["endpoint_id"], ["event_endpoints.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
