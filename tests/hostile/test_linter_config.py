@@ -70,10 +70,12 @@ def test_a_suppliers_ruff_configuration_cannot_turn_the_owners_rules_off(
     assert outcome.check("functional")["status"] == "passed"
 
 
-def test_a_flood_of_suppression_comments_is_judged_not_an_error(
+def test_a_flood_of_suppression_comments_is_a_rejection_not_an_error(
     hostile: Hostile, make_repo: RepoFactory
 ) -> None:
-    # More suppression-like comments than the engine reads: the rest silence nothing.
+    # More suppression-like comments than the engine reads: isort's action comments act
+    # even unread, so the linter's silence proves nothing and the delivery is rejected
+    # as the supplier's to fix (never a pass, never a platform error).
     flood = "".join(f"x{n} = {n}  # noqa\n" for n in range(60_000)) + "import os\n"
     files = {
         "LICENSE": MIT_LICENSE,
@@ -85,10 +87,6 @@ def test_a_flood_of_suppression_comments_is_judged_not_an_error(
     spec = hostile.spec("security: false\nlicence: false\nquality: true\n")
     outcome = hostile.run(make_repo(files), spec)
 
-    judged(outcome, "UNJUSTIFIED_SUPPRESSION", says="lib/flood.py:1")
-    quality = outcome.check("quality")
-    assert quality["comments_truncated"] is True
-    assert quality["findings_truncated"] is True and len(quality["findings"]) == 500
-    assert quality["suppression_counts"]["total"] == 50_000
-    # The import ruff flags at the end still counts, though the listing is full.
-    assert quality["counts"]["warning"] == 1
+    judged(outcome, "QUALITY_UNJUDGEABLE", says="suppression-like comments")
+    assert outcome.check("quality")["status"] == "failed"
+    assert outcome.check("functional")["status"] == "passed"
