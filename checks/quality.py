@@ -302,20 +302,15 @@ def _unlinted_findings(status: DriverStatus) -> list[Finding]:
         )
         for file, problem in status.encodings
     ]
+    named_for_encoding = {file for file, _ in status.encodings}
     findings += [
-        Finding(
-            UNLINTED_FILE,
-            "unlinted-file",
-            QualityLevel.ERROR,
+        _unlinted(
             what.split(": ", 1)[0][:MAX_PATH_CHARS],
-            1,
-            1,
-            _clean(f"ruff could not lint this file ({what}); make it readable UTF-8 Python", 300),
-            None,
+            f"ruff could not lint this file ({what}); make it readable UTF-8 Python",
         )
         for what in status.unlinted
         # a file already named for its encoding is the same problem said once
-        if what.split(": ", 1)[0] not in {file for file, _ in status.encodings}
+        if what.split(": ", 1)[0] not in named_for_encoding
     ]
     findings += [
         _unlinted(
