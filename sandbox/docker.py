@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -34,6 +36,10 @@ _WATCH_SECONDS = 0.25
 #: inodes of each scratch tmpfs: one per this many bytes of its size, at least MIN_INODES
 BYTES_PER_INODE = 2048
 MIN_INODES = 16_384
+#: which host process started a sandbox ("host:pid"): what a leak report names
+OWNER_LABEL = "org.acceptance.owner"
+#: removals tried before a container is left to the reconciler
+_REMOVE_ATTEMPTS = 3
 
 # PID 1 inside the container: reaps orphans, caps the container's lifetime and,
 # when the host sends SIGUSR1, SIGKILLs every other process in the sandbox.
@@ -108,6 +114,11 @@ def docker_client(timeout: int = 120) -> docker.DockerClient:
             "or set DOCKER_HOST; `acceptance doctor` checks the set-up",
         ) from exc
     return client
+
+
+def owner_label() -> str:
+    """This process as a sandbox's owner: the host's name and the process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def remove_labelled_containers(client: docker.DockerClient, label: str, value: str) -> list[str]:
@@ -189,7 +200,7 @@ class DockerSandbox(Sandbox):
                     Mount(target=target, source=str(source), type="bind", read_only=True)
                     for source, target in self._config.readonly_mounts.items()
                 ],
-                labels={LABEL: "1", **self._config.labels},
+                labels={LABEL: "1", OWNER_LABEL: owner_label(), **self._config.labels},
                 log_config={"type": "none"},
                 oom_score_adj=500,
                 ipc_mode="private",
@@ -197,7 +208,11 @@ class DockerSandbox(Sandbox):
                 auto_remove=False,
             )
         except docker.errors.DockerException as exc:
+            self._remove_unstarted(client)
             raise SandboxError(f"cannot start the sandbox container: {exc}") from exc
+        except BaseException:
+            self._remove_unstarted(client)
+            raise
         runtime = self._config.runtime or "runc"
         return SandboxInfo(
             image_id=str(image.id),
@@ -370,12 +385,37 @@ class DockerSandbox(Sandbox):
         container, self._container = self._container, None
         if container is None:
             return
+        self._remove(container)
+
+    def _remove_unstarted(self, client: docker.DockerClient) -> None:
+        # docker-py's run() is create-then-start and leaves the created container
+        # when start fails (e.g. the container whose network it joins has ended),
+        # or when the engine answered after the client's timeout: find it by name.
         try:
-            container.remove(force=True, v=True)
+            container = client.containers.get(self._name)
         except docker.errors.NotFound:
-            pass
+            return
         except docker.errors.DockerException as exc:
             log.warning("sandbox_remove_failed", extra={"container": self._name, "error": str(exc)})
+            return
+        self._remove(container)
+
+    def _remove(self, container: Any) -> None:
+        # A busy engine can refuse a removal for a moment ("removal already in
+        # progress", a timeout): try again before leaving it to the reconciler.
+        for attempt in range(_REMOVE_ATTEMPTS):
+            try:
+                container.remove(force=True, v=True)
+                return
+            except docker.errors.NotFound:
+                return
+            except docker.errors.DockerException as exc:
+                if attempt + 1 == _REMOVE_ATTEMPTS:
+                    log.warning(
+                        "sandbox_remove_failed", extra={"container": self._name, "error": str(exc)}
+                    )
+                    return
+                time.sleep(0.5 * (attempt + 1))
 
     def _limit_hit(self, oom_before: int, pids_before: int | None) -> bool:
         pids = self._process_limit_hits()

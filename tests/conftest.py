@@ -70,6 +70,51 @@ def sandbox_image(docker_engine: object) -> str:
     return tag
 
 
+def _cli_sandboxes(engine: Any) -> dict[str, Any]:
+    """Sandbox containers this test process started for runs with no run id, by id.
+
+    Only this process's: other processes sharing the engine (a benchmark, a second
+    checkout's tests) have sandboxes of their own that are not this test's to judge.
+    """
+    from sandbox.docker import LABEL, OWNER_LABEL, owner_label
+
+    found = engine.containers.list(
+        all=True, filters={"label": [LABEL, f"{OWNER_LABEL}={owner_label()}"]}
+    )
+    return {c.id: c for c in found if "org.acceptance.run" not in (c.labels or {})}
+
+
+@pytest.fixture(autouse=True)
+def _no_sandbox_left_by_this_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the very test whose run left a sandbox container behind, naming it.
+
+    A leak seen only at the end of a module cannot say which of hundreds of earlier
+    tests caused it; this check costs two engine calls per Docker test.
+    """
+    if "docker_engine" not in request.fixturenames:
+        yield
+        return
+    engine = request.getfixturevalue("docker_engine")
+    before = set(_cli_sandboxes(engine))
+    yield
+    left: dict[str, Any] = {}
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        left = {k: v for k, v in _cli_sandboxes(engine).items() if k not in before}
+        if not left:
+            return
+        time.sleep(0.25)
+    described = [
+        f"{c.name} (image {c.attrs['Config']['Image']}, {c.status}, "
+        f"created {c.attrs['Created']}, labels {c.labels})"
+        for c in left.values()
+    ]
+    for container in left.values():
+        with contextlib.suppress(Exception):
+            container.remove(force=True, v=True)
+    pytest.fail(f"this test left sandbox containers behind: {described}")
+
+
 #: the machine's PostgreSQL server; tests create and drop databases of their own on it
 PG_ADMIN = os.environ.get("ACCEPTANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 

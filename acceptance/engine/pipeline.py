@@ -314,12 +314,16 @@ class _Run:
             runtime=self.config.runtime, labels=self._labels(tree),
         )  # fmt: skip
         sandbox = self.sandbox_factory(config)
-        info = sandbox.start()
-        self.report.environment.update({
-            "image": {"id": info.image_id, "tag": info.image_tag},
-            "runtime": info.runtime,
-            "tools": _tools_from_labels(info.labels),
-        })  # fmt: skip
+        try:
+            info = sandbox.start()
+            self.report.environment.update({
+                "image": {"id": info.image_id, "tag": info.image_tag},
+                "runtime": info.runtime,
+                "tools": _tools_from_labels(info.labels),
+            })  # fmt: skip
+        except BaseException:
+            sandbox.close()  # the caller's close only guards a sandbox it was given
+            raise
         return sandbox
 
     def sandbox_run(
@@ -385,10 +389,10 @@ class _Run:
             licence_evidence = pool.submit(
                 self._timed, "licence-detect", self._detect_licence, tree
             )
-            with self._stage("sandbox"):
-                sandbox = self.sandbox_factory(sandbox_config)
-                info = sandbox.start()
+            sandbox = self.sandbox_factory(sandbox_config)
             try:
+                with self._stage("sandbox"):
+                    info = sandbox.start()
                 self.report.environment.update(
                     {
                         "image": {"id": info.image_id, "tag": info.image_tag},
