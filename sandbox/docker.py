@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,19 @@ import docker.errors
 from docker.types import Mount, Ulimit
 
 from acceptance.errors import PlatformError
+from sandbox.docker_host import (
+    CGROUP_PIDS_FILES,
+    OutputReader,
+    cgroup_oom_kills,
+    cgroup_value,
+)
+from sandbox.docker_scripts import (
+    FULL_SCRIPT,
+    INIT_SCRIPT,
+    READ_FILES_SCRIPT,
+    SCRATCH,
+    parse_file_reads,
+)
 from sandbox.interface import (
     CommandResult,
     FileRead,
@@ -40,55 +52,6 @@ MIN_INODES = 16_384
 OWNER_LABEL = "org.acceptance.owner"
 #: removals tried before a container is left to the reconciler
 _REMOVE_ATTEMPTS = 3
-
-# PID 1 inside the container: reaps orphans, caps the container's lifetime and,
-# when the host sends SIGUSR1, SIGKILLs every other process in the sandbox.
-# Sandboxed code runs as the same uid, so init must not be an easy target:
-# * no handler may end it: the kernel drops signals with the default action that
-#   are sent to a namespace's init from inside, so only SIGCHLD and SIGUSR1 get
-#   (blocked, never run) handlers, and the lifetime is a deadline, not SIGALRM
-#   (a handled SIGALRM or SIGTERM let any test stop the container, taking the
-#   results with it);
-# * it is not dumpable, so it cannot be ptraced or its /proc files read;
-# * the kill needs no new process: a fork bomb at the pids limit leaves no room
-#   for a `docker exec`, and kill(-1) is repeated until nothing is left because
-#   one pass can miss children forked while it ran.
-_INIT_SCRIPT = """
-import ctypes, os, signal, sys, time
-ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
-deadline = time.monotonic() + int(sys.argv[1])
-wanted = {signal.SIGCHLD, signal.SIGUSR1}
-for signum in wanted:
-    signal.signal(signum, lambda *_: None)
-signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
-
-def reap():
-    while True:
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                return
-        except ChildProcessError:
-            return
-
-def kill_all():
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        reap()
-        time.sleep(0.01)
-
-while True:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        os._exit(0)
-    info = signal.sigtimedwait(wanted, left)
-    reap()
-    if info is not None and info.si_signo == signal.SIGUSR1:
-        kill_all()
-"""
 
 _BASE_ENV = {
     "HOME": "/tmp",
@@ -169,7 +132,7 @@ class DockerSandbox(Sandbox):
         try:
             self._container = client.containers.run(
                 image.id,
-                command=["python3", "-I", "-S", "-c", _INIT_SCRIPT, str(int(limits.lifetime) + 1)],
+                command=["python3", "-I", "-S", "-c", INIT_SCRIPT, str(int(limits.lifetime) + 1)],
                 name=self._name,
                 detach=True,
                 user=SANDBOX_USER,
@@ -259,7 +222,7 @@ class DockerSandbox(Sandbox):
                     "SANDBOX_GONE", "the sandbox stopped before the stage could start"
                 ) from exc
             raise SandboxError(f"cannot run a command in the sandbox: {exc}") from exc
-        reader = _OutputReader(stream, cap)
+        reader = OutputReader(stream, cap)
         reader.start()
         deadline = started + timeout
         timed_out = stopped = False
@@ -340,12 +303,12 @@ class DockerSandbox(Sandbox):
         """
         if not requests:
             return []
-        argv = ["sh", "-c", _READ_FILES_SCRIPT, "sh"]
+        argv = ["sh", "-c", READ_FILES_SCRIPT, "sh"]
         for path, max_bytes in requests:
             argv += [path, str(max_bytes + 1)]
         cap = sum(max_bytes + 1 + 64 for _, max_bytes in requests)
         result = self.run(argv, timeout=60, max_output=cap)
-        return _parse_file_reads(result, requests)
+        return parse_file_reads(result, requests)
 
     def full_filesystems(self) -> tuple[str, ...]:
         """The scratch filesystems with (almost) no space or inodes left."""
@@ -353,20 +316,20 @@ class DockerSandbox(Sandbox):
             return ()
         try:
             result = self.run(
-                ["python3", "-I", "-S", "-c", _FULL_SCRIPT, *_SCRATCH], timeout=30, max_output=4096
+                ["python3", "-I", "-S", "-c", FULL_SCRIPT, *SCRATCH], timeout=30, max_output=4096
             )
         except SandboxLimitError:
             return ()
         if result.exit_code != 0:
             return ()
-        return tuple(line for line in result.text.split() if line in _SCRATCH)
+        return tuple(line for line in result.text.split() if line in SCRATCH)
 
     def kill_processes(self) -> None:
         """SIGKILL every sandboxed process except PID 1, keeping the container's files."""
         if self._container is None or self._client is None:
             return
         try:
-            # init does the killing (see _INIT_SCRIPT): no new process is needed.
+            # init does the killing (see INIT_SCRIPT): no new process is needed.
             self._container.kill(signal="SIGUSR1")
         except docker.errors.DockerException:
             self._kill_container()
@@ -448,7 +411,7 @@ class DockerSandbox(Sandbox):
         """Tasks in the container (init included); 0 when it is gone."""
         if self._container is None or self._client is None:
             return 0
-        count = _cgroup_value(str(self._container.id), _CGROUP_PIDS_FILES, "pids.current")
+        count = cgroup_value(str(self._container.id), CGROUP_PIDS_FILES, "pids.current")
         if count is not None:
             return count
         try:
@@ -460,7 +423,7 @@ class DockerSandbox(Sandbox):
         """How often a fork failed at the pids limit; None when this host does not say."""
         if self._container is None:
             return None
-        return _cgroup_value(str(self._container.id), _CGROUP_PIDS_FILES, "pids.events", "max")
+        return cgroup_value(str(self._container.id), CGROUP_PIDS_FILES, "pids.events", "max")
 
     def _kill_container(self) -> None:
         try:
@@ -478,7 +441,7 @@ class DockerSandbox(Sandbox):
 
     def _oom_kills(self) -> int:
         """How many processes the kernel's OOM killer has ended in this container."""
-        count = _cgroup_oom_kills(str(self._container.id))
+        count = cgroup_oom_kills(str(self._container.id))
         if count is not None:
             return count
         try:
@@ -494,157 +457,3 @@ class DockerSandbox(Sandbox):
         except docker.errors.DockerException:
             return None
         return int(code) if code is not None else None
-
-
-_CGROUP_MEMORY_FILES = (
-    "/sys/fs/cgroup/memory/docker/{id}/memory.oom_control",  # cgroup v1, cgroupfs driver
-    "/sys/fs/cgroup/memory/system.slice/docker-{id}.scope/memory.oom_control",  # v1, systemd
-    "/sys/fs/cgroup/docker/{id}/memory.events",  # cgroup v2, cgroupfs driver
-    "/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.events",  # v2, systemd
-)
-# {name} is pids.current or pids.events
-_CGROUP_PIDS_FILES = (
-    "/sys/fs/cgroup/pids/docker/{id}/{name}",  # cgroup v1, cgroupfs driver
-    "/sys/fs/cgroup/pids/system.slice/docker-{id}.scope/{name}",  # v1, systemd
-    "/sys/fs/cgroup/docker/{id}/{name}",  # cgroup v2, cgroupfs driver
-    "/sys/fs/cgroup/system.slice/docker-{id}.scope/{name}",  # v2, systemd
-)
-
-# For each (path, limit + 1): a header "<status> <length>" then that many bytes. Status 0
-# read, 3 absent, 4 a link or not a regular file (never opened). Run once no process of
-# the submission is left (every exec ends its stragglers), so the file cannot change
-# between the count and the copy; if it somehow does, the framing breaks and the host
-# refuses what it cannot parse.
-_READ_FILES_SCRIPT = """
-while [ "$#" -ge 2 ]; do
-  p=$1; m=$2; shift 2
-  if test -L "$p"; then echo "4 0"
-  elif ! test -e "$p"; then echo "3 0"
-  elif ! test -f "$p"; then echo "4 0"
-  else
-    n=$(head -c "$m" -- "$p" | wc -c) || exit 5
-    echo "0 $((n))"
-    head -c "$((n))" -- "$p" || exit 5
-  fi
-done
-"""
-
-
-def _parse_file_reads(result: CommandResult, requests: Sequence[tuple[str, int]]) -> list[FileRead]:
-    """The answers framed by _READ_FILES_SCRIPT; what could not be read says so."""
-    out = result.output
-    position = 0
-    broken = result.timed_out  # past the first unreadable answer nothing is trusted
-    answers: list[FileRead] = []
-    for path, max_bytes in requests:
-        newline = out.find(b"\n", position)
-        header = out[position:newline].split() if newline >= 0 and not broken else []
-        if len(header) != 2 or not all(part.isdigit() for part in header):
-            broken = True
-            problem = SandboxLimitError(
-                "INVALID_ARTIFACT", f"could not read {path} from the sandbox"
-            )
-            answers.append(FileRead(path, None, problem))
-            continue
-        status, length = int(header[0]), int(header[1])
-        data = out[newline + 1 : newline + 1 + length]
-        position = newline + 1 + length
-        if status == 3:
-            answers.append(FileRead(path, None))
-        elif status == 4:
-            problem = SandboxLimitError(
-                "INVALID_ARTIFACT", f"{path} is a symbolic link or not a regular file"
-            )
-            answers.append(FileRead(path, None, problem))
-        elif status != 0 or len(data) != length:
-            broken = True
-            problem = SandboxLimitError(
-                "INVALID_ARTIFACT", f"could not read {path} from the sandbox"
-            )
-            answers.append(FileRead(path, None, problem))
-        elif length > max_bytes:
-            problem = SandboxLimitError(
-                "INVALID_ARTIFACT", f"{path} is larger than the {max_bytes}-byte limit"
-            )
-            answers.append(FileRead(path, None, problem))
-        else:
-            answers.append(FileRead(path, data))
-    return answers
-
-
-_SCRATCH = ("/work", "/tmp", "/dev/shm")
-# Prints each path whose filesystem has less than 2 % of its space or inodes left (at
-# most 1 MiB, 1024 inodes): what remains once the filler's own temporary files are gone.
-_FULL_SCRIPT = """
-import os, sys
-for path in sys.argv[1:]:
-    try:
-        fs = os.statvfs(path)
-    except OSError:
-        continue
-    size = fs.f_blocks * fs.f_frsize
-    if fs.f_bavail * fs.f_frsize < min(1 << 20, size // 50) or (
-        fs.f_files and fs.f_favail < min(1024, fs.f_files // 50)
-    ):
-        print(path)
-"""
-
-
-def _cgroup_oom_kills(container_id: str) -> int | None:
-    # Docker's OOMKilled flag only covers the container's main process, not a
-    # `docker exec`, so read the kernel's own counter when this host shows it.
-    return _cgroup_value(container_id, _CGROUP_MEMORY_FILES, "", "oom_kill")
-
-
-def _cgroup_value(
-    container_id: str, patterns: Sequence[str], name: str, key: str | None = None
-) -> int | None:
-    """A number from the container's cgroup files: the whole file, or the line `key N`."""
-    for pattern in patterns:
-        try:
-            with open(pattern.format(id=container_id, name=name), encoding="ascii") as handle:
-                if key is None:
-                    return int(handle.read().strip())
-                for line in handle:
-                    field, _, value = line.partition(" ")
-                    if field == key:
-                        return int(value)
-        except (OSError, ValueError):
-            continue
-    return None
-
-
-class _OutputReader(threading.Thread):
-    """Drains an exec stream, keeping at most `cap` bytes and discarding the rest.
-
-    `attention` is set when the stream ends or first passes the cap; the reader
-    keeps draining after that so the engine never blocks on a full pipe.
-    """
-
-    def __init__(self, stream: Any, cap: int) -> None:
-        super().__init__(daemon=True)
-        self._stream = stream
-        self._cap = cap
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self.truncated = False
-        self.limit_hit = False
-        self.attention = threading.Event()
-
-    def run(self) -> None:
-        try:
-            for chunk in self._stream:
-                room = self._cap - self._size
-                if room > 0:
-                    self._chunks.append(chunk[:room])
-                    self._size += min(len(chunk), room)
-                if len(chunk) > room and not self.limit_hit:
-                    self.truncated = self.limit_hit = True
-                    self.attention.set()
-        except Exception:
-            log.debug("sandbox_stream_closed", exc_info=True)
-        finally:
-            self.attention.set()
-
-    def data(self) -> bytes:
-        return b"".join(self._chunks)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.docker import _parse_file_reads
+from sandbox.docker_scripts import parse_file_reads
 from sandbox.interface import CommandResult, FileRead, Sandbox, SandboxLimitError
 
 
@@ -25,7 +25,7 @@ def _answers(reads: list[FileRead]) -> list[object]:
 
 def test_the_framing_is_read_file_by_file() -> None:
     out = b"0 5\nhello3 0\n4 0\n0 0\n"
-    reads = _parse_file_reads(_ran(out), [("/a", 10), ("/b", 10), ("/c", 10), ("/d", 10)])
+    reads = parse_file_reads(_ran(out), [("/a", 10), ("/b", 10), ("/c", 10), ("/d", 10)])
     assert _answers(reads) == [
         b"hello", None, "/c is a symbolic link or not a regular file", b"",
     ]  # fmt: skip
@@ -33,7 +33,7 @@ def test_the_framing_is_read_file_by_file() -> None:
 
 def test_a_file_over_its_limit_is_refused_and_the_next_one_still_read() -> None:
     out = b"0 4\nabcd0 2\nok"
-    reads = _parse_file_reads(_ran(out), [("/big", 3), ("/small", 3)])
+    reads = parse_file_reads(_ran(out), [("/big", 3), ("/small", 3)])
     assert _answers(reads) == ["/big is larger than the 3-byte limit", b"ok"]
 
 
@@ -48,7 +48,7 @@ def test_a_file_over_its_limit_is_refused_and_the_next_one_still_read() -> None:
 def test_past_the_first_unreadable_answer_nothing_is_trusted(
     out: bytes, exit_code: int, timed_out: bool
 ) -> None:
-    reads = _parse_file_reads(
+    reads = parse_file_reads(
         _ran(out, exit_code=exit_code, timed_out=timed_out), [("/a", 9), ("/b", 9)]
     )
     readable = [read.data for read in reads if read.error is None]
