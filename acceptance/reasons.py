@@ -77,6 +77,7 @@ REASONS: Mapping[str, Fault] = MappingProxyType(
         "RUNTIME_UNDETECTED": Fault.SUPPLIER,
         "RUNTIME_UNSUPPORTED": Fault.SUPPLIER,
         "RUNTIME_MISMATCH": Fault.SUPPLIER,
+        "RUNTIME_AMBIGUOUS": Fault.OWNER,
         "RUNTIME_CHECK_UNAVAILABLE": Fault.OWNER,
         "LOCKFILE_REQUIRED": Fault.SUPPLIER,
         "NPM_SOURCE_REFUSED": Fault.SUPPLIER,

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from acceptance.engine.runtime_choice import (
+    RuntimeAmbiguous,
     RuntimeName,
     RuntimeUnavailable,
     choose_runtime,
@@ -82,8 +83,25 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
         ({"tests/test_a.py": ""}, RuntimeName.PYTHON, ("tests/test_a.py",)),
         # a package.json beside Python markers keeps the Python judgement it had before node
         ({"package.json": "{}", "pyproject.toml": ""}, RuntimeName.PYTHON, ("pyproject.toml",)),
-        # a root package.json alone: node, even with *.bats files beside it
-        ({"package.json": "{}", "test/a.bats": ""}, RuntimeName.NODE, ("package.json",)),
+        # a root package.json alone: node
+        ({"package.json": "{}", "lib/a.js": ""}, RuntimeName.NODE, ("package.json",)),
+        # a Python project with helper scripts and front-end tooling, no other tests: python
+        (
+            {
+                "pyproject.toml": "",
+                "package.json": "{}",
+                "scripts/deploy.sh": "",
+                "tests/test_app.py": "",
+                "static/app.js": "",
+                "conftest.py": "",
+            },
+            RuntimeName.PYTHON,
+            ("pyproject.toml",),
+        ),  # fmt: skip
+        # a shell project with a Python helper that is not a test: shell
+        ({"tests/a.bats": "", "bin/gen.py": ""}, RuntimeName.SHELL, ("tests/a.bats",)),
+        # Node tests beside a package.json and no Python: node
+        ({"package.json": "{}", "test/a.js": ""}, RuntimeName.NODE, ("package.json",)),
     ],
 )
 def test_the_runtime_is_detected_from_the_repository(
@@ -124,10 +142,45 @@ def test_a_detected_runtime_that_is_not_built_is_refused_as_not_supported_yet(
         runtime_choice, "SUPPORTED_RUNTIMES", (RuntimeName.PYTHON, RuntimeName.SHELL)
     )
     with pytest.raises(RuntimeUnavailable) as caught:
-        choose_runtime(_tree(tmp_path, {"package.json": "{}", "test/a.bats": ""}), None)
+        choose_runtime(_tree(tmp_path, {"package.json": "{}", "index.js": ""}), None)
     assert caught.value.reason == "RUNTIME_UNSUPPORTED"
     assert "package.json, so it is a node delivery" in caught.value.message
     assert "cannot be judged yet" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("files", "says"),
+    [
+        # a bash delivery that adds an empty requirements.txt (red team, bash-as-python)
+        ({"tests/t.bats": "", "requirements.txt": ""}, "shell tests (tests/t.bats)"),
+        # a Python delivery without packaging that adds a passing .bats (python-as-shell)
+        ({"app.py": "", "tests/test_app.py": "", "tests/ok.bats": ""}, "(tests/test_app.py)"),
+        ({"pkg/x_test.py": "", "t/ok.bats": ""}, "(pkg/x_test.py)"),
+        # a pytest configuration can make any file a test
+        ({"pytest.ini": "", "tests/ok.bats": ""}, "(pytest.ini)"),
+        ({"deep/conftest.py": "", "tests/ok.bats": ""}, "(deep/conftest.py)"),
+        # bats beside a Node project
+        ({"package.json": "{}", "test/a.bats": ""}, "node project or tests (package.json)"),
+        # a Node project's tests beside Python's: node tests never run if judged as Python
+        (
+            {"package.json": "{}", "src/a.test.mjs": "", "requirements.txt": ""},
+            "node tests (src/a.test.mjs)",
+        ),
+        ({"package.json": "{}", "test/unit/a.cjs": "", "x/test_a.py": ""}, "(test/unit/a.cjs)"),
+    ],
+)
+def test_the_tests_of_two_runtimes_without_a_runtime_in_the_spec_are_refused(
+    tmp_path: Path, files: dict[str, str], says: str
+) -> None:
+    with pytest.raises(RuntimeAmbiguous) as caught:
+        choose_runtime(_tree(tmp_path, files), None)
+    assert caught.value.reason == "RUNTIME_AMBIGUOUS"
+    assert says in caught.value.message, caught.value.message
+    assert "the engine does not choose" in caught.value.message
+    assert "runtime: shell" in (caught.value.hint or "")
+    # the owner naming the runtime settles it
+    for name in RuntimeName:
+        assert choose_runtime(tmp_path, name).name is name
 
 
 def test_detection_follows_no_link(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from acceptance.errors import UserInputError
+from acceptance.errors import SubmissionError, UserInputError
 
 
 class RuntimeName(str, enum.Enum):
@@ -39,6 +39,18 @@ SHELL_GLOB = "*.bats"
 #: before runtimes, every delivery was judged as Python: a tree with Python sources and no
 #: marker still is, so no Python delivery changes verdict (docs/runtimes.md)
 PYTHON_SOURCE_GLOB = "*.py"
+#: what pytest collects without a configuration file (test_*.py, *_test.py), what
+#: configures it (conftest.py anywhere; a root pytest.ini, .pytest.ini or tox.ini can
+#: name any file a test): a tree with one of these carries Python tests
+PYTHON_TEST_GLOBS: tuple[str, ...] = ("test_*.py", "*_test.py", "conftest.py")
+PYTEST_CONFIGS: tuple[str, ...] = ("pytest.ini", ".pytest.ini", "tox.ini")
+#: what Node's test runner discovers by name (any .js/.cjs/.mjs under a `test` folder too)
+NODE_TEST_GLOBS: tuple[str, ...] = tuple(
+    f"{stem}.{ext}"
+    for stem in ("*.test", "*-test", "*_test", "test-*", "test")
+    for ext in ("js", "cjs", "mjs")
+)
+NODE_SOURCE_GLOBS: tuple[str, ...] = ("*.js", "*.cjs", "*.mjs")
 #: entries looked at while searching for *.bats / *.py files; the checkout's own file limit
 #: is higher, but detection must stay cheap on a hostile tree
 MAX_ENTRIES = 200_000
@@ -59,6 +71,18 @@ class RuntimeChoice:
 
     def to_report(self) -> dict[str, object]:
         return {"runtime": self.name.value, "runtime_source": self.source}
+
+
+class RuntimeAmbiguous(SubmissionError):
+    """The spec names no runtime and the delivery carries the tests of more than one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            "RUNTIME_AMBIGUOUS",
+            message,
+            hint="the owner names the runtime in the spec (`runtime: python`, `runtime: node` "
+            "or `runtime: shell`); the tests of the other runtime are then not run",
+        )
 
 
 class RuntimeUnavailable(UserInputError):
@@ -92,22 +116,28 @@ def parse_runtime(document: dict[object, object], problems: list[str]) -> Runtim
 
 
 def choose_runtime(tree: Path, declared: RuntimeName | None) -> RuntimeChoice:
-    """The spec's runtime, or the one the checkout at `tree` shows; RuntimeUnavailable otherwise."""
+    """The spec's runtime, or the one the checkout at `tree` shows.
+
+    RuntimeUnavailable when none shows; RuntimeAmbiguous when the delivery carries the
+    tests of two runtimes: whichever was chosen, the other's tests and scanner would
+    never run, so the delivery would pick which of its checks are run (docs/runtimes.md).
+    """
     if declared is not None:
         return RuntimeChoice(declared, SOURCE_SPEC)
     python = _python_markers(tree)
-    node = (tree / NODE_MARKER).is_file() and not (tree / NODE_MARKER).is_symlink()
+    node = _root_file(tree, NODE_MARKER)
+    found = _sources(tree)
+    _refuse_ambiguous(python, node, found)
     if python:
         # A package.json beside Python markers (front-end tooling) keeps the Python
         # judgement it had before the node runtime existed; `runtime: node` says otherwise.
         return _supported(RuntimeChoice(RuntimeName.PYTHON, SOURCE_DETECTED, tuple(python)))
     if node:
         return _supported(RuntimeChoice(RuntimeName.NODE, SOURCE_DETECTED, (NODE_MARKER,)))
-    bats, py = _sources(tree)
-    if bats:
-        return _supported(RuntimeChoice(RuntimeName.SHELL, SOURCE_DETECTED, (bats,)))
-    if py:
-        return _supported(RuntimeChoice(RuntimeName.PYTHON, SOURCE_DETECTED, (py,)))
+    if found.bats:
+        return _supported(RuntimeChoice(RuntimeName.SHELL, SOURCE_DETECTED, (found.bats,)))
+    if found.py:
+        return _supported(RuntimeChoice(RuntimeName.PYTHON, SOURCE_DETECTED, (found.py,)))
     raise RuntimeUnavailable(
         "RUNTIME_UNDETECTED",
         f"the runtime of the repository could not be detected: the engine looked for {LOOKED_FOR} "
@@ -115,6 +145,36 @@ def choose_runtime(tree: Path, declared: RuntimeName | None) -> RuntimeChoice:
         hint="set `runtime: python`, `runtime: node` or `runtime: shell` in the acceptance "
         "spec, or add the project's files",
     )
+
+
+def _refuse_ambiguous(python: list[str], node: bool, found: _Found) -> None:
+    """RuntimeAmbiguous when two runtimes' tests (or a project and another's tests) meet.
+
+    Shell: any *.bats file beside a Python marker or test, or a root package.json. Node
+    against Python: only when Node test files are present, so a Python project carrying
+    front-end tooling (a package.json without tests) stays Python, as it always was.
+    """
+    python_side = [*python, *([found.py_test] if found.py_test else [])]
+    pairs: list[tuple[str, str, str, str]] = []
+    if found.bats and python_side:
+        pairs.append(("shell", found.bats, "python", python_side[0]))
+    if found.bats and node:
+        pairs.append(("shell", found.bats, "node", NODE_MARKER))
+    if node and found.node_test and python_side:
+        pairs.append(("node", found.node_test, "python", python_side[0]))
+    if not pairs:
+        return
+    first, first_file, second, second_file = pairs[0]
+    raise RuntimeAmbiguous(
+        f"the spec names no runtime and the repository carries both {first} tests "
+        f"({first_file}) and a {second} project or tests ({second_file}): judged as either, "
+        "the other's tests and scanner would not run, so the engine does not choose"
+    )
+
+
+def _root_file(tree: Path, name: str) -> bool:
+    path = tree / name
+    return path.is_file() and not path.is_symlink()
 
 
 def _supported(choice: RuntimeChoice) -> RuntimeChoice:
@@ -139,14 +199,26 @@ def _python_markers(tree: Path) -> list[str]:
     return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in PYTHON_MARKERS)]
 
 
-def _sources(tree: Path) -> tuple[str | None, str | None]:
-    """The first *.bats and the first *.py file (relative paths), breadth first, links not followed."""
+@dataclass
+class _Found:
+    """The first file of each kind met breadth first (relative paths; None: none met)."""
+
     bats: str | None = None
     py: str | None = None
+    py_test: str | None = None
+    node_test: str | None = None
+
+    def complete(self) -> bool:
+        return None not in (self.bats, self.py, self.py_test, self.node_test)
+
+
+def _sources(tree: Path) -> _Found:
+    """*.bats, *.py, Python test and Node test files, breadth first, links not followed."""
+    found = _Found(py_test=next((n for n in PYTEST_CONFIGS if _root_file(tree, n)), None))
     seen = 0
-    queue = [tree]
-    while queue and seen < MAX_ENTRIES:
-        folder = queue.pop(0)
+    queue: list[tuple[Path, bool]] = [(tree, False)]
+    while queue and seen < MAX_ENTRIES and not found.complete():
+        folder, in_test = queue.pop(0)
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
@@ -154,14 +226,24 @@ def _sources(tree: Path) -> tuple[str | None, str | None]:
         for entry in entries:
             seen += 1
             if entry.is_dir(follow_symlinks=False):
-                if entry.name != ".git":
-                    queue.append(Path(entry.path))
+                if entry.name not in (".git", "node_modules"):
+                    queue.append((Path(entry.path), in_test or entry.name == "test"))
             elif entry.is_file(follow_symlinks=False):
-                rel = os.path.relpath(entry.path, tree)
-                if bats is None and fnmatch.fnmatchcase(entry.name, SHELL_GLOB):
-                    bats = rel
-                elif py is None and fnmatch.fnmatchcase(entry.name, PYTHON_SOURCE_GLOB):
-                    py = rel
-        if bats is not None:
-            break
-    return bats, py
+                _classify(found, entry.name, os.path.relpath(entry.path, tree), in_test)
+    return found
+
+
+def _classify(found: _Found, name: str, rel: str, in_test: bool) -> None:
+    def matches(patterns: tuple[str, ...]) -> bool:
+        return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+    if found.bats is None and fnmatch.fnmatchcase(name, SHELL_GLOB):
+        found.bats = rel
+    elif fnmatch.fnmatchcase(name, PYTHON_SOURCE_GLOB):
+        found.py = found.py or rel
+        if found.py_test is None and matches(PYTHON_TEST_GLOBS):
+            found.py_test = rel
+    elif found.node_test is None and (
+        matches(NODE_TEST_GLOBS) or (in_test and matches(NODE_SOURCE_GLOBS))
+    ):
+        found.node_test = rel
