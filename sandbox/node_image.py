@@ -4,6 +4,11 @@ Built like the shell variant (debootstrap from the machine's own apt mirror) and
 while its input digest is unchanged. Node and npm are Debian's packages (bookworm:
 Node 18), never the supplier's: a delivery's node_modules/.bin is not what runs the
 engine's steps. python3 is there for the sandbox's own init and file reads only.
+
+The SAST scanner is the engine's ESLint with eslint-plugin-security, pinned by a lockfile
+the engine ships and fetched by the host's npm (sandbox/node_tools.py), copied into
+/opt/acceptance/eslint before the install script runs; the input digest covers the
+manifest, the whole locked tree and the runner, so a new pin builds a new image.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from sandbox.image import (
     _run,
     debian_mirror,
 )
+from sandbox.node_tools import ESLINT_DIR, eslint_archive, tools_digest
 
 NODE_REPOSITORY = "acceptance-sandbox-node"
 #: what debootstrap installs: its dependency resolver cannot install npm (hundreds of
@@ -48,7 +54,13 @@ def node_install_script() -> str:
         "mkdir -p /opt/acceptance /work && chmod 1777 /work; "
         "node_v=$(node --version | sed 's/^v//'); "
         "npm_v=$(npm --version); "
-        f'printf \'{{"node": "%s", "npm": "%s"}}\' "$node_v" "$npm_v" > {_VERSIONS}; '
+        f"chmod -R a+rX {ESLINT_DIR}; "
+        # ESLint must start on this Node, or the image is not built
+        f"node {ESLINT_DIR}/node_modules/eslint/bin/eslint.js --version > /dev/null; "
+        f"eslint_v=$(node {ESLINT_DIR}/node_modules/eslint/bin/eslint.js --version | sed 's/^v//'); "
+        f"plugin_v=$(node -p 'require(\"{ESLINT_DIR}/node_modules/eslint-plugin-security/package.json\").version'); "
+        f'printf \'{{"node": "%s", "npm": "%s", "eslint": "%s", "eslint-plugin-security": "%s"}}\' '
+        f'"$node_v" "$npm_v" "$eslint_v" "$plugin_v" > {_VERSIONS}; '
         f"chmod a+r {_VERSIONS}"
     )
 
@@ -59,6 +71,7 @@ def node_inputs_digest() -> str:
         "base": f"debootstrap:{DEBIAN_SUITE}:minbase",
         "packages": NODE_PACKAGES,
         "script": node_install_script(),
+        "eslint": tools_digest(),
         "user": SANDBOX_USER,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
@@ -80,7 +93,9 @@ class NodeImageBuilder(ImageBuilder):
                 self._progress(f"image {tag} is up to date ({existing.short_id})")
                 return BuiltImage(tag, str(existing.id), True, _labels_tools(existing))
         base_id = self._node_rootfs(mirror or debian_mirror())
-        image = self._install_node_tools(base_id, tag)
+        self._progress("fetching the engine's ESLint on the host (npm ci, scripts off)")
+        eslint = eslint_archive(self._cache_dir)
+        image = self._install_node_tools(base_id, tag, eslint)
         self._progress(f"built {tag} ({image.short_id})")
         return BuiltImage(tag, str(image.id), False, _labels_tools(image))
 
@@ -120,11 +135,12 @@ class NodeImageBuilder(ImageBuilder):
             self._client.api.import_image_from_file(str(archive), repository=repository, tag=tag)
         return str(self._client.images.get(base_tag).id)
 
-    def _install_node_tools(self, base_id: str, tag: str) -> Any:
+    def _install_node_tools(self, base_id: str, tag: str, eslint: bytes) -> Any:
         container = self._client.containers.create(
             base_id, ["sh", "-c", node_install_script()], user="0:0", network_mode="none"
         )
         try:
+            container.put_archive("/", eslint)
             container.start()
             status = container.wait(timeout=600)
             if status.get("StatusCode") != 0:
@@ -162,7 +178,8 @@ def _read_versions(container: Any) -> dict[str, str]:
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
         member = tar.extractfile(_VERSIONS.rsplit("/", 1)[1])
         raw = json.loads(member.read()) if member else {}
-    if not isinstance(raw, dict) or not all(raw.get(k) for k in ("node", "npm")):
+    wanted = ("node", "npm", "eslint", "eslint-plugin-security")
+    if not isinstance(raw, dict) or not all(raw.get(k) for k in wanted):
         raise PlatformError(f"the node image's tools did not report their versions: {raw!r}")
     return {str(k): str(v) for k, v in raw.items()}
 

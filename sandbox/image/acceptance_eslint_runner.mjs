@@ -1,0 +1,149 @@
+// The engine's ESLint run, inside the node sandbox (checks/eslint.py reads what it writes).
+//
+// Lives in /opt/acceptance/eslint beside the engine's pinned node_modules, so every
+// import below resolves there and never in the delivery's node_modules. No configuration
+// of the delivery is read (overrideConfigFile: true: no eslint.config.*, and flat config
+// never reads .eslintrc* or package.json "eslintConfig"). The first pass ignores every
+// inline comment (allowInlineConfig: false) and lists every finding; files that mention
+// "eslint" are linted again as delivered, so the engine can tell which findings the
+// supplier's comments would silence, and with what justification.
+//
+// argv[2]: JSON {mode: "sast" | "quality", root, out, ignores: [...], extra_files: [...],
+// max_messages}. Writes one JSON document to `out`.
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { ESLint } from "eslint";
+import security from "eslint-plugin-security";
+import js from "@eslint/js";
+import globals from "globals";
+
+const require = createRequire(import.meta.url);
+const options = JSON.parse(process.argv[2]);
+const MAX_TEXT = 500;
+const SOURCES = ["**/*.js", "**/*.mjs", "**/*.cjs", "**/*.jsx"];
+
+// eslint-plugin-security's rules, and the core rules that run code from a string.
+const SAST_RULES = Object.fromEntries([
+  ...Object.keys(security.rules).map((name) => [`security/${name}`, "error"]),
+  ["no-new-func", "error"],
+  ["no-implied-eval", "error"],
+]);
+
+function configs(jsSourceType) {
+  const quality = options.mode === "quality";
+  return [
+    { ignores: options.ignores },
+    {
+      files: [...SOURCES, ...options.extra_files],
+      plugins: quality ? {} : { security },
+      rules: quality ? js.configs.recommended.rules : SAST_RULES,
+      languageOptions: {
+        ecmaVersion: "latest",
+        sourceType: jsSourceType,
+        globals: { ...globals.node, ...globals.es2024 },
+      },
+      linterOptions: { reportUnusedDisableDirectives: "off" },
+    },
+    { files: ["**/*.mjs"], languageOptions: { sourceType: "module" } },
+    { files: ["**/*.cjs"], languageOptions: { sourceType: "commonjs" } },
+    {
+      files: ["**/*.jsx"],
+      languageOptions: { parserOptions: { ecmaFeatures: { jsx: true } } },
+    },
+  ];
+}
+
+function engine(jsSourceType, inline) {
+  return new ESLint({
+    cwd: options.root,
+    overrideConfigFile: true,
+    overrideConfig: configs(jsSourceType),
+    allowInlineConfig: inline,
+    warnIgnored: false,
+    errorOnUnmatchedPattern: false,
+    cache: false,
+  });
+}
+
+const fatal = (result) => result.messages.some((m) => m.fatal);
+const text = (value) => String(value ?? "").slice(0, MAX_TEXT);
+const rel = (file) => path.relative(options.root, file);
+
+// Pass 1: every finding, no inline comment honoured. A .js file that does not parse as
+// an ES module is read again as CommonJS (a top-level return, `with`, legacy octals).
+const sourceType = new Map();
+let results = await engine("module", false).lintFiles(["."]);
+const retry = results.filter((r) => fatal(r) && r.filePath.endsWith(".js")).map((r) => r.filePath);
+if (retry.length) {
+  const again = new Map(
+    (await engine("commonjs", false).lintFiles(retry)).map((r) => [r.filePath, r]),
+  );
+  results = results.map((r) => {
+    const other = again.get(r.filePath);
+    if (other && !fatal(other)) {
+      sourceType.set(r.filePath, "commonjs");
+      return other;
+    }
+    return r;
+  });
+}
+
+// Pass 2: the files whose text could hold a directive, linted as delivered.
+const delivered = new Map();
+for (const kind of ["module", "commonjs"]) {
+  const files = results
+    .filter((r) => (sourceType.get(r.filePath) ?? "module") === kind && !fatal(r))
+    .map((r) => r.filePath)
+    .filter((file) => readFileSync(file).includes("eslint"));
+  if (files.length) {
+    for (const r of await engine(kind, true).lintFiles(files)) delivered.set(r.filePath, r);
+  }
+}
+
+let count = 0;
+let truncated = false;
+const files = [];
+for (const result of results) {
+  const messages = [];
+  for (const m of result.messages) {
+    if (count >= options.max_messages) {
+      truncated = true;
+      break;
+    }
+    count += 1;
+    messages.push({
+      rule: m.ruleId ?? null, fatal: Boolean(m.fatal), severity: m.severity,
+      line: m.line ?? 0, column: m.column ?? 0, message: text(m.message),
+    });
+  }
+  const asDelivered = delivered.get(result.filePath);
+  if (!messages.length && !asDelivered) continue;
+  files.push({
+    path: rel(result.filePath),
+    messages,
+    as_delivered: asDelivered
+      ? {
+          active: asDelivered.messages.slice(0, options.max_messages).map((m) => [m.line ?? 0, m.column ?? 0, m.ruleId ?? null]),
+          suppressed: (asDelivered.suppressedMessages ?? []).slice(0, options.max_messages).map((m) => [
+            m.line ?? 0, m.column ?? 0, m.ruleId ?? null,
+            text((m.suppressions ?? []).map((s) => s.justification).filter(Boolean).join("; ")),
+          ]),
+        }
+      : null,
+  });
+  if (truncated) break;
+}
+
+const version = (name) => require(`${name}/package.json`).version;
+writeFileSync(
+  options.out,
+  JSON.stringify({
+    format: 1,
+    mode: options.mode,
+    tool: { eslint: ESLint.version, "eslint-plugin-security": version("eslint-plugin-security") },
+    files_checked: results.length,
+    truncated,
+    files,
+  }),
+);
