@@ -169,6 +169,7 @@ def _statement(run: Run, failing: bool) -> dict[str, Any]:
         ],
         checks=_checks(failing),
         run={"id": run.id, "submission": run.submission_id},
+        runtime={"runtime": "python", "runtime_source": "detected"},
     )
     return build_statement(report)
 
@@ -196,7 +197,8 @@ def _finish(settings: Settings, store: Any, run: Run, failing: bool) -> None:
     run.report_sha256 = keys["report.dsse.json"]
     run.key_id = keyid_for(key.public_key())
     run.summary = {"checks": [{"id": c["id"], "status": c["status"], "summary": c["summary"]}
-                              for c in predicate["checks"]]}  # fmt: skip
+                              for c in predicate["checks"]],
+                   "runtime": predicate["runtime"], "runtime_source": predicate["runtime_source"]}  # fmt: skip
 
 
 TRANSLATIONS = Path(__file__).resolve().parents[1] / "web" / "dashboard" / "translations"

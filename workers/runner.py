@@ -439,6 +439,8 @@ def _summary(predicate: dict[str, Any]) -> dict[str, Any]:
         ],
         "not_checked": predicate.get("not_checked", []),
         "environment": {"image": predicate["environment"].get("image")},
+        # the runtime that judged it and how it was chosen, for the lists (absent before checkout)
+        **{key: predicate[key] for key in ("runtime", "runtime_source") if key in predicate},
     }
 
 

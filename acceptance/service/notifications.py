@@ -38,6 +38,7 @@ from acceptance.service.models import (
     Submission,
     User,
 )
+from acceptance.service.reason_text import ReasonLine, continued, reason_lines, reason_sentence
 from acceptance.service.recipients import DEFAULT_LANGUAGE
 from acceptance.service.supplier_view import supplier_run
 from acceptance.settings import Settings
@@ -111,6 +112,21 @@ def _line(text: object) -> str:
     """A sentence from a record, on one line and bounded: no header or layout tricks."""
     flat = " ".join(str(text or "").split())
     return flat if len(flat) <= _MAX_LINE else flat[: _MAX_LINE - 1] + "…"
+
+
+def _reason(t: NullTranslations, line: ReasonLine, view: Mapping[str, Any]) -> str:
+    """A reason in the recipient's language, then the engine's sentence (English, as signed)."""
+    if not isinstance(t, Translations):
+        return _line(line.sentence)  # English: the engine's sentence says it all
+    said = reason_sentence(t, line.code, view, of_check=line.check is not None)
+    if line.check is not None:
+        said = t.gettext("%(check)s: %(reason)s.") % {
+            "check": _line(line.check),
+            "reason": continued(said),
+        }
+    else:
+        said += "."
+    return f"{said} — {t.gettext('In the signed report:')} {_line(line.sentence)}"
 
 
 def _verdict(t: NullTranslations, verdict: str | None) -> str:
@@ -205,7 +221,14 @@ def run_finished_mail(
         + (f" — {_line(check['summary'])}" if check.get("summary") else "")
         for check in list(view.get("checks") or [])[:_MAX_ITEMS]
     ]
-    reasons = [_line(r) for r in list(view.get("reasons") or [])[:_MAX_ITEMS]]
+    # The report, when the view has it, ties each reason to its code; else the run's record.
+    told = view.get("report") or view
+    lines = reason_lines(
+        list(told.get("reasons") or []),
+        list(told.get("reason_codes") or []),
+        list(told.get("checks") or []),
+    )
+    reasons = [_reason(t, line, told) for line in lines[:_MAX_ITEMS]]
     return Mail(
         subject=t.gettext("%(opportunity)s: a run of %(supplier)s has finished") % names,
         paragraphs=[
@@ -322,9 +345,15 @@ class Notifier:
                 return []
             after = submission_state(session, run.submission).state
             supplier_view = supplier_run(run, predicate)
+            summary = run.summary or {}
             owner_view = {
-                "checks": (run.summary or {}).get("checks") or [],
+                "checks": summary.get("checks") or [],
                 "reasons": run.reasons or [],
+                "reason_codes": run.reason_codes or [],
+                "runtime": summary.get("runtime"),
+                "runtime_source": summary.get("runtime_source"),
+                # the owner sees the whole report: it ties each reason to its check and code
+                "report": predicate,
             }
             made = []
             for who in recipients(session, run.submission):

@@ -68,6 +68,9 @@ def supplier_run(run: Run, predicate: Mapping[str, Any] | None = None) -> dict[s
         "attempts": run.attempts,
         "key_id": run.key_id,
         "stages": _stages(run.stages),
+        # which runtime judged the delivery and how it was chosen: the supplier's own choice to see
+        "runtime": as_str(summary.get("runtime"), 20) or None,
+        "runtime_source": as_str(summary.get("runtime_source"), 20) or None,
         "checks": [
             {
                 "id": as_str(c.get("id"), 100),
@@ -107,6 +110,8 @@ def _report(predicate: Mapping[str, Any], hidden: HiddenTests) -> dict[str, Any]
             for item in map(as_dict, as_list(predicate.get("not_checked")))
         ],
         "stages": _stages(predicate.get("stages")),
+        "runtime": as_str(predicate.get("runtime"), 20) or None,
+        "runtime_source": as_str(predicate.get("runtime_source"), 20) or None,
     }
 
 

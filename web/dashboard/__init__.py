@@ -39,7 +39,7 @@ csrf = CSRFProtect()
 
 def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     """Register the dashboard on the service's app."""
-    from web.dashboard import i18n, presenting, summaries
+    from web.dashboard import i18n, presenting, reasons, summaries
     from web.dashboard.admin import admin
     from web.dashboard.auth import auth
     from web.dashboard.certificates import certificates
@@ -96,6 +96,7 @@ def init_app(app: Flask, config: DashboardConfig | None = None) -> None:
     app.jinja_env.globals.update(i18n.template_helpers())
     app.jinja_env.globals.update(presenting.template_helpers())
     app.jinja_env.globals["check_summary"] = summaries.check_summary
+    app.jinja_env.globals.update(reasons.template_helpers())
 
     @app.context_processor
     def _viewer() -> dict[str, Any]:

@@ -217,3 +217,8 @@ class Report:
     #: key id of the service key whose signature verified; None when none did
     verified_keyid: str | None
     problem: str | None = None
+    #: the codes of `reasons`, each once (acceptance/service/reason_text.py ties them together)
+    reason_codes: list[str] = field(default_factory=list)
+    #: the runtime that judged the delivery and how it was chosen (`spec` or `detected`)
+    runtime: str | None = None
+    runtime_source: str | None = None

@@ -120,6 +120,9 @@ def _report(predicate: Mapping[str, Any], keyid: str | None, problem: str | None
         ref=as_str(source.get("ref")) or None,
         verified_keyid=keyid,
         problem=problem,
+        reason_codes=[as_str(c, 100) for c in as_list(predicate.get("reason_codes"))],
+        runtime=as_str(predicate.get("runtime"), 20) or None,
+        runtime_source=as_str(predicate.get("runtime_source"), 20) or None,
     )
 
 
