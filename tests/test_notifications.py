@@ -111,11 +111,11 @@ def statement(verdict: str) -> dict[str, Any]:
     return {"predicate": {
         "verdict": verdict,
         "reason_codes": ["TESTS_FAILED"],
-        "reasons": [f"1 test failed: {HIDDEN_ID}"],
+        "reasons": [f"functional: 1 test failed: {HIDDEN_ID}"],
         "source": {"commit": "c" * 40},
         "stages": [{"name": "checkout", "seconds": 0.1, "status": "ok"}],
         "checks": [{"id": "functional", "kind": "functional", "status": "failed",
-                    "summary": f"4 passed, 1 failed ({HIDDEN_ID})"}],
+                    "summary": f"1 test failed: {HIDDEN_ID}", "reason_code": "TESTS_FAILED"}],
         "environment": {},
         "spec": {"hidden_test_ids": [HIDDEN_ID], "hidden_feedback": "none"},
     }}  # fmt: skip
@@ -161,6 +161,9 @@ def test_a_finished_run_is_emailed_to_the_supplier_in_english_and_the_owner_in_f
     assert f"https://acceptance.buyer.example/runs/{world.run_id}" in owner_text
     assert '<html lang="fr">' in owner_markup
     assert HIDDEN_ID in owner_text  # the owner reads their own hidden tests' names
+    # The reason said in French from its code, then the engine's sentence as signed.
+    assert ("functional\u00a0: des tests ont échoué ou fini en erreur. — Dans le rapport "
+            f"signé\u00a0: functional: 1 test failed: {HIDDEN_ID}") in owner_text  # fmt: skip
 
     kept = world.messages()
     assert [(m.audience, m.language, m.state, m.attempts) for m in kept] == [
