@@ -11,14 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from acceptance.engine.dependencies import (
-    DependencyError,
-    InstallPlan,
-    LocalProject,
     detect_install_plan,
     own_project_names,
-    poetry_specifier,
     requirements_from_metadata,
 )
+from acceptance.engine.install_plan import DependencyError, InstallPlan, LocalProject
+from acceptance.engine.poetry_requirements import poetry_specifier
 from acceptance.errors import SubmissionError
 from acceptance.safefs import UnsafePathError
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from acceptance.engine import envcache
-from acceptance.engine.dependencies import InstallPlan, LocalProject
+from acceptance.engine.install_plan import InstallPlan, LocalProject
 from acceptance.engine.prepared import PreparedEnvironments, _without, download_list
 from checks import audit_cache, licence_cache, licence_detection
 from checks.licence_evidence import LicenceEvidence

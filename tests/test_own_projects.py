@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from acceptance.engine import pipeline
-from acceptance.engine.dependencies import InstallPlan, LocalProject, own_project_names
+from acceptance.engine.dependencies import own_project_names
+from acceptance.engine.install_plan import InstallPlan, LocalProject
 from acceptance.engine.prepared import PreparedEnvironments
 from acceptance.errors import SubmissionError
 from checks.dependencies import local_names

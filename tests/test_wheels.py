@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from acceptance.engine import wheels
-from acceptance.engine.dependencies import DependencyError
+from acceptance.engine.install_plan import DependencyError
 from acceptance.engine.wheels import download_wheels
 from acceptance.errors import PlatformError
 

@@ -25,12 +25,11 @@ from acceptance import __version__
 from acceptance.engine import envcache
 from acceptance.engine.checkout import Checkout, GitLimits, checkout
 from acceptance.engine.dependencies import (
-    InstallPlan,
-    LocalProject,
     detect_install_plan,
     own_project_names,
     requirements_from_metadata,
 )
+from acceptance.engine.install_plan import InstallPlan, LocalProject
 from acceptance.engine.prepared import PreparedEnvironments
 from acceptance.engine.report import Reason, ReportInput, Verdict, build_statement, decide
 from acceptance.engine.runtime_choice import SOURCE_DETECTED, RuntimeName, choose_runtime

@@ -28,7 +28,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from acceptance.engine import envcache
-from acceptance.engine.dependencies import InstallPlan, LocalProject
+from acceptance.engine.install_plan import InstallPlan, LocalProject
 from acceptance.engine.spec import LicenceSpec
 from checks import dependency_licences, licence
 from checks.interface import CheckOutcome, CheckStatus

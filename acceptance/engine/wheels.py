@@ -33,7 +33,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from acceptance.engine.dependencies import (
+from acceptance.engine.install_plan import (
     DEPENDENCY_UNAVAILABLE,
     UNSUPPORTED_REQUIREMENT,
     DependencyError,
