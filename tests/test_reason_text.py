@@ -235,3 +235,26 @@ def test_a_french_email_says_the_reasons_in_french_and_quotes_the_engine() -> No
     english = run_finished_mail(translations("en"), "owner", _run(), view, [], None)
     assert "package.json's test script is 'jest --ci'" in english.paragraphs
     assert "&#x27;jest" in mail.html("fr") or "&#39;jest" in mail.html("fr")
+
+
+def test_checks_that_did_not_run_say_why_in_french(seeded: Service) -> None:
+    from web.dashboard.reasons import not_checked_said
+    from web.dashboard.reportview import report_from
+
+    checks = [
+        CheckResult("functional", "functional", CheckStatus.NOT_RUN,
+                    "not run: an earlier stage failed (INSTALL_FAILED)", "NOT_RUN"),
+        CheckResult("sast", "sast", CheckStatus.SKIPPED, "not checked: turned off in the spec"),
+        CheckResult("licence", "licence", CheckStatus.SKIPPED, "<b>odd</b>"),
+    ]  # fmt: skip
+    report = report_from(_statement([Reason("INSTALL_FAILED", "pip failed")], checks), None, None)
+    said = {}
+    for lang in ("fr", "en"):
+        with seeded.app.test_request_context(headers={"Cookie": f"acceptance_lang={lang}"}):
+            said[lang] = [not_checked_said(report, i, r) for i, r in report.not_checked]
+    assert said["fr"] == [
+        "Le contrôle n’a pas été exécuté parce qu’une étape précédente a échoué.",
+        f"Non vérifié{NBSP}: la spécification le désactive.",
+        None,  # an engine sentence without a code stands alone, marked English
+    ]
+    assert said["en"] == [None, None, None]

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask_babel import get_translations, gettext, lazy_gettext
 
+from acceptance.reasons import REASONS
 from acceptance.service.reason_text import (
     RUNTIME_NAMES,
     ReasonLine,
@@ -72,6 +73,28 @@ def shown_reasons(report: Report | None, run: Any) -> list[ShownReason]:
         return [ShownReason(line.sentence) for line in lines]
     by_id = {c.id: c for c in checks if isinstance(c, Check)}
     return [ShownReason(line.sentence, _said(line, by_id, fields)) for line in lines]
+
+
+#: the engine's sentence for a check the spec turned off (acceptance.engine.pipeline and the checks)
+TURNED_OFF = "not checked: turned off in the spec"
+
+
+def not_checked_said(report: Report, check_id: str, sentence: str) -> str | None:
+    """Why a check did not run, in the reader's language; None for English readers or when unknown.
+
+    Said from the check's own code (NOT_RUN, RUNTIME_CHECK_UNAVAILABLE...) when the report
+    states one, or from the engine's fixed sentence for a check the spec turned off.
+    """
+    if current_language() == "en":
+        return None
+    check = next((c for c in report.checks if c.id == check_id), None)
+    code = check.reason_code if check is not None else None
+    if code in REASONS:
+        fields = {"runtime": report.runtime, "runtime_source": report.runtime_source}
+        return reason_sentence(get_translations(), code, fields) + "."
+    if sentence == TURNED_OFF:
+        return str(gettext("Not checked: the specification turns it off."))
+    return None
 
 
 def _fields(check: Check) -> dict[str, Any]:
@@ -135,4 +158,8 @@ def runtime_text(report: Report | None, run: Any, short: bool = False) -> str | 
 
 def template_helpers() -> dict[str, Any]:
     """Functions the templates use."""
-    return {"shown_reasons": shown_reasons, "runtime_text": runtime_text}
+    return {
+        "shown_reasons": shown_reasons,
+        "runtime_text": runtime_text,
+        "not_checked_said": not_checked_said,
+    }
