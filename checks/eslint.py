@@ -21,11 +21,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
 
-from checks.eslint_rules import NodeSources, rule_level, rule_url
+from checks.eslint_report import (
+    MAX_MESSAGES,
+    MAX_REPORT_BYTES,
+    REPORT_NAME,
+    EslintFinding,
+    InvalidReport,
+    eslint_command,
+    parse_report,
+)
+from checks.eslint_rules import NodeSources, rule_url
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.sast import MAX_LISTED_FINDINGS, _clean
 from sandbox.interface import Sandbox, SandboxLimitError
@@ -33,13 +41,6 @@ from sandbox.interface import Sandbox, SandboxLimitError
 CHECK_ID = "sast"
 KIND = "sast"
 ARTIFACT_NAME = "eslint.sarif"
-#: where the node image keeps the engine's ESLint (sandbox/node_tools.py)
-ESLINT_DIR = "/opt/acceptance/eslint"
-RUNNER = f"{ESLINT_DIR}/acceptance_eslint_runner.mjs"
-REPORT_NAME = "eslint.json"
-MAX_REPORT_BYTES = 20 * 1024**2
-#: findings the runner writes at most; past it the check cannot judge what it did not read
-MAX_MESSAGES = 50_000
 _RANK = {"low": 0, "medium": 1, "high": 2}
 _SEVERITIES = ("high", "medium", "low")
 
@@ -61,55 +62,6 @@ class SastOptions(Protocol):
 
     @property
     def allow_suppressions(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class EslintFinding:
-    """One ESLint message, validated, with the spec's levels."""
-
-    rule: str
-    filename: str
-    line: int
-    column: int
-    message: str
-    severity: str
-    confidence: str
-    cwe: str | None
-    suppressed: bool = False
-    justification: str = ""
-
-    def key(self) -> tuple[int, int, str]:
-        return (self.line, self.column, self.rule)
-
-    def to_report(self, blocking: bool) -> dict[str, object]:
-        # The same fields as bandit's findings, so the report's readers need no new case.
-        return {
-            "test_id": self.rule,
-            "test_name": self.rule.removeprefix("security/"),
-            "severity": self.severity,
-            "confidence": self.confidence,
-            "filename": self.filename,
-            "line": self.line,
-            "column": self.column,
-            "text": self.message,
-            "cwe": self.cwe,
-            "suppressed": self.suppressed,
-            "suppression_reason": self.justification or None,
-            "more_info": rule_url(self.rule),
-            "blocking": blocking,
-        }
-
-
-def eslint_command(
-    root: str, report: str, sources: NodeSources, exclude: Sequence[str]
-) -> list[str]:
-    """Run in the sandbox: the engine's runner on `root`, its JSON into `report`."""
-    ignores = [p for e in exclude if (s := e.strip().strip("/")) for p in (s, f"{s}/**")]
-    options = {
-        "mode": "sast", "root": root, "out": report, "ignores": ignores,
-        "extra_files": list(sources.extra), "max_messages": MAX_MESSAGES,
-    }  # fmt: skip
-    return ["node", RUNNER, json.dumps(options)]
 
 
 def run_eslint(
@@ -160,11 +112,11 @@ def evaluate_eslint(
 ) -> CheckOutcome:
     """Judge the runner's report: findings, suppressions, files ESLint could not parse."""
     try:
-        parsed = _parse(report)
-    except ValueError as exc:
+        parsed = parse_report(report)
+    except InvalidReport as exc:
         return _error(spec, f"ESLint's report is unusable: {exc}")
-    findings, unparsed, truncated, tool, checked = parsed
-    tool = tool or dict(version or {})
+    findings, unparsed, truncated = parsed.findings, parsed.unparsed, parsed.truncated
+    tool, checked = parsed.tool or dict(version or {}), parsed.files_checked
     confidence = _RANK[str(spec.confidence.value)]
     kept = [f for f in findings if _RANK[f.confidence] >= confidence]
     kept.sort(key=lambda f: (-_RANK[f.severity], -_RANK[f.confidence], f.filename, f.line, f.rule))
@@ -224,101 +176,6 @@ def evaluate_eslint(
         [f"no findings at or above {level}" + (f" ({below} in all)" if kept else ""), *extras]
     )
     return _outcome(CheckStatus.PASSED, summary, None, details, artifacts)
-
-
-_Parsed = tuple[list[EslintFinding], list[dict[str, str]], bool, dict[str, str], int]
-
-
-def _parse(report: bytes) -> _Parsed:
-    """The runner's JSON, every field type-checked; ValueError when it is not that."""
-    try:
-        document = json.loads(report)
-    except (ValueError, RecursionError) as exc:
-        raise ValueError(f"not JSON ({str(exc)[:100]})") from None
-    if not isinstance(document, dict) or document.get("format") != 1:
-        raise ValueError("not the engine's ESLint report")
-    files, truncated = document.get("files"), document.get("truncated")
-    checked, tool = document.get("files_checked"), document.get("tool")
-    if not isinstance(files, list) or not isinstance(truncated, bool) or not _count(checked):
-        raise ValueError("no list of files, truncation flag or count")
-    versions = (
-        {str(k): _clean(str(v), 40) for k, v in tool.items() if isinstance(v, str)}
-        if isinstance(tool, dict) else {}
-    )  # fmt: skip
-    findings: list[EslintFinding] = []
-    unparsed: list[dict[str, str]] = []
-    total = 0
-    for entry in files:
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            raise ValueError("a file entry without a path")
-        name = _clean(str(entry["path"]), 1000)
-        messages = entry.get("messages")
-        if not isinstance(messages, list):
-            raise ValueError(f"{name}: no list of messages")
-        total += len(messages)
-        if total > MAX_MESSAGES:
-            raise ValueError(f"more than {MAX_MESSAGES} messages")
-        found: list[EslintFinding] = []
-        for item in messages:
-            rule, fatal, line, column, text = _message(item, name)
-            if fatal or rule is None:
-                unparsed.append({"filename": name, "reason": _clean(text, 300)})
-                continue
-            level = rule_level(rule, text)
-            found.append(EslintFinding(
-                rule, name, line, column, text, level.severity, level.confidence, level.cwe
-            ))  # fmt: skip
-        findings.extend(_mark_suppressed(found, entry.get("as_delivered"), name))
-    return findings, unparsed, truncated, versions, int(checked)  # type: ignore[arg-type]
-
-
-def _message(item: object, name: str) -> tuple[str | None, bool, int, int, str]:
-    if not isinstance(item, dict):
-        raise ValueError(f"{name}: a message is not an object")
-    rule, fatal, text = item.get("rule"), item.get("fatal"), item.get("message")
-    line, column = item.get("line"), item.get("column")
-    if not (
-        (rule is None or (isinstance(rule, str) and 0 < len(rule) <= 200))
-        and isinstance(fatal, bool) and isinstance(text, str) and _count(line) and _count(column)
-    ):  # fmt: skip
-        raise ValueError(f"{name}: a message lacks a valid rule, line, column or text")
-    assert isinstance(line, int) and isinstance(column, int)  # checked by _count
-    return (_clean(rule, 200) if rule else None, fatal, line, column, _clean(text))
-
-
-def _mark_suppressed(
-    found: list[EslintFinding], as_delivered: object, name: str
-) -> list[EslintFinding]:
-    """A finding the as-delivered pass did not report is one the supplier's comments silence."""
-    if as_delivered is None:
-        return found
-    if not isinstance(as_delivered, dict):
-        raise ValueError(f"{name}: the as-delivered pass is not an object")
-    active, silenced = as_delivered.get("active"), as_delivered.get("suppressed")
-    if not isinstance(active, list) or not isinstance(silenced, list):
-        raise ValueError(f"{name}: the as-delivered pass lacks its lists")
-    kept = {_key(k, name) for k in active}
-    reasons: dict[tuple[int, int, str], str] = {}
-    for item in silenced:
-        if not isinstance(item, list) or len(item) != 4 or not isinstance(item[3], str):
-            raise ValueError(f"{name}: a suppressed message is not [line, column, rule, reason]")
-        reasons[_key(item[:3], name)] = _clean(item[3], 300)
-    return [
-        f
-        if f.key() in kept
-        else replace(f, suppressed=True, justification=reasons.get(f.key(), ""))
-        for f in found
-    ]
-
-
-def _key(item: object, name: str) -> tuple[int, int, str]:
-    if not (isinstance(item, list) and len(item) == 3 and _count(item[0]) and _count(item[1])):
-        raise ValueError(f"{name}: a message key is not [line, column, rule]")
-    return (int(item[0]), int(item[1]), _clean(str(item[2]), 200) if item[2] else "")
-
-
-def _count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31
 
 
 def _sarif(findings: Sequence[EslintFinding], tool: dict[str, str]) -> bytes:

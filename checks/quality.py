@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from acceptance.engine.spec import QualityLevel, QualitySpec
 from checks.hidden_inventory import HIDDEN_DIR_NAME
@@ -182,12 +183,45 @@ def evaluate_quality(
         for file, comments in sorted(status.comments.items())
         for s in suppressions_in_file(file, comments)
     ]
+    return judge_lint(
+        spec, raw, suppressions, _unlinted_findings(status), tool=LintTool("ruff", status.version),
+        details={
+            "files_checked": status.files,
+            "unreadable_comments": status.comment_errors,
+            "comments_truncated": status.comments_truncated,
+        },
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LintTool:
+    """The linter named in the report, its summary and its SARIF log."""
+
+    name: str
+    version: str
+    url: str = "https://docs.astral.sh/ruff/"
+
+
+def judge_lint(
+    spec: QualitySpec,
+    raw: Sequence[Finding],
+    suppressions: Sequence[Suppression],
+    unlinted: Sequence[Finding],
+    *,
+    tool: LintTool,
+    details: dict[str, object],
+    rules: Sequence[str] | None = None,
+) -> CheckOutcome:
+    """The verdict on a linter's validated findings and the delivery's suppressions.
+
+    Shared by every runtime's linter (ruff here, ESLint in checks/quality_eslint.py):
+    `unlinted` are files the linter did not judge, which always block; `details` adds
+    the linter's own fields to the report entry; `rules`, the effective rule set when it
+    is not the spec's ruff selectors.
+    """
     findings = [_with_suppression(f, suppressions, spec.suppressions) for f in raw]
-    # A file not linted as Python reads it always blocks, like a suppression that cannot stand.
-    policy_findings = [
-        *_unlinted_findings(status),
-        *_suppression_findings(suppressions, spec.suppressions),
-    ]
+    # A file not linted as the runtime reads it always blocks, like a suppression that cannot stand.
+    policy_findings = [*unlinted, *_suppression_findings(suppressions, spec.suppressions)]
     blocking = [
         f for f in findings if f.suppressed_by is None and f.level.rank >= spec.fail_on.rank
     ]
@@ -197,7 +231,7 @@ def evaluate_quality(
         key=lambda f: (f.suppressed_by is not None, -f.level.rank, f.file, f.line, f.rule),
     )
     blocking_ids = {id(f) for f in [*blocking, *blocking_policy]}
-    details: dict[str, object] = {
+    entry: dict[str, object] = {
         "findings": [f.to_report(id(f) in blocking_ids) for f in ordered[:MAX_LISTED_FINDINGS]],
         "findings_truncated": len(ordered) > MAX_LISTED_FINDINGS,
         "counts": _counts(findings),
@@ -209,14 +243,12 @@ def evaluate_quality(
             "unjustified": sum(1 for s in suppressions if not s.justified),
             "silenced_findings": sum(1 for f in findings if f.suppressed_by is not None),
         },
-        "files_checked": status.files,
-        "unreadable_comments": status.comment_errors,
-        "comments_truncated": status.comments_truncated,
-        "settings": _settings(spec),
-        "tool": {"name": "ruff", "version": status.version},
+        **details,
+        "settings": _settings(spec, rules),
+        "tool": {"name": tool.name, "version": tool.version},
     }
-    artifacts = {ARTIFACT_NAME: sarif_document(ordered, status.version, spec)}
-    summary = _summary(spec, findings, blocking, policy_findings, suppressions)
+    artifacts = {ARTIFACT_NAME: sarif_document(ordered, tool.version, spec, tool, rules)}
+    summary = _summary(spec, findings, blocking, policy_findings, suppressions, tool.name)
     # A suppression the spec does not let stand names the check's reason even beside
     # ordinary findings: it is what the supplier has to change first.
     if any(f.rule in (UNJUSTIFIED, FORBIDDEN) for f in policy_findings):
@@ -227,10 +259,10 @@ def evaluate_quality(
         code = "QUALITY_FINDINGS"
     else:
         return CheckOutcome(
-            CheckResult(CHECK_ID, KIND, CheckStatus.PASSED, summary, None, details), artifacts
+            CheckResult(CHECK_ID, KIND, CheckStatus.PASSED, summary, None, entry), artifacts
         )
     return CheckOutcome(
-        CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, summary, code, details), artifacts
+        CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, summary, code, entry), artifacts
     )
 
 
@@ -355,6 +387,7 @@ def _summary(
     blocking: Sequence[Finding],
     policy: Sequence[Finding],
     suppressions: Sequence[Suppression],
+    linter: str = "ruff",
 ) -> str:
     level = "any level" if spec.fail_on is QualityLevel.STYLE else f"{spec.fail_on.value} or above"
     parts: list[str] = []
@@ -366,19 +399,19 @@ def _summary(
     if blocking:
         places = ", ".join(f"{f.file}:{f.line} {f.rule}" for f in blocking[:MAX_SUMMARY_LOCATIONS])
         more = ", ..." if len(blocking) > MAX_SUMMARY_LOCATIONS else ""
-        parts.append(f"{len(blocking)} ruff finding(s) at {level} ({places}{more})")
+        parts.append(f"{len(blocking)} {linter} finding(s) at {level} ({places}{more})")
     else:
         live = sum(1 for f in findings if f.suppressed_by is None)
-        parts.append(f"no ruff finding at {level}" + (f" ({live} below it)" if live else ""))
+        parts.append(f"no {linter} finding at {level}" + (f" ({live} below it)" if live else ""))
     justified = sum(1 for s in suppressions if s.justified)
     if justified and spec.suppressions != "forbidden":
         parts.append(f"{justified} justified suppression(s) listed with their reasons")
     return "; ".join(parts)
 
 
-def _settings(spec: QualitySpec) -> dict[str, object]:
+def _settings(spec: QualitySpec, rules: Sequence[str] | None = None) -> dict[str, object]:
     return {
-        "rules": list(spec.rules),
+        "rules": list(spec.rules if rules is None else rules),
         "default_rules": spec.default_rules,
         "fail_on": spec.fail_on.value,
         "suppressions": spec.suppressions,
@@ -386,8 +419,15 @@ def _settings(spec: QualitySpec) -> dict[str, object]:
     }
 
 
-def sarif_document(findings: Sequence[Finding], version: str, spec: QualitySpec) -> bytes:
+def sarif_document(
+    findings: Sequence[Finding],
+    version: str,
+    spec: QualitySpec,
+    tool: LintTool | None = None,
+    rule_set: Sequence[str] | None = None,
+) -> bytes:
     """SARIF 2.1.0 of the findings; a silenced one carries its suppression and reason."""
+    tool = tool or LintTool("ruff", version)
     rules: dict[str, dict[str, object]] = {}
     results: list[dict[str, object]] = []
     for f in findings:
@@ -420,13 +460,13 @@ def sarif_document(findings: Sequence[Finding], version: str, spec: QualitySpec)
             {
                 "tool": {
                     "driver": {
-                        "name": "ruff",
+                        "name": tool.name,
                         "version": version,
-                        "informationUri": "https://docs.astral.sh/ruff/",
+                        "informationUri": tool.url,
                         "rules": list(rules.values()),
                     }
                 },
-                "properties": {"acceptance": _settings(spec)},
+                "properties": {"acceptance": _settings(spec, rule_set)},
                 "results": results,
             }
         ],

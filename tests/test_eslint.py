@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acceptance.engine.spec import SastSpec, Severity
-from checks.eslint import MAX_MESSAGES, eslint_command, evaluate_eslint, run_eslint
+from checks.eslint import evaluate_eslint, run_eslint
+from checks.eslint_report import MAX_MESSAGES, eslint_command
 from checks.eslint_rules import RULE_LEVELS, NodeSources, node_sources, rule_level
 from checks.interface import CheckOutcome, CheckStatus
 from tests.fakes import FakeSandbox, ran

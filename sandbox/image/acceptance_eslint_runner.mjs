@@ -14,6 +14,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { ESLint } from "eslint";
+import { builtinRules } from "eslint/use-at-your-own-risk";
 import security from "eslint-plugin-security";
 import js from "@eslint/js";
 import globals from "globals";
@@ -30,14 +31,42 @@ const SAST_RULES = Object.fromEntries([
   ["no-implied-eval", "error"],
 ]);
 
+// Quality: the comments that may be directives, as ESLint's own parser read them (never a
+// string that merely contains "eslint"); the engine decides on the host which ones count.
+const MAX_COMMENTS = 50_000;
+const comments = new Map();
+let commentCount = 0;
+const collector = {
+  rules: {
+    comments: {
+      meta: { type: "problem", schema: [] },
+      create(context) {
+        return {
+          Program() {
+            const found = [];
+            for (const c of context.sourceCode.getAllComments()) {
+              if (!c.value.includes("eslint")) continue;
+              if (commentCount >= MAX_COMMENTS) break;
+              commentCount += 1;
+              found.push([c.loc.start.line, c.loc.end.line, c.type, text(c.value)]);
+            }
+            comments.set(context.filename, found);
+          },
+        };
+      },
+    },
+  },
+};
+const QUALITY_RULES = { ...js.configs.recommended.rules, "acceptance/comments": "error" };
+
 function configs(jsSourceType) {
   const quality = options.mode === "quality";
   return [
     { ignores: options.ignores },
     {
       files: [...SOURCES, ...options.extra_files],
-      plugins: quality ? {} : { security },
-      rules: quality ? js.configs.recommended.rules : SAST_RULES,
+      plugins: quality ? { acceptance: collector } : { security },
+      rules: quality ? QUALITY_RULES : SAST_RULES,
       languageOptions: {
         ecmaVersion: "latest",
         sourceType: jsSourceType,
@@ -67,7 +96,9 @@ function engine(jsSourceType, inline) {
 }
 
 const fatal = (result) => result.messages.some((m) => m.fatal);
-const text = (value) => String(value ?? "").slice(0, MAX_TEXT);
+function text(value) {
+  return String(value ?? "").slice(0, MAX_TEXT);
+}
 const rel = (file) => path.relative(options.root, file);
 
 // Pass 1: every finding, no inline comment honoured. A .js file that does not parse as
@@ -89,9 +120,9 @@ if (retry.length) {
   });
 }
 
-// Pass 2: the files whose text could hold a directive, linted as delivered.
+// Pass 2 (SAST): the files whose text could hold a directive, linted as delivered.
 const delivered = new Map();
-for (const kind of ["module", "commonjs"]) {
+for (const kind of options.mode === "sast" ? ["module", "commonjs"] : []) {
   const files = results
     .filter((r) => (sourceType.get(r.filePath) ?? "module") === kind && !fatal(r))
     .map((r) => r.filePath)
@@ -118,10 +149,12 @@ for (const result of results) {
     });
   }
   const asDelivered = delivered.get(result.filePath);
-  if (!messages.length && !asDelivered) continue;
+  const directives = comments.get(result.filePath) ?? [];
+  if (!messages.length && !asDelivered && !directives.length) continue;
   files.push({
     path: rel(result.filePath),
     messages,
+    comments: directives,
     as_delivered: asDelivered
       ? {
           active: asDelivered.messages.slice(0, options.max_messages).map((m) => [m.line ?? 0, m.column ?? 0, m.ruleId ?? null]),
@@ -144,6 +177,13 @@ writeFileSync(
     tool: { eslint: ESLint.version, "eslint-plugin-security": version("eslint-plugin-security") },
     files_checked: results.length,
     truncated,
+    comments_truncated: commentCount >= MAX_COMMENTS,
+    // ESLint's own kind of each core rule turned on: problem, suggestion or layout
+    rule_types: Object.fromEntries(
+      Object.keys(options.mode === "quality" ? QUALITY_RULES : SAST_RULES)
+        .filter((id) => builtinRules.has(id))
+        .map((id) => [id, builtinRules.get(id).meta?.type ?? null]),
+    ),
     files,
   }),
 );
