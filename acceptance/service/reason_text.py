@@ -69,7 +69,7 @@ REASON_SENTENCES: Mapping[str, str] = {
     "SAST_FINDINGS": _l(
         "The static security analysis found problems at or above the specification's threshold"
     ),
-    "SAST_UNSCANNABLE": _l("The static security analysis could not scan valid Python code"),
+    "SAST_UNSCANNABLE": _l("The static security analysis could not read some of the code"),
     "QUALITY_FINDINGS": _l("The linter found problems at or above the specification's threshold"),
     "UNJUSTIFIED_SUPPRESSION": _l("A comment silences the linter without giving a reason"),
     "FORBIDDEN_SUPPRESSION": _l("A comment silences the linter, which the specification forbids"),
