@@ -1,6 +1,7 @@
 """Reading the offline advisory store: its sources and the records that cover a version.
 
-See ``checks.advisories`` for what the store holds and how it is written.
+See ``checks.advisories`` for what the store holds and ``checks.advisory_writer`` for how it
+is written.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from packaging.version import Version
 from acceptance.engine import envcache
 from acceptance.engine.spec import DependencyAuditSpec
 from checks import dependencies as audit
-from checks.advisories import AdvisoryStoreError
+from checks.advisory_model import AdvisoryStoreError
 from checks.interface import CheckOutcome, CheckStatus
 from checks.osv_server import serve_advisories
 
@@ -48,13 +48,16 @@ def _tool_identity() -> str:
     except importlib.metadata.PackageNotFoundError:
         parts.append("pip-audit==?")
     import checks.advisories
+    import checks.advisory_records
     import checks.advisory_store
+    import checks.advisory_writer
     import checks.osv_match
     import checks.osv_server
 
     # every module whose code decides what the advisory service answers
     modules = (
-        checks.osv_server, checks.advisories, checks.advisory_store, checks.osv_match, audit,
+        checks.osv_server, checks.advisories, checks.advisory_records, checks.advisory_writer,
+        checks.advisory_store, checks.osv_match, audit,
     )  # fmt: skip
     for module in modules:
         parts.append(hashlib.sha256(Path(str(module.__file__)).read_bytes()).hexdigest())

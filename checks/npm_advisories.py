@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks import npm_ranges
-from checks.advisories import NPM, AdvisoryStore, AdvisoryStoreError
+from checks.advisory_model import NPM, AdvisoryStoreError
+from checks.advisory_store import AdvisoryStore
 
 #: an npm package name is at most 214 characters; longer ones are not looked up
 MAX_NAME_CHARS = 214

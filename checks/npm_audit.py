@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
-from checks.advisories import NPM, AdvisoryStore, AdvisoryStoreError
+from checks.advisory_model import NPM, AdvisoryStoreError
+from checks.advisory_store import AdvisoryStore
 from checks.dependencies import CHECK_ID, ERROR_REASON, KIND
 from checks.dependencies import _verdict as judge_findings  # one verdict for every ecosystem
 from checks.interface import CheckOutcome, CheckResult, CheckStatus

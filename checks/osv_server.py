@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from checks.advisories import ECOSYSTEM, NPM, AdvisoryStore, AdvisoryStoreError
+from checks.advisory_model import ECOSYSTEM, NPM, AdvisoryStoreError
+from checks.advisory_store import AdvisoryStore
 
 log = logging.getLogger(__name__)
 

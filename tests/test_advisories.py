@@ -19,14 +19,10 @@ import pytest
 import yaml
 
 from acceptance.cli import main
-from checks.advisories import (
-    AdvisoryStore,
-    AdvisoryStoreError,
-    ArchiveError,
-    SemVer,
-    affects,
-    import_archive,
-)
+from checks.advisories import import_archive
+from checks.advisory_model import AdvisoryStoreError, ArchiveError
+from checks.advisory_store import AdvisoryStore
+from checks.osv_match import SemVer, affects
 from tests.conftest import PYPA_ARCHIVE, real_snapshot, unavailable
 
 REAL_ARCHIVE = PYPA_ARCHIVE

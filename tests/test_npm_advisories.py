@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 
 from acceptance.cli import main
 from checks import npm_ranges, nswg
-from checks.advisories import AdvisoryStore, AdvisoryStoreError, ArchiveError, import_archive
+from checks.advisories import import_archive
+from checks.advisory_model import AdvisoryStoreError, ArchiveError
+from checks.advisory_store import AdvisoryStore
 from checks.dependencies import _findings
 from checks.npm_advisories import lookup_npm
 from tests.conftest import PYPA_ARCHIVE, unavailable

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from checks.advisories import AdvisoryStoreError, import_archive
+from checks.advisories import import_archive
+from checks.advisory_model import AdvisoryStoreError
 from checks.osv_server import MAX_QUERY_BODY, serve_advisories
 from tests.test_advisories import eco, pypi, record, write_tar
 

@@ -348,7 +348,8 @@ def cmd_advisories_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_advisories_status(args: argparse.Namespace, settings: Settings) -> int:
     """acceptance advisories status"""
-    from checks.advisories import ECOSYSTEM, AdvisoryStore
+    from checks.advisory_model import ECOSYSTEM
+    from checks.advisory_store import AdvisoryStore
 
     sources = AdvisoryStore(settings.advisories_db).sources()
     if not any(status.records for status in sources):

@@ -42,7 +42,8 @@ from acceptance.errors import AcceptanceError
 from acceptance.service.artifacts import ArtifactStore
 from acceptance.service.db import Database
 from acceptance.service.models import Run, RunStatus, utcnow
-from checks.advisories import AdvisoryStore, AdvisoryStoreError
+from checks.advisory_model import AdvisoryStoreError
+from checks.advisory_store import AdvisoryStore
 from checks.dependencies import data_age
 from sandbox.docker import docker_client
 
