@@ -10,7 +10,8 @@ internal state of a running test (`BATS_TEST_COMPLETED`...) or its retry count. 
 delivery is not accepted automatically (`SUSPICIOUS_TEST_HOOKS`), as with
 checks/test_hooks.py for pytest.
 
-Read on the host from the checkout as bytes, never run.
+The shell files and the files they load (checks/shell_sources.py) are read on the host
+from the checkout as bytes, never run.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from checks.shell_sources import followed_files
 from checks.shellcheck import shell_files
 from checks.test_hooks import MAX_FILE_BYTES, MAX_FINDINGS, HookFinding
 
@@ -46,7 +48,9 @@ _PATTERNS = (
 def find_bats_hooks(root: Path) -> list[HookFinding]:
     """Places in the checkout's shell files that touch bats's machinery or the engine's files."""
     findings: list[HookFinding] = []
-    for relative in shell_files(root):
+    files = shell_files(root)
+    # the files they load too (`load lib/hooks`): bats sources them into its own shell
+    for relative in files + followed_files(root, files)[0]:
         try:
             with open(root / relative, "rb") as handle:
                 data = handle.read(MAX_FILE_BYTES)

@@ -7,12 +7,15 @@ the spec's levels: error -> high, warning -> medium, info and style -> low.
 
 `# shellcheck disable=...` directives are the supplier's word, not the owner's, and
 ShellCheck has no switch to ignore them. So the engine scans copies of the files in
-which the `disable=` keys of every directive are blanked (same bytes count, same line
-and column numbers: other directives such as `shell=` and `source=` stay), which lists
-every finding; the files that had such a directive are scanned again as delivered, and a
+which the `disable=` and `source=` keys of every directive are blanked (same bytes count,
+same line and column numbers: other keys such as `shell=` stay; `source=/dev/null` would
+hide a library and the SC1090 of a non-constant source), which lists every finding; the files that had such a directive are scanned again as delivered, and a
 finding missing from that second scan is marked `suppressed`. A suppressed finding still
 blocks unless `security.sast.allow_suppressions` is true: the policy bandit's `# nosec`
 follows.
+
+The files the shell files load (`source`, `.`, bats's `load`, `bash FILE`) are found by
+checks/shell_sources.py and scanned beside them by checks/shellcheck_scan.py.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -28,7 +31,6 @@ from typing import Protocol
 
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.sast import MAX_LISTED_FINDINGS, _clean
-from sandbox.interface import Sandbox, SandboxLimitError
 
 CHECK_ID = "sast"
 KIND = "sast"
@@ -44,7 +46,10 @@ WIKI = "https://www.shellcheck.net/wiki/SC"
 #: the shells a shebang may name (ShellCheck reads these dialects; bats files are bash)
 _SHELLS = frozenset({b"sh", b"bash", b"dash", b"ksh", b"bats"})
 _DIRECTIVE = re.compile(rb"#[ \t]*shellcheck[ \t]+([^\n]*)")
-_DISABLE = re.compile(rb"disable=\S*")
+#: keys blanked in the copies that list findings: `disable=` hides findings and `source=`
+#: points ShellCheck at another file (`source=/dev/null` hides a library and the SC1090 of a
+#: non-constant source); checks/shell_sources.py follows the file a `source=` names instead
+_DISABLE = re.compile(rb"(?<![\w-])(?:disable|source)=\S*")
 #: ShellCheck's level -> the spec's severity (high, medium, low)
 _LEVELS = {"error": "high", "warning": "medium", "info": "low", "style": "low"}
 _RANK = {"low": 0, "medium": 1, "high": 2}
@@ -216,82 +221,23 @@ def stage_copies(tree: Path, files: Sequence[str], dest: Path) -> tuple[list[str
     return staged, with_directives
 
 
-def shellcheck_command(root: str, files: Sequence[str], report: str) -> list[str]:
-    """Run in the sandbox: ShellCheck on `files` under `root`, JSON into `report`."""
-    script = 'cd "$1" && out="$2" && shift 2 && exec shellcheck --norc -f json1 -S style -- "$@" > "$out"'
-    return ["sh", "-c", script, "sh", root, report, *[f"./{f}" for f in files]]
-
-
-def run_shellcheck(
-    sandbox: Sandbox,
-    spec: SastOptions,
-    files: Sequence[str],
-    with_directives: Sequence[str],
-    *,
-    plain_root: str,
-    original_root: str,
-    out_dir: str,
-    timeout: float,
-    unscanned: Sequence[str] = (),
-    version: str | None = None,
-) -> CheckOutcome:
-    """Scan the neutralised copies, then the files with directives as delivered; judge here."""
-    if not spec.enabled:
-        return CheckOutcome(
-            CheckResult(CHECK_ID, KIND, CheckStatus.SKIPPED, "not checked: turned off in the spec")
-        )
-    if not files:
-        return evaluate_shellcheck(
-            b'{"comments":[]}', spec, None, unscanned=unscanned, version=version
-        )
-    reports: list[bytes | None] = []
-    for root, names, name in (
-        (plain_root, files, "shellcheck.json"),
-        (original_root, with_directives, "shellcheck-as-delivered.json"),
-    ):
-        if not names:
-            reports.append(None)
-            continue
-        path = f"{out_dir}/{name}"
-        result = sandbox.run(
-            shellcheck_command(root, names, path),
-            timeout=timeout,
-            workdir="/tmp",
-            max_output=64 * 1024,
-        )
-        if result.timed_out:
-            return _failed(spec, "TIMEOUT", f"ShellCheck did not finish within {timeout:g} s")
-        if result.memory_limit_hit:
-            return _failed(spec, "MEMORY_LIMIT", "ShellCheck ran out of the memory limit")
-        try:
-            data = sandbox.read_files([(path, MAX_REPORT_BYTES)])[0].value()
-        except SandboxLimitError as exc:
-            return _failed(spec, "INVALID_ARTIFACT", exc.message)
-        if data is None or result.exit_code not in (0, 1):
-            tail = _clean(result.text[-400:], 400)
-            return _failed(
-                spec,
-                "INVALID_ARTIFACT",
-                f"ShellCheck wrote no usable report (exit code {result.exit_code}): {tail}",
-            )
-        reports.append(data)
-    plain, original = reports
-    assert plain is not None
-    return evaluate_shellcheck(
-        plain, spec, original, directive_files=with_directives, unscanned=unscanned, version=version
-    )
-
-
 def evaluate_shellcheck(
     report: bytes,
     spec: SastOptions,
     as_delivered: bytes | None,
     *,
     directive_files: Sequence[str] = (),
-    unscanned: Sequence[str] = (),
+    unscanned: Sequence[str] | Mapping[str, str] = (),
     version: str | None = None,
 ) -> CheckOutcome:
-    """Judge ShellCheck's json1 report (and the as-delivered one, for suppressions)."""
+    """Judge ShellCheck's json1 report (and the as-delivered one, for suppressions).
+
+    `unscanned`: files not scanned, each with why (a list: "too large to scan").
+    """
+    why = (
+        dict(unscanned) if isinstance(unscanned, Mapping)
+        else dict.fromkeys(unscanned, "too large to scan")
+    )  # fmt: skip
     try:
         findings = _parse(report)
         kept_by_directive = (
@@ -317,8 +263,10 @@ def evaluate_shellcheck(
     details: dict[str, object] = {
         "findings": [f.to_report(f.key() in blocking_keys) for f in findings[:MAX_LISTED_FINDINGS]],
         "findings_truncated": len(findings) > MAX_LISTED_FINDINGS,
-        "errors": [{"filename": name, "reason": "too large to scan"} for name in unscanned[:200]],
-        "errors_truncated": len(unscanned) > 200,
+        "errors": [
+            {"filename": name, "reason": reason} for name, reason in list(why.items())[:200]
+        ],
+        "errors_truncated": len(why) > 200,
         "counts": counts,
         "suppressed": suppressed,
         "settings": _settings(spec),
@@ -341,8 +289,9 @@ def evaluate_shellcheck(
             CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, summary, "SAST_FINDINGS", details),
             {ARTIFACT_NAME: sarif},
         )
-    if unscanned:
-        summary = f"{len(unscanned)} shell file(s) too large to scan ({', '.join(unscanned[:5])}); code the scanner cannot read is not accepted"
+    if why:
+        named = ", ".join(f"{name}: {reason}" for name, reason in list(why.items())[:5])
+        summary = f"{len(why)} shell file(s) not scanned ({named}); code the scanner cannot read is not accepted"
         return CheckOutcome(
             CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, summary, "SAST_UNSCANNABLE", details),
             {ARTIFACT_NAME: sarif},

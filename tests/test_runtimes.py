@@ -348,10 +348,17 @@ def test_a_finding_silenced_by_a_directive_still_blocks_unless_the_spec_allows_i
             b"# shellcheck shell=bash                      \n",
         ),
         (b"echo hi  # shellcheck disable=SC2086\n", b"echo hi                             \n"),
-        # other directives stay: they say how to read the file, not what to ignore
+        # `shell=` stays: it says how to read the file, not what to ignore
+        (b"# shellcheck shell=bash source-path=SCRIPTDIR\n",) * 2,
+        # `source=` goes: source=/dev/null hides a library (checks/shell_sources.py
+        # follows the file a directive names instead)
         (
-            b"# shellcheck shell=bash\n# shellcheck source=lib.sh\n",
-            b"# shellcheck shell=bash\n# shellcheck source=lib.sh\n",
+            b"# shellcheck shell=bash\n# shellcheck source=/dev/null\n",
+            b"# shellcheck shell=bash\n" + b" " * 29 + b"\n",
+        ),
+        (
+            b"# shellcheck source=lib.sh disable=SC1091\n",
+            b" " * 41 + b"\n",
         ),
     ],
 )

@@ -18,7 +18,7 @@ from acceptance.engine.checkout import Checkout
 from acceptance.engine.runtime_choice import RuntimeName
 from acceptance.engine.runtimes.interface import RunSession
 from acceptance.errors import SubmissionError, UserInputError
-from checks import bats, licence, shellcheck
+from checks import bats, licence, shellcheck_scan
 from checks.bats_hooks import find_bats_hooks
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.sast import _clean as clean_text
@@ -62,10 +62,10 @@ class ShellRuntime:
         sast = spec.security.sast
         scan = scratch / "shellcheck"
         scan.mkdir(parents=True)
-        files = shellcheck.shell_files(tree.path, sast.exclude) if sast.enabled else []
-        staged, with_directives = shellcheck.stage_copies(tree.path, files, scan)
-        kept = set(staged)
-        unscanned = [f for f in files if f not in kept]
+        # the shell files and the files they load, staged as neutralised copies
+        plan = shellcheck_scan.ScanPlan(tree.path, scan, sast.exclude)
+        if sast.enabled:
+            plan = shellcheck_scan.plan_scan(tree.path, scan, sast.exclude)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run")
         try:
             evidence = pool.submit(session.timed, "licence-detect", session.detect_licence, tree)
@@ -80,10 +80,10 @@ class ShellRuntime:
                         "prepare", "the checkout",
                     )  # fmt: skip
                 with session.stage("sast"):
-                    session.add(shellcheck.run_shellcheck(
-                        sandbox, sast, staged, with_directives, plain_root=SCAN_MOUNT,
-                        original_root=SRC_MOUNT, out_dir=OUT_DIR, timeout=session.remaining(),
-                        unscanned=unscanned, version=_tool(session, "shellcheck"),
+                    session.add(shellcheck_scan.scan(
+                        sandbox, sast, plan, plain_root=SCAN_MOUNT, original_root=SRC_MOUNT,
+                        out_dir=OUT_DIR, timeout=session.remaining(),
+                        version=_tool(session, "shellcheck"),
                     ))  # fmt: skip
                 if spec.quality.enabled:
                     session.add(_quality_unavailable())
