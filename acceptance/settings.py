@@ -92,6 +92,9 @@ class Settings:
     insecure_cookies: bool = False
     #: IANA time zone the dashboard shows dates in and reads date filters in
     timezone: str = "UTC"
+    #: seconds the accessibility check gives a page after its network went idle before
+    #: running axe-core on it again (both runs judged); at most MAX_ACCESSIBILITY_SETTLE
+    accessibility_settle: float = 2.0
 
     @property
     def mail_from(self) -> str:
@@ -213,7 +216,33 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         requeue_after=_positive_seconds(env, "ACCEPTANCE_REQUEUE_AFTER", 600.0),
         insecure_cookies=_flag(env, "ACCEPTANCE_INSECURE_COOKIES"),
         timezone=_timezone(env),
+        accessibility_settle=accessibility_settle(env),
     )
+
+
+#: the most ACCEPTANCE_ACCESSIBILITY_SETTLE may be: every page of a run waits that long
+MAX_ACCESSIBILITY_SETTLE = 30.0
+
+
+def accessibility_settle(env: Mapping[str, str] | None = None) -> float:
+    """ACCEPTANCE_ACCESSIBILITY_SETTLE: 0 to MAX_ACCESSIBILITY_SETTLE seconds; unset: 2.
+
+    Public: the accessibility check reads it alone when it starts the browser.
+    """
+    env = os.environ if env is None else env
+    name = "ACCEPTANCE_ACCESSIBILITY_SETTLE"
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return 2.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= MAX_ACCESSIBILITY_SETTLE:
+        raise UserInputError(
+            f"{name} is {raw!r}: give a number of seconds from 0 to {MAX_ACCESSIBILITY_SETTLE:g}"
+        )
+    return value
 
 
 def _timezone(env: Mapping[str, str]) -> str:

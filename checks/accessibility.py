@@ -30,6 +30,7 @@ from checks.axe_results import (
     screenshot_artifact,
 )
 from checks.browser_run import (
+    DEFAULT_SETTLE_SECONDS,
     SRC_MOUNT,
     BrowserOutput,
     BrowserToolError,
@@ -131,6 +132,8 @@ def evaluate_served(
     served: dict[str, object] = {
         "command": serve.written, "port": serve.port, "paths": list(serve.paths),
     }  # fmt: skip
+    if serve.wait is not None:
+        served["wait"] = serve.wait
     tags = STANDARD_TAGS[options.standard]
     try:
         outputs = runner.serve(tree, serve, tags)
@@ -204,18 +207,27 @@ class DockerBrowserRunner:
     #: the browser's time: its start, then this much per page (a page's scripts can hang it)
     startup_seconds: float = 20.0
     seconds_per_page: float = 35.0
-    #: how long a served app has to accept connections on its port
+    #: how long a served app has to accept connections on its port, unless the spec's
+    #: ``accessibility.serve.wait`` says otherwise
     listen_seconds: float = 30.0
+    #: after a page's network went idle, how long before axe runs on it again
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
 
-    def _timing(self) -> Timing:
-        return Timing(self.startup_seconds, self.seconds_per_page, self.listen_seconds)
+    def _timing(self, listen_seconds: float | None = None) -> Timing:
+        return Timing(
+            self.startup_seconds,
+            self.seconds_per_page,
+            self.listen_seconds if listen_seconds is None else listen_seconds,
+            self.settle_seconds,
+        )
 
     def run(self, tree: Path, pages: Sequence[str], tags: Sequence[str]) -> list[BrowserOutput]:
         urls = [page_url(page) for page in pages]
         return visit_static(self.image, self.runtime, tree, urls, tags, self._timing())
 
     def serve(self, tree: Path, serve: ServeOptions, tags: Sequence[str]) -> list[BrowserOutput]:
-        return visit_served(self.image, self.runtime, tree, serve, tags, self._timing())
+        timing = self._timing(serve.wait)
+        return visit_served(self.image, self.runtime, tree, serve, tags, timing)
 
 
 @dataclass
@@ -237,9 +249,12 @@ class AccessibilityCheck:
         runner = self.runner
         if runner is None:
             try:
+                from acceptance.settings import accessibility_settle
                 from sandbox.browser_image import browser_image_tag
 
-                runner = DockerBrowserRunner(browser_image_tag())
+                runner = DockerBrowserRunner(
+                    browser_image_tag(), settle_seconds=accessibility_settle()
+                )
             except Exception as exc:  # noqa: BLE001 -- any failure to find the image is the platform's
                 return _tool_error(options, f"no browser image: {exc}")
         return evaluate(context.tree, options, runner)

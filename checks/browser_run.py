@@ -83,6 +83,19 @@ class ServeOptions(Protocol):
     @property
     def written(self) -> str | list[str]: ...
 
+    #: seconds the app has to listen on its port; None: the runner's default (30)
+    @property
+    def wait(self) -> float | None: ...
+
+
+#: seconds the runner waits at most for a page's requests to end before its second axe run
+#: (NETWORK_IDLE_MS in sandbox/image/acceptance_axe_runner.py)
+NETWORK_IDLE_SECONDS = 5.0
+#: the default of ``settle_seconds`` (ACCEPTANCE_ACCESSIBILITY_SETTLE)
+DEFAULT_SETTLE_SECONDS = 2.0
+#: the second axe run's own time, on top of a page's load and first run
+_SECOND_RUN_SECONDS = 10.0
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -92,9 +105,13 @@ class Timing:
     seconds_per_page: float = 35.0
     #: how long the app has to accept connections on its port
     listen_seconds: float = 30.0
+    #: after a page's network went idle, how long before axe runs on it again
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
 
     def browser_seconds(self, pages: int) -> float:
-        return self.startup_seconds + self.seconds_per_page * pages
+        # each page: its load and first run, the wait for it to settle, the second run
+        settled = NETWORK_IDLE_SECONDS + self.settle_seconds + _SECOND_RUN_SECONDS
+        return self.startup_seconds + (self.seconds_per_page + settled) * pages
 
 
 def visit_static(
@@ -112,7 +129,7 @@ def visit_static(
     )  # fmt: skip
     try:
         with DockerSandbox(config) as browser:
-            return _run_pages(browser, urls, tags, timeout, origin=None)
+            return _run_pages(browser, urls, tags, timeout, origin=None, timing=timing)
     except SandboxLimitError as exc:
         raise PagesDidNotFinish(f"the pages kept the browser past a limit: {exc}") from exc
     except SandboxError as exc:
@@ -146,7 +163,9 @@ def visit_served(
                 try:
                     _wait_listening(browser, server, serve, timing.listen_seconds)
                     urls = [origin + path for path in serve.paths]
-                    outputs = _run_pages(browser, urls, tags, browser_time, origin=origin)
+                    outputs = _run_pages(
+                        browser, urls, tags, browser_time, origin=origin, timing=timing
+                    )
                     if server.finished():
                         what = "stopped while its pages were visited"
                         raise ServerNotListening(_server_failure(serve, server.stop(), what))
@@ -246,14 +265,14 @@ def _server_failure(
 
 def _run_pages(
     browser: Sandbox, urls: Sequence[str], tags: Sequence[str], timeout: float,
-    origin: str | None,
+    origin: str | None, timing: Timing,
 ) -> list[BrowserOutput]:  # fmt: skip
     """The in-image runner on ``urls``; the time, memory and process limits are the pages'."""
     from sandbox.browser_image import RUNNER_PATH
     from sandbox.image import TOOLS_VENV
 
     browser.run(["mkdir", "-p", OUT_DIR], timeout=30)
-    argv = [f"{TOOLS_VENV}/bin/python", RUNNER_PATH]
+    argv = [f"{TOOLS_VENV}/bin/python", RUNNER_PATH, "--settle", f"{timing.settle_seconds:g}"]
     if origin is not None:
         argv += ["--origin", origin]
     result = browser.run([*argv, OUT_DIR, ",".join(tags), *urls], timeout=timeout)

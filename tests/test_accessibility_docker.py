@@ -207,3 +207,24 @@ def test_a_page_name_with_spaces_and_a_hash_sign_still_loads(
     (site / name).chmod(0o644)
     result = evaluate(site, _options(name), DockerBrowserRunner(browser_image)).result
     assert result.reason_code == "ACCESSIBILITY_VIOLATIONS", result.summary
+
+
+def test_content_a_static_page_adds_after_its_load_is_judged_with_what_it_removed(
+    tmp_path: Path, browser_image: str
+) -> None:
+    from checks.accessibility import DockerBrowserRunner, evaluate
+
+    # As served pages (tests/hostile/test_redteam_2026_12_06_serve.py): an input without a
+    # label shown only at the load, an image without alt added 1.5 s after it; both runs
+    # of axe are judged together, so both are found.
+    site = _site(
+        tmp_path,
+        '<!doctype html><html lang="en"><head><title>t</title></head><body><main>'
+        '<h1>Hi</h1><input id="early"><div id="late"></div><script>setTimeout(() => {'
+        " document.getElementById('early').remove();"
+        " document.getElementById('late').innerHTML = '<img src=\"a.png\">'; }, 1500)"
+        "</script></main></body></html>",
+    )
+    result = evaluate(site, _options("index.html"), DockerBrowserRunner(browser_image)).result
+    assert result.reason_code == "ACCESSIBILITY_VIOLATIONS", result.summary
+    assert result.details["blocking_rules"] == ["image-alt", "label"]

@@ -301,6 +301,9 @@ _COMPANIONS = {
     },
     # serve needs all three keys: the port's bounds are probed beside a command and a path
     "accessibility.serve.port": {"accessibility": {"serve": {"command": "x", "paths": ["/"]}}},
+    "accessibility.serve.wait": {
+        "accessibility": {"serve": {"command": "x", "port": 8000, "paths": ["/"]}}
+    },
 }  # fmt: skip
 
 

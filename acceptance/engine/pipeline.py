@@ -34,15 +34,12 @@ from acceptance.engine.prepared import PreparedEnvironments
 from acceptance.engine.report import Reason, ReportInput, Verdict, build_statement, decide
 from acceptance.engine.runtime_choice import SOURCE_DETECTED, RuntimeName, choose_runtime
 from acceptance.engine.runtimes import runtime_for
-from acceptance.engine.runtimes.command import run_command
 from acceptance.engine.spec import Spec, SpecError, hash_tree
-from acceptance.engine.test_command import TestCommand
 from acceptance.engine.wheels import download_wheels
 from acceptance.errors import PlatformError, SubmissionError, UserInputError
 from acceptance.safefs import remove_tree
 from checks import (
     audit_cache,
-    command_tests,
     functional,
     hidden_tests,
     is_builtin,
@@ -500,34 +497,24 @@ class _Run:
         if hidden:
             with self._stage("hidden-snapshot"):
                 layout = self._snapshot_for_hidden_tests(sandbox)
-        command = self.spec.functional.command
         with self._stage("functional"):
-            if command is None:
-                supplier_run, supplier_reruns = self._functional(sandbox)
-            else:
-                command_run = self._command_tests(sandbox, command)
-
-        def own_tests(hidden_passed: int | None) -> CheckResult:
-            """The supplier's tests judged: pytest's run, or the owner's command's."""
-            if command is not None:
-                min_passed = self.spec.functional.min_passed
-                return command_tests.evaluate(min_passed, command_run, hidden_passed=hidden_passed)
-            return functional.evaluate(
-                self.spec.functional, supplier_run, hidden_passed=hidden_passed,
-                reruns=supplier_reruns,
-            )  # fmt: skip
-
+            supplier_run, supplier_reruns = self._functional(sandbox)
         if layout is not None:
             # Last, after every process of the supplier's tests has ended: nothing they
             # ran can read the owner's tests, or be waiting for them (docs/security.md).
-            # With the owner's command too, the hidden tests run with the engine's pytest.
             with self._stage("hidden-tests"):
                 outcome = self._hidden_tests(sandbox, layout)
             self.outcomes["functional"] = hidden_tests.with_hidden(
-                own_tests(outcome.passed), outcome
-            )
+                functional.evaluate(
+                    self.spec.functional, supplier_run, hidden_passed=outcome.passed,
+                    reruns=supplier_reruns,
+                ),
+                outcome,
+            )  # fmt: skip
         else:
-            self.outcomes["functional"] = own_tests(None)
+            self.outcomes["functional"] = functional.evaluate(
+                self.spec.functional, supplier_run, reruns=supplier_reruns
+            )
         if audit is not None:
             self._add(audit.result())
 
@@ -900,16 +887,6 @@ class _Run:
             ), junit
 
         return run, self._rerun_failures(run, budget, again)
-
-    def _command_tests(self, sandbox: Sandbox, command: TestCommand) -> command_tests.CommandRun:
-        """The owner's test command instead of pytest, in the project's environment."""
-        timeout = min(float(self.spec.functional.timeout), self._remaining())
-        env = {"PATH": f"{VENV}/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": VENV}
-        run, artifacts = run_command(
-            self, sandbox, command, workdir=WORK_SRC, timeout=timeout, env=env
-        )
-        self.artifacts.update(artifacts)
-        return run
 
     def _rerun_failures(
         self,

