@@ -34,12 +34,15 @@ from acceptance.engine.prepared import PreparedEnvironments
 from acceptance.engine.report import Reason, ReportInput, Verdict, build_statement, decide
 from acceptance.engine.runtime_choice import SOURCE_DETECTED, RuntimeName, choose_runtime
 from acceptance.engine.runtimes import runtime_for
+from acceptance.engine.runtimes.command import run_command
 from acceptance.engine.spec import Spec, SpecError, hash_tree
+from acceptance.engine.test_command import TestCommand
 from acceptance.engine.wheels import download_wheels
 from acceptance.errors import PlatformError, SubmissionError, UserInputError
 from acceptance.safefs import remove_tree
 from checks import (
     audit_cache,
+    command_tests,
     functional,
     hidden_tests,
     is_builtin,
@@ -497,24 +500,34 @@ class _Run:
         if hidden:
             with self._stage("hidden-snapshot"):
                 layout = self._snapshot_for_hidden_tests(sandbox)
+        command = self.spec.functional.command
         with self._stage("functional"):
-            supplier_run, supplier_reruns = self._functional(sandbox)
+            if command is None:
+                supplier_run, supplier_reruns = self._functional(sandbox)
+            else:
+                command_run = self._command_tests(sandbox, command)
+
+        def own_tests(hidden_passed: int | None) -> CheckResult:
+            """The supplier's tests judged: pytest's run, or the owner's command's."""
+            if command is not None:
+                min_passed = self.spec.functional.min_passed
+                return command_tests.evaluate(min_passed, command_run, hidden_passed=hidden_passed)
+            return functional.evaluate(
+                self.spec.functional, supplier_run, hidden_passed=hidden_passed,
+                reruns=supplier_reruns,
+            )  # fmt: skip
+
         if layout is not None:
             # Last, after every process of the supplier's tests has ended: nothing they
             # ran can read the owner's tests, or be waiting for them (docs/security.md).
+            # With the owner's command too, the hidden tests run with the engine's pytest.
             with self._stage("hidden-tests"):
                 outcome = self._hidden_tests(sandbox, layout)
             self.outcomes["functional"] = hidden_tests.with_hidden(
-                functional.evaluate(
-                    self.spec.functional, supplier_run, hidden_passed=outcome.passed,
-                    reruns=supplier_reruns,
-                ),
-                outcome,
-            )  # fmt: skip
-        else:
-            self.outcomes["functional"] = functional.evaluate(
-                self.spec.functional, supplier_run, reruns=supplier_reruns
+                own_tests(outcome.passed), outcome
             )
+        else:
+            self.outcomes["functional"] = own_tests(None)
         if audit is not None:
             self._add(audit.result())
 
@@ -887,6 +900,16 @@ class _Run:
             ), junit
 
         return run, self._rerun_failures(run, budget, again)
+
+    def _command_tests(self, sandbox: Sandbox, command: TestCommand) -> command_tests.CommandRun:
+        """The owner's test command instead of pytest, in the project's environment."""
+        timeout = min(float(self.spec.functional.timeout), self._remaining())
+        env = {"PATH": f"{VENV}/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": VENV}
+        run, artifacts = run_command(
+            self, sandbox, command, workdir=WORK_SRC, timeout=timeout, env=env
+        )
+        self.artifacts.update(artifacts)
+        return run
 
     def _rerun_failures(
         self,

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from acceptance.engine import spec as model
+from acceptance.engine import test_command
 from acceptance.engine.runtime_choice import SUPPORTED_RUNTIMES
 
 SCHEMA_ID = "urn:acceptance-service:acceptance-spec:v1"
@@ -25,6 +26,7 @@ Schema = dict[str, Any]
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "": model._TOP_KEYS,
     "functional": model._FUNCTIONAL_KEYS,
+    "functional.results": test_command.RESULTS_KEYS,
     "install": model._INSTALL_KEYS,
     "limits": model._LIMIT_KEYS,
     "security": model._SECURITY_KEYS,
@@ -112,7 +114,10 @@ def _fields() -> dict[str, Schema]:
             # Non-blank, no control character inside, at most MAX_TITLE_CHARS once stripped.
             "pattern": _title_pattern(model.MAX_TITLE_CHARS),
         },
-        "functional": _section("the tests pytest runs and what counts as passing"),
+        "functional": {
+            **_section("the tests pytest runs and what counts as passing"),
+            "allOf": test_command.schema_rules(),
+        },
         "functional.paths": _nullable(
             _list(
                 {"type": "string", "$ref": "#/$defs/test_path"},
@@ -147,6 +152,7 @@ def _fields() -> dict[str, Schema]:
             model.HIDDEN_FEEDBACK_LEVELS,
             "what the supplier sees of failing hidden tests besides their counts",
         ),
+        **test_command.schema_fields(),
         "install": _section("what to install before testing"),
         "install.requirements": _nullable(
             _list(
@@ -342,12 +348,6 @@ def _accessibility_fields() -> dict[str, Schema]:
                     "maxLength": model.MAX_SERVE_PATH_CHARS,
                     "pattern": "^" + model._SERVE_PATH_RE.pattern + "$",
                     "examples": ["/", "/contact", "/search?q=parks"],
-                },
-                model.MAX_ACCESSIBILITY_PAGES,
-                "URL paths visited at http://127.0.0.1:<port>",
-            ),
-            "minItems": 1,
-        },
         "accessibility.serve.wait": {
             # no "default" keyword: serve's keys are probed only beside the three it needs
             "description": "seconds the app has to accept connections on its port "
@@ -355,6 +355,12 @@ def _accessibility_fields() -> dict[str, Schema]:
             "type": "integer",
             "minimum": model.MIN_SERVE_WAIT,
             "maximum": model.MAX_SERVE_WAIT,
+        },
+                },
+                model.MAX_ACCESSIBILITY_PAGES,
+                "URL paths visited at http://127.0.0.1:<port>",
+            ),
+            "minItems": 1,
         },
         "accessibility.standard": _choice(
             model.ACCESSIBILITY_STANDARDS,

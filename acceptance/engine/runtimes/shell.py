@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from acceptance.engine.checkout import Checkout
 from acceptance.engine.runtime_choice import RuntimeName
+from acceptance.engine.runtimes.command import judge_command
 from acceptance.engine.runtimes.interface import RunSession
 from acceptance.errors import SubmissionError, UserInputError
 from checks import bats, licence, shellcheck_scan
@@ -102,6 +103,8 @@ class ShellRuntime:
     def _tests(self, session: RunSession, sandbox: Sandbox) -> CheckOutcome:
         """bats on the spec's paths, its report read back and checked (checks/bats.py)."""
         spec = session.spec.functional
+        if spec.command is not None:  # the owner's command instead of bats (runtimes/command.py)
+            return judge_command(session, sandbox, spec.command, workdir=WORK_SRC)
         budget = min(float(spec.timeout), session.remaining())
         counted = session.sandbox_run(
             sandbox, bats.count_command(spec), "functional-count", workdir=WORK_SRC,
