@@ -79,7 +79,11 @@ def test_the_node_example_is_accepted_with_the_counts_node_gives_by_hand(
     ]
     assert checks["dependencies"]["status"] == "passed"
     assert (checks["licence"]["status"], checks["licence"]["licence"]["spdx"]) == ("passed", "MIT")
-    assert checks["sast"]["status"] == "skipped"
+    sast = checks["sast"]
+    assert (sast["status"], sast["tool"]["version"]) == ("passed", "9.39.5"), sast["summary"]
+    assert sast["tool"]["plugins"] == {"eslint-plugin-security": "4.1.0"}
+    assert sast["files_checked"] == 3 and "eslint.sarif" in predicate["artifacts"]
+    assert predicate["environment"]["tools"]["eslint"] == "9.39.5"
     assert predicate["environment"]["tools"]["node"] == "18.20.4"
     assert predicate["environment"]["image"]["tag"] == node_image
     assert "results.tap" in predicate["artifacts"]
@@ -106,17 +110,85 @@ def test_a_broken_variant_is_rejected_with_exact_counts(
     assert functional["failing_tests"] == ["counts characters as code points"]
 
 
-def test_sast_asked_for_is_not_run_never_passed(
+RUNS_INPUT = """'use strict';
+const { exec } = require('node:child_process');
+const cp = require('child_process');
+
+function count(text) {
+  return eval(text);
+}
+
+function run(command) {
+  return cp.exec(command);
+}
+
+module.exports = { count, run, exec };
+"""
+
+
+def test_eval_of_input_and_a_shell_command_from_a_variable_are_rejected_by_eslint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _delivery(tmp_path, {"lib/danger.js": RUNS_INPUT})
+    code, statement = check(str(repo), SPEC, capsys=capsys)
+    predicate = statement["predicate"]
+    assert (code, predicate["verdict"]) == (1, "rejected")
+    sast = next(c for c in predicate["checks"] if c["id"] == "sast")
+    assert (sast["status"], sast["reason_code"]) == ("failed", "SAST_FINDINGS")
+    found = {(f["filename"], f["line"], f["test_id"], f["severity"], f["blocking"])
+             for f in sast["findings"]}  # fmt: skip
+    assert found == {
+        ("lib/danger.js", 6, "security/detect-eval-with-expression", "medium", True),
+        ("lib/danger.js", 10, "security/detect-child-process", "high", True),
+    }
+    assert "lib/danger.js:10 security/detect-child-process" in sast["summary"]
+    # the rest of the delivery is still judged: its tests pass
+    functional = next(c for c in predicate["checks"] if c["id"] == "functional")
+    assert functional["status"] == "passed"
+
+
+SUPPRESSED = """'use strict';
+
+// eslint-disable-next-line no-unused-vars -- kept for the plugin API of version 1
+function legacy(options) {}
+
+function later(options) {} // eslint-disable-line
+
+module.exports = {};
+"""
+
+
+def test_quality_lints_with_eslint_and_judges_its_suppressions(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = tmp_path / "spec" / "acceptance.yaml"
     spec.parent.mkdir()
-    spec.write_text(SPEC.read_text().replace("enabled: false", "enabled: true"))
-    code, statement = check(str(_delivery(tmp_path)), spec, capsys=capsys)
-    sast = next(c for c in statement["predicate"]["checks"] if c["id"] == "sast")
-    assert (sast["status"], sast["reason_code"]) == ("not_run", "RUNTIME_CHECK_UNAVAILABLE")
-    assert "ESLint" in sast["summary"]
-    assert code != 0 and statement["predicate"]["verdict"] != "accepted"
+    spec.write_text(SPEC.read_text() + "quality: true\n")
+    # the example as delivered: no finding of ESLint's recommended rules
+    code, statement = check(str(_delivery(tmp_path / "clean")), spec, capsys=capsys)
+    quality = next(c for c in statement["predicate"]["checks"] if c["id"] == "quality")
+    assert (code, quality["status"]) == (0, "passed"), quality["summary"]
+    assert quality["tool"] == {"name": "eslint", "version": "9.39.5"}
+    assert quality["settings"]["rules"] == ["eslint:recommended"]
+    # a justified suppression stands; a blanket one is itself a finding, and silences nothing
+    repo = _delivery(tmp_path / "suppressed", {"lib/legacy.js": SUPPRESSED})
+    code, statement = check(str(repo), spec, capsys=capsys)
+    quality = next(c for c in statement["predicate"]["checks"] if c["id"] == "quality")
+    assert (code, quality["reason_code"]) == (1, "UNJUSTIFIED_SUPPRESSION"), quality["summary"]
+    found = sorted(
+        (f["rule"], f["line"], f["suppressed"], f["blocking"]) for f in quality["findings"]
+    )
+    # each line has two unused names: the function and its parameter
+    assert found == [
+        ("UNJUSTIFIED_SUPPRESSION", 6, False, True),
+        *[("no-unused-vars", 4, True, False)] * 2,
+        *[("no-unused-vars", 6, False, True)] * 2,
+    ]
+    assert [(s["line"], s["justified"], s["reason"]) for s in quality["suppressions"]] == [
+        (4, True, "kept for the plugin API of version 1"),
+        (6, False, None),
+    ]
+    assert "quality.sarif" in statement["predicate"]["artifacts"]
 
 
 def test_a_delivery_without_a_lockfile_is_rejected_saying_how_to_make_one(

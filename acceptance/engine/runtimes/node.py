@@ -6,8 +6,10 @@ fetched on the host with no script run (acceptance/engine/npm_fetch.py), checked
 by folder against the lockfile, copied into the sandbox in place of any node_modules the
 delivery carries, and `npm rebuild` runs their install scripts there, offline, as the
 sandbox user. Tests: checks/node_tests.py. The audit: checks/npm_audit.py. Licences: the
-repository's, and each npm package's (checks/npm_licences.py). ESLint is not in the
-image yet: `sast` is not_run when asked for, never passed.
+repository's, and each npm package's (checks/npm_licences.py). SAST: the engine's ESLint
+with eslint-plugin-security (checks/eslint.py), and, when the spec asks, quality with ESLint's
+recommended rules (checks/quality_eslint.py), both on the checkout as delivered, after the
+copy and before `npm rebuild`, so no supplier code has run when their reports are written.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from acceptance.engine.runtimes.command import judge_command
 from acceptance.engine.runtimes.interface import RunSession
 from acceptance.engine.spec import LicenceSpec
 from acceptance.errors import SubmissionError, UserInputError
-from checks import licence, node_tests, npm_audit
-from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks import eslint, licence, node_tests, npm_audit, quality_eslint
+from checks.eslint_rules import node_sources
+from checks.interface import CheckOutcome
 from checks.npm_licences import judge_npm_licences
 from checks.sast import _clean as clean_text
 from sandbox.interface import Sandbox
@@ -42,7 +45,6 @@ DEPS_MOUNT = "/deps"
 WORK_SRC = "/work/src"
 OUT_DIR = "/work/out"
 MAX_REPORT_BYTES = 20 * 1024**2
-UNAVAILABLE = "RUNTIME_CHECK_UNAVAILABLE"
 
 
 class NodeRuntime:
@@ -81,14 +83,13 @@ class NodeRuntime:
             with session.stage("sandbox"):
                 sandbox = session.open_sandbox(tree, self.image(session.config), mounts)
             try:
-                self._prepare(session, sandbox, modules.is_dir())
-                session.add(_sast_unavailable(spec.security.sast.enabled))
+                self._copy(session, sandbox, modules.is_dir())
+                with session.stage("sast"):
+                    session.add(self._sast(session, sandbox, tree))
                 if spec.quality.enabled:
-                    session.add(
-                        _unavailable(
-                            "quality", "quality", "the quality check lints Python code with ruff"
-                        )
-                    )
+                    with session.stage("quality"):
+                        session.add(self._quality(session, sandbox, tree))
+                self._rebuild(session, sandbox, modules.is_dir())
                 with session.stage("audit"):
                     pairs = [(p.name, p.version) for p in fetched.installed]
                     session.add(npm_audit.audit_npm(
@@ -104,8 +105,8 @@ class NodeRuntime:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _prepare(self, session: RunSession, sandbox: Sandbox, has_modules: bool) -> None:
-        """The checkout copied without its node_modules, the fetched one instead, then rebuilt."""
+    def _copy(self, session: RunSession, sandbox: Sandbox, has_modules: bool) -> None:
+        """The checkout copied without its node_modules, the fetched one instead (nothing runs)."""
         with session.stage("prepare"):
             # A delivered node_modules (or a link of that name) is never used: the engine's
             # fetched and checked folder replaces it.
@@ -116,6 +117,39 @@ class NodeRuntime:
                 f"rm -rf {WORK_SRC}/node_modules; {copy}",
                 "prepare", "the checkout and its npm packages",
             )  # fmt: skip
+
+    def _sast(self, session: RunSession, sandbox: Sandbox, tree: Checkout) -> CheckOutcome:
+        """The engine's ESLint on the read-only checkout, into a folder named now."""
+        sast = session.spec.security.sast
+        if not sast.enabled:
+            return eslint.skipped()
+        out_dir = f"{OUT_DIR}/eslint-{secrets.token_hex(8)}"
+        session.sandbox_run(sandbox, ["mkdir", out_dir], "sast-prepare")
+        tools = session.report.environment.get("tools")
+        versions = {
+            k: str(tools[k]) for k in ("eslint", "eslint-plugin-security")
+            if isinstance(tools, dict) and tools.get(k)
+        }  # fmt: skip
+        return eslint.run_eslint(
+            sandbox, sast, node_sources(tree.path, sast.exclude), root=SRC_MOUNT,
+            out_dir=out_dir, timeout=session.remaining(), version=versions,
+        )  # fmt: skip
+
+    def _quality(self, session: RunSession, sandbox: Sandbox, tree: Checkout) -> CheckOutcome:
+        """ESLint's recommended rules on the read-only checkout (checks/quality_eslint.py)."""
+        spec = session.spec.quality
+        early = quality_eslint.not_available(spec)
+        if early is not None:
+            return early
+        out_dir = f"{OUT_DIR}/quality-{secrets.token_hex(8)}"
+        session.sandbox_run(sandbox, ["mkdir", out_dir], "quality-prepare")
+        return quality_eslint.run_eslint_quality(
+            sandbox, spec, node_sources(tree.path, spec.exclude), root=SRC_MOUNT,
+            out_dir=out_dir, timeout=session.remaining(),
+        )  # fmt: skip
+
+    def _rebuild(self, session: RunSession, sandbox: Sandbox, has_modules: bool) -> None:
+        """The packages' install scripts, in the sandbox, offline, after SAST read the code."""
         if not has_modules:
             return
         with session.stage("install"):
@@ -208,21 +242,3 @@ def _licence(
     return CheckOutcome(
         licence.judge_licence(found, spec, judged), {"dependency-licences.json": listing}
     )
-
-
-def _sast_unavailable(enabled: bool) -> CheckOutcome:
-    if not enabled:
-        return CheckOutcome(
-            CheckResult("sast", "sast", CheckStatus.SKIPPED, "not checked: turned off in the spec")
-        )
-    return _unavailable(
-        "sast", "sast",
-        "the Node.js SAST scanner (ESLint with eslint-plugin-security) is not in the node image yet",
-    )  # fmt: skip
-
-
-def _unavailable(check_id: str, kind: str, why: str) -> CheckOutcome:
-    return CheckOutcome(CheckResult(
-        check_id, kind, CheckStatus.NOT_RUN, f"not run: {why}, and this is a Node.js delivery",
-        UNAVAILABLE,
-    ))  # fmt: skip
