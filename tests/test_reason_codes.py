@@ -13,8 +13,11 @@ _NOT_CODES_PREFIXES = (
     "ACCEPTANCE_", "PIP_", "GIT_", "PYTEST_", "PYTHON", "XDG_", "SSL_", "HTTP", "LC_", "O_",
     "DEBIAN_", "SCANCODE_", "BATS_", "EAI_",
 )  # fmt: skip
-# CVSS_V3: an OSV severity type, written into imported advisory records
-_NOT_CODES = {"ALL_PROXY", "NO_PROXY", "FETCH_HEAD", "TOKEN_ID", "CVSS_V3", "NO_COLOR"}
+# CVSS_V3: an OSV severity type, written into imported advisory records; VIRTUAL_ENV: the
+# variable the owner's test command gets (functional.command)
+_NOT_CODES = {
+    "ALL_PROXY", "NO_PROXY", "FETCH_HEAD", "TOKEN_ID", "CVSS_V3", "NO_COLOR", "VIRTUAL_ENV",
+}  # fmt: skip
 _SINGLE_WORD_CODES = {"TIMEOUT"}
 
 
