@@ -136,6 +136,11 @@ def test_without_a_command_the_default_runner_stays(tmp_path: Path) -> None:
         ("command: make\nresults: {format: junit, path: 'a\\\\r.xml'}\n", "forward slashes"),
         ("command: make\nresults: {format: junit, path: -r.xml}\n", "must not start with '-'"),
         ("command: make\nresults: {format: junit, path: .git/r.xml}\n", "must not be inside .git/"),
+        (
+            "command: make\nresults: {format: junit, path: acceptance_hidden_tests/r.xml}\n",
+            "must not be inside acceptance_hidden_tests/",
+        ),
+        ("command: make\nresults: {format: junit, path: node_modules/r.xml}\n", "node_modules/"),
         ("command: make\nresults: {format: junit, path: ''}\n", "must not be empty"),
         (
             "command: make\nresults: {format: junit, path: r.xml}\npaths: [tests]\n",

@@ -4,7 +4,8 @@
 which file it writes and in which format (`junit` or `tap`). The engine reads that file
 back as untrusted evidence (checks/command_tests.py), so the path is held to the
 strictest form here: relative to the checkout, POSIX, canonical (no `.`, `..`, `//`,
-trailing `/`), without control characters or a leading `-`, and not inside `.git`.
+trailing `/`), without control characters or a leading `-`, and not inside `.git`,
+`node_modules` or the hidden tests' folder.
 Kept out of spec.py (already long); spec.py calls `parse_test_command`.
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from typing import Any
+
+from checks.hidden_inventory import HIDDEN_DIR_NAME
 
 #: the formats `functional.results.format` names, in the order messages list them
 RESULTS_FORMATS: tuple[str, ...] = ("junit", "tap")
@@ -185,7 +188,7 @@ def results_path_problem(path: str) -> str | None:
             "must be written plainly, without '.' components, '//' or a trailing '/' (e.g. "
             "reports/junit.xml, not ./reports//junit.xml)"
         )
-    if parts[0] == ".git" or parts[0] == "node_modules":
+    if parts[0] in (".git", "node_modules", HIDDEN_DIR_NAME):
         return f"must not be inside {parts[0]}/, which the engine manages"
     if any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in parts):
         return "has a name longer than 255 bytes"
