@@ -180,3 +180,26 @@ def test_node_with_nodes_own_tap_reporter_into_a_file(
     assert functional["tests"] == {"passed": 6, "failed": 0, "errors": 0, "skipped": 0}
     assert functional["runner"] == "command"
     assert functional["results_file"] == {"format": "tap", "path": "build/results.tap"}
+
+
+def test_the_shell_example_with_its_tap_spec_counts_what_the_default_run_counts(
+    tmp_path: Path, make_repo: RepoFactory, shell_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from tests.conftest import ROOT, git
+
+    repo = tmp_path / "shell-tool"
+    shutil.copytree(ROOT / "examples" / "shell-tool", repo)
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "deliver", cwd=repo)
+    spec = ROOT / "examples" / "specs" / "shell-tool-tap" / "acceptance.yaml"
+    code, statement = check(str(repo), spec, capsys=capsys)
+    predicate = statement["predicate"]
+    assert (code, predicate["verdict"]) == (0, "accepted"), predicate["reasons"]
+    checks = {c["id"]: c for c in predicate["checks"]}
+    # the same five tests the engine's own bats run counts (test_shell_runtime_docker.py)
+    assert checks["functional"]["tests"] == {"passed": 5, "failed": 0, "errors": 0, "skipped": 0}
+    assert checks["functional"]["command"] == "bats --tap --recursive tests > build/results.tap"
+    assert checks["sast"]["status"] == "passed"
