@@ -416,3 +416,24 @@ def test_the_api_keeps_the_token_sealed_and_never_shows_it(
         assert removed.status_code == 200 and removed.get_json()["forge"] is None
     finally:
         fake.stop()
+
+
+def test_a_rejection_gives_its_first_reason_in_the_suppliers_language(
+    tmp_path: Path, database_url: str
+) -> None:
+    fake = FakeForge("gitea", TOKEN).start()
+    try:
+        world = World(tmp_path, database_url, fake, language="fr")
+        claim = world.executor.claim(world.run_id)
+        assert isinstance(claim, Claim)
+        shaped = statement("rejected")  # as the engine writes it: "<check id>: <summary>"
+        shaped["predicate"]["reasons"] = [f"functional: 4 passed, 1 failed ({HIDDEN_ID})"]
+        shaped["predicate"]["checks"][0]["reason_code"] = "TESTS_FAILED"
+        assert world.executor._finish(claim, shaped, {}, {}) == "done"
+        world.deliver()
+    finally:
+        fake.stop()
+    description = fake.accepted()[-1].body["description"]
+    # Said from the code in French; the engine's sentence (and the hidden test's name) is not.
+    assert description.endswith("\u00a0: functional\u00a0: des tests ont échoué ou fini en erreur.")
+    assert "test_owner_secret" not in description and "4 passed" not in description

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -38,7 +39,7 @@ from acceptance.service.models import (
     Submission,
     User,
 )
-from acceptance.service.reason_text import ReasonLine, continued, reason_lines, reason_sentence
+from acceptance.service.reason_text import plain_reason, reasons_of
 from acceptance.service.recipients import DEFAULT_LANGUAGE
 from acceptance.service.supplier_view import supplier_run
 from acceptance.settings import Settings
@@ -108,25 +109,14 @@ def translations(language: str) -> NullTranslations:
     return Translations.load(str(CATALOGUES), [language], domain="messages")
 
 
+#: runs of white space but the no-break spaces French puts before « : ; ! ? »
+_SPACES = re.compile(r"[^\S\u00a0\u202f]+")
+
+
 def _line(text: object) -> str:
     """A sentence from a record, on one line and bounded: no header or layout tricks."""
-    flat = " ".join(str(text or "").split())
+    flat = _SPACES.sub(" ", str(text or "")).strip()
     return flat if len(flat) <= _MAX_LINE else flat[: _MAX_LINE - 1] + "…"
-
-
-def _reason(t: NullTranslations, line: ReasonLine, view: Mapping[str, Any]) -> str:
-    """A reason in the recipient's language, then the engine's sentence (English, as signed)."""
-    if not isinstance(t, Translations):
-        return _line(line.sentence)  # English: the engine's sentence says it all
-    said = reason_sentence(t, line.code, view, of_check=line.check is not None)
-    if line.check is not None:
-        said = t.gettext("%(check)s: %(reason)s.") % {
-            "check": _line(line.check),
-            "reason": continued(said),
-        }
-    else:
-        said += "."
-    return f"{said} — {t.gettext('In the signed report:')} {_line(line.sentence)}"
 
 
 def _verdict(t: NullTranslations, verdict: str | None) -> str:
@@ -221,14 +211,10 @@ def run_finished_mail(
         + (f" — {_line(check['summary'])}" if check.get("summary") else "")
         for check in list(view.get("checks") or [])[:_MAX_ITEMS]
     ]
-    # The report, when the view has it, ties each reason to its code; else the run's record.
-    told = view.get("report") or view
-    lines = reason_lines(
-        list(told.get("reasons") or []),
-        list(told.get("reason_codes") or []),
-        list(told.get("checks") or []),
-    )
-    reasons = [_reason(t, line, told) for line in lines[:_MAX_ITEMS]]
+    # Said in the recipient's language, then the engine's sentence (English, as signed); the
+    # report, when the view has it, ties each reason to its code, else the run's record does.
+    lines, told = reasons_of(view)
+    reasons = [_line(plain_reason(t, line, told)) for line in lines[:_MAX_ITEMS]]
     return Mail(
         subject=t.gettext("%(opportunity)s: a run of %(supplier)s has finished") % names,
         paragraphs=[

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from babel.support import Translations
+
 from acceptance.reasons import REASONS
 from acceptance.service.hidden_redaction import WITHHELD
 from acceptance.service.report_values import as_dict, as_str
@@ -211,6 +213,38 @@ def reason_sentence(
     if message is None:
         message = NOT_PASSED if of_check else UNKNOWN_REASON
     return t.gettext(message)
+
+
+def reasons_of(view: Mapping[str, Any]) -> tuple[list[ReasonLine], Mapping[str, Any]]:
+    """The reasons of a run's view (its report's when it has one) and the fields they are said from."""
+    told = as_dict(view.get("report")) or view
+    lines = reason_lines(
+        [r for r in told.get("reasons") or [] if r],
+        list(told.get("reason_codes") or []),
+        list(told.get("checks") or []),
+    )
+    return lines, told
+
+
+def plain_reason(
+    t: Translator, line: ReasonLine, fields: Mapping[str, Any], *, quote: bool = True
+) -> str:
+    """A reason as plain text (emails, forges): in `t`'s language, then the engine's sentence.
+
+    English readers get the engine's sentence alone; `quote=False` leaves it out (a forge's
+    one-line status, where only the reader's language fits).
+    """
+    if not isinstance(t, Translations):
+        return line.sentence
+    said = reason_sentence(t, line.code, fields, of_check=line.check is not None)
+    if line.check is not None:
+        said = t.gettext("%(check)s: %(reason)s.") % {
+            "check": line.check,
+            "reason": continued(said),
+        }
+    else:
+        said += "."
+    return f"{said} — {t.gettext('In the signed report:')} {line.sentence}" if quote else said
 
 
 def continued(sentence: str) -> str:

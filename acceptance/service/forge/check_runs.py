@@ -15,6 +15,7 @@ from typing import Any
 from acceptance.service.forge.status import context, describe, status_page
 from acceptance.service.models import Run, RunStatus
 from acceptance.service.notifications import translations
+from acceptance.service.reason_text import plain_reason, reasons_of
 from acceptance.service.supplier_view import supplier_run
 
 #: GitHub's limit of annotations per request: more are sent in further updates of the check run
@@ -82,9 +83,10 @@ def _summary(run: Run, view: Mapping[str, Any]) -> str:
     lines = [f"**{_md(describe(run, None))}**", ""]
     if run.status == RunStatus.RUNNING.value and run.stage:
         lines += [t.gettext("Current stage: %(stage)s") % {"stage": _md(run.stage)}, ""]
-    reasons = [r for r in view.get("reasons") or [] if r]
+    # each reason in the supplier's language, then the engine's sentence (reason_text.py)
+    reasons, told = reasons_of(view)
     if reasons:
-        lines += [f"- {_md(r)}" for r in reasons[:30]] + [""]
+        lines += [f"- {_md(plain_reason(t, r, told))}" for r in reasons[:30]] + [""]
     checks = view.get("checks") or []
     if checks:
         # gettext outside f-strings: pybabel reads the words from here

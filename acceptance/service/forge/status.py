@@ -7,6 +7,7 @@ the owner's hidden tests is rewritten or withheld there, so it is here too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from babel.support import NullTranslations
 from acceptance.service.forge.interface import MAX_DESCRIPTION, CommitStatus, StatusState
 from acceptance.service.models import Run, RunStatus
 from acceptance.service.notifications import translations
+from acceptance.service.reason_text import plain_reason, reasons_of
 from acceptance.service.supplier_view import supplier_run
 
 _VERDICT_STATES = {
@@ -55,8 +57,14 @@ def describe(run: Run, predicate: Mapping[str, Any] | None) -> str:
             else (t.gettext("Acceptance run in progress"))
         )
         return _one_line(words)
-    reasons = [str(r) for r in view.get("reasons") or [] if r]
-    return _one_line(_verdict(t, state) + (f": {reasons[0]}" if reasons else ""))
+    # the first reason in the supplier's language only: the engine's sentence would not fit
+    reasons, told = reasons_of(view)
+    if not reasons:
+        return _one_line(_verdict(t, state))
+    first = plain_reason(t, reasons[0], told, quote=False)
+    return _one_line(
+        t.gettext("%(verdict)s: %(reason)s") % {"verdict": _verdict(t, state), "reason": first}
+    )
 
 
 def commit_status(
@@ -80,6 +88,10 @@ def _verdict(t: NullTranslations, state: StatusState) -> str:
     return words[state]
 
 
+#: runs of white space but the no-break spaces French puts before « : ; ! ? »
+_SPACES = re.compile(r"[^\S\u00a0\u202f]+")
+
+
 def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
+    flat = _SPACES.sub(" ", text).strip()
     return flat if len(flat) <= MAX_DESCRIPTION else flat[: MAX_DESCRIPTION - 1] + "…"
