@@ -258,3 +258,29 @@ def test_checks_that_did_not_run_say_why_in_french(seeded: Service) -> None:
         None,  # an engine sentence without a code stands alone, marked English
     ]
     assert said["en"] == [None, None, None]
+
+
+def test_a_limit_reached_is_said_with_the_limit_the_report_records() -> None:
+    compile_translations()
+    fr, en = translations("fr"), NullTranslations()
+    limits = {"memory": 256 * 1024 * 1024, "pids": 64, "output": 1536, "test_timeout": 30}
+    fields = {"limits": limits}
+    assert reason_sentence(fr, "MEMORY_LIMIT", fields) == (
+        f"Une étape a épuisé la mémoire que la spécification permet (256{NBSP}Mio)"
+    )
+    assert reason_sentence(en, "PROCESS_LIMIT", fields) == (
+        "A stage tried to start more than the 64 processes the specification allows"
+    )
+    assert reason_sentence(fr, "OUTPUT_LIMIT", fields) == (
+        f"Une étape a affiché plus de sortie que les 1536{NBSP}octets permis par la spécification"
+    )
+    assert reason_sentence(en, "OUTPUT_LIMIT", {"limits": {"output": 2048}}) == (
+        "A stage printed more than the 2 KiB of output the specification allows"
+    )
+    assert f"30{NBSP}s" in reason_sentence(fr, "TEST_TIMEOUT", fields)
+    # A limit the report does not state as a positive whole number: the code's own sentence.
+    for odd in ({"pids": True}, {"pids": -1}, {"pids": "64; rm -rf"}, {"pids": 2.5}, "x"):
+        assert (
+            reason_sentence(en, "PROCESS_LIMIT", {"limits": odd})
+            == (REASON_SENTENCES["PROCESS_LIMIT"])
+        )

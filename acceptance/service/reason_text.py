@@ -142,6 +142,26 @@ _RUNTIME_MISMATCH_NAMED = _l(
     "The repository is a %(runtime)s project, but the specification's hidden tests are Python "
     "tests: it is refused"
 )
+#: codes whose limit the report records (`limits`): said with it, the limit that was reached
+_LIMIT_SENTENCES: Mapping[str, tuple[str, str]] = {
+    "MEMORY_LIMIT": (
+        "memory",
+        _l("A stage ran out of the memory the specification allows (%(limit)s)"),
+    ),
+    "PROCESS_LIMIT": (
+        "pids",
+        _l("A stage tried to start more than the %(limit)s processes the specification allows"),
+    ),
+    "OUTPUT_LIMIT": (
+        "output",
+        _l("A stage printed more than the %(limit)s of output the specification allows"),
+    ),
+    "TEST_TIMEOUT": (
+        "test_timeout",
+        _l("A test ran longer than the %(limit)s the specification allows and was stopped"),
+    ),
+}
+_MIB, _KIB = 1024 * 1024, 1024
 #: a reason whose code the report does not tie to it (an older or unexpected report)
 UNKNOWN_REASON = _l("The checks gave a reason")
 #: a check's reason whose code the report does not record (the lists of older runs)
@@ -209,10 +229,32 @@ def reason_sentence(
     runtime = RUNTIME_NAMES.get(as_str(predicate.get("runtime"), 20))
     if code == "RUNTIME_MISMATCH" and runtime and predicate.get("runtime_source") == "detected":
         return t.gettext(_RUNTIME_MISMATCH_NAMED) % {"runtime": runtime}
+    limit = _limit(t, code or "", as_dict(predicate.get("limits")))
+    if limit is not None:
+        return t.gettext(_LIMIT_SENTENCES[code or ""][1]) % {"limit": limit}
     message = REASON_SENTENCES.get(code or "")
     if message is None:
         message = NOT_PASSED if of_check else UNKNOWN_REASON
     return t.gettext(message)
+
+
+def _limit(t: Translator, code: str, limits: Mapping[str, Any]) -> str | None:
+    """The limit `code` reached, as the report's `limits` state it, with its unit; None if unknown."""
+    if code not in _LIMIT_SENTENCES:
+        return None
+    key = _LIMIT_SENTENCES[code][0]
+    value = limits.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    if key == "pids":
+        return str(value)
+    if key == "test_timeout":
+        return t.gettext("%(count)s s") % {"count": value}
+    if value % _MIB == 0:
+        return t.gettext("%(count)s MiB") % {"count": value // _MIB}
+    if value % _KIB == 0:
+        return t.gettext("%(count)s KiB") % {"count": value // _KIB}
+    return t.gettext("%(count)s bytes") % {"count": value}
 
 
 def reasons_of(view: Mapping[str, Any]) -> tuple[list[ReasonLine], Mapping[str, Any]]:

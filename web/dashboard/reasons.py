@@ -56,10 +56,7 @@ def shown_reasons(report: Report | None, run: Any) -> list[ShownReason]:
     if report is not None:
         checks: Sequence[Any] = report.checks
         lines = reason_lines(report.reasons, report.reason_codes, [_fields(c) for c in checks])
-        fields: Mapping[str, Any] = {
-            "runtime": report.runtime,
-            "runtime_source": report.runtime_source,
-        }
+        fields: Mapping[str, Any] = _report_fields(report)
     else:
         summary = as_dict(getattr(run, "summary", None))
         checks = as_list(summary.get("checks")) or as_list(getattr(run, "checks", None))
@@ -90,11 +87,19 @@ def not_checked_said(report: Report, check_id: str, sentence: str) -> str | None
     check = next((c for c in report.checks if c.id == check_id), None)
     code = check.reason_code if check is not None else None
     if code in REASONS:
-        fields = {"runtime": report.runtime, "runtime_source": report.runtime_source}
-        return reason_sentence(get_translations(), code, fields) + "."
+        return reason_sentence(get_translations(), code, _report_fields(report)) + "."
     if sentence == TURNED_OFF:
         return str(gettext("Not checked: the specification turns it off."))
     return None
+
+
+def _report_fields(report: Report) -> dict[str, Any]:
+    """What a reason's sentence is filled from: the runtime and the limits."""
+    return {
+        "runtime": report.runtime,
+        "runtime_source": report.runtime_source,
+        "limits": report.limits,
+    }
 
 
 def _fields(check: Check) -> dict[str, Any]:

@@ -222,3 +222,5 @@ class Report:
     #: the runtime that judged the delivery and how it was chosen (`spec` or `detected`)
     runtime: str | None = None
     runtime_source: str | None = None
+    #: the limits the run was held to (`limits`; the supplier's view has none)
+    limits: dict[str, Any] = field(default_factory=dict)

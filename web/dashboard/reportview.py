@@ -123,6 +123,7 @@ def _report(predicate: Mapping[str, Any], keyid: str | None, problem: str | None
         reason_codes=[as_str(c, 100) for c in as_list(predicate.get("reason_codes"))],
         runtime=as_str(predicate.get("runtime"), 20) or None,
         runtime_source=as_str(predicate.get("runtime_source"), 20) or None,
+        limits=as_dict(predicate.get("limits")),
     )
 
 
