@@ -27,7 +27,10 @@ def _rows(body: bytes) -> list[dict[str, str]]:
     assert text.startswith("\ufeff")  # spreadsheets then read the accents right
     reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
     assert tuple(reader.fieldnames or ()) == COLUMNS
-    return list(reader)
+    rows = list(reader)
+    # every row has exactly the header's cells: none left over (key None), none missing
+    assert all(None not in row and None not in row.values() for row in rows)
+    return rows
 
 
 def _token(service: Service, email: str) -> dict[str, str]:
@@ -69,6 +72,9 @@ def test_the_api_export_has_every_decision_and_marks_the_one_in_force(service: S
     assert mine[1]["reason"] == "One test is missing." and mine[0]["decided_by"] == OWNER
     undecided = [r for r in rows if r["run_id"] == service.ids.queued]
     assert len(undecided) == 1 and undecided[0]["decision"] == ""
+    # The runtime that judged each run, last; none for a run not judged yet.
+    assert {(r["runtime"], r["runtime_source"]) for r in mine} == {("python", "detected")}
+    assert (undecided[0]["runtime"], undecided[0]["runtime_source"]) == ("", "")
     # Owners see their own opportunities' rows only; reviewers see every run.
     assert service.ids.other_run not in {r["run_id"] for r in rows}
     everything = service.app.test_client().get(

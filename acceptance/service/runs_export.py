@@ -28,7 +28,12 @@ COLUMNS = (
     "reason_codes", "report_sha256", "submission_state", "accepted_delivery", "decision_id",
     "decision", "decision_in_force", "override", "decided_by", "decided_at", "reason",
     "decision_sha256",
+    # last, so every earlier column keeps its place: the runtime that judged the run, and
+    # how it was chosen (`spec` or `detected`); empty for runs judged before the summary kept it
+    "runtime", "runtime_source",
 )  # fmt: skip
+#: the decision's columns, between the run's and the runtime's
+_DECISION_COLUMNS = 8
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -54,11 +59,13 @@ def export_rows(session: Session, runs: Sequence[Run]) -> list[list[object]]:
             states[run.submission_id] = submission_state(session, run.submission)
         standing = states[run.submission_id]
         base = _run_cells(run, standing)
+        summary = run.summary if isinstance(run.summary, dict) else {}
+        runtime = [summary.get("runtime"), summary.get("runtime_source")]
         made = decisions.get(run.id, [])
         if not made:
-            rows.append(base + [None] * (len(COLUMNS) - len(base)))
+            rows.append(base + [None] * _DECISION_COLUMNS + runtime)
         for index, decision in enumerate(made):
-            rows.append(base + _decision_cells(decision, in_force=index == 0))
+            rows.append(base + _decision_cells(decision, in_force=index == 0) + runtime)
     return rows
 
 
