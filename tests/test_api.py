@@ -233,6 +233,18 @@ def test_nul_bytes_and_oversized_spec_values_are_422(
     assert len(reply.get_data()) < 2000
 
 
+def test_a_test_command_without_a_safe_results_path_is_422_naming_the_key(env: Env) -> None:
+    spec = (
+        b"version: 1\ntitle: x\nfunctional:\n  command: make test\n"
+        b"  results: {format: xml, path: ../junit.xml}\n"
+    )
+    reply = env.publish(spec=spec, hidden=None)
+    assert reply.status_code == 422, reply.get_data(as_text=True)[:300]
+    detail = reply.get_json()["detail"]
+    assert any(p.startswith("functional.results.format: must be one of junit, tap") for p in detail)
+    assert any(p.startswith("functional.results.path: must not contain '..'") for p in detail)
+
+
 def test_a_licence_id_not_on_the_spdx_list_is_422_with_a_suggestion(env: Env) -> None:
     spec = b"version: 1\ntitle: x\nlicence: {allowed: [MIT, Apache2, GPLv3]}\n"
     reply = env.publish(spec=spec, hidden=None)
