@@ -164,6 +164,7 @@ def test_a_finished_run_is_emailed_to_the_supplier_in_english_and_the_owner_in_f
     # The reason said in French from its code, then the engine's sentence as signed.
     assert ("functional\u00a0: des tests ont échoué ou fini en erreur. — Dans le rapport "
             f"signé\u00a0: functional: 1 test failed: {HIDDEN_ID}") in owner_text  # fmt: skip
+    assert "- functional\u00a0: échoué — " in owner_text  # French punctuation in the list too
 
     kept = world.messages()
     assert [(m.audience, m.language, m.state, m.attempts) for m in kept] == [

@@ -207,7 +207,8 @@ def run_finished_mail(
         "supplier": _line(submission.supplier),
     }
     items = [
-        f"{_line(check.get('id'))}: {_status(t, str(check.get('status')))}"
+        t.gettext("%(check)s: %(result)s")
+        % {"check": _line(check.get("id")), "result": _status(t, str(check.get("status")))}
         + (f" — {_line(check['summary'])}" if check.get("summary") else "")
         for check in list(view.get("checks") or [])[:_MAX_ITEMS]
     ]
