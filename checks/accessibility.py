@@ -41,7 +41,12 @@ from checks.browser_run import (
     visit_served,
     visit_static,
 )
-from checks.interface import CheckContext, CheckOutcome, CheckStatus, Stage
+from checks.interface import AppHost, CheckContext, CheckOutcome, CheckStatus, Stage
+
+#: what the report says a served app ran with when no runtime hosted it
+BARE_ENVIRONMENT = (
+    "the browser image's Python 3 and Debian base, without the delivery's dependencies"
+)
 
 
 class AccessibilityOptions(Protocol):
@@ -77,7 +82,7 @@ class ServedRunner(Protocol):
     """Starts the delivered app and visits its paths; one output per path, in order."""
 
     def serve(
-        self, tree: Path, serve: ServeOptions, tags: Sequence[str]
+        self, tree: Path, serve: ServeOptions, tags: Sequence[str], host: AppHost | None = None
     ) -> list[BrowserOutput]: ...
 
 
@@ -105,12 +110,14 @@ def page_url(page: str) -> str:
 # ---------------------------------------------------------------- the check
 
 
-def evaluate(tree: Path, options: AccessibilityOptions, runner: BrowserRunner) -> CheckOutcome:
-    """Resolve the pages (or start the app), run the browser, judge what came back."""
+def evaluate(
+    tree: Path, options: AccessibilityOptions, runner: BrowserRunner, host: AppHost | None = None
+) -> CheckOutcome:
+    """Resolve the pages (or start the app, in ``host`` when given), run the browser, judge."""
     if options.serve is not None:
         if not isinstance(runner, ServedRunner):
             return _tool_error(options, "this browser runner cannot start an app")
-        return evaluate_served(tree, options, options.serve, runner)
+        return evaluate_served(tree, options, options.serve, runner, host)
     missing = [(page, why) for page in options.pages if (why := page_problem(tree, page))]
     if missing:
         return CheckOutcome(judge(options, (), missing))
@@ -126,17 +133,23 @@ def evaluate(tree: Path, options: AccessibilityOptions, runner: BrowserRunner) -
 
 
 def evaluate_served(
-    tree: Path, options: AccessibilityOptions, serve: ServeOptions, runner: ServedRunner
-) -> CheckOutcome:
+    tree: Path, options: AccessibilityOptions, serve: ServeOptions, runner: ServedRunner,
+    host: AppHost | None = None,
+) -> CheckOutcome:  # fmt: skip
     """Start the delivered app, visit its URL paths, judge what came back."""
     served: dict[str, object] = {
         "command": serve.written, "port": serve.port, "paths": list(serve.paths),
     }  # fmt: skip
     if serve.wait is not None:
         served["wait"] = serve.wait
+    served["environment"] = host.environment if host is not None else BARE_ENVIRONMENT
     tags = STANDARD_TAGS[options.standard]
     try:
-        outputs = runner.serve(tree, serve, tags)
+        # Without a host, the runner is called as before (runners that cannot host keep working).
+        outputs = (
+            runner.serve(tree, serve, tags, host) if host is not None
+            else runner.serve(tree, serve, tags)
+        )  # fmt: skip
     except BrowserToolError as exc:
         return _tool_error(options, str(exc), served)
     except ServerNotListening as exc:
@@ -225,9 +238,11 @@ class DockerBrowserRunner:
         urls = [page_url(page) for page in pages]
         return visit_static(self.image, self.runtime, tree, urls, tags, self._timing())
 
-    def serve(self, tree: Path, serve: ServeOptions, tags: Sequence[str]) -> list[BrowserOutput]:
+    def serve(
+        self, tree: Path, serve: ServeOptions, tags: Sequence[str], host: AppHost | None = None
+    ) -> list[BrowserOutput]:
         timing = self._timing(serve.wait)
-        return visit_served(self.image, self.runtime, tree, serve, tags, timing)
+        return visit_served(self.image, self.runtime, tree, serve, tags, timing, host)
 
 
 @dataclass
@@ -244,7 +259,18 @@ class AccessibilityCheck:
         section = getattr(spec, "accessibility", None)
         return bool(getattr(section, "enabled", False))
 
+    def hosted(self, spec: object) -> bool:
+        """A served app runs in the runtime's sandbox, with the project installed."""
+        section = getattr(spec, "accessibility", None)
+        return self.enabled(spec) and getattr(section, "serve", None) is not None
+
     def run(self, context: CheckContext) -> CheckOutcome:
+        return self._run(context, None)
+
+    def run_hosted(self, context: CheckContext, host: AppHost) -> CheckOutcome:
+        return self._run(context, host)
+
+    def _run(self, context: CheckContext, host: AppHost | None) -> CheckOutcome:
         options: AccessibilityOptions = getattr(context.spec, "accessibility")  # noqa: B009 -- the spec is typed object in the context
         runner = self.runner
         if runner is None:
@@ -257,4 +283,4 @@ class AccessibilityCheck:
                 )
             except Exception as exc:  # noqa: BLE001 -- any failure to find the image is the platform's
                 return _tool_error(options, f"no browser image: {exc}")
-        return evaluate(context.tree, options, runner)
+        return evaluate(context.tree, options, runner, host)

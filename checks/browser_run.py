@@ -8,6 +8,9 @@ runs in the second, which the app cannot see: not its processes, not its files (
 results directory), only its port on 127.0.0.1. Afterwards every process of the app's
 sandbox is killed (its process group and any daemon that left it), then the browser's
 results are read. What the app prints is hostile: capped by the sandbox, then cleaned.
+Hosted (the pipeline's AppHost): the app runs in the runtime's sandbox instead, from the
+installed checkout with the environment the supplier's tests had (its dependencies), and
+the browser's sandbox joins that sandbox's loopback.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from checks.axe_results import MAX_PAGE_JSON_BYTES, MAX_SCREENSHOT_BYTES, clean
+from checks.interface import AppHost
 from sandbox.interface import CommandResult, Sandbox, SandboxLimitError, SandboxLimits
 
 SRC_MOUNT = "/src"
@@ -138,62 +142,89 @@ def visit_static(
 
 def visit_served(
     image: str, runtime: str | None, tree: Path, serve: ServeOptions, tags: Sequence[str],
-    timing: Timing,
+    timing: Timing, host: AppHost | None = None,
 ) -> list[BrowserOutput]:  # fmt: skip
-    """Start the app, wait for its port, visit its paths, then kill every process it left."""
+    """Start the app, wait for its port, visit its paths, then kill every process it left.
+
+    ``host``: the runtime's sandbox with the project installed, where the app runs in the
+    environment the supplier's tests had; None: a sandbox of the browser image of its own.
+    """
     from sandbox.docker import DockerSandbox
     from sandbox.interface import SandboxConfig, SandboxError
 
-    origin = f"http://127.0.0.1:{serve.port}"
-    browser_time = timing.browser_seconds(len(serve.paths))
-    lifetime = timing.listen_seconds + browser_time + 120.0
+    lifetime = timing.listen_seconds + timing.browser_seconds(len(serve.paths)) + 120.0
     app_config = SandboxConfig(
         image=image, limits=_with_lifetime(SERVER_LIMITS, lifetime),
         readonly_mounts={tree: SRC_MOUNT}, runtime=runtime,
     )  # fmt: skip
     try:
+        if host is not None:
+            place = _AppPlace(host.sandbox, host.name, host.workdir, dict(host.env))
+            return _visit(image, runtime, place, serve, tags, timing, lifetime)
         with DockerSandbox(app_config) as app:
-            # No checkout here: the browser's sandbox holds nothing of the delivery.
-            browser_config = SandboxConfig(
-                image=image, limits=_with_lifetime(BROWSER_LIMITS, lifetime), runtime=runtime,
-                network_of=app.name,
-            )  # fmt: skip
-            with DockerSandbox(browser_config) as browser:
-                server = _Server(app, serve, timeout=lifetime - 30.0)
-                try:
-                    _wait_listening(browser, server, serve, timing.listen_seconds)
-                    urls = [origin + path for path in serve.paths]
-                    outputs = _run_pages(
-                        browser, urls, tags, browser_time, origin=origin, timing=timing
-                    )
-                    if server.finished():
-                        what = "stopped while its pages were visited"
-                        raise ServerNotListening(_server_failure(serve, server.stop(), what))
-                finally:
-                    server.stop()
-                return outputs
+            place = _AppPlace(app, app.name, SRC_MOUNT, {})
+            return _visit(image, runtime, place, serve, tags, timing, lifetime)
     except SandboxLimitError as exc:
         raise PagesDidNotFinish(f"the pages kept the browser past a limit: {exc}") from exc
     except SandboxError as exc:
         raise BrowserToolError(str(exc)) from exc
 
 
+@dataclass(frozen=True)
+class _AppPlace:
+    """The sandbox the app runs in, the name whose loopback the browser joins, and how."""
+
+    sandbox: Sandbox
+    name: str
+    workdir: str
+    env: dict[str, str]
+
+
+def _visit(
+    image: str, runtime: str | None, place: _AppPlace, serve: ServeOptions, tags: Sequence[str],
+    timing: Timing, lifetime: float,
+) -> list[BrowserOutput]:  # fmt: skip
+    from sandbox.docker import DockerSandbox
+    from sandbox.interface import SandboxConfig
+
+    origin = f"http://127.0.0.1:{serve.port}"
+    # No checkout here: the browser's sandbox holds nothing of the delivery.
+    browser_config = SandboxConfig(
+        image=image, limits=_with_lifetime(BROWSER_LIMITS, lifetime), runtime=runtime,
+        network_of=place.name,
+    )  # fmt: skip
+    with DockerSandbox(browser_config) as browser:
+        server = _Server(place, serve, timeout=lifetime - 30.0)
+        try:
+            _wait_listening(browser, server, serve, timing.listen_seconds)
+            urls = [origin + path for path in serve.paths]
+            browser_time = timing.browser_seconds(len(serve.paths))
+            outputs = _run_pages(browser, urls, tags, browser_time, origin=origin, timing=timing)
+            if server.finished():
+                what = "stopped while its pages were visited"
+                raise ServerNotListening(_server_failure(serve, server.stop(), what))
+        finally:
+            server.stop()
+        return outputs
+
+
 class _Server:
     """The app's command, run in its sandbox by a thread until the app ends or is killed."""
 
-    def __init__(self, app: Sandbox, serve: ServeOptions, timeout: float) -> None:
-        self._app = app
+    def __init__(self, place: _AppPlace, serve: ServeOptions, timeout: float) -> None:
+        app = self._app = place.sandbox
         self._result: CommandResult | None = None
         self._error: BaseException | None = None
         # setsid: the app leads its own session and process group, apart from docker's exec.
         argv = ["setsid", "--wait", "--", *serve.command]
-        env = {"PORT": str(serve.port), "HOST": "127.0.0.1"}
+        env = {**place.env, "PORT": str(serve.port), "HOST": "127.0.0.1"}
 
         def run() -> None:
             try:
                 self._result = app.run(
-                    argv, timeout=timeout, workdir=SRC_MOUNT, env=env, max_output=SERVER_OUTPUT_CAP
-                )
+                    argv, timeout=timeout, workdir=place.workdir, env=env,
+                    max_output=SERVER_OUTPUT_CAP,
+                )  # fmt: skip
             except BaseException as exc:  # noqa: BLE001 -- handed to the caller's thread
                 self._error = exc
 

@@ -6,7 +6,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from sandbox.interface import Sandbox
 
 
 class CheckStatus(str, enum.Enum):
@@ -82,6 +85,33 @@ class CheckContext:
     tree: Path
     #: the parsed acceptance spec (acceptance.engine.spec.Spec); a check reads its own section
     spec: object
+
+
+@dataclass(frozen=True)
+class AppHost:
+    """The runtime's sandbox once the project is installed: where a check may start the app.
+
+    The pipeline hands it to a hosted check after the supplier's own tests and before the
+    owner's hidden tests; the check must leave no process behind in it.
+    """
+
+    sandbox: Sandbox
+    #: the sandbox's name, whose loopback another sandbox may join (its network namespace)
+    name: str
+    #: where the installed checkout is, and the environment its tests ran with
+    workdir: str
+    env: Mapping[str, str]
+    #: what the report says the app ran with ("the Python runtime's sandbox: ...")
+    environment: str
+
+
+@runtime_checkable
+class HostedCheck(Protocol):
+    """A registered check that, for some specs, runs in the runtime's sandbox (AppHost)."""
+
+    def hosted(self, spec: object) -> bool: ...
+
+    def run_hosted(self, context: CheckContext, host: AppHost) -> CheckOutcome: ...
 
 
 class Check(Protocol):

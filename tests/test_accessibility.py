@@ -438,6 +438,8 @@ def test_served_paths_are_judged_by_url_path_and_the_report_names_the_app(site: 
     assert [page["page"] for page in result.details["pages"]] == ["/", "/contact"]  # type: ignore[index, union-attr]
     assert result.details["serve"] == {
         "command": "python3 -m http.server 8000", "port": 8000, "paths": ["/", "/contact"],
+        "environment": "the browser image's Python 3 and Debian base, without the delivery's "
+        "dependencies",
     }  # fmt: skip
     assert outcome.artifacts == {"accessibility-page-0.png": PNG_MAGIC + b"x"}
 

@@ -45,6 +45,8 @@ def test_a_served_image_without_alt_is_rejected_then_accepted_fixed(
         "command": "python3 -m http.server 8000 --bind 127.0.0.1",
         "port": 8000,
         "paths": ["/index.html", "/contact.html"],
+        # a Python delivery: the app ran in the Python runtime's sandbox, installed
+        "environment": "the Python runtime's sandbox: /work/venv and /work/src as installed",
     }
     pages = {page["page"]: page for page in result["pages"]}
     assert list(pages) == ["/index.html", "/contact.html"]
@@ -114,3 +116,47 @@ def _serve(
     options = AccessibilitySpec(enabled=True, serve=serve)
     runner = DockerBrowserRunner(image, listen_seconds=listen_seconds)
     return evaluate(site(tmp_path, files), options, runner).result
+
+
+#: a Python delivery whose app is its own package in a src layout: importable only once
+#: the engine installed the project, so the app listens only in the installed environment
+INSTALLED_APP = {
+    "LICENSE": "MIT License\n",
+    "pyproject.toml": (
+        '[project]\nname = "parks"\nversion = "1.0"\n'
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[tool.setuptools.packages.find]\nwhere = ["src"]\n'
+    ),
+    "src/parks/__init__.py": f"PAGE = {SITE_PAGE.encode()!r}\n",
+    "src/parks/__main__.py": (
+        "import http.server\n\nfrom parks import PAGE\n\n\n"
+        "class Handler(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200)\n"
+        "        self.send_header('Content-Type', 'text/html')\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(PAGE)\n\n\n"
+        "http.server.HTTPServer(('127.0.0.1', 8000), Handler).serve_forever()\n"
+    ),
+    "tests/test_parks.py": "from parks import PAGE\n\n\ndef test_page():\n    assert b'<h1>' in PAGE\n",
+}
+
+
+def test_a_python_app_runs_with_the_project_installed_by_the_functional_stage(
+    make_repo: RepoFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import write_spec
+
+    spec = write_spec(tmp_path / "spec", (
+        "functional: {paths: [tests], min_passed: 1}\nsecurity: false\nlicence: false\n"
+        "accessibility: {serve: {command: [python3, -m, parks], port: 8000, paths: [/]}}\n"
+    ))  # fmt: skip
+    code, statement = check(str(make_repo(INSTALLED_APP)), spec, capsys=capsys)
+    result = accessibility_of(statement)
+    # Not ACCESSIBILITY_SERVER_NOT_LISTENING (no module named parks): the app listened.
+    assert result["reason_code"] == "ACCESSIBILITY_VIOLATIONS", result["summary"]
+    assert result["blocking_rules"] == ["image-alt"]
+    assert "/work/venv" in result["serve"]["environment"]
+    names = [stage["name"] for stage in statement["predicate"]["stages"]]
+    assert names.index("accessibility") == names.index("functional") + 1, names
+    assert code == 1

@@ -85,7 +85,7 @@ def test_the_runner_waits_for_the_app_as_long_as_the_spec_says(
     seen: list[Timing] = []
 
     def visit(*args: Any) -> list[BrowserOutput]:
-        seen.append(args[-1])
+        seen.append(args[5])  # image, runtime, tree, serve, tags, timing, host
         return []
 
     monkeypatch.setattr(accessibility, "visit_served", visit)
@@ -140,7 +140,9 @@ def test_the_registered_check_reads_the_settle_setting(
 
     judged = CheckOutcome(CheckResult("accessibility", "accessibility", CheckStatus.PASSED, "ok"))
 
-    def fake_evaluate(tree: Path, options: object, runner: DockerBrowserRunner) -> CheckOutcome:
+    def fake_evaluate(
+        tree: Path, options: object, runner: DockerBrowserRunner, host: object
+    ) -> CheckOutcome:
         made.append(runner)
         return judged
 

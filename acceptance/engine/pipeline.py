@@ -59,7 +59,14 @@ from checks.hidden_inventory import (
     base_id,
     hidden_test_inventory,
 )
-from checks.interface import CheckContext, CheckOutcome, CheckResult, CheckStatus
+from checks.interface import (
+    AppHost,
+    CheckContext,
+    CheckOutcome,
+    CheckResult,
+    CheckStatus,
+    HostedCheck,
+)
 from checks.test_hooks import HookFinding, find_test_hooks
 from sandbox.docker import SANDBOX_USER, DockerSandbox
 from sandbox.image import TOOLS_VENV
@@ -82,6 +89,9 @@ MAX_JUNIT_BYTES = 20 * 1024**2
 MAX_EVENTS_BYTES = 64 * 1024**2
 MAX_LISTING_BYTES = dependency_audit.MAX_LISTING_BYTES
 LOG_EXCERPT = 4000
+#: runtimes whose sandbox hosts the hosted checks once the project is installed (the
+#: others leave them beside the sandbox, as before)
+HOSTING_RUNTIMES = frozenset({RuntimeName.PYTHON})
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,8 @@ class _Run:
         self.test_hooks: list[HookFinding] = []
         #: the name the engine's metadata build reported for each local project, by path
         self.built_names: dict[str, str] = {}
+        #: the checkout on the host, once made (hosted checks read it too)
+        self.tree_path = Path()
         self.report = ReportInput(
             source_url=source,
             ref=ref,
@@ -252,14 +264,40 @@ class _Run:
             }
             self.outcomes["functional"] = dataclasses.replace(result, details=details)
 
-    def _run_registered_checks(self, tree: Path) -> None:
-        """Checks registered beside the built-in ones (checks.register): on the host, on the checkout."""
+    def _run_registered_checks(self, tree: Path, *, hosting: bool) -> None:
+        """Checks registered beside the built-in ones (checks.register): on the host, on the checkout.
+
+        ``hosting``: the runtime hands its sandbox to hosted checks once the project is
+        installed (`_run_hosted_checks`); those that want it wait for it.
+        """
         context = CheckContext(tree=tree, spec=self.spec)
         for check in registered_checks():
             if is_builtin(check) or not check.enabled(self.spec):
                 continue
+            if hosting and isinstance(check, HostedCheck) and check.hosted(self.spec):
+                continue
             with self._stage(check.id):
                 outcome = check.run(context)
+            self.outcomes[check.id] = outcome.result
+            self.artifacts.update(outcome.artifacts)
+
+    def _run_hosted_checks(
+        self, sandbox: Sandbox, workdir: str, env: Mapping[str, str], environment: str
+    ) -> None:
+        """The hosted checks `_run_registered_checks` left, in the runtime's sandbox."""
+        context = CheckContext(tree=self.tree_path, spec=self.spec)
+        name = getattr(sandbox, "name", None)
+        for check in registered_checks():
+            if is_builtin(check) or not check.enabled(self.spec):
+                continue
+            if not isinstance(check, HostedCheck) or not check.hosted(self.spec):
+                continue
+            with self._stage(check.id):
+                if isinstance(name, str):
+                    host = AppHost(sandbox, name, workdir, env, environment)
+                    outcome = check.run_hosted(context, host)
+                else:  # a backend whose loopback cannot be shared: the check's own sandbox
+                    outcome = check.run(context)
             self.outcomes[check.id] = outcome.result
             self.artifacts.update(outcome.artifacts)
 
@@ -296,7 +334,8 @@ class _Run:
                 f"({', '.join(choice.evidence) or 'no Python project file'}), but the "
                 "opportunity's hidden tests are Python tests: deliver the Python project",
             )
-        self._run_registered_checks(tree.path)
+        self.tree_path = tree.path
+        self._run_registered_checks(tree.path, hosting=choice.name in HOSTING_RUNTIMES)
         runtime_for(choice.name).judge(self, tree, scratch)
 
     # -- what a runtime reaches (acceptance.engine.runtimes.interface.RunSession) --
@@ -506,6 +545,12 @@ class _Run:
                 supplier_run, supplier_reruns = self._functional(sandbox)
             else:
                 command_run = self._command_tests(sandbox, command)
+
+        # After the supplier's tests, in their environment, before the owner's hidden tests:
+        # what a hosted check starts is the supplier's code, ended before those run.
+        env = {"PATH": f"{VENV}/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": VENV}
+        environment = f"the Python runtime's sandbox: {VENV} and {WORK_SRC} as installed"
+        self._run_hosted_checks(sandbox, WORK_SRC, env, environment)
 
         def own_tests(hidden_passed: int | None) -> CheckResult:
             """The supplier's tests judged: pytest's run, or the owner's command's."""

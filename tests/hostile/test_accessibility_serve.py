@@ -178,3 +178,32 @@ def test_an_app_that_floods_its_output_is_stopped_and_quoted_capped(
     assert result.reason_code == "ACCESSIBILITY_SERVER_NOT_LISTENING"
     assert "its output passed 256 KiB, so it was stopped" in result.summary
     assert len(result.summary) <= 1000
+
+
+def test_a_hosted_app_leaves_nothing_running_in_the_runtimes_sandbox(
+    tmp_path: Path, browser_image: str, sandbox_image: str
+) -> None:
+    # Hosted (a Python delivery): the app runs in the runtime's own sandbox, where the
+    # owner's hidden tests run next. Its daemon, out of its process group and session, and
+    # its forger must be gone when the check returns; its forged results never count.
+    from acceptance.engine.spec import AccessibilityServe, AccessibilitySpec
+    from checks.accessibility import DockerBrowserRunner, evaluate
+    from checks.interface import AppHost
+    from sandbox.docker import DockerSandbox
+    from sandbox.interface import SandboxConfig, SandboxLimits
+    from tests.test_accessibility_serve_docker import site
+
+    tree = site(tmp_path, {"app.py": HOSTILE_APP})
+    serve = AccessibilityServe(("python3", "app.py", "daemon"), 8000, ("/index.html",))
+    options = AccessibilitySpec(enabled=True, serve=serve)
+    config = SandboxConfig(
+        image=sandbox_image, limits=SandboxLimits(lifetime=600), readonly_mounts={tree: "/src"}
+    )
+    with DockerSandbox(config) as runtime_box:
+        host = AppHost(runtime_box, runtime_box.name, "/src", {}, "the runtime's sandbox")
+        result = evaluate(tree, options, DockerBrowserRunner(browser_image), host).result
+        assert result.reason_code == "ACCESSIBILITY_VIOLATIONS", result.summary
+        assert result.details["blocking_rules"] == ["image-alt"]
+        left = runtime_box.run(["ps", "-eo", "pid,args"], timeout=30).text
+        assert left.lstrip().startswith("PID"), left  # ps ran: its silence means something
+        assert "a11y-daemon-marker" not in left and "app.py" not in left, left
