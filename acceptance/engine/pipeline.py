@@ -430,9 +430,10 @@ class _Run:
             licence_evidence = pool.submit(
                 self._timed, "licence-detect", self._detect_licence, tree
             )
-            sandbox = self.sandbox_factory(sandbox_config)
+            sandbox: Sandbox | None = None
             try:
                 with self._stage("sandbox"):
+                    sandbox = self.sandbox_factory(sandbox_config)
                     info = sandbox.start()
                 self.report.environment.update(
                     {
@@ -451,7 +452,8 @@ class _Run:
                     scratch,
                 )  # fmt: skip
             finally:
-                sandbox.close()
+                if sandbox is not None:
+                    sandbox.close()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
