@@ -147,16 +147,21 @@ def test_a_python_app_runs_with_the_project_installed_by_the_functional_stage(
 ) -> None:
     from tests.conftest import write_spec
 
+    hidden = {"test_hidden.py": "from parks import PAGE\n\n\ndef test_hidden():\n    assert PAGE\n"}
     spec = write_spec(tmp_path / "spec", (
-        "functional: {paths: [tests], min_passed: 1}\nsecurity: false\nlicence: false\n"
+        "functional: {paths: [tests], min_passed: 1, hidden_tests: hidden}\n"
+        "security: false\nlicence: false\n"
         "accessibility: {serve: {command: [python3, -m, parks], port: 8000, paths: [/]}}\n"
-    ))  # fmt: skip
+    ), hidden=hidden)  # fmt: skip
     code, statement = check(str(make_repo(INSTALLED_APP)), spec, capsys=capsys)
     result = accessibility_of(statement)
     # Not ACCESSIBILITY_SERVER_NOT_LISTENING (no module named parks): the app listened.
     assert result["reason_code"] == "ACCESSIBILITY_VIOLATIONS", result["summary"]
     assert result["blocking_rules"] == ["image-alt"]
     assert "/work/venv" in result["serve"]["environment"]
+    # After the supplier's tests, before the owner's hidden tests, which still pass.
     names = [stage["name"] for stage in statement["predicate"]["stages"]]
-    assert names.index("accessibility") == names.index("functional") + 1, names
+    assert names.index("functional") < names.index("accessibility") < names.index("hidden-tests")
+    functional = statement["predicate"]["checks"][0]
+    assert functional["status"] == "passed", functional["summary"]
     assert code == 1
