@@ -15,8 +15,8 @@ import checks
 from checks.accessibility import AccessibilityCheck, evaluate
 from checks.browser_run import BrowserOutput
 from checks.interface import AppHost, CheckContext, CheckOutcome, CheckResult, CheckStatus, Stage
-from tests.fakes import FakeSandbox
-from tests.test_pipeline_fake_sandbox import judge, passing_sandbox, stage_names
+from tests.fakes import FakeSandbox, ran
+from tests.test_pipeline_fake_sandbox import INSTALL, judge, passing_sandbox, stage_names
 
 __all__ = ["judge"]  # the fixture, shared with the fake-sandbox pipeline tests
 
@@ -81,6 +81,17 @@ def test_the_python_runtime_hosts_the_check_after_the_suppliers_tests(
     assert names.index("probe") == names.index("functional") + 1, names
     listed = {c["id"]: c for c in result.statement["predicate"]["checks"]}
     assert listed["probe"]["summary"] == "hosted"
+
+
+def test_a_run_that_stops_before_the_suppliers_tests_lists_the_hosted_check_not_run(
+    judge: Any, probe: ProbeCheck
+) -> None:
+    sandbox = passing_sandbox(NamedSandbox()).on(INSTALL, ran(1, b"ERROR: no such package"))
+    result = judge(sandbox.factory)
+    assert probe.calls == []
+    listed = {c["id"]: c for c in result.statement["predicate"]["checks"]}
+    assert listed["probe"]["status"] == "not_run"
+    assert listed["probe"]["reason_code"] == "NOT_RUN"
 
 
 def test_a_sandbox_whose_loopback_cannot_be_joined_runs_the_check_its_own_way(
