@@ -142,6 +142,7 @@ def evaluate_eslint(
         "settings": _settings(spec),
         "tool": {"name": "eslint", "version": tool.get("eslint"), "plugins": {
             "eslint-plugin-security": tool.get("eslint-plugin-security"),
+            "typescript-eslint": tool.get("typescript-eslint"),
         }},
     }  # fmt: skip
     artifacts = {ARTIFACT_NAME: _sarif(kept, tool)}

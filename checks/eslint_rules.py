@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-#: the extensions ESLint reads with the engine's configuration (acceptance_eslint_runner.mjs)
-JS_SUFFIXES = (".js", ".mjs", ".cjs", ".jsx")
-#: TypeScript: the image has no TypeScript parser yet, so these are reported unscanned
-TS_SUFFIXES = (".ts", ".tsx", ".mts", ".cts")
+#: the extensions ESLint reads with the engine's configuration (acceptance_eslint_runner.mjs);
+#: TypeScript through typescript-eslint's parser
+JS_SUFFIXES = (".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx", ".mts", ".cts")
 #: the programs a shebang may name for a file with no JavaScript extension to be linted
 _NODES = frozenset({b"node", b"nodejs"})
 #: characters ESLint's `files` patterns give a meaning to: such a name is not passed
@@ -29,6 +28,7 @@ MAX_EXTRA_FILES = 1_000
 MAX_UNSCANNED = 5_000
 WIKI = "https://github.com/eslint-community/eslint-plugin-security/blob/main/docs/rules/"
 CORE_DOCS = "https://eslint.org/docs/latest/rules/"
+TYPESCRIPT_DOCS = "https://typescript-eslint.io/rules/"
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class NodeSources:
 
     #: files without a JavaScript extension whose shebang runs node: linted too
     extra: tuple[str, ...]
-    #: files the check cannot read (TypeScript, too many extra files): reported, never clean
+    #: files the check cannot pass to ESLint (a pattern-like name, too many): never clean
     unscanned: tuple[tuple[str, str], ...]
 
 
@@ -110,10 +110,7 @@ def node_sources(tree: Path, exclude: Sequence[str] = ()) -> NodeSources:
             path = os.path.join(root, name)
             if rel in skipped or os.path.islink(path) or not os.path.isfile(path):
                 continue
-            if name.endswith(TS_SUFFIXES):
-                if len(unscanned) < MAX_UNSCANNED:
-                    unscanned.append((rel, "TypeScript is not scanned yet"))
-            elif not name.endswith(JS_SUFFIXES) and _runs_node(path):
+            if not name.endswith(JS_SUFFIXES) and _runs_node(path):
                 if _PATTERN_CHARS.intersection(rel):
                     if len(unscanned) < MAX_UNSCANNED:
                         unscanned.append(

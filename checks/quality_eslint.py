@@ -10,8 +10,10 @@ for ruff's `# noqa`: an unjustified or blanket one is an `UNJUSTIFIED_SUPPRESSIO
 finding at its line.
 
 Levels come from ESLint's own kind of each rule: problem -> error, suggestion ->
-warning, layout -> style. A file ESLint cannot parse, and a TypeScript file (no parser in
-the image yet), is an `UNLINTED` finding that always blocks.
+warning, layout -> style. TypeScript is parsed by typescript-eslint's parser, with its
+no-unused-vars in place of the core one (which misreads enums, overloads and type-only
+names) and `no-undef`, `no-redeclare` and `no-dupe-class-members` off. A file ESLint
+cannot parse is an `UNLINTED` finding that always blocks.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from checks.eslint_report import (
     eslint_command,
     parse_report,
 )
-from checks.eslint_rules import CORE_DOCS, NodeSources
+from checks.eslint_rules import CORE_DOCS, TYPESCRIPT_DOCS, NodeSources
 from checks.eslint_suppressions import suppressions_in_file
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.quality import CHECK_ID, KIND, UNJUDGEABLE, LintTool, _failed, _unlinted, judge_lint
@@ -143,6 +145,8 @@ def evaluate_eslint_quality(
 
 
 def _url(rule: str) -> str | None:
+    if rule.startswith("@typescript-eslint/"):
+        return f"{TYPESCRIPT_DOCS}{rule.removeprefix('@typescript-eslint/')}"
     return f"{CORE_DOCS}{rule}" if "/" not in rule else None
 
 

@@ -59,8 +59,10 @@ def node_install_script() -> str:
         f"node {ESLINT_DIR}/node_modules/eslint/bin/eslint.js --version > /dev/null; "
         f"eslint_v=$(node {ESLINT_DIR}/node_modules/eslint/bin/eslint.js --version | sed 's/^v//'); "
         f"plugin_v=$(node -p 'require(\"{ESLINT_DIR}/node_modules/eslint-plugin-security/package.json\").version'); "
-        f'printf \'{{"node": "%s", "npm": "%s", "eslint": "%s", "eslint-plugin-security": "%s"}}\' '
-        f'"$node_v" "$npm_v" "$eslint_v" "$plugin_v" > {_VERSIONS}; '
+        f"ts_v=$(node -p 'require(\"{ESLINT_DIR}/node_modules/@typescript-eslint/parser/package.json\").version'); "
+        f'printf \'{{"node": "%s", "npm": "%s", "eslint": "%s", "eslint-plugin-security": "%s", '
+        f'"typescript-eslint": "%s"}}\' '
+        f'"$node_v" "$npm_v" "$eslint_v" "$plugin_v" "$ts_v" > {_VERSIONS}; '
         f"chmod a+r {_VERSIONS}"
     )
 
@@ -178,7 +180,7 @@ def _read_versions(container: Any) -> dict[str, str]:
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
         member = tar.extractfile(_VERSIONS.rsplit("/", 1)[1])
         raw = json.loads(member.read()) if member else {}
-    wanted = ("node", "npm", "eslint", "eslint-plugin-security")
+    wanted = ("node", "npm", "eslint", "eslint-plugin-security", "typescript-eslint")
     if not isinstance(raw, dict) or not all(raw.get(k) for k in wanted):
         raise PlatformError(f"the node image's tools did not report their versions: {raw!r}")
     return {str(k): str(v) for k, v in raw.items()}

@@ -1,6 +1,7 @@
 """The engine's ESLint for the node image: pinned by a lockfile the engine ships.
 
-ESLint, eslint-plugin-security, @eslint/js and globals are pinned exactly in
+ESLint, eslint-plugin-security, @eslint/js, globals, and typescript-eslint's parser and
+plugin with TypeScript are pinned exactly in
 sandbox/image/eslint-package.json, and their whole tree, with every package's integrity
 hash, in sandbox/image/eslint-package-lock.json (regenerate both with
 `npm install --package-lock-only --save-exact` in a folder holding the manifest). The

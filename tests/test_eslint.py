@@ -22,7 +22,7 @@ from checks.interface import CheckOutcome, CheckStatus
 from tests.fakes import FakeSandbox, ran
 
 EVAL = "security/detect-eval-with-expression"
-TOOL = {"eslint": "9.39.5", "eslint-plugin-security": "4.1.0"}
+TOOL = {"eslint": "9.39.5", "eslint-plugin-security": "4.1.0", "typescript-eslint": "8.74.0"}
 
 
 def _msg(
@@ -80,7 +80,8 @@ def test_a_clean_report_passes_and_writes_sarif() -> None:
     outcome = _judge(_report(), version=TOOL)
     assert outcome.result.status is CheckStatus.PASSED, outcome.result.summary
     assert outcome.result.details["tool"] == {
-        "name": "eslint", "version": "9.39.5", "plugins": {"eslint-plugin-security": "4.1.0"}
+        "name": "eslint", "version": "9.39.5",
+        "plugins": {"eslint-plugin-security": "4.1.0", "typescript-eslint": "8.74.0"},
     }  # fmt: skip
     sarif = json.loads(outcome.artifacts["eslint.sarif"])
     assert sarif["runs"][0]["tool"]["driver"]["name"] == "ESLint"
@@ -164,10 +165,11 @@ def test_a_file_eslint_cannot_parse_fails_unscannable() -> None:
     assert "broken.js (Parsing error: Unexpected token)" in outcome.result.summary
 
 
-def test_typescript_the_host_found_fails_unscannable() -> None:
-    outcome = _judge(_report(), unscanned=[("src/a.ts", "TypeScript is not scanned yet")])
+def test_a_file_the_host_could_not_pass_to_eslint_fails_unscannable() -> None:
+    why = "a node script whose name ESLint reads as a pattern"
+    outcome = _judge(_report(), unscanned=[("bin/[x]", why)])
     assert outcome.result.reason_code == "SAST_UNSCANNABLE"
-    assert "src/a.ts" in outcome.result.summary
+    assert f"bin/[x] ({why})" in outcome.result.summary
 
 
 def test_a_flood_the_runner_cut_short_is_never_a_pass() -> None:
@@ -275,7 +277,7 @@ def test_the_report_is_read_from_the_folder_the_engine_named(fake_sandbox: FakeS
 # ---------------------------------------------------------------- what the host finds
 
 
-def test_node_sources_finds_node_scripts_and_typescript_and_skips_node_modules(
+def test_node_sources_finds_node_scripts_and_skips_node_modules_and_links(
     tmp_path: Path,
 ) -> None:
     files = {
@@ -294,11 +296,9 @@ def test_node_sources_finds_node_scripts_and_typescript_and_skips_node_modules(
         (tmp_path / name).write_text(text)
     os.symlink("/etc/passwd", tmp_path / "bin" / "link")
     found = node_sources(tmp_path, ["vendor"])
+    # TypeScript is linted by its extension (typescript-eslint's parser), not listed here
     assert found.extra == ("bin/cli", "bin/other")
-    assert found.unscanned == (
-        ("bin/[x]", "a node script whose name ESLint reads as a pattern"),
-        ("src/a.ts", "TypeScript is not scanned yet"),
-    )
+    assert found.unscanned == (("bin/[x]", "a node script whose name ESLint reads as a pattern"),)
 
 
 # ---------------------------------------------------------------- the image's ESLint
@@ -311,6 +311,7 @@ def test_the_eslint_tools_are_pinned_exactly_and_their_digest_names_the_image(
 
     pins = node_tools.pinned_versions()
     assert pins["eslint"] == "9.39.5" and pins["eslint-plugin-security"] == "4.1.0"
+    assert pins["@typescript-eslint/parser"] == "8.74.0" and pins["typescript"] == "5.9.3"
     lock = json.loads(node_tools.image_file(node_tools.LOCKFILE))
     assert lock["packages"]["node_modules/eslint"]["version"] == pins["eslint"]
     assert all("integrity" in p for k, p in lock["packages"].items() if k)

@@ -81,7 +81,10 @@ def test_the_node_example_is_accepted_with_the_counts_node_gives_by_hand(
     assert (checks["licence"]["status"], checks["licence"]["licence"]["spdx"]) == ("passed", "MIT")
     sast = checks["sast"]
     assert (sast["status"], sast["tool"]["version"]) == ("passed", "9.39.5"), sast["summary"]
-    assert sast["tool"]["plugins"] == {"eslint-plugin-security": "4.1.0"}
+    assert sast["tool"]["plugins"] == {
+        "eslint-plugin-security": "4.1.0",
+        "typescript-eslint": "8.74.0",
+    }
     assert sast["files_checked"] == 3 and "eslint.sarif" in predicate["artifacts"]
     assert predicate["environment"]["tools"]["eslint"] == "9.39.5"
     assert predicate["environment"]["tools"]["node"] == "18.20.4"

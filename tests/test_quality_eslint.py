@@ -149,15 +149,14 @@ def test_levels_follow_eslints_rule_kinds_and_fail_on() -> None:
     assert evaluate_eslint_quality(_report(files), ON).result.reason_code == "QUALITY_FINDINGS"
 
 
-def test_unparsable_and_typescript_files_are_unlinted_and_block() -> None:
+def test_unparsable_and_unpassable_files_are_unlinted_and_block() -> None:
     fatal = _msg(None, 1, fatal=True, message="Parsing error: Unexpected token")
     files = [{"path": "broken.js", "messages": [fatal], "as_delivered": None}]
-    result = evaluate_eslint_quality(
-        _report(files), ON, [("src/a.ts", "TypeScript is not scanned yet")]
-    ).result
+    why = "a node script whose name ESLint reads as a pattern"
+    result = evaluate_eslint_quality(_report(files), ON, [("bin/[x]", why)]).result
     assert result.reason_code == "QUALITY_FINDINGS"
     unlinted = {f["file"] for f in result.details["findings"] if f["rule"] == "UNLINTED"}  # type: ignore[union-attr]
-    assert unlinted == {"broken.js", "src/a.ts"}
+    assert unlinted == {"broken.js", "bin/[x]"}
 
 
 @pytest.mark.parametrize(

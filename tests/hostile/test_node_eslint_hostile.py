@@ -1,7 +1,7 @@
 """Hostile Node.js deliveries against the SAST check (issue 16): the supplier's ESLint
 configuration turning the rules off, inline disable comments, a fake eslint-plugin-security
-and eslint in the delivered node_modules, a file shaped like the engine's report, code
-hidden in TypeScript or unparsable files, and a flood of findings; for the quality check
+and eslint in the delivered node_modules, a file shaped like the engine's report, an
+unparsable file, code hidden in TypeScript, and a flood of findings; for the quality check
 (issue 17), directive look-alikes in strings and a flood of directive comments. Each ends
 as the engine's ESLint decides, never as the delivery says; the harness checks containment."""
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import unavailable
-from tests.hostile.conftest import LIMITS, Hostile, judged
+from tests.hostile.conftest import LIMITS, Hostile, commit_all, judged
 from tests.hostile.test_node_hostile import _repo
 
 pytestmark = [pytest.mark.docker, pytest.mark.hostile]
@@ -60,8 +60,6 @@ def test_the_suppliers_eslint_configuration_turns_nothing_off(
     manifest = json.loads((repo / "package.json").read_text())
     manifest["eslintConfig"] = {"rules": off}
     (repo / "package.json").write_text(json.dumps(manifest))
-    from tests.hostile.conftest import commit_all
-
     commit_all(repo)
     outcome = hostile.run(repo, hostile.spec(SAST_ONLY))
     judged(outcome, "SAST_FINDINGS", says="lib/run.js:1 " + EVAL)
@@ -136,24 +134,34 @@ def test_a_fake_plugin_and_eslint_in_node_modules_and_a_forged_report_change_not
     outcome = hostile.run(repo, hostile.spec(SAST_ONLY))
     judged(outcome, "SAST_FINDINGS", says=EVAL)
     sast = outcome.check("sast")
-    assert sast["tool"]["plugins"] == {"eslint-plugin-security": "4.1.0"}
+    assert sast["tool"]["plugins"] == {
+        "eslint-plugin-security": "4.1.0",
+        "typescript-eslint": "8.74.0",
+    }
     assert sast["tool"]["version"] == "9.39.5"
 
 
-def test_code_eslint_cannot_read_is_never_a_pass(hostile: Hostile, tmp_path: Path) -> None:
+def test_code_eslint_cannot_read_is_never_a_pass_and_typescript_is_read(
+    hostile: Hostile, tmp_path: Path
+) -> None:
     files = {
         "test/a.test.js": PASSING_TEST,
-        # TypeScript: no parser in the image yet
-        "src/hidden.ts": "export const run = (x: string) => eval(x);\n",
         # neither an ES module nor CommonJS
         "lib/broken.js": "module.exports = (x) => { eval(x) \n",
     }
     repo = _repo(tmp_path, files)
     outcome = hostile.run(repo, hostile.spec(SAST_ONLY))
-    judged(outcome, "SAST_UNSCANNABLE", says="src/hidden.ts (TypeScript is not scanned yet)")
-    errors = {e["filename"]: e["reason"] for e in outcome.check("sast")["errors"]}
-    assert set(errors) == {"src/hidden.ts", "lib/broken.js"}
-    assert errors["lib/broken.js"].startswith("Parsing error")
+    judged(outcome, "SAST_UNSCANNABLE", says="lib/broken.js (Parsing error")
+    # TypeScript, parsed by typescript-eslint's parser: what it hides is found
+    (repo / "src").mkdir()
+    (repo / "src" / "hidden.ts").write_text(
+        "export const run = (x: string): unknown => eval(x as string);\n"
+    )
+    (repo / "lib" / "broken.js").unlink()
+    commit_all(repo)
+    outcome = hostile.run(repo, hostile.spec(SAST_ONLY))
+    judged(outcome, "SAST_FINDINGS", says="src/hidden.ts:1 " + EVAL)
+    assert outcome.check("sast")["errors"] == []
 
 
 def test_a_flood_of_findings_is_cut_short_and_never_passes(

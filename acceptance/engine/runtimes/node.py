@@ -127,7 +127,7 @@ class NodeRuntime:
         session.sandbox_run(sandbox, ["mkdir", out_dir], "sast-prepare")
         tools = session.report.environment.get("tools")
         versions = {
-            k: str(tools[k]) for k in ("eslint", "eslint-plugin-security")
+            k: str(tools[k]) for k in ("eslint", "eslint-plugin-security", "typescript-eslint")
             if isinstance(tools, dict) and tools.get(k)
         }  # fmt: skip
         return eslint.run_eslint(
