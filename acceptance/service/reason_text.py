@@ -68,18 +68,14 @@ REASON_SENTENCES: Mapping[str, str] = {
     "REPO_TOO_LARGE": _l("The repository exceeds the size or file-count limits"),
     "FILE_TOO_LARGE": _l("A project file the engine reads is over its size limit"),
     "INVALID_FILE": _l("A project file the engine reads is not valid (encoding or syntax)"),
-    "SAST_FINDINGS": _l(
-        "The static security analysis found problems at or above the specification's threshold"
-    ),
+    "SAST_FINDINGS": _l("Findings at or above the specification's threshold"),
     "SAST_UNSCANNABLE": _l("The static security analysis could not read some of the code"),
-    "QUALITY_FINDINGS": _l("The linter found problems at or above the specification's threshold"),
+    "QUALITY_FINDINGS": _l("Linter findings at or above the specification's threshold"),
     "UNJUSTIFIED_SUPPRESSION": _l("A comment silences the linter without giving a reason"),
     "FORBIDDEN_SUPPRESSION": _l("A comment silences the linter, which the specification forbids"),
     "QUALITY_UNJUDGEABLE": _l("A delivered file kept the linter from judging the code"),
     "QUALITY_TOOL_ERROR": _l("The linter could not judge, for a reason of the platform's"),
-    "ACCESSIBILITY_VIOLATIONS": _l(
-        "The accessibility check found violations at or above the specification's threshold"
-    ),
+    "ACCESSIBILITY_VIOLATIONS": _l("Violations at or above the specification's threshold"),
     "ACCESSIBILITY_PAGE_MISSING": _l("A page the specification lists is not in the delivery"),
     "ACCESSIBILITY_PAGE_UNLOADABLE": _l(
         "The browser could not load a page the specification lists, or the page broke the "
