@@ -170,16 +170,17 @@ def neutralise(data: bytes) -> tuple[bytes, bool]:
 
     def blank(match: re.Match[bytes]) -> bytes:
         nonlocal changed
-        keys = match.group(1)
+        # the keys run to a `#`: what follows is the directive's own comment (its reason)
+        keys, sep, comment = match.group(1).partition(b"#")
         cleared = _DISABLE.sub(lambda m: b" " * len(m.group(0)), keys)
         if cleared == keys:
             return match.group(0)
         changed = True
         if not cleared.strip():
-            # A directive with no key left: the whole comment goes, or ShellCheck would
-            # complain about an empty directive.
+            # A directive with no key left: the whole comment goes (its reason too), or
+            # ShellCheck would complain about an empty directive (SC1072, SC1073).
             return b" " * len(match.group(0))
-        return match.group(0)[: match.start(1) - match.start(0)] + cleared
+        return match.group(0)[: match.start(1) - match.start(0)] + cleared + sep + comment
 
     return _DIRECTIVE.sub(blank, data), changed
 

@@ -99,9 +99,67 @@ def shellcheck_command(
     return ["sh", "-c", script, "sh", root, report, *dialect, "--", *[f"./{f}" for f in files]]
 
 
-class _Stop(Exception):
-    def __init__(self, outcome: CheckOutcome) -> None:
-        self.outcome = outcome
+class ScanFailure(Exception):
+    """ShellCheck did not give a usable report: `kind` is TIMEOUT, MEMORY_LIMIT,
+    INVALID_ARTIFACT or TOO_MANY (more comments than the engine reads: the delivery's)."""
+
+    def __init__(self, kind: str, message: str, report: bytes | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.report = report
+
+
+@dataclass(frozen=True)
+class Collected:
+    """ShellCheck's comments on the neutralised copies, and on the files with directives as
+    delivered (None when no file has one); SC1091 notes about scanned files left out."""
+
+    plain: list[dict[str, object]]
+    as_delivered: list[dict[str, object]] | None
+
+
+def collect(
+    sandbox: Sandbox,
+    plan: ScanPlan,
+    *,
+    plain_root: str,
+    original_root: str,
+    out_dir: str,
+    timeout: float,
+    report_name: str = "shellcheck",
+) -> Collected:
+    """ShellCheck on the plan's files until no file they load is left unread (ScanFailure)."""
+    runs = 0
+
+    def run(root: str, names: Sequence[str], shell: str | None) -> list[dict[str, object]]:
+        nonlocal runs
+        if not names:
+            return []
+        runs += 1
+        name = f"{report_name}.json" if runs == 1 else f"{report_name}-{runs}.json"
+        return _run(sandbox, root, names, shell, f"{out_dir}/{name}", timeout)
+
+    plain = run(plain_root, plan.files, None) + run(plain_root, plan.followed, "bash")
+    for _round in range(MAX_ROUNDS):
+        named = _not_following(plan, plain)
+        if not named:
+            break
+        fresh = plan.add_followed(named)
+        plain += run(plain_root, fresh, "bash")
+    else:
+        for name in _not_following(plan, plain):
+            plan.unscanned.setdefault(name, TOO_MANY)
+    followed = set(plan.followed)
+    delivered = [n for n in plan.with_directives if n not in followed]
+    as_delivered = run(original_root, delivered, None) + run(
+        original_root, [n for n in plan.with_directives if n in followed], "bash"
+    )
+    scanned = plan.scanned
+    plain = [c for c in plain if not _followed_note(plan, c, scanned)]
+    if not plan.with_directives:
+        return Collected(plain, None)
+    return Collected(_drop_settled(plan, plain, as_delivered, scanned), as_delivered)
 
 
 def scan(
@@ -115,47 +173,26 @@ def scan(
     timeout: float,
     version: str | None = None,
 ) -> CheckOutcome:
-    """ShellCheck on the plan's files until no file they load is left unread; judged."""
+    """The SAST check: the plan's files and what they load, judged (checks/shellcheck.py)."""
     if not spec.enabled:
         return CheckOutcome(
             CheckResult(CHECK_ID, KIND, CheckStatus.SKIPPED, "not checked: turned off in the spec")
         )
-    runs = 0
-
-    def run(root: str, names: Sequence[str], shell: str | None) -> list[dict[str, object]]:
-        nonlocal runs
-        if not names:
-            return []
-        runs += 1
-        name = "shellcheck.json" if runs == 1 else f"shellcheck-{runs}.json"
-        return _run(sandbox, spec, root, names, shell, f"{out_dir}/{name}", timeout)
-
     try:
-        plain = run(plain_root, plan.files, None) + run(plain_root, plan.followed, "bash")
-        for _round in range(MAX_ROUNDS):
-            named = _not_following(plan, plain)
-            if not named:
-                break
-            fresh = plan.add_followed(named)
-            plain += run(plain_root, fresh, "bash")
-        else:
-            for name in _not_following(plan, plain):
-                plan.unscanned.setdefault(name, TOO_MANY)
-        followed = set(plan.followed)
-        delivered = [n for n in plan.with_directives if n not in followed]
-        as_delivered = run(original_root, delivered, None) + run(
-            original_root, [n for n in plan.with_directives if n in followed], "bash"
-        )
-    except _Stop as stop:
-        return stop.outcome
-    scanned = plan.scanned
-    plain = [c for c in plain if not _followed_note(plan, c, scanned)]
-    if plan.with_directives:
-        plain = _drop_settled(plan, plain, as_delivered, scanned)
+        found = collect(
+            sandbox, plan, plain_root=plain_root, original_root=original_root,
+            out_dir=out_dir, timeout=timeout,
+        )  # fmt: skip
+    except ScanFailure as failure:
+        if failure.report is not None:
+            # evaluate_shellcheck says what is wrong with it
+            return evaluate_shellcheck(failure.report, spec, None)
+        code = "INVALID_ARTIFACT" if failure.kind == "TOO_MANY" else failure.kind
+        return _failed(spec, code, failure.message)
     return evaluate_shellcheck(
-        _document(plain),
+        document(found.plain),
         spec,
-        _document(as_delivered) if plan.with_directives else None,
+        document(found.as_delivered) if found.as_delivered is not None else None,
         directive_files=plan.with_directives,
         unscanned=plan.unscanned,
         version=version,
@@ -164,7 +201,6 @@ def scan(
 
 def _run(
     sandbox: Sandbox,
-    spec: SastOptions,
     root: str,
     names: Sequence[str],
     shell: str | None,
@@ -178,30 +214,28 @@ def _run(
         max_output=64 * 1024,
     )
     if result.timed_out:
-        raise _Stop(_failed(spec, "TIMEOUT", f"ShellCheck did not finish within {timeout:g} s"))
+        raise ScanFailure("TIMEOUT", f"ShellCheck did not finish within {timeout:g} s")
     if result.memory_limit_hit:
-        raise _Stop(_failed(spec, "MEMORY_LIMIT", "ShellCheck ran out of the memory limit"))
+        raise ScanFailure("MEMORY_LIMIT", "ShellCheck ran out of the memory limit")
     try:
         data = sandbox.read_files([(path, MAX_REPORT_BYTES)])[0].value()
     except SandboxLimitError as exc:
-        raise _Stop(_failed(spec, "INVALID_ARTIFACT", exc.message)) from None
+        raise ScanFailure("TOO_MANY", f"ShellCheck's report: {exc.message}") from None
     if data is None or result.exit_code not in (0, 1):
         tail = _clean(result.text[-400:], 400)
-        raise _Stop(_failed(
-            spec, "INVALID_ARTIFACT",
+        raise ScanFailure(
+            "INVALID_ARTIFACT",
             f"ShellCheck wrote no usable report (exit code {result.exit_code}): {tail}",
-        ))  # fmt: skip
+        )
     try:
-        document = json.loads(data)
+        parsed = json.loads(data)
     except (ValueError, RecursionError):
-        document = None
-    comments = document.get("comments") if isinstance(document, dict) else None
-    if (
-        not isinstance(comments, list) or len(comments) > MAX_COMMENTS
-        or not all(isinstance(c, dict) for c in comments)
-    ):  # fmt: skip
-        # evaluate_shellcheck says what is wrong with it
-        raise _Stop(evaluate_shellcheck(data, spec, None))
+        parsed = None
+    comments = parsed.get("comments") if isinstance(parsed, dict) else None
+    if isinstance(comments, list) and len(comments) > MAX_COMMENTS:
+        raise ScanFailure("TOO_MANY", f"ShellCheck wrote more than {MAX_COMMENTS} comments", data)
+    if not isinstance(comments, list) or not all(isinstance(c, dict) for c in comments):
+        raise ScanFailure("INVALID_ARTIFACT", "ShellCheck's report is not its JSON", data)
     return comments
 
 
@@ -257,5 +291,6 @@ def _drop_settled(
     return [c for c in plain if not is_settled(c)]
 
 
-def _document(comments: Sequence[Mapping[str, object]]) -> bytes:
+def document(comments: Sequence[Mapping[str, object]]) -> bytes:
+    """Comments as one json1 report, for checks/shellcheck.py's parser."""
     return json.dumps({"comments": list(comments)}).encode()

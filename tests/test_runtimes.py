@@ -348,6 +348,13 @@ def test_a_finding_silenced_by_a_directive_still_blocks_unless_the_spec_allows_i
             b"# shellcheck shell=bash                      \n",
         ),
         (b"echo hi  # shellcheck disable=SC2086\n", b"echo hi                             \n"),
+        # the directive's own comment (its reason) goes with it: ShellCheck would read an
+        # empty directive before it as a parse error
+        (b"# shellcheck disable=SC2086 # split here\n", b" " * 40 + b"\n"),
+        (
+            b"# shellcheck shell=bash disable=SC2086 # split\n",
+            b"# shellcheck shell=bash                # split\n",
+        ),
         # `shell=` stays: it says how to read the file, not what to ignore
         (b"# shellcheck shell=bash source-path=SCRIPTDIR\n",) * 2,
         # `source=` goes: source=/dev/null hides a library (checks/shell_sources.py

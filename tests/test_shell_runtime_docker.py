@@ -80,6 +80,11 @@ def test_the_shell_example_is_accepted_with_the_counts_bats_gives_by_hand(
     # bin/slugify sources lib/slug.bash, which the engine scans too: ShellCheck's
     # "Not following" note (SC1091) about it is no finding (checks/shellcheck_scan.py)
     assert checks["sast"]["findings"] == []
+    # the spec's quality: ShellCheck's default checks, no finding, no suppression
+    assert (checks["quality"]["status"], checks["quality"]["tool"]["name"]) == (
+        "passed", "shellcheck"
+    )  # fmt: skip
+    assert checks["quality"]["suppressions"] == []
     assert checks["dependencies"]["status"] == "skipped"
     assert "declares no packages" in checks["dependencies"]["summary"]
     assert (checks["licence"]["status"], checks["licence"]["licence"]["spdx"]) == ("passed", "MIT")
@@ -125,6 +130,11 @@ def test_an_unquoted_variable_fails_sast_even_under_a_disable_directive(
     }
     assert ("SC2115", "bin/cleanup", True) in blocking
     assert sast["suppressed"] >= 1
+    # the spec's quality: the directive gives no reason, so it is a finding and silences nothing
+    quality = next(c for c in statement["predicate"]["checks"] if c["id"] == "quality")
+    assert quality["reason_code"] == "UNJUSTIFIED_SUPPRESSION"
+    lines = {(f["rule"], f["file"], f["line"]) for f in quality["findings"] if f["blocking"]}
+    assert {("UNJUSTIFIED_SUPPRESSION", "bin/cleanup", 2), ("SC2115", "bin/cleanup", 3)} <= lines
 
 
 @pytest.fixture

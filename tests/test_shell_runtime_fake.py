@@ -105,10 +105,41 @@ def test_a_fork_bomb_in_the_tests_is_a_process_limit(judge: Any, fake_sandbox: F
     assert result.verdict == "rejected"
 
 
-def test_quality_asked_of_a_shell_delivery_is_not_run_never_passed(
-    judge: Any, fake_sandbox: FakeSandbox
+QUALITY_REPORT = "/work/out/shellcheck-quality.json"
+SC2086 = (
+    b'{"comments": [{"file": "./tool.sh", "line": 2, "endLine": 2, "column": 6, "endColumn": 8,'
+    b' "level": "info", "code": 2086, "message": "Double quote to prevent globbing."}]}'
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "report", "status", "code"),
+    [
+        ("quality: true\n", b'{"comments": []}', "passed", None),
+        # fail_on any (the default): an info finding fails
+        ("quality: true\n", SC2086, "failed", "QUALITY_FINDINGS"),
+        ("quality: {fail_on: warning}\n", SC2086, "passed", None),
+        # ruff's rules cannot be ShellCheck's: never a pass
+        ("quality: {rules: [E, F]}\n", b'{"comments": []}', "not_run", "RUNTIME_CHECK_UNAVAILABLE"),
+    ],
+)
+def test_quality_on_a_shell_delivery_is_shellcheck_judged_like_ruff(
+    judge: Any, fake_sandbox: FakeSandbox, spec: str, report: bytes, status: str, code: str | None
 ) -> None:
-    result = judge(scripted(fake_sandbox).factory, SPEC + "quality: true\n")
+    sandbox = scripted(fake_sandbox).on("shellcheck-quality", files={QUALITY_REPORT: report})
+    result = judge(sandbox.factory, SPEC + spec)
     quality = _checks(result)["quality"]
-    assert (quality["status"], quality["reason_code"]) == ("not_run", "RUNTIME_CHECK_UNAVAILABLE")
-    assert result.verdict == "rejected"
+    assert (quality["status"], quality.get("reason_code")) == (status, code), quality
+    assert result.verdict == ("accepted" if status == "passed" else "rejected")
+    if status != "not_run":
+        assert quality["tool"] == {"name": "shellcheck", "version": "unknown"}
+        assert quality["settings"]["rules"] == ["shellcheck:default"]
+        assert any("shellcheck-quality.json" in c and "--norc" in c for c in sandbox.commands())
+    if code == "QUALITY_FINDINGS":
+        finding = quality["findings"][0]
+        assert (finding["rule"], finding["file"], finding["line"], finding["level"]) == (
+            "SC2086",
+            "tool.sh",
+            2,
+            "style",
+        )

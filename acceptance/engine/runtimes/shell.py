@@ -1,4 +1,4 @@
-"""The shell (bash) runtime: nothing installed, bats for the tests, ShellCheck for SAST.
+"""The shell (bash) runtime: nothing installed, bats for the tests, ShellCheck for SAST and quality.
 
 Runs in the shell image variant (sandbox/shell_image.py: Debian's bash, bats and
 shellcheck). A shell delivery declares no packages, so there is nothing to install and
@@ -19,7 +19,7 @@ from acceptance.engine.runtime_choice import RuntimeName
 from acceptance.engine.runtimes.command import judge_command
 from acceptance.engine.runtimes.interface import RunSession
 from acceptance.errors import SubmissionError, UserInputError
-from checks import bats, licence, shellcheck_scan
+from checks import bats, licence, quality_shellcheck, shellcheck_scan
 from checks.bats_hooks import find_bats_hooks
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.sast import _clean as clean_text
@@ -67,6 +67,10 @@ class ShellRuntime:
         plan = shellcheck_scan.ScanPlan(tree.path, scan, sast.exclude)
         if sast.enabled:
             plan = shellcheck_scan.plan_scan(tree.path, scan, sast.exclude)
+        # quality reads the same copies (the same blanking), with its own `exclude`
+        lint_plan = shellcheck_scan.ScanPlan(tree.path, scan, spec.quality.exclude)
+        if spec.quality.enabled and spec.quality.default_rules:
+            lint_plan = shellcheck_scan.plan_scan(tree.path, scan, spec.quality.exclude)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run")
         try:
             evidence = pool.submit(session.timed, "licence-detect", session.detect_licence, tree)
@@ -87,7 +91,12 @@ class ShellRuntime:
                         version=_tool(session, "shellcheck"),
                     ))  # fmt: skip
                 if spec.quality.enabled:
-                    session.add(_quality_unavailable())
+                    with session.stage("quality"):
+                        session.add(quality_shellcheck.run_shellcheck_quality(
+                            sandbox, spec.quality, lint_plan, plain_root=SCAN_MOUNT,
+                            original_root=SRC_MOUNT, out_dir=OUT_DIR, timeout=session.remaining(),
+                            version=_tool(session, "shellcheck"),
+                        ))  # fmt: skip
                 session.add(_no_dependencies(spec.security.dependencies.enabled))
                 found = evidence.result() or licence.LicenceEvidence(None, None, None)
                 with session.stage("licence"):
@@ -151,16 +160,6 @@ def _tool(session: RunSession, name: str) -> str | None:
     tools = session.report.environment.get("tools")
     version = tools.get(name) if isinstance(tools, dict) else None
     return str(version) if version else None
-
-
-def _quality_unavailable() -> CheckOutcome:
-    """`quality` lints Python with ruff: asked for on a shell delivery, it cannot pass."""
-    return CheckOutcome(CheckResult(
-        "quality", "quality", CheckStatus.NOT_RUN,
-        "not run: the quality check lints Python code with ruff, and this is a shell delivery "
-        "(ShellCheck's findings are in the sast check)",
-        "RUNTIME_CHECK_UNAVAILABLE",
-    ))  # fmt: skip
 
 
 def _no_dependencies(enabled: bool) -> CheckOutcome:
