@@ -94,7 +94,8 @@ class NodeSources:
 
 
 def node_sources(tree: Path, exclude: Sequence[str] = ()) -> NodeSources:
-    """Walk the checkout (not node_modules, `.git` or the spec's exclusions; no link followed)."""
+    """Walk the checkout (not the root node_modules, which the engine replaces, `.git` or the
+    spec's exclusions; no link followed). A nested node_modules is the supplier's code."""
     skipped = {e.strip().strip("/") for e in exclude if e.strip().strip("/") not in ("", ".")}
     extra: list[str] = []
     unscanned: list[tuple[str, str]] = []
@@ -102,7 +103,7 @@ def node_sources(tree: Path, exclude: Sequence[str] = ()) -> NodeSources:
         rel_root = os.path.relpath(root, tree)
         dirs[:] = sorted(
             d for d in dirs
-            if d not in (".git", "node_modules") and _join(rel_root, d) not in skipped
+            if d != ".git" and _join(rel_root, d) not in skipped | {"node_modules"}
             and not os.path.islink(os.path.join(root, d))
         )  # fmt: skip
         for name in sorted(files):

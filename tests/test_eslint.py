@@ -287,6 +287,8 @@ def test_node_sources_finds_node_scripts_and_skips_node_modules_and_links(
         "src/a.ts": "export const x = 1;\n",
         "node_modules/x/y.ts": "",
         "node_modules/.bin/z": "#!/usr/bin/env node\n",
+        # a nested node_modules is the supplier's (only the root one is replaced)
+        "lib/node_modules/.bin/run": "#!/usr/bin/env node\n",
         "vendor/v.ts": "",
         "bin/[x]": "#!/usr/bin/node\n",
         "lib/a.js": "#!/usr/bin/env node\n",
@@ -297,7 +299,7 @@ def test_node_sources_finds_node_scripts_and_skips_node_modules_and_links(
     os.symlink("/etc/passwd", tmp_path / "bin" / "link")
     found = node_sources(tmp_path, ["vendor"])
     # TypeScript is linted by its extension (typescript-eslint's parser), not listed here
-    assert found.extra == ("bin/cli", "bin/other")
+    assert found.extra == ("bin/cli", "bin/other", "lib/node_modules/.bin/run")
     assert found.unscanned == (("bin/[x]", "a node script whose name ESLint reads as a pattern"),)
 
 

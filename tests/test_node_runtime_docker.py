@@ -161,14 +161,24 @@ module.exports = {};
 """
 
 
+TYPESCRIPT = """export enum Shape { Square, Circle }
+export function area(size: number): number;
+export function area(size: string): number;
+export function area(size: number | string): number { return Number(size) ** 2; }
+declare global { interface Window { shapes: Shape[] } }
+"""
+
+
 def test_quality_lints_with_eslint_and_judges_its_suppressions(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = tmp_path / "spec" / "acceptance.yaml"
     spec.parent.mkdir()
     spec.write_text(SPEC.read_text() + "quality: true\n")
-    # the example as delivered: no finding of ESLint's recommended rules
-    code, statement = check(str(_delivery(tmp_path / "clean")), spec, capsys=capsys)
+    # the example as delivered, with TypeScript that the core rules would misread (an enum,
+    # overloads, a global declaration): no finding of ESLint's recommended rules
+    clean = _delivery(tmp_path / "clean", {"lib/shapes.ts": TYPESCRIPT})
+    code, statement = check(str(clean), spec, capsys=capsys)
     quality = next(c for c in statement["predicate"]["checks"] if c["id"] == "quality")
     assert (code, quality["status"]) == (0, "passed"), quality["summary"]
     assert quality["tool"] == {"name": "eslint", "version": "9.39.5"}

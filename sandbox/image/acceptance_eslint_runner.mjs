@@ -72,7 +72,10 @@ const QUALITY_RULES = { ...js.configs.recommended.rules, "acceptance/comments": 
 function configs(jsSourceType) {
   const quality = options.mode === "quality";
   return [
-    { ignores: options.ignores },
+    // ESLint ignores every node_modules by default; only the checkout's root one is not the
+    // supplier's code (the engine replaces it), so a nested one (lib/node_modules/x.js,
+    // which require("./node_modules/x") loads) is read like any other folder.
+    { ignores: ["!**/node_modules/", "node_modules/", ...options.ignores] },
     {
       files: [...SOURCES, ...options.extra_files],
       plugins: quality ? { acceptance: collector } : { security },

@@ -129,11 +129,18 @@ def test_a_fake_plugin_and_eslint_in_node_modules_and_a_forged_report_change_not
         "eslint.json": json.dumps(forged),
         "out/eslint.json": json.dumps(forged),
         "eslint.sarif": json.dumps({"version": "2.1.0", "runs": []}),
+        # a nested node_modules is the supplier's code (require("./node_modules/helper")):
+        # ESLint's default ignores would skip it, the engine's configuration does not
+        "lib/node_modules/helper/index.js": DANGER,
     }
     repo = _repo(tmp_path, files)
     outcome = hostile.run(repo, hostile.spec(SAST_ONLY))
     judged(outcome, "SAST_FINDINGS", says=EVAL)
     sast = outcome.check("sast")
+    assert {f["filename"] for f in sast["findings"]} == {
+        "lib/run.js",
+        "lib/node_modules/helper/index.js",
+    }
     assert sast["tool"]["plugins"] == {
         "eslint-plugin-security": "4.1.0",
         "typescript-eslint": "8.74.0",
