@@ -391,11 +391,18 @@ def _summary(
 ) -> str:
     level = "any level" if spec.fail_on is QualityLevel.STYLE else f"{spec.fail_on.value} or above"
     parts: list[str] = []
-    if policy:
+    # a policy finding is a suppression the spec does not let stand, or a file not linted
+    refused = [f for f in policy if f.rule in (UNJUSTIFIED, FORBIDDEN)]
+    unread = [f for f in policy if f.rule not in (UNJUSTIFIED, FORBIDDEN)]
+    if refused:
         word = "unjustified" if spec.suppressions == "justified" else "forbidden"
-        places = ", ".join(f"{f.file}:{f.line}" for f in policy[:MAX_SUMMARY_LOCATIONS])
-        more = ", ..." if len(policy) > MAX_SUMMARY_LOCATIONS else ""
-        parts.append(f"{len(policy)} {word} suppression(s) ({places}{more})")
+        places = ", ".join(f"{f.file}:{f.line}" for f in refused[:MAX_SUMMARY_LOCATIONS])
+        more = ", ..." if len(refused) > MAX_SUMMARY_LOCATIONS else ""
+        parts.append(f"{len(refused)} {word} suppression(s) ({places}{more})")
+    if unread:
+        places = ", ".join(f.file for f in unread[:MAX_SUMMARY_LOCATIONS])
+        more = ", ..." if len(unread) > MAX_SUMMARY_LOCATIONS else ""
+        parts.append(f"{len(unread)} file(s) not linted as the runtime reads them ({places}{more})")
     if blocking:
         places = ", ".join(f"{f.file}:{f.line} {f.rule}" for f in blocking[:MAX_SUMMARY_LOCATIONS])
         more = ", ..." if len(blocking) > MAX_SUMMARY_LOCATIONS else ""

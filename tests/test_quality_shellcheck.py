@@ -107,9 +107,13 @@ def test_levels_and_fail_on() -> None:
 
 
 def test_a_file_not_scanned_always_blocks() -> None:
-    status, code, details = _judge({}, [], None, unscanned={"big.sh": "too large to scan"})
-    assert (status, code) == (CheckStatus.FAILED, "QUALITY_FINDINGS")
-    assert details["findings"][0]["rule"] == "UNLINTED"  # type: ignore[index]
+    result = evaluate_shellcheck_quality(
+        Collected([], None), {}, ON, {"big.sh": "too large to scan"}
+    ).result
+    assert (result.status, result.reason_code) == (CheckStatus.FAILED, "QUALITY_FINDINGS")
+    assert result.details["findings"][0]["rule"] == "UNLINTED"  # type: ignore[index]
+    assert "1 file(s) not linted as the runtime reads them (big.sh)" in result.summary
+    assert "suppression" not in result.summary
 
 
 def test_ruffs_rules_are_not_run_never_passed() -> None:
