@@ -95,7 +95,7 @@ def run_shellcheck_quality(
             out_dir=out_dir, timeout=timeout, report_name=REPORT_NAME,
         )  # fmt: skip
     except ScanFailure as failure:
-        if failure.kind == "TOO_MANY":
+        if failure.flood:
             return _unjudgeable(spec, f"ShellCheck found more than the engine reads ({failure})")
         if failure.kind in ("TIMEOUT", "MEMORY_LIMIT"):
             return _failed(spec, CheckStatus.FAILED, failure.kind, failure.message)

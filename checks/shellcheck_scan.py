@@ -42,7 +42,7 @@ MAX_ROUNDS = 4
 _NOT_FOLLOWING = re.compile(r"^Not following: (.+?)(?: was not specified as input\b|: |$)")
 NOT_FOLLOWING_CODE = 1091
 NON_CONSTANT_CODE = 1090
-TOO_MANY = "loads more files than the engine follows"
+NOT_FOLLOWED = "loads more files than the engine follows"
 
 
 @dataclass
@@ -66,7 +66,7 @@ class ScanPlan:
         """Stage `names` (and what they load) as followed files; the ones staged now."""
         more, cut = followed_files(self.tree, sorted(self.scanned), self.exclude, names)
         if cut:
-            self.unscanned.setdefault("(files past the cap)", TOO_MANY)
+            self.unscanned.setdefault("(files past the cap)", NOT_FOLLOWED)
         fresh = [n for n in more if n not in self.scanned and n not in self.unscanned]
         staged, directives = stage_copies(self.tree, fresh, self.scan_dir)
         kept = set(staged)
@@ -100,14 +100,17 @@ def shellcheck_command(
 
 
 class ScanFailure(Exception):
-    """ShellCheck did not give a usable report: `kind` is TIMEOUT, MEMORY_LIMIT,
-    INVALID_ARTIFACT or TOO_MANY (more comments than the engine reads: the delivery's)."""
+    """ShellCheck did not give a usable report: `kind` is the reason (TIMEOUT, MEMORY_LIMIT,
+    INVALID_ARTIFACT); `flood`, when it wrote more than the engine reads (the delivery's)."""
 
-    def __init__(self, kind: str, message: str, report: bytes | None = None) -> None:
+    def __init__(
+        self, kind: str, message: str, report: bytes | None = None, *, flood: bool = False
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.report = report
+        self.flood = flood
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,7 @@ def collect(
         plain += run(plain_root, fresh, "bash")
     else:
         for name in _not_following(plan, plain):
-            plan.unscanned.setdefault(name, TOO_MANY)
+            plan.unscanned.setdefault(name, NOT_FOLLOWED)
     followed = set(plan.followed)
     delivered = [n for n in plan.with_directives if n not in followed]
     as_delivered = run(original_root, delivered, None) + run(
@@ -187,8 +190,7 @@ def scan(
         if failure.report is not None:
             # evaluate_shellcheck says what is wrong with it
             return evaluate_shellcheck(failure.report, spec, None)
-        code = "INVALID_ARTIFACT" if failure.kind == "TOO_MANY" else failure.kind
-        return _failed(spec, code, failure.message)
+        return _failed(spec, failure.kind, failure.message)
     return evaluate_shellcheck(
         document(found.plain),
         spec,
@@ -220,7 +222,9 @@ def _run(
     try:
         data = sandbox.read_files([(path, MAX_REPORT_BYTES)])[0].value()
     except SandboxLimitError as exc:
-        raise ScanFailure("TOO_MANY", f"ShellCheck's report: {exc.message}") from None
+        raise ScanFailure(
+            "INVALID_ARTIFACT", f"ShellCheck's report: {exc.message}", flood=True
+        ) from None
     if data is None or result.exit_code not in (0, 1):
         tail = _clean(result.text[-400:], 400)
         raise ScanFailure(
@@ -233,7 +237,12 @@ def _run(
         parsed = None
     comments = parsed.get("comments") if isinstance(parsed, dict) else None
     if isinstance(comments, list) and len(comments) > MAX_COMMENTS:
-        raise ScanFailure("TOO_MANY", f"ShellCheck wrote more than {MAX_COMMENTS} comments", data)
+        raise ScanFailure(
+            "INVALID_ARTIFACT",
+            f"ShellCheck wrote more than {MAX_COMMENTS} comments",
+            data,
+            flood=True,
+        )
     if not isinstance(comments, list) or not all(isinstance(c, dict) for c in comments):
         raise ScanFailure("INVALID_ARTIFACT", "ShellCheck's report is not its JSON", data)
     return comments
