@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from checks.functional import MAX_LISTED_FAILURES, MAX_RECORDED_CASES
 from checks.interface import CheckResult, CheckStatus
 from checks.junit import InvalidArtifact, JUnitResult, Outcome, parse_junit
+from checks.runner_results import limit_hit, runner_result, verdict
 
 CHECK_ID = "functional"
 KIND = "functional"
@@ -97,7 +97,7 @@ def parse_count(output: bytes) -> int | None:
 
 def evaluate_bats(spec: BatsOptions, run: BatsRun) -> CheckResult:
     """The functional verdict for a bats run; never raises for hostile input."""
-    limit = _limit(run)
+    limit = limit_hit(run)
     if limit is not None:
         return _result(CheckStatus.FAILED, limit[1], limit[0], None, run)
     if run.junit_problem is not None:
@@ -119,7 +119,6 @@ def evaluate_bats(spec: BatsOptions, run: BatsRun) -> CheckResult:
     forged = _forgery(run, junit)
     if forged is not None:
         return _result(CheckStatus.FAILED, forged, "INVALID_ARTIFACT", junit, run)
-    counts = f"{junit.passed} passed, {junit.failed} failed, {junit.errors} errors, {junit.skipped} skipped"
     problems: list[tuple[str, str]] = []
     if not junit.cases:
         problems.append(("NO_TESTS", "no tests were found"))
@@ -147,9 +146,7 @@ def evaluate_bats(spec: BatsOptions, run: BatsRun) -> CheckResult:
                 f"{junit.passed} test(s) passed; the spec requires at least {spec.min_passed}",
             )
         )
-    status = CheckStatus.FAILED if problems else CheckStatus.PASSED
-    summary = counts if not problems else f"{counts}: " + "; ".join(m for _, m in problems)
-    result = _result(status, summary, problems[0][0] if problems else None, junit, run)
+    result = _result(*verdict(junit, problems), junit, run)
     return CheckResult(
         result.id, result.kind, result.status, result.summary, result.reason_code,
         {**result.details, "timed_out_tests": timed_out},
@@ -191,49 +188,9 @@ def _forgery(run: BatsRun, junit: JUnitResult) -> str | None:
     return None
 
 
-def _limit(run: BatsRun) -> tuple[str, str] | None:
-    """The limit the tests hit, root cause first (a fork bomb also runs out of time)."""
-    if run.process_limit_hit:
-        return "PROCESS_LIMIT", "the tests tried to start more processes than the limit allows"
-    if run.memory_limit_hit:
-        return "MEMORY_LIMIT", "the tests ran out of the memory limit"
-    if run.full_filesystems:
-        return (
-            "DISK_LIMIT",
-            f"the tests filled the scratch space ({', '.join(run.full_filesystems)})",
-        )
-    if run.output_limit_hit:
-        return "OUTPUT_LIMIT", "the tests printed more than the output limit"
-    if run.timed_out:
-        return "TIMEOUT", f"the tests did not finish within {run.timeout} s"
-    return None
-
-
 def _result(
     status: CheckStatus, summary: str, code: str | None, junit: JUnitResult | None, run: BatsRun
 ) -> CheckResult:
     """The check with the same details as the pytest one, so every reader reads both."""
-    cases = junit.cases if junit else ()
-    failing = [c for c in cases if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
-    details: dict[str, object] = {
-        "tests": {
-            "passed": junit.passed if junit else 0,
-            "failed": junit.failed if junit else 0,
-            "errors": junit.errors if junit else 0,
-            "skipped": junit.skipped if junit else 0,
-        },
-        "failing_tests": [c.id for c in failing],
-        "failures": [{"id": c.id, "message": c.message} for c in failing[:MAX_LISTED_FAILURES]],
-        "results": [
-            {"id": c.id, "outcome": c.outcome.value, "duration": round(c.duration, 3)}
-            for c in cases[:MAX_RECORDED_CASES]
-        ],
-        "results_truncated": len(cases) > MAX_RECORDED_CASES,
-        "exit_code": run.exit_code,
-        "hidden_tests": 0,
-        "runner": "bats",
-        "expected_tests": run.expected,
-    }
-    if code in ("PROCESS_LIMIT", "MEMORY_LIMIT", "DISK_LIMIT", "OUTPUT_LIMIT", "TIMEOUT"):
-        details["partial"] = True
-    return CheckResult(CHECK_ID, KIND, status, summary, code, details)
+    extra = {"runner": "bats", "expected_tests": run.expected}
+    return runner_result(CHECK_ID, status, summary, code, junit, run.exit_code, extra)

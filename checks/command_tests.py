@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.functional import MAX_LISTED_FAILURES, MAX_RECORDED_CASES
 from checks.interface import CheckResult, CheckStatus
-from checks.junit import InvalidArtifact, JUnitResult, Outcome, parse_junit
+from checks.junit import InvalidArtifact, JUnitResult, parse_junit
+from checks.runner_results import limit_hit, runner_result, verdict
 from checks.tap_results import parse_tap_results
 
 CHECK_ID = "functional"
@@ -88,7 +88,7 @@ def evaluate(min_passed: int, run: CommandRun, *, hidden_passed: int | None = No
     ``hidden_passed``: the owner's hidden tests that passed in their own run (pytest,
     Python only), counted toward `min_passed`; with them the command may list no test.
     """
-    limit = _limit(run)
+    limit = limit_hit(run, "the test command")
     if limit is not None:
         return _result(CheckStatus.FAILED, limit[1], limit[0], None, run)
     if run.report_problem is not None:
@@ -105,7 +105,6 @@ def evaluate(min_passed: int, run: CommandRun, *, hidden_passed: int | None = No
         junit = parse_results(run.results_format, run.report)
     except InvalidArtifact as exc:
         return _result(CheckStatus.FAILED, exc.message, "INVALID_ARTIFACT", None, run)
-    counts = f"{junit.passed} passed, {junit.failed} failed, {junit.errors} errors, {junit.skipped} skipped"
     problems: list[tuple[str, str]] = []
     if not junit.cases and hidden_passed is None:
         problems.append(("NO_TESTS", f"the results file {run.results_path} lists no test"))
@@ -125,53 +124,16 @@ def evaluate(min_passed: int, run: CommandRun, *, hidden_passed: int | None = No
         problems.append(
             ("TOO_FEW_PASSED", f"{passed} test(s) passed; the spec requires at least {min_passed}")
         )
-    status = CheckStatus.FAILED if problems else CheckStatus.PASSED
-    summary = counts if not problems else f"{counts}: " + "; ".join(m for _, m in problems)
-    return _result(status, summary, problems[0][0] if problems else None, junit, run)
-
-
-def _limit(run: CommandRun) -> tuple[str, str] | None:
-    """The limit the command hit, root cause first (a fork bomb also runs out of time)."""
-    if run.process_limit_hit:
-        return "PROCESS_LIMIT", "the test command tried to start more processes than the limit"
-    if run.memory_limit_hit:
-        return "MEMORY_LIMIT", "the test command ran out of the memory limit"
-    if run.full_filesystems:
-        where = ", ".join(run.full_filesystems)
-        return "DISK_LIMIT", f"the test command filled the scratch space ({where})"
-    if run.output_limit_hit:
-        return "OUTPUT_LIMIT", "the test command printed more than the output limit"
-    if run.timed_out:
-        return "TIMEOUT", f"the test command did not finish within {run.timeout} s"
-    return None
+    return _result(*verdict(junit, problems), junit, run)
 
 
 def _result(
     status: CheckStatus, summary: str, code: str | None, junit: JUnitResult | None, run: CommandRun
 ) -> CheckResult:
     """The check with the same details as the other runners', plus the command and its file."""
-    cases = junit.cases if junit else ()
-    failing = [c for c in cases if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
-    details: dict[str, object] = {
-        "tests": {
-            "passed": junit.passed if junit else 0,
-            "failed": junit.failed if junit else 0,
-            "errors": junit.errors if junit else 0,
-            "skipped": junit.skipped if junit else 0,
-        },
-        "failing_tests": [c.id for c in failing],
-        "failures": [{"id": c.id, "message": c.message} for c in failing[:MAX_LISTED_FAILURES]],
-        "results": [
-            {"id": c.id, "outcome": c.outcome.value, "duration": round(c.duration, 3)}
-            for c in cases[:MAX_RECORDED_CASES]
-        ],
-        "results_truncated": len(cases) > MAX_RECORDED_CASES,
-        "exit_code": run.exit_code,
-        "hidden_tests": 0,
+    extra = {
         "runner": RUNNER,
         "command": run.command,
         "results_file": {"format": run.results_format, "path": run.results_path},
     }
-    if code in ("PROCESS_LIMIT", "MEMORY_LIMIT", "DISK_LIMIT", "OUTPUT_LIMIT", "TIMEOUT"):
-        details["partial"] = True
-    return CheckResult(CHECK_ID, KIND, status, summary, code, details)
+    return runner_result(CHECK_ID, status, summary, code, junit, run.exit_code, extra)

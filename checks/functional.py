@@ -13,6 +13,7 @@ from checks import reruns as rerun_results
 from checks.hidden_inventory import HIDDEN_DIR_NAME as HIDDEN_DIR_NAME
 from checks.interface import CheckResult, CheckStatus
 from checks.junit import InvalidArtifact, JUnitResult, Outcome, parse_junit
+from checks.runner_results import MAX_LISTED_FAILURES, MAX_RECORDED_CASES, shared_details
 from sandbox.image import PLUGIN_DIR
 
 CHECK_ID = "functional"
@@ -24,8 +25,6 @@ RUNNER = f"{PLUGIN_DIR}/acceptance_runner.py"
 HIDDEN_INI = f"{PLUGIN_DIR}/hidden-pytest.ini"
 #: the image's own interpreter, for the hidden tests (`-I -S`: no environment, no site)
 SYSTEM_PYTHON = "/usr/bin/python3"
-MAX_LISTED_FAILURES = 50
-MAX_RECORDED_CASES = 5000
 
 # pytest's documented exit codes
 _EXIT_MEANING = {
@@ -420,25 +419,7 @@ def _result(
     events: EventSummary,
     exit_code: int | None,
 ) -> CheckResult:
-    cases = junit.cases if junit else ()
-    failing = [c for c in cases if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
-    details: dict[str, object] = {
-        "tests": {
-            "passed": junit.passed if junit else 0,
-            "failed": junit.failed if junit else 0,
-            "errors": junit.errors if junit else 0,
-            "skipped": junit.skipped if junit else 0,
-        },
-        "failing_tests": [c.id for c in failing],
-        "failures": [{"id": c.id, "message": c.message} for c in failing[:MAX_LISTED_FAILURES]],
-        "results": [
-            {"id": c.id, "outcome": c.outcome.value, "duration": round(c.duration, 3)}
-            for c in cases[:MAX_RECORDED_CASES]
-        ],
-        "results_truncated": len(cases) > MAX_RECORDED_CASES,
-        "exit_code": exit_code,
-        "hidden_tests": 0,
-    }
+    details = shared_details(junit, exit_code)
     return CheckResult(CHECK_ID, "functional", status, summary, code, details)
 
 

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from checks import reruns as rerun_results
 from checks.functional import (
     HIDDEN_INI,
-    MAX_LISTED_FAILURES,
-    MAX_RECORDED_CASES,
     RUNNER,
     SYSTEM_PYTHON,
     FunctionalRun,
@@ -33,6 +31,7 @@ from checks.functional import (
 from checks.hidden_inventory import HIDDEN_DIR_NAME, base_id
 from checks.interface import CheckResult, CheckStatus
 from checks.junit import InvalidArtifact, JUnitResult, Outcome, parse_junit
+from checks.runner_results import MAX_LISTED_FAILURES, MAX_RECORDED_CASES
 
 
 @dataclass(frozen=True)

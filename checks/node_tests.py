@@ -16,11 +16,10 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from checks.bats import _limit as limit_hit
-from checks.functional import MAX_LISTED_FAILURES, MAX_RECORDED_CASES
 from checks.interface import CheckResult, CheckStatus
-from checks.junit import InvalidArtifact, JUnitResult, Outcome
+from checks.junit import InvalidArtifact, JUnitResult
 from checks.node_tap import TapReport, parse_tap
+from checks.runner_results import limit_hit, runner_result, verdict
 
 CHECK_ID = "functional"
 KIND = "functional"
@@ -119,7 +118,7 @@ def unsupported_script(why: str) -> CheckResult:
 
 def evaluate(min_passed: int, run: NodeTestRun) -> CheckResult:
     """The functional verdict for a node:test run; never raises for hostile input."""
-    limit = limit_hit(run)  # type: ignore[arg-type]  # the same limit fields as bats's run
+    limit = limit_hit(run)
     if limit is not None:
         return _result(CheckStatus.FAILED, limit[1], limit[0], None, run)
     if run.report_problem is not None:
@@ -139,7 +138,6 @@ def evaluate(min_passed: int, run: NodeTestRun) -> CheckResult:
     if forged is not None:
         return _result(CheckStatus.FAILED, forged, "INVALID_ARTIFACT", tap.result, run)
     junit = tap.result
-    counts = f"{junit.passed} passed, {junit.failed} failed, {junit.errors} errors, {junit.skipped} skipped"
     problems: list[tuple[str, str]] = []
     if not junit.cases:
         problems.append(("NO_TESTS", "no tests were found"))
@@ -154,9 +152,7 @@ def evaluate(min_passed: int, run: NodeTestRun) -> CheckResult:
                 f"{junit.passed} test(s) passed; the spec requires at least {min_passed}",
             )
         )
-    status = CheckStatus.FAILED if problems else CheckStatus.PASSED
-    summary = counts if not problems else f"{counts}: " + "; ".join(m for _, m in problems)
-    return _result(status, summary, problems[0][0] if problems else None, junit, run)
+    return _result(*verdict(junit, problems), junit, run)
 
 
 def _forgery(run: NodeTestRun, tap: TapReport) -> str | None:
@@ -186,26 +182,5 @@ def _result(
     status: CheckStatus, summary: str, code: str | None, junit: JUnitResult | None, run: NodeTestRun
 ) -> CheckResult:
     """The check with the same details as the pytest and bats ones."""
-    cases = junit.cases if junit else ()
-    failing = [c for c in cases if c.outcome in (Outcome.FAILED, Outcome.ERROR)]
-    details: dict[str, object] = {
-        "tests": {
-            "passed": junit.passed if junit else 0,
-            "failed": junit.failed if junit else 0,
-            "errors": junit.errors if junit else 0,
-            "skipped": junit.skipped if junit else 0,
-        },
-        "failing_tests": [c.id for c in failing],
-        "failures": [{"id": c.id, "message": c.message} for c in failing[:MAX_LISTED_FAILURES]],
-        "results": [
-            {"id": c.id, "outcome": c.outcome.value, "duration": round(c.duration, 3)}
-            for c in cases[:MAX_RECORDED_CASES]
-        ],
-        "results_truncated": len(cases) > MAX_RECORDED_CASES,
-        "exit_code": run.exit_code,
-        "hidden_tests": 0,
-        "runner": run.runner,
-    }
-    if code in ("PROCESS_LIMIT", "MEMORY_LIMIT", "DISK_LIMIT", "OUTPUT_LIMIT", "TIMEOUT"):
-        details["partial"] = True
-    return CheckResult(CHECK_ID, KIND, status, summary, code, details)
+    extra = {"runner": run.runner}
+    return runner_result(CHECK_ID, status, summary, code, junit, run.exit_code, extra)
