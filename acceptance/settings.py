@@ -36,6 +36,9 @@ class Settings:
     git_allowed_hosts: frozenset[str] | None
     #: an OSV-compatible service (e.g. the public OSV API); unset: the offline store
     osv_url: str | None = None
+    #: the npm registry Node.js deliveries' packages are fetched from (a mirror); unset:
+    #: the engine's default (`NPM_REGISTRY` in acceptance/engine/npm_lockfile.py)
+    npm_registry: str | None = None
     advisories_db_path: Path | None = None
     #: SQLAlchemy URL; unset: SQLite in the data directory
     database_url_setting: str | None = field(default=None, repr=False)  # may hold a password
@@ -171,6 +174,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()) if hosts else None
         ),
         osv_url=env.get("ACCEPTANCE_OSV_URL") or None,
+        npm_registry=npm_registry(env),
         database_url_setting=_with_password(
             env.get("ACCEPTANCE_DATABASE_URL") or None,
             _secret(env, "ACCEPTANCE_DATABASE_PASSWORD"),
@@ -243,6 +247,39 @@ def accessibility_settle(env: Mapping[str, str] | None = None) -> float:
             f"{name} is {raw!r}: give a number of seconds from 0 to {MAX_ACCESSIBILITY_SETTLE:g}"
         )
     return value
+
+
+def npm_registry(env: Mapping[str, str] | None = None) -> str | None:
+    """ACCEPTANCE_NPM_REGISTRY: an http(s) registry URL, ending in `/`; unset: None.
+
+    No user name, password, query or fragment: the URL is written into reports (the
+    install evidence), and lockfile `resolved` URLs are matched against it as a prefix,
+    which the trailing `/` keeps from matching a longer host name.
+    """
+    env = os.environ if env is None else env
+    raw = (env.get("ACCEPTANCE_NPM_REGISTRY") or "").strip()
+    if not raw:
+        return None
+    parts = urllib.parse.urlsplit(raw)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if (
+        not port_ok
+        or parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+        or any(not ch.isprintable() or ch.isspace() for ch in raw)
+    ):
+        raise UserInputError(
+            f"ACCEPTANCE_NPM_REGISTRY is {raw!r}: give a registry's http(s) URL, without "
+            "user name, password, query or fragment",
+            hint="e.g. https://npm.example.org/ (a registry mirror the host can reach)",
+        )
+    return raw if raw.endswith("/") else raw + "/"
 
 
 def _timezone(env: Mapping[str, str]) -> str:

@@ -239,6 +239,7 @@ class RunExecutor:
             osv_url=settings.osv_url,
             advisories_db=settings.advisories_db,
             env_cache_max_bytes=settings.env_cache_max_bytes,
+            npm_registry=settings.npm_registry,
         )
 
     def _progress(self, claim: Claim) -> Any:

@@ -97,6 +97,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         osv_url=settings.osv_url,
         advisories_db=settings.advisories_db,
         env_cache_max_bytes=settings.env_cache_max_bytes,
+        npm_registry=settings.npm_registry,
     )
     result = run_acceptance(args.source, args.ref, spec, config, progress=_progress)
     if args.logs:

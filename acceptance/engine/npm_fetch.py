@@ -1,7 +1,8 @@
 """Fetching a Node.js delivery's packages on the host, with no supplier code run (issue 16).
 
 A folder prepared for an earlier run from the same lockfile is reused (prepared_key) and
-checked again, so a re-push that changes only code fetches nothing.
+checked again, so a re-push that changes only code fetches nothing; the prepared folders
+are capped and evicted like the Python environments (acceptance/engine/npm_prepared.py).
 
 Only the delivery's package.json and lockfile are copied into a clean folder; npm runs
 there with lifecycle scripts off, an engine-written empty config (the delivery's .npmrc
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import stat
 import subprocess
@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from acceptance.engine import envcache, npm_prepared
 from acceptance.engine.npm_lockfile import NPM_REGISTRY, LockedPackage, NpmProject
 from acceptance.errors import PlatformError, SubmissionError
 from checks.npm_licences import declared_licence
@@ -34,7 +35,6 @@ MAX_ENTRIES = 400_000
 INSTALL_MISMATCH = "NPM_INSTALL_MISMATCH"
 #: prepared node_modules, one folder per prepared_key, under the engine's cache folder
 PREPARED_DIR = "node-modules"
-_READY = ".acceptance-ready"
 #: the package.json fields `npm ci` reads besides the lockfile
 _KEY_FIELDS = (
     "dependencies", "devDependencies", "optionalDependencies", "peerDependencies",
@@ -60,28 +60,48 @@ class FetchedModules:
     size: int
     #: prepared for an earlier run from the same lockfile, and checked again now
     reused: bool = False
+    #: the registry the packages come from (the engine's)
+    registry: str = NPM_REGISTRY
 
 
-def npm_ci_command(project_dir: Path, empty_configs: tuple[Path, Path], cache: Path) -> list[str]:
-    """`npm ci` with nothing of the delivery's but its package.json and lockfile."""
+def npm_ci_command(
+    project_dir: Path,
+    empty_configs: tuple[Path, Path],
+    cache: Path,
+    registry: str = NPM_REGISTRY,
+) -> list[str]:
+    """`npm ci` with nothing of the delivery's but its package.json and lockfile.
+
+    `--replace-registry-host=npmjs` (npm's default, said aloud): lockfile URLs under
+    NPM_REGISTRY are fetched from `registry` instead, so a mirror gets every request.
+    """
     return [
         "npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--no-update-notifier",
         "--no-bin-links", "--include=dev", "--include=optional", "--loglevel=error",
         f"--userconfig={empty_configs[0]}", f"--globalconfig={empty_configs[1]}",
-        f"--registry={NPM_REGISTRY}", f"--cache={cache}", "--prefer-offline",
+        f"--registry={registry}", "--replace-registry-host=npmjs",
+        f"--cache={cache}", "--prefer-offline",
         f"--prefix={project_dir}",
         *([f"--cafile={SYSTEM_CA}"] if SYSTEM_CA.is_file() else []),
     ]  # fmt: skip
 
 
 def fetch_node_modules(
-    project: NpmProject, work: Path, cache_dir: Path, *, timeout: float, max_bytes: int
+    project: NpmProject,
+    work: Path,
+    cache_dir: Path,
+    *,
+    timeout: float,
+    max_bytes: int,
+    registry: str = NPM_REGISTRY,
+    max_total_bytes: int = envcache.MAX_TOTAL_BYTES,
 ) -> FetchedModules:
     """The checked node_modules for the project's lockfile: prepared before, or fetched now.
 
     `npm ci` runs on the host in `work`; what it wrote is checked against the lockfile and
     kept under `cache_dir`, keyed by what it was made from (prepared_key), so a re-push
-    that changes only code reuses it. A reused folder is checked again as a fresh one is.
+    that changes only code reuses it: linked into `work` and checked again as a fresh one
+    is. The kept folders together stay under `max_total_bytes` (npm_prepared).
     """
     project_dir = work / "project"
     home = work / "home"
@@ -102,12 +122,14 @@ def fetch_node_modules(
         .stdout.decode(errors="replace")
         .strip()[:40]
     )
-    prepared = cache_dir / PREPARED_DIR / prepared_key(project, version)
+    prepared = cache_dir / PREPARED_DIR / prepared_key(project, version, registry)
     started = time.monotonic()
-    if (prepared / _READY).is_file():
-        size = _check_tree(prepared / "node_modules", max_bytes)
-        installed = check_installed(prepared, project.packages)
-        return FetchedModules(prepared, installed, version, time.monotonic() - started, size, True)
+    reused = work / "prepared"
+    if npm_prepared.reuse(prepared, reused):
+        size = _check_tree(reused / "node_modules", max_bytes)
+        installed = check_installed(reused, project.packages)
+        seconds = time.monotonic() - started
+        return FetchedModules(reused, installed, version, seconds, size, True, registry)
     (project_dir / "package.json").write_bytes(project.manifest)
     (project_dir / project.lockfile_name).write_bytes(project.lockfile)
     # npm refuses one file as both: two empty files, written by the engine
@@ -118,7 +140,7 @@ def fetch_node_modules(
     cache.mkdir(parents=True, exist_ok=True)
     try:
         done = subprocess.run(
-            npm_ci_command(project_dir, empty, cache), cwd=project_dir, env=env,
+            npm_ci_command(project_dir, empty, cache, registry), cwd=project_dir, env=env,
             stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
@@ -133,11 +155,11 @@ def fetch_node_modules(
         raise SubmissionError("INSTALL_FAILED", f"npm ci failed on the locked packages: {tail}")
     size = _check_tree(project_dir / "node_modules", max_bytes)
     installed = check_installed(project_dir, project.packages)
-    _keep(project_dir, prepared)
-    return FetchedModules(project_dir, installed, version, seconds, size)
+    npm_prepared.publish(project_dir, prepared, size, max_total_bytes)
+    return FetchedModules(project_dir, installed, version, seconds, size, registry=registry)
 
 
-def prepared_key(project: NpmProject, npm_version: str) -> str:
+def prepared_key(project: NpmProject, npm_version: str, registry: str = NPM_REGISTRY) -> str:
     """What a prepared node_modules depends on: the lockfile, package.json's dependency
     fields (not its scripts or version), the registry and the host's npm."""
     manifest = json.loads(project.manifest)
@@ -146,22 +168,10 @@ def prepared_key(project: NpmProject, npm_version: str) -> str:
         "format": 1,
         "lockfile": [project.lockfile_name, hashlib.sha256(project.lockfile).hexdigest()],
         "manifest": fields,
-        "registry": NPM_REGISTRY,
+        "registry": registry,
         "npm": npm_version,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def _keep(project_dir: Path, prepared: Path) -> None:
-    """Copy the checked folder into the cache, whole or not at all (a rename publishes it)."""
-    prepared.parent.mkdir(parents=True, exist_ok=True)
-    staging = prepared.parent / f".{prepared.name}-{secrets.token_hex(6)}"
-    try:
-        shutil.copytree(project_dir, staging, symlinks=True)
-        (staging / _READY).write_bytes(b"")
-        os.rename(staging, prepared)
-    except OSError:  # another run published it first, or the cache is full: not needed
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def check_installed(

@@ -21,7 +21,9 @@ from acceptance.errors import SubmissionError
 
 LOCKFILES = ("npm-shrinkwrap.json", "package-lock.json")
 MANIFEST = "package.json"
-#: the registry every locked package must come from (npm's public registry)
+#: the registry every locked package must come from (npm's public registry), unless the
+#: engine is given another (ACCEPTANCE_NPM_REGISTRY, a mirror): then a `resolved` URL may
+#: name either, as npm fetches this one's packages from the mirror (`--replace-registry-host`)
 NPM_REGISTRY = "https://registry.npmjs.org/"
 MAX_MANIFEST_BYTES = 1024**2
 MAX_LOCKFILE_BYTES = 32 * 1024**2
@@ -61,8 +63,12 @@ class NpmProject:
     test_script: str | None
 
 
-def read_project(tree: Path) -> NpmProject:
-    """The checkout's package.json and lockfile, validated; SubmissionError when refused."""
+def read_project(tree: Path, registry: str = NPM_REGISTRY) -> NpmProject:
+    """The checkout's package.json and lockfile, validated; SubmissionError when refused.
+
+    `registry` is the engine's (ending in `/`): a locked package resolved anywhere but
+    there or NPM_REGISTRY is refused.
+    """
     manifest = _read(tree, MANIFEST, MAX_MANIFEST_BYTES)
     if manifest is None:
         raise SubmissionError("INSTALL_FAILED", f"the repository has no regular root {MANIFEST}")
@@ -79,8 +85,8 @@ def read_project(tree: Path) -> NpmProject:
     lock_name, lock_bytes = present[0]  # npm itself prefers npm-shrinkwrap.json
     manifest_doc = _json(manifest, MANIFEST)
     lock_doc = _json(lock_bytes, lock_name)
-    _check_manifest(manifest_doc)
-    packages = _locked_packages(lock_doc, lock_name)
+    _check_manifest(manifest_doc, registry)
+    packages = _locked_packages(lock_doc, lock_name, registry)
     scripts = manifest_doc.get("scripts")
     test = scripts.get("test") if isinstance(scripts, dict) else None
     return NpmProject(
@@ -116,7 +122,7 @@ def _json(data: bytes, name: str) -> dict[str, Any]:
     return document
 
 
-def _check_manifest(manifest: dict[str, Any]) -> None:
+def _check_manifest(manifest: dict[str, Any], registry: str) -> None:
     """Refuse dependencies that name a place (a path, a link, a repository, a URL)."""
     if manifest.get("workspaces") is not None:
         raise SubmissionError(
@@ -133,7 +139,7 @@ def _check_manifest(manifest: dict[str, Any]) -> None:
                 raise SubmissionError(
                     SOURCE_REFUSED,
                     f"package.json: {field}: {_show(name)} is {_show(spec)}: only versions "
-                    f"from the registry ({NPM_REGISTRY}) are installed, never file:, link:, "
+                    f"from the registry ({registry}) are installed, never file:, link:, "
                     "git or URL dependencies",
                 )
 
@@ -148,7 +154,9 @@ def _names_a_place(spec: str) -> bool:
     return "/" in text and not text.startswith("@")
 
 
-def _locked_packages(lock: dict[str, Any], lock_name: str) -> tuple[LockedPackage, ...]:
+def _locked_packages(
+    lock: dict[str, Any], lock_name: str, registry: str
+) -> tuple[LockedPackage, ...]:
     version = lock.get("lockfileVersion")
     entries = lock.get("packages")
     if version not in (2, 3) or not isinstance(entries, dict):
@@ -179,14 +187,15 @@ def _locked_packages(lock: dict[str, Any], lock_name: str) -> tuple[LockedPackag
             raise SubmissionError(SOURCE_REFUSED, f"{where} is a link to a local folder")
         resolved = entry.get("resolved")
         # No `resolved` means "from the configured registry" (npm 11 may leave it out):
-        # the engine's registry, then. One that names anything else is refused.
+        # the engine's registry, then. One under NPM_REGISTRY is fetched from the engine's
+        # registry too (npm_fetch passes --replace-registry-host). Anything else is refused.
         if resolved is not None and (
-            not isinstance(resolved, str) or not resolved.startswith(NPM_REGISTRY)
+            not isinstance(resolved, str) or not resolved.startswith((registry, NPM_REGISTRY))
         ):
             raise SubmissionError(
                 SOURCE_REFUSED,
                 f"{where} is resolved to {_show(resolved)}: every package must come from "
-                f"the registry ({NPM_REGISTRY}); file:, git and other URLs are refused",
+                f"the registry ({registry}); file:, git and other URLs are refused",
                 hint="install the dependency from the registry and regenerate the lockfile",
             )
         name = entry.get("name")

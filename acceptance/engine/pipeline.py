@@ -111,6 +111,8 @@ class EngineConfig:
     advisories_db: Path | None = None
     #: all prepared environments together (`ACCEPTANCE_ENV_CACHE_SIZE`)
     env_cache_max_bytes: int = envcache.MAX_TOTAL_BYTES
+    #: the npm registry (`ACCEPTANCE_NPM_REGISTRY`); None: npm_lockfile.NPM_REGISTRY
+    npm_registry: str | None = None
     #: the shell runtime's image (sandbox/shell_image.py); None: the current code's tag
     shell_image: str | None = None
 

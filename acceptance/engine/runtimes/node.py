@@ -66,7 +66,8 @@ class NodeRuntime:
                 hint="set `runtime: python` if it is a Python delivery, or remove the hidden tests",
             )
         with session.stage("plan"):
-            project = read_project(tree.path)
+            registry = getattr(session.config, "npm_registry", None) or NPM_REGISTRY
+            project = read_project(tree.path, registry)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="run")
         try:
             evidence = pool.submit(session.timed, "licence-detect", session.detect_licence, tree)
@@ -74,6 +75,7 @@ class NodeRuntime:
                 fetched = fetch_node_modules(
                     project, scratch / "npm", session.config.cache_dir,
                     timeout=max(30.0, session.remaining()), max_bytes=spec.limits.disk,
+                    registry=registry, max_total_bytes=session.config.env_cache_max_bytes,
                 )  # fmt: skip
             session.report.install = _install_record(project.lockfile_name, fetched)
             modules = fetched.project_dir / "node_modules"
@@ -222,7 +224,7 @@ def _install_record(lockfile: str, fetched: FetchedModules) -> dict[str, object]
             f"{lockfile}: {len(fetched.installed)} package(s) "
             + ("prepared for an earlier run from the same lockfile and checked again"
                if fetched.reused else
-               f"fetched from {NPM_REGISTRY} by npm {fetched.npm_version} on the host with "
+               f"fetched from {fetched.registry} by npm {fetched.npm_version} on the host with "
                "scripts off")
             + f" ({fetched.seconds:.1f} s, {fetched.size} bytes), install scripts run by npm "
             "rebuild in the sandbox, offline"
