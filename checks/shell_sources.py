@@ -27,6 +27,10 @@ from pathlib import Path
 
 #: the files followed, in all; past it the check fails (never passes unread)
 MAX_FOLLOWED = 1_000
+#: distinct words holding a slash looked up per file, for executables without a shebang;
+#: past it, or past MAX_READ_TOTAL bytes read in all, the set is cut (the check fails)
+MAX_WORDS = 20_000
+MAX_READ_TOTAL = 256 * 1024**2
 #: bytes of a file read for the names it holds (the scanner's own cap)
 MAX_READ_BYTES = 2 * 1024**2
 #: commands whose first operand is a file of shell code: `source`, `.` and bats's `load`
@@ -49,11 +53,16 @@ _NOT_CONSTANT = re.compile(rb"[$`*?\[\]{}~\\]")
 _ASSIGNMENT = re.compile(rb"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
+class _TooManyWords(Exception):
+    """A file names more paths than the engine looks up: the set is reported as cut."""
+
+
 def followed_files(
     tree: Path, scanned: Sequence[str], exclude: Sequence[str] = (), extra: Iterable[str] = ()
 ) -> tuple[list[str], bool]:
     """Files (relative, sorted) not in `scanned` that the shell code loads; and whether the
-    set was cut at MAX_FOLLOWED. `extra` are paths already known to be followed (SC1091)."""
+    set was cut (MAX_FOLLOWED, MAX_WORDS, MAX_READ_TOTAL: the caller fails the check).
+    `extra` are paths already known to be followed (SC1091)."""
     skipped = {e.strip().strip("/") for e in exclude if e.strip().strip("/") not in ("", ".")}
     known = set(scanned)
     followed: set[str] = set()
@@ -62,9 +71,19 @@ def followed_files(
         if rel not in known and _allowed(rel, skipped):
             followed.add(rel)
             queue.append(rel)
+    read = 0
     while queue:
         rel = queue.pop()
-        for name in names_in(tree, rel):
+        try:
+            read += min(os.lstat(tree / rel).st_size, MAX_READ_BYTES)
+            if read > MAX_READ_TOTAL:
+                return sorted(followed), True
+            names = names_in(tree, rel)
+        except OSError:
+            continue
+        except _TooManyWords:
+            return sorted(followed), True
+        for name in names:
             if name in known or name in followed or not _allowed(name, skipped):
                 continue
             if len(followed) >= MAX_FOLLOWED:
@@ -89,10 +108,11 @@ def names_in(tree: Path, rel: str) -> set[str]:
         found.update(resolve(tree, folder, match.group(3), bats_load=bats_load))
     for match in _SOURCE_DIRECTIVE.finditer(data):
         found.update(resolve(tree, folder, match.group(1)))
-    for match in _ANY_WORD.finditer(data):
-        word = match.group(0)
-        if b"/" not in word:
-            continue
+    # each distinct word once: a file of repeated paths costs one look each, not thousands
+    words = {m.group(0) for m in _ANY_WORD.finditer(data) if b"/" in m.group(0)}
+    if len(words) > MAX_WORDS:
+        raise _TooManyWords(rel)
+    for word in words:
         for name in resolve(tree, folder, word):
             if _runs_as_shell(tree / name):
                 found.add(name)
@@ -134,8 +154,8 @@ def _regular_in_tree(tree: Path, rel: str) -> bool:
     if rel in ("", ".") or rel.startswith("../") or rel == ".." or os.path.isabs(rel):
         return False
     parts = rel.split("/")
-    if ".git" in parts:
-        return False
+    if ".git" in parts or not os.path.isfile(os.path.join(tree, rel)):
+        return False  # one look for the usual word that names nothing
     path = tree
     for part in parts:
         path = path / part

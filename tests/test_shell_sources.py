@@ -167,3 +167,13 @@ def test_a_loaded_library_that_reaches_into_bats_is_flagged(tmp_path: Path) -> N
         "lib/hooks": "true\nbats_exit_trap() {\n  exit 0\n}\n",
     })  # fmt: skip
     assert [(f.path, f.line) for f in find_bats_hooks(tree)] == [("lib/hooks", 2)]
+
+
+def test_a_file_naming_more_paths_than_looked_up_cuts_the_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shell_sources, "MAX_WORDS", 3)
+    tree = _tree(tmp_path, {"tests/x.bats": "cat a/1 a/2 a/3 a/4\n"})
+    assert followed_files(tree, ["tests/x.bats"]) == ([], True)
+    monkeypatch.setattr(shell_sources, "MAX_WORDS", 4)
+    assert followed_files(tree, ["tests/x.bats"]) == ([], False)
