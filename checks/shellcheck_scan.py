@@ -28,6 +28,7 @@ from checks.shellcheck import (
     KIND,
     MAX_COMMENTS,
     MAX_REPORT_BYTES,
+    NON_CONSTANT_SOURCE,
     SastOptions,
     _failed,
     evaluate_shellcheck,
@@ -41,7 +42,7 @@ MAX_ROUNDS = 4
 #: "Not following: PATH was not specified as input (see shellcheck -x)." and its variants
 _NOT_FOLLOWING = re.compile(r"^Not following: (.+?)(?: was not specified as input\b|: |$)")
 NOT_FOLLOWING_CODE = 1091
-NON_CONSTANT_CODE = 1090
+NON_CONSTANT_CODE = NON_CONSTANT_SOURCE
 NOT_FOLLOWED = "loads more files than the engine follows"
 
 

@@ -4,6 +4,7 @@ found on the host by constant path, through bats's `load`, `source`, `.`, `bash 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -177,3 +178,21 @@ def test_a_file_naming_more_paths_than_looked_up_cuts_the_set(
     assert followed_files(tree, ["tests/x.bats"]) == ([], True)
     monkeypatch.setattr(shell_sources, "MAX_WORDS", 4)
     assert followed_files(tree, ["tests/x.bats"]) == ([], False)
+
+
+def test_a_non_constant_source_blocks_whatever_fail_on_and_suppressions_say() -> None:
+    from acceptance.engine.spec import SastSpec, Severity
+    from checks import shellcheck
+    from checks.interface import CheckStatus
+
+    comment = {"file": "./bin/a.sh", "line": 4, "column": 8, "level": "warning", "code": 1090,
+               "message": "ShellCheck can't follow non-constant source."}  # fmt: skip
+    report = json.dumps({"comments": [comment]}).encode()
+    lenient = SastSpec(fail_on=Severity.HIGH, allow_suppressions=True)
+    # as delivered, a `source=/dev/null` directive silenced it: suppressed, allowed, still blocks
+    outcome = shellcheck.evaluate_shellcheck(
+        report, lenient, b'{"comments": []}', directive_files=["bin/a.sh"]
+    ).result
+    assert (outcome.status, outcome.reason_code) == (CheckStatus.FAILED, "SAST_FINDINGS")
+    assert outcome.details["findings"][0]["suppressed"] is True  # type: ignore[index]
+    assert "bin/a.sh:4 SC1090" in outcome.summary
