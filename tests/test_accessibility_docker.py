@@ -215,16 +215,18 @@ def test_content_a_static_page_adds_after_its_load_is_judged_with_what_it_remove
     from checks.accessibility import DockerBrowserRunner, evaluate
 
     # As served pages (tests/hostile/test_redteam_2026_12_06_serve.py): an input without a
-    # label shown only at the load, an image without alt added 1.5 s after it; both runs
-    # of axe are judged together, so both are found.
+    # label shown only at the load, an image without alt added 3 s after it; both runs
+    # of axe are judged together, so both are found. A settle time of 6 s keeps the second
+    # run well after the change and the first well before it, on a loaded machine too.
     site = _site(
         tmp_path,
         '<!doctype html><html lang="en"><head><title>t</title></head><body><main>'
         '<h1>Hi</h1><input id="early"><div id="late"></div><script>setTimeout(() => {'
         " document.getElementById('early').remove();"
-        " document.getElementById('late').innerHTML = '<img src=\"a.png\">'; }, 1500)"
+        " document.getElementById('late').innerHTML = '<img src=\"a.png\">'; }, 3000)"
         "</script></main></body></html>",
     )
-    result = evaluate(site, _options("index.html"), DockerBrowserRunner(browser_image)).result
+    runner = DockerBrowserRunner(browser_image, settle_seconds=6.0)
+    result = evaluate(site, _options("index.html"), runner).result
     assert result.reason_code == "ACCESSIBILITY_VIOLATIONS", result.summary
     assert result.details["blocking_rules"] == ["image-alt", "label"]
