@@ -183,6 +183,21 @@ def test_the_tests_of_two_runtimes_without_a_runtime_in_the_spec_are_refused(
         assert choose_runtime(tmp_path, name).name is name
 
 
+def test_the_owners_hidden_tests_settle_an_ambiguous_tree_for_python(tmp_path: Path) -> None:
+    # pytest tests of the owner's: a tree with Python in it is judged as Python, its
+    # .bats files beside (the hidden tests decide, whatever the delivery carries)
+    tree = _tree(tmp_path, {"app.py": "", "tests/test_app.py": "", "tests/ok.bats": ""})
+    choice = choose_runtime(tree, None, hidden_tests=True)
+    assert (choice.name, choice.source, choice.evidence) == (
+        RuntimeName.PYTHON, "detected", ("app.py",)
+    )  # fmt: skip
+    marked = _tree(tmp_path / "m", {"requirements.txt": "", "tests/t.bats": ""})
+    assert choose_runtime(marked, None, hidden_tests=True).evidence == ("requirements.txt",)
+    # no Python at all: detection as before (the pipeline then says RUNTIME_MISMATCH)
+    shell = _tree(tmp_path / "s", {"tool.sh": "", "tests/t.bats": ""})
+    assert choose_runtime(shell, None, hidden_tests=True).name is RuntimeName.SHELL
+
+
 def test_detection_follows_no_link(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     _tree(outside, {"pyproject.toml": "", "deep/a.bats": ""})

@@ -321,7 +321,9 @@ class _Run:
         with self._stage("checkout"):
             tree = self._checkout(scratch / "checkout")
         self.test_hooks = find_test_hooks(tree.path)
-        choice = choose_runtime(tree.path, self.spec.runtime)
+        choice = choose_runtime(
+            tree.path, self.spec.runtime, hidden_tests=self.spec.functional.hidden_tests is not None
+        )
         self.report.runtime = choice.to_report()
         if (
             choice.source == SOURCE_DETECTED
