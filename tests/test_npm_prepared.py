@@ -23,7 +23,7 @@ from tests.test_node_runtime import LODASH_4_17_4, project
 
 LEFT_PAD_1_3_0 = {
     "version": "1.3.0",
-    "resolved": "https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz",
+    "resolved": f"{NPM_REGISTRY}left-pad/-/left-pad-1.3.0.tgz",
     "integrity": "sha512-XI5MPzVNApjAyhQzphX8BkmKsKUxD4LdyK24iZeQGinBN9yTQT3bFlCBy/aVx2HrNcqQGsdot8ghrjyrvMCoEA==",
 }
 

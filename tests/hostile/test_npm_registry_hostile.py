@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from acceptance.engine.npm_lockfile import read_project
+from acceptance.engine.npm_lockfile import NPM_REGISTRY, read_project
 from acceptance.errors import SubmissionError
 from tests.test_node_runtime import LODASH_4_17_4, project
 
 MIRROR = "https://npm.example.org/mirror/"
+#: the default registry's URL without its final `/`
+DEFAULT = NPM_REGISTRY.removesuffix("/")
 
 
 @pytest.mark.parametrize(
@@ -31,8 +33,8 @@ MIRROR = "https://npm.example.org/mirror/"
         ("https://npm.example.org\\@evil.example/mirror/lodash.tgz", False),
         ("HTTPS://NPM.EXAMPLE.ORG/mirror/lodash.tgz", False),
         ("http://npm.example.org/mirror/lodash-4.17.4.tgz", False),
-        ("https://registry.npmjs.org.evil.example/lodash.tgz", False),
-        ("https://registry.npmjs.org@evil.example/lodash.tgz", False),
+        (f"{DEFAULT}.evil.example/lodash.tgz", False),  # the default's host as a prefix
+        (f"{DEFAULT}@evil.example/lodash.tgz", False),  # ...as a user name
         ("file:///etc/passwd", False),
         (["https://npm.example.org/mirror/x.tgz"], False),
     ],
