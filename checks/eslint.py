@@ -126,9 +126,10 @@ def evaluate_eslint(
         and not (f.suppressed and spec.allow_suppressions)
     ]  # fmt: skip
     blocking_ids = {id(f) for f in blocking}
-    errors: list[dict[str, str]] = [
-        *unparsed, *({"filename": n, "reason": r} for n, r in unscanned)
-    ]  # fmt: skip
+    # the host and the runner may both name a file (a compiled addon): once is enough
+    errors = list({
+        e["filename"]: e for e in [*unparsed, *({"filename": n, "reason": r} for n, r in unscanned)]
+    }.values())  # fmt: skip
     counts = {s: sum(1 for f in kept if f.severity == s) for s in _SEVERITIES}
     suppressed = sum(1 for f in kept if f.suppressed)
     details: dict[str, object] = {

@@ -25,6 +25,8 @@ _NODES = frozenset({b"node", b"nodejs"})
 #: characters ESLint's `files` patterns give a meaning to: such a name is not passed
 _PATTERN_CHARS = frozenset("*?[]{}()!+@\\,")
 MAX_EXTRA_FILES = 1_000
+#: the reason a compiled addon (`*.node`) is listed unscanned (the runner says the same)
+ADDON = "a compiled Node addon, which no scanner reads"
 MAX_UNSCANNED = 5_000
 WIKI = "https://github.com/eslint-community/eslint-plugin-security/blob/main/docs/rules/"
 CORE_DOCS = "https://eslint.org/docs/latest/rules/"
@@ -111,7 +113,11 @@ def node_sources(tree: Path, exclude: Sequence[str] = ()) -> NodeSources:
             path = os.path.join(root, name)
             if rel in skipped or os.path.islink(path) or not os.path.isfile(path):
                 continue
-            if not name.endswith(JS_SUFFIXES) and _runs_node(path):
+            if name.endswith(".node"):
+                # a compiled addon: `require` runs it, no scanner reads it
+                if len(unscanned) < MAX_UNSCANNED:
+                    unscanned.append((rel, ADDON))
+            elif not name.endswith(JS_SUFFIXES) and _runs_node(path):
                 if _PATTERN_CHARS.intersection(rel):
                     if len(unscanned) < MAX_UNSCANNED:
                         unscanned.append(

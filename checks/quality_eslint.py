@@ -133,10 +133,11 @@ def evaluate_eslint_quality(
         for file, comments in sorted(parsed.comments.items())
         for s in suppressions_in_file(file, comments)
     ]
+    named = {e["filename"] for e in parsed.unparsed}
     unlinted = [
         _unlinted(e["filename"], f"ESLint could not parse this file ({e['reason']})")
         for e in parsed.unparsed
-    ] + [_unlinted(name, f"not linted: {why}") for name, why in unscanned]
+    ] + [_unlinted(name, f"not linted: {why}") for name, why in unscanned if name not in named]
     return judge_lint(
         spec, raw, suppressions, unlinted,
         tool=LintTool("eslint", parsed.tool.get("eslint", "unknown"), "https://eslint.org/"),

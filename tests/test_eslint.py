@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from acceptance.engine.spec import SastSpec, Severity
 from checks.eslint import evaluate_eslint, run_eslint
 from checks.eslint_report import MAX_MESSAGES, eslint_command
-from checks.eslint_rules import RULE_LEVELS, NodeSources, node_sources, rule_level
+from checks.eslint_rules import ADDON, RULE_LEVELS, NodeSources, node_sources, rule_level
 from checks.interface import CheckOutcome, CheckStatus
 from tests.fakes import FakeSandbox, ran
 
@@ -172,6 +172,13 @@ def test_a_file_the_host_could_not_pass_to_eslint_fails_unscannable() -> None:
     assert f"bin/[x] ({why})" in outcome.result.summary
 
 
+def test_a_file_named_by_the_host_and_the_runner_is_listed_once() -> None:
+    addon = _msg(None, line=1, column=1, fatal=True, message=ADDON)
+    outcome = _judge(_report(_file("lib/a.node", addon)), unscanned=[("lib/a.node", ADDON)])
+    assert outcome.result.reason_code == "SAST_UNSCANNABLE"
+    assert outcome.result.details["errors"] == [{"filename": "lib/a.node", "reason": ADDON}]
+
+
 def test_a_flood_the_runner_cut_short_is_never_a_pass() -> None:
     noisy = _msg("security/detect-object-injection", message="Generic Object Injection Sink")
     outcome = _judge(_report(_file("a.js", noisy), truncated=True))
@@ -289,6 +296,8 @@ def test_node_sources_finds_node_scripts_and_skips_node_modules_and_links(
         "node_modules/.bin/z": "#!/usr/bin/env node\n",
         # a nested node_modules is the supplier's (only the root one is replaced)
         "lib/node_modules/.bin/run": "#!/usr/bin/env node\n",
+        "build/Release/addon.node": "\x7fELF",
+        "node_modules/dep/addon.node": "\x7fELF",
         "vendor/v.ts": "",
         "bin/[x]": "#!/usr/bin/node\n",
         "lib/a.js": "#!/usr/bin/env node\n",
@@ -300,7 +309,10 @@ def test_node_sources_finds_node_scripts_and_skips_node_modules_and_links(
     found = node_sources(tmp_path, ["vendor"])
     # TypeScript is linted by its extension (typescript-eslint's parser), not listed here
     assert found.extra == ("bin/cli", "bin/other", "lib/node_modules/.bin/run")
-    assert found.unscanned == (("bin/[x]", "a node script whose name ESLint reads as a pattern"),)
+    assert found.unscanned == (
+        ("bin/[x]", "a node script whose name ESLint reads as a pattern"),
+        ("build/Release/addon.node", ADDON),
+    )
 
 
 # ---------------------------------------------------------------- the image's ESLint

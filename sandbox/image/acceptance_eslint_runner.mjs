@@ -10,7 +10,7 @@
 //
 // argv[2]: JSON {mode: "sast" | "quality", root, out, ignores: [...], extra_files: [...],
 // max_messages}. Writes one JSON document to `out`.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { ESLint } from "eslint";
@@ -46,8 +46,42 @@ const SAST_RULES = Object.fromEntries([
 const MAX_COMMENTS = 50_000;
 const comments = new Map();
 let commentCount = 0;
+// Both modes: the relative paths each file loads by a constant specifier (require, import,
+// export ... from, import(), TypeScript's import = require), so a file Node would run
+// without a JavaScript extension (require("./helper") of a file named `helper`) is read too.
+const specifiers = new Map();
+function constant(node) {
+  if (node?.type === "Literal" && typeof node.value === "string") return node.value;
+  if (node?.type === "TemplateLiteral" && node.expressions.length === 0) {
+    return node.quasis[0].value.cooked;
+  }
+  return null;
+}
 const collector = {
   rules: {
+    imports: {
+      meta: { type: "problem", schema: [] },
+      create(context) {
+        const found = [];
+        const add = (node) => {
+          const value = constant(node);
+          if (value !== null && /^\.\.?\//.test(value)) found.push(value);
+        };
+        return {
+          ImportDeclaration: (n) => add(n.source),
+          ExportNamedDeclaration: (n) => add(n.source),
+          ExportAllDeclaration: (n) => add(n.source),
+          ImportExpression: (n) => add(n.source),
+          TSExternalModuleReference: (n) => add(n.expression),
+          CallExpression(n) {
+            if (n.callee.type === "Identifier" && n.callee.name === "require") add(n.arguments[0]);
+          },
+          "Program:exit"() {
+            specifiers.set(context.filename, found);
+          },
+        };
+      },
+    },
     comments: {
       meta: { type: "problem", schema: [] },
       create(context) {
@@ -68,8 +102,9 @@ const collector = {
   },
 };
 const QUALITY_RULES = { ...js.configs.recommended.rules, "acceptance/comments": "error" };
+const ENGINE_RULES = { "acceptance/imports": "error" };
 
-function configs(jsSourceType) {
+function configs(jsSourceType, followed = []) {
   const quality = options.mode === "quality";
   return [
     // ESLint ignores every node_modules by default; only the checkout's root one is not the
@@ -77,9 +112,9 @@ function configs(jsSourceType) {
     // which require("./node_modules/x") loads) is read like any other folder.
     { ignores: ["!**/node_modules/", "node_modules/", ...options.ignores] },
     {
-      files: [...SOURCES, ...options.extra_files],
-      plugins: quality ? { acceptance: collector } : { security },
-      rules: quality ? QUALITY_RULES : SAST_RULES,
+      files: [...SOURCES, ...options.extra_files, ...followed],
+      plugins: quality ? { acceptance: collector } : { security, acceptance: collector },
+      rules: { ...(quality ? QUALITY_RULES : SAST_RULES), ...ENGINE_RULES },
       languageOptions: {
         ecmaVersion: "latest",
         sourceType: jsSourceType,
@@ -105,11 +140,11 @@ function configs(jsSourceType) {
   ];
 }
 
-function engine(jsSourceType, inline) {
+function engine(jsSourceType, inline, followed = []) {
   return new ESLint({
     cwd: options.root,
     overrideConfigFile: true,
-    overrideConfig: configs(jsSourceType),
+    overrideConfig: configs(jsSourceType, followed),
     allowInlineConfig: inline,
     warnIgnored: false,
     errorOnUnmatchedPattern: false,
@@ -123,23 +158,66 @@ function text(value) {
 }
 const rel = (file) => path.relative(options.root, file);
 
-// Pass 1: every finding, no inline comment honoured. A .js file that does not parse as
-// an ES module is read again as CommonJS (a top-level return, `with`, legacy octals).
+// Pass 1: every finding, no inline comment honoured. A file that does not parse as an ES
+// module, unless its extension says what it is, is read again as CommonJS (a top-level
+// return, `with`, legacy octals).
 const sourceType = new Map();
-let results = await engine("module", false).lintFiles(["."]);
-const retry = results.filter((r) => fatal(r) && r.filePath.endsWith(".js")).map((r) => r.filePath);
-if (retry.length) {
-  const again = new Map(
-    (await engine("commonjs", false).lintFiles(retry)).map((r) => [r.filePath, r]),
-  );
-  results = results.map((r) => {
-    const other = again.get(r.filePath);
-    if (other && !fatal(other)) {
-      sourceType.set(r.filePath, "commonjs");
-      return other;
+const FIXED_KIND = /\.(mjs|cjs|jsx|ts|tsx|mts|cts)$/;
+async function lint(patterns, followed) {
+  let found = await engine("module", false, followed).lintFiles(patterns);
+  const retry = found.filter((r) => fatal(r) && !FIXED_KIND.test(r.filePath)).map((r) => r.filePath);
+  if (retry.length) {
+    const again = new Map(
+      (await engine("commonjs", false, followed).lintFiles(retry)).map((r) => [r.filePath, r]),
+    );
+    found = found.map((r) => {
+      const other = again.get(r.filePath);
+      if (other && !fatal(other)) {
+        sourceType.set(r.filePath, "commonjs");
+        return other;
+      }
+      return r;
+    });
+  }
+  return found;
+}
+let results = await lint(["."], []);
+
+// The files loaded by a constant relative specifier that ESLint did not read (no JavaScript
+// extension), followed until none is left: Node runs such a file as CommonJS.
+const MAX_FOLLOWED = 1000;
+const PATTERN_CHARS = /[*?[\]{}()!+@\\,]/;
+const followed = [];
+const unfollowed = [];
+const known = new Set(results.map((r) => r.filePath));
+const root = realpathSync(options.root);
+for (let round = 0; round < 50; round += 1) {
+  const next = [];
+  for (const [file, specs] of specifiers) {
+    for (const spec of specs) {
+      let target;
+      try {
+        target = realpathSync(path.resolve(path.dirname(file), spec));
+        if (!statSync(target).isFile()) continue;
+      } catch {
+        continue; // not a file of the checkout as written: Node adds an extension or fails
+      }
+      if (known.has(target) || !target.startsWith(root + path.sep)) continue;
+      known.add(target);
+      const name = path.relative(root, target);
+      if (name.split(path.sep)[0] === "node_modules" || target.endsWith(".json")) continue;
+      if (target.endsWith(".node")) {
+        unfollowed.push([name, "a compiled Node addon, which no scanner reads"]);
+      } else if (PATTERN_CHARS.test(name) || followed.length + next.length >= MAX_FOLLOWED) {
+        unfollowed.push([name, "a loaded file the engine cannot pass to ESLint"]);
+      } else {
+        next.push(name);
+      }
     }
-    return r;
-  });
+  }
+  if (!next.length) break;
+  followed.push(...next);
+  results = results.concat(await lint(next, followed));
 }
 
 // Pass 2 (SAST): the files whose text could hold a directive, linted as delivered.
@@ -150,7 +228,9 @@ for (const kind of options.mode === "sast" ? ["module", "commonjs"] : []) {
     .map((r) => r.filePath)
     .filter((file) => readFileSync(file).includes("eslint"));
   if (files.length) {
-    for (const r of await engine(kind, true).lintFiles(files)) delivered.set(r.filePath, r);
+    for (const r of await engine(kind, true, followed).lintFiles(files)) {
+      delivered.set(r.filePath, r);
+    }
   }
 }
 
@@ -188,6 +268,15 @@ for (const result of results) {
       : null,
   });
   if (truncated) break;
+}
+
+for (const [name, reason] of unfollowed) {
+  files.push({
+    path: name,
+    messages: [{ rule: null, fatal: true, severity: 2, line: 1, column: 1, message: reason }],
+    comments: [],
+    as_delivered: null,
+  });
 }
 
 const version = (name) => require(`${name}/package.json`).version;

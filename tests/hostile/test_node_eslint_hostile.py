@@ -1,7 +1,8 @@
 """Hostile Node.js deliveries against the SAST check (issue 16): the supplier's ESLint
 configuration turning the rules off, inline disable comments, a fake eslint-plugin-security
 and eslint in the delivered node_modules, a file shaped like the engine's report, an
-unparsable file, code hidden in TypeScript, and a flood of findings; for the quality check
+unparsable file, code hidden in TypeScript or in files without a JavaScript extension
+that a require loads, a compiled addon, and a flood of findings; for the quality check
 (issue 17), directive look-alikes in strings and a flood of directive comments. Each ends
 as the engine's ESLint decides, never as the delivery says; the harness checks containment."""
 
@@ -169,6 +170,33 @@ def test_code_eslint_cannot_read_is_never_a_pass_and_typescript_is_read(
     outcome = hostile.run(repo, hostile.spec(SAST_ONLY))
     judged(outcome, "SAST_FINDINGS", says="src/hidden.ts:1 " + EVAL)
     assert outcome.check("sast")["errors"] == []
+
+
+def test_code_loaded_from_files_without_a_javascript_extension_is_read(
+    hostile: Hostile, tmp_path: Path
+) -> None:
+    # Node runs `require("./helper")` of a file named `helper`, and any extension, as
+    # CommonJS; ESLint reads only the extensions it knows: the engine follows the requires.
+    files = {
+        "lib/index.js": "module.exports = [require('./helper'), require(`../data/run.txt`)];\n",
+        "lib/helper": "module.exports = (x) => eval(x);\nrequire('./deeper');\n",
+        "lib/deeper": "const cp = require('child_process');\nmodule.exports = (c) => cp.exec(c);\n",
+        "data/run.txt": "return eval(process.argv[2]);\n",
+        "build/addon.node": "\x7fELF not really",
+        "test/a.test.js": PASSING_TEST,
+    }
+    repo = _repo(tmp_path, files)
+    outcome = hostile.run(repo, hostile.spec(SAST_ONLY))
+    judged(outcome, "SAST_FINDINGS", says="lib/helper:1 " + EVAL)
+    sast = outcome.check("sast")
+    assert {(f["filename"], f["line"]) for f in sast["findings"]} == {
+        ("lib/helper", 1),
+        ("data/run.txt", 1),
+        ("lib/deeper", 2),
+    }
+    assert sast["errors"] == [
+        {"filename": "build/addon.node", "reason": "a compiled Node addon, which no scanner reads"}
+    ]
 
 
 def test_a_flood_of_findings_is_cut_short_and_never_passes(
