@@ -184,3 +184,16 @@ def test_ruff_rules_in_the_spec_are_not_run_on_a_node_delivery() -> None:
     spec = QualitySpec(enabled=True, rules=("E", "F"), default_rules=False)
     result = evaluate_eslint_quality(_report([]), spec).result
     assert (result.status, result.reason_code) == (CheckStatus.NOT_RUN, "RUNTIME_CHECK_UNAVAILABLE")
+
+
+def test_the_dashboard_links_eslint_rule_pages_and_nothing_else() -> None:
+    from web.dashboard.report_checks import _lint_finding
+
+    def url(value: str) -> str | None:
+        return _lint_finding({"rule": "no-empty", "url": value}).url
+
+    assert url("https://eslint.org/docs/latest/rules/no-empty") is not None
+    assert url("https://typescript-eslint.io/rules/no-unused-vars") is not None
+    assert url("https://docs.astral.sh/ruff/rules/unused-import") is not None
+    assert url("https://eslint.org.evil.example/rules/x") is None
+    assert url("javascript:alert(1)") is None

@@ -193,6 +193,13 @@ def _axe_violation(item: Mapping[str, Any]) -> AxeViolation:
     )
 
 
+_LINT_RULE_PAGES = (
+    "https://docs.astral.sh/ruff/rules/",
+    "https://eslint.org/docs/latest/rules/",
+    "https://typescript-eslint.io/rules/",
+)
+
+
 def _lint_finding(item: Mapping[str, Any]) -> LintFinding:
     line, url = item.get("line"), as_str(item.get("url"))
     return LintFinding(
@@ -202,8 +209,8 @@ def _lint_finding(item: Mapping[str, Any]) -> LintFinding:
         file=as_str(item.get("file")),
         line=line if _is_count(line) else None,
         message=as_str(item.get("message")),
-        # Only ruff's own rule pages become links.
-        url=url if url.startswith("https://docs.astral.sh/ruff/rules/") else None,
+        # Only the linters' own rule pages become links (ruff; ESLint and typescript-eslint).
+        url=url if url.startswith(_LINT_RULE_PAGES) else None,
         blocking=item.get("blocking") is True,
         suppressed=item.get("suppressed") is True,
         suppression_reason=as_str(item.get("suppression_reason")) or None,
