@@ -65,7 +65,7 @@ const collector = {
         const found = [];
         const add = (node) => {
           const value = constant(node);
-          if (value !== null && /^\.\.?\//.test(value)) found.push(value);
+          if (value !== null && /^\.\.?(\/|$)/.test(value)) found.push(value);
         };
         return {
           ImportDeclaration: (n) => add(n.source),
@@ -187,6 +187,15 @@ let results = await lint(["."], []);
 // extension), followed until none is left: Node runs such a file as CommonJS.
 const MAX_FOLLOWED = 1000;
 const PATTERN_CHARS = /[*?[\]{}()!+@\\,]/;
+// A folder loads its package.json's "main" (index.js and the like are linted anyway).
+function packageMain(folder) {
+  try {
+    const main = JSON.parse(readFileSync(path.join(folder, "package.json"), "utf8")).main;
+    return typeof main === "string" ? realpathSync(path.resolve(folder, main)) : null;
+  } catch {
+    return null;
+  }
+}
 const followed = [];
 const unfollowed = [];
 const known = new Set(results.map((r) => r.filePath));
@@ -198,7 +207,8 @@ for (let round = 0; round < 50; round += 1) {
       let target;
       try {
         target = realpathSync(path.resolve(path.dirname(file), spec));
-        if (!statSync(target).isFile()) continue;
+        if (statSync(target).isDirectory()) target = packageMain(target);
+        if (target === null || !statSync(target).isFile()) continue;
       } catch {
         continue; // not a file of the checkout as written: Node adds an extension or fails
       }

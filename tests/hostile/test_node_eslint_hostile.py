@@ -178,7 +178,11 @@ def test_code_loaded_from_files_without_a_javascript_extension_is_read(
     # Node runs `require("./helper")` of a file named `helper`, and any extension, as
     # CommonJS; ESLint reads only the extensions it knows: the engine follows the requires.
     files = {
-        "lib/index.js": "module.exports = [require('./helper'), require(`../data/run.txt`)];\n",
+        "lib/index.js": "module.exports = [require('./helper'), require(`../data/run.txt`), "
+        "require('./pkg')];\n",
+        # a folder loads its package.json's main, whatever its extension
+        "lib/pkg/package.json": json.dumps({"main": "code.txt"}),
+        "lib/pkg/code.txt": "module.exports = eval(process.env.CODE);\n",
         "lib/helper": "module.exports = (x) => eval(x);\nrequire('./deeper');\n",
         "lib/deeper": "const cp = require('child_process');\nmodule.exports = (c) => cp.exec(c);\n",
         "data/run.txt": "return eval(process.argv[2]);\n",
@@ -193,6 +197,7 @@ def test_code_loaded_from_files_without_a_javascript_extension_is_read(
         ("lib/helper", 1),
         ("data/run.txt", 1),
         ("lib/deeper", 2),
+        ("lib/pkg/code.txt", 1),
     }
     assert sast["errors"] == [
         {"filename": "build/addon.node", "reason": "a compiled Node addon, which no scanner reads"}
