@@ -14,7 +14,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from acceptance.engine import spec as model
-from acceptance.engine import test_command
+from acceptance.engine import (
+    spec_accessibility,
+    spec_functional,
+    spec_licence,
+    spec_limits,
+    spec_quality,
+    spec_security,
+    spec_text,
+    test_command,
+)
 from acceptance.engine.runtime_choice import SUPPORTED_RUNTIMES
 
 SCHEMA_ID = "urn:acceptance-service:acceptance-spec:v1"
@@ -25,17 +34,17 @@ Schema = dict[str, Any]
 # The parser's key lists per section, by dotted path ("" is the top level).
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "": model._TOP_KEYS,
-    "functional": model._FUNCTIONAL_KEYS,
+    "functional": spec_functional._FUNCTIONAL_KEYS,
     "functional.results": test_command.RESULTS_KEYS,
-    "install": model._INSTALL_KEYS,
-    "limits": model._LIMIT_KEYS,
-    "security": model._SECURITY_KEYS,
-    "security.sast": model._SAST_KEYS,
-    "security.dependencies": model._AUDIT_KEYS,
-    "licence": model._LICENCE_KEYS,
-    "quality": model._QUALITY_KEYS,
-    "accessibility": model._ACCESSIBILITY_KEYS,
-    "accessibility.serve": model._ACCESSIBILITY_SERVE_KEYS,
+    "install": spec_limits._INSTALL_KEYS,
+    "limits": spec_limits._LIMIT_KEYS,
+    "security": spec_security._SECURITY_KEYS,
+    "security.sast": spec_security._SAST_KEYS,
+    "security.dependencies": spec_security._AUDIT_KEYS,
+    "licence": spec_licence._LICENCE_KEYS,
+    "quality": spec_quality._QUALITY_KEYS,
+    "accessibility": spec_accessibility._ACCESSIBILITY_KEYS,
+    "accessibility.serve": spec_accessibility._ACCESSIBILITY_SERVE_KEYS,
 }
 
 # What a section's keys default to: the dataclass the parser builds for it.
@@ -203,7 +212,7 @@ def _fields() -> dict[str, Schema]:
         "security.dependencies.fail_on_vulnerabilities": _boolean("a known vulnerability fails"),
         "security.dependencies.ignore": _nullable(
             _list(
-                {"type": "string", "pattern": "^" + model._ADVISORY_RE.pattern + "$"},
+                {"type": "string", "pattern": "^" + spec_security._ADVISORY_RE.pattern + "$"},
                 model.MAX_ADVISORY_IGNORES,
                 "advisory ids or aliases the owner accepts (PYSEC-, GHSA-, CVE-...)",
             )
@@ -225,7 +234,7 @@ def _fields() -> dict[str, Schema]:
                     {
                         "type": "string",
                         "maxLength": model.MAX_LICENCE_ID_CHARS,
-                        "pattern": "^" + model._SPDX_ID_RE.pattern + "$",
+                        "pattern": "^" + spec_licence._SPDX_ID_RE.pattern + "$",
                         "examples": ["MIT", "Apache-2.0", "BSD-3-Clause", "LicenseRef-Owner"],
                     },
                     model.MAX_LICENCES,
@@ -315,7 +324,7 @@ def _accessibility_fields() -> dict[str, Schema]:
             "description": "the delivered app, started from the checkout in the sandbox and "
             "visited on its loopback (instead of `pages`)",
             "type": "object",
-            "required": list(model._ACCESSIBILITY_SERVE_REQUIRED),
+            "required": list(spec_accessibility._ACCESSIBILITY_SERVE_REQUIRED),
         },
         "accessibility.serve.command": {
             "description": "a command line (run by sh -c) or a list of arguments; at most "
@@ -346,7 +355,7 @@ def _accessibility_fields() -> dict[str, Schema]:
                 {
                     "type": "string",
                     "maxLength": model.MAX_SERVE_PATH_CHARS,
-                    "pattern": "^" + model._SERVE_PATH_RE.pattern + "$",
+                    "pattern": "^" + spec_accessibility._SERVE_PATH_RE.pattern + "$",
                     "examples": ["/", "/contact", "/search?q=parks"],
                 },
                 model.MAX_ACCESSIBILITY_PAGES,
@@ -371,7 +380,7 @@ def _accessibility_fields() -> dict[str, Schema]:
             "a violation at or above this impact fails",
         ),
         "accessibility.ignore": _list(
-            {"type": "string", "pattern": "^" + model._AXE_RULE_RE.pattern + "$"},
+            {"type": "string", "pattern": "^" + spec_accessibility._AXE_RULE_RE.pattern + "$"},
             model.MAX_ACCESSIBILITY_IGNORES,
             "axe-core rule ids not judged",
         ),
@@ -510,7 +519,7 @@ def _size(key: str) -> Schema:
     minimum = _MIN_SIZES[key]
     return {
         "description": f"bytes, or a size such as '512m', '1g', '1.5GiB' (powers of 1024); "
-        f"from {model._format_size(minimum)} to {model._format_size(model.MAX_SIZE)}",
+        f"from {spec_text._format_size(minimum)} to {spec_text._format_size(model.MAX_SIZE)}",
         # minimum and maximum bind numbers only, pattern strings only
         "type": ["integer", "string"],
         "minimum": minimum,
