@@ -14,7 +14,7 @@ comment, rules separated by commas, the justification after a `--` surrounded by
   whole file, since ESLint applies it to the whole file.
 
 A suppression is justified when it names its rules and its justification has at least
-MIN_REASON_WORDS words: `// eslint-disable-next-line no-console -- the CLI prints its
+checks.suppressions.MIN_REASON_WORDS words: `// eslint-disable-next-line no-console -- the CLI prints its
 result`. `/* eslint-disable */` with no rule is blanket, never justified.
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from checks.suppressions import MIN_REASON_WORDS, Scope, Suppression, _reason
+from checks.suppressions import Scope, Suppression, _reason
 
 # ESLint's own directive grammar (linter/source-code: the first word of the comment)
 _DIRECTIVE_RE = re.compile(
@@ -95,6 +95,3 @@ def _rules(body: str) -> tuple[str, ...]:
 
 def _config_rules(body: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(m.group(1).lower() for m in _CONFIG_RULE_RE.finditer(body)))
-
-
-__all__ = ["MIN_REASON_WORDS", "suppressions_in_file"]
