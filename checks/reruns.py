@@ -3,7 +3,7 @@
 A verdict decides a payment, so it should not hinge on one unlucky run; nor
 may re-runs hide a real failure. The engine re-runs only the tests that failed,
 by node id, in a fresh pytest process, up to `functional.reruns` times
-(acceptance/engine/pipeline.py). This module only combines what those runs reported:
+(acceptance/engine/runtimes/python_tests.py). This module only combines what those runs reported:
 a test failing on every attempt stays failed; one that passed on a later
 attempt is flaky, listed with each attempt, and counts as passed only when the
 spec says `flaky: pass`.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from acceptance.engine import pipeline
+from acceptance.engine.runtimes import python_install
 
 # pip in the sandbox (offline, --find-links /wheels) when a build asks for a requirement
 # the host never downloaded: hatchling's build_editable needs `editables`.
@@ -24,7 +24,7 @@ EDITABLE_BUILD = """Obtaining file:///work/src
 
 
 def test_a_requirement_a_build_asks_for_is_named_with_where_to_declare_it() -> None:
-    error = pipeline._install_failure(EDITABLE_BUILD)
+    error = python_install.install_failure(EDITABLE_BUILD)
     assert error.reason == "DEPENDENCY_UNAVAILABLE"
     assert error.message.startswith(
         "the requirement 'editables~=0.3' was asked for while building the project, but it is "
@@ -35,7 +35,7 @@ def test_a_requirement_a_build_asks_for_is_named_with_where_to_declare_it() -> N
 
 
 def test_any_other_failure_is_install_failed_with_pips_output() -> None:
-    error = pipeline._install_failure("error: invalid command 'bdist_wheel'\n" + "x" * 3000)
+    error = python_install.install_failure("error: invalid command 'bdist_wheel'\n" + "x" * 3000)
     assert error.reason == "INSTALL_FAILED"
     assert error.message.startswith("installing the project failed: …")
     assert len(error.message) < 1600

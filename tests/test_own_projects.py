@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from acceptance.engine import pipeline
 from acceptance.engine.dependencies import own_project_names
 from acceptance.engine.install_plan import InstallPlan, LocalProject
 from acceptance.engine.prepared import PreparedEnvironments
+from acceptance.engine.runtimes import python_install
 from acceptance.errors import SubmissionError
 from checks.dependencies import local_names
 
@@ -40,7 +40,7 @@ def wheel(folder: Path, entries: list[tuple[str, str]]) -> Path:
 def read_metadata(folder: Path) -> str:
     """Run the engine's in-sandbox reader with this interpreter, as the sandbox would."""
     return subprocess.run(
-        [sys.executable, "-I", "-c", pipeline._READ_METADATA, str(folder)],
+        [sys.executable, "-I", "-c", python_install.READ_METADATA, str(folder)],
         capture_output=True, text=True, check=False,
     ).stdout  # fmt: skip
 
@@ -53,13 +53,13 @@ def test_the_reader_takes_the_wheels_own_dist_info_not_one_among_its_data_files(
         ("runner/__init__.py", ""),
         ("runner-1.0.dist-info/METADATA", OWN),
     ])  # fmt: skip
-    assert pipeline._built_metadata(read_metadata(tmp_path), ".") == ("runner", ["attrs>=23"])
+    assert python_install.built_metadata(read_metadata(tmp_path), ".") == ("runner", ["attrs>=23"])
 
 
 def test_a_wheel_without_its_own_dist_info_is_the_submissions_fault(tmp_path: Path) -> None:
     wheel(tmp_path, [("runner-1.0.data/purelib/py-1.11.0.dist-info/METADATA", FORGED)])
     with pytest.raises(SubmissionError) as info:
-        pipeline._built_metadata(read_metadata(tmp_path), "libs/x")
+        python_install.built_metadata(read_metadata(tmp_path), "libs/x")
     assert info.value.reason == "INVALID_ARTIFACT"
     assert (
         "'libs/x'" in info.value.message and "no wheel with readable metadata" in info.value.message
@@ -82,13 +82,13 @@ def test_a_wheel_without_its_own_dist_info_is_the_submissions_fault(tmp_path: Pa
 )
 def test_anything_but_one_well_formed_record_is_refused(output: str) -> None:
     with pytest.raises(SubmissionError) as info:
-        pipeline._built_metadata(output, ".")
+        python_install.built_metadata(output, ".")
     assert info.value.reason == "INVALID_ARTIFACT"
 
 
 def test_build_output_around_the_record_is_ignored() -> None:
     output = 'running bdist_wheel\n{"name": "Runner_App", "requires_dist": ["attrs"]}\n'
-    assert pipeline._built_metadata(output, ".") == ("Runner_App", ["attrs"])
+    assert python_install.built_metadata(output, ".") == ("Runner_App", ["attrs"])
 
 
 def test_only_own_projects_that_the_listing_marks_local_are_excluded() -> None:

@@ -19,6 +19,7 @@ from acceptance.engine.checkout import Checkout
 from acceptance.engine.report import ReportInput
 from acceptance.engine.runtime_choice import RuntimeName
 from acceptance.engine.spec import Spec
+from acceptance.engine.wheels import DownloadResult
 from checks.interface import CheckOutcome
 from checks.licence import LicenceEvidence
 from checks.test_hooks import HookFinding
@@ -34,6 +35,8 @@ class RunSession(Protocol):
     spec: Spec
     config: EngineConfig
     report: ReportInput
+    #: a line of progress for the person watching, by stage name
+    progress: Callable[[str, str], None]
 
     def stage(self, name: str) -> contextlib.AbstractContextManager[None]: ...
 
@@ -55,7 +58,13 @@ class RunSession(Protocol):
         env: dict[str, str] | None = None,
         timeout: float | None = None,
         judge: bool = True,
-    ) -> CommandResult: ...
+        user: str | None = None,
+    ) -> CommandResult:
+        """One command in the sandbox; with ``judge``, a limit it hit rejects the run.
+
+        ``user``: another uid:gid than the sandbox user's, for the engine's own steps.
+        """
+        ...
 
     def copy_in(self, sandbox: Sandbox, script: str, name: str, what: str) -> None: ...
 
@@ -69,8 +78,16 @@ class RunSession(Protocol):
         """Places that reach into the test machinery: the run needs a person (SUSPICIOUS_TEST_HOOKS)."""
         ...
 
-    def judge_python(self, tree: Checkout, scratch: Path) -> None:
-        """The Python stages as they were before runtimes (pipeline.py)."""
+    def run_hosted_checks(
+        self, sandbox: Sandbox, workdir: str, env: Mapping[str, str], environment: str
+    ) -> None:
+        """The registered checks that run against the installed project, in this sandbox."""
+        ...
+
+    def download_wheels(
+        self, requirements: list[str], dest: Path, *, python_version: str | None, timeout: float
+    ) -> DownloadResult:
+        """Wheels fetched on the host (acceptance.engine.wheels), for the sandbox's offline install."""
         ...
 
 
