@@ -430,7 +430,7 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, *, at_least: 
 
 def _size(env: Mapping[str, str], name: str, default: int) -> int:
     """`NAME` as a size ("8g", "500m", bytes); unset or empty: `default`."""
-    from acceptance.engine.spec import parse_size
+    from acceptance.engine.spec_fields import parse_size
 
     raw = (env.get(name) or "").strip()
     if not raw:

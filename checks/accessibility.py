@@ -50,7 +50,7 @@ BARE_ENVIRONMENT = (
 
 
 class AccessibilityOptions(Protocol):
-    """The spec section the check reads (acceptance.engine.spec.AccessibilitySpec)."""
+    """The spec section the check reads (acceptance.engine.spec_accessibility.AccessibilitySpec)."""
 
     @property
     def enabled(self) -> bool: ...

@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from acceptance.engine import envcache
-from acceptance.engine.spec import DependencyAuditSpec
+from acceptance.engine.spec_security import DependencyAuditSpec
 from checks import dependencies as audit
 from checks.advisory_model import AdvisoryStoreError
 from checks.interface import CheckOutcome, CheckStatus

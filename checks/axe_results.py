@@ -49,7 +49,7 @@ _HELP_URL_RE = re.compile(
 
 
 class JudgedOptions(Protocol):
-    """The spec fields the verdict reads (acceptance.engine.spec.AccessibilitySpec)."""
+    """The spec fields the verdict reads (spec_accessibility.AccessibilitySpec)."""
 
     @property
     def standard(self) -> str: ...

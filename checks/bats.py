@@ -36,7 +36,7 @@ _UNNAMED = re.compile(rb'(<testcase\s[^<>]*?\bname=)""')
 
 
 class BatsOptions(Protocol):
-    """What bats reads of the spec's `functional` (acceptance.engine.spec.BatsOptions)."""
+    """What bats reads of the spec's `functional` (spec_functional.FunctionalSpec)."""
 
     @property
     def paths(self) -> tuple[str, ...]: ...

@@ -73,7 +73,7 @@ class ServerNotListening(RuntimeError):
 
 
 class ServeOptions(Protocol):
-    """``accessibility.serve`` (acceptance.engine.spec.AccessibilityServe)."""
+    """``accessibility.serve`` (acceptance.engine.spec_accessibility.AccessibilityServe)."""
 
     @property
     def command(self) -> tuple[str, ...]: ...

@@ -55,7 +55,7 @@ from urllib.parse import urlsplit
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from acceptance.engine.spec import DependencyAuditSpec
+from acceptance.engine.spec_security import DependencyAuditSpec
 from acceptance.errors import SubmissionError
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from acceptance.engine.spec import FunctionalSpec
+from acceptance.engine.spec_functional import FunctionalSpec
 from checks import reruns as rerun_results
 from checks.hidden_inventory import HIDDEN_DIR_NAME as HIDDEN_DIR_NAME
 from checks.interface import CheckResult, CheckStatus

@@ -28,7 +28,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from acceptance import safefs
-from acceptance.engine.spec import LicenceSpec
+from acceptance.engine.spec_licence import LicenceSpec
 from checks.dependency_licences import (
     MAX_DEPENDENCIES,
     MAX_DEPENDENCY_OUTPUT,

@@ -27,7 +27,7 @@ SBOM = "sbom.cdx.json"
 
 
 class AuditOptions(Protocol):
-    """What the audit reads of the spec (acceptance.engine.spec.DependencyAuditSpec)."""
+    """What the audit reads of the spec (acceptance.engine.spec_security.DependencyAuditSpec)."""
 
     @property
     def enabled(self) -> bool: ...

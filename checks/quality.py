@@ -28,7 +28,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from acceptance.engine.spec import QualityLevel, QualitySpec
+from acceptance.engine.spec_quality import QualityLevel, QualitySpec
 from checks.hidden_inventory import HIDDEN_DIR_NAME
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.quality_driver import DRIVER

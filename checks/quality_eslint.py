@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from acceptance.engine.spec import QualityLevel, QualitySpec
+from acceptance.engine.spec_quality import QualityLevel, QualitySpec
 from checks.eslint_report import (
     MAX_COMMENTS,
     MAX_MESSAGES,

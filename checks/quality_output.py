@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from acceptance.engine.spec import QualityLevel
+from acceptance.engine.spec_quality import QualityLevel
 from checks import ruff_rules
 from checks.sast import MAX_PATH_CHARS, _clean
 from checks.suppressions import Suppression

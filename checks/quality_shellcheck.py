@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from acceptance.engine.spec import QualityLevel, QualitySpec
+from acceptance.engine.spec_quality import QualityLevel, QualitySpec
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.quality import CHECK_ID, KIND, UNJUDGEABLE, LintTool, _failed, _unlinted, judge_lint
 from checks.quality_output import Finding

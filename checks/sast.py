@@ -31,7 +31,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from acceptance.engine.spec import SastSpec, Severity
+from acceptance.engine.spec_security import SastSpec, Severity
 from checks.hidden_inventory import HIDDEN_DIR_NAME
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from sandbox.interface import Sandbox, SandboxLimitError

@@ -59,7 +59,7 @@ _SEVERITIES = ("high", "medium", "low")
 
 
 class SastOptions(Protocol):
-    """What the check reads of the spec's `security.sast` (acceptance.engine.spec.SastOptions)."""
+    """What the check reads of the spec's `security.sast` (spec_security.SastSpec)."""
 
     @property
     def enabled(self) -> bool: ...

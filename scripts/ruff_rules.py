@@ -64,7 +64,7 @@ def _linter_prefix(rule: dict[str, object], prefixes: dict[str, list[str]]) -> s
 
 def _verify(ruff: str) -> None:
     sys.path.insert(0, str(OUT.parents[1]))
-    from acceptance.engine.spec import quality_selector_problem
+    from acceptance.engine.spec_quality import quality_selector_problem
     from checks import ruff_rules
 
     accepted = {"ALL", "C", "T", *ruff_rules.LINTER_PREFIXES}

@@ -29,7 +29,7 @@ from packaging.version import InvalidVersion, Version
 
 from acceptance.engine import envcache
 from acceptance.engine.install_plan import InstallPlan, LocalProject
-from acceptance.engine.spec import LicenceSpec
+from acceptance.engine.spec_licence import LicenceSpec
 from checks import dependency_licences, licence
 from checks.interface import CheckOutcome, CheckStatus
 from checks.licence_evidence import LicenceEvidence

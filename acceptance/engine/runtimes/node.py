@@ -27,7 +27,7 @@ from acceptance.engine.npm_lockfile import NPM_REGISTRY, LockedPackage, read_pro
 from acceptance.engine.runtime_choice import RuntimeName
 from acceptance.engine.runtimes.command import judge_command
 from acceptance.engine.runtimes.interface import RunSession
-from acceptance.engine.spec import LicenceSpec
+from acceptance.engine.spec_licence import LicenceSpec
 from acceptance.errors import SubmissionError, UserInputError
 from checks import eslint, licence, node_tests, npm_audit, quality_eslint
 from checks.eslint_rules import node_sources
