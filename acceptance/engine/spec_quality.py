@@ -8,15 +8,15 @@ from pathlib import PurePosixPath
 
 from acceptance.engine.spec_fields import (
     MAX_PATHS,
-    _choice_field,
-    _path_problem,
-    _string_list,
-    _switchable,
+    choice_field,
+    path_problem,
+    read_switchable,
+    string_list,
 )
-from acceptance.engine.spec_text import _describe
+from acceptance.engine.spec_text import describe
 from checks import ruff_rules
 
-_QUALITY_KEYS = ("enabled", "rules", "fail_on", "suppressions", "exclude")
+QUALITY_KEYS = ("enabled", "rules", "fail_on", "suppressions", "exclude")
 #: ``quality.rules`` entries at most; ``default`` selects ruff's own default rule set
 MAX_QUALITY_RULES = 200
 QUALITY_DEFAULT_RULES: tuple[str, ...] = ("E4", "E7", "E9", "F")
@@ -58,17 +58,17 @@ class QualitySpec:
     exclude: tuple[str, ...] = ()
 
 
-def _quality(value: object, problems: list[str]) -> QualitySpec:
+def read_quality(value: object, problems: list[str]) -> QualitySpec:
     """Validate ``quality``: off when absent, null or false; ``true`` means the defaults."""
     where = "quality"
     default = QualitySpec()
     if value is None or value is False:
         return default
-    enabled, section = _switchable(value, where, _QUALITY_KEYS, problems)
+    enabled, section = read_switchable(value, where, QUALITY_KEYS, problems)
     if section is None:
         return QualitySpec(enabled=enabled)
     rules, default_rules = _quality_rules(section, problems)
-    exclude = _string_list(
+    exclude = string_list(
         section,
         "exclude",
         where,
@@ -84,7 +84,7 @@ def _quality(value: object, problems: list[str]) -> QualitySpec:
         rules=rules,
         default_rules=default_rules,
         fail_on=_quality_level(section, problems),
-        suppressions=_choice_field(
+        suppressions=choice_field(
             section, "suppressions", where, default.suppressions, QUALITY_SUPPRESSIONS, problems
         ),
         exclude=default.exclude if exclude is None else exclude,
@@ -102,7 +102,7 @@ def _quality_rules(section: dict[str, object], problems: list[str]) -> tuple[tup
             "rule codes or prefixes such as [E, F, B]; to turn the check off write `quality: false`"
         )
         return QUALITY_DEFAULT_RULES, True
-    rules = _string_list(
+    rules = string_list(
         section,
         "rules",
         "quality",
@@ -159,14 +159,14 @@ def _quality_level(section: dict[str, object], problems: list[str]) -> QualityLe
             pass
     levels = ", ".join(level.value for level in QualityLevel)
     problems.append(
-        f"quality.fail_on: must be {QUALITY_ANY} or one of {levels}, got {_describe(value)}"
+        f"quality.fail_on: must be {QUALITY_ANY} or one of {levels}, got {describe(value)}"
     )
     return QualityLevel.STYLE
 
 
 def _quality_exclude_problem(item: str) -> str | None:
     """Why ``item`` cannot be a ``quality.exclude`` path, or ``None``."""
-    reason = _path_problem(item, item)
+    reason = path_problem(item, item)
     if reason is None and not PurePosixPath(item).parts:
         return (
             "must name a path inside the checkout, not the checkout itself; "

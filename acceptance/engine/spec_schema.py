@@ -33,18 +33,18 @@ Schema = dict[str, Any]
 
 # The parser's key lists per section, by dotted path ("" is the top level).
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
-    "": model._TOP_KEYS,
-    "functional": spec_functional._FUNCTIONAL_KEYS,
+    "": model.TOP_KEYS,
+    "functional": spec_functional.FUNCTIONAL_KEYS,
     "functional.results": test_command.RESULTS_KEYS,
-    "install": spec_limits._INSTALL_KEYS,
-    "limits": spec_limits._LIMIT_KEYS,
-    "security": spec_security._SECURITY_KEYS,
-    "security.sast": spec_security._SAST_KEYS,
-    "security.dependencies": spec_security._AUDIT_KEYS,
-    "licence": spec_licence._LICENCE_KEYS,
-    "quality": spec_quality._QUALITY_KEYS,
-    "accessibility": spec_accessibility._ACCESSIBILITY_KEYS,
-    "accessibility.serve": spec_accessibility._ACCESSIBILITY_SERVE_KEYS,
+    "install": spec_limits.INSTALL_KEYS,
+    "limits": spec_limits.LIMIT_KEYS,
+    "security": spec_security.SECURITY_KEYS,
+    "security.sast": spec_security.SAST_KEYS,
+    "security.dependencies": spec_security.AUDIT_KEYS,
+    "licence": spec_licence.LICENCE_KEYS,
+    "quality": spec_quality.QUALITY_KEYS,
+    "accessibility": spec_accessibility.ACCESSIBILITY_KEYS,
+    "accessibility.serve": spec_accessibility.ACCESSIBILITY_SERVE_KEYS,
 }
 
 # What a section's keys default to: the dataclass the parser builds for it.
@@ -83,7 +83,7 @@ _NOT_BLANK = r"\S"
 # The folder itself: ".", "./", "./." (no parts once PurePosixPath reads it)
 _HERE = r"^(\./*)+$"
 
-# Minimum sizes of the limits, as ``_limits`` passes them to ``_size_field``.
+# Minimum sizes of the limits, as ``read_limits`` passes them to ``size_field``.
 _MIN_SIZES = {"memory": 64 * 1024**2, "disk": 16 * 1024**2, "output": 64 * 1024}
 
 
@@ -124,7 +124,7 @@ def _fields() -> dict[str, Schema]:
             "pattern": _title_pattern(model.MAX_TITLE_CHARS),
         },
         "functional": {
-            **_section("the tests pytest runs and what counts as passing"),
+            **read_section("the tests pytest runs and what counts as passing"),
             "allOf": test_command.schema_rules(),
         },
         "functional.paths": _nullable(
@@ -162,7 +162,7 @@ def _fields() -> dict[str, Schema]:
             "what the supplier sees of failing hidden tests besides their counts",
         ),
         **test_command.schema_fields(),
-        "install": _section("what to install before testing"),
+        "install": read_section("what to install before testing"),
         "install.requirements": _nullable(
             _list(
                 {
@@ -175,7 +175,7 @@ def _fields() -> dict[str, Schema]:
                 unique=False,
             )
         ),
-        "limits": _section("the sandbox's resource limits"),
+        "limits": read_section("the sandbox's resource limits"),
         "limits.cpus": {
             "description": "CPUs",
             "type": "number",
@@ -191,7 +191,7 @@ def _fields() -> dict[str, Schema]:
             "description": "the security checks; true or false switches both",
             "type": ["object", "boolean", "null"],
         },
-        "security.sast": _switchable("static analysis with bandit"),
+        "security.sast": read_switchable("static analysis with bandit"),
         "security.sast.enabled": _boolean("run the check"),
         "security.sast.fail_on": choice(
             _values(model.Severity), "a finding at or above this severity fails"
@@ -207,12 +207,12 @@ def _fields() -> dict[str, Schema]:
             )
         ),
         "security.sast.allow_suppressions": _boolean("honour `# nosec` in the delivery"),
-        "security.dependencies": _switchable("known-vulnerability audit (pip-audit)"),
+        "security.dependencies": read_switchable("known-vulnerability audit (pip-audit)"),
         "security.dependencies.enabled": _boolean("run the check"),
         "security.dependencies.fail_on_vulnerabilities": _boolean("a known vulnerability fails"),
         "security.dependencies.ignore": _nullable(
             _list(
-                {"type": "string", "pattern": "^" + spec_security._ADVISORY_RE.pattern + "$"},
+                {"type": "string", "pattern": "^" + spec_security.ADVISORY_RE.pattern + "$"},
                 model.MAX_ADVISORY_IGNORES,
                 "advisory ids or aliases the owner accepts (PYSEC-, GHSA-, CVE-...)",
             )
@@ -226,7 +226,7 @@ def _fields() -> dict[str, Schema]:
             "maximum": model.MAX_DATA_AGE // 86400,
             "pattern": _AGE_PATTERN,
         },
-        "licence": _switchable("the open-licence check"),
+        "licence": read_switchable("the open-licence check"),
         "licence.enabled": _boolean("run the check"),
         "licence.allowed": _nullable(
             {
@@ -234,7 +234,7 @@ def _fields() -> dict[str, Schema]:
                     {
                         "type": "string",
                         "maxLength": model.MAX_LICENCE_ID_CHARS,
-                        "pattern": "^" + spec_licence._SPDX_ID_RE.pattern + "$",
+                        "pattern": "^" + spec_licence.SPDX_ID_RE.pattern + "$",
                         "examples": ["MIT", "Apache-2.0", "BSD-3-Clause", "LicenseRef-Owner"],
                     },
                     model.MAX_LICENCES,
@@ -251,7 +251,7 @@ def _fields() -> dict[str, Schema]:
             # YAML reads an unquoted off/on as a boolean; the parser takes it as off/default.
             "type": ["string", "boolean"],
         },
-        "quality": _switchable("the linter check (ruff); off unless turned on"),
+        "quality": read_switchable("the linter check (ruff); off unless turned on"),
         "quality.enabled": _boolean("run the check"),
         "quality.rules": {
             "description": "`default` (ruff's E4, E7, E9, F) or ruff rule codes or prefixes",
@@ -324,7 +324,7 @@ def _accessibility_fields() -> dict[str, Schema]:
             "description": "the delivered app, started from the checkout in the sandbox and "
             "visited on its loopback (instead of `pages`)",
             "type": "object",
-            "required": list(spec_accessibility._ACCESSIBILITY_SERVE_REQUIRED),
+            "required": list(spec_accessibility.ACCESSIBILITY_SERVE_REQUIRED),
         },
         "accessibility.serve.command": {
             "description": "a command line (run by sh -c) or a list of arguments; at most "
@@ -355,7 +355,7 @@ def _accessibility_fields() -> dict[str, Schema]:
                 {
                     "type": "string",
                     "maxLength": model.MAX_SERVE_PATH_CHARS,
-                    "pattern": "^" + spec_accessibility._SERVE_PATH_RE.pattern + "$",
+                    "pattern": "^" + spec_accessibility.SERVE_PATH_RE.pattern + "$",
                     "examples": ["/", "/contact", "/search?q=parks"],
                 },
                 model.MAX_ACCESSIBILITY_PAGES,
@@ -380,7 +380,7 @@ def _accessibility_fields() -> dict[str, Schema]:
             "a violation at or above this impact fails",
         ),
         "accessibility.ignore": _list(
-            {"type": "string", "pattern": "^" + spec_accessibility._AXE_RULE_RE.pattern + "$"},
+            {"type": "string", "pattern": "^" + spec_accessibility.AXE_RULE_RE.pattern + "$"},
             model.MAX_ACCESSIBILITY_IGNORES,
             "axe-core rule ids not judged",
         ),
@@ -443,7 +443,7 @@ def _set_default(entry: Schema, path: str, key: str, dotted: str) -> None:
 
 
 def _defs() -> Schema:
-    """Paths: relative, POSIX, inside their folder (the parser's ``_path_problem``)."""
+    """Paths: relative, POSIX, inside their folder (the parser's ``path_problem``)."""
     return {
         "test_path": {
             "description": "a relative POSIX path or pytest node id (path::name)",
@@ -481,11 +481,11 @@ def _path_rules(*, node_id: bool) -> list[Schema]:
     ]
 
 
-def _section(description: str) -> Schema:
+def read_section(description: str) -> Schema:
     return {"description": description, "type": ["object", "null"]}
 
 
-def _switchable(description: str) -> Schema:
+def read_switchable(description: str) -> Schema:
     return {
         "description": f"{description}; true (on with defaults), false (off) or a mapping",
         "type": ["object", "boolean", "null"],
@@ -519,7 +519,7 @@ def _size(key: str) -> Schema:
     minimum = _MIN_SIZES[key]
     return {
         "description": f"bytes, or a size such as '512m', '1g', '1.5GiB' (powers of 1024); "
-        f"from {spec_text._format_size(minimum)} to {spec_text._format_size(model.MAX_SIZE)}",
+        f"from {spec_text.format_size(minimum)} to {spec_text.format_size(model.MAX_SIZE)}",
         # minimum and maximum bind numbers only, pattern strings only
         "type": ["integer", "string"],
         "minimum": minimum,

@@ -9,23 +9,23 @@ from pathlib import PurePosixPath
 
 from acceptance.engine.spec_fields import (
     MAX_PATHS,
-    _bool_field,
-    _check_keys,
-    _path_problem,
-    _string_list,
-    _switchable,
+    bool_field,
+    check_keys,
+    path_problem,
+    read_switchable,
+    string_list,
 )
-from acceptance.engine.spec_text import _describe
+from acceptance.engine.spec_text import describe
 
 MAX_ADVISORY_IGNORES = 1_000
 #: ``security.dependencies.max_data_age``: from one hour to ten years, in seconds
 MIN_DATA_AGE = 3600
 MAX_DATA_AGE = 3650 * 86400
-_SECURITY_KEYS = ("sast", "dependencies")
-_SAST_KEYS = ("enabled", "fail_on", "confidence", "exclude", "allow_suppressions")
-_AUDIT_KEYS = ("enabled", "fail_on_vulnerabilities", "ignore", "max_data_age")
+SECURITY_KEYS = ("sast", "dependencies")
+SAST_KEYS = ("enabled", "fail_on", "confidence", "exclude", "allow_suppressions")
+AUDIT_KEYS = ("enabled", "fail_on_vulnerabilities", "ignore", "max_data_age")
 # fullmatch only: `$` would also accept a trailing newline.
-_ADVISORY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{1,99}")
+ADVISORY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{1,99}")
 _AGE_RE = re.compile(r" *(?P<number>\d{1,7}) *(?P<unit>[hdw]?) *", re.IGNORECASE)
 #: seconds per unit of an age; no unit counts days
 _AGE_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}
@@ -80,7 +80,7 @@ class SecuritySpec:
     dependencies: DependencyAuditSpec = field(default_factory=DependencyAuditSpec)
 
 
-def _security(value: object, problems: list[str]) -> SecuritySpec:
+def read_security(value: object, problems: list[str]) -> SecuritySpec:
     """Validate the ``security`` section; ``true``/``false`` switch both checks on or off."""
     if value is None or value is True:
         return SecuritySpec()
@@ -90,10 +90,10 @@ def _security(value: object, problems: list[str]) -> SecuritySpec:
         )
     if not isinstance(value, dict):
         problems.append(
-            f"security: must be a mapping of keys, true or false, got {_describe(value)}"
+            f"security: must be a mapping of keys, true or false, got {describe(value)}"
         )
         return SecuritySpec()
-    _check_keys(value, "security", _SECURITY_KEYS, problems)
+    check_keys(value, "security", SECURITY_KEYS, problems)
     return SecuritySpec(
         sast=_sast(value.get("sast"), problems),
         dependencies=_dependency_audit(value.get("dependencies"), problems),
@@ -104,10 +104,10 @@ def _sast(value: object, problems: list[str]) -> SastSpec:
     """Validate ``security.sast``."""
     where = "security.sast"
     default = SastSpec()
-    enabled, section = _switchable(value, where, _SAST_KEYS, problems)
+    enabled, section = read_switchable(value, where, SAST_KEYS, problems)
     if section is None:
         return SastSpec(enabled=enabled)
-    exclude = _string_list(
+    exclude = string_list(
         section,
         "exclude",
         where,
@@ -123,7 +123,7 @@ def _sast(value: object, problems: list[str]) -> SastSpec:
         fail_on=_severity_field(section, "fail_on", where, default.fail_on, problems),
         confidence=_severity_field(section, "confidence", where, default.confidence, problems),
         exclude=default.exclude if exclude is None else exclude,
-        allow_suppressions=_bool_field(
+        allow_suppressions=bool_field(
             section, "allow_suppressions", where, default.allow_suppressions, problems
         ),
     )
@@ -133,10 +133,10 @@ def _dependency_audit(value: object, problems: list[str]) -> DependencyAuditSpec
     """Validate ``security.dependencies``."""
     where = "security.dependencies"
     default = DependencyAuditSpec()
-    enabled, section = _switchable(value, where, _AUDIT_KEYS, problems)
+    enabled, section = read_switchable(value, where, AUDIT_KEYS, problems)
     if section is None:
         return DependencyAuditSpec(enabled=enabled)
-    ignore = _string_list(
+    ignore = string_list(
         section,
         "ignore",
         where,
@@ -149,7 +149,7 @@ def _dependency_audit(value: object, problems: list[str]) -> DependencyAuditSpec
     )
     return DependencyAuditSpec(
         enabled=enabled,
-        fail_on_vulnerabilities=_bool_field(
+        fail_on_vulnerabilities=bool_field(
             section, "fail_on_vulnerabilities", where, default.fail_on_vulnerabilities, problems
         ),
         ignore=default.ignore if ignore is None else ignore,
@@ -178,18 +178,18 @@ def parse_age(value: object) -> int:
     """
     expected = "an age like '30d', '12h' or '2w' (a bare number counts days)"
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TypeError(f"must be {expected}, got {_describe(value)}")
+        raise TypeError(f"must be {expected}, got {describe(value)}")
     match = _AGE_RE.fullmatch(value) if isinstance(value, str) else None
     if isinstance(value, int):
         seconds = value * 86400
     elif match is None:
-        raise ValueError(f"must be {expected}, got {_describe(value)}")
+        raise ValueError(f"must be {expected}, got {describe(value)}")
     else:
         seconds = int(match["number"]) * _AGE_UNITS[match["unit"].lower()]
     if seconds < MIN_DATA_AGE:
-        raise ValueError(f"must be at least 1 hour ('1h'), got {_describe(value)}")
+        raise ValueError(f"must be at least 1 hour ('1h'), got {describe(value)}")
     if seconds > MAX_DATA_AGE:
-        raise ValueError(f"must be at most 10 years ('3650d'), got {_describe(value)}")
+        raise ValueError(f"must be at most 10 years ('3650d'), got {describe(value)}")
     return seconds
 
 
@@ -210,13 +210,13 @@ def _severity_field(
     if isinstance(value, bool):
         # YAML reads unquoted no/off/false as a boolean.
         hint = f"; to turn the check off write `{parent.rpartition('.')[2]}: false`"
-    problems.append(f"{parent}.{key}: must be one of {allowed}, got {_describe(value)}{hint}")
+    problems.append(f"{parent}.{key}: must be one of {allowed}, got {describe(value)}{hint}")
     return default
 
 
 def _exclude_problem(item: str) -> str | None:
     """Explain why ``item`` cannot be a ``security.sast.exclude`` path, or return ``None``."""
-    reason = _path_problem(item, item)
+    reason = path_problem(item, item)
     if reason is None and not PurePosixPath(item).parts:
         return (
             "must name a path inside the checkout, not the checkout itself; "
@@ -227,7 +227,7 @@ def _exclude_problem(item: str) -> str | None:
 
 def _advisory_problem(item: str) -> str | None:
     """Explain why ``item`` is not an advisory id or alias, or return ``None``."""
-    if _ADVISORY_RE.fullmatch(item):
+    if ADVISORY_RE.fullmatch(item):
         return None
     return (
         "must be an advisory id or alias such as PYSEC-2023-74, GHSA-xxxx-xxxx-xxxx or "

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import yaml
 
 from acceptance.engine.spec_fields import SpecError
-from acceptance.engine.spec_text import _describe, _encodable, _join, _one_line
+from acceptance.engine.spec_text import describe, encodable, field_path, one_line
 
 MAX_SPEC_BYTES = 1024**2
 MAX_ALIASES = 100
@@ -23,13 +23,13 @@ _EVENT_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def canonical_json(document: object) -> bytes:
     """Serialise ``document`` as sorted-key, compact, UTF-8 JSON; the input to ``Spec.sha256``."""
     problems: list[str] = []
-    _json_problems(document, "", problems)
+    json_problems(document, "", problems)
     if problems:
         raise SpecError(problems)
-    return _dump_canonical(document)
+    return dump_canonical(document)
 
 
-def _load_document(text: str, origin: str) -> object:
+def load_document(text: str, origin: str) -> object:
     """Safely load ``text`` as YAML after checking it cannot blow up in size."""
     if len(text) > MAX_SPEC_BYTES:
         raise SpecError([f"document: larger than the {MAX_SPEC_BYTES} byte limit"], origin=origin)
@@ -41,14 +41,14 @@ def _load_document(text: str, origin: str) -> object:
     except yaml.MarkedYAMLError as exc:
         raise SpecError([_yaml_problem(exc)], origin=origin) from None
     except yaml.YAMLError as exc:
-        raise SpecError([f"yaml: {_one_line(str(exc))}"], origin=origin) from None
+        raise SpecError([f"yaml: {one_line(str(exc))}"], origin=origin) from None
     except UnicodeError:
         problem = "yaml: the text contains characters that are not valid in UTF-8"
         raise SpecError([problem], origin=origin) from None
     except Exception as exc:  # noqa: BLE001
         # PyYAML's safe constructors raise plain ValueError, AttributeError, ... on malformed
         # tagged scalars such as `2001-02-30` or a bare `!!timestamp`; all mean bad input.
-        reason = _one_line(str(exc)) or type(exc).__name__
+        reason = one_line(str(exc)) or type(exc).__name__
         raise SpecError([f"yaml: invalid value: {reason}"], origin=origin) from None
 
 
@@ -98,13 +98,13 @@ def _shape_problem(events: Iterator[yaml.Event]) -> str | None:
 def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
     """Describe a YAML syntax error with its 1-based line and column."""
     mark = exc.problem_mark or exc.context_mark
-    what = _one_line(exc.problem or exc.context or "invalid YAML")
+    what = one_line(exc.problem or exc.context or "invalid YAML")
     if mark is None:
         return f"yaml: invalid YAML: {what}"
     return f"yaml: invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {what}"
 
 
-def _dump_canonical(document: object) -> bytes:
+def dump_canonical(document: object) -> bytes:
     """JSON-encode an already checked document in the canonical form."""
     text = json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
@@ -112,13 +112,13 @@ def _dump_canonical(document: object) -> bytes:
     return text.encode("utf-8")
 
 
-def _json_problems(value: object, path: str, problems: list[str]) -> None:
+def json_problems(value: object, path: str, problems: list[str]) -> None:
     """Report every value under ``path`` that the canonical JSON form cannot represent."""
     where = path or "document"
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, str):
-        if not _encodable(value):
+        if not encodable(value):
             problems.append(f"{where}: contains characters that are not valid in UTF-8")
     elif isinstance(value, int):
         # str() of a huge int is slow and capped by Python; no spec value needs one.
@@ -129,17 +129,17 @@ def _json_problems(value: object, path: str, problems: list[str]) -> None:
             problems.append(f"{where}: {value!r} cannot be represented; use a finite number")
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _json_problems(item, f"{where}[{index}]", problems)
+            json_problems(item, f"{where}[{index}]", problems)
     elif isinstance(value, dict):
         for key, item in value.items():
-            child = _join(path, key)
+            child = field_path(path, key)
             if not isinstance(key, str):
-                problems.append(f"{child}: keys must be strings, got {_describe(key)}")
-            elif not _encodable(key):
+                problems.append(f"{child}: keys must be strings, got {describe(key)}")
+            elif not encodable(key):
                 problems.append(f"{child}: key contains characters that are not valid in UTF-8")
-            _json_problems(item, child, problems)
+            json_problems(item, child, problems)
     else:
         problems.append(
-            f"{where}: {_describe(value)} cannot be represented in the canonical JSON form; "
+            f"{where}: {describe(value)} cannot be represented in the canonical JSON form; "
             "quote it to make it a string"
         )
