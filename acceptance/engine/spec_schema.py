@@ -124,7 +124,7 @@ def _fields() -> dict[str, Schema]:
             "pattern": _title_pattern(model.MAX_TITLE_CHARS),
         },
         "functional": {
-            **read_section("the tests pytest runs and what counts as passing"),
+            **_section("the tests pytest runs and what counts as passing"),
             "allOf": test_command.schema_rules(),
         },
         "functional.paths": _nullable(
@@ -162,7 +162,7 @@ def _fields() -> dict[str, Schema]:
             "what the supplier sees of failing hidden tests besides their counts",
         ),
         **test_command.schema_fields(),
-        "install": read_section("what to install before testing"),
+        "install": _section("what to install before testing"),
         "install.requirements": _nullable(
             _list(
                 {
@@ -175,7 +175,7 @@ def _fields() -> dict[str, Schema]:
                 unique=False,
             )
         ),
-        "limits": read_section("the sandbox's resource limits"),
+        "limits": _section("the sandbox's resource limits"),
         "limits.cpus": {
             "description": "CPUs",
             "type": "number",
@@ -191,7 +191,7 @@ def _fields() -> dict[str, Schema]:
             "description": "the security checks; true or false switches both",
             "type": ["object", "boolean", "null"],
         },
-        "security.sast": read_switchable("static analysis with bandit"),
+        "security.sast": _switchable("static analysis with bandit"),
         "security.sast.enabled": _boolean("run the check"),
         "security.sast.fail_on": choice(
             _values(model.Severity), "a finding at or above this severity fails"
@@ -207,7 +207,7 @@ def _fields() -> dict[str, Schema]:
             )
         ),
         "security.sast.allow_suppressions": _boolean("honour `# nosec` in the delivery"),
-        "security.dependencies": read_switchable("known-vulnerability audit (pip-audit)"),
+        "security.dependencies": _switchable("known-vulnerability audit (pip-audit)"),
         "security.dependencies.enabled": _boolean("run the check"),
         "security.dependencies.fail_on_vulnerabilities": _boolean("a known vulnerability fails"),
         "security.dependencies.ignore": _nullable(
@@ -226,7 +226,7 @@ def _fields() -> dict[str, Schema]:
             "maximum": model.MAX_DATA_AGE // 86400,
             "pattern": _AGE_PATTERN,
         },
-        "licence": read_switchable("the open-licence check"),
+        "licence": _switchable("the open-licence check"),
         "licence.enabled": _boolean("run the check"),
         "licence.allowed": _nullable(
             {
@@ -251,7 +251,7 @@ def _fields() -> dict[str, Schema]:
             # YAML reads an unquoted off/on as a boolean; the parser takes it as off/default.
             "type": ["string", "boolean"],
         },
-        "quality": read_switchable("the linter check (ruff); off unless turned on"),
+        "quality": _switchable("the linter check (ruff); off unless turned on"),
         "quality.enabled": _boolean("run the check"),
         "quality.rules": {
             "description": "`default` (ruff's E4, E7, E9, F) or ruff rule codes or prefixes",
@@ -481,11 +481,11 @@ def _path_rules(*, node_id: bool) -> list[Schema]:
     ]
 
 
-def read_section(description: str) -> Schema:
+def _section(description: str) -> Schema:
     return {"description": description, "type": ["object", "null"]}
 
 
-def read_switchable(description: str) -> Schema:
+def _switchable(description: str) -> Schema:
     return {
         "description": f"{description}; true (on with defaults), false (off) or a mapping",
         "type": ["object", "boolean", "null"],
