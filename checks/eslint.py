@@ -35,7 +35,7 @@ from checks.eslint_report import (
 )
 from checks.eslint_rules import NodeSources, rule_url
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
-from checks.sast import MAX_LISTED_FINDINGS, _clean
+from checks.report_text import MAX_LISTED_FINDINGS, clean_text
 from sandbox.interface import Sandbox, SandboxLimitError
 
 CHECK_ID = "sast"
@@ -91,7 +91,7 @@ def run_eslint(
     except SandboxLimitError as exc:
         return _failed(spec, "INVALID_ARTIFACT", exc.message)
     if data is None or result.exit_code != 0:
-        tail = _clean(result.text[-400:], 400)
+        tail = clean_text(result.text[-400:], 400)
         return _error(spec, f"ESLint wrote no usable report (exit code {result.exit_code}): {tail}")
     return evaluate_eslint(data, spec, sources.unscanned, version=version)
 
@@ -240,7 +240,9 @@ def _empty_details(spec: SastOptions) -> dict[str, object]:
 
 def _failed(spec: SastOptions, code: str, message: str) -> CheckOutcome:
     return CheckOutcome(
-        CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, _clean(message), code, _empty_details(spec))
+        CheckResult(
+            CHECK_ID, KIND, CheckStatus.FAILED, clean_text(message), code, _empty_details(spec)
+        )
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from checks.eslint_rules import NodeSources, rule_level, rule_url
-from checks.sast import _clean
+from checks.report_text import clean_text
 
 #: where the node image keeps the engine's ESLint (sandbox/node_tools.py)
 ESLINT_DIR = "/opt/acceptance/eslint"
@@ -111,7 +111,7 @@ def parse_report(report: bytes) -> EslintReport:
     if not isinstance(files, list) or not isinstance(truncated, bool) or not _count(checked):
         raise InvalidReport("no list of files, truncation flag or count")
     versions = (
-        {str(k): _clean(str(v), 40) for k, v in tool.items() if isinstance(v, str)}
+        {str(k): clean_text(str(v), 40) for k, v in tool.items() if isinstance(v, str)}
         if isinstance(tool, dict) else {}
     )  # fmt: skip
     findings: list[EslintFinding] = []
@@ -121,7 +121,7 @@ def parse_report(report: bytes) -> EslintReport:
     for entry in files:
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
             raise InvalidReport("a file entry without a path")
-        name = _clean(str(entry["path"]), 1000)
+        name = clean_text(str(entry["path"]), 1000)
         messages = entry.get("messages")
         if not isinstance(messages, list):
             raise InvalidReport(f"{name}: no list of messages")
@@ -132,7 +132,7 @@ def parse_report(report: bytes) -> EslintReport:
         for item in messages:
             rule, fatal, line, column, text = _message(item, name)
             if fatal or rule is None:
-                unparsed.append({"filename": name, "reason": _clean(text, 300)})
+                unparsed.append({"filename": name, "reason": clean_text(text, 300)})
                 continue
             level = rule_level(rule, text)
             found.append(EslintFinding(
@@ -173,7 +173,7 @@ def _comments(value: object, name: str) -> list[tuple[int, int, str, str]]:
 def _rule_types(value: object) -> dict[str, str]:
     if not isinstance(value, dict) or len(value) > 1000:
         raise InvalidReport("the rule kinds are not an object")
-    return {_clean(str(k), 200): str(v) for k, v in value.items() if v in _RULE_TYPES}
+    return {clean_text(str(k), 200): str(v) for k, v in value.items() if v in _RULE_TYPES}
 
 
 def _message(item: object, name: str) -> tuple[str | None, bool, int, int, str]:
@@ -187,7 +187,7 @@ def _message(item: object, name: str) -> tuple[str | None, bool, int, int, str]:
     ):  # fmt: skip
         raise InvalidReport(f"{name}: a message lacks a valid rule, line, column or text")
     assert isinstance(line, int) and isinstance(column, int)  # checked by _count
-    return (_clean(rule, 200) if rule else None, fatal, line, column, _clean(text))
+    return (clean_text(rule, 200) if rule else None, fatal, line, column, clean_text(text))
 
 
 def _mark_suppressed(
@@ -206,7 +206,7 @@ def _mark_suppressed(
     for item in silenced:
         if not isinstance(item, list) or len(item) != 4 or not isinstance(item[3], str):
             raise InvalidReport(f"{name}: a suppressed message is not [line, column, rule, reason]")
-        reasons[_key(item[:3], name)] = _clean(item[3], 300)
+        reasons[_key(item[:3], name)] = clean_text(item[3], 300)
     return [
         f
         if f.key() in kept
@@ -218,7 +218,7 @@ def _mark_suppressed(
 def _key(item: object, name: str) -> tuple[int, int, str]:
     if not (isinstance(item, list) and len(item) == 3 and _count(item[0]) and _count(item[1])):
         raise InvalidReport(f"{name}: a message key is not [line, column, rule]")
-    return (int(item[0]), int(item[1]), _clean(str(item[2]), 200) if item[2] else "")
+    return (int(item[0]), int(item[1]), clean_text(str(item[2]), 200) if item[2] else "")
 
 
 def _count(value: object) -> bool:

@@ -44,7 +44,7 @@ from checks.quality_output import (
     parse_ruff,
     ruff_crashed,
 )
-from checks.sast import MAX_PATH_CHARS, _clean
+from checks.report_text import MAX_PATH_CHARS, clean_text
 from checks.suppressions import Suppression, covering, suppressions_in_file
 from sandbox.interface import Sandbox, SandboxLimitError
 
@@ -137,7 +137,7 @@ def run_quality(
         # Only the delivery's files make ruff's output (or the comments) outgrow the caps.
         return _unjudgeable(spec, f"ruff's output about the delivered files: {exc.message}")
     if driver is None:
-        tail = _clean(result.text[-300:]) if result.output else ""
+        tail = clean_text(result.text[-300:]) if result.output else ""
         return _failed(
             spec,
             CheckStatus.ERROR,
@@ -159,7 +159,7 @@ def evaluate_quality(
     root = target.rstrip("/") + "/"
     try:
         status = parse_driver(driver_json, root)
-        said = _clean(status.stderr, 300) or "no message"
+        said = clean_text(status.stderr, 300) or "no message"
         if status.lint_exit != 0 and ruff_crashed(status.lint_exit, status.stderr):
             return _unjudgeable(
                 spec, f"ruff crashed on the delivered files (exit code {status.lint_exit}): {said}"
@@ -366,7 +366,7 @@ def _unlinted_findings(status: DriverStatus) -> list[Finding]:
 def _unlinted(file: str, why: str) -> Finding:
     """A blocking finding for a file the linter did not judge."""
     return Finding(
-        UNLINTED_FILE, "unlinted-file", QualityLevel.ERROR, file, 1, 1, _clean(why, 300), None
+        UNLINTED_FILE, "unlinted-file", QualityLevel.ERROR, file, 1, 1, clean_text(why, 300), None
     )
 
 
@@ -494,4 +494,4 @@ def _failed(spec: QualitySpec, status: CheckStatus, code: str, message: str) -> 
         "counts": {level.value: 0 for level in reversed(QualityLevel)},
         "settings": _settings(spec),
     }
-    return CheckOutcome(CheckResult(CHECK_ID, KIND, status, _clean(message), code, details))
+    return CheckOutcome(CheckResult(CHECK_ID, KIND, status, clean_text(message), code, details))

@@ -35,7 +35,7 @@ from checks.eslint_suppressions import suppressions_in_file
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.quality import CHECK_ID, KIND, UNJUDGEABLE, LintTool, _failed, _unlinted, judge_lint
 from checks.quality_output import Finding
-from checks.sast import _clean
+from checks.report_text import clean_text
 from sandbox.interface import Sandbox, SandboxLimitError
 
 #: the effective rule set the report states
@@ -91,7 +91,7 @@ def run_eslint_quality(
         data = sandbox.read_files([(path, MAX_REPORT_BYTES)])[0].value()
     except SandboxLimitError as exc:
         return _unjudgeable(spec, f"ESLint's report about the delivered files: {exc.message}")
-    said = _clean(result.text[-300:], 300)
+    said = clean_text(result.text[-300:], 300)
     if data is None or result.exit_code != 0:
         if any(word in result.text for word in _CRASH_WORDS):
             return _unjudgeable(spec, f"ESLint crashed on the delivered files: {said}")

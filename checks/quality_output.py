@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from acceptance.engine.spec_quality import QualityLevel
 from checks import ruff_rules
-from checks.sast import MAX_PATH_CHARS, _clean
+from checks.report_text import MAX_PATH_CHARS, clean_text
 from checks.suppressions import Suppression
 
 #: characters a displayed path spells as an escape, so that two different files never look alike
@@ -181,7 +181,7 @@ def parse_driver(data: bytes, root: str) -> DriverStatus:
             (item[1], item[2][:MAX_COMMENT_CHARS])
         )
     errors = [
-        {"file": relpath(str(item[0]), root), "error": _clean(str(item[1]), 100)}
+        {"file": relpath(str(item[0]), root), "error": clean_text(str(item[1]), 100)}
         for item in raw_errors[:100]
         if isinstance(item, list) and len(item) == 2
     ]
@@ -189,14 +189,14 @@ def parse_driver(data: bytes, root: str) -> DriverStatus:
     if not isinstance(raw_encodings, list) or not isinstance(raw_unlinted, list):
         raise InvalidOutput("the driver's report has no encoding or skipped-file list")
     encodings = [
-        (relpath(item[0], root), _clean(item[1], 100))
+        (relpath(item[0], root), clean_text(item[1], 100))
         for item in raw_encodings[:1000]
         if isinstance(item, list) and len(item) == 2 and all(isinstance(i, str) for i in item)
     ]
     if len(encodings) != min(len(raw_encodings), 1000):
         raise InvalidOutput("the driver's encodings are not [file, problem] pairs")
     unlinted = [
-        _clean(item, MAX_PATH_CHARS).removeprefix(root)
+        clean_text(item, MAX_PATH_CHARS).removeprefix(root)
         for item in raw_unlinted[:1000]
         if isinstance(item, str)
     ]
@@ -266,8 +266,10 @@ def _finding(item: object, index: int, root: str) -> Finding:
         file=relpath(filename, root),
         line=int(line),  # type: ignore[arg-type]
         column=int(column),  # type: ignore[arg-type]
-        message=_clean(message, MAX_MESSAGE_CHARS),
-        url=_clean(url, 200) if isinstance(url, str) and url.startswith(RULE_URL_PREFIX) else None,
+        message=clean_text(message, MAX_MESSAGE_CHARS),
+        url=clean_text(url, 200)
+        if isinstance(url, str) and url.startswith(RULE_URL_PREFIX)
+        else None,
     )
 
 

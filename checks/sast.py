@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from acceptance.engine.spec_security import SastSpec, Severity
 from checks.hidden_inventory import HIDDEN_DIR_NAME
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.report_text import MAX_LISTED_FINDINGS, MAX_PATH_CHARS, clean_text
 from sandbox.interface import Sandbox, SandboxLimitError
 
 CHECK_ID = "sast"
@@ -49,20 +49,13 @@ MAX_SARIF_BYTES = 20 * 1024**2
 #: results parsed from the report; a real checkout with more is not judgeable
 MAX_RESULTS = 50_000
 MAX_ERRORS = 10_000
-MAX_LISTED_FINDINGS = 500
 MAX_LISTED_ERRORS = 200
 MAX_SUMMARY_LOCATIONS = 5
-MAX_TEXT_CHARS = 500
-MAX_PATH_CHARS = 1_000
 MORE_INFO_PREFIX = "https://bandit.readthedocs.io/"
 
 _RANK = {"LOW": Severity.LOW, "MEDIUM": Severity.MEDIUM, "HIGH": Severity.HIGH}
 _TEST_ID_RE = re.compile(r"B\d{3}")
 _TEST_NAME_RE = re.compile(r"[A-Za-z0-9_]{1,100}")
-_ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-# C0/C1 controls, DEL, lone surrogates, and the format characters (bidi overrides,
-# zero-width joiners...) that make text display differently from what it is.
-_STRIP_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 
 # Runs as `python -I -c _DRIVER TARGET OUT_DIR EXCLUDED CONFIDENCE` with the tools venv.
 # argv only: nothing from the checkout is read as configuration.
@@ -372,7 +365,7 @@ def _parse_report(
             raise _Invalid(f"errors[{index}] lacks a filename or reason")
         parsed_errors.append({
             "filename": _relpath(filename, root),
-            "reason": _clean(reason),
+            "reason": clean_text(reason),
             "valid_python": item.get("valid_python") is True,
         })  # fmt: skip
     tool: dict[str, object] = {"name": "bandit"}
@@ -380,11 +373,11 @@ def _parse_report(
     if isinstance(status, dict):
         version = status.get("bandit_version")
         if isinstance(version, str):
-            tool["version"] = _clean(version, 40)
+            tool["version"] = clean_text(version, 40)
         for key in ("nosec_error", "sarif_error"):
             value = status.get(key)
             if isinstance(value, str):
-                tool[key] = _clean(value)
+                tool[key] = clean_text(value)
     return findings, parsed_errors, tool
 
 
@@ -418,10 +411,10 @@ def _finding(item: object, index: int, root: str) -> Finding:
         confidence=confidence,
         filename=_relpath(filename, root),
         line=line,
-        text=_clean(text),
+        text=clean_text(text),
         cwe=_cwe(item.get("issue_cwe")),
         suppressed=suppressed,
-        more_info=_clean(more_info, 300)
+        more_info=clean_text(more_info, 300)
         if isinstance(more_info, str) and more_info.startswith(MORE_INFO_PREFIX)
         else None,
     )
@@ -440,20 +433,8 @@ def _cwe(value: object) -> str | None:
 
 
 def _relpath(path: str, root: str) -> str:
-    clean = _clean(path, MAX_PATH_CHARS)
+    clean = clean_text(path, MAX_PATH_CHARS)
     return clean[len(root) :] if clean.startswith(root) else clean
-
-
-def _clean(text: str, limit: int = MAX_TEXT_CHARS) -> str:
-    """Printable text: ANSI sequences, control and format characters removed, capped."""
-    text = _ANSI_RE.sub("", text[: limit * 4])
-    text = "".join(
-        " " if ch in "\t\n\r" else ch
-        for ch in text
-        if ch in "\t\n\r" or unicodedata.category(ch) not in _STRIP_CATEGORIES
-    )
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _summary(
@@ -514,5 +495,5 @@ def _failed(
         **(extra or {}),
     }
     return CheckOutcome(
-        CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, _clean(message), code, details)
+        CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, clean_text(message), code, details)
     )

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
-from checks.sast import MAX_LISTED_FINDINGS, _clean
+from checks.report_text import MAX_LISTED_FINDINGS, clean_text
 
 CHECK_ID = "sast"
 KIND = "sast"
@@ -341,8 +341,8 @@ def _parse(report: bytes) -> list[ShellFinding]:
             and isinstance(line, int) and isinstance(column, int) and line >= 0 and column >= 0
         ):  # fmt: skip
             raise ValueError("a comment lacks a valid code, level, file, line, column or message")
-        filename = _clean(name[2:] if name.startswith("./") else name, 1000)
-        findings.append(ShellFinding(code, str(level), filename, line, column, _clean(message)))
+        filename = clean_text(name[2:] if name.startswith("./") else name, 1000)
+        findings.append(ShellFinding(code, str(level), filename, line, column, clean_text(message)))
     return findings
 
 
@@ -390,5 +390,5 @@ def _failed(spec: SastOptions, code: str, message: str) -> CheckOutcome:
         "settings": _settings(spec), "tool": {"name": "shellcheck"},
     }  # fmt: skip
     return CheckOutcome(
-        CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, _clean(message), code, details)
+        CheckResult(CHECK_ID, KIND, CheckStatus.FAILED, clean_text(message), code, details)
     )

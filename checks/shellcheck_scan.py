@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
-from checks.sast import _clean
+from checks.report_text import clean_text
 from checks.shell_sources import followed_files, resolve, settled_lines
 from checks.shellcheck import (
     CHECK_ID,
@@ -227,7 +227,7 @@ def _run(
             "INVALID_ARTIFACT", f"ShellCheck's report: {exc.message}", flood=True
         ) from None
     if data is None or result.exit_code not in (0, 1):
-        tail = _clean(result.text[-400:], 400)
+        tail = clean_text(result.text[-400:], 400)
         raise ScanFailure(
             "INVALID_ARTIFACT",
             f"ShellCheck wrote no usable report (exit code {result.exit_code}): {tail}",

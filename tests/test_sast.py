@@ -12,8 +12,8 @@ import pytest
 
 from acceptance.engine.spec import SastSpec, Severity, parse_spec
 from checks.interface import CheckOutcome, CheckStatus
+from checks.report_text import MAX_LISTED_FINDINGS
 from checks.sast import (
-    MAX_LISTED_FINDINGS,
     MAX_REPORT_BYTES,
     evaluate_sast,
     excluded_paths,

@@ -16,7 +16,7 @@ from acceptance.engine.test_command import TestCommand
 from acceptance.errors import SubmissionError
 from checks import command_tests
 from checks.interface import CheckOutcome
-from checks.sast import _clean as clean_text
+from checks.report_text import clean_text
 from sandbox.interface import Sandbox
 
 #: the variable naming the results file's absolute path, for commands that want it

@@ -33,7 +33,7 @@ from checks import eslint, licence, node_tests, npm_audit, quality_eslint
 from checks.eslint_rules import node_sources
 from checks.interface import CheckOutcome
 from checks.npm_licences import judge_npm_licences
-from checks.sast import _clean as clean_text
+from checks.report_text import clean_text
 from sandbox.interface import Sandbox
 from sandbox.node_image import node_image_tag
 

@@ -22,7 +22,7 @@ from acceptance.errors import SubmissionError, UserInputError
 from checks import bats, licence, quality_shellcheck, shellcheck_scan
 from checks.bats_hooks import find_bats_hooks
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
-from checks.sast import _clean as clean_text
+from checks.report_text import clean_text
 from sandbox.interface import Sandbox
 from sandbox.shell_image import shell_image_tag
 
