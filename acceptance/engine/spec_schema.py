@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from typing import Any
 
 from acceptance.engine import spec as model
 from acceptance.engine import (
@@ -21,15 +20,14 @@ from acceptance.engine import (
     spec_limits,
     spec_quality,
     spec_security,
-    spec_text,
     test_command,
 )
+from acceptance.engine import spec_schema_parts as parts
 from acceptance.engine.runtime_choice import SUPPORTED_RUNTIMES
+from acceptance.engine.spec_schema_parts import Schema
 
 SCHEMA_ID = "urn:acceptance-service:acceptance-spec:v1"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-
-Schema = dict[str, Any]
 
 # The parser's key lists per section, by dotted path ("" is the top level).
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
@@ -47,6 +45,7 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "accessibility.serve": spec_accessibility.ACCESSIBILITY_SERVE_KEYS,
 }
 
+
 # What a section's keys default to: the dataclass the parser builds for it.
 _SECTION_MODELS: dict[str, object] = {
     "functional": model.FunctionalSpec(),
@@ -58,6 +57,7 @@ _SECTION_MODELS: dict[str, object] = {
     "quality": model.QualitySpec(),
     "accessibility": model.AccessibilitySpec(),
 }
+
 
 # Where the written default differs from the model's (the parser maps one to the other):
 # a switchable section written as a mapping is on unless it says `enabled: false`, and
@@ -71,20 +71,10 @@ _WRITTEN_DEFAULTS: dict[str, object] = {
     "quality.fail_on": model.QUALITY_ANY,
     "accessibility.enabled": True,
 }
+
+
 # Keys whose model default is no value a spec may write (absent means "no limit", "none").
 _NO_WRITTEN_DEFAULT = frozenset({"security.dependencies.max_data_age", "accessibility.pages"})
-
-# A size in bytes as ``parse_size`` reads it (powers of 1024; ``_SIZE_RE``, stripped).
-_SIZE_PATTERN = r"^\s*\d{1,15}(\.\d{1,9})?\s*([KkMmGgTt]([Ii]?[Bb])?|[Bb])?\s*$"
-# An age as ``parse_age`` reads it (``_AGE_RE``: spaces only, a bare number counts days).
-_AGE_PATTERN = r"^ *\d{1,7} *[HhDdWw]? *$"
-_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
-_NOT_BLANK = r"\S"
-# The folder itself: ".", "./", "./." (no parts once PurePosixPath reads it)
-_HERE = r"^(\./*)+$"
-
-# Minimum sizes of the limits, as ``read_limits`` passes them to ``size_field``.
-_MIN_SIZES = {"memory": 64 * 1024**2, "disk": 16 * 1024**2, "output": 64 * 1024}
 
 
 def spec_schema() -> Schema:
@@ -99,17 +89,14 @@ def spec_schema() -> Schema:
         "than this schema can (the hidden tests folder, SPDX ids, ruff rules, timeouts against "
         "each other); its messages name every field at fault.",
         **top,
-        "$defs": _defs(),
+        "$defs": parts.defs(),
     }
-
-
-# ---------------------------------------------------------------- fields
 
 
 def _fields() -> dict[str, Schema]:
     """Every key of every section, by dotted path, without its default."""
-    timeout = _integer(1, model.MAX_TIMEOUT, "seconds")
-    choice = _choice
+    timeout = parts.integer(1, model.MAX_TIMEOUT, "seconds")
+    choice = parts.choice
     fields: dict[str, Schema] = {
         "version": {
             "description": "the spec format's version",
@@ -121,14 +108,14 @@ def _fields() -> dict[str, Schema]:
             f"{model.MAX_TITLE_CHARS} characters (surrounding spaces do not count)",
             "type": "string",
             # Non-blank, no control character inside, at most MAX_TITLE_CHARS once stripped.
-            "pattern": _title_pattern(model.MAX_TITLE_CHARS),
+            "pattern": parts.title_pattern(model.MAX_TITLE_CHARS),
         },
         "functional": {
-            **_section("the tests pytest runs and what counts as passing"),
+            **parts.section("the tests pytest runs and what counts as passing"),
             "allOf": test_command.schema_rules(),
         },
-        "functional.paths": _nullable(
-            _list(
+        "functional.paths": parts.nullable(
+            parts.array(
                 {"type": "string", "$ref": "#/$defs/test_path"},
                 model.MAX_PATHS,
                 "what pytest runs inside the checkout: relative paths or node ids; default: "
@@ -142,15 +129,15 @@ def _fields() -> dict[str, Schema]:
             "type": ["string", "null"],
             "$ref": "#/$defs/folder",
         },
-        "functional.min_passed": _integer(0, 10**9, "fewer passing tests fails the check"),
+        "functional.min_passed": parts.integer(0, 10**9, "fewer passing tests fails the check"),
         "functional.timeout": {**timeout, "description": "seconds for the whole test step"},
-        "functional.reruns": _integer(
+        "functional.reruns": parts.integer(
             0, model.MAX_RERUNS, "fresh re-runs of the failing tests (0: none)"
         ),
         "functional.flaky": choice(
             model.FLAKY_POLICIES, "does a test that failed, then passed, count as passed"
         ),
-        "functional.test_timeout": _nullable(
+        "functional.test_timeout": parts.nullable(
             {
                 **timeout,
                 "description": "seconds one test may run (TEST_TIMEOUT), at most "
@@ -162,56 +149,58 @@ def _fields() -> dict[str, Schema]:
             "what the supplier sees of failing hidden tests besides their counts",
         ),
         **test_command.schema_fields(),
-        "install": _section("what to install before testing"),
-        "install.requirements": _nullable(
-            _list(
+        "install": parts.section("what to install before testing"),
+        "install.requirements": parts.nullable(
+            parts.array(
                 {
                     "type": "string",
                     "maxLength": model.MAX_REQUIREMENT_CHARS,
-                    "allOf": [{"pattern": _NOT_BLANK}, {"pattern": r"^[^\x00\n\r]*$"}],
+                    "allOf": [{"pattern": parts.NOT_BLANK}, {"pattern": r"^[^\x00\n\r]*$"}],
                 },
                 model.MAX_REQUIREMENTS,
                 "pip requirement lines; replaces detection of what to install",
                 unique=False,
             )
         ),
-        "limits": _section("the sandbox's resource limits"),
+        "limits": parts.section("the sandbox's resource limits"),
         "limits.cpus": {
             "description": "CPUs",
             "type": "number",
             "exclusiveMinimum": 0,
             "maximum": model.MAX_CPUS,
         },
-        "limits.memory": _size("memory"),
-        "limits.pids": _integer(16, 65536, "processes and threads"),
+        "limits.memory": parts.size("memory"),
+        "limits.pids": parts.integer(16, 65536, "processes and threads"),
         "limits.timeout": {**timeout, "description": "seconds for the whole run"},
-        "limits.disk": _size("disk"),
-        "limits.output": _size("output"),
+        "limits.disk": parts.size("disk"),
+        "limits.output": parts.size("output"),
         "security": {
             "description": "the security checks; true or false switches both",
             "type": ["object", "boolean", "null"],
         },
-        "security.sast": _switchable("static analysis with bandit"),
-        "security.sast.enabled": _boolean("run the check"),
+        "security.sast": parts.switchable("static analysis with bandit"),
+        "security.sast.enabled": parts.boolean("run the check"),
         "security.sast.fail_on": choice(
-            _values(model.Severity), "a finding at or above this severity fails"
+            parts.values(model.Severity), "a finding at or above this severity fails"
         ),
         "security.sast.confidence": choice(
-            _values(model.Severity), "findings below this confidence are ignored"
+            parts.values(model.Severity), "findings below this confidence are ignored"
         ),
-        "security.sast.exclude": _nullable(
-            _list(
+        "security.sast.exclude": parts.nullable(
+            parts.array(
                 {"type": "string", "$ref": "#/$defs/inside_path"},
                 model.MAX_PATHS,
                 "paths not scanned",
             )
         ),
-        "security.sast.allow_suppressions": _boolean("honour `# nosec` in the delivery"),
-        "security.dependencies": _switchable("known-vulnerability audit (pip-audit)"),
-        "security.dependencies.enabled": _boolean("run the check"),
-        "security.dependencies.fail_on_vulnerabilities": _boolean("a known vulnerability fails"),
-        "security.dependencies.ignore": _nullable(
-            _list(
+        "security.sast.allow_suppressions": parts.boolean("honour `# nosec` in the delivery"),
+        "security.dependencies": parts.switchable("known-vulnerability audit (pip-audit)"),
+        "security.dependencies.enabled": parts.boolean("run the check"),
+        "security.dependencies.fail_on_vulnerabilities": parts.boolean(
+            "a known vulnerability fails"
+        ),
+        "security.dependencies.ignore": parts.nullable(
+            parts.array(
                 {"type": "string", "pattern": "^" + spec_security.ADVISORY_RE.pattern + "$"},
                 model.MAX_ADVISORY_IGNORES,
                 "advisory ids or aliases the owner accepts (PYSEC-, GHSA-, CVE-...)",
@@ -224,13 +213,13 @@ def _fields() -> dict[str, Schema]:
             "type": ["integer", "string"],
             "minimum": 1,
             "maximum": model.MAX_DATA_AGE // 86400,
-            "pattern": _AGE_PATTERN,
+            "pattern": parts.AGE_PATTERN,
         },
-        "licence": _switchable("the open-licence check"),
-        "licence.enabled": _boolean("run the check"),
-        "licence.allowed": _nullable(
+        "licence": parts.switchable("the open-licence check"),
+        "licence.enabled": parts.boolean("run the check"),
+        "licence.allowed": parts.nullable(
             {
-                **_list(
+                **parts.array(
                     {
                         "type": "string",
                         "maxLength": model.MAX_LICENCE_ID_CHARS,
@@ -251,13 +240,13 @@ def _fields() -> dict[str, Schema]:
             # YAML reads an unquoted off/on as a boolean; the parser takes it as off/default.
             "type": ["string", "boolean"],
         },
-        "quality": _switchable("the linter check (ruff); off unless turned on"),
-        "quality.enabled": _boolean("run the check"),
+        "quality": parts.switchable("the linter check (ruff); off unless turned on"),
+        "quality.enabled": parts.boolean("run the check"),
         "quality.rules": {
             "description": "`default` (ruff's E4, E7, E9, F) or ruff rule codes or prefixes",
             # pattern binds the string, the rest the list
             "type": ["string", "array"],
-            "pattern": _case_insensitive(("default",)),
+            "pattern": parts.case_insensitive(("default",)),
             "minItems": 1,
             "maxItems": model.MAX_QUALITY_RULES,
             "uniqueItems": True,
@@ -268,13 +257,13 @@ def _fields() -> dict[str, Schema]:
             },
         },
         "quality.fail_on": choice(
-            (model.QUALITY_ANY, *_values(model.QualityLevel)), "the lowest level that fails"
+            (model.QUALITY_ANY, *parts.values(model.QualityLevel)), "the lowest level that fails"
         ),
         "quality.suppressions": choice(
             model.QUALITY_SUPPRESSIONS, "which in-source suppressions count"
         ),
-        "quality.exclude": _nullable(
-            _list(
+        "quality.exclude": parts.nullable(
+            parts.array(
                 {"type": "string", "$ref": "#/$defs/inside_path", "pattern": r"^[^,*?\[\]{}]*$"},
                 model.MAX_PATHS,
                 "plain paths not linted (no glob characters or commas)",
@@ -314,8 +303,8 @@ def _accessibility_fields() -> dict[str, Schema]:
                 {"required": ["enabled"], "properties": {"enabled": {"const": False}}},
             ],
         },
-        "accessibility.enabled": _boolean("run the check"),
-        "accessibility.pages": _list(
+        "accessibility.enabled": parts.boolean("run the check"),
+        "accessibility.pages": parts.array(
             {"type": "string", "$ref": "#/$defs/inside_path", "pattern": page},
             model.MAX_ACCESSIBILITY_PAGES,
             "HTML files (.html, .htm, .xhtml) inside the checkout, opened as file://",
@@ -351,7 +340,7 @@ def _accessibility_fields() -> dict[str, Schema]:
             "maximum": model.MAX_SERVE_PORT,
         },
         "accessibility.serve.paths": {
-            **_list(
+            **parts.array(
                 {
                     "type": "string",
                     "maxLength": model.MAX_SERVE_PATH_CHARS,
@@ -371,27 +360,20 @@ def _accessibility_fields() -> dict[str, Schema]:
             "minimum": model.MIN_SERVE_WAIT,
             "maximum": model.MAX_SERVE_WAIT,
         },
-        "accessibility.standard": _choice(
+        "accessibility.standard": parts.choice(
             model.ACCESSIBILITY_STANDARDS,
             "the WCAG version and level axe-core checks against",
         ),
-        "accessibility.fail_on": _choice(
-            _values(model.AccessibilityImpact),
+        "accessibility.fail_on": parts.choice(
+            parts.values(model.AccessibilityImpact),
             "a violation at or above this impact fails",
         ),
-        "accessibility.ignore": _list(
+        "accessibility.ignore": parts.array(
             {"type": "string", "pattern": "^" + spec_accessibility.AXE_RULE_RE.pattern + "$"},
             model.MAX_ACCESSIBILITY_IGNORES,
             "axe-core rule ids not judged",
         ),
     }
-
-
-def _title_pattern(max_chars: int) -> str:
-    """Non-blank, one line, at most ``max_chars`` once surrounding spaces are stripped."""
-    edge = r"[^\s\x00-\x1f\x7f]"
-    inner = r"[^\x00-\x1f\x7f]"
-    return rf"^\s*{edge}({inner}{{0,{max_chars - 2}}}{edge})?\s*$"
 
 
 def _object(path: str, fields: dict[str, Schema], required: Iterable[str] = ()) -> Schema:
@@ -437,116 +419,3 @@ def _set_default(entry: Schema, path: str, key: str, dotted: str) -> None:
     elif isinstance(value, tuple):
         value = list(value)
     entry["default"] = value
-
-
-# ---------------------------------------------------------------- building blocks
-
-
-def _defs() -> Schema:
-    """Paths: relative, POSIX, inside their folder (the parser's ``path_problem``)."""
-    return {
-        "test_path": {
-            "description": "a relative POSIX path or pytest node id (path::name)",
-            "allOf": _path_rules(node_id=True),
-        },
-        "folder": {
-            "description": "a relative POSIX path to a folder",
-            "allOf": [*_path_rules(node_id=False), {"not": {"type": "string", "pattern": _HERE}}],
-        },
-        "inside_path": {
-            "description": "a relative POSIX path inside the checkout, not the checkout itself",
-            "allOf": [*_path_rules(node_id=False), {"not": {"type": "string", "pattern": _HERE}}],
-        },
-    }
-
-
-def _path_rules(*, node_id: bool) -> list[Schema]:
-    """A path that cannot leave its folder; for a node id only the part before ``::`` counts.
-
-    No ``type``: where a path may also be null, the field says so.
-    """
-    # The file part: everything, or up to the first `::` of a node id.
-    part = r"((?!::)[^\\])*" if node_id else r"[^\\]*"
-    end = r"(::|$)" if node_id else "$"
-    dots = r"^((?!::).)*(^|/)\.\.(/|::|$)" if node_id else r"(^|/)\.\.(/|$)"
-    drive = r"^[A-Za-z]:(?!:)" if node_id else r"^[A-Za-z]:"
-    return [
-        {"maxLength": model.MAX_PATH_CHARS, "pattern": _NOT_BLANK},
-        {"pattern": _NO_CONTROL},
-        # not an option, not absolute, not from home, no drive, no backslash, no `..`
-        {"pattern": r"^[^-/~]"},
-        {"not": {"type": "string", "pattern": drive}},
-        {"pattern": "^" + part + end},
-        {"not": {"type": "string", "pattern": dots}},
-    ]
-
-
-def _section(description: str) -> Schema:
-    return {"description": description, "type": ["object", "null"]}
-
-
-def _switchable(description: str) -> Schema:
-    return {
-        "description": f"{description}; true (on with defaults), false (off) or a mapping",
-        "type": ["object", "boolean", "null"],
-    }
-
-
-def _nullable(schema: Schema) -> Schema:
-    """``schema`` or null (the parser reads null as the default)."""
-    kinds = schema["type"]
-    return {**schema, "type": [*([kinds] if isinstance(kinds, str) else kinds), "null"]}
-
-
-def _list(items: Schema, max_items: int, description: str, *, unique: bool = True) -> Schema:
-    """A list; ``unique`` where the parser refuses duplicates (it also compares case-insensitively
-    or after stripping, so ``uniqueItems`` is the weaker rule)."""
-    schema: Schema = {"description": description, "type": "array", "maxItems": max_items}
-    if unique:
-        schema["uniqueItems"] = True
-    return {**schema, "items": items}
-
-
-def _integer(minimum: int, maximum: int, description: str) -> Schema:
-    return {"description": description, "type": "integer", "minimum": minimum, "maximum": maximum}
-
-
-def _boolean(description: str) -> Schema:
-    return {"description": description, "type": "boolean"}
-
-
-def _size(key: str) -> Schema:
-    minimum = _MIN_SIZES[key]
-    return {
-        "description": f"bytes, or a size such as '512m', '1g', '1.5GiB' (powers of 1024); "
-        f"from {spec_text.format_size(minimum)} to {spec_text.format_size(model.MAX_SIZE)}",
-        # minimum and maximum bind numbers only, pattern strings only
-        "type": ["integer", "string"],
-        "minimum": minimum,
-        "maximum": model.MAX_SIZE,
-        "pattern": _SIZE_PATTERN,
-    }
-
-
-def _choice(choices: Iterable[str], description: str) -> Schema:
-    """One of ``choices``; the parser ignores case and surrounding spaces."""
-    words = tuple(choices)
-    return {
-        "description": f"{description}: {', '.join(words)}",
-        "type": "string",
-        # `enum` is for editors' completion; the pattern is what the parser accepts.
-        "anyOf": [{"enum": list(words)}, {"pattern": _case_insensitive(words)}],
-    }
-
-
-def _case_insensitive(words: Iterable[str]) -> str:
-    """A pattern matching any of ``words`` in any case, with spaces around (no inline flags)."""
-
-    def letters(word: str) -> str:
-        return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
-
-    return r"^\s*(" + "|".join(letters(word) for word in words) + r")\s*$"
-
-
-def _values(closed: type[enum.Enum]) -> tuple[str, ...]:
-    return tuple(str(member.value) for member in closed)
