@@ -1,4 +1,4 @@
-"""The shell variant of the sandbox image: Debian's bash, bats and shellcheck, no registry.
+"""The shell variant of the sandbox image: Debian's bash, bats, shellcheck and git, no registry.
 
 Built like the main image (debootstrap from the machine's own apt mirror) and reused
 while its input digest is unchanged. The test runner and the scanner are Debian's
@@ -24,7 +24,9 @@ from sandbox.image import (
 )
 
 SHELL_REPOSITORY = "acceptance-sandbox-shell"
-SHELL_PACKAGES = ("python3", "bash", "bats", "shellcheck", "procps")
+#: git because shell tools often wrap it and their tests build a scratch repository
+#: (git-open's bats suite does); it runs as the sandbox user with HOME=/tmp.
+SHELL_PACKAGES = ("python3", "bash", "bats", "shellcheck", "procps", "git")
 #: where the image keeps the versions it reports (read at build time, stored as a label)
 _VERSIONS = "/opt/acceptance/shell-tools.json"
 
@@ -37,7 +39,9 @@ def shell_install_script() -> str:
         "bats_v=$(bats --version | sed -n 's/^Bats //p'); "
         "sc_v=$(shellcheck --version | sed -n 's/^version: //p'); "
         "bash_v=$(bash -c 'echo ${BASH_VERSINFO[0]}.${BASH_VERSINFO[1]}.${BASH_VERSINFO[2]}'); "
-        f'printf \'{{"bats": "%s", "shellcheck": "%s", "bash": "%s"}}\' "$bats_v" "$sc_v" "$bash_v" > {_VERSIONS}; '
+        "git_v=$(git --version | sed -n 's/^git version //p'); "
+        f'printf \'{{"bats": "%s", "shellcheck": "%s", "bash": "%s", "git": "%s"}}\' '
+        f'"$bats_v" "$sc_v" "$bash_v" "$git_v" > {_VERSIONS}; '
         f"chmod a+r {_VERSIONS}"
     )
 
@@ -110,7 +114,7 @@ def _read_versions(container: Any) -> dict[str, str]:
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
         member = tar.extractfile(_VERSIONS.rsplit("/", 1)[1])
         raw = json.loads(member.read()) if member else {}
-    if not isinstance(raw, dict) or not all(raw.get(k) for k in ("bats", "shellcheck")):
+    if not isinstance(raw, dict) or not all(raw.get(k) for k in ("bats", "shellcheck", "git")):
         raise PlatformError(f"the shell image's tools did not report their versions: {raw!r}")
     return {str(k): str(v) for k, v in raw.items()}
 

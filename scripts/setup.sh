@@ -62,7 +62,7 @@ log "building the sandbox image (reused when up to date)"
 # The accessibility check's variant: Debian's Chromium, Playwright, the axe-core installed above.
 log "building the browser image variant (reused when up to date)"
 .venv/bin/acceptance image build --browser
-# The shell runtime's variant: Debian's bash, bats and shellcheck (docs/runtimes.md).
+# The shell runtime's variant: Debian's bash, bats, shellcheck and git (docs/runtimes.md).
 log "building the shell runtime image (reused when up to date)"
 .venv/bin/acceptance image build --runtime shell
 # The node runtime's variant: Debian's nodejs and npm (docs/runtimes.md).
