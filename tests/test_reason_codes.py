@@ -27,8 +27,12 @@ def codes_in_source() -> set[str]:
         for path in sorted((ROOT / package).rglob("*.py")):
             if path == ROOT / "acceptance" / "reasons.py":  # the registry names every code
                 continue
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            exported = _names_in_all(tree)
+            for node in ast.walk(tree):
                 value = node.value if isinstance(node, ast.Constant) else None
+                if id(node) in exported:
+                    continue  # a module's `__all__` names its constants, never a reason
                 if (
                     isinstance(value, str)
                     and _CODE.match(value)
@@ -37,6 +41,21 @@ def codes_in_source() -> set[str]:
                 ):
                     found.add(value)
     return found
+
+
+def _names_in_all(tree: ast.Module) -> set[int]:
+    """The string nodes of the module's `__all__` list (re-exported names)."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__"
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        ):
+            return (
+                {id(n) for n in ast.walk(node.value) if isinstance(n, ast.Constant)}
+                if node.value
+                else set()
+            )
+    return set()
 
 
 def documented_codes() -> set[str]:
