@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_accessibility_docker import browser_image
-from tests.test_accessibility_serve_docker import _serve
+from tests.checks.test_accessibility_docker import browser_image
+from tests.checks.test_accessibility_serve_docker import _serve
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("browser_image")]
 
@@ -191,7 +191,7 @@ def test_a_hosted_app_leaves_nothing_running_in_the_runtimes_sandbox(
     from checks.interface import AppHost
     from sandbox.docker import DockerSandbox
     from sandbox.interface import SandboxConfig, SandboxLimits
-    from tests.test_accessibility_serve_docker import site
+    from tests.checks.test_accessibility_serve_docker import site
 
     tree = site(tmp_path, {"app.py": HOSTILE_APP})
     serve = AccessibilityServe(("python3", "app.py", "daemon"), 8000, ("/index.html",))

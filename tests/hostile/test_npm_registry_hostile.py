@@ -12,7 +12,7 @@ import pytest
 
 from acceptance.engine.npm_lockfile import NPM_REGISTRY, read_project
 from acceptance.errors import SubmissionError
-from tests.test_node_runtime import LODASH_4_17_4, project
+from tests.engine.test_node_runtime import LODASH_4_17_4, project
 
 MIRROR = "https://npm.example.org/mirror/"
 #: the default registry's URL without its final `/`

@@ -17,7 +17,7 @@ from flask import render_template_string
 from acceptance.engine.report import Reason, ReportInput, build_statement
 from checks.interface import CheckResult, CheckStatus
 from tests.dashboard_support import Service
-from tests.test_dashboard import seeded
+from tests.web.test_dashboard import seeded
 from web.dashboard.reportview import report_from
 
 __all__ = ["seeded"]

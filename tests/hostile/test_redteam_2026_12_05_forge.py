@@ -38,7 +38,7 @@ from acceptance.service.forge.interface import (
 from tests.conftest import RepoFactory
 from tests.forge_fake import FakeGitHubApp
 from tests.hostile.conftest import Hostile
-from tests.test_forge_app import APP_ID, COMMIT, INSTALLATION_ID, World
+from tests.service.test_forge_app import APP_ID, COMMIT, INSTALLATION_ID, World
 
 #: a Markdown link the supplier would like the check run to show, spelled so it fits a path
 LINK_TEXT = "Pay the supplier now"

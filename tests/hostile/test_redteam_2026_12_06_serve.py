@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_accessibility_docker import browser_image
-from tests.test_accessibility_serve_docker import _serve
+from tests.checks.test_accessibility_docker import browser_image
+from tests.checks.test_accessibility_serve_docker import _serve
 
 pytestmark = [pytest.mark.docker, pytest.mark.hostile, pytest.mark.usefixtures("browser_image")]
 
