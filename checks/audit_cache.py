@@ -27,10 +27,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from acceptance.engine import envcache
-from acceptance.engine.spec_security import DependencyAuditSpec
 from checks import dependencies as audit
 from checks.advisory_model import AdvisoryStoreError
 from checks.interface import CheckOutcome, CheckStatus
+from checks.options import DependencyAuditSpec
 from checks.osv_server import serve_advisories
 
 log = logging.getLogger(__name__)

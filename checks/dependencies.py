@@ -55,9 +55,9 @@ from urllib.parse import urlsplit
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from acceptance.engine.spec_security import DependencyAuditSpec
 from acceptance.errors import SubmissionError
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.options import DependencyAuditSpec
 
 CHECK_ID = "dependencies"
 KIND = "dependencies"

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from enum import Enum
-from typing import Protocol
 
 from checks.eslint_report import (
     MAX_MESSAGES,
@@ -35,6 +33,7 @@ from checks.eslint_report import (
 )
 from checks.eslint_rules import NodeSources, rule_url
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.options import SastSpec
 from checks.report_text import MAX_LISTED_FINDINGS, clean_text
 from sandbox.interface import Sandbox, SandboxLimitError
 
@@ -45,28 +44,9 @@ _RANK = {"low": 0, "medium": 1, "high": 2}
 _SEVERITIES = ("high", "medium", "low")
 
 
-class SastOptions(Protocol):
-    """What the check reads of the spec's `security.sast` (spec_security.SastSpec)."""
-
-    @property
-    def enabled(self) -> bool: ...
-
-    @property
-    def fail_on(self) -> Enum: ...
-
-    @property
-    def confidence(self) -> Enum: ...
-
-    @property
-    def exclude(self) -> tuple[str, ...]: ...
-
-    @property
-    def allow_suppressions(self) -> bool: ...
-
-
 def run_eslint(
     sandbox: Sandbox,
-    spec: SastOptions,
+    spec: SastSpec,
     sources: NodeSources,
     *,
     root: str,
@@ -105,7 +85,7 @@ def skipped() -> CheckOutcome:
 
 def evaluate_eslint(
     report: bytes,
-    spec: SastOptions,
+    spec: SastSpec,
     unscanned: Sequence[tuple[str, str]] = (),
     *,
     version: dict[str, str] | None = None,
@@ -215,7 +195,7 @@ def _sarif(findings: Sequence[EslintFinding], tool: dict[str, str]) -> bytes:
     return json.dumps(document, indent=2, sort_keys=True).encode()
 
 
-def _settings(spec: SastOptions) -> dict[str, object]:
+def _settings(spec: SastSpec) -> dict[str, object]:
     return {
         "fail_on": spec.fail_on.value,
         "confidence": spec.confidence.value,
@@ -231,14 +211,14 @@ def _outcome(
     return CheckOutcome(CheckResult(CHECK_ID, KIND, status, summary, code, details), artifacts)
 
 
-def _empty_details(spec: SastOptions) -> dict[str, object]:
+def _empty_details(spec: SastSpec) -> dict[str, object]:
     return {
         "findings": [], "errors": [], "counts": {"high": 0, "medium": 0, "low": 0},
         "settings": _settings(spec), "tool": {"name": "eslint"},
     }  # fmt: skip
 
 
-def _failed(spec: SastOptions, code: str, message: str) -> CheckOutcome:
+def _failed(spec: SastSpec, code: str, message: str) -> CheckOutcome:
     return CheckOutcome(
         CheckResult(
             CHECK_ID, KIND, CheckStatus.FAILED, clean_text(message), code, _empty_details(spec)
@@ -246,7 +226,7 @@ def _failed(spec: SastOptions, code: str, message: str) -> CheckOutcome:
     )
 
 
-def _error(spec: SastOptions, message: str) -> CheckOutcome:
+def _error(spec: SastSpec, message: str) -> CheckOutcome:
     """No usable report: never a pass. As for ShellCheck, the run is rejected rather than
     left unjudged, since delivered code can crash a parser (a stack overflow on nesting)."""
     return _failed(spec, "INVALID_ARTIFACT", message)

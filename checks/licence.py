@@ -28,7 +28,6 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from acceptance import safefs
-from acceptance.engine.spec_licence import LicenceSpec
 from checks.dependency_licences import (
     MAX_DEPENDENCIES,
     MAX_DEPENDENCY_OUTPUT,
@@ -42,6 +41,7 @@ from checks.licence_evidence import DependencyLicence, LicenceCandidate, printab
 # Readers of the check take its evidence type from here too.
 from checks.licence_evidence import LicenceEvidence as LicenceEvidence
 from checks.licence_expressions import licence_allowed
+from checks.options import LicenceSpec
 from sandbox.interface import Sandbox, SandboxLimitError
 
 CHECK_ID = "licence"

@@ -27,7 +27,7 @@ SBOM = "sbom.cdx.json"
 
 
 class AuditOptions(Protocol):
-    """What the audit reads of the spec (acceptance.engine.spec_security.DependencyAuditSpec)."""
+    """What the audit reads of the spec (checks.options.DependencyAuditSpec)."""
 
     @property
     def enabled(self) -> bool: ...

@@ -28,9 +28,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from acceptance.engine.spec_quality import QualityLevel, QualitySpec
 from checks.hidden_inventory import HIDDEN_DIR_NAME
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.options import QualityLevel, QualitySpec
 from checks.quality_driver import DRIVER
 from checks.quality_output import (
     MAX_DRIVER_BYTES,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from acceptance.engine.spec_quality import QualityLevel, QualitySpec
 from checks.eslint_report import (
     MAX_COMMENTS,
     MAX_MESSAGES,
@@ -33,6 +32,7 @@ from checks.eslint_report import (
 from checks.eslint_rules import CORE_DOCS, TYPESCRIPT_DOCS, NodeSources
 from checks.eslint_suppressions import suppressions_in_file
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.options import QualityLevel, QualitySpec
 from checks.quality import CHECK_ID, KIND, UNJUDGEABLE, LintTool, _failed, _unlinted, judge_lint
 from checks.quality_output import Finding
 from checks.report_text import clean_text

@@ -16,8 +16,8 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from acceptance.engine.spec_quality import QualityLevel
 from checks import ruff_rules
+from checks.options import QualityLevel
 from checks.report_text import MAX_PATH_CHARS, clean_text
 from checks.suppressions import Suppression
 

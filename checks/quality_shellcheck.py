@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from acceptance.engine.spec_quality import QualityLevel, QualitySpec
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.options import QualityLevel, QualitySpec
 from checks.quality import CHECK_ID, KIND, UNJUDGEABLE, LintTool, _failed, _unlinted, judge_lint
 from checks.quality_output import Finding
 from checks.shellcheck import WIKI, ShellFinding, _parse

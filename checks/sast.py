@@ -30,9 +30,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from acceptance.engine.spec_security import SastSpec, Severity
 from checks.hidden_inventory import HIDDEN_DIR_NAME
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.options import SastSpec, Severity
 from checks.report_text import MAX_LISTED_FINDINGS, MAX_PATH_CHARS, clean_text
 from sandbox.interface import Sandbox, SandboxLimitError
 

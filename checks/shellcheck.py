@@ -25,11 +25,10 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
-from typing import Protocol
 
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.options import SastSpec
 from checks.report_text import MAX_LISTED_FINDINGS, clean_text
 
 CHECK_ID = "sast"
@@ -56,22 +55,6 @@ _RANK = {"low": 0, "medium": 1, "high": 2}
 #: ShellCheck's "can't follow non-constant source" (SC1090)
 NON_CONSTANT_SOURCE = 1090
 _SEVERITIES = ("high", "medium", "low")
-
-
-class SastOptions(Protocol):
-    """What the check reads of the spec's `security.sast` (spec_security.SastSpec)."""
-
-    @property
-    def enabled(self) -> bool: ...
-
-    @property
-    def fail_on(self) -> Enum: ...
-
-    @property
-    def exclude(self) -> tuple[str, ...]: ...
-
-    @property
-    def allow_suppressions(self) -> bool: ...
 
 
 _SARIF_LEVELS = {"error": "error", "warning": "warning", "info": "note", "style": "note"}
@@ -226,7 +209,7 @@ def stage_copies(tree: Path, files: Sequence[str], dest: Path) -> tuple[list[str
 
 def evaluate_shellcheck(
     report: bytes,
-    spec: SastOptions,
+    spec: SastSpec,
     as_delivered: bytes | None,
     *,
     directive_files: Sequence[str] = (),
@@ -376,7 +359,7 @@ def _sarif(findings: Sequence[ShellFinding], version: str | None) -> bytes:
     return json.dumps(document, indent=2, sort_keys=True).encode()
 
 
-def _settings(spec: SastOptions) -> dict[str, object]:
+def _settings(spec: SastSpec) -> dict[str, object]:
     return {
         "fail_on": spec.fail_on.value,
         "exclude": list(spec.exclude),
@@ -384,7 +367,7 @@ def _settings(spec: SastOptions) -> dict[str, object]:
     }
 
 
-def _failed(spec: SastOptions, code: str, message: str) -> CheckOutcome:
+def _failed(spec: SastSpec, code: str, message: str) -> CheckOutcome:
     details: dict[str, object] = {
         "findings": [], "errors": [], "counts": {"high": 0, "medium": 0, "low": 0},
         "settings": _settings(spec), "tool": {"name": "shellcheck"},

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.options import SastSpec
 from checks.report_text import clean_text
 from checks.shell_sources import followed_files, resolve, settled_lines
 from checks.shellcheck import (
@@ -29,7 +30,6 @@ from checks.shellcheck import (
     MAX_COMMENTS,
     MAX_REPORT_BYTES,
     NON_CONSTANT_SOURCE,
-    SastOptions,
     _failed,
     evaluate_shellcheck,
     shell_files,
@@ -168,7 +168,7 @@ def collect(
 
 def scan(
     sandbox: Sandbox,
-    spec: SastOptions,
+    spec: SastSpec,
     plan: ScanPlan,
     *,
     plain_root: str,

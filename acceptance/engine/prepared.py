@@ -29,10 +29,10 @@ from packaging.version import InvalidVersion, Version
 
 from acceptance.engine import envcache
 from acceptance.engine.install_plan import InstallPlan, LocalProject
-from acceptance.engine.spec_licence import LicenceSpec
 from checks import dependency_licences, licence
 from checks.interface import CheckOutcome, CheckStatus
 from checks.licence_evidence import LicenceEvidence
+from checks.options import LicenceSpec
 from sandbox.interface import CommandResult, Sandbox
 
 log = logging.getLogger(__name__)

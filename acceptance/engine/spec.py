@@ -63,7 +63,6 @@ from acceptance.engine.spec_licence import (
     LICENCE_DEPENDENCY_MODES,
     MAX_LICENCE_ID_CHARS,
     MAX_LICENCES,
-    LicenceSpec,
     read_licence,
 )
 from acceptance.engine.spec_limits import (
@@ -81,10 +80,7 @@ from acceptance.engine.spec_limits import (
 from acceptance.engine.spec_quality import (
     MAX_QUALITY_RULES,
     QUALITY_ANY,
-    QUALITY_DEFAULT_RULES,
     QUALITY_SUPPRESSIONS,
-    QualityLevel,
-    QualitySpec,
     quality_selector_problem,
     read_quality,
 )
@@ -92,10 +88,7 @@ from acceptance.engine.spec_security import (
     MAX_ADVISORY_IGNORES,
     MAX_DATA_AGE,
     MIN_DATA_AGE,
-    DependencyAuditSpec,
-    SastSpec,
     SecuritySpec,
-    Severity,
     parse_age,
     read_security,
 )
@@ -109,6 +102,15 @@ from acceptance.engine.spec_yaml import (
     dump_canonical,
     json_problems,
     load_document,
+)
+from checks.options import (
+    QUALITY_DEFAULT_RULES,
+    DependencyAuditSpec,
+    LicenceSpec,
+    QualityLevel,
+    QualitySpec,
+    SastSpec,
+    Severity,
 )
 
 SUPPORTED_VERSIONS: frozenset[int] = frozenset({1})

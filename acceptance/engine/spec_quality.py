@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from acceptance.engine.spec_fields import (
@@ -15,47 +13,15 @@ from acceptance.engine.spec_fields import (
 )
 from acceptance.engine.spec_text import describe
 from checks import ruff_rules
+from checks.options import QUALITY_DEFAULT_RULES, QualityLevel, QualitySpec
 
 QUALITY_KEYS = ("enabled", "rules", "fail_on", "suppressions", "exclude")
 #: ``quality.rules`` entries at most; ``default`` selects ruff's own default rule set
 MAX_QUALITY_RULES = 200
-QUALITY_DEFAULT_RULES: tuple[str, ...] = ("E4", "E7", "E9", "F")
 #: values of ``quality.suppressions``: which in-source suppressions count
 QUALITY_SUPPRESSIONS: tuple[str, ...] = ("justified", "allowed", "forbidden")
 #: values of ``quality.fail_on`` besides the levels: ``any`` reads as the lowest level
 QUALITY_ANY = "any"
-
-
-class QualityLevel(str, enum.Enum):
-    """How much a linter finding weighs, low to high (docs/checks.md maps ruff's categories)."""
-
-    STYLE = "style"
-    WARNING = "warning"
-    ERROR = "error"
-
-    @property
-    def rank(self) -> int:
-        """0 for style, 1 for warning, 2 for error: for comparisons."""
-        return ("style", "warning", "error").index(self.value)
-
-
-@dataclass(frozen=True)
-class QualitySpec:
-    """The linter check (ruff for Python); off unless the spec turns it on.
-
-    ``rules`` are ruff selectors (codes or prefixes); ``fail_on`` is the lowest level that
-    fails the check (``any`` reads as ``style``); ``suppressions`` says which in-source
-    suppressions count: ``justified`` (those with a written reason), ``allowed`` (all) or
-    ``forbidden`` (none: each one is a finding).
-    """
-
-    enabled: bool = False
-    rules: tuple[str, ...] = QUALITY_DEFAULT_RULES
-    #: True when ``rules`` is ruff's default set (the spec said ``default`` or nothing)
-    default_rules: bool = True
-    fail_on: QualityLevel = QualityLevel.STYLE
-    suppressions: str = "justified"
-    exclude: tuple[str, ...] = ()
 
 
 def read_quality(value: object, problems: list[str]) -> QualitySpec:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -16,6 +15,7 @@ from acceptance.engine.spec_fields import (
     string_list,
 )
 from acceptance.engine.spec_text import describe
+from checks.options import DependencyAuditSpec, SastSpec, Severity
 
 MAX_ADVISORY_IGNORES = 1_000
 #: ``security.dependencies.max_data_age``: from one hour to ten years, in seconds
@@ -29,47 +29,6 @@ ADVISORY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{1,99}")
 _AGE_RE = re.compile(r" *(?P<number>\d{1,7}) *(?P<unit>[hdw]?) *", re.IGNORECASE)
 #: seconds per unit of an age; no unit counts days
 _AGE_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}
-
-
-class Severity(str, enum.Enum):
-    """Bandit's severity and confidence levels, ordered low to high."""
-
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-
-    @property
-    def rank(self) -> int:
-        """0 for low, 1 for medium, 2 for high: for comparisons."""
-        return ("low", "medium", "high").index(self.value)
-
-
-@dataclass(frozen=True)
-class SastSpec:
-    """Static analysis with bandit: what fails the check and what is scanned.
-
-    The defaults are what a spec with only ``version`` and ``title`` gets, so they must
-    reject the classic holes: ``eval(input())`` (B307) is medium severity, high
-    confidence. Confidence ``medium`` keeps bandit's low-confidence guesses (e.g. B608
-    on any string that starts with ``SELECT``) from failing a delivery unasked.
-    """
-
-    enabled: bool = True
-    fail_on: Severity = Severity.MEDIUM
-    confidence: Severity = Severity.MEDIUM
-    exclude: tuple[str, ...] = ()
-    allow_suppressions: bool = False
-
-
-@dataclass(frozen=True)
-class DependencyAuditSpec:
-    """Known-vulnerability audit of the installed distributions (pip-audit)."""
-
-    enabled: bool = True
-    fail_on_vulnerabilities: bool = True
-    ignore: tuple[str, ...] = ()
-    #: seconds; older advisory data makes the check an error (ADVISORIES_STALE); None: any age
-    max_data_age: int | None = None
 
 
 @dataclass(frozen=True)

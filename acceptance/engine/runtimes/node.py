@@ -27,12 +27,12 @@ from acceptance.engine.npm_lockfile import NPM_REGISTRY, LockedPackage, read_pro
 from acceptance.engine.runtime_choice import RuntimeName
 from acceptance.engine.runtimes.command import judge_command
 from acceptance.engine.runtimes.interface import RunSession
-from acceptance.engine.spec_licence import LicenceSpec
 from acceptance.errors import SubmissionError, UserInputError
 from checks import eslint, licence, node_tests, npm_audit, quality_eslint
 from checks.eslint_rules import node_sources
 from checks.interface import CheckOutcome
 from checks.npm_licences import judge_npm_licences
+from checks.options import LicenceSpec
 from checks.report_text import clean_text
 from sandbox.interface import Sandbox
 from sandbox.node_image import node_image_tag
