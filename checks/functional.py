@@ -8,11 +8,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from acceptance.engine.spec_functional import FunctionalSpec
 from checks import reruns as rerun_results
 from checks.hidden_inventory import HIDDEN_DIR_NAME as HIDDEN_DIR_NAME
 from checks.interface import CheckResult, CheckStatus
 from checks.junit import InvalidArtifact, JUnitResult, Outcome, parse_junit
+from checks.options import FunctionalSpec
 from checks.runner_results import MAX_LISTED_FAILURES, MAX_RECORDED_CASES, shared_details
 from sandbox.image import PLUGIN_DIR
 

@@ -8,6 +8,48 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
+
+# ---------------------------------------------------------------- functional
+
+
+@dataclass(frozen=True)
+class TestCommand:
+    """The owner's test command and the results file it writes (relative to the checkout)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    #: what runs: ``("sh", "-c", line)`` for a command line, else the arguments as written
+    argv: tuple[str, ...]
+    #: the command as the owner wrote it, for the report
+    written: str
+    results_format: str
+    #: canonical relative POSIX path inside the checkout
+    results_path: str
+
+
+@dataclass(frozen=True)
+class FunctionalSpec:
+    """What pytest runs inside the checkout and what counts as passing."""
+
+    paths: tuple[str, ...] = ()
+    hidden_tests: Path | None = None
+    min_passed: int = 1
+    timeout: int = 300
+    #: failing tests are re-run (by node id, in a fresh process) up to this many times; 0: never
+    reruns: int = 2
+    #: "fail" or "pass" (FLAKY_POLICIES): whether a test that failed, then passed, counts as passed
+    flaky: str = "fail"
+    #: seconds one test may run before it is stopped and failed (TEST_TIMEOUT); None: no limit
+    #: but ``timeout``; never more than ``timeout``
+    test_timeout: int | None = None
+    #: "none", "names" or "messages" (HIDDEN_FEEDBACK_LEVELS): what the supplier sees of
+    #: failing hidden tests besides their counts (acceptance/service/supplier_view.py)
+    hidden_feedback: str = "names"
+    #: the owner's test command and its results file, run instead of the runtime's default
+    #: runner (acceptance/engine/test_command.py); None: the default runner
+    command: TestCommand | None = None
+
 
 # ---------------------------------------------------------------- security: sast, dependencies
 

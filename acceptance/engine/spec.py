@@ -46,7 +46,6 @@ from acceptance.engine.spec_functional import (
     FUNCTIONAL_KEYS,
     HIDDEN_FEEDBACK_LEVELS,
     MAX_RERUNS,
-    FunctionalSpec,
     read_functional,
 )
 from acceptance.engine.spec_hidden import (
@@ -106,6 +105,7 @@ from acceptance.engine.spec_yaml import (
 from checks.options import (
     QUALITY_DEFAULT_RULES,
     DependencyAuditSpec,
+    FunctionalSpec,
     LicenceSpec,
     QualityLevel,
     QualitySpec,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from acceptance.engine.spec_fields import MAX_PATHS, choice_field, int_field, path_problem
 from acceptance.engine.spec_hidden import read_hidden_dir
 from acceptance.engine.spec_limits import MAX_TIMEOUT
 from acceptance.engine.spec_text import describe, shorten
-from acceptance.engine.test_command import TestCommand, parse_test_command
+from acceptance.engine.test_command import parse_test_command
+from checks.options import FunctionalSpec
 
 #: ``functional.reruns``: at most this many fresh re-runs of the failing tests
 MAX_RERUNS = 5
@@ -29,29 +29,6 @@ FUNCTIONAL_KEYS = (
     "command",
     "results",
 )
-
-
-@dataclass(frozen=True)
-class FunctionalSpec:
-    """What pytest runs inside the checkout and what counts as passing."""
-
-    paths: tuple[str, ...] = ()
-    hidden_tests: Path | None = None
-    min_passed: int = 1
-    timeout: int = 300
-    #: failing tests are re-run (by node id, in a fresh process) up to this many times; 0: never
-    reruns: int = 2
-    #: "fail" or "pass" (FLAKY_POLICIES): whether a test that failed, then passed, counts as passed
-    flaky: str = "fail"
-    #: seconds one test may run before it is stopped and failed (TEST_TIMEOUT); None: no limit
-    #: but ``timeout``; never more than ``timeout``
-    test_timeout: int | None = None
-    #: "none", "names" or "messages" (HIDDEN_FEEDBACK_LEVELS): what the supplier sees of
-    #: failing hidden tests besides their counts (acceptance/service/supplier_view.py)
-    hidden_feedback: str = "names"
-    #: the owner's test command and its results file, run instead of the runtime's default
-    #: runner (acceptance/engine/test_command.py); None: the default runner
-    command: TestCommand | None = None
 
 
 def read_functional(

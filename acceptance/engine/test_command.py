@@ -12,10 +12,10 @@ Kept out of spec.py (already long); spec.py calls `parse_test_command`.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 from typing import Any
 
 from checks.hidden_inventory import HIDDEN_DIR_NAME
+from checks.options import TestCommand
 
 #: the formats `functional.results.format` names, in the order messages list them
 RESULTS_FORMATS: tuple[str, ...] = ("junit", "tap")
@@ -33,21 +33,6 @@ _EXAMPLE = (
     "e.g. functional: {command: 'bats --tap tests > results.tap', "
     "results: {format: tap, path: results.tap}}"
 )
-
-
-@dataclass(frozen=True)
-class TestCommand:
-    """The owner's test command and the results file it writes (relative to the checkout)."""
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    #: what runs: ``("sh", "-c", line)`` for a command line, else the arguments as written
-    argv: tuple[str, ...]
-    #: the command as the owner wrote it, for the report
-    written: str
-    results_format: str
-    #: canonical relative POSIX path inside the checkout
-    results_path: str
 
 
 def parse_test_command(section: dict[str, object], problems: list[str]) -> TestCommand | None:

@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 
 from acceptance.engine.spec import SpecError, parse_spec
 from acceptance.engine.spec_schema import spec_schema
-from acceptance.engine.test_command import TestCommand, results_path_problem
+from acceptance.engine.test_command import results_path_problem
 from checks import command_tests
 from checks.command_tests import CommandRun, evaluate, parse_results
 from checks.interface import CheckStatus
 from checks.junit import InvalidArtifact
+from checks.options import TestCommand
 from checks.tap_results import parse_tap_results
 
 HEAD = "version: 1\ntitle: Command\n"

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from acceptance.engine.runtimes.interface import RunSession
-from acceptance.engine.test_command import TestCommand
 from acceptance.errors import SubmissionError
 from checks import command_tests
 from checks.interface import CheckOutcome
+from checks.options import TestCommand
 from checks.report_text import clean_text
 from sandbox.interface import Sandbox
 

@@ -20,10 +20,10 @@ from acceptance.engine.runtimes.command import run_command
 from acceptance.engine.runtimes.interface import RunSession
 from acceptance.engine.runtimes.python_install import HIDDEN_MOUNT, VENV, WORK_SRC
 from acceptance.engine.spec import SpecError, hash_tree
-from acceptance.engine.test_command import TestCommand
 from acceptance.errors import PlatformError, SubmissionError, UserInputError
 from checks import command_tests, functional, hidden_tests
 from checks.hidden_inventory import InventoryError, base_id, hidden_test_inventory
+from checks.options import TestCommand
 from sandbox.docker import SANDBOX_USER
 from sandbox.interface import CommandResult, Sandbox
 
