@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acceptance.errors import UserInputError
+from acceptance.sizes import parse_size
 
 #: the per-address limit of failed dashboard sign-ins, as a multiple of the per-email one
 SIGNIN_ADDRESS_FACTOR = 6
@@ -430,8 +431,6 @@ def _whole_number(env: Mapping[str, str], name: str, default: int, *, at_least: 
 
 def _size(env: Mapping[str, str], name: str, default: int) -> int:
     """`NAME` as a size ("8g", "500m", bytes); unset or empty: `default`."""
-    from acceptance.engine.spec_fields import parse_size
-
     raw = (env.get(name) or "").strip()
     if not raw:
         return default

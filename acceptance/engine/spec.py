@@ -38,7 +38,6 @@ from acceptance.engine.spec_fields import (
     MAX_SIZE,
     SpecError,
     check_keys,
-    parse_size,
     read_section,
 )
 from acceptance.engine.spec_functional import (
@@ -91,7 +90,6 @@ from acceptance.engine.spec_security import (
     parse_age,
     read_security,
 )
-from acceptance.engine.spec_text import CONTROL_RE, describe, describe_int, os_reason
 from acceptance.engine.spec_yaml import (
     MAX_ALIASES,
     MAX_DEPTH,
@@ -102,6 +100,8 @@ from acceptance.engine.spec_yaml import (
     json_problems,
     load_document,
 )
+from acceptance.quoting import CONTROL_RE, describe, describe_int, os_reason
+from acceptance.sizes import parse_size
 from checks.options import (
     QUALITY_DEFAULT_RULES,
     DependencyAuditSpec,

@@ -15,7 +15,7 @@ from acceptance.engine.spec_fields import (
     read_switchable,
     string_list,
 )
-from acceptance.engine.spec_text import describe
+from acceptance.quoting import describe
 
 ACCESSIBILITY_KEYS = ("enabled", "pages", "serve", "standard", "fail_on", "ignore")
 #: ``accessibility.standard``: the WCAG version and level axe-core checks against

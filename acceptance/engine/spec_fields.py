@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from collections.abc import Callable, Iterable
-from fractions import Fraction
 from pathlib import PurePosixPath
 
-from acceptance.engine.spec_text import (
+from acceptance.errors import UserInputError
+from acceptance.quoting import (
     CONTROL_RE,
     describe,
     describe_int,
@@ -19,7 +18,7 @@ from acceptance.engine.spec_text import (
     printable_text,
     shorten,
 )
-from acceptance.errors import UserInputError
+from acceptance.sizes import parse_size
 
 MAX_PATHS = 1_000
 MAX_PATH_CHARS = 4_096
@@ -30,10 +29,6 @@ _HINT = (
     "fix each listed field in the acceptance spec (YAML); the README's 'Acceptance spec' "
     "section documents every field, its type and its default"
 )
-_SIZE_RE = re.compile(
-    r"(?P<number>\d{1,15}(?:\.\d{1,9})?)\s*(?:(?P<unit>[kmgt])(?:i?b)?|b)?", re.IGNORECASE
-)
-_UNIT_POWER = {"k": 1, "m": 2, "g": 3, "t": 4}
 
 
 class SpecError(UserInputError):
@@ -259,29 +254,4 @@ def size_field(
     if size > MAX_SIZE:
         problems.append(f"{where}: must be at most {format_size(MAX_SIZE)}, got {describe(value)}")
         return default
-    return size
-
-
-def parse_size(value: object) -> int:
-    """Convert bytes (int) or a size string like ``"512m"``/``"1.5GiB"`` to bytes (powers of 1024).
-
-    Raises ``TypeError`` or ``ValueError`` with a person-readable reason for anything else.
-    """
-    expected = "a size in bytes or a string like '512m', '1g' or '1.5GiB'"
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TypeError(f"must be {expected}, got {describe(value)}")
-    if isinstance(value, int):
-        size = value
-    else:
-        text = value.strip()
-        match = _SIZE_RE.fullmatch(text)
-        if text.startswith("-"):
-            raise ValueError(f"must be positive, got {describe(value)}")
-        if match is None:
-            raise ValueError(f"must be {expected} (units k, m, g, t), got {describe(value)}")
-        unit = (match.group("unit") or "").lower()
-        exact = Fraction(match.group("number")) * 1024 ** _UNIT_POWER.get(unit, 0)
-        size = math.floor(exact)
-    if size <= 0:
-        raise ValueError(f"must be positive, got {describe(value)}")
     return size

@@ -7,8 +7,8 @@ from pathlib import Path
 from acceptance.engine.spec_fields import MAX_PATHS, choice_field, int_field, path_problem
 from acceptance.engine.spec_hidden import read_hidden_dir
 from acceptance.engine.spec_limits import MAX_TIMEOUT
-from acceptance.engine.spec_text import describe, shorten
 from acceptance.engine.test_command import parse_test_command
+from acceptance.quoting import describe, shorten
 from checks.options import FunctionalSpec
 
 #: ``functional.reruns``: at most this many fresh re-runs of the failing tests

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path, PurePosixPath
 
 from acceptance.engine.spec_fields import MAX_NAME_BYTES, SpecError, path_problem
-from acceptance.engine.spec_text import describe, encodable, os_reason, shorten
+from acceptance.quoting import describe, encodable, os_reason, shorten
 from checks.hidden_inventory import InventoryError, hidden_test_inventory
 
 MAX_HIDDEN_FILES = 2_000

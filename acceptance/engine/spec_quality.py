@@ -11,7 +11,7 @@ from acceptance.engine.spec_fields import (
     read_switchable,
     string_list,
 )
-from acceptance.engine.spec_text import describe
+from acceptance.quoting import describe
 from checks import ruff_rules
 from checks.options import QUALITY_DEFAULT_RULES, QualityLevel, QualitySpec
 

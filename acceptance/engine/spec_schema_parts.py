@@ -10,8 +10,8 @@ import enum
 from collections.abc import Iterable
 from typing import Any
 
+from acceptance import quoting
 from acceptance.engine import spec as model
-from acceptance.engine import spec_text
 
 Schema = dict[str, Any]
 
@@ -112,7 +112,7 @@ def size(key: str) -> Schema:
     minimum = MIN_SIZES[key]
     return {
         "description": f"bytes, or a size such as '512m', '1g', '1.5GiB' (powers of 1024); "
-        f"from {spec_text.format_size(minimum)} to {spec_text.format_size(model.MAX_SIZE)}",
+        f"from {quoting.format_size(minimum)} to {quoting.format_size(model.MAX_SIZE)}",
         # minimum and maximum bind numbers only, pattern strings only
         "type": ["integer", "string"],
         "minimum": minimum,

@@ -14,7 +14,7 @@ from acceptance.engine.spec_fields import (
     read_switchable,
     string_list,
 )
-from acceptance.engine.spec_text import describe
+from acceptance.quoting import describe
 from checks.options import DependencyAuditSpec, SastSpec, Severity
 
 MAX_ADVISORY_IGNORES = 1_000

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import yaml
 
 from acceptance.engine.spec_fields import SpecError
-from acceptance.engine.spec_text import describe, encodable, field_path, one_line
+from acceptance.quoting import describe, encodable, field_path, one_line
 
 MAX_SPEC_BYTES = 1024**2
 MAX_ALIASES = 100
