@@ -26,7 +26,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from acceptance.engine import envcache
+from acceptance.safefs import write_atomic
 from checks import dependencies as audit
 from checks.advisory_model import AdvisoryStoreError
 from checks.interface import CheckOutcome, CheckStatus
@@ -124,7 +124,7 @@ def audit_offline(
                 "sbom": sbom.decode("utf-8"),
             }
             try:
-                envcache.write_atomic(entry, json.dumps(record).encode())
+                write_atomic(entry, json.dumps(record).encode())
             except (OSError, UnicodeDecodeError):
                 log.warning("audit_cache_write_failed", exc_info=True)
     return outcome

@@ -25,8 +25,8 @@ from functools import cache
 from pathlib import Path
 
 from acceptance import safefs
-from acceptance.engine import envcache
 from acceptance.errors import SubmissionError
+from acceptance.safefs import write_atomic
 from checks import (
     licence_detection,
     licence_evidence,
@@ -137,7 +137,7 @@ def detect(checkout: Path, cache_dir: Path, *, timeout: float) -> licence_eviden
     evidence = licence_detection.detect_repo_licence_isolated(checkout, timeout=timeout)
     if path is not None and evidence.unsafe is None:
         try:
-            envcache.write_atomic(path, json.dumps(asdict(evidence)).encode())
+            write_atomic(path, json.dumps(asdict(evidence)).encode())
         except OSError:
             log.warning("licence_cache_write_failed", exc_info=True)
     return evidence
