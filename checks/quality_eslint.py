@@ -31,9 +31,16 @@ from checks.eslint_report import (
 )
 from checks.eslint_rules import CORE_DOCS, TYPESCRIPT_DOCS, NodeSources
 from checks.eslint_suppressions import suppressions_in_file
-from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.interface import CheckOutcome, CheckStatus
 from checks.options import QualityLevel, QualitySpec
-from checks.quality import CHECK_ID, KIND, UNJUDGEABLE, LintTool, _failed, _unlinted, judge_lint
+from checks.quality import (
+    UNJUDGEABLE,
+    LintTool,
+    _failed,
+    _unlinted,
+    judge_lint,
+)
+from checks.quality_other_linters import rules_unavailable
 from checks.quality_output import Finding
 from checks.report_text import clean_text
 from sandbox.interface import Sandbox, SandboxLimitError
@@ -47,18 +54,7 @@ _CRASH_WORDS = ("Maximum call stack size exceeded", "JavaScript heap out of memo
 
 def not_available(spec: QualitySpec) -> CheckOutcome | None:
     """A spec whose rules are ruff's selectors cannot be judged by ESLint: never a pass."""
-    if not spec.enabled:
-        return CheckOutcome(
-            CheckResult(CHECK_ID, KIND, CheckStatus.SKIPPED, "not checked: turned off in the spec")
-        )
-    if spec.default_rules:
-        return None
-    return CheckOutcome(CheckResult(
-        CHECK_ID, KIND, CheckStatus.NOT_RUN,
-        "not run: quality.rules lists ruff's rules, which lint Python; a Node.js delivery is "
-        f"linted with ESLint's recommended rules ({RULE_SET}): write `rules: default`",
-        "RUNTIME_CHECK_UNAVAILABLE",
-    ))  # fmt: skip
+    return rules_unavailable(spec, "a Node.js delivery", f"ESLint's recommended rules ({RULE_SET})")
 
 
 def run_eslint_quality(

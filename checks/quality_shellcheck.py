@@ -24,9 +24,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from checks.interface import CheckOutcome, CheckResult, CheckStatus
+from checks.interface import CheckOutcome, CheckStatus
 from checks.options import QualityLevel, QualitySpec
-from checks.quality import CHECK_ID, KIND, UNJUDGEABLE, LintTool, _failed, _unlinted, judge_lint
+from checks.quality import (
+    UNJUDGEABLE,
+    LintTool,
+    _failed,
+    _unlinted,
+    judge_lint,
+)
+from checks.quality_other_linters import rules_unavailable
 from checks.quality_output import Finding
 from checks.shellcheck import WIKI, ShellFinding, _parse
 from checks.shellcheck_scan import Collected, ScanFailure, ScanPlan, collect, document
@@ -60,18 +67,7 @@ class DirectiveSuppression(Suppression):
 
 def not_available(spec: QualitySpec) -> CheckOutcome | None:
     """Skipped when off; `not_run` when the rules are ruff's selectors: never a pass."""
-    if not spec.enabled:
-        return CheckOutcome(
-            CheckResult(CHECK_ID, KIND, CheckStatus.SKIPPED, "not checked: turned off in the spec")
-        )
-    if spec.default_rules:
-        return None
-    return CheckOutcome(CheckResult(
-        CHECK_ID, KIND, CheckStatus.NOT_RUN,
-        "not run: quality.rules lists ruff's rules, which lint Python; a shell delivery is "
-        f"linted with ShellCheck's default checks ({RULE_SET}): write `rules: default`",
-        "RUNTIME_CHECK_UNAVAILABLE",
-    ))  # fmt: skip
+    return rules_unavailable(spec, "a shell delivery", f"ShellCheck's default checks ({RULE_SET})")
 
 
 def run_shellcheck_quality(
