@@ -83,7 +83,6 @@ class RunResult:
 
     statement: dict[str, Any]
     verdict: str
-    reasons: tuple[Reason, ...]
     logs: dict[str, str]
     #: files the checks produced (SARIF, SBOM, JUnit...), by file name
     artifacts: dict[str, bytes] = field(default_factory=dict)
@@ -190,15 +189,7 @@ class _Run:
         }
         self.report.finished = dt.datetime.now(dt.UTC)
         statement = build_statement(self.report)
-        reasons = tuple(
-            Reason(c, m)
-            for c, m in zip(
-                statement["predicate"]["reason_codes"],
-                statement["predicate"]["reasons"],
-                strict=False,
-            )
-        )
-        return RunResult(statement, decide(self.report), reasons, self.logs, self.artifacts)
+        return RunResult(statement, decide(self.report), self.logs, self.artifacts)
 
     def _flag_test_hooks(self) -> None:
         """A delivery that reaches into the test machinery is never accepted without a person."""
