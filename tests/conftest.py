@@ -350,3 +350,22 @@ def check(
 def fake_sandbox() -> FakeSandbox:
     """A scripted FakeSandbox (tests/fakes.py) implementing the real Sandbox interface; no Docker."""
     return FakeSandbox()
+
+
+# ---------------------------------------------------------------- the seeded dashboard service
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The web app on its own database with the dashboard tests' users and runs, per module."""
+    from tests.dashboard_support import Service
+
+    return Service(tmp_path_factory.mktemp("seeded") / "data")
+
+
+@pytest.fixture
+def service(seeded: Any, tmp_path: Path) -> Any:
+    """A fresh copy of the seeded service for each test (tests change it)."""
+    from tests.dashboard_support import Service
+
+    return Service(tmp_path / "data", copy_of=seeded)

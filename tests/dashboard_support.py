@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import redis
+from flask.testing import FlaskClient
 
 from acceptance.engine.keyring import ensure_signing_key
 from acceptance.engine.report import ReportInput, build_statement, serialize
@@ -319,3 +321,48 @@ class Service:
             run = session.get(Run, self.ids.running)
             assert run is not None
             _finish(self.settings, self.store, run, failing=False)
+
+
+# ---------------------------------------------------------------- the pages through Flask's client
+
+#: the French catalogue the pages are translated with
+PO_FILE = (
+    Path(__file__).resolve().parents[1]
+    / "web"
+    / "dashboard"
+    / "translations"
+    / "fr"
+    / "LC_MESSAGES"
+    / "messages.po"
+)
+
+
+def csrf_token(client: FlaskClient, url: str) -> str:
+    page = client.get(url).get_data(as_text=True)
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', page
+    )
+    assert found, f"no CSRF token on {url}"
+    return found.group(1)
+
+
+def sign_in(client: FlaskClient, email: str) -> None:
+    token = csrf_token(client, "/sign-in")
+    reply = client.post(
+        "/sign-in", data={"email": email, "password": PASSWORD, "csrf_token": token}
+    )
+    assert reply.status_code == 303, reply.get_data(as_text=True)
+
+
+def client_for(service: Service, email: str | None, lang: str = "en") -> FlaskClient:
+    client = service.app.test_client()
+    client.set_cookie("acceptance_lang", lang)
+    if email:
+        sign_in(client, email)
+    return client
+
+
+def html(client: FlaskClient, url: str, status: int = 200) -> str:
+    reply = client.get(url, headers={"Accept": "text/html"})
+    assert reply.status_code == status, (url, reply.status_code, reply.get_data(as_text=True)[:500])
+    return reply.get_data(as_text=True)

@@ -17,10 +17,7 @@ from flask import render_template_string
 from acceptance.engine.report import Reason, ReportInput, build_statement
 from checks.interface import CheckResult, CheckStatus
 from tests.dashboard_support import Service
-from tests.web.test_dashboard import seeded
 from web.dashboard.reportview import report_from
-
-__all__ = ["seeded"]
 
 HOSTILE = "tests/test_<script>alert(1)</script>.py::t \x1b[31mred\x1b[0m \u202eevil\u202c"
 MACRO = '{% import "dashboard/macros.html" as m with context %}{{ m.reasons_list(report, none) }}'

@@ -15,10 +15,16 @@ from pypdf import PdfReader
 from acceptance.service.accounts import create_token, create_user, user_by_email
 from acceptance.service.decisions import record_decision
 from acceptance.service.models import Decision, Run
-from tests.dashboard_support import COMMIT, OTHER, OWNER, PASSWORD, REVIEWER, Service
-from tests.web.test_dashboard import client_for, html, seeded, service
-
-__all__ = ["seeded", "service"]  # the fixtures, shared with tests/web/test_dashboard.py
+from tests.dashboard_support import (
+    COMMIT,
+    OTHER,
+    OWNER,
+    PASSWORD,
+    REVIEWER,
+    Service,
+    client_for,
+    html,
+)
 
 FINANCE = "finance@example.org"
 OVERRIDE_REASON = "The failing check is a known false positive, see ticket 42."

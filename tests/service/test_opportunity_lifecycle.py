@@ -16,8 +16,8 @@ from sqlalchemy import select
 from acceptance.service.models import Run, SpecVersion, Submission
 from acceptance.service.specfiles import ensure_spec_files
 from tests.checks.test_audit import HIDDEN, PASSWORD, REPO, SPEC, Env, _publish, _register
+from tests.dashboard_support import csrf_token
 from tests.web.test_api import github_push
-from tests.web.test_dashboard import csrf_token
 
 SPEC_V2 = SPEC.replace(b"Contact form", b"Contact form, v2")
 NO_HIDDEN_SPEC = b"version: 1\ntitle: Open tender\nfunctional: {paths: [tests]}\n"

@@ -30,10 +30,7 @@ from acceptance.service.reason_text import (
     runtime_facts,
 )
 from checks.interface import CheckResult, CheckStatus
-from tests.dashboard_support import OWNER, Service, compile_translations
-from tests.web.test_dashboard import PO_FILE, client_for, seeded
-
-__all__ = ["seeded"]  # the fixture, shared with tests/web/test_dashboard.py
+from tests.dashboard_support import OWNER, PO_FILE, Service, client_for, compile_translations
 
 NBSP = "\u00a0"
 

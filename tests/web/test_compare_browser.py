@@ -9,14 +9,12 @@ from typing import Any
 import pytest
 
 from tests.dashboard_support import OWNER, REVIEWER
-from tests.web import test_dashboard_browser as browser
+from tests.web.browser_support import FAILING_IMPACTS, Live, run_axe, sign_in
 from tests.web.test_compare_dashboard import add_compared_runs
-from tests.web.test_dashboard_browser import FAILING_IMPACTS, Live, run_axe, sign_in
 
 pytestmark = pytest.mark.browser
 
 # The browser suite's fixtures, used by name below.
-chromium, live, page, axe_source = browser.chromium, browser.live, browser.page, browser.axe_source
 
 
 @pytest.fixture(scope="module")

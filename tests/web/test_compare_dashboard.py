@@ -13,7 +13,7 @@ from acceptance.engine.report import PREDICATE_TYPE, STATEMENT_TYPE, serialize
 from acceptance.engine.signing import keyid_for, sign_envelope
 from acceptance.service.models import Run, RunStatus, Submission
 from acceptance.service.runs import create_run
-from tests.dashboard_support import ADMIN, OWNER, REVIEWER, XSS_TEST, Service
+from tests.dashboard_support import ADMIN, OWNER, REVIEWER, XSS_TEST, Service, client_for, html
 from tests.service.test_compare import (
     dependencies,
     finding,
@@ -23,9 +23,6 @@ from tests.service.test_compare import (
     sast,
     vuln,
 )
-from tests.web.test_dashboard import client_for, html, seeded, service
-
-__all__ = ["seeded", "service"]  # the fixtures, shared with tests/web/test_dashboard.py
 
 HIDDEN = "acceptance_hidden_tests/test_owner.py::test_hidden_name"
 BEFORE = predicate(

@@ -32,57 +32,19 @@ from tests.dashboard_support import (
     OTHER,
     OWNER,
     PASSWORD,
+    PO_FILE,
     REVIEWER,
     Service,
+    client_for,
     compile_translations,
+    csrf_token,
+    html,
+    sign_in,
 )
 from web.dashboard.config import load_dashboard_config, session_key
 from web.dashboard.text import inert, tail
 
 ROOT = Path(__file__).resolve().parents[2]
-PO_FILE = ROOT / "web" / "dashboard" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Service:
-    return Service(tmp_path_factory.mktemp("seeded") / "data")
-
-
-@pytest.fixture
-def service(seeded: Service, tmp_path: Path) -> Service:
-    """A fresh copy of the seeded service for each test (tests change it)."""
-    return Service(tmp_path / "data", copy_of=seeded)
-
-
-def csrf_token(client: FlaskClient, url: str) -> str:
-    page = client.get(url).get_data(as_text=True)
-    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', page
-    )
-    assert found, f"no CSRF token on {url}"
-    return found.group(1)
-
-
-def sign_in(client: FlaskClient, email: str) -> None:
-    token = csrf_token(client, "/sign-in")
-    reply = client.post(
-        "/sign-in", data={"email": email, "password": PASSWORD, "csrf_token": token}
-    )
-    assert reply.status_code == 303, reply.get_data(as_text=True)
-
-
-def client_for(service: Service, email: str | None, lang: str = "en") -> FlaskClient:
-    client = service.app.test_client()
-    client.set_cookie("acceptance_lang", lang)
-    if email:
-        sign_in(client, email)
-    return client
-
-
-def html(client: FlaskClient, url: str, status: int = 200) -> str:
-    reply = client.get(url, headers={"Accept": "text/html"})
-    assert reply.status_code == status, (url, reply.status_code, reply.get_data(as_text=True)[:500])
-    return reply.get_data(as_text=True)
 
 
 # ---------------------------------------------------------------- signing in

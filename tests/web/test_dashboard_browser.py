@@ -11,18 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from acceptance.engine.signing import load_public_key, verify_envelope
-from tests.conftest import ROOT, unavailable
 from tests.dashboard_support import (
     OTHER,
     OWNER,
@@ -30,125 +24,10 @@ from tests.dashboard_support import (
     REVIEWER,
     XSS_FINDING,
     XSS_TEST,
-    Service,
 )
+from tests.web.browser_support import FAILING_IMPACTS, Live, run_axe, sign_in
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = (
-    os.environ.get("ACCEPTANCE_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-)
-AXE = Path(
-    os.environ.get("ACCEPTANCE_TEST_AXE")
-    or ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-)
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-#: axe-core impacts that fail the suite (WCAG 2.1 AA: zero serious or critical)
-FAILING_IMPACTS = tuple(
-    os.environ.get("ACCEPTANCE_TEST_AXE_IMPACTS", "serious,critical").split(",")
-)
-
-
-@dataclass
-class Live:
-    """The seeded service served on loopback, and what the pages did that they must not."""
-
-    service: Service
-    base: str
-    dialogs: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    service = Service(tmp_path_factory.mktemp("browser") / "data")
-    server = make_server("127.0.0.1", 0, service.app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(service, f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def axe_source() -> str:
-    if not AXE.is_file():
-        unavailable(f"axe-core is not at {AXE}: run `npm ci --prefix tests/browser`")
-    return AXE.read_text(encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright package is not installed")
-        raise
-    if not Path(CHROMIUM).is_file():
-        unavailable(f"no Chromium at {CHROMIUM}: apt-get install chromium")
-    with sync_playwright() as playwright:
-        # Playwright starts each browser with a fresh temporary profile (user-data-dir).
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(chromium: Any, live: Live, tmp_path: Path) -> Iterator[Any]:
-    context = chromium.new_context(accept_downloads=True, base_url=live.base, locale="en-CA")
-    context.set_default_timeout(15_000)
-    opened = context.new_page()
-    live.dialogs.clear()
-    live.problems.clear()
-    # Supplier payloads must never run: any dialog (alert) or script error is recorded,
-    # and so is anything the CSP blocked or a stylesheet or script that failed to load.
-    opened.on("dialog", lambda dialog: (live.dialogs.append(dialog.message), dialog.dismiss()))
-    opened.on("pageerror", lambda error: live.problems.append(f"page error: {error}"))
-    opened.on("console", lambda message: _console(live, message))
-    opened.on("response", lambda response: _response(live, response))
-    try:
-        yield opened
-    finally:
-        context.close()
-    assert live.dialogs == [], f"supplier text ran as script: {live.dialogs}"
-    assert live.problems == [], live.problems
-
-
-def _console(live: Live, message: Any) -> None:
-    # A page answered 404 or 422 on purpose logs "Failed to load resource": not a problem.
-    if message.type == "error" and "Failed to load resource" not in message.text:
-        live.problems.append(f"console error on {message.location.get('url')}: {message.text}")
-
-
-def _response(live: Live, response: Any) -> None:
-    if response.request.resource_type != "document" and response.status >= 400:
-        live.problems.append(f"{response.status} for {response.url}")
-
-
-def sign_in(page: Any, email: str, start: str = "/runs") -> None:
-    """Sign in through the form, in whichever language the page is in."""
-    page.goto(start)
-    page.locator("#email").fill(email)
-    page.locator("#password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(re.compile(r".*/(runs|opportunities)"))
-
-
-def run_axe(page: Any, axe_source: str) -> list[dict[str, Any]]:
-    """axe-core's violations on the current page (every rule axe runs by default)."""
-    # Open collapsed parts (logs) so their content is checked too.
-    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(axe_source)  # evaluated by the browser, not injected as an inline <script>
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return list(result["violations"])
 
 
 def test_a_reviewer_signs_in_filters_opens_a_report_and_downloads_it(

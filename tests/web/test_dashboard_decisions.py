@@ -7,10 +7,7 @@ import re
 
 import pytest
 
-from tests.dashboard_support import OWNER, REVIEWER, Service
-from tests.web.test_dashboard import client_for, csrf_token, html, seeded, service
-
-__all__ = ["seeded", "service"]  # the fixtures, shared with tests/web/test_dashboard.py
+from tests.dashboard_support import OWNER, REVIEWER, Service, client_for, csrf_token, html
 
 OVERRIDE_REASON = "The failing check is a known false positive, see ticket 42."
 

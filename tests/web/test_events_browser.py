@@ -12,13 +12,11 @@ import pytest
 
 from acceptance.service.models import EventDelivery, EventEndpoint, utcnow
 from tests.dashboard_support import OWNER
-from tests.web import test_dashboard_browser as browser
-from tests.web.test_dashboard_browser import FAILING_IMPACTS, Live, run_axe, sign_in
+from tests.web.browser_support import FAILING_IMPACTS, Live, run_axe, sign_in
 from workers.celery_app import EVENT_TASK
 
 pytestmark = pytest.mark.browser
 
-chromium, live, page, axe_source = browser.chromium, browser.live, browser.page, browser.axe_source
 HOOK = "https://erp.buyer.example/hooks/acceptance"
 
 

@@ -10,8 +10,7 @@ import pytest
 
 from acceptance.service.models import Submission
 from acceptance.service.secretbox import SecretBox
-from tests.dashboard_support import OWNER, Service
-from tests.web.test_dashboard import client_for, csrf_token
+from tests.dashboard_support import OWNER, Service, client_for, csrf_token
 
 TOKEN = "glpat-forge-token-0123456789"
 

@@ -14,12 +14,10 @@ from acceptance.service.forge.interface import ForgeKind
 from acceptance.service.models import ForgeAttempt, ForgeStatus, Submission, utcnow
 from acceptance.service.secretbox import SecretBox
 from tests.dashboard_support import OWNER
-from tests.web import test_dashboard_browser as browser
-from tests.web.test_dashboard_browser import FAILING_IMPACTS, Live, run_axe, sign_in
+from tests.web.browser_support import FAILING_IMPACTS, Live, run_axe, sign_in
 
 pytestmark = pytest.mark.browser
 
-chromium, live, page, axe_source = browser.chromium, browser.live, browser.page, browser.axe_source
 ERROR = "GitHub answered 500: the forge is down"
 TOKEN = "forge-token-never-shown"
 

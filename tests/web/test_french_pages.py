@@ -20,12 +20,9 @@ import pytest
 from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 
-from tests.dashboard_support import ADMIN, OWNER, REVIEWER, Service
+from tests.dashboard_support import ADMIN, OWNER, PO_FILE, REVIEWER, Service, client_for, csrf_token
 from tests.service.test_certificates import FINANCE, OVERRIDE_REASON, _decide, _finance
 from tests.web.test_compare_dashboard import add_compared_runs
-from tests.web.test_dashboard import PO_FILE, client_for, csrf_token, seeded
-
-__all__ = ["seeded"]  # the fixture, shared with tests/web/test_dashboard.py
 
 #: links that are files, not pages, or that change something
 NOT_PAGES = re.compile(

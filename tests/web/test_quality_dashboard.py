@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from acceptance.service.supplier_view import supplier_view_of_report
-from tests.dashboard_support import OWNER, Service
-from tests.web.test_dashboard import client_for, html
+from tests.dashboard_support import OWNER, Service, client_for, html
 
 
 @pytest.fixture(scope="module")

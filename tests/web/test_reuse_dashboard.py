@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from acceptance.service.models import Run
-from tests.dashboard_support import OWNER, Service
-from tests.web.test_dashboard import client_for, html, seeded  # noqa: F401  (the module's fixture)
+from tests.dashboard_support import OWNER, Service, client_for, html
 
 
 @pytest.fixture

@@ -23,11 +23,18 @@ from werkzeug.test import TestResponse
 from acceptance.errors import UserInputError
 from acceptance.settings import load_settings
 from tests.conftest import unavailable
-from tests.dashboard_support import ADMIN, OTHER, OWNER, PASSWORD, REVIEWER, THROTTLE_REDIS, Service
+from tests.dashboard_support import (
+    ADMIN,
+    OTHER,
+    OWNER,
+    PASSWORD,
+    REVIEWER,
+    THROTTLE_REDIS,
+    Service,
+    client_for,
+    csrf_token,
+)
 from tests.support import Recorder
-from tests.web.test_dashboard import client_for, csrf_token
-from tests.web.test_dashboard import seeded as seeded  # fixture: seeded once per module
-from tests.web.test_dashboard import service as service  # fixture: a fresh copy per test
 from web.app import create_app
 from web.dashboard.throttle import KEY_PREFIX, address_key, email_key
 

@@ -27,8 +27,7 @@ from acceptance.service.models import Run, RunStatus, SpecVersion, Submission
 from acceptance.service.runs import create_run
 from acceptance.service.supplier_view import supplier_run, supplier_view_of_report
 from checks.interface import CheckResult, CheckStatus
-from tests.dashboard_support import COMMIT, REVIEWER, Service
-from tests.web.test_dashboard import client_for
+from tests.dashboard_support import COMMIT, REVIEWER, Service, client_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = "CANARY-5e1f0c9a"

@@ -12,14 +12,12 @@ from typing import Any
 
 import pytest
 
-from tests.web import test_dashboard_browser as browser
-from tests.web.test_dashboard_browser import FAILING_IMPACTS, Live, run_axe
+from tests.web.browser_support import FAILING_IMPACTS, Live, run_axe
 from tests.web.test_supplier_view import CANARY, REJECTS, feedback_statement, store_run
 
 pytestmark = pytest.mark.browser
 
 # The browser suite's fixtures, used by name below.
-chromium, live, page, axe_source = browser.chromium, browser.live, browser.page, browser.axe_source
 
 
 @pytest.mark.parametrize("lang", ["en", "fr"])
