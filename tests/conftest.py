@@ -115,6 +115,44 @@ def _no_sandbox_left_by_this_test(request: pytest.FixtureRequest) -> Iterator[No
     pytest.fail(f"this test left sandbox containers behind: {described}")
 
 
+def _variant_image(engine: Any, tag: str, option: str) -> str:
+    """A runtime's image variant built by scripts/setup.sh, or a failure in CI."""
+    import docker.errors
+
+    try:
+        engine.images.get(tag)
+    except docker.errors.ImageNotFound:
+        unavailable(f"image {tag} missing: run `acceptance image build {option}`")
+    return tag
+
+
+@pytest.fixture(scope="session")
+def node_image(docker_engine: Any) -> str:
+    """The node runtime's image for the current code."""
+    from sandbox.node_image import node_image_tag
+
+    return _variant_image(docker_engine, node_image_tag(), "--runtime node")
+
+
+@pytest.fixture(scope="session")
+def shell_image(docker_engine: Any) -> str:
+    """The shell runtime's image for the current code."""
+    from sandbox.shell_image import shell_image_tag
+
+    return _variant_image(docker_engine, shell_image_tag(), "--runtime shell")
+
+
+@pytest.fixture(scope="session")
+def browser_image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The browser variant, built once (reused when its inputs are unchanged)."""
+    from sandbox.browser_image import BrowserImageBuilder
+    from sandbox.docker import docker_client
+
+    cache = tmp_path_factory.mktemp("browser-image-cache")
+    builder = BrowserImageBuilder(docker_client(), cache, progress=lambda _: None)
+    return builder.build_browser().tag
+
+
 #: the machine's PostgreSQL server; tests create and drop databases of their own on it
 PG_ADMIN = os.environ.get("ACCEPTANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 

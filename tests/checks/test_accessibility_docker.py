@@ -17,17 +17,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "static-site"
 EXAMPLE_SPEC = EXAMPLE.parent / "specs" / "static-site" / "acceptance.yaml"
 
 
-@pytest.fixture(scope="session")
-def browser_image(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The browser variant, built once (reused when its inputs are unchanged)."""
-    from sandbox.browser_image import BrowserImageBuilder
-    from sandbox.docker import docker_client
-
-    cache = tmp_path_factory.mktemp("browser-image-cache")
-    builder = BrowserImageBuilder(docker_client(), cache, progress=lambda _: None)
-    return builder.build_browser().tag
-
-
 def example_files(changes: dict[str, tuple[str, str]] | None = None) -> dict[str, str]:
     """The example site's files, each change replacing one string in one file."""
     files = {

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.checks.test_accessibility_docker import accessibility_of, browser_image, example_files
+from tests.checks.test_accessibility_docker import accessibility_of, example_files
 from tests.conftest import RepoFactory, check
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("cli_env", "browser_image")]
@@ -18,8 +18,6 @@ SERVED_SPEC = (
     Path(__file__).resolve().parents[2] / "examples" / "specs" / "static-site-served"
     / "acceptance.yaml"
 )  # fmt: skip
-
-__all__ = ["browser_image"]  # the session fixture, shared with the static-page tests
 
 
 def test_a_served_image_without_alt_is_rejected_then_accepted_fixed(

@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,21 +17,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("cli_env", "node_image
 
 EXAMPLE = ROOT / "examples" / "node-tool"
 SPEC = ROOT / "examples" / "specs" / "node-tool" / "acceptance.yaml"
-
-
-@pytest.fixture(scope="session")
-def node_image(docker_engine: Any) -> str:
-    """The node runtime's image for the current code; built by scripts/setup.sh."""
-    import docker.errors
-
-    from sandbox.node_image import node_image_tag
-
-    tag = node_image_tag()
-    try:
-        docker_engine.images.get(tag)
-    except docker.errors.ImageNotFound:
-        unavailable(f"node image {tag} missing: run `acceptance image build --runtime node`")
-    return tag
 
 
 def _delivery(tmp_path: Path, changes: dict[str, str] | None = None) -> Path:

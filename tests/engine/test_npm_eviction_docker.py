@@ -11,7 +11,6 @@ import pytest
 from acceptance.engine.npm_fetch import PREPARED_DIR
 from acceptance.engine.npm_prepared import READY
 from tests.conftest import check, git, write_spec
-from tests.engine.test_node_runtime_docker import node_image  # noqa: F401 (the fixture)
 from tests.engine.test_npm_prepared import LEFT_PAD_1_3_0
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("cli_env", "node_image")]

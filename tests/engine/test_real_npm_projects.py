@@ -26,7 +26,6 @@ import pytest
 from acceptance.engine.pipeline import EngineConfig, run_acceptance
 from acceptance.engine.spec import load_spec
 from tests.conftest import git
-from tests.engine.test_node_runtime_docker import node_image  # noqa: F401 (the fixture)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ import pytest
 from acceptance.engine.pipeline import EngineConfig, run_acceptance
 from acceptance.engine.spec import load_spec
 from tests.conftest import git
-from tests.engine.test_shell_runtime_docker import shell_image  # noqa: F401 (the fixture)
 
 PROJECT = ("git-open", "3.1.0")
 #: the helpers its test file loads, where it loads them from (test/test_helper/NAME/load)

@@ -8,31 +8,15 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, check, git, unavailable
+from tests.conftest import ROOT, check, git
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("cli_env", "shell_image")]
 
 EXAMPLE = ROOT / "examples" / "shell-tool"
 SPEC = ROOT / "examples" / "specs" / "shell-tool" / "acceptance.yaml"
-
-
-@pytest.fixture(scope="session")
-def shell_image(docker_engine: Any) -> str:
-    """The shell runtime's image for the current code; built by scripts/setup.sh."""
-    import docker.errors
-
-    from sandbox.shell_image import shell_image_tag
-
-    tag = shell_image_tag()
-    try:
-        docker_engine.images.get(tag)
-    except docker.errors.ImageNotFound:
-        unavailable(f"shell image {tag} missing: run `acceptance image build --runtime shell`")
-    return tag
 
 
 def _delivery(tmp_path: Path, changes: dict[str, str] | None = None) -> Path:

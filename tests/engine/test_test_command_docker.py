@@ -30,20 +30,6 @@ BATS = {
 }
 
 
-@pytest.fixture
-def shell_image(docker_engine: Any) -> str:
-    import docker.errors
-
-    from sandbox.shell_image import shell_image_tag
-
-    tag = shell_image_tag()
-    try:
-        docker_engine.images.get(tag)
-    except docker.errors.ImageNotFound:
-        unavailable(f"shell image {tag} missing: run `acceptance image build --runtime shell`")
-    return tag
-
-
 def _functional(check_entry: dict[str, Any]) -> dict[str, Any]:
     return {k: check_entry.get(k) for k in ("status", "reason_code", "tests", "runner", "command")}
 

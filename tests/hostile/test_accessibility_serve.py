@@ -14,12 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.checks.test_accessibility_docker import browser_image
 from tests.checks.test_accessibility_serve_docker import _serve
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("browser_image")]
 
-__all__ = ["browser_image"]
 
 # One app, several tricks: it forges clean axe results wherever the runner might write them,
 # redirects to another origin it serves itself or to file:///, or leaves a daemon behind.

@@ -14,12 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.checks.test_accessibility_docker import browser_image
 from tests.checks.test_accessibility_serve_docker import _serve
 
 pytestmark = [pytest.mark.docker, pytest.mark.hostile, pytest.mark.usefixtures("browser_image")]
 
-__all__ = ["browser_image"]
 
 HEAD = '<!doctype html><html lang="en"><head><title>Parks</title></head><body><main><h1>Parks</h1>'
 FOOT = "</main></body></html>"

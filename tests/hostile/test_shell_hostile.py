@@ -7,11 +7,10 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import git, unavailable
+from tests.conftest import git
 from tests.hostile.conftest import FUNCTIONAL_ONLY, Hostile, judged
 
 pytestmark = [pytest.mark.docker, pytest.mark.hostile]
@@ -25,15 +24,8 @@ FORGED = (
 
 
 @pytest.fixture(autouse=True)
-def _shell_image(docker_engine: Any) -> None:
-    import docker.errors
-
-    from sandbox.shell_image import shell_image_tag
-
-    try:
-        docker_engine.images.get(shell_image_tag())
-    except docker.errors.ImageNotFound:
-        unavailable("shell image missing: run `acceptance image build --runtime shell`")
+def _shell_image(shell_image: str) -> None:
+    """Every case needs the shell runtime's image (tests/conftest.py)."""
 
 
 def _repo(tmp_path: Path, files: dict[str, str], links: dict[str, str] | None = None) -> Path:
