@@ -53,6 +53,7 @@ def check_from(entry: Mapping[str, Any]) -> Check:
             failing_total=len(names) + len(hidden_failing),
             flaky=len(as_list(entry.get("flaky"))),
             hidden=_hidden_tests(hidden) if hidden else None,
+            test_command=_test_command(entry),
         )
     if kind == "sast":
         findings = [_finding(f) for f in map(as_dict, as_list(entry.get("findings")))]
@@ -137,17 +138,33 @@ def check_from(entry: Mapping[str, Any]) -> Check:
 
 
 def _served(value: object) -> dict[str, Any] | None:
-    """The app ``accessibility.serve`` started: its command as one line, port and URL paths."""
+    """The app ``accessibility.serve`` started: its command as one line, port, URL paths,
+    the seconds it had to listen (``wait``, when the spec set it) and the engine's sentence
+    on what it ran with (``environment``)."""
     if not isinstance(value, Mapping):
         return None
     command = value.get("command")
     if isinstance(command, list):
         command = " ".join(as_str(part) for part in command)
-    port = value.get("port")
+    port, wait = value.get("port"), value.get("wait")
     return {
         "command": as_str(command),
         "port": port if isinstance(port, int) and not isinstance(port, bool) else None,
         "paths": [as_str(path) for path in as_list(value.get("paths"))],
+        "wait": wait if _is_count(wait) and wait > 0 else None,
+        "environment": as_str(value.get("environment")) or None,
+    }
+
+
+def _test_command(entry: Mapping[str, Any]) -> dict[str, str] | None:
+    """The owner's command and the file its results were read from, when it ran the tests."""
+    if entry.get("runner") != "command":
+        return None
+    results = as_dict(entry.get("results_file"))
+    return {
+        "command": as_str(entry.get("command")),
+        "format": as_str(results.get("format")),
+        "path": as_str(results.get("path")),
     }
 
 

@@ -170,6 +170,8 @@ class Check:
     #: tests that failed, then passed when run again
     flaky: int = 0
     hidden: HiddenTests | None = None
+    #: the owner's test command and its results file (command, format, path), when it ran the tests
+    test_command: dict[str, str] | None = None
     findings: list[Finding] = field(default_factory=list)
     findings_truncated: bool = False
     vulnerabilities: list[Vulnerability] = field(default_factory=list)
