@@ -10,7 +10,6 @@ import os
 import sqlite3
 import tarfile
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from checks.advisories import import_archive
 from checks.advisory_model import AdvisoryStoreError, ArchiveError
 from checks.advisory_store import AdvisoryStore
 from checks.osv_match import SemVer, affects
+from tests.advisory_support import eco, pypi, record, write_tar, write_zip
 from tests.conftest import PYPA_ARCHIVE, real_snapshot, unavailable
 
 REAL_ARCHIVE = PYPA_ARCHIVE
@@ -52,42 +52,6 @@ def real_store() -> AdvisoryStore:
 # ---------------------------------------------------------------- hand-made archives
 
 
-def record(
-    vuln_id: str,
-    *affected: dict[str, Any],
-    modified: str = "2024-01-01T00:00:00Z",
-    **extra: Any,
-) -> dict[str, Any]:
-    return {"id": vuln_id, "modified": modified, "affected": list(affected), **extra}
-
-
-def pypi(name: str, *ranges: dict[str, Any], versions: list[str] | None = None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"package": {"name": name, "ecosystem": "PyPI"}, "ranges": list(ranges)}
-    if versions is not None:
-        entry["versions"] = versions
-    return entry
-
-
-def eco(*events: dict[str, str], kind: str = "ECOSYSTEM") -> dict[str, Any]:
-    return {"type": kind, "events": list(events)}
-
-
-def write_tar(
-    path: Path,
-    records: list[dict[str, Any]],
-    extra: Iterator[tarfile.TarInfo] | None = None,
-    prefix: str = "",
-) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for rec in records:
-            name = rec["affected"][0]["package"]["name"] if rec["affected"] else "none"
-            data = yaml.safe_dump(rec).encode()
-            info = tarfile.TarInfo(f"{prefix}vulns/{name}/{rec['id']}.yaml")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 def add_members(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> None:
     """Append raw members to an uncompressed copy, then re-compress."""
     with tarfile.open(path, "r:gz") as src:
@@ -95,13 +59,6 @@ def add_members(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]])
     with tarfile.open(path, "w:gz") as tar:
         for info, data in [*kept, *members]:
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
-
-
-def write_zip(path: Path, records: list[dict[str, Any]]) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for index, rec in enumerate(records):
-            archive.writestr(f"{index}/{rec['id']}.json", json.dumps(rec))
-    return path
 
 
 def store_of(tmp_path: Path, *records: dict[str, Any]) -> AdvisoryStore:

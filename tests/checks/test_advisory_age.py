@@ -14,7 +14,7 @@ from checks import audit_cache
 from checks import dependencies as audit
 from checks.interface import CheckStatus
 from checks.osv_server import serve_advisories
-from tests.checks.test_advisories import real_snapshot
+from tests.conftest import real_snapshot
 
 NOW = dt.datetime(2026, 12, 5, 8, 0, tzinfo=dt.UTC)
 DAY = 86400

@@ -29,8 +29,7 @@ from checks.dependencies import (
 )
 from checks.interface import CheckOutcome, CheckStatus
 from checks.osv_server import serve_advisories
-from tests.checks.test_advisories import real_snapshot
-from tests.conftest import unavailable
+from tests.conftest import real_snapshot, unavailable
 
 # requests 2.19.0 and what `pip install requests==2.19.0` pulled in at the time
 PINS = [

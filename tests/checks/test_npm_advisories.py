@@ -22,7 +22,7 @@ from checks.advisory_model import AdvisoryStoreError, ArchiveError
 from checks.advisory_store import AdvisoryStore
 from checks.dependencies import _findings
 from checks.npm_advisories import lookup_npm
-from tests.checks.test_advisories import pypi, record, write_tar, write_zip
+from tests.advisory_support import pypi, record, write_tar, write_zip
 from tests.conftest import PYPA_ARCHIVE, unavailable
 
 NSWG_ARCHIVE = PYPA_ARCHIVE.parent / "nodejs-security-wg-npm.tar.gz"

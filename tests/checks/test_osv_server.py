@@ -16,7 +16,7 @@ import pytest
 from checks.advisories import import_archive
 from checks.advisory_model import AdvisoryStoreError
 from checks.osv_server import MAX_QUERY_BODY, serve_advisories
-from tests.checks.test_advisories import eco, pypi, record, write_tar
+from tests.advisory_support import eco, pypi, record, write_tar
 
 RECORDS = [
     record(
