@@ -287,6 +287,18 @@ def git(*args: str, cwd: Path) -> str:
     ).stdout.strip()
 
 
+def example_delivery(example: Path, tmp_path: Path, changes: dict[str, str] | None = None) -> Path:
+    """A copy of an example project, with `changes` (file -> text), committed as a delivery."""
+    repo = tmp_path / example.name
+    shutil.copytree(example, repo)
+    for name, text in (changes or {}).items():
+        (repo / name).write_text(text, encoding="utf-8")
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "deliver", cwd=repo)
+    return repo
+
+
 @pytest.fixture
 def make_repo(tmp_path: Path) -> RepoFactory:
     """Create a git repository from {relative path: text} and commit it on `main`."""

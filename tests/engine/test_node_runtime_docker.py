@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, check, git, unavailable
+from tests.conftest import ROOT, check, example_delivery, git, unavailable
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("cli_env", "node_image")]
 
@@ -20,14 +20,7 @@ SPEC = ROOT / "examples" / "specs" / "node-tool" / "acceptance.yaml"
 
 
 def _delivery(tmp_path: Path, changes: dict[str, str] | None = None) -> Path:
-    repo = tmp_path / "node-tool"
-    shutil.copytree(EXAMPLE, repo)
-    for name, text in (changes or {}).items():
-        (repo / name).write_text(text, encoding="utf-8")
-    git("init", "-q", "-b", "main", cwd=repo)
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", "deliver", cwd=repo)
-    return repo
+    return example_delivery(EXAMPLE, tmp_path, changes)
 
 
 def by_hand(repo: Path, image: str) -> dict[str, int]:

@@ -4,14 +4,13 @@ bats run; `acceptance image build --runtime shell` and `acceptance doctor`."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, check, git
+from tests.conftest import ROOT, check, example_delivery, git
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("cli_env", "shell_image")]
 
@@ -20,14 +19,7 @@ SPEC = ROOT / "examples" / "specs" / "shell-tool" / "acceptance.yaml"
 
 
 def _delivery(tmp_path: Path, changes: dict[str, str] | None = None) -> Path:
-    repo = tmp_path / "shell-tool"
-    shutil.copytree(EXAMPLE, repo)
-    for name, text in (changes or {}).items():
-        (repo / name).write_text(text, encoding="utf-8")
-    git("init", "-q", "-b", "main", cwd=repo)
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", "deliver", cwd=repo)
-    return repo
+    return example_delivery(EXAMPLE, tmp_path, changes)
 
 
 def by_hand(repo: Path, image: str) -> dict[str, int]:
