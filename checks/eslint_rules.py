@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from checks.shebang import file_runs
+
 #: the extensions ESLint reads with the engine's configuration (acceptance_eslint_runner.mjs);
 #: TypeScript through typescript-eslint's parser
 JS_SUFFIXES = (".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx", ".mts", ".cts")
@@ -117,7 +119,7 @@ def node_sources(tree: Path, exclude: Sequence[str] = ()) -> NodeSources:
                 # a compiled addon: `require` runs it, no scanner reads it
                 if len(unscanned) < MAX_UNSCANNED:
                     unscanned.append((rel, ADDON))
-            elif not name.endswith(JS_SUFFIXES) and _runs_node(path):
+            elif not name.endswith(JS_SUFFIXES) and file_runs(path, _NODES):
                 if _PATTERN_CHARS.intersection(rel):
                     if len(unscanned) < MAX_UNSCANNED:
                         unscanned.append(
@@ -132,21 +134,3 @@ def node_sources(tree: Path, exclude: Sequence[str] = ()) -> NodeSources:
 
 def _join(root: str, name: str) -> str:
     return name if root in ("", ".") else f"{root}/{name}"
-
-
-def _runs_node(path: str) -> bool:
-    """Whether the file's first line is a shebang that runs node, directly or through env."""
-    try:
-        with open(path, "rb") as handle:
-            first = handle.read(128).split(b"\n", 1)[0]
-    except OSError:
-        return False
-    if not first.startswith(b"#!"):
-        return False
-    words = first[2:].split()
-    if not words:
-        return False
-    program = words[0].rsplit(b"/", 1)[-1]
-    if program in _NODES:
-        return True
-    return program == b"env" and any(w.rsplit(b"/", 1)[-1] in _NODES for w in words[1:])

@@ -30,6 +30,7 @@ from pathlib import Path
 from checks.interface import CheckOutcome, CheckResult, CheckStatus
 from checks.options import SastSpec
 from checks.report_text import MAX_LISTED_FINDINGS, clean_text
+from checks.shebang import file_runs
 
 CHECK_ID = "sast"
 KIND = "sast"
@@ -116,37 +117,13 @@ def shell_files(tree: Path, exclude: Sequence[str] = ()) -> list[str]:
             path = os.path.join(root, name)
             if rel in skipped or os.path.islink(path) or not os.path.isfile(path):
                 continue
-            if name.endswith(SHELL_SUFFIXES) or _has_shell_shebang(path):
+            if name.endswith(SHELL_SUFFIXES) or file_runs(path, _SHELLS):
                 found.append(rel)
     return found
 
 
 def _relative(root: str, name: str) -> str:
     return name if root in ("", ".") else f"{root}/{name}"
-
-
-def _has_shell_shebang(path: str) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            first = handle.read(128).split(b"\n", 1)[0]
-    except OSError:
-        return False
-    return _names_a_shell(first)
-
-
-def _names_a_shell(first: bytes) -> bool:
-    """Whether a first line is a shebang that runs a shell: directly (`#!/bin/bash -e`) or
-    through env, whatever options or assignments come first (`#!/usr/bin/env -S -i bash`)."""
-    if not first.startswith(b"#!"):
-        return False
-    words = first[2:].split()
-    if not words:
-        return False
-    program = words[0].rsplit(b"/", 1)[-1]
-    if program in _SHELLS:
-        return True
-    # env's options may carry the shell itself (-S 'bash -e'), so any word may be it
-    return program == b"env" and any(w.rsplit(b"/", 1)[-1] in _SHELLS for w in words[1:])
 
 
 def neutralise(data: bytes) -> tuple[bytes, bool]:
